@@ -1,0 +1,131 @@
+"""The storage seam: list, stat and stream files of a lake container.
+
+Two implementations share the `Lake` protocol: `LocalLake` (a folder laid out like a container,
+the embedded default) and `turbodata.azure_lake.AzureLake` (ADLS Gen2 through the Blob API,
+which Azurite can serve in tests). Paths are always lake-relative posix paths with no leading
+"/"; the lake root is a folder, not necessarily the container root.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from turbodata.model import FileInfo
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One folder level: sub-folder names and the files directly in it."""
+
+    folders: list[str]
+    files: list[FileInfo]
+
+
+class Lake(Protocol):
+    """What every lake backend provides."""
+
+    @property
+    def url(self) -> str:
+        """Where the lake is, for messages (no secret in it)."""
+        ...
+
+    def list_dir(self, folder: str = "") -> Listing:
+        """The sub-folders and files directly in `folder` ("" = lake root), sorted by name."""
+        ...
+
+    def iter_files(self, folder: str = "") -> Iterator[FileInfo]:
+        """Every file below `folder`, recursively, sorted by path."""
+        ...
+
+    def stat(self, path: str) -> FileInfo | None:
+        """The file's size, modification time and etag; None if it does not exist."""
+        ...
+
+    def open(self, path: str) -> BinaryIO:
+        """A stream of the file's bytes; large files are never read whole into memory."""
+        ...
+
+
+def read_bytes(lake: Lake, path: str) -> bytes:
+    """A small file's whole content (metadata documents, changelog markers)."""
+    with lake.open(path) as stream:
+        return stream.read()
+
+
+def join(*parts: str) -> str:
+    """Join lake path parts with "/", ignoring empty parts and stray slashes."""
+    return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
+
+
+def parent(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "/" in path else ""
+
+
+class LocalLake:
+    """A folder on disk laid out like a lake container."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).resolve()
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"lake folder not found: {root}")
+
+    @property
+    def url(self) -> str:
+        return str(self.root)
+
+    def _full(self, path: str) -> Path:
+        full = (self.root / path).resolve()
+        if full != self.root and self.root not in full.parents:
+            raise ValueError(f"path escapes the lake: {path}")
+        return full
+
+    def _info(self, full: Path) -> FileInfo:
+        st = full.stat()
+        return FileInfo(
+            path=full.relative_to(self.root).as_posix(),
+            size=st.st_size,
+            modified=datetime.fromtimestamp(st.st_mtime, UTC),
+            etag=None,
+        )
+
+    def list_dir(self, folder: str = "") -> Listing:
+        base = self._full(folder)
+        if not base.is_dir():
+            return Listing([], [])
+        folders, files = [], []
+        for entry in sorted(base.iterdir(), key=lambda p: p.name):
+            if entry.is_dir():
+                folders.append(entry.name)
+            elif entry.is_file():
+                files.append(self._info(entry))
+        return Listing(folders, files)
+
+    def iter_files(self, folder: str = "") -> Iterator[FileInfo]:
+        base = self._full(folder)
+        if not base.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames.sort()
+            for name in sorted(filenames):
+                yield self._info(Path(dirpath) / name)
+
+    def stat(self, path: str) -> FileInfo | None:
+        full = self._full(path)
+        return self._info(full) if full.is_file() else None
+
+    def open(self, path: str) -> BinaryIO:
+        return self._full(path).open("rb")
+
+
+def open_lake(location: str) -> Lake:
+    """A lake from what a user typed: a folder path, or `abfs://container[@account...]/path`."""
+    if location.startswith(("abfs://", "abfss://", "az://")):
+        from turbodata.azure_lake import AzureLake  # the Azure SDK is only imported when needed
+
+        return AzureLake.from_url(location)
+    return LocalLake(location)
