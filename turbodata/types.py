@@ -125,3 +125,77 @@ def arrow_type(sql_type: SqlType) -> pa.DataType:
     if kind in (Kind.FLOAT, Kind.REAL):
         return pa.float64()
     return pa.string()
+
+
+class IncompatibleType(ValueError):
+    """A column's new type cannot hold every value of its old type (a breaking change)."""
+
+
+INTEGER_ORDER = (Kind.TINYINT, Kind.SMALLINT, Kind.INTEGER, Kind.BIGINT)
+INTEGER_DIGITS = {Kind.TINYINT: 3, Kind.SMALLINT: 5, Kind.INTEGER: 10, Kind.BIGINT: 19}
+TIMESTAMP_KINDS = (Kind.DATETIME, Kind.DATETIMEOFFSET, Kind.TIME)
+
+
+def widen(old: SqlType, new: SqlType) -> SqlType:
+    """The narrowest type holding every value of both, along the widening lattice only:
+
+    TINYINT → SMALLINT → INTEGER → BIGINT → DECIMAL(38,0); DECIMAL(p,s) keeping every integer
+    and fraction digit; STRING(n) → STRING(m > n) → STRING(max); REAL → FLOAT; a longer time
+    fraction; BOOLEAN → an integer type (only reachable when the metadata declares it).
+    Anything else raises IncompatibleType.
+    """
+    if old == new:
+        return old
+    for merge in (_widen_same_kind, _widen_numeric, _widen_boolean):
+        merged = merge(old, new)
+        if merged is not None:
+            return merged
+    raise IncompatibleType(f"{old} cannot become {new} without losing data")
+
+
+def _widen_same_kind(old: SqlType, new: SqlType) -> SqlType | None:
+    if old.kind is not new.kind:
+        return None
+    if old.kind is Kind.STRING:
+        longest = None if old.length is None or new.length is None else max(old.length, new.length)
+        return SqlType(Kind.STRING, longest)
+    if old.kind in TIMESTAMP_KINDS:
+        return SqlType(old.kind, fraction=max(old.fraction, new.fraction))
+    if old.kind is Kind.DECIMAL:
+        return _decimal_holding(old, new)
+    return old
+
+
+def _widen_numeric(old: SqlType, new: SqlType) -> SqlType | None:
+    kinds = {old.kind, new.kind}
+    if kinds <= set(INTEGER_ORDER):
+        return max(old, new, key=lambda t: INTEGER_ORDER.index(t.kind))
+    if kinds == {Kind.REAL, Kind.FLOAT}:
+        return SqlType(Kind.FLOAT)
+    if kinds <= {*INTEGER_ORDER, Kind.DECIMAL}:
+        return _decimal_holding(old, new)
+    return None
+
+
+def _widen_boolean(old: SqlType, new: SqlType) -> SqlType | None:
+    if old.kind is Kind.BOOLEAN and new.kind in INTEGER_ORDER:
+        return new
+    return None
+
+
+def _as_decimal(t: SqlType) -> tuple[int, int]:
+    """(integer digits, fraction digits) a numeric type can hold."""
+    if t.kind is Kind.DECIMAL:
+        return (t.precision or 38) - (t.scale or 0), t.scale or 0
+    return INTEGER_DIGITS[t.kind], 0
+
+
+def _decimal_holding(old: SqlType, new: SqlType) -> SqlType:
+    (old_int, old_frac), (new_int, new_frac) = _as_decimal(old), _as_decimal(new)
+    integer_digits, scale = max(old_int, new_int), max(old_frac, new_frac)
+    if integer_digits + scale > MAX_DECIMAL_PRECISION:
+        raise IncompatibleType(
+            f"{old} and {new} together need decimal({integer_digits + scale},{scale}),"
+            f" more than {MAX_DECIMAL_PRECISION} digits"
+        )
+    return SqlType(Kind.DECIMAL, precision=integer_digits + scale, scale=scale)

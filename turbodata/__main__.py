@@ -1,0 +1,5 @@
+import sys
+
+from turbodata.cli import main
+
+sys.exit(main())

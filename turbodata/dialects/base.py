@@ -1,0 +1,181 @@
+"""What every target database provides: DDL types, reflection, DDL quirks and the bulk path.
+
+A new database is one new module overriding `Dialect`; the pipeline never branches on the
+database. The base implements everything with SQLAlchemy Core so that a dialect only overrides
+what its database does differently.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.types import TypeEngine, UserDefinedType
+
+from turbodata.types import Kind, SqlType
+
+
+class DeclaredType(UserDefinedType):
+    """A column type spelled exactly as given (for types SQLAlchemy has no class for)."""
+
+    cache_ok = True
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+
+    def get_col_spec(self, **_kw: object) -> str:
+        return self.spec
+
+
+class Dialect:
+    """The shared base. Subclasses set `name` to SQLAlchemy's dialect name."""
+
+    name = ""
+    default_schema: str | None = None
+    max_identifier_length = 128
+
+    def configure_engine(self, engine: Engine) -> Engine:
+        """Adjust a freshly created engine (driver options, transactional DDL)."""
+        return engine
+
+    # -- types ----------------------------------------------------------------------------
+
+    def column_type(self, sql_type: SqlType) -> TypeEngine:
+        raise NotImplementedError
+
+    def reflect_types(self, conn: Connection, table: str, schema: str | None) -> dict[str, SqlType]:
+        """Column name → SqlType of an existing table, in table order (SQLAlchemy's inspector)."""
+        columns = sa.inspect(conn).get_columns(table, schema=schema)
+        return {
+            c["name"]: parse_declared(str(c["type"].compile(dialect=conn.dialect)))
+            or SqlType(Kind.STRING)
+            for c in columns
+        }
+
+    # -- DDL ------------------------------------------------------------------------------
+
+    def check_identifier(self, name: str) -> None:
+        if len(name) > self.max_identifier_length:
+            raise ValueError(
+                f"name longer than {self.max_identifier_length} characters allowed by "
+                f"{self.name}: {name!r}"
+            )
+
+    def add_column_sql(self, conn: Connection, table: sa.Table, column: sa.Column) -> str:
+        prep = conn.dialect.identifier_preparer
+        return (
+            f"ALTER TABLE {prep.format_table(table)} ADD COLUMN {prep.quote(column.name)} "
+            f"{column.type.compile(dialect=conn.dialect)}"
+        )
+
+    def widen_columns_sql(
+        self, conn: Connection, table: sa.Table, columns: list[sa.Column]
+    ) -> list[str]:
+        """Statements giving `columns` (already holding their wider types) their new type."""
+        prep = conn.dialect.identifier_preparer
+        return [
+            f"ALTER TABLE {prep.format_table(table)} ALTER COLUMN {prep.quote(column.name)} "
+            f"TYPE {column.type.compile(dialect=conn.dialect)}"
+            for column in columns
+        ]
+
+    # -- loading --------------------------------------------------------------------------
+
+    def insert_batch(
+        self, conn: Connection, table: sa.Table, batch: pa.RecordBatch, types: Sequence[SqlType]
+    ) -> int:
+        """Insert every row of `batch` (columns named and ordered like `table`'s)."""
+        if batch.num_rows == 0:
+            return 0
+        statement = insert_statement(conn, table, batch.schema.names)
+        columns = [self.python_values(batch.column(i), t) for i, t in enumerate(types)]
+        conn.exec_driver_sql(statement, list(zip(*columns, strict=True)))
+        return batch.num_rows
+
+    def python_values(self, array: pa.Array, sql_type: SqlType) -> list[object]:
+        """One column as Python values the driver accepts."""
+        return array.to_pylist()
+
+
+def insert_statement(conn: Connection, table: sa.Table, names: Sequence[str]) -> str:
+    """A positional INSERT for `names` in that order, in the connection's SQL dialect."""
+    statement = sa.insert(table).compile(dialect=conn.dialect, column_keys=list(names))
+    if list(statement.positiontup or names) != list(names):
+        raise AssertionError("the driver's parameter order differs from the batch's")
+    return statement.string
+
+
+_DECLARED = re.compile(
+    r"^\s*([A-Za-z_][A-Za-z0-9_ ]*?)\s*(?:\(\s*(\w+)\s*(?:,\s*(\d+)\s*)?\))?\s*$"
+)
+
+_KIND_BY_NAME = {
+    "BIT": Kind.BOOLEAN,
+    "BOOLEAN": Kind.BOOLEAN,
+    "TINYINT": Kind.TINYINT,
+    "SMALLINT": Kind.SMALLINT,
+    "INT": Kind.INTEGER,
+    "INTEGER": Kind.INTEGER,
+    "BIGINT": Kind.BIGINT,
+    "DECIMAL": Kind.DECIMAL,
+    "NUMERIC": Kind.DECIMAL,
+    "DECIMAL_TEXT": Kind.DECIMAL,
+    "FLOAT": Kind.FLOAT,
+    "DOUBLE PRECISION": Kind.FLOAT,
+    "DOUBLE": Kind.FLOAT,
+    "REAL": Kind.REAL,
+    "UNIQUEIDENTIFIER": Kind.GUID,
+    "UUID": Kind.GUID,
+    "DATETIME2": Kind.DATETIME,
+    "DATETIME": Kind.DATETIME,
+    "TIMESTAMP": Kind.DATETIME,
+    "TIMESTAMP WITHOUT TIME ZONE": Kind.DATETIME,
+    "DATETIMEOFFSET": Kind.DATETIMEOFFSET,
+    "TIMESTAMP WITH TIME ZONE": Kind.DATETIMEOFFSET,
+    "DATE": Kind.DATE,
+    "TIME": Kind.TIME,
+    "TIME WITHOUT TIME ZONE": Kind.TIME,
+}
+_STRING_NAMES = {
+    "NVARCHAR",
+    "VARCHAR",
+    "CHARACTER VARYING",
+    "TEXT",
+    "NTEXT",
+    "CLOB",
+    "CHAR",
+    "NCHAR",
+    "CHARACTER",
+}
+
+
+_ZONE_SUFFIX = re.compile(r"^(\w+)\s*\((\d+)\)\s+(WITH(?:OUT)? TIME ZONE)$", re.IGNORECASE)
+
+
+def parse_declared(spec: str) -> SqlType | None:
+    """SqlType from a compiled/declared type such as `NVARCHAR(40)`, `NUMERIC(38, 6)`,
+    `TIMESTAMP(6) WITH TIME ZONE`."""
+    match = _DECLARED.match(_ZONE_SUFFIX.sub(r"\1 \3(\2)", spec.strip()))
+    if not match:
+        return None
+    name, first, second = match.group(1).upper().strip(), match.group(2), match.group(3)
+    if name in _STRING_NAMES:
+        length = int(first) if first and first.isdigit() and int(first) > 0 else None
+        return SqlType(Kind.STRING, length)
+    kind = _KIND_BY_NAME.get(name)
+    if kind is None:
+        return None
+    if kind is Kind.DECIMAL:
+        return SqlType(kind, precision=int(first or 38), scale=int(second or 0))
+    if kind in (Kind.DATETIME, Kind.DATETIMEOFFSET, Kind.TIME) and first and first.isdigit():
+        return SqlType(kind, fraction=int(first))
+    return SqlType(kind)
+
+
+def decimal_strings(array: pa.Array) -> list[object]:
+    """Decimals as exact text, for drivers without a decimal type."""
+    return pc.cast(array, pa.string()).to_pylist()

@@ -1,0 +1,77 @@
+"""SQL Server (mssql+pyodbc). No SQL Server runs on our machines: this module's statements are
+covered by tests that compile them with SQLAlchemy's mssql dialect, and the driver calls are
+the few lines of `insert_batch`. It has not been run against a SQL Server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.dialects import mssql
+from sqlalchemy.engine import Connection
+from sqlalchemy.types import TypeEngine
+
+from turbodata.dialects.base import Dialect, insert_statement
+from turbodata.types import Kind, SqlType
+
+EXECUTEMANY_ROWS = 10_000  # pyodbc's fast_executemany holds a whole call's parameters in memory
+
+_TYPES: dict[Kind, Callable[[SqlType], TypeEngine]] = {
+    Kind.BOOLEAN: lambda t: mssql.BIT(),
+    Kind.TINYINT: lambda t: mssql.TINYINT(),
+    Kind.SMALLINT: lambda t: mssql.SMALLINT(),
+    Kind.INTEGER: lambda t: mssql.INTEGER(),
+    Kind.BIGINT: lambda t: mssql.BIGINT(),
+    Kind.DECIMAL: lambda t: mssql.DECIMAL(t.precision, t.scale),
+    Kind.FLOAT: lambda t: mssql.FLOAT(53),
+    Kind.REAL: lambda t: mssql.REAL(),
+    Kind.STRING: lambda t: mssql.NVARCHAR(t.length),  # None compiles to NVARCHAR(max)
+    Kind.GUID: lambda t: mssql.UNIQUEIDENTIFIER(),
+    Kind.DATETIME: lambda t: mssql.DATETIME2(precision=t.fraction),
+    Kind.DATETIMEOFFSET: lambda t: mssql.DATETIMEOFFSET(precision=t.fraction),
+    Kind.DATE: lambda t: mssql.DATE(),
+    Kind.TIME: lambda t: mssql.TIME(precision=t.fraction),
+}
+
+
+class MSSQLDialect(Dialect):
+    name = "mssql"
+    default_schema = "dbo"
+    max_identifier_length = 128
+
+    def column_type(self, sql_type: SqlType) -> TypeEngine:
+        return _TYPES[sql_type.kind](sql_type)
+
+    def add_column_sql(self, conn: Connection, table: sa.Table, column: sa.Column) -> str:
+        prep = conn.dialect.identifier_preparer
+        return (
+            f"ALTER TABLE {prep.format_table(table)} ADD {prep.quote(column.name)} "
+            f"{column.type.compile(dialect=conn.dialect)} NULL"
+        )
+
+    def widen_columns_sql(
+        self, conn: Connection, table: sa.Table, columns: list[sa.Column]
+    ) -> list[str]:
+        # no NULL/NOT NULL clause: the columns we create are nullable and stay so
+        prep = conn.dialect.identifier_preparer
+        return [
+            f"ALTER TABLE {prep.format_table(table)} ALTER COLUMN {prep.quote(column.name)} "
+            f"{column.type.compile(dialect=conn.dialect)}"
+            for column in columns
+        ]
+
+    def insert_batch(
+        self, conn: Connection, table: sa.Table, batch: pa.RecordBatch, types: Sequence[SqlType]
+    ) -> int:
+        if batch.num_rows == 0:
+            return 0
+        statement = insert_statement(conn, table, batch.schema.names)
+        columns = [self.python_values(batch.column(i), t) for i, t in enumerate(types)]
+        rows = list(zip(*columns, strict=True))
+        cursor = conn.connection.driver_connection.cursor()
+        cursor.fast_executemany = True
+        for start in range(0, len(rows), EXECUTEMANY_ROWS):
+            cursor.executemany(statement, rows[start : start + EXECUTEMANY_ROWS])
+        return batch.num_rows

@@ -1,0 +1,61 @@
+"""PostgreSQL: native types and COPY FROM STDIN (psycopg 3) inside the load transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+from sqlalchemy.engine import Connection
+from sqlalchemy.types import TypeEngine
+
+from turbodata.dialects.base import Dialect
+from turbodata.types import Kind, SqlType
+
+MAX_FRACTION = 6  # PostgreSQL timestamps hold microseconds; a 7th digit is rounded by the server
+
+_TYPES: dict[Kind, Callable[[SqlType], TypeEngine]] = {
+    Kind.BOOLEAN: lambda t: pg.BOOLEAN(),
+    Kind.TINYINT: lambda t: pg.SMALLINT(),  # no 1-byte integer in PostgreSQL
+    Kind.SMALLINT: lambda t: pg.SMALLINT(),
+    Kind.INTEGER: lambda t: pg.INTEGER(),
+    Kind.BIGINT: lambda t: pg.BIGINT(),
+    Kind.DECIMAL: lambda t: pg.NUMERIC(t.precision, t.scale),
+    Kind.FLOAT: lambda t: pg.DOUBLE_PRECISION(),
+    Kind.REAL: lambda t: pg.REAL(),
+    Kind.STRING: lambda t: pg.VARCHAR(t.length) if t.length else pg.TEXT(),
+    Kind.GUID: lambda t: pg.UUID(),
+    Kind.DATETIME: lambda t: pg.TIMESTAMP(precision=min(t.fraction, MAX_FRACTION)),
+    Kind.DATETIMEOFFSET: lambda t: pg.TIMESTAMP(
+        timezone=True, precision=min(t.fraction, MAX_FRACTION)
+    ),
+    Kind.DATE: lambda t: pg.DATE(),
+    Kind.TIME: lambda t: pg.TIME(precision=min(t.fraction, MAX_FRACTION)),
+}
+
+
+class PostgreSQLDialect(Dialect):
+    name = "postgresql"
+    default_schema = "public"
+    max_identifier_length = 63
+
+    def column_type(self, sql_type: SqlType) -> TypeEngine:
+        return _TYPES[sql_type.kind](sql_type)
+
+    def insert_batch(
+        self, conn: Connection, table: sa.Table, batch: pa.RecordBatch, types: Sequence[SqlType]
+    ) -> int:
+        if batch.num_rows == 0:
+            return 0
+        prep = conn.dialect.identifier_preparer
+        names = ", ".join(prep.quote(name) for name in batch.schema.names)
+        columns = [self.python_values(batch.column(i), t) for i, t in enumerate(types)]
+        driver_connection = conn.connection.driver_connection
+        with (
+            driver_connection.cursor() as cursor,
+            cursor.copy(f"COPY {prep.format_table(table)} ({names}) FROM STDIN") as copy,
+        ):
+            for row in zip(*columns, strict=True):
+                copy.write_row(row)
+        return batch.num_rows

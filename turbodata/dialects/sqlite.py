@@ -1,0 +1,84 @@
+"""SQLite, the embedded default: exact decimals as text, transactional DDL, executemany."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.types import TypeEngine
+
+from turbodata.dialects.base import DeclaredType, Dialect, decimal_strings, parse_declared
+from turbodata.types import Kind, SqlType
+
+_TYPES: dict[Kind, Callable[[SqlType], str]] = {
+    Kind.BOOLEAN: lambda t: "BOOLEAN",
+    Kind.TINYINT: lambda t: "TINYINT",
+    Kind.SMALLINT: lambda t: "SMALLINT",
+    Kind.INTEGER: lambda t: "INTEGER",
+    Kind.BIGINT: lambda t: "BIGINT",
+    # SQLite has no exact decimal: NUMERIC affinity would keep only 15 digits, so decimals are
+    # stored as text (the name contains TEXT, which gives TEXT affinity) and keep (p,s) visible.
+    Kind.DECIMAL: lambda t: f"DECIMAL_TEXT({t.precision},{t.scale})",
+    Kind.FLOAT: lambda t: "FLOAT",
+    Kind.REAL: lambda t: "REAL",
+    Kind.STRING: lambda t: f"VARCHAR({t.length})" if t.length else "TEXT",
+    Kind.GUID: lambda t: "UUID",
+    Kind.DATETIME: lambda t: f"DATETIME2({t.fraction})",
+    Kind.DATETIMEOFFSET: lambda t: f"DATETIMEOFFSET({t.fraction})",
+    Kind.DATE: lambda t: "DATE",
+    Kind.TIME: lambda t: f"TIME({t.fraction})",
+}
+
+
+class SQLiteDialect(Dialect):
+    name = "sqlite"
+    max_identifier_length = 1024
+
+    def configure_engine(self, engine: Engine) -> Engine:
+        # pysqlite opens transactions only before DML, so CREATE/ALTER would commit on their
+        # own. Take over BEGIN so DDL and data share one transaction (SQLAlchemy's recipe).
+        @sa.event.listens_for(engine, "connect")
+        def _no_implicit_transactions(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            dbapi_connection.isolation_level = None
+            dbapi_connection.execute("PRAGMA busy_timeout = 60000")
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn):  # type: ignore[no-untyped-def]
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+
+    def column_type(self, sql_type: SqlType) -> TypeEngine:
+        return DeclaredType(_TYPES[sql_type.kind](sql_type))
+
+    def reflect_types(self, conn: Connection, table: str, schema: str | None) -> dict[str, SqlType]:
+        # the inspector cannot read our DECIMAL_TEXT/DATETIME2 names; the declared text can
+        quoted = conn.dialect.identifier_preparer.quote(table)
+        rows = conn.exec_driver_sql(f"PRAGMA table_info({quoted})").all()
+        return {row[1]: parse_declared(row[2]) or SqlType(Kind.STRING) for row in rows}
+
+    def widen_columns_sql(
+        self, conn: Connection, table: sa.Table, columns: list[sa.Column]
+    ) -> list[str]:
+        # SQLite has no ALTER COLUMN: rebuild the table with the wider declared types
+        # (sqlite.org/lang_altertable.html, "making other kinds of table schema changes").
+        # Lengths are not enforced by SQLite, but later runs reflect the declared types.
+        prep = conn.dialect.identifier_preparer
+        staging = sa.Table(
+            f"_turbodata_rebuild_{table.name}", sa.MetaData(), *(c._copy() for c in table.columns)
+        )
+        names = ", ".join(prep.quote(c.name) for c in table.columns)
+        return [
+            str(sa.schema.CreateTable(staging).compile(dialect=conn.dialect)).strip(),
+            f"INSERT INTO {prep.format_table(staging)} ({names}) "
+            f"SELECT {names} FROM {prep.format_table(table)}",
+            f"DROP TABLE {prep.format_table(table)}",
+            f"ALTER TABLE {prep.format_table(staging)} RENAME TO {prep.quote(table.name)}",
+        ]
+
+    def python_values(self, array: pa.Array, sql_type: SqlType) -> list[object]:
+        if sql_type.kind is Kind.DECIMAL:
+            return decimal_strings(array)
+        return array.to_pylist()

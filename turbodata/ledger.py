@@ -1,0 +1,171 @@
+"""turbodata's own state in the target database (tables prefixed `_turbodata_`).
+
+Every write here happens on the connection of the load transaction it describes, so a file's
+ledger row, its rejects and its data commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from turbodata.model import FileInfo
+from turbodata.reader import RowReject
+
+PREFIX = "_turbodata_"
+_text = sa.UnicodeText
+
+metadata = sa.MetaData()
+
+files = sa.Table(
+    f"{PREFIX}files",
+    metadata,
+    sa.Column("path", sa.Unicode(900), primary_key=True),  # 900: SQL Server's key size limit
+    sa.Column("table_name", sa.Unicode(128), nullable=False),
+    sa.Column("batch_id", sa.Unicode(128), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("modified", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("etag", sa.Unicode(128)),
+    sa.Column("fingerprint", sa.Unicode(256), nullable=False),
+    sa.Column("rows_loaded", sa.BigInteger, nullable=False),
+    sa.Column("rows_rejected", sa.BigInteger, nullable=False),
+    sa.Column("run_id", sa.Unicode(64), nullable=False),
+    sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+rejects = sa.Table(
+    f"{PREFIX}rejects",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Unicode(64), nullable=False),
+    sa.Column("table_name", sa.Unicode(128), nullable=False),
+    sa.Column("file", sa.Unicode(900), nullable=False),
+    sa.Column("row_number", sa.BigInteger),
+    sa.Column("column_name", sa.Unicode(128)),
+    sa.Column("reason", _text, nullable=False),
+    sa.Column("raw_text", _text),
+)
+
+ddl = sa.Table(
+    f"{PREFIX}ddl",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Unicode(64), nullable=False),
+    sa.Column("table_name", sa.Unicode(128), nullable=False),
+    sa.Column("statement", _text, nullable=False),
+    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+runs = sa.Table(
+    f"{PREFIX}runs",
+    metadata,
+    sa.Column("run_id", sa.Unicode(64), primary_key=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("status", sa.Unicode(32), nullable=False),
+    sa.Column("summary", _text),
+)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def ensure(conn: Connection) -> None:
+    """Create the ledger tables that do not exist yet."""
+    metadata.create_all(conn, checkfirst=True)
+
+
+def loaded_fingerprints(conn: Connection, table: str) -> dict[str, str]:
+    """Path → fingerprint of every file already loaded into `table`."""
+    query = sa.select(files.c.path, files.c.fingerprint).where(files.c.table_name == table)
+    return dict(conn.execute(query).tuples().all())
+
+
+def forget_files(conn: Connection, paths: Iterable[str]) -> None:
+    """Drop ledger rows of files that are being loaded again (changed, or a snapshot reload)."""
+    paths = list(paths)
+    if paths:
+        conn.execute(sa.delete(files).where(files.c.path.in_(paths)))
+
+
+def record_file(
+    conn: Connection,
+    *,
+    run_id: str,
+    table: str,
+    batch_id: str,
+    info: FileInfo,
+    rows_loaded: int,
+    rows_rejected: int,
+) -> None:
+    conn.execute(
+        sa.insert(files).values(
+            path=info.path,
+            table_name=table,
+            batch_id=batch_id,
+            size=info.size,
+            modified=info.modified,
+            etag=info.etag,
+            fingerprint=info.fingerprint,
+            rows_loaded=rows_loaded,
+            rows_rejected=rows_rejected,
+            run_id=run_id,
+            loaded_at=now(),
+        )
+    )
+
+
+def record_rejects(
+    conn: Connection, *, run_id: str, table: str, file: str, row_rejects: list[RowReject]
+) -> None:
+    if row_rejects:
+        conn.execute(
+            sa.insert(rejects),
+            [
+                {
+                    "run_id": run_id,
+                    "table_name": table,
+                    "file": file,
+                    "row_number": r.row,
+                    "column_name": r.column,
+                    "reason": r.reason,
+                    "raw_text": r.raw,
+                }
+                for r in row_rejects
+            ],
+        )
+
+
+def record_ddl(conn: Connection, *, run_id: str, table: str, statements: list[str]) -> None:
+    if statements:
+        applied_at = now()
+        conn.execute(
+            sa.insert(ddl),
+            [
+                {"run_id": run_id, "table_name": table, "statement": s, "applied_at": applied_at}
+                for s in statements
+            ],
+        )
+
+
+def start_run(conn: Connection, run_id: str, started_at: datetime) -> None:
+    conn.execute(sa.insert(runs).values(run_id=run_id, started_at=started_at, status="running"))
+
+
+def finish_run(conn: Connection, run_id: str, status: str, summary_json: str) -> None:
+    conn.execute(
+        sa.update(runs)
+        .where(runs.c.run_id == run_id)
+        .values(finished_at=now(), status=status, summary=summary_json)
+    )
+
+
+def list_rejects(conn: Connection, run_id: str | None = None) -> list[dict[str, object]]:
+    query = sa.select(rejects).order_by(rejects.c.id)
+    if run_id:
+        query = query.where(rejects.c.run_id == run_id)
+    return [dict(row) for row in conn.execute(query).mappings()]

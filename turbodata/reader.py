@@ -1,0 +1,335 @@
+"""CSV partitions → bounded chunks of string columns, with every irregular row explained.
+
+Two paths produce the same chunks:
+
+* the **fast path**, pyarrow's streaming CSV reader (`newlines_in_values=True`), for files whose
+  rows all have the schema's width and are valid UTF-8 — the common case;
+* the **exact path**, a small tokenizer in Python, for the rest: rows shorter than the schema
+  (columns appended later), rows wider than it, truncated rows, invalid UTF-8. It pads short
+  rows with NULLs and rejects bad rows with their row number, column and raw text.
+
+The fast path gives up at the first irregular row; the exact path then resumes the same file
+right after the rows already yielded, so a file is never read into memory whole and no row is
+seen twice. Empty unquoted fields are NULL (None); a quoted `""` is the empty string.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from turbodata.model import CsvDialect
+
+CHUNK_ROWS = 50_000  # rows per chunk handed to the loader
+READ_BLOCK = 1 << 20  # small blocks keep pyarrow's read-ahead lean (performance.md §6)
+
+
+@dataclass(frozen=True)
+class RowReject:
+    """A row that will not be loaded, and why."""
+
+    row: int  # 1-based data row in the file (header and blank lines not counted)
+    column: str | None
+    reason: str
+    raw: str
+
+
+@dataclass
+class RawChunk:
+    """Up to CHUNK_ROWS rows as one Arrow string array per schema column."""
+
+    columns: list[pa.Array]
+    row_numbers: pa.Array  # int64, 1-based, same length as each column
+    rejects: list[RowReject] = field(default_factory=list)
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.row_numbers)
+
+
+class _Irregular(Exception):
+    """The fast path met a row it cannot take; the exact path resumes the file."""
+
+
+def read_raw(
+    stream: BinaryIO,
+    *,
+    column_names: list[str],
+    dialect: CsvDialect,
+    min_width: int | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> Iterator[RawChunk]:
+    """Stream a CSV partition as string chunks.
+
+    `min_width` is the narrowest row width the table's metadata history allows (columns are only
+    ever appended); shorter rows are rejected. Defaults to the full width.
+    """
+    width = len(column_names)
+    min_width = width if min_width is None else min_width
+    rows_done = 0
+    if dialect.quote_char is not None and dialect.encoding.lower().replace("-", "") in (
+        "utf8",
+        "ascii",
+    ):
+        try:
+            for chunk in _fast_chunks(stream, width, dialect, chunk_rows):
+                rows_done += chunk.num_rows
+                yield chunk
+            return
+        except _Irregular:
+            stream.seek(0)
+    yield from _exact_chunks(stream, column_names, min_width, dialect, chunk_rows, rows_done)
+
+
+# ---------------------------------------------------------------------------- fast path
+
+
+def _fast_chunks(
+    stream: BinaryIO, width: int, dialect: CsvDialect, chunk_rows: int
+) -> Iterator[RawChunk]:
+    names = [f"c{i}" for i in range(width)]
+
+    def give_up(_row: pacsv.InvalidRow) -> str:
+        return "error"  # pyarrow then raises ArrowInvalid; the exact path takes over
+
+    try:
+        reader = pacsv.open_csv(
+            stream,
+            read_options=pacsv.ReadOptions(
+                column_names=names,
+                block_size=READ_BLOCK,
+                skip_rows=1 if dialect.header else 0,
+                use_threads=False,
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=dialect.delimiter,
+                quote_char=dialect.quote_char or False,
+                double_quote=True,
+                newlines_in_values=True,
+                ignore_empty_lines=True,
+                invalid_row_handler=give_up,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+                null_values=[""],
+                check_utf8=True,
+            ),
+        )
+    except pa.ArrowInvalid as error:
+        if "Empty CSV file" in str(error):
+            return
+        raise _Irregular from error
+    first_row = 1
+    pending: list[pa.RecordBatch] = []
+    pending_rows = 0
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        except pa.ArrowInvalid as error:  # invalid UTF-8, or a row of the wrong width
+            raise _Irregular from error
+        pending.append(batch)
+        pending_rows += batch.num_rows
+        if pending_rows >= chunk_rows:
+            yield _chunk_from_batches(pending, first_row)
+            first_row += pending_rows
+            pending, pending_rows = [], 0
+    if pending_rows:
+        yield _chunk_from_batches(pending, first_row)
+
+
+def _chunk_from_batches(batches: list[pa.RecordBatch], first_row: int) -> RawChunk:
+    table = pa.Table.from_batches(batches).combine_chunks()
+    rows = table.num_rows
+    return RawChunk(
+        columns=[
+            column.chunk(0) if column.num_chunks else pa.array([], pa.string())
+            for column in table.columns
+        ],
+        row_numbers=pa.array(range(first_row, first_row + rows), pa.int64()),
+    )
+
+
+# ---------------------------------------------------------------------------- exact path
+
+
+def _exact_chunks(
+    stream: BinaryIO,
+    column_names: list[str],
+    min_width: int,
+    dialect: CsvDialect,
+    chunk_rows: int,
+    skip_rows: int,
+) -> Iterator[RawChunk]:
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    records = _records(text, dialect)
+    if dialect.header:
+        next(records, None)
+    builder = _ChunkBuilder(len(column_names))
+    widest = 0  # widths may only grow down a file: a narrower row is truncated or misaligned
+    for row_number, (fields, raw) in enumerate(records, start=1):
+        reject = _check_row(fields, raw, row_number, column_names, max(min_width, widest))
+        if reject is None:
+            widest = len(fields)
+        if row_number <= skip_rows:
+            continue
+        if reject:
+            builder.rejects.append(reject)
+        else:
+            builder.add(row_number, fields)
+        if builder.num_rows >= chunk_rows:
+            yield builder.take()
+    if builder.num_rows or builder.rejects:
+        yield builder.take()
+    text.detach()
+
+
+def _check_row(
+    fields: list[str | None], raw: str, row: int, column_names: list[str], min_width: int
+) -> RowReject | None:
+    width = len(column_names)
+    shown = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if len(fields) > width:
+        return RowReject(row, None, f"row has {len(fields)} values, the schema has {width}", shown)
+    if len(fields) < min_width:
+        return RowReject(
+            row,
+            None,
+            f"row has {len(fields)} values, expected at least {min_width} of {width}"
+            " (truncated or misaligned row)",
+            shown,
+        )
+    for index, value in enumerate(fields):
+        if value is not None and _has_undecodable(value):
+            return RowReject(row, column_names[index], "invalid UTF-8", shown)
+    return None
+
+
+def _has_undecodable(value: str) -> bool:
+    # surrogateescape maps each invalid byte to U+DC80..U+DCFF; valid text never contains them
+    return any("\udc80" <= ch <= "\udcff" for ch in value) if not value.isascii() else False
+
+
+class _ChunkBuilder:
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self._reset()
+
+    def _reset(self) -> None:
+        self.values: list[list[str | None]] = [[] for _ in range(self.width)]
+        self.row_numbers: list[int] = []
+        self.rejects: list[RowReject] = []
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.row_numbers)
+
+    def add(self, row_number: int, fields: list[str | None]) -> None:
+        self.row_numbers.append(row_number)
+        for index, column in enumerate(self.values):
+            column.append(fields[index] if index < len(fields) else None)
+
+    def take(self) -> RawChunk:
+        chunk = RawChunk(
+            columns=[pa.array(column, pa.string()) for column in self.values],
+            row_numbers=pa.array(self.row_numbers, pa.int64()),
+            rejects=self.rejects,
+        )
+        self._reset()
+        return chunk
+
+
+def _records(text: io.TextIOBase, dialect: CsvDialect) -> Iterator[tuple[list[str | None], str]]:
+    """(fields, raw text) per record; fields are None for empty unquoted values.
+
+    Physical lines are joined while a quoted field is open, so CR, LF and CRLF inside quotes
+    are data. Blank lines are skipped, as the fast path does.
+    """
+    delimiter, quote = dialect.delimiter, dialect.quote_char
+    pending = ""
+    for line in text:
+        raw = pending + line
+        if quote is not None and _open_quote(raw, delimiter, quote):
+            pending = raw
+            continue
+        pending = ""
+        body = raw.rstrip("\r\n")
+        if body == "":
+            continue
+        yield _split(body, delimiter, quote), raw
+    if pending:  # file ended inside a quoted field: a truncated last row
+        yield _split(pending, delimiter, quote), pending
+
+
+def _open_quote(raw: str, delimiter: str, quote: str) -> bool:
+    """True when `raw` ends inside a quoted field (more lines belong to the record).
+
+    A quote opens a quoted field only at the start of a field, as in pyarrow's parser; inside
+    one, a doubled quote is a literal quote.
+    """
+    if quote not in raw:
+        return False
+    start, unquoted, quoted, quote_seen = 0, 1, 2, 3
+    state = start
+    for ch in raw:
+        if state == quoted:
+            state = quote_seen if ch == quote else quoted
+        elif state == quote_seen and ch == quote:
+            state = quoted
+        elif ch == delimiter or ch in "\r\n":
+            state = start
+        elif state == start and ch == quote:
+            state = quoted
+        else:
+            state = unquoted
+    return state == quoted
+
+
+def _split(body: str, delimiter: str, quote: str | None) -> list[str | None]:
+    body = body.rstrip("\r\n")
+    if quote is None:
+        return [value if value != "" else None for value in body.split(delimiter)]
+    fields: list[str | None] = []
+    position, end = 0, len(body)
+    while True:
+        if position < end and body[position] == quote:
+            value, position = _quoted(body, position + 1, quote)
+            next_delimiter = body.find(delimiter, position)
+            if next_delimiter == -1:
+                value += body[position:]  # text after the closing quote is kept, not lost
+                fields.append(value)
+                return fields
+            value += body[position:next_delimiter]
+            fields.append(value)
+            position = next_delimiter + 1
+        else:
+            next_delimiter = body.find(delimiter, position)
+            stop = end if next_delimiter == -1 else next_delimiter
+            fields.append(body[position:stop] or None)
+            if next_delimiter == -1:
+                return fields
+            position = next_delimiter + 1
+
+
+def _quoted(body: str, position: int, quote: str) -> tuple[str, int]:
+    """The value of a quoted field starting after its opening quote, and the index after it."""
+    parts: list[str] = []
+    while True:
+        closing = body.find(quote, position)
+        if closing == -1:  # unterminated: everything to the end is the value
+            parts.append(body[position:])
+            return "".join(parts), len(body)
+        parts.append(body[position:closing])
+        if body.startswith(quote, closing + 1):
+            parts.append(quote)
+            position = closing + 2
+        else:
+            return "".join(parts), closing + 1

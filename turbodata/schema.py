@@ -1,0 +1,101 @@
+"""Reflect a target table, compare it with what a batch needs, and plan the DDL.
+
+Only additive changes are planned: CREATE TABLE, one ADD per new column (NULL-able), and
+widening along `types.widen`. A column that vanished from the metadata stays. An incompatible
+change raises `SchemaConflict` before anything is changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from turbodata.dialects.base import Dialect
+from turbodata.types import IncompatibleType, SqlType, widen
+
+
+class SchemaConflict(Exception):
+    """The batch's schema cannot be applied to the existing table without losing data."""
+
+
+@dataclass
+class TablePlan:
+    """The target table as it will be after `statements` run."""
+
+    table: sa.Table
+    types: dict[str, SqlType]  # every column of the table, in table order
+    created: bool = False
+    added: list[str] = field(default_factory=list)
+    widened: list[str] = field(default_factory=list)
+    statements: list[str] = field(default_factory=list)
+
+
+def table_object(
+    dialect: Dialect, name: str, types: dict[str, SqlType], schema: str | None
+) -> sa.Table:
+    """A SQLAlchemy Table for `types` (all columns NULL-able: delete rows are mostly empty)."""
+    dialect.check_identifier(name)
+    columns = []
+    for column_name, sql_type in types.items():
+        dialect.check_identifier(column_name)
+        columns.append(
+            sa.Column(column_name, dialect.column_type(sql_type), nullable=True, quote=True)
+        )
+    return sa.Table(name, sa.MetaData(), *columns, schema=schema, quote=True)
+
+
+def reflect(
+    conn: Connection, dialect: Dialect, name: str, schema: str | None
+) -> dict[str, SqlType] | None:
+    """The table's current column types, or None when it does not exist."""
+    if not sa.inspect(conn).has_table(name, schema=schema):
+        return None
+    return dialect.reflect_types(conn, name, schema)
+
+
+def plan_table(
+    conn: Connection,
+    dialect: Dialect,
+    name: str,
+    wanted: dict[str, SqlType],
+    schema: str | None = None,
+    existing: dict[str, SqlType] | None = None,
+) -> TablePlan:
+    """What must change so the table holds every column of `wanted` at its type.
+
+    `existing` is the reflected table (None: it does not exist); pass it when already known.
+    """
+    if existing is None:
+        existing = reflect(conn, dialect, name, schema)
+    if existing is None:
+        table = table_object(dialect, name, wanted, schema)
+        create = str(sa.schema.CreateTable(table).compile(dialect=conn.dialect)).strip()
+        return TablePlan(table, dict(wanted), created=True, statements=[create])
+    merged = dict(existing)
+    added, widened = [], []
+    for column, sql_type in wanted.items():
+        if column not in existing:
+            merged[column] = sql_type
+            added.append(column)
+            continue
+        try:
+            merged[column] = widen(existing[column], sql_type)
+        except IncompatibleType as error:
+            raise SchemaConflict(
+                f"column {column!r} is {existing[column]} in the database but the metadata now"
+                f" says {sql_type}: {error}"
+            ) from error
+        if merged[column] != existing[column]:
+            widened.append(column)
+    table = table_object(dialect, name, merged, schema)
+    statements = [dialect.add_column_sql(conn, table, table.c[column]) for column in added]
+    if widened:
+        statements += dialect.widen_columns_sql(conn, table, [table.c[c] for c in widened])
+    return TablePlan(table, merged, added=added, widened=widened, statements=statements)
+
+
+def apply(conn: Connection, plan: TablePlan) -> None:
+    for statement in plan.statements:
+        conn.exec_driver_sql(statement)
