@@ -82,7 +82,7 @@ def ensure(conn: Connection) -> None:
 def loaded_fingerprints(conn: Connection, table: str) -> dict[str, str]:
     """Path → fingerprint of every file already loaded into `table`."""
     query = sa.select(files.c.path, files.c.fingerprint).where(files.c.table_name == table)
-    return dict(conn.execute(query).tuples().all())
+    return {path: fingerprint for path, fingerprint in conn.execute(query)}
 
 
 def forget_files(conn: Connection, paths: Iterable[str]) -> None:

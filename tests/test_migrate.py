@@ -1,0 +1,293 @@
+"""End to end: the CLI migrates lakes into SQLite and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.dbcheck import comparable_rows, fetch, scalar, table_names
+from tests.lakebuilder import LakeBuilder, attribute
+from turbodata.cli import main
+
+ACCOUNT = [
+    attribute("Id", "guid"),
+    attribute("name", "string", 10),
+    attribute("revenue", "decimal", precision=38, scale=4),
+    attribute("isactive", "boolean"),
+    attribute("modifiedon", "dateTime"),
+]
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict, str]:
+    code = main(["migrate", *args, "--json"])
+    out, err = capsys.readouterr()
+    return code, json.loads(out), err
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith("postgresql")
+
+
+# ---------------------------------------------------------------------------- sample lake
+
+
+def test_sample_lake_loads_every_completed_row_exactly(
+    db_url: str, example_lake: Path, example_lake_expected: dict, capsys: pytest.CaptureFixture
+) -> None:
+    code, summary, err = run_cli(capsys, "--lake", str(example_lake), "--db", db_url)
+
+    assert code == 0, err
+    assert summary["status"] == "succeeded" and summary["ok"] is True
+    assert set(summary["tables"]) >= set(example_lake_expected)
+    for table, expected in example_lake_expected.items():
+        result = summary["tables"][table]
+        assert result["rows_inserted"] == len(expected), table
+        assert result["rows_rejected"] == 0
+        got, want = comparable_rows(
+            fetch(db_url, table), expected, microseconds=is_postgres(db_url)
+        )
+        assert got == want, table
+
+
+def test_rerun_of_the_sample_lake_loads_nothing_and_changes_nothing(
+    db_url: str, example_lake: Path, example_lake_expected: dict, capsys: pytest.CaptureFixture
+) -> None:
+    run_cli(capsys, "--lake", str(example_lake), "--db", db_url)
+    before = {t: fetch(db_url, t) for t in example_lake_expected}
+
+    code, summary, _ = run_cli(capsys, "--lake", str(example_lake), "--db", db_url)
+
+    assert code == 0
+    assert all(t["rows_inserted"] == 0 and t["files_read"] == 0 for t in summary["tables"].values())
+    assert all(t["status"] == "unchanged" for t in summary["tables"].values())
+    assert {t: fetch(db_url, t) for t in example_lake_expected} == before
+    runs = scalar(db_url, "SELECT COUNT(*) FROM _turbodata_runs")
+    assert runs == 2
+
+
+def test_the_seventh_fraction_digit_survives_where_the_type_holds_it(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.folder(
+        "2025-01-01T00.00.00Z",
+        {"account": ACCOUNT},
+        {
+            "account/2025.csv": '00000000-0000-0000-0000-000000000001,"a",1.5,True,'
+            '"2022-06-13T17:29:39.7677699Z"\n'
+        },
+    )
+    code, _, err = run_cli(capsys, "--lake", str(lake.root), "--db", db_url)
+    assert code == 0, err
+    [row] = fetch(db_url, "account")
+    if is_postgres(db_url):  # PostgreSQL keeps microseconds: the server rounds the 7th digit
+        assert row["modifiedon"].isoformat() == "2022-06-13T17:29:39.767770"
+    else:
+        assert row["modifiedon"] == "2022-06-13 17:29:39.7677699"
+
+
+# ------------------------------------------------------------------------------ rejects
+
+
+def test_bad_rows_are_rejected_with_reasons_and_the_rest_loads(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    csv = (
+        '00000000-0000-0000-0000-000000000001,"ok",10.5,True,"2025-01-01T00:00:00Z"\n'
+        '00000000-0000-0000-0000-000000000002,"bad money",10.12345,True,\n'
+        '00000000-0000-0000-0000-000000000003,"bad bool",1,maybe,\n'
+        '00000000-0000-0000-0000-000000000004,"too","many",1,True,,\n'
+        '00000000-0000-0000-0000-000000000005,"ok too",-0.5,false,"2/3/2025 9:52:15 AM"\n'
+    )
+    lake.folder("2025-01-01T00.00.00Z", {"account": ACCOUNT}, {"account/2025.csv": csv})
+
+    code, summary, err = run_cli(capsys, "--lake", str(lake.root), "--db", db_url)
+
+    assert code == 1
+    assert summary["status"] == "completed_with_rejects"
+    assert summary["tables"]["account"]["rows_inserted"] == 2
+    assert summary["tables"]["account"]["rows_rejected"] == 3
+    path = "2025-01-01T00.00.00Z/account/2025.csv"
+    assert f"error: {path}: row 2, column 'revenue': " in err and "10.12345" in err
+    assert f"error: {path}: row 3, column 'isactive': " in err and "maybe" in err
+    assert f"error: {path}: row 4: row has 7 values, the schema has 5" in err
+    rejects = fetch(db_url, "_turbodata_rejects")
+    assert sorted((r["row_number"], r["column_name"]) for r in rejects) == [
+        (2, "revenue"),
+        (3, "isactive"),
+        (4, None),
+    ]
+    raw = {r["row_number"]: r["raw_text"] for r in rejects}
+    assert raw[4] == '00000000-0000-0000-0000-000000000004,"too","many",1,True,,\n'
+    assert "bad bool" in raw[3] and "maybe" in raw[3]
+    assert {r["run_id"] for r in rejects} == {summary["run_id"]}
+    names = sorted(r["name"] for r in fetch(db_url, "account"))
+    assert names == ["ok", "ok too"]
+
+
+def test_rejects_command_lists_what_was_not_loaded(
+    tmp_path: Path, sqlite_url: str, capsys: pytest.CaptureFixture
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.folder(
+        "2025-01-01T00.00.00Z",
+        {"account": ACCOUNT},
+        {"account/2025.csv": "00000000-0000-0000-0000-000000000001,x,1,notbool,\n"},
+    )
+    run_cli(capsys, "--lake", str(lake.root), "--db", sqlite_url)
+
+    assert main(["rejects", "--db", sqlite_url]) == 0
+    out = capsys.readouterr().out
+    assert "account: 2025-01-01T00.00.00Z/account/2025.csv, row 1, column 'isactive'" in out
+
+
+# ------------------------------------------------------------------------ lake layouts
+
+
+def test_incremental_folders_follow_an_appended_column_and_skip_the_in_progress_folder(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    old = [attribute("Id", "guid"), attribute("n", "int64")]
+    new = [*old, attribute("tier", "string", 20)]
+    lake.folder(
+        "2025-01-01T00.00.00Z",
+        {"t": old},
+        {"t/2025.csv": "00000000-0000-0000-0000-000000000001,1\n"},
+    )
+    lake.folder(
+        "2025-01-01T00.15.00Z",
+        {"t": new},
+        {
+            "t/2025.csv": "00000000-0000-0000-0000-000000000002,2\n"
+            '00000000-0000-0000-0000-000000000003,3,"gold"\n'
+        },
+    )
+    lake.folder(
+        "2025-01-01T00.30.00Z",
+        {"t": new},
+        {"t/2025.csv": "00000000-0000-0000-0000-000000000004,4,x\n"},
+        model=False,
+    )
+    lake.write("2025-01-01T00.30.00Z/model.json", "")
+    lake.changelog("2025-01-01T00.30.00Z")
+
+    code, summary, err = run_cli(capsys, "--lake", str(lake.root), "--db", db_url)
+
+    assert code == 0, err
+    assert summary["tables"]["t"]["rows_inserted"] == 3
+    assert summary["tables"]["t"]["columns_created"] == 3  # 2 at CREATE, 1 ADD
+    rows = sorted((int(r["n"]), r["tier"]) for r in fetch(db_url, "t"))
+    assert rows == [(1, None), (2, None), (3, "gold")]
+    ddl = [r["statement"] for r in fetch(db_url, "_turbodata_ddl")]
+    assert len(ddl) == 2 and ddl[0].startswith("CREATE TABLE") and "ADD" in ddl[1]
+
+
+def test_sql_keywords_as_names_and_a_string_longer_than_declared(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    attrs = [
+        attribute("partition", "int64"),
+        attribute("option", "string", 3),
+        attribute("order", "boolean"),
+    ]
+    lake.folder(
+        "2025-01-01T00.00.00Z",
+        {"select": attrs},
+        {"select/1900.csv": '1,"abc",True\n2,"longer than three",False\n'},
+    )
+
+    code, summary, err = run_cli(capsys, "--lake", str(lake.root), "--db", db_url)
+
+    assert code == 0, err
+    assert sorted(r["option"] for r in fetch(db_url, "select")) == ["abc", "longer than three"]
+    assert any("ALTER" in s for s in summary["tables"]["select"]["ddl"])
+
+
+def test_a_table_that_fails_does_not_stop_the_others(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.folder(
+        "2025-01-01T00.00.00Z",
+        {"account": ACCOUNT},
+        {
+            "account/2025.csv": "00000000-0000-0000-0000-000000000001,a,1,True,\n",
+            "orphan/2025.csv": "1,2,3\n",
+        },
+    )
+
+    code, summary, err = run_cli(capsys, "--lake", str(lake.root), "--db", db_url)
+
+    assert code == 1
+    assert summary["tables"]["account"]["status"] == "loaded"
+    assert summary["tables"]["orphan"]["status"] == "failed"
+    assert "no metadata for this table" in summary["tables"]["orphan"]["error"]
+    assert "orphan" in err
+    assert "orphan" not in table_names(db_url)
+
+
+def test_snapshot_layout_replaces_the_table_when_a_partition_changes(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from tests.lakebuilder import entity, model_json
+
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.write(
+        "model.json", model_json([entity("account", ACCOUNT, ["account/Snapshot/2025_1.csv"])])
+    )
+    lake.write("account/Snapshot/2025_1.csv", "00000000-0000-0000-0000-000000000001,a,1,True,\n")
+    lake.write("account/2025.csv", "live file being rewritten: never read\n")
+    run_cli(capsys, "--lake", str(lake.root), "--db", db_url)
+    lake.write(
+        "account/Snapshot/2025_1.csv",
+        "00000000-0000-0000-0000-000000000001,a2,1,True,\n"
+        "00000000-0000-0000-0000-000000000002,b,2,False,\n",
+    )
+
+    code, summary, err = run_cli(capsys, "--lake", str(lake.root), "--db", db_url)
+
+    assert code == 0, err
+    assert sorted(r["name"] for r in fetch(db_url, "account")) == ["a2", "b"]
+    assert summary["tables"]["account"]["rows_inserted"] == 2
+
+
+def test_table_option_limits_the_run(
+    tmp_path: Path, sqlite_url: str, capsys: pytest.CaptureFixture
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.folder(
+        "2025-01-01T00.00.00Z",
+        {"a": ACCOUNT, "b": ACCOUNT},
+        {
+            "a/2025.csv": "00000000-0000-0000-0000-000000000001,a,1,True,\n",
+            "b/2025.csv": "00000000-0000-0000-0000-000000000001,b,1,True,\n",
+        },
+    )
+    code, summary, _ = run_cli(capsys, "--lake", str(lake.root), "--db", sqlite_url, "--table", "b")
+    assert code == 0
+    assert list(summary["tables"]) == ["b"]
+    assert "a" not in table_names(sqlite_url)
+
+
+def test_cli_runs_as_a_module_and_exits_non_zero_on_rejects(tmp_path: Path) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.folder(
+        "2025-01-01T00.00.00Z", {"account": ACCOUNT}, {"account/2025.csv": "not-a-guid,a,1,True,\n"}
+    )
+    db = f"sqlite:///{tmp_path / 'out.sqlite'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "turbodata", "migrate", "--lake", str(lake.root), "--db", db],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "run " in done.stdout and "completed_with_rejects" in done.stdout
+    assert "row 1, column 'Id'" in done.stderr
