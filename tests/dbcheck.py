@@ -91,8 +91,6 @@ def comparable_rows(
     def expected_value(value: object) -> object:
         return micro(value) if microseconds else value
 
-    got = sorted(
-        (tuple(repr(canonical(row.get(c), examples[c])) for c in columns) for row in actual)
-    )
-    want = sorted((tuple(repr(expected_value(row.get(c))) for c in columns) for row in expected))
+    got = sorted(tuple(repr(canonical(row.get(c), examples[c])) for c in columns) for row in actual)
+    want = sorted(tuple(repr(expected_value(row.get(c))) for c in columns) for row in expected)
     return got, want

@@ -12,7 +12,10 @@ from turbodata.reader import RawChunk, read_raw
 NAMES = ["a", "b", "c"]
 
 
-def read(data: bytes, *, names=NAMES, dialect=CsvDialect(), min_width=None, chunk_rows=50_000):
+DEFAULT = CsvDialect()
+
+
+def read(data: bytes, *, names=NAMES, dialect=DEFAULT, min_width=None, chunk_rows=50_000):
     chunks = list(
         read_raw(
             io.BytesIO(data),
