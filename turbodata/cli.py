@@ -25,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    return args.run(args)
+    return args.command(args)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,17 +37,17 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("migrate", help="load the lake into the database")
     _add_target_arguments(run)
     run.add_argument("--dry-run", action="store_true", help="plan only, change nothing")
-    run.set_defaults(run=_migrate)
+    run.set_defaults(command=_migrate)
 
     plan = commands.add_parser("plan", help="print the DDL and files a migrate would apply")
     _add_target_arguments(plan)
-    plan.set_defaults(run=_plan)
+    plan.set_defaults(command=_plan)
 
     rejects = commands.add_parser("rejects", help="list rows that were not loaded, and why")
     rejects.add_argument("--db", required=True, help="SQLAlchemy URL of the target database")
     rejects.add_argument("--run", help="only this run id")
     rejects.add_argument("--json", action="store_true", help="one JSON object per line")
-    rejects.set_defaults(run=_rejects)
+    rejects.set_defaults(command=_rejects)
     return parser
 
 

@@ -219,7 +219,9 @@ class _Loader:
     ) -> None:
         names = batch.schema.column_names
         declared = [from_cdm(c) for c in batch.schema.columns]
-        table_plan = self._apply_schema(conn, result, dict(zip(names, declared, strict=True)))
+        existing = schema.reflect(conn, self.dialect, result.name, self.db_schema)
+        wanted = dict(zip(names, declared, strict=True))
+        table_plan = self._apply_schema(conn, result, wanted, existing)
         if batch.mode is not LoadMode.APPEND and not table_plan.created:
             conn.execute(sa.delete(table_plan.table))  # a snapshot replaces the table's rows
         ledger.forget_files(conn, [f.info.path for f in files])
@@ -277,10 +279,10 @@ class _Loader:
         conn: Connection,
         result: TableResult,
         wanted: dict[str, SqlType],
-        existing: dict[str, SqlType] | None = None,
+        existing: dict[str, SqlType] | None,
     ) -> schema.TablePlan:
         table_plan = schema.plan_table(
-            conn, self.dialect, result.name, wanted, self.db_schema, existing
+            conn.dialect, self.dialect, result.name, wanted, existing, self.db_schema
         )
         schema.apply(conn, table_plan)
         ledger.record_ddl(
@@ -307,7 +309,7 @@ class _Loader:
         }
         if not longer:
             return table_plan
-        widened = self._apply_schema(conn, result, longer, existing=table_plan.types)
+        widened = self._apply_schema(conn, result, longer, table_plan.types)
         return schema.TablePlan(widened.table, widened.types)
 
     def plan_table(self, result: TableResult, batches: list[TableBatch]) -> None:
@@ -325,7 +327,7 @@ class _Loader:
                     continue
                 wanted = {c.name: from_cdm(c) for c in batch.schema.columns}
                 table_plan = schema.plan_table(
-                    conn, self.dialect, result.name, wanted, self.db_schema, existing
+                    conn.dialect, self.dialect, result.name, wanted, existing, self.db_schema
                 )
                 existing = table_plan.types
                 result.ddl += table_plan.statements

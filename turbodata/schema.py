@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Dialect as SqlDialect
 
 from turbodata.dialects.base import Dialect
 from turbodata.types import IncompatibleType, SqlType, widen
@@ -43,7 +44,8 @@ def table_object(
         columns.append(
             sa.Column(column_name, dialect.column_type(sql_type), nullable=True, quote=True)
         )
-    return sa.Table(name, sa.MetaData(), *columns, schema=schema, quote=True)
+    quoted_schema = sa.sql.quoted_name(schema, quote=True) if schema else None
+    return sa.Table(name, sa.MetaData(), *columns, schema=quoted_schema, quote=True)
 
 
 def reflect(
@@ -56,22 +58,21 @@ def reflect(
 
 
 def plan_table(
-    conn: Connection,
+    sql: SqlDialect,
     dialect: Dialect,
     name: str,
     wanted: dict[str, SqlType],
+    existing: dict[str, SqlType] | None,
     schema: str | None = None,
-    existing: dict[str, SqlType] | None = None,
 ) -> TablePlan:
     """What must change so the table holds every column of `wanted` at its type.
 
-    `existing` is the reflected table (None: it does not exist); pass it when already known.
+    `existing` is the reflected table (`reflect`), None when it does not exist. Pure: the
+    statements are compiled for `sql` (SQLAlchemy's dialect) and nothing is executed.
     """
     if existing is None:
-        existing = reflect(conn, dialect, name, schema)
-    if existing is None:
         table = table_object(dialect, name, wanted, schema)
-        create = str(sa.schema.CreateTable(table).compile(dialect=conn.dialect)).strip()
+        create = str(sa.schema.CreateTable(table).compile(dialect=sql)).strip()
         return TablePlan(table, dict(wanted), created=True, statements=[create])
     merged = dict(existing)
     added, widened = [], []
@@ -90,9 +91,9 @@ def plan_table(
         if merged[column] != existing[column]:
             widened.append(column)
     table = table_object(dialect, name, merged, schema)
-    statements = [dialect.add_column_sql(conn, table, table.c[column]) for column in added]
+    statements = [dialect.add_column_sql(sql, table, table.c[column]) for column in added]
     if widened:
-        statements += dialect.widen_columns_sql(conn, table, [table.c[c] for c in widened])
+        statements += dialect.widen_columns_sql(sql, table, [table.c[c] for c in widened])
     return TablePlan(table, merged, added=added, widened=widened, statements=statements)
 
 

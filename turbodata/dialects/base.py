@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.types import TypeEngine, UserDefinedType
 
 from turbodata.types import Kind, SqlType
@@ -65,21 +66,21 @@ class Dialect:
                 f"{self.name}: {name!r}"
             )
 
-    def add_column_sql(self, conn: Connection, table: sa.Table, column: sa.Column) -> str:
-        prep = conn.dialect.identifier_preparer
+    def add_column_sql(self, sql: SqlDialect, table: sa.Table, column: sa.Column) -> str:
+        prep = sql.identifier_preparer
         return (
             f"ALTER TABLE {prep.format_table(table)} ADD COLUMN {prep.quote(column.name)} "
-            f"{column.type.compile(dialect=conn.dialect)}"
+            f"{column.type.compile(dialect=sql)}"
         )
 
     def widen_columns_sql(
-        self, conn: Connection, table: sa.Table, columns: list[sa.Column]
+        self, sql: SqlDialect, table: sa.Table, columns: list[sa.Column]
     ) -> list[str]:
         """Statements giving `columns` (already holding their wider types) their new type."""
-        prep = conn.dialect.identifier_preparer
+        prep = sql.identifier_preparer
         return [
             f"ALTER TABLE {prep.format_table(table)} ALTER COLUMN {prep.quote(column.name)} "
-            f"TYPE {column.type.compile(dialect=conn.dialect)}"
+            f"TYPE {column.type.compile(dialect=sql)}"
             for column in columns
         ]
 
@@ -91,7 +92,7 @@ class Dialect:
         """Insert every row of `batch` (columns named and ordered like `table`'s)."""
         if batch.num_rows == 0:
             return 0
-        statement = insert_statement(conn, table, batch.schema.names)
+        statement = insert_statement(conn.dialect, table, batch.schema.names)
         columns = [self.python_values(batch.column(i), t) for i, t in enumerate(types)]
         conn.exec_driver_sql(statement, list(zip(*columns, strict=True)))
         return batch.num_rows
@@ -101,9 +102,9 @@ class Dialect:
         return array.to_pylist()
 
 
-def insert_statement(conn: Connection, table: sa.Table, names: Sequence[str]) -> str:
-    """A positional INSERT for `names` in that order, in the connection's SQL dialect."""
-    statement = sa.insert(table).compile(dialect=conn.dialect, column_keys=list(names))
+def insert_statement(sql: SqlDialect, table: sa.Table, names: Sequence[str]) -> str:
+    """An INSERT of `names`, parameters in that order, in the given SQL dialect."""
+    statement = sa.insert(table).compile(dialect=sql, column_keys=list(names))
     if list(statement.positiontup or names) != list(names):
         raise AssertionError("the driver's parameter order differs from the batch's")
     return statement.string

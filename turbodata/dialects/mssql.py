@@ -11,6 +11,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import mssql
 from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.types import TypeEngine
 
 from turbodata.dialects.base import Dialect, insert_statement
@@ -44,21 +45,21 @@ class MSSQLDialect(Dialect):
     def column_type(self, sql_type: SqlType) -> TypeEngine:
         return _TYPES[sql_type.kind](sql_type)
 
-    def add_column_sql(self, conn: Connection, table: sa.Table, column: sa.Column) -> str:
-        prep = conn.dialect.identifier_preparer
+    def add_column_sql(self, sql: SqlDialect, table: sa.Table, column: sa.Column) -> str:
+        prep = sql.identifier_preparer
         return (
             f"ALTER TABLE {prep.format_table(table)} ADD {prep.quote(column.name)} "
-            f"{column.type.compile(dialect=conn.dialect)} NULL"
+            f"{column.type.compile(dialect=sql)} NULL"
         )
 
     def widen_columns_sql(
-        self, conn: Connection, table: sa.Table, columns: list[sa.Column]
+        self, sql: SqlDialect, table: sa.Table, columns: list[sa.Column]
     ) -> list[str]:
         # no NULL/NOT NULL clause: the columns we create are nullable and stay so
-        prep = conn.dialect.identifier_preparer
+        prep = sql.identifier_preparer
         return [
             f"ALTER TABLE {prep.format_table(table)} ALTER COLUMN {prep.quote(column.name)} "
-            f"{column.type.compile(dialect=conn.dialect)}"
+            f"{column.type.compile(dialect=sql)}"
             for column in columns
         ]
 
@@ -67,7 +68,7 @@ class MSSQLDialect(Dialect):
     ) -> int:
         if batch.num_rows == 0:
             return 0
-        statement = insert_statement(conn, table, batch.schema.names)
+        statement = insert_statement(conn.dialect, table, batch.schema.names)
         columns = [self.python_values(batch.column(i), t) for i, t in enumerate(types)]
         rows = list(zip(*columns, strict=True))
         cursor = conn.connection.driver_connection.cursor()

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.types import TypeEngine
 
 from turbodata.dialects.base import DeclaredType, Dialect, decimal_strings, parse_declared
@@ -60,18 +61,18 @@ class SQLiteDialect(Dialect):
         return {row[1]: parse_declared(row[2]) or SqlType(Kind.STRING) for row in rows}
 
     def widen_columns_sql(
-        self, conn: Connection, table: sa.Table, columns: list[sa.Column]
+        self, sql: SqlDialect, table: sa.Table, columns: list[sa.Column]
     ) -> list[str]:
         # SQLite has no ALTER COLUMN: rebuild the table with the wider declared types
         # (sqlite.org/lang_altertable.html, "making other kinds of table schema changes").
         # Lengths are not enforced by SQLite, but later runs reflect the declared types.
-        prep = conn.dialect.identifier_preparer
+        prep = sql.identifier_preparer
         staging = sa.Table(
             f"_turbodata_rebuild_{table.name}", sa.MetaData(), *(c._copy() for c in table.columns)
         )
         names = ", ".join(prep.quote(c.name) for c in table.columns)
         return [
-            str(sa.schema.CreateTable(staging).compile(dialect=conn.dialect)).strip(),
+            str(sa.schema.CreateTable(staging).compile(dialect=sql)).strip(),
             f"INSERT INTO {prep.format_table(staging)} ({names}) "
             f"SELECT {names} FROM {prep.format_table(table)}",
             f"DROP TABLE {prep.format_table(table)}",

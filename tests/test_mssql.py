@@ -1,0 +1,147 @@
+"""SQL Server: the T-SQL our code emits, compiled by SQLAlchemy's mssql dialect, and the
+pyodbc calls behind the dialect's seam, recorded by a fake cursor.
+
+No SQL Server can run on our machines: none of this has run against a SQL Server.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from types import SimpleNamespace
+
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects import mssql as sa_mssql
+
+from turbodata.dialects import for_engine, for_name
+from turbodata.dialects.mssql import EXECUTEMANY_ROWS
+from turbodata.schema import plan_table, table_object
+from turbodata.types import Kind, SqlType, arrow_type, string_type
+
+TSQL = sa_mssql.pyodbc.dialect(paramstyle="qmark")  # pyodbc's parameter style
+MSSQL = for_name("mssql")
+
+ALL_TYPES = {
+    "Id": SqlType(Kind.GUID),
+    "name": string_type(100),
+    "description": string_type(None),
+    "revenue": SqlType(Kind.DECIMAL, precision=38, scale=4),
+    "flag": SqlType(Kind.BOOLEAN),
+    "tiny": SqlType(Kind.TINYINT),
+    "small": SqlType(Kind.SMALLINT),
+    "number": SqlType(Kind.INTEGER),
+    "versionnumber": SqlType(Kind.BIGINT),
+    "ratio": SqlType(Kind.FLOAT),
+    "single": SqlType(Kind.REAL),
+    "modifiedon": SqlType(Kind.DATETIME),
+    "createdon": SqlType(Kind.DATETIMEOFFSET),
+    "day": SqlType(Kind.DATE),
+    "clock": SqlType(Kind.TIME),
+    "partition": SqlType(Kind.BIGINT),
+    "order": string_type(10),
+}
+
+
+def test_create_table_uses_sql_server_types_and_bracket_quoting() -> None:
+    plan = plan_table(TSQL, MSSQL, "account", ALL_TYPES, None, schema="dbo")
+    [create] = plan.statements
+    assert create.splitlines()[0] == "CREATE TABLE [dbo].[account] ("
+    body = [line.strip().rstrip(",") for line in create.splitlines()[1:-1]]
+    assert body == [
+        "[Id] UNIQUEIDENTIFIER NULL",
+        "[name] NVARCHAR(100) NULL",
+        "[description] NVARCHAR(max) NULL",
+        "[revenue] DECIMAL(38, 4) NULL",
+        "[flag] BIT NULL",
+        "[tiny] TINYINT NULL",
+        "[small] SMALLINT NULL",
+        "[number] INTEGER NULL",
+        "[versionnumber] BIGINT NULL",
+        "[ratio] FLOAT(53) NULL",
+        "[single] REAL NULL",
+        "[modifiedon] DATETIME2(7) NULL",
+        "[createdon] DATETIMEOFFSET(7) NULL",
+        "[day] DATE NULL",
+        "[clock] TIME(7) NULL",
+        "[partition] BIGINT NULL",
+        "[order] NVARCHAR(10) NULL",
+    ]
+
+
+def test_new_columns_are_added_one_per_statement_as_nullable() -> None:
+    existing = {"Id": SqlType(Kind.GUID)}
+    wanted = {**existing, "tier": string_type(20), "score": SqlType(Kind.INTEGER)}
+    plan = plan_table(TSQL, MSSQL, "account", wanted, existing, schema="dbo")
+    assert plan.statements == [
+        "ALTER TABLE [dbo].[account] ADD [tier] NVARCHAR(20) NULL",
+        "ALTER TABLE [dbo].[account] ADD [score] INTEGER NULL",
+    ]
+    assert plan.added == ["tier", "score"]
+
+
+def test_widening_alters_the_column_without_a_null_clause() -> None:
+    existing = {"name": string_type(20), "n": SqlType(Kind.INTEGER)}
+    wanted = {"name": string_type(4001), "n": SqlType(Kind.BIGINT)}
+    plan = plan_table(TSQL, MSSQL, "account", wanted, existing)
+    assert plan.statements == [
+        "ALTER TABLE [account] ALTER COLUMN [name] NVARCHAR(max)",
+        "ALTER TABLE [account] ALTER COLUMN [n] BIGINT",
+    ]
+
+
+def test_names_longer_than_128_characters_are_rejected_clearly() -> None:
+    with pytest.raises(ValueError, match="longer than 128 characters"):
+        table_object(MSSQL, "t" * 129, {"Id": SqlType(Kind.GUID)}, None)
+    with pytest.raises(ValueError, match=r"x{129}"):
+        table_object(MSSQL, "t", {"x" * 129: SqlType(Kind.GUID)}, None)
+
+
+class RecordingCursor:
+    def __init__(self) -> None:
+        self.fast_executemany = False
+        self.calls: list[tuple[str, list[tuple], bool]] = []
+
+    def executemany(self, sql: str, rows: list[tuple]) -> None:
+        self.calls.append((sql, rows, self.fast_executemany))
+
+
+def test_bulk_insert_goes_through_pyodbc_fast_executemany_in_bounded_calls() -> None:
+    types = [
+        SqlType(Kind.GUID),
+        SqlType(Kind.DECIMAL, precision=38, scale=10),
+        SqlType(Kind.DATETIME),
+    ]
+    names = ["Id", "amount", "modifiedon"]
+    table = table_object(MSSQL, "account", dict(zip(names, types, strict=True)), "dbo")
+    rows = EXECUTEMANY_ROWS + 5
+    batch = pa.RecordBatch.from_arrays(
+        [
+            pa.array(["00000000-0000-0000-0000-000000000001"] * rows),
+            pa.array([Decimal("-155964930194440774.6023022513")] * rows, arrow_type(types[1])),
+            pa.array(["2022-06-13 17:29:39.7677699"] * rows),
+        ],
+        names=names,
+    )
+    cursor = RecordingCursor()
+    conn = SimpleNamespace(
+        dialect=TSQL,
+        connection=SimpleNamespace(driver_connection=SimpleNamespace(cursor=lambda: cursor)),
+    )
+
+    assert MSSQL.insert_batch(conn, table, batch, types) == rows
+
+    assert [len(r) for _, r, _ in cursor.calls] == [EXECUTEMANY_ROWS, 5]
+    sql, first_rows, fast = cursor.calls[0]
+    assert sql == "INSERT INTO [dbo].[account] ([Id], [amount], [modifiedon]) VALUES (?, ?, ?)"
+    assert fast is True
+    assert first_rows[0] == (
+        "00000000-0000-0000-0000-000000000001",
+        Decimal("-155964930194440774.6023022513"),  # exact: never through float
+        "2022-06-13 17:29:39.7677699",  # text keeps the 7th digit DATETIME2(7) stores
+    )
+
+
+def test_the_dialect_is_chosen_from_the_engine_url() -> None:
+    engine = sa.create_mock_engine("mssql+pyodbc://", executor=None)  # nothing connects
+    assert type(for_engine(engine)).__name__ == "MSSQLDialect"
