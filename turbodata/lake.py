@@ -129,3 +129,13 @@ def open_lake(location: str) -> Lake:
 
         return AzureLake.from_url(location)
     return LocalLake(location)
+
+
+LakeLocation = str | os.PathLike[str] | Lake
+
+
+def as_lake(location: LakeLocation) -> Lake:
+    """A Lake as it is, or opened from a location (see `open_lake`)."""
+    if isinstance(location, str | os.PathLike):
+        return open_lake(os.fspath(location))
+    return location

@@ -199,12 +199,14 @@ def _initial_sync_completed(schema: TableSchema) -> bool:
 
 def _model_json_snapshot(lake: Lake) -> LakePlan:
     plan = LakePlan("model.json")
-    model = _read_model(lake, "model.json", plan)
-    if model is None:
-        plan.problems.append(Problem(None, "model.json holds no usable schema", file="model.json"))
+    try:
+        model = metadata.parse_model_json(read_bytes(lake, "model.json"), "model.json")
+    except metadata.SchemaUnavailable as error:
+        plan.problems.append(Problem(None, str(error), file="model.json"))
         return plan
+    plan.notes.extend(model.warnings)
     files = {f.path: f for f in lake.iter_files("")}
-    _add_snapshots(plan, model.tables.values(), files)
+    _add_snapshots(plan, model.tables.values(), files, dataless_problems=False)
     return plan
 
 
@@ -243,27 +245,31 @@ def _entity_documents(lake: Lake) -> LakePlan:
 
 
 def _add_snapshots(
-    plan: LakePlan, schemas: Iterable[TableSchema], files: dict[str, FileInfo]
+    plan: LakePlan,
+    schemas: Iterable[TableSchema],
+    files: dict[str, FileInfo],
+    *,
+    dataless_problems: bool = True,
 ) -> None:
+    """One snapshot batch per table. A schema problem fails its table when the table has data
+    files, or always when `dataless_problems` (a manifest that names a missing document)."""
     for schema in schemas:
-        if schema.problem:
-            plan.problems.append(Problem(schema.name, schema.problem, file=schema.source))
-            continue
         if not _initial_sync_completed(schema):
             plan.notes.append(f"{schema.name}: initial sync not completed, skipped")
             continue
         data_files = _partition_files(
             schema, files, schema.name, plan, unlisted=not schema.partitions
         )
-        if data_files:
+        if schema.problem and (data_files or dataless_problems):
+            plan.problems.append(Problem(schema.name, schema.problem, file=schema.source))
+        elif schema.problem:
+            plan.notes.append(f"{schema.name}: {schema.problem} (no data files)")
+        elif data_files:
             plan.batches.append(
                 TableBatch(schema.name, "snapshot", schema, data_files, LoadMode.SNAPSHOT)
             )
         else:
             plan.notes.append(f"{schema.name}: no data files")
-
-
-# ---------------------------------------------------------------------------------- files
 
 
 def resolve_location(location: str, files: dict[str, FileInfo]) -> FileInfo | None:

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from turbodata import dialects, layouts, ledger, schema
 from turbodata.convert import convert_chunk
 from turbodata.dialects.base import Dialect
-from turbodata.lake import Lake, open_lake
+from turbodata.lake import Lake, LakeLocation, as_lake
 from turbodata.model import DataFile, LoadMode, TableBatch
 from turbodata.reader import read_raw
 from turbodata.types import SqlType, from_cdm, string_type
@@ -108,13 +108,13 @@ def connect(db: str | Engine) -> tuple[Engine, Dialect]:
     return engine, dialect
 
 
-def discover_tables(lake: str | Lake) -> list[str]:
+def discover_tables(lake: LakeLocation) -> list[str]:
     """The tables a migration of this lake would touch, in load order."""
-    return layouts.discover(open_lake(lake) if isinstance(lake, str) else lake).tables
+    return layouts.discover(as_lake(lake)).tables
 
 
 def migrate(
-    lake: str | Lake,
+    lake: LakeLocation,
     db: str | Engine,
     *,
     tables: Sequence[str] | None = None,
@@ -127,7 +127,7 @@ def migrate(
     >>> summary = migrate("examples/lake", "sqlite:///demo.sqlite")  # doctest: +SKIP
     >>> summary.ok, summary.tables["account"].rows_inserted  # doctest: +SKIP
     """
-    lake = open_lake(lake) if isinstance(lake, str) else lake
+    lake = as_lake(lake)
     engine, dialect = connect(db)
     summary = RunSummary(
         run_id=_new_run_id(),
