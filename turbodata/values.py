@@ -59,7 +59,7 @@ class Converted:
 _INT = r"[+-]?[0-9]+"
 _PLAIN = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)"
 _NUMBER = _PLAIN + r"(?:[eE][+-]?[0-9]+)?"
-_ARROW_DECIMAL_CHARS = 38  # see _fast_decimal
+_ARROW_DECIMAL_DIGITS = 38  # see _fast_decimal
 _HEX_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _GUID = rf"\{{{_HEX_GUID}\}}|{_HEX_GUID}"
 # |x| must stay below: REAL from 2**128 - 2**103 on rounds to infinity (FLT_MAX + half an ulp)
@@ -296,14 +296,13 @@ def _fast_decimal(values: pa.Array, sql_type: SqlType) -> pa.Array:
     # pyarrow 26's string->decimal cast wraps around silently instead of failing when the text
     # has more than 38 digits ("1.5" + 60 zeros -> 0.00; apache/arrow GH-49817) or when scaling
     # up overflows 128 bits ("19960521300000" into decimal(36,31) -> 23494.7...). So only plain
-    # numbers of at most 38 characters whose integer part fits p - s go to it.
-    plain = pc.match_substring_regex(values, f"^(?:{_PLAIN})$")
-    short = pc.less_equal(pc.binary_length(values), _ARROW_DECIMAL_CHARS)
-    body = pc.ascii_ltrim(values, "+-0")
+    # numbers of at most 38 digits (after leading zeros) whose integer part fits p - s go to it.
+    body = pc.ascii_ltrim(_matching(values, _PLAIN), "+-0")
     point = pc.find_substring(body, ".")
+    digits = pc.subtract(pc.binary_length(body), pc.if_else(pc.less(point, 0), 0, 1))
     whole = pc.if_else(pc.less(point, 0), pc.binary_length(body), point)
     fits = pc.less_equal(whole, (sql_type.precision or 38) - (sql_type.scale or 0))
-    safe = pc.and_(pc.and_(plain, short), fits)
+    safe = pc.and_(pc.less_equal(digits, _ARROW_DECIMAL_DIGITS), fits)
     return _cast_or_null(_keep(values, safe), arrow_type(sql_type))
 
 
