@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from tests.dbcheck import fetch, table_names
+from tests.reference import final_state
 from turbodata import migrate
 
 FNO = "sneaksanddata-synapse-link-fno"
@@ -26,23 +28,58 @@ def csv_rows(*paths: Path) -> list[list[str]]:
     return rows
 
 
-def test_fno_incremental_folders_load_except_the_in_progress_one(
+def change_rows(lake: Path, folder: str, table: str) -> list[dict[str, object]]:
+    """A folder's rows of `table`, in file order, with the columns the change rules read."""
+    model = json.loads((lake / folder / "model.json").read_text(encoding="utf-8-sig"))
+    names = [a["name"] for e in model["entities"] if e["name"] == table for a in e["attributes"]]
+    rows = []
+    for path in sorted((lake / folder / table).glob("*.csv")):
+        for values in csv_rows(path):
+            row = dict(zip(names, values, strict=False))
+            rows.append(
+                {
+                    "Id": row["Id"],
+                    "versionnumber": int(row["versionnumber"])
+                    if row.get("versionnumber")
+                    else None,
+                    "SinkModifiedOn": us_time(row["SinkModifiedOn"]),
+                    "IsDelete": row.get("IsDelete", "").lower() == "true",
+                    "raw": row,
+                }
+            )
+    return rows
+
+
+def us_time(text: str) -> datetime:
+    """`1/1/2020 0:00:01 PM`; .NET reads hour 0 with PM as 12."""
+    day, clock, half = text.split()
+    hour, minute, second = (int(part) for part in clock.split(":"))
+    hour = hour % 12 + (12 if half == "PM" else 0)
+    return datetime.strptime(day, "%m/%d/%Y").replace(hour=hour, minute=minute, second=second)
+
+
+def loaded_versions(db_url: str, table: str) -> dict[str, int]:
+    return {str(r["Id"]): r["versionnumber"] for r in fetch(db_url, table)}
+
+
+def test_fno_incremental_folders_apply_upserts_and_deletes_except_in_progress(
     fixtures_root: Path, db_url: str
 ) -> None:
     lake = fixtures_root / FNO / "incremental-dimensionattributelevel"
     done = ["2020-01-01T00.00.00Z", "2020-01-01T01.00.00Z"]  # 02.00.00Z is in changelog.info
-    level = csv_rows(*(lake / f / "dimensionattributelevel" / "2020.csv" for f in done))
-    values = csv_rows(*sorted((lake / done[1] / "dimensionattributelevelvalue").glob("*.csv")))
 
     summary = migrate(lake, db_url)
 
     assert summary.ok, summary.to_dict()
-    assert summary.tables["dimensionattributelevel"].rows_inserted == len(level) == 10
-    assert summary.tables["dimensionattributelevelvalue"].rows_inserted == len(values) == 6
-    loaded = fetch(db_url, "dimensionattributelevelvalue")
-    deletes = [r for r in loaded if r["IsDelete"]]
-    assert len(deletes) == 1  # the delete file 4.csv: Id, Sink dates, versionnumber, True
-    assert deletes[0]["versionnumber"] == 3111000001 and deletes[0]["displayvalue"] is None
+    for table in ("dimensionattributelevel", "dimensionattributelevelvalue"):
+        batches = [change_rows(lake, f, table) for f in done if (lake / f / table).is_dir()]
+        expected = final_state(batches)
+        assert loaded_versions(db_url, table) == {
+            k: row["versionnumber"] for k, row in expected.items()
+        }, table
+    # the delete file 4.csv wins over the row 2020.csv creates in the same folder
+    values = final_state([change_rows(lake, done[1], "dimensionattributelevelvalue")])
+    assert summary.tables["dimensionattributelevelvalue"].rows_inserted == len(values) == 4
 
 
 def test_fno_inventtrans_without_a_folder_model_json_uses_the_root_schema(
@@ -72,16 +109,22 @@ def test_fno_schema_change_loads_the_closed_folder_with_boolean_case_variants(
     fixtures_root: Path, db_url: str
 ) -> None:
     lake = fixtures_root / FNO / "schema-change"
-    expected = csv_rows(lake / "2020-01-01T00.00.00Z" / "synapsetable" / "2020.csv")
+    folder = "2020-01-01T00.00.00Z"  # 01.00.00Z is in progress
+    winners = final_state([change_rows(lake, folder, "synapsetable")])
 
     summary = migrate(lake, db_url)
 
     assert summary.ok, summary.to_dict()
-    rows = fetch(db_url, "synapsetable")
-    assert len(rows) == len(expected)
-    flags = sorted(bool(r["IsDelete2"]) for r in rows if r["IsDelete2"] is not None)
-    words = sorted(row[-2].lower() == "true" for row in expected if row[-2])
-    assert flags == words and any(flags)
+    loaded = {str(r["Id"]): r["IsDelete2"] for r in fetch(db_url, "synapsetable")}
+    assert set(loaded) == set(winners)
+    # IsDelete2 is written True, TRUE and tRuE: every spelling loads as true
+    words = {key: row["raw"]["IsDelete2"] for key, row in winners.items()}
+    assert {"True", "TRUE", "tRuE"} <= {
+        row["raw"]["IsDelete2"] for row in change_rows(lake, folder, "synapsetable")
+    }
+    assert {k: None if v is None else bool(v) for k, v in loaded.items()} == {
+        k: (w.lower() == "true") if w else None for k, w in words.items()
+    }
 
 
 def test_malformed_model_json_is_reported_not_guessed(fixtures_root: Path, db_url: str) -> None:

@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 
 from turbodata import __version__, ledger
-from turbodata.pipeline import RunSummary, TableResult, connect, migrate
+from turbodata.pipeline import connect, migrate
+from turbodata.summary import RunSummary, TableResult
 
 MAX_PROBLEM_LINES = 50  # per table, on stderr; all of them are in _turbodata_rejects
 

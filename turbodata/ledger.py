@@ -70,6 +70,26 @@ runs = sa.Table(
 )
 
 
+table_state = sa.Table(
+    f"{PREFIX}tables",
+    metadata,
+    sa.Column("table_name", sa.Unicode(128), primary_key=True),
+    sa.Column("watermark", sa.Unicode(128)),  # last fully applied batch (timestamp folder)
+    sa.Column("last_run_id", sa.Unicode(64)),
+    sa.Column("last_status", sa.Unicode(32)),
+    sa.Column("last_error", _text),
+    sa.Column("updated_at", sa.DateTime(timezone=True)),
+)
+
+lease = sa.Table(
+    f"{PREFIX}lease",
+    metadata,
+    sa.Column("name", sa.Unicode(64), primary_key=True),
+    sa.Column("holder", sa.Unicode(64), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -169,3 +189,29 @@ def list_rejects(conn: Connection, run_id: str | None = None) -> list[dict[str, 
     if run_id:
         query = query.where(rejects.c.run_id == run_id)
     return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def _merge_table_state(conn: Connection, table: str, values: dict[str, object]) -> None:
+    """Update the table's state row, inserting it the first time (portable, no MERGE)."""
+    values = {**values, "updated_at": now()}
+    where = table_state.c.table_name == table
+    if conn.execute(sa.update(table_state).where(where).values(values)).rowcount == 0:
+        conn.execute(sa.insert(table_state).values(table_name=table, **values))
+
+
+def set_watermark(conn: Connection, table: str, batch_id: str, run_id: str) -> None:
+    """Record `batch_id` as applied, in the batch's own transaction."""
+    _merge_table_state(conn, table, {"watermark": batch_id, "last_run_id": run_id})
+
+
+def set_table_outcome(
+    conn: Connection, table: str, run_id: str, status: str, error: str | None
+) -> None:
+    _merge_table_state(
+        conn, table, {"last_run_id": run_id, "last_status": status, "last_error": error}
+    )
+
+
+def table_states(conn: Connection) -> dict[str, dict[str, object]]:
+    rows = conn.execute(sa.select(table_state).order_by(table_state.c.table_name)).mappings()
+    return {row["table_name"]: dict(row) for row in rows}

@@ -7,6 +7,7 @@ change raises `SchemaConflict` before anything is changed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -27,6 +28,7 @@ class TablePlan:
 
     table: sa.Table
     types: dict[str, SqlType]  # every column of the table, in table order
+    key: tuple[str, ...] = ()  # primary key columns
     created: bool = False
     added: list[str] = field(default_factory=list)
     widened: list[str] = field(default_factory=list)
@@ -34,15 +36,27 @@ class TablePlan:
 
 
 def table_object(
-    dialect: Dialect, name: str, types: dict[str, SqlType], schema: str | None
+    dialect: Dialect,
+    name: str,
+    types: dict[str, SqlType],
+    schema: str | None,
+    key: Sequence[str] = (),
 ) -> sa.Table:
-    """A SQLAlchemy Table for `types` (all columns NULL-able: delete rows are mostly empty)."""
+    """A SQLAlchemy Table for `types`: the key columns form the primary key, every other
+    column is NULL-able (delete rows are mostly empty; `isNullable` is unreliable)."""
     dialect.check_identifier(name)
     columns = []
     for column_name, sql_type in types.items():
         dialect.check_identifier(column_name)
+        in_key = column_name in key
         columns.append(
-            sa.Column(column_name, dialect.column_type(sql_type), nullable=True, quote=True)
+            sa.Column(
+                column_name,
+                dialect.column_type(sql_type),
+                nullable=not in_key,
+                primary_key=in_key,
+                quote=True,
+            )
         )
     quoted_schema = sa.sql.quoted_name(schema, quote=True) if schema else None
     return sa.Table(name, sa.MetaData(), *columns, schema=quoted_schema, quote=True)
@@ -64,16 +78,18 @@ def plan_table(
     wanted: dict[str, SqlType],
     existing: dict[str, SqlType] | None,
     schema: str | None = None,
+    key: Sequence[str] = (),
 ) -> TablePlan:
     """What must change so the table holds every column of `wanted` at its type.
 
     `existing` is the reflected table (`reflect`), None when it does not exist. Pure: the
     statements are compiled for `sql` (SQLAlchemy's dialect) and nothing is executed.
     """
+    wanted = {column: dialect.stored_type(t) for column, t in wanted.items()}
     if existing is None:
-        table = table_object(dialect, name, wanted, schema)
+        table = table_object(dialect, name, wanted, schema, key)
         create = str(sa.schema.CreateTable(table).compile(dialect=sql)).strip()
-        return TablePlan(table, dict(wanted), created=True, statements=[create])
+        return TablePlan(table, dict(wanted), tuple(key), created=True, statements=[create])
     merged = dict(existing)
     added, widened = [], []
     for column, sql_type in wanted.items():
@@ -90,11 +106,11 @@ def plan_table(
             ) from error
         if merged[column] != existing[column]:
             widened.append(column)
-    table = table_object(dialect, name, merged, schema)
+    table = table_object(dialect, name, merged, schema, key)
     statements = [dialect.add_column_sql(sql, table, table.c[column]) for column in added]
     if widened:
         statements += dialect.widen_columns_sql(sql, table, [table.c[c] for c in widened])
-    return TablePlan(table, merged, added=added, widened=widened, statements=statements)
+    return TablePlan(table, merged, tuple(key), added=added, widened=widened, statements=statements)
 
 
 def apply(conn: Connection, plan: TablePlan) -> None:

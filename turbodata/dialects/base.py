@@ -8,13 +8,14 @@ what its database does differently.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine import Dialect as SqlDialect
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine, UserDefinedType
 
 from turbodata.types import Kind, SqlType
@@ -47,6 +48,10 @@ class Dialect:
 
     def column_type(self, sql_type: SqlType) -> TypeEngine:
         raise NotImplementedError
+
+    def stored_type(self, sql_type: SqlType) -> SqlType:
+        """What the database really stores for `sql_type` (what reflection will say)."""
+        return sql_type
 
     def reflect_types(self, conn: Connection, table: str, schema: str | None) -> dict[str, SqlType]:
         """Column name → SqlType of an existing table, in table order (SQLAlchemy's inspector)."""
@@ -83,6 +88,48 @@ class Dialect:
             f"TYPE {column.type.compile(dialect=sql)}"
             for column in columns
         ]
+
+    # -- staging and upserts ----------------------------------------------------------------
+
+    staging_name = "_turbodata_stage"
+
+    def staging_table(self, target_name: str, columns: list[sa.Column]) -> sa.Table:
+        """A temporary table for one batch of one table (one at a time per connection)."""
+        return sa.Table(self.staging_name, sa.MetaData(), *columns, prefixes=["TEMPORARY"])
+
+    def create_staging_sql(self, sql: SqlDialect, staging: sa.Table) -> list[str]:
+        return [str(sa.schema.CreateTable(staging).compile(dialect=sql)).strip()]
+
+    def upsert_from_staging(
+        self,
+        conn: Connection,
+        target: sa.Table,
+        staging: sa.Table,
+        names: Sequence[str],
+        key: Sequence[str],
+        newer: Callable[[sa.ColumnCollection, sa.ColumnCollection], ColumnElement[bool]],
+    ) -> int:
+        """Update the rows the staged rows are newer than, insert the new ones; rows touched.
+
+        Portable form: `UPDATE … FROM staging` then `INSERT … SELECT … WHERE NOT EXISTS`, in
+        the caller's transaction (no MERGE: see the SQL Server module).
+        """
+        matches = sa.and_(*(staging.c[k] == target.c[k] for k in key))
+        values = {n: staging.c[n] for n in names if n not in key}
+        updated = 0
+        if values:
+            update = sa.update(target).values(values).where(matches, newer(staging.c, target.c))
+            updated = conn.execute(update).rowcount
+        new_rows = sa.select(*(staging.c[n] for n in names)).where(~sa.exists().where(matches))
+        insert = sa.insert(target).from_select(list(names), new_rows)
+        inserted = conn.execute(insert.execution_options(preserve_rowcount=True)).rowcount
+        return updated + inserted
+
+    # -- errors ---------------------------------------------------------------------------
+
+    def is_transient(self, error: BaseException) -> bool:
+        """Worth retrying: a dropped connection, a deadlock, a busy database."""
+        return isinstance(error, sa.exc.DBAPIError) and bool(error.connection_invalidated)
 
     # -- loading --------------------------------------------------------------------------
 

@@ -17,7 +17,24 @@ from sqlalchemy.types import TypeEngine
 from turbodata.dialects.base import Dialect, insert_statement
 from turbodata.types import Kind, SqlType
 
-EXECUTEMANY_ROWS = 10_000  # pyodbc's fast_executemany holds a whole call's parameters in memory
+EXECUTEMANY_ROWS = 10_000
+# deadlock victim, and Azure SQL's documented transient errors (throttling, failover, busy)
+_TRANSIENT_ERRORS = (
+    "1205",
+    "40197",
+    "40501",
+    "40613",
+    "49918",
+    "49919",
+    "49920",
+    "4060",
+    "10928",
+    "10929",
+    "233",
+    "10053",
+    "10054",
+    "10060",
+)  # pyodbc's fast_executemany holds a whole call's parameters in memory
 
 _TYPES: dict[Kind, Callable[[SqlType], TypeEngine]] = {
     Kind.BOOLEAN: lambda t: mssql.BIT(),
@@ -62,6 +79,21 @@ class MSSQLDialect(Dialect):
             f"{column.type.compile(dialect=sql)}"
             for column in columns
         ]
+
+    # A #temp table lives as long as the connection and is private to it.
+    staging_name = "#turbodata_stage"
+
+    def staging_table(self, target_name: str, columns: list[sa.Column]) -> sa.Table:
+        return sa.Table(self.staging_name, sa.MetaData(), *columns)
+
+    # upsert_from_staging: the base's UPDATE … FROM + INSERT … WHERE NOT EXISTS, on purpose:
+    # MERGE has long-standing defects on SQL Server and is missing on some T-SQL engines.
+
+    def is_transient(self, error: BaseException) -> bool:
+        text = str(getattr(error, "orig", error))
+        return any(f"({code})" in text or f" {code} " in text for code in _TRANSIENT_ERRORS) or (
+            super().is_transient(error)
+        )
 
     def insert_batch(
         self, conn: Connection, table: sa.Table, batch: pa.RecordBatch, types: Sequence[SqlType]

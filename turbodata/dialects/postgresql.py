@@ -11,8 +11,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeEngine
 
 from turbodata.dialects.base import Dialect
+from turbodata.dialects.upsert import on_conflict_upsert
 from turbodata.types import Kind, SqlType
 
+# serialization failure, deadlock, lock not available, admin/crash shutdown, cannot connect now
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P03"})
 MAX_FRACTION = 6  # PostgreSQL timestamps hold microseconds; a 7th digit is rounded by the server
 
 _TYPES: dict[Kind, Callable[[SqlType], TypeEngine]] = {
@@ -42,6 +45,29 @@ class PostgreSQLDialect(Dialect):
 
     def column_type(self, sql_type: SqlType) -> TypeEngine:
         return _TYPES[sql_type.kind](sql_type)
+
+    def stored_type(self, sql_type: SqlType) -> SqlType:
+        if sql_type.kind is Kind.TINYINT:
+            return SqlType(Kind.SMALLINT)
+        if sql_type.kind in (Kind.DATETIME, Kind.DATETIMEOFFSET, Kind.TIME):
+            return SqlType(sql_type.kind, fraction=min(sql_type.fraction, MAX_FRACTION))
+        return sql_type
+
+    def staging_table(self, target_name: str, columns: list[sa.Column]) -> sa.Table:
+        return sa.Table(
+            self.staging_name,
+            sa.MetaData(),
+            *columns,
+            prefixes=["TEMPORARY"],
+            postgresql_on_commit="DROP",
+        )
+
+    def upsert_from_staging(self, conn, target, staging, names, key, newer):  # type: ignore[no-untyped-def]
+        return on_conflict_upsert(pg.insert, conn, target, staging, names, key, newer)
+
+    def is_transient(self, error: BaseException) -> bool:
+        code = getattr(getattr(error, "orig", None), "sqlstate", None) or ""
+        return code in _TRANSIENT_SQLSTATES or code.startswith("08") or super().is_transient(error)
 
     def insert_batch(
         self, conn: Connection, table: sa.Table, batch: pa.RecordBatch, types: Sequence[SqlType]

@@ -6,11 +6,13 @@ from collections.abc import Callable
 
 import pyarrow as pa
 import sqlalchemy as sa
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.types import TypeEngine
 
 from turbodata.dialects.base import DeclaredType, Dialect, decimal_strings, parse_declared
+from turbodata.dialects.upsert import on_conflict_upsert
 from turbodata.types import Kind, SqlType
 
 _TYPES: dict[Kind, Callable[[SqlType], str]] = {
@@ -78,6 +80,13 @@ class SQLiteDialect(Dialect):
             f"DROP TABLE {prep.format_table(table)}",
             f"ALTER TABLE {prep.format_table(staging)} RENAME TO {prep.quote(table.name)}",
         ]
+
+    def upsert_from_staging(self, conn, target, staging, names, key, newer):  # type: ignore[no-untyped-def]
+        return on_conflict_upsert(sqlite_insert, conn, target, staging, names, key, newer)
+
+    def is_transient(self, error: BaseException) -> bool:
+        locked = isinstance(error, sa.exc.OperationalError) and "locked" in str(error.orig)
+        return locked or super().is_transient(error)
 
     def python_values(self, array: pa.Array, sql_type: SqlType) -> list[object]:
         if sql_type.kind is Kind.DECIMAL:

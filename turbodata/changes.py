@@ -1,0 +1,213 @@
+"""Applying a batch of change rows to a keyed table, set-based, through a staging table.
+
+Synapse Link's incremental folders carry every create, update and delete as a row
+(lake-format.md section 7). For a table with a key (`Id`, or one from configuration):
+
+1. the batch's rows are bulk-loaded into a temporary staging table, each with a sequence
+   number (file order, row number);
+2. one row per key is kept: the greatest (versionnumber, SinkModifiedOn, file order, row
+   number), where a row without versionnumber (an F&O delete) ranks with the newest version
+   of its key, so it wins when its SinkModifiedOn is not older;
+3. rows marked `IsDelete` delete their key (or mark it deleted), the others are upserted:
+   updated only when newer than the table's row, inserted when new.
+
+Everything runs in the caller's transaction; the dialect supplies the upsert statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from turbodata.dialects.base import Dialect
+from turbodata.types import Kind, SqlType
+
+SEQUENCE = "_turbodata_seq"
+ROWS_PER_FILE = 1 << 32  # sequence = file index * this + row number
+
+
+@dataclass(frozen=True)
+class ChangeColumns:
+    """The system columns of a table, by the names the table really has."""
+
+    key: tuple[str, ...]
+    version: str | None = None
+    modified: str | None = None
+    delete: str | None = None
+
+    @classmethod
+    def find(cls, names: Sequence[str], key: Sequence[str]) -> ChangeColumns:
+        by_lower = {n.lower(): n for n in names}
+        return cls(
+            key=tuple(by_lower.get(k.lower(), k) for k in key),
+            version=by_lower.get("versionnumber"),
+            modified=by_lower.get("sinkmodifiedon"),
+            delete=by_lower.get("isdelete"),
+        )
+
+
+@dataclass
+class AppliedCounts:
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+
+
+Columns = sa.sql.ColumnCollection  # a table's `.c`, or ON CONFLICT's `excluded`
+Newer = Callable[[Columns, Columns], ColumnElement[bool]]
+
+
+def newer_condition(columns: ChangeColumns) -> Newer:
+    """incoming row is newer than the table's: versionnumber, else SinkModifiedOn.
+
+    Equal versions never update, so replaying a folder or a re-initialised table changes
+    nothing. Without either column the incoming row wins (last write wins).
+    """
+
+    def newer(incoming: Columns, existing: Columns) -> ColumnElement[bool]:
+        v, m = columns.version, columns.modified
+        by_modified = (
+            sa.or_(
+                incoming[m] > existing[m],
+                incoming[m].is_(None),
+                existing[m].is_(None),
+            )
+            if m
+            else sa.true()
+        )
+        if not v:
+            return by_modified
+        unknown_version = sa.or_(incoming[v].is_(None), existing[v].is_(None))
+        return sa.or_(incoming[v] > existing[v], sa.and_(unknown_version, by_modified))
+
+    return newer
+
+
+class Staging:
+    """One batch's rows in a temporary table, reduced to one row per key, then applied."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        dialect: Dialect,
+        target: sa.Table,
+        types: dict[str, SqlType],
+        columns: ChangeColumns,
+    ) -> None:
+        self.conn, self.dialect, self.target, self.columns = conn, dialect, target, columns
+        self.names = list(types)
+        self.types = [*types.values(), SqlType(Kind.BIGINT)]
+        self.table = dialect.staging_table(
+            target.name,
+            [
+                *(sa.Column(n, dialect.column_type(t), quote=True) for n, t in types.items()),
+                sa.Column(SEQUENCE, dialect.column_type(SqlType(Kind.BIGINT))),
+            ],
+        )
+        for statement in dialect.create_staging_sql(conn.dialect, self.table):
+            conn.exec_driver_sql(statement)
+
+    def add(self, batch: pa.RecordBatch, file_index: int, row_numbers: pa.Array) -> int:
+        sequence = pa.compute.add(row_numbers, file_index * ROWS_PER_FILE)
+        with_sequence = batch.append_column(SEQUENCE, sequence)
+        return self.dialect.insert_batch(self.conn, self.table, with_sequence, self.types)
+
+    def keep_winners(self) -> None:
+        """Delete every staged row but the winner of each key."""
+        s, c = self.table, self.columns
+        key = [s.c[k] for k in c.key]
+        extra = []
+        if c.version:  # the newest version of each key, for rows that carry none
+            extra.append(sa.func.max(s.c[c.version]).over(partition_by=key).label("newest"))
+        rows = sa.select(*s.c, *extra).subquery("rows")
+        order = []
+        if c.version:
+            order += _desc_nulls_last(sa.func.coalesce(rows.c[c.version], rows.c.newest))
+        if c.modified:
+            order += _desc_nulls_last(rows.c[c.modified])
+        if c.delete:
+            order.append(sa.case((rows.c[c.delete] == sa.true(), 1), else_=0).desc())
+        order.append(rows.c[SEQUENCE].desc())
+        rank = sa.func.row_number().over(partition_by=[rows.c[k] for k in c.key], order_by=order)
+        ranked = sa.select(rows.c[SEQUENCE].label("seq"), rank.label("rank")).subquery("ranked")
+        winners = sa.select(ranked.c.seq).where(ranked.c.rank == 1)
+        self.conn.execute(sa.delete(s).where(s.c[SEQUENCE].not_in(winners)))
+
+    def apply(self, *, soft_delete: bool) -> AppliedCounts:
+        counts = AppliedCounts()
+        counts.deleted = self._apply_deletes(soft_delete)
+        counts.inserted = self._count_new()
+        upserted = self.dialect.upsert_from_staging(
+            self.conn,
+            self.target,
+            self.table,
+            self.names,
+            self.columns.key,
+            newer_condition(self.columns),
+        )
+        counts.updated = upserted - counts.inserted
+        return counts
+
+    def replace_all(self) -> AppliedCounts:
+        """A snapshot: the table becomes exactly the staged rows, minus delete rows; keys
+        absent from the snapshot are deleted."""
+        self._drop_delete_rows()
+        absent = (
+            sa.select(sa.func.count())
+            .select_from(self.target)
+            .where(~sa.exists().where(self._matches()))
+        )
+        deleted = self.conn.execute(absent).scalar_one()
+        self.conn.execute(sa.delete(self.target))
+        columns = [self.table.c[n] for n in self.names]
+        insert = sa.insert(self.target).from_select(self.names, sa.select(*columns))
+        inserted = self.conn.execute(insert.execution_options(preserve_rowcount=True)).rowcount
+        return AppliedCounts(inserted=inserted, deleted=deleted)
+
+    def drop(self) -> None:
+        self.conn.execute(sa.text(f"DROP TABLE {self._quoted()}"))
+
+    def _quoted(self) -> str:
+        return self.conn.dialect.identifier_preparer.format_table(self.table)
+
+    def _matches(self) -> ColumnElement[bool]:
+        return sa.and_(*(self.table.c[k] == self.target.c[k] for k in self.columns.key))
+
+    def _is_delete(self) -> ColumnElement[bool]:
+        return self.table.c[self.columns.delete] == sa.true()
+
+    def _apply_deletes(self, soft_delete: bool) -> int:
+        if not self.columns.delete:
+            return 0
+        doomed = sa.exists().where(self._matches(), self._is_delete())
+        if soft_delete:
+            statement = (
+                sa.update(self.target).where(doomed).values({self.columns.delete: sa.true()})
+            )
+        else:
+            statement = sa.delete(self.target).where(doomed)
+        deleted = self.conn.execute(statement).rowcount
+        self._drop_delete_rows()
+        return deleted
+
+    def _drop_delete_rows(self) -> None:
+        if self.columns.delete:
+            self.conn.execute(sa.delete(self.table).where(self._is_delete()))
+
+    def _count_new(self) -> int:
+        new = (
+            sa.select(sa.func.count())
+            .select_from(self.table)
+            .where(~sa.exists().where(self._matches()))
+        )
+        return self.conn.execute(new).scalar_one()
+
+
+def _desc_nulls_last(column: ColumnElement) -> list[ColumnElement]:
+    # portable NULLS LAST for a descending order (SQL Server has no NULLS LAST)
+    return [sa.case((column.is_(None), 0), else_=1).desc(), column.desc()]

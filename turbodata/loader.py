@@ -1,0 +1,409 @@
+"""Loading one table: its batches in order, each in one transaction with its ledger rows.
+
+A batch is the files of one table in one timestamp folder (or the one snapshot). Per batch:
+reflect and extend the table (schema), stream every file through the reader and the value
+converter, then either insert the rows (tables without a key) or stage them and apply them
+as changes (`changes.Staging`: upserts and deletes by key, or a snapshot replacing the table).
+Transient database errors retry the whole batch; anything else fails the table, and the
+table's later batches wait for the next run (they depend on this one).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pyarrow.compute as pc
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from turbodata import ledger, schema
+from turbodata.changes import ChangeColumns, Staging
+from turbodata.convert import TypedChunk, convert_chunk
+from turbodata.dialects.base import Dialect
+from turbodata.lake import Lake
+from turbodata.model import DataFile, LoadMode, TableBatch
+from turbodata.reader import RowReject, read_raw
+from turbodata.summary import TableResult
+from turbodata.types import Kind, SqlType, from_cdm, string_type
+
+log = logging.getLogger("turbodata")
+
+DEFAULT_KEY = ("Id",)
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    db_schema: str | None = None  # None: the connection's default (dbo, public, main)
+    keys: Mapping[str, Sequence[str]] = field(default_factory=dict)  # table → key columns
+    soft_delete: bool = False  # keep deleted rows, with IsDelete set
+    keep_empty_strings: bool = False  # load `""` as '' instead of NULL in string columns
+    retries: int = 3  # transient database errors: attempts after the first
+    retry_wait: float = 1.0  # seconds before the first retry; doubles up to 30 s
+
+    def key_for(self, table: str, names: Sequence[str]) -> tuple[str, ...]:
+        """The configured key, else `Id` when the table has it; () for plain inserts."""
+        if table in self.keys:
+            return tuple(self.keys[table])
+        lower = {n.lower(): n for n in names}
+        return (
+            tuple(lower[k.lower()] for k in DEFAULT_KEY)
+            if all(k.lower() in lower for k in DEFAULT_KEY)
+            else ()
+        )
+
+
+Progress = Callable[[TableResult], None]
+
+
+@dataclass
+class TableLoader:
+    engine: Engine
+    dialect: Dialect
+    lake: Lake
+    run_id: str
+    options: LoadOptions
+    min_widths: dict[str, int]
+    progress: Progress | None = None
+    between_batches: Callable[[], None] = lambda: None  # e.g. renew the run's lease
+
+    # ---------------------------------------------------------------------- the table
+
+    def load(self, result: TableResult, batches: list[TableBatch]) -> None:
+        started = time.monotonic()
+        loaded = self._loaded_files(result.name)
+        for batch in batches:
+            files = files_to_load(batch, loaded)
+            if not files:
+                continue
+            try:
+                self._with_retries(result, batch, files)
+            except Exception as error:  # rolled back; the table's later batches depend on it
+                log.exception("%s: batch %s failed", result.name, batch.batch_id)
+                result.fail(f"{batch.batch_id}: {_reason(error)}")
+                break
+            if batch.mode is LoadMode.APPEND:
+                result.watermark = batch.batch_id
+            result.status = "loaded"
+            self.between_batches()
+        result.seconds = time.monotonic() - started
+        with self.engine.begin() as conn:
+            ledger.set_table_outcome(conn, result.name, self.run_id, result.status, result.error)
+
+    def plan(self, result: TableResult, batches: list[TableBatch], count_rows: bool) -> None:
+        """Dry run: the DDL, files (and rows) a load would take; changes nothing."""
+        loaded = self._loaded_files(result.name)
+        with self.engine.connect() as conn:
+            existing = schema.reflect(conn, self.dialect, result.name, self.options.db_schema)
+            for batch in batches:
+                files = files_to_load(batch, loaded)
+                if not files:
+                    continue
+                wanted = {c.name: from_cdm(c) for c in batch.schema.columns}
+                table_plan = schema.plan_table(
+                    conn.dialect,
+                    self.dialect,
+                    result.name,
+                    wanted,
+                    existing,
+                    self.options.db_schema,
+                    self.options.key_for(batch.table, list(wanted)),
+                )
+                existing = table_plan.types
+                result.ddl += table_plan.statements
+                result.files_read += len(files)
+                if count_rows:
+                    result.rows_inserted += sum(self._count_rows(batch, f) for f in files)
+                result.status = "planned"
+
+    def _loaded_files(self, table: str) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table(ledger.files.name):
+                return {}
+            return ledger.loaded_fingerprints(conn, table)
+
+    def _with_retries(self, result: TableResult, batch: TableBatch, files: list[DataFile]) -> None:
+        def attempt() -> None:
+            before = _snapshot(result)
+            try:
+                with self.engine.begin() as conn:
+                    self._load_batch(conn, result, batch, files)
+            except BaseException:
+                _restore(result, before)
+                raise
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.options.retries + 1),
+            wait=wait_exponential(multiplier=self.options.retry_wait, max=30),
+            retry=retry_if_exception(self.dialect.is_transient),
+            before_sleep=lambda state: log.warning(
+                "%s: batch %s: transient error, retry %d of %d: %s",
+                result.name,
+                batch.batch_id,
+                state.attempt_number,
+                self.options.retries,
+                _reason(state.outcome.exception()) if state.outcome else "",
+            ),
+            reraise=True,
+        )
+        retrying(attempt)
+
+    # ---------------------------------------------------------------------- one batch
+
+    def _load_batch(
+        self, conn: Connection, result: TableResult, batch: TableBatch, files: list[DataFile]
+    ) -> None:
+        names = batch.schema.column_names
+        declared = [from_cdm(c) for c in batch.schema.columns]
+        wanted = dict(zip(names, declared, strict=True))
+        key = self.options.key_for(batch.table, names)
+        existing = schema.reflect(conn, self.dialect, result.name, self.options.db_schema)
+        table_plan = self._apply_schema(conn, result, wanted, existing, key)
+        ledger.forget_files(conn, [f.info.path for f in files])
+        if key:
+            self._apply_changes(conn, result, batch, files, table_plan, key)
+        else:
+            self._insert_rows(conn, result, batch, files, table_plan)
+        if batch.mode is LoadMode.APPEND:
+            ledger.set_watermark(conn, batch.table, batch.batch_id, self.run_id)
+
+    def _insert_rows(
+        self,
+        conn: Connection,
+        result: TableResult,
+        batch: TableBatch,
+        files: list[DataFile],
+        table_plan: schema.TablePlan,
+    ) -> None:
+        if batch.mode is not LoadMode.APPEND:
+            result.rows_deleted += conn.execute(sa.delete(table_plan.table)).rowcount
+        declared = [from_cdm(c) for c in batch.schema.columns]
+        for data_file in files:
+            rows, rejects = 0, []
+            for chunk in self._chunks(batch, data_file, (), rejects):
+                table_plan = self._widen_strings(conn, result, table_plan, chunk.max_lengths)
+                inserted = self.dialect.insert_batch(conn, table_plan.table, chunk.batch, declared)
+                rows += inserted
+                result.rows_inserted += inserted
+                self._report(result)
+            self._record_file(conn, result, batch, data_file, rows, rejects)
+
+    def _apply_changes(
+        self,
+        conn: Connection,
+        result: TableResult,
+        batch: TableBatch,
+        files: list[DataFile],
+        table_plan: schema.TablePlan,
+        key: tuple[str, ...],
+    ) -> None:
+        names = batch.schema.column_names
+        staged_types = {
+            n: _unbounded(from_cdm(c)) for n, c in zip(names, batch.schema.columns, strict=True)
+        }
+        staging = Staging(
+            conn, self.dialect, table_plan.table, staged_types, ChangeColumns.find(names, key)
+        )
+        longest: dict[str, int] = {}
+        for index, data_file in enumerate(files):
+            rows, rejects = 0, []
+            for chunk in self._chunks(batch, data_file, key, rejects):
+                rows += staging.add(chunk.batch, index, chunk.row_numbers)
+                for name, length in chunk.max_lengths.items():
+                    longest[name] = max(length, longest.get(name, 0))
+                self._report(result)
+            self._record_file(conn, result, batch, data_file, rows, rejects)
+        self._widen_strings(conn, result, table_plan, longest)
+        staging.keep_winners()
+        if batch.mode is LoadMode.APPEND:
+            counts = staging.apply(soft_delete=self.options.soft_delete)
+        else:
+            counts = staging.replace_all()
+        staging.drop()
+        result.rows_inserted += counts.inserted
+        result.rows_updated += counts.updated
+        result.rows_deleted += counts.deleted
+
+    # ---------------------------------------------------------------------- files and rows
+
+    def _chunks(
+        self,
+        batch: TableBatch,
+        data_file: DataFile,
+        key: tuple[str, ...],
+        rejects: list[RowReject],
+    ) -> Iterator[TypedChunk]:
+        """Typed chunks of one file; the rows it cannot load are added to `rejects`."""
+        names = batch.schema.column_names
+        declared = [from_cdm(c) for c in batch.schema.columns]
+        with self.lake.open(data_file.info.path) as stream:
+            for raw in read_raw(
+                stream,
+                column_names=names,
+                dialect=data_file.dialect,
+                min_width=self.min_widths.get(batch.table),
+            ):
+                chunk = convert_chunk(
+                    raw, names, declared, keep_empty_strings=self.options.keep_empty_strings
+                )
+                chunk = _reject_missing_keys(chunk, key)
+                rejects += chunk.rejects
+                yield chunk
+
+    def _record_file(
+        self,
+        conn: Connection,
+        result: TableResult,
+        batch: TableBatch,
+        data_file: DataFile,
+        rows: int,
+        rejects: list[RowReject],
+    ) -> None:
+        """The file's ledger row and its rejects, in the batch's transaction."""
+        path = data_file.info.path
+        ledger.record_rejects(
+            conn, run_id=self.run_id, table=batch.table, file=path, row_rejects=rejects
+        )
+        ledger.record_file(
+            conn,
+            run_id=self.run_id,
+            table=batch.table,
+            batch_id=batch.batch_id,
+            info=data_file.info,
+            rows_loaded=rows,
+            rows_rejected=len(rejects),
+        )
+        result.files_read += 1
+        result.rows_rejected += len(rejects)
+        result.problems += [_reject_line(path, r) for r in rejects]
+
+    def _count_rows(self, batch: TableBatch, data_file: DataFile) -> int:
+        with self.lake.open(data_file.info.path) as stream:
+            return sum(
+                raw.num_rows
+                for raw in read_raw(
+                    stream,
+                    column_names=batch.schema.column_names,
+                    dialect=data_file.dialect,
+                    min_width=self.min_widths.get(batch.table),
+                )
+            )
+
+    def _report(self, result: TableResult) -> None:
+        if self.progress:
+            self.progress(result)
+
+    # ---------------------------------------------------------------------- schema
+
+    def _apply_schema(
+        self,
+        conn: Connection,
+        result: TableResult,
+        wanted: dict[str, SqlType],
+        existing: dict[str, SqlType] | None,
+        key: tuple[str, ...],
+    ) -> schema.TablePlan:
+        table_plan = schema.plan_table(
+            conn.dialect, self.dialect, result.name, wanted, existing, self.options.db_schema, key
+        )
+        schema.apply(conn, table_plan)
+        ledger.record_ddl(
+            conn, run_id=self.run_id, table=result.name, statements=table_plan.statements
+        )
+        result.ddl += table_plan.statements
+        result.columns_created += (
+            len(table_plan.types) if table_plan.created else len(table_plan.added)
+        )
+        return table_plan
+
+    def _widen_strings(
+        self,
+        conn: Connection,
+        result: TableResult,
+        table_plan: schema.TablePlan,
+        max_lengths: dict[str, int],
+    ) -> schema.TablePlan:
+        """Strings longer than their column: widen it before the rows go in (never truncate)."""
+        longer = {
+            name: string_type(length)
+            for name, length in max_lengths.items()
+            if (current := table_plan.types[name].length) is not None and length > current
+        }
+        if not longer:
+            return table_plan
+        return self._apply_schema(conn, result, longer, table_plan.types, table_plan.key)
+
+
+# -------------------------------------------------------------------------------- helpers
+
+
+def files_to_load(batch: TableBatch, loaded: dict[str, str]) -> list[DataFile]:
+    """New or changed files; a snapshot with anything new or changed reloads all its files."""
+    changed = [f for f in batch.files if loaded.get(f.info.path) != f.info.fingerprint]
+    for data_file in changed:
+        if data_file.info.path in loaded:
+            log.warning("%s changed since it was loaded; loading it again", data_file.info.path)
+    if changed and batch.mode is not LoadMode.APPEND:
+        return list(batch.files)
+    return changed
+
+
+def _unbounded(sql_type: SqlType) -> SqlType:
+    """Staging columns take any string length; the target is widened before the apply."""
+    return SqlType(Kind.STRING) if sql_type.kind is Kind.STRING else sql_type
+
+
+def _reject_missing_keys(chunk: TypedChunk, key: tuple[str, ...]) -> TypedChunk:
+    if not key or chunk.batch.num_rows == 0:
+        return chunk
+    missing = pc.is_null(chunk.batch.column(key[0]))
+    for name in key[1:]:
+        missing = pc.or_(missing, pc.is_null(chunk.batch.column(name)))
+    if not pc.any(missing).as_py():
+        return chunk
+    rows = pc.filter(chunk.row_numbers, missing).to_pylist()
+    rejects = [RowReject(r, key[0], f"no value for the key {', '.join(key)}", "") for r in rows]
+    keep = pc.invert(missing)
+    return TypedChunk(
+        chunk.batch.filter(keep),
+        chunk.row_numbers.filter(keep),
+        chunk.rejects + rejects,
+        chunk.max_lengths,
+    )
+
+
+def _reject_line(path: str, reject: RowReject) -> str:
+    column = f", column {reject.column!r}" if reject.column else ""
+    return f"{path}: row {reject.row}{column}: {reject.reason}"
+
+
+def _reason(error: BaseException | None) -> str:
+    """One line for the summary: the database's own message when there is one."""
+    if isinstance(error, sa.exc.DBAPIError) and error.orig is not None:
+        return str(error.orig).strip().splitlines()[0]
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+_COUNTERS = (
+    "rows_inserted",
+    "rows_updated",
+    "rows_deleted",
+    "rows_rejected",
+    "files_read",
+    "columns_created",
+)
+
+
+def _snapshot(result: TableResult) -> tuple[object, ...]:
+    return (*(getattr(result, n) for n in _COUNTERS), list(result.ddl), list(result.problems))
+
+
+def _restore(result: TableResult, snapshot: tuple[object, ...]) -> None:
+    """Undo what a rolled-back batch added to the result."""
+    *numbers, ddl, problems = snapshot
+    for name, value in zip(_COUNTERS, numbers, strict=True):
+        setattr(result, name, value)
+    result.ddl, result.problems = ddl, problems  # type: ignore[assignment]

@@ -1,0 +1,80 @@
+"""What a run did, per table: the object the CLI prints and the Functions app returns."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+
+@dataclass
+class TableResult:
+    name: str
+    status: str = "unchanged"  # loaded | unchanged | failed | planned
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_deleted: int = 0
+    rows_rejected: int = 0
+    files_read: int = 0
+    columns_created: int = 0
+    seconds: float = 0.0
+    watermark: str | None = None  # last batch (timestamp folder) fully applied
+    error: str | None = None
+    ddl: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # one line each: file, row, column, reason
+
+    def fail(self, message: str) -> None:
+        self.status, self.error = "failed", message
+        self.problems.append(f"{self.name}: {message}")
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    lake: str
+    database: str  # URL with the password masked
+    started_at: datetime
+    dry_run: bool = False
+    finished_at: datetime | None = None
+    tables: dict[str, TableResult] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # not tied to one table
+    blocked: bool = False  # another run held the lease: nothing was done
+
+    @property
+    def ok(self) -> bool:
+        """Everything was loaded: no table failed, no row was rejected, nothing unresolved."""
+        return not self.problems and all(
+            t.status != "failed" and t.rows_rejected == 0 for t in self.tables.values()
+        )
+
+    @property
+    def status(self) -> str:
+        if self.blocked:
+            return "blocked"
+        if self.ok:
+            return "succeeded"
+        if self.problems or any(t.status == "failed" for t in self.tables.values()):
+            return "failed"
+        return "completed_with_rejects"
+
+    def to_dict(self) -> dict[str, object]:
+        finished = self.finished_at or datetime.now(UTC)
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "ok": self.ok,
+            "dry_run": self.dry_run,
+            "lake": self.lake,
+            "database": self.database,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": finished.isoformat(),
+            "seconds": round((finished - self.started_at).total_seconds(), 3),
+            "tables": {name: _table_dict(t) for name, t in self.tables.items()},
+            "problems": self.problems,
+        }
+
+
+def _table_dict(result: TableResult) -> dict[str, object]:
+    data = asdict(result)
+    data.pop("name")
+    data["seconds"] = round(result.seconds, 3)
+    return data
