@@ -118,7 +118,11 @@ class Staging:
         return self.dialect.insert_batch(self.conn, self.table, with_sequence, self.types)
 
     def keep_winners(self) -> None:
-        """Delete every staged row but the winner of each key."""
+        """Index the staged rows by key, then delete every row but the winner of each key."""
+        key_index = sa.Index(
+            f"{self.table.name.strip('#')}_key", *(self.table.c[k] for k in self.columns.key)
+        )
+        key_index.create(self.conn)
         s, c = self.table, self.columns
         key = [s.c[k] for k in c.key]
         extra = []

@@ -1,7 +1,7 @@
 """`turbodata migrate|plan|rejects`: the same functions as the Python API, from a shell.
 
 Exit status: 0 when everything loaded, 1 when a table failed or a row was rejected (one line
-per problem on stderr), 2 for bad usage.
+per problem on stderr), 2 for bad usage, 3 when another run is loading the same database.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from turbodata import __version__, ledger
-from turbodata.pipeline import connect, migrate
+from turbodata.pipeline import connect, migrate, status
 from turbodata.summary import RunSummary, TableResult
 
 MAX_PROBLEM_LINES = 50  # per table, on stderr; all of them are in _turbodata_rejects
@@ -37,12 +37,28 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("migrate", help="load the lake into the database")
     _add_target_arguments(run)
-    run.add_argument("--dry-run", action="store_true", help="plan only, change nothing")
+    run.add_argument("--dry-run", action="store_true", help="plan and count rows, change nothing")
+    run.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        metavar="TABLE=COL[,COL]",
+        help="upsert TABLE by these columns (default: Id when the table has it)",
+    )
+    run.add_argument(
+        "--soft-delete", action="store_true", help="keep deleted rows, with IsDelete set"
+    )
     run.set_defaults(command=_migrate)
 
     plan = commands.add_parser("plan", help="print the DDL and files a migrate would apply")
     _add_target_arguments(plan)
     plan.set_defaults(command=_plan)
+
+    state = commands.add_parser("status", help="per table: last applied folder, rows, last run")
+    state.add_argument("--db", required=True, help="SQLAlchemy URL of the target database")
+    state.add_argument("--schema", dest="db_schema", help="database schema of the tables")
+    state.add_argument("--json", action="store_true", help="one JSON object per line")
+    state.set_defaults(command=_status)
 
     rejects = commands.add_parser("rejects", help="list rows that were not loaded, and why")
     rejects.add_argument("--db", required=True, help="SQLAlchemy URL of the target database")
@@ -69,6 +85,9 @@ def _migrate(args: argparse.Namespace, dry_run: bool = False) -> int:
         args.db,
         tables=args.tables,
         dry_run=dry_run or args.dry_run,
+        count_rows=not dry_run,
+        keys=_keys(getattr(args, "key", [])),
+        soft_delete=getattr(args, "soft_delete", False),
         progress=progress,
         db_schema=args.db_schema,
     )
@@ -79,7 +98,41 @@ def _migrate(args: argparse.Namespace, dry_run: bool = False) -> int:
     else:
         _print_summary(summary)
     _print_problems(summary)
+    if summary.blocked:
+        return 3
     return 0 if summary.ok else 1
+
+
+def _keys(specs: list[str]) -> dict[str, list[str]]:
+    keys = {}
+    for spec in specs:
+        table, _, columns = spec.partition("=")
+        if not table or not columns:
+            raise SystemExit(f"turbodata: --key wants TABLE=COLUMN[,COLUMN], not {spec!r}")
+        keys[table] = columns.split(",")
+    return keys
+
+
+def _status(args: argparse.Namespace) -> int:
+    rows = status(args.db, args.db_schema)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, default=str))
+        return 0
+    header = ("table", "last applied", "rows", "last run", "status", "last error")
+    lines = [header] + [
+        (
+            str(r["table"]),
+            str(r["last_applied"] or "-"),
+            "-" if r["rows"] is None else f"{r['rows']:,}",
+            str(r["last_run"] or "-"),
+            str(r["last_status"] or "-"),
+            str(r["last_error"] or ""),
+        )
+        for r in rows
+    ]
+    _print_columns(lines, right_aligned={2})
+    return 0
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -109,12 +162,24 @@ def _has_ledger(conn: object) -> bool:
 
 
 def _print_summary(summary: RunSummary) -> None:
-    header = ("table", "status", "rows", "rejected", "files", "columns", "seconds")
+    header = (
+        "table",
+        "status",
+        "inserted",
+        "updated",
+        "deleted",
+        "rejected",
+        "files",
+        "columns",
+        "seconds",
+    )
     lines = [header] + [
         (
             name,
             t.status,
             f"{t.rows_inserted:,}",
+            f"{t.rows_updated:,}",
+            f"{t.rows_deleted:,}",
             f"{t.rows_rejected:,}",
             str(t.files_read),
             str(t.columns_created),
@@ -122,18 +187,21 @@ def _print_summary(summary: RunSummary) -> None:
         )
         for name, t in summary.tables.items()
     ]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    for line in lines:
-        print(
-            "  ".join(
-                cell.ljust(w) if i < 2 else cell.rjust(w)
-                for i, (cell, w) in enumerate(zip(line, widths, strict=True))
-            )
-        )
+    _print_columns(lines, right_aligned=set(range(2, len(header))))
     for name, t in summary.tables.items():
         for statement in t.ddl if summary.dry_run else []:
             print(f"{name}: {statement}")
     print(f"run {summary.run_id}: {summary.status}")
+
+
+def _print_columns(lines: list[tuple[str, ...]], right_aligned: set[int]) -> None:
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    for line in lines:
+        cells = [
+            cell.rjust(width) if i in right_aligned else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(line, widths, strict=True))
+        ]
+        print("  ".join(cells).rstrip())
 
 
 def _print_problems(summary: RunSummary) -> None:

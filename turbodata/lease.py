@@ -1,15 +1,18 @@
 """One run at a time per database: a lease row in the ledger with an expiry.
 
-A run that crashed keeps its lease only until it expires, so it never blocks for ever. The
-lease is renewed between batches; make `ttl` longer than the longest batch.
+A run that crashed keeps its lease only until it expires, or, on the same host, only while
+its process lives, so it never blocks for ever. The lease is renewed between batches; make
+`ttl` longer than the longest batch.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from turbodata import ledger
 
@@ -22,7 +25,10 @@ class LeaseHeld(Exception):
 
     def __init__(self, holder: str, expires_at: datetime | None) -> None:
         until = f" until {expires_at:%Y-%m-%d %H:%M:%S} UTC" if expires_at else ""
-        super().__init__(f"another run ({holder}) is loading this database; its lease holds{until}")
+        super().__init__(
+            f"another run ({holder}) is loading this database; its lease holds{until}."
+            " Try again later."
+        )
         self.holder = holder
 
 
@@ -30,34 +36,16 @@ def acquire(engine: Engine, holder: str, ttl: timedelta = DEFAULT_TTL) -> None:
     """Take the lease, or raise LeaseHeld naming the run that has it."""
     try:
         with engine.begin() as conn:
-            if _take_over(conn, holder, ttl):
+            if _take_over(conn, holder, ttl) or _take_from_dead_process(conn, holder, ttl):
                 return
-            conn.execute(
-                sa.insert(ledger.lease).values(
-                    name=LEASE_NAME, holder=holder, expires_at=ledger.now() + ttl
-                )
-            )
+            conn.execute(sa.insert(ledger.lease).values(name=LEASE_NAME, **_mine(holder, ttl)))
+            return
     except sa.exc.IntegrityError:  # inserted by a run that started at the same moment
         pass
     except sa.exc.OperationalError as error:  # SQLite: another run holds the write lock
-        raise LeaseHeld("unknown, the database is busy", None) from error
-    else:
-        return
-    with engine.connect() as conn:
-        row = conn.execute(sa.select(ledger.lease).where(ledger.lease.c.name == LEASE_NAME)).one()
-    raise LeaseHeld(row.holder, row.expires_at)
-
-
-def _take_over(conn: sa.Connection, holder: str, ttl: timedelta) -> bool:
-    """Renew our lease or take an expired one; False when there is none or it is alive."""
-    lease = ledger.lease
-    free = sa.or_(lease.c.holder == holder, lease.c.expires_at < ledger.now())
-    statement = (
-        sa.update(lease)
-        .where(lease.c.name == LEASE_NAME, free)
-        .values(holder=holder, expires_at=ledger.now() + ttl)
-    )
-    return conn.execute(statement).rowcount == 1
+        raise LeaseHeld("unknown: the database is busy with another writer", None) from error
+    row = _current(engine)
+    raise LeaseHeld(row.holder if row else "unknown", row.expires_at if row else None)
 
 
 def renew(engine: Engine, holder: str, ttl: timedelta = DEFAULT_TTL) -> None:
@@ -73,3 +61,51 @@ def release(engine: Engine, holder: str) -> None:
                 ledger.lease.c.name == LEASE_NAME, ledger.lease.c.holder == holder
             )
         )
+
+
+def _mine(holder: str, ttl: timedelta) -> dict[str, object]:
+    return {
+        "holder": holder,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "expires_at": ledger.now() + ttl,
+    }
+
+
+def _take_over(conn: Connection, holder: str, ttl: timedelta) -> bool:
+    """Renew our lease or take an expired one; False when there is none or it is alive."""
+    lease = ledger.lease
+    free = sa.or_(lease.c.holder == holder, lease.c.expires_at < ledger.now())
+    statement = sa.update(lease).where(lease.c.name == LEASE_NAME, free).values(_mine(holder, ttl))
+    return conn.execute(statement).rowcount == 1
+
+
+def _take_from_dead_process(conn: Connection, holder: str, ttl: timedelta) -> bool:
+    """A lease whose holder was a process on this host that no longer runs (a crash)."""
+    lease = ledger.lease
+    row = conn.execute(sa.select(lease).where(lease.c.name == LEASE_NAME)).one_or_none()
+    if row is None or row.host != socket.gethostname() or _alive(row.pid):
+        return False
+    statement = (
+        sa.update(lease)
+        .where(lease.c.name == LEASE_NAME, lease.c.holder == row.holder)
+        .values(_mine(holder, ttl))
+    )
+    return conn.execute(statement).rowcount == 1
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _current(engine: Engine):  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(ledger.lease).where(ledger.lease.c.name == LEASE_NAME)
+        ).one_or_none()

@@ -86,6 +86,8 @@ lease = sa.Table(
     metadata,
     sa.Column("name", sa.Unicode(64), primary_key=True),
     sa.Column("holder", sa.Unicode(64), nullable=False),
+    sa.Column("host", sa.Unicode(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
 )
 

@@ -122,3 +122,30 @@ def _select(plan: layouts.LakePlan, tables: Sequence[str] | None, summary: RunSu
     unknown = [t for t in tables if t not in plan.tables]
     summary.problems += [f"{t}: no such table in the lake" for t in unknown]
     return [t for t in plan.tables if t in tables]
+
+
+def status(db: str | Engine, db_schema: str | None = None) -> list[dict[str, object]]:
+    """Per loaded table: last applied batch, rows now in the table, last run and its error."""
+    engine, _ = connect(db)
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table(ledger.table_state.name):
+            return []
+        states = ledger.table_states(conn)
+        out = []
+        for name, state in states.items():
+            target = sa.table(name, schema=db_schema)
+            exists = sa.inspect(conn).has_table(name, schema=db_schema)
+            count = sa.select(sa.func.count()).select_from(target)
+            rows = conn.execute(count).scalar_one() if exists else None
+            out.append(
+                {
+                    "table": name,
+                    "last_applied": state["watermark"],
+                    "rows": rows,
+                    "last_run": state["last_run_id"],
+                    "last_status": state["last_status"],
+                    "last_error": state["last_error"],
+                    "updated_at": state["updated_at"],
+                }
+            )
+        return out

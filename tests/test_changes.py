@@ -1,0 +1,195 @@
+"""Change semantics on SQLite and PostgreSQL: each scenario's final table is compared row by
+row with `tests.reference.final_state`, computed independently from the same rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.dbcheck import fetch
+from tests.lakebuilder import LakeBuilder, attribute
+from tests.reference import final_state
+from turbodata import migrate
+from turbodata.loader import LoadOptions
+
+COLUMNS = [
+    attribute("Id", "guid"),
+    attribute("SinkModifiedOn", "dateTime"),
+    attribute("name", "string", 50),
+    attribute("versionnumber", "int64"),
+    attribute("IsDelete", "boolean"),
+]
+
+
+def guid(n: int) -> str:
+    return f"00000000-0000-0000-0000-{n:012d}"
+
+
+def row(n: int, version: int | None, minute: int, name: str = "", delete: bool = False) -> dict:
+    return {
+        "Id": guid(n),
+        "SinkModifiedOn": f"2025-01-01 10:{minute:02d}:00.0000000",
+        "name": name or None,
+        "versionnumber": version,
+        "IsDelete": True if delete else None,
+    }
+
+
+def csv_text(rows: list[dict]) -> str:
+    lines = []
+    for r in rows:
+        version = "" if r["versionnumber"] is None else str(r["versionnumber"])
+        name = f'"{r["name"]}"' if r["name"] else ""
+        us_time = f'"1/1/2025 10:{r["SinkModifiedOn"][14:16]}:00 AM"'
+        lines.append(f"{r['Id']},{us_time},{name},{version},{'True' if r['IsDelete'] else ''}")
+    return "\n".join(lines) + "\n"
+
+
+class ChangeLake:
+    """Timestamp folders of change rows for one table `t`, plus the expected final state."""
+
+    def __init__(self, root: Path) -> None:
+        self.builder = LakeBuilder(root)
+        self.root = root
+        self.batches: list[list[dict]] = []
+        self.minute = 0
+
+    def folder(self, *files: list[dict]) -> None:
+        self.minute += 5
+        name = f"2025-01-01T10.{self.minute:02d}.00Z"
+        contents = {f"t/{2025 + i}.csv": csv_text(rows) for i, rows in enumerate(files)}
+        self.builder.folder(name, {"t": COLUMNS}, contents)
+        self.batches.append([r for rows in files for r in rows])
+
+    def expected(self) -> dict[str, tuple]:
+        return {k: (r["name"], r["versionnumber"]) for k, r in final_state(self.batches).items()}
+
+
+def loaded(db_url: str) -> dict[str, tuple]:
+    return {str(r["Id"]): (r["name"], r["versionnumber"]) for r in fetch(db_url, "t")}
+
+
+@pytest.fixture()
+def lake(tmp_path: Path) -> ChangeLake:
+    return ChangeLake(tmp_path / "lake")
+
+
+def test_same_id_updated_within_a_folder_and_across_folders(lake: ChangeLake, db_url: str):
+    lake.folder([row(1, 1, 1, "a1"), row(1, 3, 3, "a3"), row(1, 2, 2, "a2"), row(2, 1, 1, "b1")])
+    lake.folder([row(1, 4, 6, "a4")], [row(2, 2, 7, "b2"), row(2, 5, 8, "b5")])
+    summary = migrate(lake.root, db_url)
+    assert summary.ok
+    assert loaded(db_url) == lake.expected() == {guid(1): ("a4", 4), guid(2): ("b5", 5)}
+    t = summary.tables["t"]
+    assert (t.rows_inserted, t.rows_updated, t.rows_deleted) == (2, 2, 0)
+    assert t.watermark == "2025-01-01T10.10.00Z"
+
+
+def test_equal_versionnumber_breaks_ties_by_sink_modified_on_within_a_folder(
+    lake: ChangeLake, db_url: str
+):
+    lake.folder([row(1, 7, 9, "later"), row(1, 7, 2, "earlier")])
+    migrate(lake.root, db_url)
+    assert loaded(db_url) == lake.expected() == {guid(1): ("later", 7)}
+
+
+def test_an_older_or_equal_version_never_overwrites_the_table(lake: ChangeLake, db_url: str):
+    lake.folder([row(1, 5, 1, "v5")])
+    lake.folder([row(1, 4, 2, "v4 replayed late"), row(2, 1, 2, "new")])
+    lake.folder([row(1, 5, 3, "same version again")])
+    migrate(lake.root, db_url)
+    assert loaded(db_url) == lake.expected() == {guid(1): ("v5", 5), guid(2): ("new", 1)}
+
+
+def test_create_delete_recreate_and_delete_of_an_unknown_id(lake: ChangeLake, db_url: str):
+    lake.folder([row(1, 1, 1, "created")])
+    lake.folder([row(1, None, 2, delete=True)], [row(9, None, 2, delete=True)])
+    lake.folder([row(1, 3, 3, "re-created")])
+    summary = migrate(lake.root, db_url)
+    assert summary.ok
+    assert loaded(db_url) == lake.expected() == {guid(1): ("re-created", 3)}
+    assert summary.tables["t"].rows_deleted == 1
+
+
+def test_a_delete_without_version_wins_only_when_not_older_than_the_upserts(
+    lake: ChangeLake, db_url: str
+):
+    # Id 1: deleted after its last update in the folder; Id 2: deleted, then updated later
+    lake.folder(
+        [row(1, 2, 1, "x"), row(2, 2, 1, "y"), row(2, 3, 6, "y again")],
+        [row(1, None, 4, delete=True), row(2, None, 4, delete=True)],
+    )
+    migrate(lake.root, db_url)
+    assert loaded(db_url) == lake.expected() == {guid(2): ("y again", 3)}
+
+
+def test_soft_delete_keeps_the_row_and_marks_it(lake: ChangeLake, db_url: str):
+    lake.folder([row(1, 1, 1, "kept")])
+    lake.folder([row(1, None, 2, delete=True)])
+    summary = migrate(lake.root, db_url, options=LoadOptions(soft_delete=True))
+    assert summary.ok
+    [kept] = fetch(db_url, "t")
+    assert (kept["name"], bool(kept["IsDelete"])) == ("kept", True)
+
+
+def test_a_reinitialised_table_repeating_every_row_changes_nothing(lake: ChangeLake, db_url: str):
+    first = [row(1, 10, 1, "a"), row(2, 20, 1, "b")]
+    lake.folder(first)
+    migrate(lake.root, db_url)
+    lake.folder([{**r, "name": r["name"]} for r in [row(1, 10, 9, "a"), row(2, 20, 9, "b")]])
+    summary = migrate(lake.root, db_url)
+    assert loaded(db_url) == lake.expected() == {guid(1): ("a", 10), guid(2): ("b", 20)}
+    assert (summary.tables["t"].rows_inserted, summary.tables["t"].rows_updated) == (0, 0)
+
+
+def test_a_folder_appearing_between_two_runs_is_applied_once(lake: ChangeLake, db_url: str):
+    lake.folder([row(1, 1, 1, "a")])
+    migrate(lake.root, db_url)
+    lake.folder([row(1, 2, 2, "a2"), row(2, 1, 2, "b")])
+    second = migrate(lake.root, db_url)
+    third = migrate(lake.root, db_url)
+    assert loaded(db_url) == lake.expected() == {guid(1): ("a2", 2), guid(2): ("b", 1)}
+    assert second.tables["t"].files_read == 1 and third.tables["t"].files_read == 0
+
+
+def test_an_abandoned_folder_is_skipped_and_its_rows_load_from_the_later_folder(
+    lake: ChangeLake, db_url: str
+):
+    lake.folder([row(1, 1, 1, "a")])
+    lake.folder([row(2, 1, 2, "lost?")])
+    (lake.root / "2025-01-01T10.10.00Z" / "model.json").unlink()  # never finalised
+    lake.batches.pop()
+    lake.folder([row(2, 1, 2, "lost?"), row(3, 1, 3, "c")])  # Synapse Link re-commits
+    lake.builder.changelog("2025-01-01T11.00.00Z")
+    summary = migrate(lake.root, db_url)
+    assert summary.ok
+    assert loaded(db_url) == lake.expected()
+    assert set(loaded(db_url)) == {guid(1), guid(2), guid(3)}
+
+
+def test_a_row_without_a_key_is_rejected(lake: ChangeLake, db_url: str):
+    lake.folder([row(1, 1, 1, "a")])
+    (lake.root / "2025-01-01T10.05.00Z/t/2025.csv").write_text(
+        csv_text([row(1, 1, 1, "a")]) + ',"1/1/2025 10:01:00 AM","no id",1,\n'
+    )
+    summary = migrate(lake.root, db_url)
+    assert summary.tables["t"].rows_rejected == 1
+    assert "no value for the key Id" in summary.tables["t"].problems[0]
+    assert loaded(db_url) == {guid(1): ("a", 1)}
+
+
+def test_tables_without_an_id_are_appended_and_a_configured_key_upserts(
+    tmp_path: Path, db_url: str
+):
+    builder = LakeBuilder(tmp_path / "lake")
+    columns = [attribute("code", "string", 10), attribute("label", "string", 20)]
+    builder.folder(
+        "2025-01-01T10.00.00Z",
+        {"plain": columns, "keyed": columns},
+        {"plain/1.csv": "a,x\na,y\n", "keyed/1.csv": "a,x\na,y\n"},
+    )
+    summary = migrate(builder.root, db_url, keys={"keyed": ["code"]})
+    assert summary.ok
+    assert sorted(r["label"] for r in fetch(db_url, "plain")) == ["x", "y"]
+    assert [(r["code"], r["label"]) for r in fetch(db_url, "keyed")] == [("a", "y")]
