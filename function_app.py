@@ -1,0 +1,113 @@
+"""turbodata as an Azure Functions app (Python v2 programming model). Triggers only.
+
+- `POST /api/migrate` (function key): one synchronous run. Body
+  `{"tables": [...]?, "dry_run": bool?, "lake": "abfs://..."?}`; answers the run summary as a
+  JSON object, 200 when everything loaded, 500 when not, 400 naming the bad field.
+  HTTP calls are cut at 230 s by Azure's load balancer: use it for short runs and reruns.
+- `POST /api/migrations` (function key): starts a Durable run (same body) and answers 202
+  with `statusQueryGetUri`. The orchestrator runs one activity per table (in groups of
+  `http_api.PARALLEL_TABLES`, see there). A run that did not load everything ends Failed
+  (poll with `&returnInternalServerErrorOnFailure=true` to get a 500), its summary in
+  `customStatus`; a clean run's summary is the `output`.
+- `GET /api/tables` (function key): `{"tables": [...]}`, what a run would load.
+- Timer `%TURBODATA_SCHEDULE%` (NCRONTAB app setting): the same run; logs its summary, logs
+  past-due runs, and fails the invocation when a table did not load.
+
+Everything else lives in `turbodata.http_api`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from turbodata import http_api
+from turbodata.http_api import MigrateRequest, RequestError
+
+app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+log = logging.getLogger("function_app")
+
+ORCHESTRATOR = "migrate_orchestrator"
+
+
+def _json(body: dict[str, Any], status: int) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body, default=str), status_code=status, mimetype="application/json"
+    )
+
+
+@app.function_name("migrate")
+@app.route(route="migrate", methods=["POST"])
+def migrate_http(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        request = http_api.parse_migrate_request(req.get_body())
+    except RequestError as exc:
+        return _json(exc.to_dict(), 400)
+    status, body = http_api.run_migration(request)
+    return _json(body, status)
+
+
+@app.function_name("tables")
+@app.route(route="tables", methods=["GET"])
+def tables_http(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        tables = http_api.list_tables(MigrateRequest())
+    except Exception as exc:
+        log.exception("could not list the tables")
+        return _json(http_api.error_summary(exc), 500)
+    return _json({"tables": tables}, 200)
+
+
+@app.function_name("migrations")
+@app.route(route="migrations", methods=["POST"])
+@app.durable_client_input(client_name="client")
+async def start_migration(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    try:
+        request = http_api.parse_migrate_request(req.get_body())
+    except RequestError as exc:
+        return _json(exc.to_dict(), 400)
+    instance_id = await client.start_new(ORCHESTRATOR, client_input=request.to_dict())
+    log.info("started Durable migration %s", instance_id)
+    return client.create_check_status_response(req, instance_id)
+
+
+@app.orchestration_trigger(context_name="context", orchestration=ORCHESTRATOR, input_type=dict)
+def migrate_orchestrator(context: df.DurableOrchestrationContext) -> Any:
+    request = context.get_input() or {}
+    tables = yield context.call_activity(list_tables, request, expected_type=list)
+    results: list[dict[str, Any]] = []
+    for group in http_api.table_groups(tables):
+        tasks = [
+            context.call_activity(
+                migrate_table, {"request": request, "table": t}, expected_type=dict
+            )
+            for t in group
+        ]
+        results += yield context.task_all(tasks)
+    summary = http_api.combine(results, run_id=context.instance_id)
+    context.set_custom_status(http_api.compact(summary))
+    if not summary["ok"]:
+        raise http_api.MigrationFailed(summary)
+    return summary
+
+
+@app.activity_trigger(input_name="request", activity="list_tables")
+def list_tables(request: dict[str, Any]) -> list[str]:
+    return http_api.list_tables(MigrateRequest.from_dict(request))
+
+
+@app.activity_trigger(input_name="work", activity="migrate_table")
+def migrate_table(work: dict[str, Any]) -> dict[str, Any]:
+    return http_api.migrate_one_table(MigrateRequest.from_dict(work["request"]), work["table"])
+
+
+@app.function_name("scheduled_migration")
+@app.timer_trigger(schedule="%TURBODATA_SCHEDULE%", arg_name="timer", run_on_startup=False)
+def scheduled_migration(timer: func.TimerRequest) -> None:
+    http_api.run_scheduled(past_due=timer.past_due)

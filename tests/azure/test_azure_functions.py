@@ -1,0 +1,386 @@
+"""function_app.py in-process: the index the host loads, the HTTP contract, Durable, the timer.
+
+The migrations are real: examples/lake (copied) into a SQLite file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from unittest.mock import AsyncMock
+
+import azure.durable_functions as df
+import azure.functions as func
+import durable_replay
+import pytest
+import sqlalchemy as sa
+from azure.functions.timer import TimerRequest
+
+from turbodata import http_api
+from turbodata.settings import Settings
+
+Index = dict[str, Any]
+
+
+def post(index: Index, name: str, body: bytes | str | dict[str, Any]) -> func.HttpResponse:
+    data = (
+        body if isinstance(body, bytes) else (body if isinstance(body, str) else json.dumps(body))
+    )
+    data = data.encode() if isinstance(data, str) else data
+    req = func.HttpRequest(method="POST", url=f"/api/{name}", body=data, headers={})
+    return index[name].get_user_function()(req)
+
+
+def body_of(resp: func.HttpResponse) -> dict[str, Any]:
+    content_type = resp.headers.get("Content-Type") or resp.mimetype
+    assert content_type.startswith("application/json")
+    body = json.loads(resp.get_body())
+    assert isinstance(body, dict), "Data Factory needs a JSON object"
+    return body
+
+
+def row_counts(db_file: Path) -> dict[str, int]:
+    if not db_file.exists():
+        return {}
+    engine = sa.create_engine(f"sqlite:///{db_file}")
+    with engine.connect() as conn:
+        names = [n for n in sa.inspect(conn).get_table_names() if not n.startswith("_turbodata")]
+        counts = {
+            n: conn.execute(sa.text(f'SELECT COUNT(*) FROM "{n}"')).scalar_one() for n in names
+        }
+    engine.dispose()
+    return counts
+
+
+@pytest.fixture
+def db_file(tmp_path: Path) -> Path:
+    return tmp_path / "target.sqlite"
+
+
+@pytest.fixture
+def local_run(lake_copy: Path, db_file: Path, use_settings: Callable[[Settings], None]) -> Settings:
+    settings = Settings(lake=str(lake_copy), database_url=f"sqlite:///{db_file}")
+    use_settings(settings)
+    return settings
+
+
+# -- what the host indexes --------------------------------------------------------------------
+
+
+def test_http_functions_routes_methods_and_auth(functions_index: Index) -> None:
+    routes = {}
+    for name in ("migrate", "migrations", "tables"):
+        trigger = functions_index[name].get_trigger()
+        assert trigger.auth_level == func.AuthLevel.FUNCTION
+        routes[name] = (trigger.route, [str(m.value) for m in trigger.methods])
+    assert routes == {
+        "migrate": ("migrate", ["POST"]),
+        "migrations": ("migrations", ["POST"]),
+        "tables": ("tables", ["GET"]),
+    }
+
+
+def test_timer_durable_and_activity_functions_are_indexed(functions_index: Index) -> None:
+    timer = functions_index["scheduled_migration"].get_trigger()
+    assert timer.schedule == "%TURBODATA_SCHEDULE%"
+    kinds = {n: f.get_trigger().get_binding_name() for n, f in functions_index.items()}
+    assert kinds["migrate_orchestrator"] == "orchestrationTrigger"
+    assert kinds["list_tables"] == kinds["migrate_table"] == "activityTrigger"
+    bindings = [b.get_dict_repr()["type"] for b in functions_index["migrations"].get_bindings()]
+    assert "durableClient" in bindings
+
+
+# -- POST /api/migrate ------------------------------------------------------------------------
+
+
+def test_migrate_loads_everything_and_answers_200(
+    functions_index: Index, local_run: Settings, db_file: Path
+) -> None:
+    resp = post(functions_index, "migrate", {})
+    body = body_of(resp)
+    assert resp.status_code == 200, body
+    assert body["ok"] is True and body["status"] == "succeeded"
+    assert set(body["tables"]) == {"account", "contact"}
+    assert row_counts(db_file) == {n: t["rows_inserted"] for n, t in body["tables"].items()}
+    assert all(t["rows_inserted"] > 0 for t in body["tables"].values())
+
+
+def test_empty_body_means_defaults(functions_index: Index, local_run: Settings) -> None:
+    assert post(functions_index, "migrate", b"").status_code == 200
+
+
+def test_tables_and_dry_run_are_honoured(
+    functions_index: Index, local_run: Settings, db_file: Path
+) -> None:
+    resp = post(functions_index, "migrate", {"tables": ["contact"], "dry_run": True})
+    body = body_of(resp)
+    assert resp.status_code == 200, body
+    assert list(body["tables"]) == ["contact"]
+    assert body["dry_run"] is True
+    assert row_counts(db_file) == {}
+    resp = post(functions_index, "migrate", {"tables": ["contact"]})
+    assert resp.status_code == 200
+    assert set(row_counts(db_file)) == {"contact"}
+
+
+def test_configured_table_list_is_the_default(
+    functions_index: Index, lake_copy: Path, db_file: Path, use_settings: Any
+) -> None:
+    use_settings(
+        Settings(lake=str(lake_copy), database_url=f"sqlite:///{db_file}", tables=("account",))
+    )
+    assert list(body_of(post(functions_index, "migrate", {}))["tables"]) == ["account"]
+
+
+def test_unknown_table_is_a_500_json_object(functions_index: Index, local_run: Settings) -> None:
+    resp = post(functions_index, "migrate", {"tables": ["nosuchtable"]})
+    body = body_of(resp)
+    assert resp.status_code == 500
+    assert body["ok"] is False
+    assert any("nosuchtable" in p for p in body["problems"])
+
+
+def test_rejected_rows_are_a_500_with_the_summary(
+    functions_index: Index, local_run: Settings, lake_copy: Path
+) -> None:
+    csv = sorted(lake_copy.glob("2025-*/account/*.csv"))[0]
+    lines = csv.read_text().splitlines(keepends=True)
+    bad = lines[0].split(",")
+    bad[0] = '"not-a-guid"'  # the Id column is a guid
+    csv.write_text(",".join(bad) + "".join(lines[1:]))
+    resp = post(functions_index, "migrate", {"tables": ["account"]})
+    body = body_of(resp)
+    assert resp.status_code == 500, body
+    assert body["tables"]["account"]["rows_rejected"] >= 1
+    assert body["ok"] is False
+
+
+def test_settings_problems_are_a_500_json_object(functions_index: Index, use_settings: Any) -> None:
+    use_settings(Settings(database_url="sqlite://"))
+    resp = post(functions_index, "migrate", {})
+    body = body_of(resp)
+    assert resp.status_code == 500
+    assert "TURBODATA_LAKE" in body["error"]
+    assert body["ok"] is False and body["status"] == "failed"
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (b"{not json", None),
+        (b"[1, 2]", None),
+        (b'"tables"', None),
+        ({"table": ["account"]}, "table"),
+        ({"tables": "account"}, "tables"),
+        ({"tables": []}, "tables"),
+        ({"tables": ["account", 7]}, "tables"),
+        ({"tables": [""]}, "tables"),
+        ({"dry_run": "yes"}, "dry_run"),
+        ({"dry_run": 1}, "dry_run"),
+        ({"lake": "/etc"}, "lake"),
+        ({"lake": 5}, "lake"),
+        ({"lake": "abfs://c/p?sig=x"}, "lake"),
+    ],
+)
+def test_invalid_requests_get_400_naming_the_field(
+    functions_index: Index,
+    local_run: Settings,
+    db_file: Path,
+    start: Callable[..., Any],
+    payload: Any,
+    field: str | None,
+) -> None:
+    started, start_new = start(payload)
+    for resp in (post(functions_index, "migrate", payload), started):
+        body = body_of(resp)
+        assert resp.status_code == 400
+        assert body["field"] == field
+        assert body["ok"] is False
+        if field:
+            assert field in body["error"]
+    assert not db_file.exists()  # nothing ran
+    start_new.assert_not_awaited()
+
+
+# -- GET /api/tables --------------------------------------------------------------------------
+
+
+def test_tables_lists_what_a_run_would_load(functions_index: Index, local_run: Settings) -> None:
+    req = func.HttpRequest(method="GET", url="/api/tables", body=b"")
+    resp = functions_index["tables"].get_user_function()(req)
+    assert resp.status_code == 200
+    assert body_of(resp) == {"tables": ["account", "contact"]}
+
+
+# -- Durable: starter, orchestrator, activities -----------------------------------------------
+
+CLIENT_BINDING = json.dumps(
+    {
+        "taskHubName": "TurbodataHub",
+        "creationUrls": {
+            "createNewInstancePostUri": "http://localhost:7071/runtime/webhooks/durabletask/orchestrators/{functionName}[/{instanceId}]?code=K",
+            "createAndWaitOnNewInstancePostUri": "http://localhost:7071/runtime/webhooks/durabletask/orchestrators/{functionName}[/{instanceId}]?timeout={timeoutInSeconds}&pollingInterval={intervalInSeconds}&code=K",
+        },
+        "managementUrls": {
+            "id": "INSTANCEID",
+            "statusQueryGetUri": "http://localhost:7071/runtime/webhooks/durabletask/instances/INSTANCEID?taskHub=TurbodataHub&connection=Storage&code=K",
+            "sendEventPostUri": "http://localhost:7071/runtime/webhooks/durabletask/instances/INSTANCEID/raiseEvent/{eventName}?taskHub=TurbodataHub&connection=Storage&code=K",
+            "terminatePostUri": "http://localhost:7071/runtime/webhooks/durabletask/instances/INSTANCEID/terminate?reason={text}&taskHub=TurbodataHub&connection=Storage&code=K",
+            "rewindPostUri": "http://localhost:7071/runtime/webhooks/durabletask/instances/INSTANCEID/rewind?reason={text}&taskHub=TurbodataHub&connection=Storage&code=K",
+            "purgeHistoryDeleteUri": "http://localhost:7071/runtime/webhooks/durabletask/instances/INSTANCEID?taskHub=TurbodataHub&connection=Storage&code=K",
+            "restartPostUri": "http://localhost:7071/runtime/webhooks/durabletask/instances/INSTANCEID/restart?taskHub=TurbodataHub&connection=Storage&code=K",
+        },
+        "baseUrl": "http://localhost:7071/runtime/webhooks/durabletask",
+        "requiredQueryStringParameters": "code=K",
+        "rpcBaseUrl": None,
+        "httpBaseUrl": "",
+        "maxGrpcMessageSizeInBytes": 0,
+        "grpcHttpClientTimeout": "00:01:40",
+    }
+)
+
+
+@pytest.fixture
+def start(functions_index: Index, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """Call the Durable starter as the host would: the client binding arrives as JSON.
+
+    Only `start_new` (an HTTP call to the Durable extension) is replaced; the response is
+    built by the real `DurableOrchestrationClient`.
+    """
+    start_new = AsyncMock(return_value="abc123")
+    monkeypatch.setattr(df.DurableOrchestrationClient, "start_new", start_new)
+
+    def call(payload: Any) -> tuple[func.HttpResponse, AsyncMock]:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        req = func.HttpRequest(method="POST", url="http://localhost:7071/api/migrations", body=data)
+        starter = functions_index["migrations"].get_user_function()
+        return asyncio.run(starter(req, client=CLIENT_BINDING)), start_new
+
+    return call
+
+
+def test_starter_answers_202_with_the_status_url(start: Callable[..., Any]) -> None:
+    resp, start_new = start({"tables": ["account"], "dry_run": True})
+    body = body_of(resp)
+    assert resp.status_code == 202
+    assert body["id"] == "abc123"
+    assert body["statusQueryGetUri"].startswith(
+        "http://localhost:7071/runtime/webhooks/durabletask/instances/abc123?"
+    )
+    assert resp.headers["Location"] == body["statusQueryGetUri"]
+    start_new.assert_awaited_once_with(
+        "migrate_orchestrator",
+        client_input={"tables": ["account"], "dry_run": True, "lake": None},
+    )
+
+
+def activities(index: Index) -> dict[str, Callable[[Any], Any]]:
+    return {name: index[name].get_user_function() for name in ("list_tables", "migrate_table")}
+
+
+def orchestrate(index: Index, request: dict[str, Any], acts: dict[str, Any] | None = None) -> Any:
+    handle = index["migrate_orchestrator"].get_user_function()
+    return durable_replay.run(handle, request, acts or activities(index), "inst-42")
+
+
+def test_orchestrator_fans_out_one_activity_per_table(
+    functions_index: Index, local_run: Settings, db_file: Path
+) -> None:
+    request = http_api.MigrateRequest().to_dict()
+    outcome = orchestrate(functions_index, request)
+    assert outcome.runtime_status == "Completed", outcome.error
+    assert outcome.activity_calls == [
+        ("list_tables", request),
+        ("migrate_table", {"request": request, "table": "account"}),
+        ("migrate_table", {"request": request, "table": "contact"}),
+    ]
+    summary = outcome.output
+    assert summary["ok"] is True and summary["run_id"] == "inst-42"
+    assert len(summary["run_ids"]) == 2
+    assert row_counts(db_file) == {n: t["rows_inserted"] for n, t in summary["tables"].items()}
+    assert outcome.custom_status["ok"] is True
+
+
+def test_table_activities_run_in_groups_of_parallel_tables(
+    functions_index: Index, local_run: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One table at a time by default (the database lease); together when allowed."""
+    request = http_api.MigrateRequest().to_dict()
+    one_by_one = orchestrate(functions_index, request)
+    monkeypatch.setattr(http_api, "PARALLEL_TABLES", 4)
+    together = orchestrate(functions_index, request)
+    assert one_by_one.runtime_status == together.runtime_status == "Completed"
+    # episodes: list_tables, then one per group of table activities, then the end
+    assert (one_by_one.episodes, together.episodes) == (4, 3)
+    assert http_api.table_groups(["a", "b", "c", "d", "e"]) == [["a", "b", "c", "d"], ["e"]]
+
+
+def test_orchestration_fails_visibly_when_a_table_fails(
+    functions_index: Index, local_run: Settings
+) -> None:
+    request = http_api.MigrateRequest(tables=("account", "nosuchtable")).to_dict()
+    outcome = orchestrate(functions_index, request)
+    assert outcome.runtime_status == "Failed"
+    assert "nosuchtable" in outcome.error
+    assert outcome.custom_status["ok"] is False
+    assert outcome.custom_status["tables"]["account"]["status"] == "loaded"
+
+
+def test_orchestration_fails_when_an_activity_crashes(
+    functions_index: Index, local_run: Settings
+) -> None:
+    def crash(work: Any) -> Any:
+        raise RuntimeError("worker died")
+
+    acts = {**activities(functions_index), "migrate_table": crash}
+    outcome = orchestrate(functions_index, http_api.MigrateRequest().to_dict(), acts)
+    assert outcome.runtime_status == "Failed"
+    assert "worker died" in outcome.error
+
+
+# -- the timer --------------------------------------------------------------------------------
+
+
+def test_timer_runs_and_logs_the_summary_and_past_due(
+    functions_index: Index, local_run: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    timer = functions_index["scheduled_migration"].get_user_function()
+    with caplog.at_level(logging.INFO):
+        timer(TimerRequest(past_due=True))
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("past due" in m for m in messages)
+    (line,) = [m for m in messages if m.startswith("scheduled migration succeeded")]
+    assert json.loads(line.split(": ", 1)[1])["ok"] is True
+
+
+def test_timer_on_time_does_not_claim_past_due(
+    functions_index: Index, local_run: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        functions_index["scheduled_migration"].get_user_function()(TimerRequest(past_due=False))
+    assert not any("past due" in r.getMessage() for r in caplog.records)
+
+
+def test_timer_fails_the_invocation_when_a_table_fails(
+    functions_index: Index,
+    lake_copy: Path,
+    db_file: Path,
+    use_settings: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    use_settings(
+        Settings(lake=str(lake_copy), database_url=f"sqlite:///{db_file}", tables=("nosuchtable",))
+    )
+    with (
+        caplog.at_level(logging.INFO),
+        pytest.raises(http_api.MigrationFailed, match="nosuchtable"),
+    ):
+        functions_index["scheduled_migration"].get_user_function()(TimerRequest())
+    assert any(
+        r.levelno == logging.ERROR and "scheduled migration failed" in r.getMessage()
+        for r in caplog.records
+    )

@@ -1,0 +1,224 @@
+"""Exactly once under crashes, one run at a time, and retries of transient errors — for real:
+the CLI runs as a subprocess and is killed with SIGKILL in the middle of a load."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.biglake import write_big_lake
+from tests.dbcheck import fetch, scalar
+from tests.reference import final_state
+from turbodata import migrate
+from turbodata.dialects.base import Dialect
+from turbodata.loader import LoadOptions
+
+FOLDERS, ROWS = 6, 60_000
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def big_lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("big") / "lake"
+    batches = write_big_lake(root, FOLDERS, ROWS)
+    expected = {k: (r["name"], r["versionnumber"]) for k, r in final_state(batches).items()}
+    return root, expected
+
+
+def start_cli(lake: Path, db_url: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "turbodata", "migrate", "--lake", str(lake), "--db", db_url],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def committed_files(db_url: str) -> int:
+    try:
+        return int(scalar(db_url, "SELECT COUNT(*) FROM _turbodata_files") or 0)
+    except sa.exc.DBAPIError:  # not created yet, or SQLite busy with the writer
+        return -1
+
+
+def wait_for(condition, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.02)
+
+
+def table_state(db_url: str) -> dict:
+    return {str(r["Id"]): (r["name"], r["versionnumber"]) for r in fetch(db_url, "t")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after_batches", [0, 2])
+def test_sigkill_mid_load_then_rerun_equals_an_uninterrupted_load(
+    big_lake: tuple[Path, dict], db_url: str, kill_after_batches: int
+) -> None:
+    lake, expected = big_lake
+    process = start_cli(lake, db_url)
+    if kill_after_batches:
+        wait_for(
+            lambda: committed_files(db_url) >= kill_after_batches or process.poll() is not None
+        )
+    else:
+        wait_for(lambda: committed_files(db_url) == 0 or process.poll() is not None)
+        time.sleep(0.3)  # inside the first batch's transaction
+    assert process.poll() is None, "the load finished before it could be killed: make it bigger"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done_before = committed_files(db_url)
+    assert done_before < FOLDERS
+
+    rerun = migrate(lake, db_url)
+
+    assert rerun.ok, rerun.to_dict()
+    assert rerun.tables["t"].files_read == FOLDERS - max(done_before, 0)
+    assert table_state(db_url) == expected
+    paths = [r["path"] for r in fetch(db_url, "_turbodata_files")]
+    assert len(paths) == len(set(paths)) == FOLDERS
+
+
+@pytest.mark.slow
+def test_a_second_run_started_during_a_load_does_not_load(
+    big_lake: tuple[Path, dict], db_url: str
+) -> None:
+    lake, expected = big_lake
+    first = start_cli(lake, db_url)
+    wait_for(lambda: committed_files(db_url) >= 1 or first.poll() is not None)
+
+    second = migrate(lake, db_url)
+
+    if second.blocked:
+        assert second.status == "blocked" and not second.tables
+        assert "is loading this database" in second.problems[0]
+    else:  # SQLite: the second waited for the writer's lock, then found everything loaded
+        assert db_url.startswith("sqlite"), "PostgreSQL must answer at once: blocked"
+        assert first.poll() is not None
+        assert all(t.files_read == 0 for t in second.tables.values())
+    first.communicate(timeout=300)
+    assert first.returncode == 0
+    assert table_state(db_url) == expected
+
+
+def test_the_cli_exits_3_with_a_clear_message_while_another_run_holds_the_lease(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    from turbodata import lease, ledger
+    from turbodata.pipeline import connect
+
+    write_big_lake(tmp_path / "lake", 1, 10)
+    engine, _ = connect(sqlite_url)
+    with engine.begin() as conn:
+        ledger.ensure(conn)
+    lease.acquire(engine, "20260101T000000Z-other")  # this live process holds it
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "turbodata",
+            "migrate",
+            "--lake",
+            str(tmp_path / "lake"),
+            "--db",
+            sqlite_url,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert done.returncode == 3
+    assert "another run (20260101T000000Z-other) is loading this database" in done.stderr
+    lease.release(engine, "20260101T000000Z-other")
+    assert migrate(tmp_path / "lake", sqlite_url).ok
+
+
+def test_a_lease_left_by_a_crashed_process_does_not_block(tmp_path: Path, sqlite_url: str):
+    from turbodata import lease
+    from turbodata.pipeline import connect
+
+    engine, _ = connect(sqlite_url)
+    with engine.begin() as conn:
+        from turbodata import ledger
+
+        ledger.ensure(conn)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(ledger.lease).values(
+                name="migrate",
+                holder="crashed-run",
+                host=os.uname().nodename,
+                pid=dead.pid,
+                expires_at=ledger.now() + lease.DEFAULT_TTL,
+            )
+        )
+    lease.acquire(engine, "new-run")  # the holder's process is gone: taken over
+    with pytest.raises(lease.LeaseHeld, match="new-run"):
+        lease.acquire(engine, "third-run")
+
+
+class FlakyDialect:
+    """Wraps a dialect: the first `failures` inserts raise a dropped-connection error."""
+
+    def __init__(self, inner: Dialect, failures: int, transient: bool) -> None:
+        self.inner, self.failures, self.transient = inner, failures, transient
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def insert_batch(self, *args, **kwargs):
+        if self.failures:
+            self.failures -= 1
+            error = sa.exc.OperationalError("INSERT", {}, Exception("connection reset by peer"))
+            error.connection_invalidated = self.transient
+            raise error
+        return self.inner.insert_batch(*args, **kwargs)
+
+
+@pytest.mark.parametrize("transient", [True, False])
+def test_transient_errors_are_retried_and_logged_permanent_ones_are_not(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch, caplog, transient: bool
+) -> None:
+    from turbodata import pipeline
+    from turbodata.lake import LocalLake
+    from turbodata.loader import TableLoader
+
+    write_big_lake(tmp_path / "lake", 1, 10)
+    real_connect = pipeline.connect
+
+    def flaky_connect(db):
+        engine, dialect = real_connect(db)
+        return engine, FlakyDialect(dialect, failures=2, transient=transient)
+
+    monkeypatch.setattr(pipeline, "connect", flaky_connect)
+    caplog.set_level(logging.WARNING, logger="turbodata")
+    options = LoadOptions(retry_wait=0.01)
+
+    summary = pipeline.migrate(LocalLake(tmp_path / "lake"), sqlite_url, options=options)
+
+    assert TableLoader  # the loader retries whole batches, never half of one
+    if transient:
+        assert summary.ok and summary.tables["t"].rows_inserted == 10
+        retries = [r for r in caplog.records if "transient error, retry" in r.getMessage()]
+        assert len(retries) == 2
+    else:
+        assert summary.tables["t"].status == "failed"
+        assert "connection reset by peer" in summary.tables["t"].error
+        assert not [r for r in caplog.records if "retry" in r.getMessage()]

@@ -1,0 +1,292 @@
+"""The lake on Azure: an ADLS Gen2 container read through the Blob API.
+
+Why the Blob API and not the DFS one: hierarchical-namespace accounts serve the Blob API too
+(multi-protocol access), and Azurite — which the tests run the real SDK calls against — has no
+DFS endpoint. On HNS accounts every directory also shows up as a zero-length blob with
+`hdi_isfolder=true` metadata; those placeholders are folders, never files.
+
+Locations: `abfs[s]://CONTAINER@ACCOUNT.dfs.core.windows.net/PATH` (any cloud suffix), or
+`abfs://CONTAINER/PATH` / `az://CONTAINER/PATH` with the account from
+`TURBODATA_STORAGE_ACCOUNT`. `TURBODATA_STORAGE_BLOB_ENDPOINT` replaces the blob endpoint
+(private endpoints, emulators).
+
+Authentication: the app's credential (`DefaultAzureCredential`) unless a connection string is
+explicitly configured (`TURBODATA_STORAGE_CONNECTION_STRING_SECRET`, read from Key Vault; or a
+Key Vault reference in `TURBODATA_STORAGE_CONNECTION_STRING`). A connection string brings its
+own endpoint.
+
+Throttling and transient faults: the storage SDK's own retry policy (`ExponentialRetry`:
+408, 5xx such as 503 ServerBusy / 500 OperationTimedOut, and connection errors, with
+exponential back-off from 15 s and jitter), set here to `RETRY_TOTAL` retries.
+
+Reads are streamed in `chunk_size` ranged GETs, the first one included; the stream is seekable
+(a seek starts a ranged download at the new offset). A stream pins the blob's etag, so a blob
+rewritten mid-read fails the read instead of mixing two versions.
+Memory per open file is bounded by the chunk size, not the file size: about 9 x `chunk_size`
+at the moment a chunk arrives, because the SDK builds `list()` of a response generator that
+reports its byte length as `len()` (8 bytes of list slots per byte of chunk, freed at once).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import (
+    BlobClient,
+    BlobPrefix,
+    BlobProperties,
+    ContainerClient,
+    ExponentialRetry,
+    StorageStreamDownloader,
+)
+
+from turbodata.lake import Listing, join
+from turbodata.model import FileInfo
+
+if TYPE_CHECKING:
+    from turbodata.settings import Settings
+
+DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024
+RETRY_TOTAL = 6
+DEFAULT_SUFFIX = "core.windows.net"
+SCHEMES = ("abfs", "abfss", "az")
+
+
+class AzureLakeError(ValueError):
+    """The location cannot be turned into a container client (names what is missing)."""
+
+
+@dataclass(frozen=True)
+class AzureLocation:
+    """A parsed `abfs://` / `az://` location."""
+
+    scheme: str
+    container: str
+    root: str  # folder inside the container, no leading/trailing "/"
+    account: str | None = None
+    suffix: str = DEFAULT_SUFFIX  # e.g. core.windows.net, core.chinacloudapi.cn
+
+    @classmethod
+    def parse(cls, location: str) -> AzureLocation:
+        scheme, sep, rest = location.partition("://")
+        if not sep or scheme.lower() not in SCHEMES:
+            raise AzureLakeError(f"not an abfs:// or az:// location: {location!r}")
+        if "?" in rest or "#" in rest:
+            raise AzureLakeError(
+                "lake locations take no query string; configure a connection string or SAS "
+                "through TURBODATA_STORAGE_CONNECTION_STRING_SECRET instead"
+            )
+        netloc, _, path = rest.partition("/")
+        container, at, host = netloc.partition("@")
+        if not container:
+            raise AzureLakeError(f"no container in {location!r}")
+        root = join(*path.split("/"))
+        if not at:
+            return cls(scheme.lower(), container, root)
+        account, _, domain = host.partition(".")
+        service, _, suffix = domain.partition(".")
+        if not account or (domain and service not in ("dfs", "blob")):
+            raise AzureLakeError(f"expected CONTAINER@ACCOUNT.dfs.<suffix> in {location!r}")
+        return cls(scheme.lower(), container, root, account, suffix or DEFAULT_SUFFIX)
+
+    def display(self, account: str | None) -> str:
+        host = f"@{account}.dfs.{self.suffix}" if account else ""
+        return f"{self.scheme}://{self.container}{host}/{self.root}".rstrip("/")
+
+
+class AzureLake:
+    """A folder in a blob container, as a `turbodata.lake.Lake`."""
+
+    def __init__(self, container: ContainerClient, root: str = "", *, url: str | None = None):
+        self._container = container
+        self.root = join(*root.split("/"))
+        endpoint = container.url.split("?", 1)[0]  # never a SAS token in messages
+        self._url = url or f"{endpoint}/{self.root}".rstrip("/")
+
+    @classmethod
+    def from_url(
+        cls,
+        location: str,
+        settings: Settings | None = None,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        **client_options: Any,
+    ) -> AzureLake:
+        """The lake at `location`; `client_options` go to `ContainerClient` (tests)."""
+        from turbodata.settings import Settings
+
+        settings = settings or Settings.from_env()
+        loc = AzureLocation.parse(location)
+        options: dict[str, Any] = {
+            "max_single_get_size": chunk_size,  # the first GET is bounded too (SDK default 32 MiB)
+            "max_chunk_get_size": chunk_size,
+            "retry_policy": ExponentialRetry(retry_total=RETRY_TOTAL),
+            **client_options,
+        }
+        container = _container_client(loc, settings, options)
+        return cls(container, loc.root, url=loc.display(container.account_name))
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    # --- names -----------------------------------------------------------------------------
+
+    def _blob_name(self, path: str) -> str:
+        parts = [p for p in path.split("/") if p]
+        if any(p in (".", "..") for p in parts):
+            raise ValueError(f"path escapes the lake: {path}")
+        return join(self.root, *parts)
+
+    def _prefix(self, folder: str) -> str:
+        name = self._blob_name(folder)
+        return f"{name}/" if name else ""
+
+    def _relative(self, blob_name: str) -> str:
+        return blob_name[len(self.root) + 1 :] if self.root else blob_name
+
+    def _info(self, props: BlobProperties) -> FileInfo:
+        return FileInfo(
+            path=self._relative(props.name),
+            size=props.size,
+            modified=props.last_modified,
+            etag=_plain_etag(props.etag),
+        )
+
+    # --- the Lake protocol -----------------------------------------------------------------
+
+    def list_dir(self, folder: str = "") -> Listing:
+        prefix = self._prefix(folder)
+        folders: set[str] = set()
+        files: list[FileInfo] = []
+        items = self._container.walk_blobs(
+            name_starts_with=prefix or None, delimiter="/", include=["metadata"]
+        )
+        for item in items:
+            name = item.name[len(prefix) :].strip("/")
+            if isinstance(item, BlobPrefix) or _is_folder_placeholder(item):
+                if name:  # "" is the folder's own marker blob ("folder/")
+                    folders.add(name)
+            else:
+                files.append(self._info(item))
+        return Listing(sorted(folders), sorted(files, key=lambda f: f.path))
+
+    def iter_files(self, folder: str = "") -> Iterator[FileInfo]:
+        """Every file below `folder`, in the service's listing order (by name, as required)."""
+        prefix = self._prefix(folder)
+        for props in self._container.list_blobs(
+            name_starts_with=prefix or None, include=["metadata"]
+        ):
+            if not _is_folder_placeholder(props):
+                yield self._info(props)
+
+    def stat(self, path: str) -> FileInfo | None:
+        blob = self._container.get_blob_client(self._blob_name(path))
+        try:
+            props = blob.get_blob_properties()
+        except ResourceNotFoundError:
+            return None
+        return None if _is_folder_placeholder(props) else self._info(props)
+
+    def open(self, path: str) -> BinaryIO:
+        """A buffered, seekable stream that downloads the blob chunk by chunk as it is read."""
+        blob = self._container.get_blob_client(self._blob_name(path))
+        try:
+            downloader = blob.download_blob(max_concurrency=1)
+        except ResourceNotFoundError:
+            raise FileNotFoundError(f"not in the lake: {path}") from None
+        return io.BufferedReader(_BlobStream(blob, downloader))  # type: ignore[return-value]
+
+
+class _BlobStream(io.RawIOBase):
+    """A raw stream over `StorageStreamDownloader.read(n)`, which fetches one chunk at a time.
+
+    Seeking starts a new ranged download at the new offset, pinned to the etag the stream
+    opened with: a blob rewritten meanwhile fails the read (`ResourceModifiedError`).
+    """
+
+    def __init__(self, blob: BlobClient, downloader: StorageStreamDownloader[bytes]) -> None:
+        self._blob = blob
+        self._downloader: StorageStreamDownloader[bytes] | None = downloader
+        self._size: int = downloader.size
+        self._etag: str = downloader.properties.etag
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        if self._downloader is None:
+            return 0
+        data = self._downloader.read(len(buffer))
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def readall(self) -> bytes:
+        data = self._downloader.read() if self._downloader is not None else b""
+        self._position += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        target = base + offset
+        if target < 0:
+            raise ValueError(f"negative seek position {target}")
+        if target != self._position:
+            self._downloader = self._download_from(target) if target < self._size else None
+            self._position = target
+        return target
+
+    def _download_from(self, offset: int) -> StorageStreamDownloader[bytes]:
+        return self._blob.download_blob(
+            offset=offset,
+            max_concurrency=1,
+            etag=self._etag,
+            match_condition=MatchConditions.IfNotModified,
+        )
+
+
+def _container_client(
+    loc: AzureLocation, settings: Settings, options: dict[str, Any]
+) -> ContainerClient:
+    connection_string = settings.storage_connection_string_value()
+    if connection_string:
+        client = ContainerClient.from_connection_string(connection_string, loc.container, **options)
+        if loc.account and loc.account != client.account_name:
+            raise AzureLakeError(
+                f"the lake is in account {loc.account!r} but the configured connection string "
+                f"is for {client.account_name!r}"
+            )
+        return client
+    endpoint = settings.storage_blob_endpoint
+    account = loc.account or settings.storage_account
+    if not endpoint and not account:
+        raise AzureLakeError(
+            f"no storage account for {loc.display(None)}: write "
+            "abfs://CONTAINER@ACCOUNT.dfs.core.windows.net/PATH or set TURBODATA_STORAGE_ACCOUNT"
+        )
+    url = endpoint or f"https://{account}.blob.{loc.suffix}"
+    return ContainerClient(url, loc.container, credential=settings.get_credential(), **options)
+
+
+def _is_folder_placeholder(props: BlobProperties) -> bool:
+    """HNS directory entries (`hdi_isfolder`), and `name/` marker blobs some tools write."""
+    metadata = props.metadata or {}
+    return props.name.endswith("/") or str(metadata.get("hdi_isfolder", "")).lower() == "true"
+
+
+def _plain_etag(etag: str | None) -> str | None:
+    """The etag without the quotes the properties call has and the listing has not."""
+    return etag.strip('"') if etag else None

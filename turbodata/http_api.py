@@ -1,0 +1,284 @@
+"""The Functions app's contract, kept free of `azure.functions` so it can be tested plainly.
+
+`function_app.py` only turns HTTP/timer/Durable calls into calls of this module:
+
+- `parse_migrate_request(body)` validates `{"tables": [...]?, "dry_run": bool?, "lake": str?}`
+  and raises `RequestError` naming the offending field (HTTP 400);
+- `run_migration(request)` loads settings from the environment, runs
+  `turbodata.pipeline.migrate` and answers `(status, summary)`: 200 when everything loaded,
+  500 otherwise — always a JSON object (Data Factory rejects anything else), with every
+  registered secret masked;
+- `list_tables`, `migrate_one_table`, `table_groups` and `combine` are the Durable
+  activities' and orchestrator's halves: one activity per table, the orchestrator merges
+  their summaries.
+
+`lake` in a request must be an `abfs://`/`az://` URL: a Functions host has no lake folder,
+and a caller holding a function key must not make the app read arbitrary local paths.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from turbodata.secrets import redact, redact_data
+from turbodata.settings import AZURE_LAKE_SCHEMES, Settings
+
+log = logging.getLogger("turbodata.functions")
+
+MAX_PROBLEMS = 100  # per table and per run in a response; the ledger keeps every reject
+# How many table activities a Durable run starts at once. 1 because a migration holds a lease
+# on its database (turbodata.lease: one run at a time per database), so parallel per-table
+# runs would only block each other. Raise it if the lease ever becomes per table.
+PARALLEL_TABLES = 1
+FIELDS = ("tables", "dry_run", "lake")
+
+
+class RequestError(ValueError):
+    """A request body the API does not accept (HTTP 400)."""
+
+    def __init__(self, field: str | None, message: str) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": False, "status": "invalid_request", "field": self.field, "error": str(self)}
+
+
+class MigrationFailed(RuntimeError):
+    """A run that did not load everything (fails timer invocations and orchestrations)."""
+
+    def __init__(self, summary: Mapping[str, Any]) -> None:
+        tables = summary.get("tables") or {}
+        bad = [
+            n for n, t in tables.items() if t.get("status") == "failed" or t.get("rows_rejected")
+        ]
+        details = [f"tables not loaded cleanly: {', '.join(bad)}"] if bad else []
+        details += list(summary.get("problems") or [])[:3]
+        detail = "; ".join(details) or summary.get("error") or "see the summary"
+        super().__init__(f"migration {summary.get('status', 'failed')}: {detail}")
+        self.summary = summary
+
+
+@dataclass(frozen=True)
+class MigrateRequest:
+    tables: tuple[str, ...] | None = None  # None: the configured list, else every table
+    dry_run: bool = False
+    lake: str | None = None  # None: TURBODATA_LAKE
+
+    def to_dict(self) -> dict[str, Any]:
+        tables = list(self.tables) if self.tables is not None else None
+        return {"tables": tables, "dry_run": self.dry_run, "lake": self.lake}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> MigrateRequest:
+        """A request from an already validated dict (Durable inputs), validated again."""
+        return parse_migrate_request(json.dumps(dict(data or {})).encode())
+
+
+def parse_migrate_request(body: bytes | str | None) -> MigrateRequest:
+    """The request in an HTTP body; an empty body means all defaults."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
+    if not text.strip():
+        return MigrateRequest()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RequestError(None, f"the body is not valid JSON ({exc.msg} at {exc.pos})") from None
+    if not isinstance(data, dict):
+        raise RequestError(None, "the body must be a JSON object")
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        raise RequestError(unknown[0], f"unknown field (accepted: {', '.join(FIELDS)})")
+    return MigrateRequest(
+        tables=_tables(data.get("tables")),
+        dry_run=_dry_run(data.get("dry_run", False)),
+        lake=_lake(data.get("lake")),
+    )
+
+
+def _tables(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise RequestError("tables", "must be a list of table names, or null for all tables")
+    if not value:
+        raise RequestError("tables", "must name at least one table; omit it for all tables")
+    if not all(isinstance(t, str) and t.strip() for t in value):
+        raise RequestError("tables", "every entry must be a non-empty string")
+    return tuple(dict.fromkeys(t.strip() for t in value))
+
+
+def _dry_run(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise RequestError("dry_run", "must be true or false")
+    return value
+
+
+def _lake(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith(AZURE_LAKE_SCHEMES):
+        raise RequestError("lake", "must be an abfs://, abfss:// or az:// URL")
+    from turbodata.azure_lake import AzureLakeError, AzureLocation
+
+    try:
+        AzureLocation.parse(value)
+    except AzureLakeError as exc:
+        raise RequestError("lake", str(exc)) from None
+    return value
+
+
+# ------------------------------------------------------------------------------------------
+# Running
+
+
+def load_settings() -> Settings:
+    """Settings for one invocation (tests replace this)."""
+    return Settings.from_env()
+
+
+def run_migration(request: MigrateRequest) -> tuple[int, dict[str, Any]]:
+    """Run one migration: (HTTP status, JSON-ready summary with secrets masked)."""
+    from turbodata import pipeline
+
+    engine = None
+    try:
+        settings = load_settings()
+        lake = settings.open_lake(request.lake)
+        engine = settings.create_engine()
+        tables = request.tables or settings.tables or None
+        summary = pipeline.migrate(lake, engine, tables=tables, dry_run=request.dry_run)
+        body = _bounded(summary.to_dict())
+    except Exception as exc:
+        log.exception("migration could not run")
+        body = error_summary(exc, request.tables or ())
+    finally:
+        if engine is not None:
+            engine.dispose()
+    body = redact_data(body)
+    return (200 if body.get("ok") else 500), body
+
+
+def error_summary(exc: BaseException, tables: Sequence[str] = ()) -> dict[str, Any]:
+    """A summary-shaped body for a run that could not start (bad settings, vault, lake)."""
+    message = redact(f"{type(exc).__name__}: {exc}")
+    return {
+        "run_id": None,
+        "status": "failed",
+        "ok": False,
+        "error": message,
+        "tables": {t: _failed_table(message) for t in tables},
+        "problems": [message],
+    }
+
+
+def _failed_table(message: str) -> dict[str, Any]:
+    return {
+        "status": "failed",
+        "rows_inserted": 0,
+        "rows_rejected": 0,
+        "files_read": 0,
+        "columns_created": 0,
+        "seconds": 0.0,
+        "error": message,
+    }
+
+
+def _bounded(summary: dict[str, Any]) -> dict[str, Any]:
+    """At most MAX_PROBLEMS problem lines per list (a response must stay small)."""
+    lists = [summary, *summary.get("tables", {}).values()]
+    for holder in lists:
+        problems = holder.get("problems") or []
+        if len(problems) > MAX_PROBLEMS:
+            holder["problems_omitted"] = len(problems) - MAX_PROBLEMS
+            holder["problems"] = problems[:MAX_PROBLEMS]
+    return summary
+
+
+def run_scheduled(past_due: bool) -> dict[str, Any]:
+    """The timer's run: log past-due schedules and the summary; raise when not all loaded."""
+    if past_due:
+        log.warning("scheduled migration is past due (a run was missed or late); running now")
+    status, body = run_migration(MigrateRequest())
+    line = json.dumps(body, default=str)
+    if status == 200:
+        log.info("scheduled migration %s: %s", body.get("status"), line)
+        return body
+    log.error("scheduled migration %s: %s", body.get("status"), line)
+    raise MigrationFailed(body)
+
+
+# ------------------------------------------------------------------------------------------
+# Durable Functions halves
+
+
+def list_tables(request: MigrateRequest) -> list[str]:
+    """The tables a Durable run fans out over: the request's, the configured, or all."""
+    if request.tables:
+        return list(request.tables)
+    settings = load_settings()
+    if settings.tables:
+        return list(settings.tables)
+    from turbodata import pipeline
+
+    return pipeline.discover_tables(settings.open_lake(request.lake))
+
+
+def table_groups(tables: Sequence[str]) -> list[list[str]]:
+    """The tables in the groups a Durable run starts together, in order."""
+    size = max(PARALLEL_TABLES, 1)
+    return [list(tables[i : i + size]) for i in range(0, len(tables), size)]
+
+
+def migrate_one_table(request: MigrateRequest, table: str) -> dict[str, Any]:
+    """The activity: one table's migration summary (never raises)."""
+    one = MigrateRequest(tables=(table,), dry_run=request.dry_run, lake=request.lake)
+    return run_migration(one)[1]
+
+
+def combine(summaries: Sequence[Mapping[str, Any]], run_id: str) -> dict[str, Any]:
+    """One summary from the per-table summaries of a Durable run (deterministic)."""
+    tables: dict[str, Any] = {}
+    problems: list[str] = []
+    for part in summaries:
+        tables.update(part.get("tables") or {})
+        problems += [p for p in part.get("problems") or [] if p not in problems]
+    ok = all(part.get("ok") for part in summaries)
+    failed = any(t.get("status") == "failed" for t in tables.values())
+    started = [p["started_at"] for p in summaries if p.get("started_at")]
+    finished = [p["finished_at"] for p in summaries if p.get("finished_at")]
+    first = summaries[0] if summaries else {}
+    return {
+        "run_id": run_id,
+        "status": "succeeded"
+        if ok
+        else ("failed" if failed or problems else "completed_with_rejects"),
+        "ok": ok,
+        "dry_run": bool(first.get("dry_run", False)),
+        "lake": first.get("lake"),
+        "database": first.get("database"),
+        "started_at": min(started) if started else None,
+        "finished_at": max(finished) if finished else None,
+        "seconds": _seconds(min(started), max(finished)) if started and finished else 0.0,
+        "tables": tables,
+        "problems": problems[:MAX_PROBLEMS],
+        "run_ids": [p.get("run_id") for p in summaries if p.get("run_id")],
+    }
+
+
+def compact(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The summary without problem lines and DDL (Durable custom status is limited to 16 KB)."""
+    keep = ("status", "rows_inserted", "rows_rejected", "error")
+    tables = {n: {k: t.get(k) for k in keep} for n, t in (summary.get("tables") or {}).items()}
+    head = {k: v for k, v in summary.items() if k not in ("tables", "problems")}
+    return {**head, "tables": tables, "problem_count": len(summary.get("problems") or [])}
+
+
+def _seconds(start: str, end: str) -> float:
+    delta = datetime.fromisoformat(end) - datetime.fromisoformat(start)
+    return round(delta.total_seconds(), 3)

@@ -1,0 +1,278 @@
+"""Secrets: Key Vault look-ups by name, and keeping every secret value out of logs and output.
+
+Where secrets come from, in the order a deployment would use them:
+
+- **Key Vault by name** (`KeyVaultSecrets`): settings hold a secret *name*
+  (`TURBODATA_DATABASE_URL_SECRET`, ...); the value is fetched with `SecretClient` and the
+  app's credential (`DefaultAzureCredential`: managed identity in Azure, developer login
+  locally). Values are cached for the life of the process.
+- **App Service Key Vault references**: an app setting written as
+  `@Microsoft.KeyVault(SecretUri=...)` reaches the process as the resolved value, so the code
+  only reads an environment variable. `Settings` refuses a reference the platform could not
+  resolve (the raw `@Microsoft.KeyVault(` text) with a message naming the setting.
+- **Plain environment values** for local use (a SQLite or local PostgreSQL URL).
+
+Redaction: every value fetched here (and every password a settings value carries) is
+registered; `redact()` replaces registered values with `***`, `mask_url()` hides the password
+parts of URLs and connection strings even when they were never registered, and
+`install_log_redaction()` applies both to every log record.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
+from urllib.parse import quote, quote_plus, unquote_plus
+
+MASK = "***"
+MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary text ("1", "abc") everywhere
+
+log = logging.getLogger(__name__)
+
+
+class SecretError(RuntimeError):
+    """A secret could not be read. The message names the secret, never its value."""
+
+
+class SecretNotFoundError(SecretError, LookupError):
+    """The named secret does not exist (or is empty)."""
+
+
+class SecretSource(Protocol):
+    def get(self, name: str) -> str:
+        """The secret's current value; raises `SecretError` naming the secret."""
+        ...
+
+
+# ------------------------------------------------------------------------------------------
+# Key Vault
+
+
+@functools.cache
+def default_credential() -> Any:
+    """One `DefaultAzureCredential` per process (it caches tokens; building it is not free)."""
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential()
+
+
+class KeyVaultSecrets:
+    """Secrets by name from one Key Vault, fetched once and registered for redaction.
+
+    `client_options` go to `SecretClient` unchanged (tests pass `connection_verify` and
+    `verify_challenge_resource=False` for their local stand-in; production passes nothing).
+    """
+
+    def __init__(self, vault_url: str, credential: Any = None, **client_options: Any) -> None:
+        self.vault_url = vault_url.rstrip("/")
+        self._credential = credential
+        self._options = client_options
+        self._client: Any = None
+        self._cache: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def _secret_client(self) -> Any:
+        if self._client is None:
+            from azure.keyvault.secrets import SecretClient
+
+            credential = self._credential or default_credential()
+            self._client = SecretClient(self.vault_url, credential, **self._options)
+        return self._client
+
+    def get(self, name: str) -> str:
+        with self._lock:
+            if name not in self._cache:
+                self._cache[name] = self._fetch(name)
+            return self._cache[name]
+
+    def _fetch(self, name: str) -> str:
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+        where = f"Key Vault secret {name!r} in {self.vault_url}"
+        try:
+            value = self._secret_client().get_secret(name).value
+        except ResourceNotFoundError:
+            raise SecretNotFoundError(f"{where} does not exist") from None
+        except AzureError as exc:
+            reason = redact(getattr(exc, "message", None) or type(exc).__name__)
+            raise SecretError(f"could not read {where}: {reason}") from None
+        if not value:
+            raise SecretNotFoundError(f"{where} is empty")
+        register_secret(value)
+        log.debug("read %s", where)
+        return value
+
+
+# ------------------------------------------------------------------------------------------
+# Redaction
+
+_SENSITIVE_KEYS = (
+    "password",
+    "pwd",
+    "accountkey",
+    "sharedaccesssignature",
+    "sharedaccesskey",
+    "sig",
+    "client_secret",
+    "clientsecret",
+    "access_token",
+)
+# key=value inside connection strings (";"-separated, ODBC braces allowed) and query strings
+_KEY_VALUE = re.compile(
+    r"(?i)(?P<key>(?<![\w-])(?:" + "|".join(_SENSITIVE_KEYS) + r")\s*=\s*)"
+    r"(?P<value>\{(?:[^}]|\}\})*\}|[^;&#\s]*)"
+)
+# scheme://user:password@host — the password runs to the next "@" (a raw "@" would end it for
+# SQLAlchemy too); a URL with "host:port/...@" in its path is over-masked, never under-masked
+_USERINFO = re.compile(r"(?P<head>\b[A-Za-z][\w+.-]*://[^:@/?#\s]*:)(?P<value>[^@\s]*)@")
+_ODBC_CONNECT = re.compile(r"(?i)(?P<key>odbc_connect=)(?P<value>[^&#\s]*)")
+
+_registry_lock = threading.Lock()
+_registered: set[str] = set()
+_pattern: re.Pattern[str] | None = None
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret value (and the forms it can take in URLs) so `redact` hides it."""
+    candidates = {value or ""} | set(embedded_secrets(value or ""))
+    candidates |= {quote_plus(c) for c in candidates} | {quote(c, safe="") for c in candidates}
+    new = {c for c in candidates if len(c) >= MIN_SECRET_LENGTH}
+    global _pattern
+    with _registry_lock:
+        if new - _registered:
+            _registered.update(new)
+            ordered = sorted(_registered, key=len, reverse=True)  # longest first
+            _pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+
+def register_embedded_secrets(text: str | None) -> None:
+    """Register only the password/key parts of a URL or connection string."""
+    for part in embedded_secrets(text or ""):
+        register_secret(part)
+
+
+def embedded_secrets(text: str) -> list[str]:
+    """The password/key parts inside a URL or connection string (nothing else of it)."""
+    found = [m["value"] for m in _USERINFO.finditer(text)]
+    found += [m["value"].strip("{}") for m in _KEY_VALUE.finditer(text)]
+    for m in _ODBC_CONNECT.finditer(text):
+        found += embedded_secrets(unquote_plus(m["value"]))
+    return [f for f in found if f and f != MASK]
+
+
+def forget_secrets() -> None:
+    """Drop every registered value (tests only)."""
+    global _pattern
+    with _registry_lock:
+        _registered.clear()
+        _pattern = None
+
+
+def redact(text: str) -> str:
+    """`text` with every registered secret value replaced by `***`."""
+    pattern = _pattern
+    if pattern is None or not text:
+        return text
+    return pattern.sub(MASK, text)
+
+
+def mask_url(url: str) -> str:
+    """A URL or connection string fit for display: passwords, keys and signatures masked.
+
+    Handles SQLAlchemy URLs (`scheme://user:password@host/db`, `odbc_connect=` payloads),
+    ODBC connection strings (`PWD=`, `Password={...}`), storage connection strings
+    (`AccountKey`, `SharedAccessSignature`) and SAS URLs (`sig`); registered secrets are
+    masked wherever they appear.
+    """
+    masked = _USERINFO.sub(lambda m: m["head"] + MASK + "@", url)
+    masked = _ODBC_CONNECT.sub(
+        lambda m: m["key"] + quote_plus(mask_url(unquote_plus(m["value"]))), masked
+    )
+    masked = _KEY_VALUE.sub(lambda m: m["key"] + MASK, masked)
+    return redact(masked)
+
+
+def redact_data(value: Any) -> Any:
+    """A JSON-ready structure with every string passed through `redact` (dict keys too)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {redact_data(k): redact_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_data(v) for v in value]
+    return value
+
+
+# ------------------------------------------------------------------------------------------
+# Logging
+
+
+class SecretFilter(logging.Filter):
+    """Replaces secret values in a log record's message, arguments and exception text.
+
+    The record is formatted once here (`msg % args`) so that a secret passed as an argument is
+    masked too; the exception traceback is formatted and masked into `exc_text`, which every
+    `logging.Formatter` uses instead of formatting `exc_info` again.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        redact_record(record)
+        return True
+
+
+def redact_record(record: logging.LogRecord) -> logging.LogRecord:
+    if getattr(record, "_turbodata_redacted", False):
+        return record
+    record._turbodata_redacted = True  # type: ignore[attr-defined]
+    try:
+        message = record.getMessage()
+    except Exception:  # a broken format string is the handler's problem; mask what we can
+        message = str(record.msg)
+    masked = mask_url(message)
+    if masked != message:  # records without secrets keep their msg/args untouched
+        record.msg, record.args = masked, ()
+    exc_text = record.exc_text
+    if record.exc_info and not exc_text:
+        exc_text = logging.Formatter().formatException(record.exc_info)
+    if exc_text and mask_url(exc_text) != exc_text:
+        record.exc_text = mask_url(exc_text)
+    if record.stack_info:
+        record.stack_info = mask_url(record.stack_info)
+    return record
+
+
+_FILTER = SecretFilter()
+_installed = False
+
+
+def install_log_redaction(logger_names: Iterable[str] = ("turbodata", "function_app")) -> None:
+    """Mask secrets in every log record; idempotent.
+
+    The filter is attached to turbodata's loggers, and — because a logger's filters do not
+    see records that child loggers propagate up, nor loggers created later — it also wraps
+    the process's log record factory, so records from `turbodata.*` modules imported later,
+    the Azure SDK and the Functions host's handlers are masked as well.
+    """
+    global _installed
+    for name in logger_names:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+    with _registry_lock:
+        if _installed:
+            return
+        _installed = True
+        logging.setLogRecordFactory(_redacting_factory(logging.getLogRecordFactory()))
+
+
+def _redacting_factory(
+    factory: Callable[..., logging.LogRecord],
+) -> Callable[..., logging.LogRecord]:
+    def make_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        return redact_record(factory(*args, **kwargs))
+
+    return make_record

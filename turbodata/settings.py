@@ -1,0 +1,228 @@
+"""One typed `Settings` object, read from the environment (app settings in Azure).
+
+Every setting is documented in `local.settings.json.example`. Settings never hold a secret
+value for production use: they name Key Vault secrets (`*_SECRET`), or they are App Service
+Key Vault references that the platform resolves into the environment. The database is one of
+
+- `TURBODATA_DATABASE_URL`: a SQLAlchemy URL (local use; optionally without its password,
+  which then comes from the Key Vault secret `TURBODATA_DATABASE_PASSWORD_SECRET`);
+- `TURBODATA_DATABASE_URL_SECRET`: the Key Vault secret holding the whole URL;
+- `TURBODATA_SQL_SERVER` + `TURBODATA_SQL_DATABASE`: Azure SQL with an Entra token from the
+  app's identity, no password anywhere (`turbodata.sql_auth`).
+
+Loading settings installs the log filter that masks secret values (`turbodata.secrets`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from turbodata import secrets
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from turbodata.lake import Lake
+
+log = logging.getLogger(__name__)
+
+PREFIX = "TURBODATA_"
+KEY_VAULT_REFERENCE = "@Microsoft.KeyVault("
+AZURE_LAKE_SCHEMES = ("abfs://", "abfss://", "az://")
+
+
+class SettingsError(ValueError):
+    """The configuration is missing something or contradicts itself (names the setting)."""
+
+
+# field name -> environment variable; the order is the documentation order
+ENVIRONMENT: dict[str, str] = {
+    "lake": "TURBODATA_LAKE",
+    "tables": "TURBODATA_TABLES",
+    "database_url": "TURBODATA_DATABASE_URL",
+    "database_url_secret": "TURBODATA_DATABASE_URL_SECRET",
+    "database_password_secret": "TURBODATA_DATABASE_PASSWORD_SECRET",
+    "sql_server": "TURBODATA_SQL_SERVER",
+    "sql_database": "TURBODATA_SQL_DATABASE",
+    "sql_driver": "TURBODATA_SQL_DRIVER",
+    "key_vault_url": "TURBODATA_KEY_VAULT_URL",
+    "storage_account": "TURBODATA_STORAGE_ACCOUNT",
+    "storage_blob_endpoint": "TURBODATA_STORAGE_BLOB_ENDPOINT",
+    "storage_connection_string_secret": "TURBODATA_STORAGE_CONNECTION_STRING_SECRET",
+    "storage_connection_string": "TURBODATA_STORAGE_CONNECTION_STRING",
+    "schedule": "TURBODATA_SCHEDULE",
+}
+# settings whose value is itself secret (only sensible as a Key Vault reference or locally)
+SECRET_VALUED = ("database_url", "storage_connection_string")
+
+
+@dataclass(frozen=True)
+class Settings:
+    lake: str | None = None
+    tables: tuple[str, ...] = ()
+    database_url: str | None = field(default=None, repr=False)
+    database_url_secret: str | None = None
+    database_password_secret: str | None = None
+    sql_server: str | None = None
+    sql_database: str | None = None
+    sql_driver: str = "ODBC Driver 18 for SQL Server"
+    key_vault_url: str | None = None
+    storage_account: str | None = None
+    storage_blob_endpoint: str | None = None
+    storage_connection_string_secret: str | None = None
+    storage_connection_string: str | None = field(default=None, repr=False)
+    schedule: str | None = None
+    # Not from the environment: what tests (or an embedding program) inject.
+    credential: Any = field(default=None, repr=False, compare=False)
+    key_vault_options: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from `environ` (default `os.environ`); `overrides` set non-env fields."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, var in ENVIRONMENT.items():
+            raw = (env.get(var) or "").strip()
+            if raw.startswith(KEY_VAULT_REFERENCE):
+                raise SettingsError(
+                    f"{var} is a Key Vault reference the platform could not resolve; "
+                    "check the app identity's access to the vault and the reference's syntax"
+                )
+            if raw:
+                values[name] = raw
+        if "tables" in values:
+            values["tables"] = tuple(t.strip() for t in values["tables"].split(",") if t.strip())
+        _warn_unknown(env)
+        secrets.install_log_redaction()
+        return cls(**values, **overrides)
+
+    def __post_init__(self) -> None:
+        self.validate()
+        for name in SECRET_VALUED:  # their password/key parts, not the whole (local) URL
+            secrets.register_embedded_secrets(getattr(self, name))
+
+    def validate(self) -> None:
+        chosen = [
+            ENVIRONMENT[n]
+            for n in ("database_url", "database_url_secret", "sql_server")
+            if getattr(self, n)
+        ]
+        if len(chosen) > 1:
+            raise SettingsError(f"set only one of {', '.join(chosen)}")
+        if self.database_password_secret and not self.database_url:
+            raise SettingsError(
+                "TURBODATA_DATABASE_PASSWORD_SECRET needs TURBODATA_DATABASE_URL (without password)"
+            )
+        if bool(self.sql_server) != bool(self.sql_database):
+            raise SettingsError("set both TURBODATA_SQL_SERVER and TURBODATA_SQL_DATABASE")
+        for name, var in ENVIRONMENT.items():
+            if var.endswith("_SECRET") and getattr(self, name) and not self.key_vault_url:
+                raise SettingsError(f"{var} names a Key Vault secret: set TURBODATA_KEY_VAULT_URL")
+        if self.storage_connection_string and self.storage_connection_string_secret:
+            raise SettingsError(
+                "set only one of TURBODATA_STORAGE_CONNECTION_STRING, "
+                "TURBODATA_STORAGE_CONNECTION_STRING_SECRET"
+            )
+
+    # --- Azure access ----------------------------------------------------------------------
+
+    def get_credential(self) -> Any:
+        """The credential for Azure calls: the injected one, else `DefaultAzureCredential`."""
+        return self.credential or secrets.default_credential()
+
+    @functools.cached_property
+    def secret_source(self) -> secrets.KeyVaultSecrets:
+        if not self.key_vault_url:
+            raise SettingsError("a Key Vault secret is needed: set TURBODATA_KEY_VAULT_URL")
+        return secrets.KeyVaultSecrets(
+            self.key_vault_url, self.credential, **dict(self.key_vault_options)
+        )
+
+    def secret(self, name: str) -> str:
+        return self.secret_source.get(name)
+
+    def storage_connection_string_value(self) -> str | None:
+        """The storage connection string when one is explicitly configured, else None."""
+        if self.storage_connection_string_secret:
+            return self.secret(self.storage_connection_string_secret)
+        return self.storage_connection_string
+
+    # --- what a run needs ------------------------------------------------------------------
+
+    def lake_location(self, override: str | None = None) -> str:
+        location = override or self.lake
+        if not location:
+            raise SettingsError("no lake configured: set TURBODATA_LAKE")
+        return location
+
+    def open_lake(self, override: str | None = None) -> Lake:
+        """The lake at `override` or `TURBODATA_LAKE`, Azure URLs with these settings."""
+        location = self.lake_location(override)
+        if location.startswith(AZURE_LAKE_SCHEMES):
+            from turbodata.azure_lake import AzureLake
+
+            return AzureLake.from_url(location, settings=self)
+        from turbodata.lake import open_lake
+
+        return open_lake(location)
+
+    def database_url_value(self) -> str:
+        """The SQLAlchemy URL (with its password) for URL-configured databases."""
+        from sqlalchemy.engine import make_url
+
+        if self.database_url_secret:
+            return self.secret(self.database_url_secret)
+        if not self.database_url:
+            raise SettingsError(
+                "no database configured: set TURBODATA_DATABASE_URL, "
+                "TURBODATA_DATABASE_URL_SECRET or TURBODATA_SQL_SERVER + TURBODATA_SQL_DATABASE"
+            )
+        if not self.database_password_secret:
+            return self.database_url
+        url = make_url(self.database_url).set(password=self.secret(self.database_password_secret))
+        return url.render_as_string(hide_password=False)
+
+    def create_engine(self, **engine_options: Any) -> Engine:
+        """A SQLAlchemy engine for the configured database (token auth for Azure SQL)."""
+        if self.sql_server and self.sql_database:
+            from turbodata.sql_auth import create_token_engine
+
+            return create_token_engine(
+                self.sql_server,
+                self.sql_database,
+                self.get_credential(),
+                driver=self.sql_driver,
+                **engine_options,
+            )
+        import sqlalchemy
+
+        url = sqlalchemy.make_url(self.database_url_value())
+        secrets.register_secret(url.password if isinstance(url.password, str) else None)
+        return sqlalchemy.create_engine(url, **engine_options)
+
+    def describe(self) -> dict[str, Any]:
+        """The settings for logs: names and locations only, URLs masked."""
+        shown = {
+            var: getattr(self, name)
+            for name, var in ENVIRONMENT.items()
+            if getattr(self, name) and name not in SECRET_VALUED
+        }
+        if self.database_url:
+            shown["TURBODATA_DATABASE_URL"] = secrets.mask_url(self.database_url)
+        if self.storage_connection_string:
+            shown["TURBODATA_STORAGE_CONNECTION_STRING"] = secrets.mask_url(
+                self.storage_connection_string
+            )
+        return shown
+
+
+def _warn_unknown(env: Mapping[str, str]) -> None:
+    known = set(ENVIRONMENT.values())
+    for var in sorted(env):
+        if var.startswith(PREFIX) and var not in known:
+            log.warning("unknown setting %s is ignored (typo?)", var)
