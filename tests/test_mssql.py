@@ -145,3 +145,67 @@ def test_bulk_insert_goes_through_pyodbc_fast_executemany_in_bounded_calls() -> 
 def test_the_dialect_is_chosen_from_the_engine_url() -> None:
     engine = sa.create_mock_engine("mssql+pyodbc://", executor=None)  # nothing connects
     assert type(for_engine(engine)).__name__ == "MSSQLDialect"
+
+
+class RecordingConnection:
+    """Compiles every statement it is given with the mssql dialect and keeps the T-SQL."""
+
+    dialect = TSQL
+
+    def __init__(self) -> None:
+        self.sql: list[str] = []
+
+    def execute(self, statement, *args):
+        compiled = statement.compile(dialect=TSQL, compile_kwargs={"literal_binds": True})
+        self.sql.append(" ".join(str(compiled).split()))
+        return SimpleNamespace(rowcount=0, scalar_one=lambda: 0)
+
+    def exec_driver_sql(self, sql: str, *args):
+        self.sql.append(" ".join(sql.split()))
+
+
+def test_change_rows_are_staged_in_a_temp_table_and_applied_without_merge() -> None:
+    from turbodata.changes import ChangeColumns, Staging
+
+    types = {
+        "Id": SqlType(Kind.GUID),
+        "name": string_type(None),
+        "versionnumber": SqlType(Kind.BIGINT),
+        "SinkModifiedOn": SqlType(Kind.DATETIME),
+        "IsDelete": SqlType(Kind.BOOLEAN),
+    }
+    target = table_object(MSSQL, "account", types, "dbo", key=["Id"])
+    conn = RecordingConnection()
+    columns = ChangeColumns.find(list(types), ["Id"])
+
+    staging = Staging(conn, MSSQL, target, types, columns)
+    staging.keep_winners()
+    staging.apply(soft_delete=False)
+    staging.drop()
+
+    create, index, winners, delete, drop_deletes, count, update, insert, drop = conn.sql
+    assert create.startswith("CREATE TABLE [#turbodata_stage] ( [Id] UNIQUEIDENTIFIER")
+    assert index == "CREATE INDEX turbodata_stage_key ON [#turbodata_stage] ([Id])"
+    assert winners.startswith("DELETE FROM [#turbodata_stage] WHERE ([#turbodata_stage]")
+    assert "row_number() OVER (PARTITION BY rows.[Id] ORDER BY" in winners
+    assert "max(" in winners and "OVER (PARTITION BY [#turbodata_stage].[Id])" in winners
+    assert delete == (
+        "DELETE FROM [dbo].[account] WHERE EXISTS (SELECT * FROM [#turbodata_stage] "
+        "WHERE [#turbodata_stage].[Id] = [dbo].[account].[Id] AND "
+        "[#turbodata_stage].[IsDelete] = 1)"
+    )
+    assert drop_deletes == "DELETE FROM [#turbodata_stage] WHERE [#turbodata_stage].[IsDelete] = 1"
+    assert count.startswith("SELECT count(*) AS count_1 FROM [#turbodata_stage] WHERE NOT")
+    assert update.startswith(
+        "UPDATE [dbo].[account] SET [name]=[#turbodata_stage].[name], "
+        "[versionnumber]=[#turbodata_stage].[versionnumber]"
+    )
+    assert "FROM [dbo].[account], [#turbodata_stage] WHERE [#turbodata_stage].[Id] = " in update
+    assert "[#turbodata_stage].[versionnumber] > [dbo].[account].[versionnumber]" in update
+    assert insert.startswith(
+        "INSERT INTO [dbo].[account] ([Id], [name], [versionnumber], [SinkModifiedOn], "
+        "[IsDelete]) SELECT [#turbodata_stage].[Id]"
+    )
+    assert "WHERE NOT (EXISTS (SELECT * FROM [dbo].[account] WHERE" in insert
+    assert drop == "DROP TABLE [#turbodata_stage]"
+    assert not any("MERGE" in statement for statement in conn.sql)

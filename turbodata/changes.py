@@ -119,10 +119,9 @@ class Staging:
 
     def keep_winners(self) -> None:
         """Index the staged rows by key, then delete every row but the winner of each key."""
-        key_index = sa.Index(
-            f"{self.table.name.strip('#')}_key", *(self.table.c[k] for k in self.columns.key)
-        )
-        key_index.create(self.conn)
+        name = f"{self.table.name.lstrip('#')}_key"
+        key_index = sa.Index(name, *(self.table.c[k] for k in self.columns.key))
+        self.conn.execute(sa.schema.CreateIndex(key_index))
         s, c = self.table, self.columns
         key = [s.c[k] for k in c.key]
         extra = []

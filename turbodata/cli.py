@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 
 from turbodata import __version__, ledger
+from turbodata.loader import LoadOptions
+from turbodata.overrides import OverrideError, Overrides, load_overrides
 from turbodata.pipeline import connect, migrate, status
 from turbodata.summary import RunSummary, TableResult
 
@@ -75,21 +77,37 @@ def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
         "--table", action="append", dest="tables", metavar="NAME", help="only this table"
     )
     parser.add_argument("--schema", dest="db_schema", help="database schema for the tables")
+    parser.add_argument(
+        "--types", metavar="FILE", help="YAML/JSON file pinning column types (table → column)"
+    )
+    parser.add_argument(
+        "--no-infer", action="store_true", help="never narrow weakly typed columns from data"
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
 def _migrate(args: argparse.Namespace, dry_run: bool = False) -> int:
     progress = _Progress() if sys.stderr.isatty() and not args.json else None
+    try:
+        overrides = load_overrides(args.types) if args.types else Overrides()
+    except (OverrideError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    options = LoadOptions(
+        db_schema=args.db_schema,
+        keys=_keys(getattr(args, "key", [])),
+        soft_delete=getattr(args, "soft_delete", False),
+        overrides=overrides,
+        infer=not args.no_infer,
+    )
     summary = migrate(
         args.lake,
         args.db,
         tables=args.tables,
         dry_run=dry_run or args.dry_run,
         count_rows=not dry_run,
-        keys=_keys(getattr(args, "key", [])),
-        soft_delete=getattr(args, "soft_delete", False),
         progress=progress,
-        db_schema=args.db_schema,
+        options=options,
     )
     if progress:
         progress.done()

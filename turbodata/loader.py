@@ -15,20 +15,23 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from turbodata import ledger, schema
+from turbodata.batch_types import BatchTypes, batch_types, declared_types, known_types
 from turbodata.changes import ChangeColumns, Staging
 from turbodata.convert import TypedChunk, convert_chunk
 from turbodata.dialects.base import Dialect
 from turbodata.lake import Lake
 from turbodata.model import DataFile, LoadMode, TableBatch
-from turbodata.reader import RowReject, read_raw
+from turbodata.overrides import Overrides
+from turbodata.reader import RawChunk, RowReject, read_raw
 from turbodata.summary import TableResult
-from turbodata.types import Kind, SqlType, from_cdm, string_type
+from turbodata.types import Kind, SqlType, string_type
 
 log = logging.getLogger("turbodata")
 
@@ -43,6 +46,8 @@ class LoadOptions:
     keep_empty_strings: bool = False  # load `""` as '' instead of NULL in string columns
     retries: int = 3  # transient database errors: attempts after the first
     retry_wait: float = 1.0  # seconds before the first retry; doubles up to 30 s
+    overrides: Overrides = field(default_factory=Overrides)  # pinned column types
+    infer: bool = True  # narrow weakly typed columns from the data
 
     def key_for(self, table: str, names: Sequence[str]) -> tuple[str, ...]:
         """The configured key, else `Id` when the table has it; () for plain inserts."""
@@ -75,12 +80,18 @@ class TableLoader:
     def load(self, result: TableResult, batches: list[TableBatch]) -> None:
         started = time.monotonic()
         loaded = self._loaded_files(result.name)
-        for batch in batches:
-            files = files_to_load(batch, loaded)
+        todo = [(batch, files_to_load(batch, loaded)) for batch in batches]
+        shifted = _shifted_batches(batches)
+        try:
+            self._check_schema_changes([b for b, files in todo if files])
+        except schema.SchemaConflict as conflict:
+            todo = []  # nothing of this table changes in this run
+            result.fail(str(conflict))
+        for batch, files in todo:
             if not files:
                 continue
             try:
-                self._with_retries(result, batch, files)
+                self._with_retries(result, batch, files, batch.batch_id in shifted)
             except Exception as error:  # rolled back; the table's later batches depend on it
                 log.exception("%s: batch %s failed", result.name, batch.batch_id)
                 result.fail(f"{batch.batch_id}: {_reason(error)}")
@@ -102,7 +113,7 @@ class TableLoader:
                 files = files_to_load(batch, loaded)
                 if not files:
                     continue
-                wanted = {c.name: from_cdm(c) for c in batch.schema.columns}
+                wanted = declared_types(batch.schema, self.options.overrides)
                 table_plan = schema.plan_table(
                     conn.dialect,
                     self.dialect,
@@ -125,12 +136,32 @@ class TableLoader:
                 return {}
             return ledger.loaded_fingerprints(conn, table)
 
-    def _with_retries(self, result: TableResult, batch: TableBatch, files: list[DataFile]) -> None:
+    def _check_schema_changes(self, batches: list[TableBatch]) -> None:
+        """Raise SchemaConflict before anything loads when a batch's declared types cannot
+        follow the table's (types inferred from data are checked when their batch loads)."""
+        if not batches:
+            return
+        with self.engine.connect() as conn:
+            types = schema.reflect(conn, self.dialect, batches[0].table, self.options.db_schema)
+            for batch in batches:
+                wanted = known_types(batch.schema, self.options.overrides, self.options.infer)
+                types = schema.plan_table(
+                    conn.dialect,
+                    self.dialect,
+                    batch.table,
+                    wanted,
+                    types,
+                    self.options.db_schema,
+                ).types
+
+    def _with_retries(
+        self, result: TableResult, batch: TableBatch, files: list[DataFile], exact_width: bool
+    ) -> None:
         def attempt() -> None:
             before = _snapshot(result)
             try:
                 with self.engine.begin() as conn:
-                    self._load_batch(conn, result, batch, files)
+                    self._load_batch(conn, result, batch, files, exact_width)
             except BaseException:
                 _restore(result, before)
                 raise
@@ -154,71 +185,85 @@ class TableLoader:
     # ---------------------------------------------------------------------- one batch
 
     def _load_batch(
-        self, conn: Connection, result: TableResult, batch: TableBatch, files: list[DataFile]
+        self,
+        conn: Connection,
+        result: TableResult,
+        batch: TableBatch,
+        files: list[DataFile],
+        exact_width: bool,
     ) -> None:
-        names = batch.schema.column_names
-        declared = [from_cdm(c) for c in batch.schema.columns]
-        wanted = dict(zip(names, declared, strict=True))
-        key = self.options.key_for(batch.table, names)
         existing = schema.reflect(conn, self.dialect, result.name, self.options.db_schema)
+        wanted = self._types(batch, files).reconciled(existing).types
+        key = self.options.key_for(batch.table, list(wanted))
         table_plan = self._apply_schema(conn, result, wanted, existing, key)
         ledger.forget_files(conn, [f.info.path for f in files])
+        reading = _Reading(batch, list(wanted.values()), key, exact_width)
         if key:
-            self._apply_changes(conn, result, batch, files, table_plan, key)
+            self._apply_changes(conn, result, reading, files, table_plan)
         else:
-            self._insert_rows(conn, result, batch, files, table_plan)
+            self._insert_rows(conn, result, reading, files, table_plan)
         if batch.mode is LoadMode.APPEND:
             ledger.set_watermark(conn, batch.table, batch.batch_id, self.run_id)
+
+    def _types(self, batch: TableBatch, files: list[DataFile]) -> BatchTypes:
+        def string_chunks() -> Iterator[list[pa.Array]]:
+            for data_file in files:
+                for raw in self._raw_chunks(batch, data_file, exact_width=False):
+                    yield raw.columns
+
+        return batch_types(batch.schema, self.options.overrides, self.options.infer, string_chunks)
 
     def _insert_rows(
         self,
         conn: Connection,
         result: TableResult,
-        batch: TableBatch,
+        reading: _Reading,
         files: list[DataFile],
         table_plan: schema.TablePlan,
     ) -> None:
-        if batch.mode is not LoadMode.APPEND:
+        if reading.batch.mode is not LoadMode.APPEND:
             result.rows_deleted += conn.execute(sa.delete(table_plan.table)).rowcount
-        declared = [from_cdm(c) for c in batch.schema.columns]
         for data_file in files:
             rows, rejects = 0, []
-            for chunk in self._chunks(batch, data_file, (), rejects):
+            for chunk in self._chunks(reading, data_file, rejects):
                 table_plan = self._widen_strings(conn, result, table_plan, chunk.max_lengths)
-                inserted = self.dialect.insert_batch(conn, table_plan.table, chunk.batch, declared)
+                inserted = self.dialect.insert_batch(
+                    conn, table_plan.table, chunk.batch, reading.types
+                )
                 rows += inserted
                 result.rows_inserted += inserted
                 self._report(result)
-            self._record_file(conn, result, batch, data_file, rows, rejects)
+            self._record_file(conn, result, reading.batch, data_file, rows, rejects)
 
     def _apply_changes(
         self,
         conn: Connection,
         result: TableResult,
-        batch: TableBatch,
+        reading: _Reading,
         files: list[DataFile],
         table_plan: schema.TablePlan,
-        key: tuple[str, ...],
     ) -> None:
-        names = batch.schema.column_names
-        staged_types = {
-            n: _unbounded(from_cdm(c)) for n, c in zip(names, batch.schema.columns, strict=True)
-        }
+        names = reading.batch.schema.column_names
+        staged_types = {n: _unbounded(t) for n, t in zip(names, reading.types, strict=True)}
         staging = Staging(
-            conn, self.dialect, table_plan.table, staged_types, ChangeColumns.find(names, key)
+            conn,
+            self.dialect,
+            table_plan.table,
+            staged_types,
+            ChangeColumns.find(names, reading.key),
         )
         longest: dict[str, int] = {}
         for index, data_file in enumerate(files):
             rows, rejects = 0, []
-            for chunk in self._chunks(batch, data_file, key, rejects):
+            for chunk in self._chunks(reading, data_file, rejects):
                 rows += staging.add(chunk.batch, index, chunk.row_numbers)
                 for name, length in chunk.max_lengths.items():
                     longest[name] = max(length, longest.get(name, 0))
                 self._report(result)
-            self._record_file(conn, result, batch, data_file, rows, rejects)
+            self._record_file(conn, result, reading.batch, data_file, rows, rejects)
         self._widen_strings(conn, result, table_plan, longest)
         staging.keep_winners()
-        if batch.mode is LoadMode.APPEND:
+        if reading.batch.mode is LoadMode.APPEND:
             counts = staging.apply(soft_delete=self.options.soft_delete)
         else:
             counts = staging.replace_all()
@@ -230,28 +275,33 @@ class TableLoader:
     # ---------------------------------------------------------------------- files and rows
 
     def _chunks(
-        self,
-        batch: TableBatch,
-        data_file: DataFile,
-        key: tuple[str, ...],
-        rejects: list[RowReject],
+        self, reading: _Reading, data_file: DataFile, rejects: list[RowReject]
     ) -> Iterator[TypedChunk]:
         """Typed chunks of one file; the rows it cannot load are added to `rejects`."""
-        names = batch.schema.column_names
-        declared = [from_cdm(c) for c in batch.schema.columns]
-        with self.lake.open(data_file.info.path) as stream:
-            for raw in read_raw(
-                stream,
-                column_names=names,
-                dialect=data_file.dialect,
-                min_width=self.min_widths.get(batch.table),
-            ):
-                chunk = convert_chunk(
-                    raw, names, declared, keep_empty_strings=self.options.keep_empty_strings
+        names = reading.batch.schema.column_names
+        for raw in self._raw_chunks(reading.batch, data_file, reading.exact_width):
+            if reading.exact_width and any(r.width for r in raw.rejects):
+                raise schema.SchemaConflict(
+                    f"columns of {reading.batch.table} were inserted, moved or removed in the"
+                    f" middle in {reading.batch.batch_id}, and {data_file.info.path} has rows"
+                    " of another width: their values cannot be bound to columns safely"
                 )
-                chunk = _reject_missing_keys(chunk, key)
-                rejects += chunk.rejects
-                yield chunk
+            chunk = convert_chunk(
+                raw, names, reading.types, keep_empty_strings=self.options.keep_empty_strings
+            )
+            chunk = _reject_missing_keys(chunk, reading.key)
+            rejects += chunk.rejects
+            yield chunk
+
+    def _raw_chunks(
+        self, batch: TableBatch, data_file: DataFile, exact_width: bool
+    ) -> Iterator[RawChunk]:
+        names = batch.schema.column_names
+        min_width = len(names) if exact_width else self.min_widths.get(batch.table)
+        with self.lake.open(data_file.info.path) as stream:
+            yield from read_raw(
+                stream, column_names=names, dialect=data_file.dialect, min_width=min_width
+            )
 
     def _record_file(
         self,
@@ -281,16 +331,7 @@ class TableLoader:
         result.problems += [_reject_line(path, r) for r in rejects]
 
     def _count_rows(self, batch: TableBatch, data_file: DataFile) -> int:
-        with self.lake.open(data_file.info.path) as stream:
-            return sum(
-                raw.num_rows
-                for raw in read_raw(
-                    stream,
-                    column_names=batch.schema.column_names,
-                    dialect=data_file.dialect,
-                    min_width=self.min_widths.get(batch.table),
-                )
-            )
+        return sum(raw.num_rows for raw in self._raw_chunks(batch, data_file, False))
 
     def _report(self, result: TableResult) -> None:
         if self.progress:
@@ -338,6 +379,35 @@ class TableLoader:
 
 
 # -------------------------------------------------------------------------------- helpers
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """How one batch's files are read: its column types, key and width rule."""
+
+    batch: TableBatch
+    types: list[SqlType]
+    key: tuple[str, ...]
+    exact_width: bool  # columns moved in this batch: every row must have the full width
+
+
+def _shifted_batches(batches: list[TableBatch]) -> set[str]:
+    """Batches whose columns moved against the previous batch's (lake-format.md section 8).
+
+    Appending columns, dropping trailing ones and renaming keep every other column where it
+    was, so values bind by position safely; a column inserted, moved or removed in the middle
+    shifts the ones after it.
+    """
+    shifted, previous = set(), None
+    for batch in batches:
+        names = batch.schema.column_names
+        if previous is not None:
+            common = set(previous) & set(names)
+            if any(previous.index(n) != names.index(n) for n in common):
+                shifted.add(batch.batch_id)
+                log.warning("%s: columns moved in %s", batch.table, batch.batch_id)
+        previous = names
+    return shifted
 
 
 def files_to_load(batch: TableBatch, loaded: dict[str, str]) -> list[DataFile]:

@@ -71,6 +71,10 @@ def migrate(
     plan = layouts.discover(lake)
     for note in plan.notes:
         log.info("%s", note)
+    summary.problems += options.overrides.unused(_columns_by_table(plan))
+    if summary.problems:  # a typo in the override file: load nothing rather than guess
+        summary.finished_at = datetime.now(UTC)
+        return summary
     loader = TableLoader(engine, dialect, lake, summary.run_id, options, plan.min_widths, progress)
     if dry_run:
         _run_tables(plan, tables, summary, lambda r, b: loader.plan(r, b, count_rows))
@@ -110,6 +114,13 @@ def _run_tables(
         if result.status != "failed":
             load(result, [b for b in plan.batches if b.table == table])
     summary.problems += [str(p) for p in plan.problems if p.table is None]
+
+
+def _columns_by_table(plan: layouts.LakePlan) -> dict[str, set[str]]:
+    columns: dict[str, set[str]] = {}
+    for batch in plan.batches:
+        columns.setdefault(batch.table, set()).update(batch.schema.column_names)
+    return columns
 
 
 def _new_run_id() -> str:

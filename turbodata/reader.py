@@ -37,6 +37,7 @@ class RowReject:
     column: str | None
     reason: str
     raw: str
+    width: bool = False  # the row has the wrong number of values (not a bad value)
 
 
 @dataclass
@@ -198,7 +199,9 @@ def _check_row(
     width = len(column_names)
     shown = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     if len(fields) > width:
-        return RowReject(row, None, f"row has {len(fields)} values, the schema has {width}", shown)
+        return RowReject(
+            row, None, f"row has {len(fields)} values, the schema has {width}", shown, width=True
+        )
     if len(fields) < min_width:
         return RowReject(
             row,
@@ -206,6 +209,7 @@ def _check_row(
             f"row has {len(fields)} values, expected at least {min_width} of {width}"
             " (truncated or misaligned row)",
             shown,
+            width=True,
         )
     for index, value in enumerate(fields):
         if value is not None and _has_undecodable(value):

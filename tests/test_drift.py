@@ -1,0 +1,272 @@
+"""Schema drift and minimal types, for real on SQLite and PostgreSQL (issue 3)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.dbcheck import fetch, scalar
+from tests.lakebuilder import LakeBuilder, attribute
+from turbodata import dialects, migrate
+from turbodata.cli import main
+from turbodata.loader import LoadOptions
+from turbodata.overrides import parse_overrides
+from turbodata.types import Kind, SqlType
+
+ID = attribute("Id", "guid")
+
+
+def guid(n: int) -> str:
+    return f"00000000-0000-0000-0000-{n:012d}"
+
+
+def column_types(db_url: str, table: str) -> dict[str, SqlType]:
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return dialects.for_engine(engine).reflect_types(conn, table, None)
+    finally:
+        engine.dispose()
+
+
+def ddl_log(db_url: str) -> list[str]:
+    return [r["statement"] for r in fetch(db_url, "_turbodata_ddl")]
+
+
+def assert_rerun_changes_nothing(lake: Path, db_url: str, tables: list[str]) -> None:
+    before = {t: fetch(db_url, t) for t in tables}
+    ddl_before = ddl_log(db_url)
+    again = migrate(lake, db_url)
+    assert all(t.files_read == 0 and not t.ddl for t in again.tables.values())
+    assert {t: fetch(db_url, t) for t in tables} == before
+    assert ddl_log(db_url) == ddl_before
+
+
+def test_a_column_appended_mid_stream_with_short_and_long_rows_in_one_file(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    old = [ID, attribute("n", "int64")]
+    lake.folder("2025-01-01T00.00.00Z", {"t": old}, {"t/1.csv": f"{guid(1)},1\n"})
+    lake.folder(
+        "2025-01-01T00.05.00Z",
+        {"t": [*old, attribute("tier", "string", 20)]},
+        {"t/1.csv": f"{guid(2)},2\n{guid(3)},3,gold\n{guid(4)},4,silver\n"},
+    )
+    summary = migrate(lake.root, db_url)
+    assert summary.ok
+    assert sorted((int(r["n"]), r["tier"]) for r in fetch(db_url, "t")) == [
+        (1, None),
+        (2, None),
+        (3, "gold"),
+        (4, "silver"),
+    ]
+    statements = ddl_log(db_url)
+    assert len(statements) == 2 and "ADD COLUMN" in statements[1] and '"tier"' in statements[1]
+    assert_rerun_changes_nothing(lake.root, db_url, ["t"])
+
+
+def test_columns_widen_along_the_lattice_when_the_metadata_or_the_data_grows(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    v1 = [
+        ID,
+        attribute("n", "int32"),
+        attribute("amount", "decimal", precision=10, scale=2),
+        attribute("name", "string", 5),
+    ]
+    v2 = [
+        ID,
+        attribute("n", "int64"),
+        attribute("amount", "decimal", precision=12, scale=4),
+        attribute("name", "string", 8),
+    ]
+    lake.folder("2025-01-01T00.00.00Z", {"t": v1}, {"t/1.csv": f'{guid(1)},7,12345678.91,"abc"\n'})
+    lake.folder(
+        "2025-01-01T00.05.00Z",
+        {"t": v2},
+        {"t/1.csv": f'{guid(2)},9000000000,12345678.1234,"longer than eight"\n'},
+    )
+    summary = migrate(lake.root, db_url)
+    assert summary.ok, summary.to_dict()
+    types = column_types(db_url, "t")
+    assert types["n"].kind is Kind.BIGINT
+    assert (types["amount"].precision, types["amount"].scale) == (12, 4)
+    assert types["name"].length == len("longer than eight")
+    rows = {str(r["Id"]): r for r in fetch(db_url, "t")}
+    assert str(rows[guid(1)]["amount"]).rstrip("0") == "12345678.91"
+    assert str(rows[guid(2)]["amount"]) == "12345678.1234"
+    assert rows[guid(2)]["n"] == 9000000000
+    assert_rerun_changes_nothing(lake.root, db_url, ["t"])
+
+
+def test_a_column_that_vanished_from_the_metadata_stays_and_gets_null(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    with_old = [ID, attribute("a", "string", 5), attribute("legacy", "string", 5)]
+    lake.folder("2025-01-01T00.00.00Z", {"t": with_old}, {"t/1.csv": f"{guid(1)},x,old\n"})
+    lake.folder("2025-01-01T00.05.00Z", {"t": with_old[:2]}, {"t/1.csv": f"{guid(2)},y\n"})
+    assert migrate(lake.root, db_url).ok
+    rows = {str(r["Id"]): r["legacy"] for r in fetch(db_url, "t")}
+    assert rows == {guid(1): "old", guid(2): None}
+    assert_rerun_changes_nothing(lake.root, db_url, ["t"])
+
+
+def test_an_incompatible_change_stops_its_table_untouched_while_another_table_loads(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.folder(
+        "2025-01-01T00.00.00Z",
+        {"a": [ID, attribute("code", "int64")], "b": [ID]},
+        {"a/1.csv": f"{guid(1)},1\n", "b/1.csv": f"{guid(1)}\n"},
+    )
+    assert migrate(lake.root, db_url).ok
+    lake.folder(
+        "2025-01-01T00.05.00Z",
+        {"a": [ID, attribute("code", "string", 10)], "b": [ID]},
+        {"a/1.csv": f"{guid(2)},X-1\n", "b/1.csv": f"{guid(2)}\n"},
+    )
+    lake.folder(
+        "2025-01-01T00.10.00Z",
+        {"a": [ID, attribute("code", "string", 10)]},
+        {"a/1.csv": f"{guid(3)},X-3\n"},
+    )
+    ddl_before = ddl_log(db_url)
+
+    summary = migrate(lake.root, db_url)
+
+    a, b = summary.tables["a"], summary.tables["b"]
+    assert a.status == "failed" and b.status == "loaded"
+    assert "'code'" in a.error and "bigint" in a.error and "string(10)" in a.error
+    assert a.files_read == 0 and a.rows_inserted == 0
+    assert [str(r["Id"]) for r in fetch(db_url, "a")] == [guid(1)]
+    assert len(fetch(db_url, "b")) == 2
+    assert ddl_log(db_url) == ddl_before
+    again = migrate(lake.root, db_url)
+    assert again.tables["a"].status == "failed" and len(fetch(db_url, "a")) == 1
+
+
+def test_columns_moved_in_the_middle_load_only_when_every_row_has_the_new_width(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    old = [ID, attribute("x", "string", 5), attribute("gone", "string", 5), attribute("y", "int64")]
+    new = [ID, attribute("x", "string", 5), attribute("y", "int64")]
+    lake.folder(
+        "2025-01-01T00.00.00Z",
+        {"ok": old, "bad": old},
+        {"ok/1.csv": f"{guid(1)},a,g,1\n", "bad/1.csv": f"{guid(1)},a,g,1\n"},
+    )
+    lake.folder(
+        "2025-01-01T00.05.00Z",
+        {"ok": new, "bad": new},
+        {"ok/1.csv": f"{guid(2)},b,2\n", "bad/1.csv": f"{guid(2)},b,2\n{guid(3)},c,g,3\n"},
+    )
+    summary = migrate(lake.root, db_url)
+    assert summary.tables["ok"].status == "loaded"
+    rows = {str(r["Id"]): (r["x"], r["gone"], int(r["y"])) for r in fetch(db_url, "ok")}
+    assert rows == {guid(1): ("a", "g", 1), guid(2): ("b", None, 2)}
+    bad = summary.tables["bad"]
+    assert bad.status == "failed" and "moved or removed in the middle" in bad.error
+    assert [str(r["Id"]) for r in fetch(db_url, "bad")] == [guid(1)]
+
+
+def test_weak_metadata_is_narrowed_from_the_data_and_an_override_file_pins_types(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    columns = [
+        ID,
+        attribute("count", "unclassified"),
+        attribute("postal", "string"),
+        attribute("price", "unclassified"),
+        attribute("memo", "string"),
+    ]
+    rows = f"{guid(1)},12,01234,9.50,hello\n{guid(2)},300,98052,10.25,a longer note\n"
+    lake.folder("2025-01-01T00.00.00Z", {"t": columns}, {"t/1.csv": rows})
+    overrides = parse_overrides("t:\n  memo: nvarchar(max)\n", "types.yaml")
+
+    summary = migrate(lake.root, db_url, options=LoadOptions(overrides=overrides))
+
+    assert summary.ok, summary.to_dict()
+    types = column_types(db_url, "t")
+    assert types["count"].kind is Kind.SMALLINT  # 12 and 300
+    assert types["postal"] == SqlType(Kind.STRING, 5)  # leading zero: stays a string
+    assert (types["price"].kind, types["price"].precision, types["price"].scale) == (
+        Kind.DECIMAL,
+        4,
+        2,
+    )
+    assert types["memo"] == SqlType(Kind.STRING, None)  # pinned
+    postal = sorted(r["postal"] for r in fetch(db_url, "t"))
+    assert postal == ["01234", "98052"]
+
+
+def test_inference_can_be_turned_off(tmp_path: Path, db_url: str) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.folder(
+        "2025-01-01T00.00.00Z",
+        {"t": [ID, attribute("count", "unclassified")]},
+        {"t/1.csv": f"{guid(1)},12\n"},
+    )
+    assert migrate(lake.root, db_url, options=LoadOptions(infer=False)).ok
+    assert column_types(db_url, "t")["count"] == SqlType(Kind.STRING, None)
+
+
+def test_a_typo_in_the_override_file_is_an_error_naming_the_line(
+    tmp_path: Path, sqlite_url: str, capsys: pytest.CaptureFixture
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.folder(
+        "2025-01-01T00.00.00Z", {"t": [ID, attribute("n", "int64")]}, {"t/1.csv": f"{guid(1)},1\n"}
+    )
+    bad_type = tmp_path / "types.yaml"
+    bad_type.write_text("t:\n  n: bigint\n  Id: uniqueidentifer\n")
+    assert (
+        main(["migrate", "--lake", str(lake.root), "--db", sqlite_url, "--types", str(bad_type)])
+        == 2
+    )
+    assert "types.yaml, line 3: unknown type 'uniqueidentifer'" in capsys.readouterr().err
+
+    bad_column = tmp_path / "columns.yaml"
+    bad_column.write_text("t:\n  n: bigint\n  nn: int\n")
+    assert (
+        main(["migrate", "--lake", str(lake.root), "--db", sqlite_url, "--types", str(bad_column)])
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "columns.yaml, line 3: column 't.nn' matches no column" in err
+    assert "t" not in {n for n in sa.inspect(sa.create_engine(sqlite_url)).get_table_names()}
+
+
+def test_plan_prints_the_ddl_and_changes_nothing_and_dry_run_counts_rows(
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.folder(
+        "2025-01-01T00.00.00Z",
+        {"t": [ID, attribute("n", "int64")]},
+        {"t/1.csv": f"{guid(1)},1\n{guid(2)},2\n"},
+    )
+    lake.folder(
+        "2025-01-01T00.05.00Z",
+        {"t": [ID, attribute("n", "int64"), attribute("extra", "string", 4)]},
+        {"t/1.csv": f"{guid(3)},3,abcd\n"},
+    )
+
+    assert main(["plan", "--lake", str(lake.root), "--db", db_url]) == 0
+    out = capsys.readouterr().out
+    assert 't: CREATE TABLE "t"' in out and 't: ALTER TABLE "t" ADD COLUMN "extra"' in out
+    assert "t" not in sa.inspect(sa.create_engine(db_url)).get_table_names()
+
+    assert main(["migrate", "--dry-run", "--json", "--lake", str(lake.root), "--db", db_url]) == 0
+    planned = json.loads(capsys.readouterr().out)["tables"]["t"]
+    assert (planned["status"], planned["rows_inserted"], planned["files_read"]) == ("planned", 3, 2)
+    assert scalar(db_url, "SELECT 1") == 1
+    assert "t" not in sa.inspect(sa.create_engine(db_url)).get_table_names()
