@@ -55,18 +55,20 @@ def repo_root() -> Path:
     return REPO_ROOT
 
 
+SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures" / "real"
+VENDORED_FIXTURES = REPO_ROOT / "tests" / "fixtures" / "real"  # a copy, for clones without it
+
+
 @pytest.fixture(scope="session")
 def fixtures_root() -> Path:
-    """shared/fixtures/real next to the repository, or $TURBODATA_FIXTURES."""
+    """$TURBODATA_FIXTURES, else shared/fixtures/real beside the repository, else the copy in
+    tests/fixtures/real (test_vendored_fixtures checks the copy still matches)."""
     configured = os.environ.get("TURBODATA_FIXTURES")
-    path = Path(configured) if configured else REPO_ROOT.parent / "shared" / "fixtures" / "real"
-    if not path.is_dir():
-        pytest.fail(
-            f"fixture corpus not found at {path}: expected shared/fixtures/real beside the "
-            "repository, or set TURBODATA_FIXTURES to its path",
-            pytrace=False,
-        )
-    return path.resolve()
+    candidates = [Path(configured)] if configured else [SHARED_FIXTURES, VENDORED_FIXTURES]
+    for path in candidates:
+        if path.is_dir():
+            return path.resolve()
+    pytest.fail(f"fixture corpus not found at {candidates[0]}", pytrace=False)
 
 
 # -- the sample lake -------------------------------------------------------------------------

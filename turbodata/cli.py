@@ -12,10 +12,21 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.engine import Engine
+
 from turbodata import __version__, ledger
+from turbodata.lake import Lake
 from turbodata.loader import LoadOptions
 from turbodata.overrides import OverrideError, Overrides, load_overrides
 from turbodata.pipeline import connect, migrate, status
+from turbodata.secrets import (
+    SecretError,
+    install_log_redaction,
+    redact,
+    redact_data,
+    register_embedded_secrets,
+)
+from turbodata.settings import AZURE_LAKE_SCHEMES, Settings, SettingsError
 from turbodata.summary import RunSummary, TableResult
 
 MAX_PROBLEM_LINES = 50  # per table, on stderr; all of them are in _turbodata_rejects
@@ -23,6 +34,7 @@ MAX_PROBLEM_LINES = 50  # per table, on stderr; all of them are in _turbodata_re
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    install_log_redaction()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -71,8 +83,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lake", required=True, help="lake folder, or abfs://container/path")
-    parser.add_argument("--db", required=True, help="SQLAlchemy URL, e.g. sqlite:///out.sqlite")
+    parser.add_argument(
+        "--lake", help="lake folder, or abfs://container/path (default: $TURBODATA_LAKE)"
+    )
+    parser.add_argument(
+        "--db",
+        help="SQLAlchemy URL, e.g. sqlite:///out.sqlite (default: the TURBODATA_DATABASE_* /"
+        " TURBODATA_SQL_* settings, secrets from Key Vault)",
+    )
     parser.add_argument(
         "--table", action="append", dest="tables", metavar="NAME", help="only this table"
     )
@@ -100,9 +118,14 @@ def _migrate(args: argparse.Namespace, dry_run: bool = False) -> int:
         overrides=overrides,
         infer=not args.no_infer,
     )
+    try:
+        lake, db = _target(args)
+    except (SettingsError, SecretError) as error:
+        print(f"error: {redact(str(error))}", file=sys.stderr)
+        return 2
     summary = migrate(
-        args.lake,
-        args.db,
+        lake,
+        db,
         tables=args.tables,
         dry_run=dry_run or args.dry_run,
         count_rows=not dry_run,
@@ -112,13 +135,24 @@ def _migrate(args: argparse.Namespace, dry_run: bool = False) -> int:
     if progress:
         progress.done()
     if args.json:
-        print(json.dumps(summary.to_dict(), indent=2))
+        print(json.dumps(redact_data(summary.to_dict()), indent=2))
     else:
         _print_summary(summary)
     _print_problems(summary)
     if summary.blocked:
         return 3
     return 0 if summary.ok else 1
+
+
+def _target(args: argparse.Namespace) -> tuple[Lake | str, Engine | str]:
+    """The lake and database from the arguments, or from the environment's settings (Key
+    Vault secrets, Entra sign-in, Azure storage) where an argument is missing or needs them."""
+    register_embedded_secrets(args.db)  # a password typed into --db is masked in the logs
+    azure_lake = bool(args.lake) and args.lake.startswith(AZURE_LAKE_SCHEMES)
+    if args.lake and args.db and not azure_lake:
+        return args.lake, args.db
+    settings = Settings.from_env()
+    return settings.open_lake(args.lake), args.db or settings.create_engine()
 
 
 def _keys(specs: list[str]) -> dict[str, list[str]]:
