@@ -1,16 +1,23 @@
-"""Layout discovery: timestamp folders, in-progress and unfinished folders, file resolution."""
+"""Layout discovery: timestamp folders, in-progress, unfinished and abandoned folders,
+option-set metadata, file resolution."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from tests.lakebuilder import LakeBuilder, attribute, entity, model_json
 from turbodata.lake import LocalLake
-from turbodata.layouts import discover, folder_time, resolve_location
-from turbodata.model import FileInfo, LoadMode
+from turbodata.layouts import (
+    OPTIONSET_TABLES,
+    LakePlan,
+    discover,
+    folder_time,
+    resolve_location,
+)
+from turbodata.model import CdmType, FileInfo, LoadMode, TableBatch
 
 COLUMNS = [attribute("Id", "guid"), attribute("n", "int64")]
 ROW = "00000000-0000-0000-0000-000000000001,1\n"
@@ -23,6 +30,9 @@ ROW = "00000000-0000-0000-0000-000000000001,1\n"
         ("2024-05-01T10:15:00Z", datetime(2024, 5, 1, 10, 15)),
         ("2024-05-01T10:15:00.250Z", datetime(2024, 5, 1, 10, 15, 0, 250000)),
         ("2024-05-01T10.15.00.1234567Z", datetime(2024, 5, 1, 10, 15, 0, 123456)),
+        ("2024-05-01T10.15.00", datetime(2024, 5, 1, 10, 15)),
+        ("2024-05-01T12:15:00+02:00", datetime(2024, 5, 1, 10, 15)),  # offsets: as UTC
+        ("2024-05-01T08.15.00-0200", datetime(2024, 5, 1, 10, 15)),
         ("2024-02-30T10.15.00Z", None),
         ("Changelog", None),
         ("archive", None),
@@ -56,12 +66,339 @@ def test_in_progress_and_unfinished_folders_are_not_read(tmp_path: Path) -> None
     lake.folder("archive", {}, {"t/2024.csv": ROW}, model=False)
     lake.write("2024-05-01T10.00.00Z/OptionsetMetadata/OptionsetMetadata.csv", "a,b\n")
 
-    plan = discover(LocalLake(tmp_path))
+    plan = discover(LocalLake(tmp_path), now=datetime(2024, 5, 1, 12, 0))
+
+    assert [(b.table, b.batch_id) for b in plan.batches] == [
+        ("t", "2024-05-01T10.00.00Z"),
+        ("OptionsetMetadata", "2024-05-01T10.00.00Z"),  # never a data table
+    ]
+    assert any("10.45.00Z: in progress" in n for n in plan.notes)
+    assert any("10.15.00Z: no model.json" in n and "abandoned" in n for n in plan.notes)
+    assert any("10.30.00Z: no model.json" in n and "abandoned" in n for n in plan.notes)
+    assert plan.tables == ["t", "OptionsetMetadata"]
+
+
+# ---------------------------------------------------------------------- settle delay
+
+FOLDERS = ("2024-05-01T10.00.00Z", "2024-05-01T10.15.00Z", "2024-05-01T10.30.00Z")
+
+
+def _gap_lake(root: Path, in_progress: str = "2024-05-01T10.45.00Z") -> LocalLake:
+    """10.00 and 10.30 closed, 10.15 without model.json, `in_progress` named in the Changelog."""
+    lake = LakeBuilder(root)
+    for name in FOLDERS:
+        lake.folder(name, {"t": COLUMNS}, {"t/2024.csv": ROW}, model=name != FOLDERS[1])
+    lake.changelog(in_progress)
+    return LocalLake(root)
+
+
+def test_a_folder_without_model_json_whose_next_folder_just_started_stops_the_plan(
+    tmp_path: Path,
+) -> None:
+    # 10.30 (the folder after 10.15) started 10 minutes ago: 10.15 may still be closing
+    plan = discover(_gap_lake(tmp_path), now=datetime(2024, 5, 1, 10, 40))
 
     assert [b.batch_id for b in plan.batches] == ["2024-05-01T10.00.00Z"]
-    assert any("10.45.00Z: in progress" in n for n in plan.notes)
-    assert any("10.15.00Z: no model.json yet" in n for n in plan.notes)
-    assert plan.tables == ["t"]
+    assert any("waiting for model.json in 2024-05-01T10.15.00Z" in n for n in plan.notes)
+    assert not any("abandoned" in n for n in plan.notes)
+
+
+def test_a_folder_without_model_json_past_the_settle_delay_is_abandoned_and_skipped(
+    tmp_path: Path,
+) -> None:
+    plan = discover(_gap_lake(tmp_path), now=datetime(2024, 5, 1, 10, 46))
+
+    assert [b.batch_id for b in plan.batches] == ["2024-05-01T10.00.00Z", "2024-05-01T10.30.00Z"]
+    [note] = [n for n in plan.notes if "10.15.00Z" in n]
+    assert "abandoned" in note and "16 min" in note
+    assert not any("waiting" in n for n in plan.notes)
+
+
+@pytest.mark.parametrize(
+    ("settle", "now", "waits"),
+    [
+        (timedelta(minutes=5), datetime(2024, 5, 1, 10, 34, 59), True),
+        (timedelta(minutes=5), datetime(2024, 5, 1, 10, 35), False),  # exactly the delay
+        (timedelta(hours=2), datetime(2024, 5, 1, 12, 29), True),
+        (timedelta(0), datetime(2024, 5, 1, 10, 30), False),
+        # aware times are compared as UTC: 12:40+02:00 is 10:40Z
+        (
+            timedelta(minutes=15),
+            datetime(2024, 5, 1, 12, 40, tzinfo=timezone(timedelta(hours=2))),
+            True,
+        ),
+        (timedelta(minutes=15), datetime(2024, 5, 1, 10, 46, tzinfo=UTC), False),
+    ],
+)
+def test_the_settle_delay_is_measured_from_the_start_of_the_next_folder(
+    tmp_path: Path, settle: timedelta, now: datetime, waits: bool
+) -> None:
+    plan = discover(_gap_lake(tmp_path), settle=settle, now=now)
+    loaded = [b.batch_id for b in plan.batches]
+    assert loaded == (list(FOLDERS[:1]) if waits else [FOLDERS[0], FOLDERS[2]]), plan.notes
+
+
+def test_the_next_folder_of_the_last_closed_one_is_the_in_progress_folder(tmp_path: Path) -> None:
+    lake = LakeBuilder(tmp_path)
+    lake.folder(FOLDERS[0], {"t": COLUMNS}, {"t/2024.csv": ROW})
+    lake.folder(FOLDERS[1], {"t": COLUMNS}, {"t/2024.csv": ROW}, model=False)
+    lake.changelog("2024-05-01T10.30.00Z")  # named, but no such folder listed yet
+
+    soon = discover(LocalLake(tmp_path), now=datetime(2024, 5, 1, 10, 31))
+    late = discover(LocalLake(tmp_path), now=datetime(2024, 5, 1, 11, 0))
+
+    assert [b.batch_id for b in soon.batches] == [FOLDERS[0]]
+    assert any("waiting for model.json in 2024-05-01T10.15.00Z" in n for n in soon.notes)
+    assert [b.batch_id for b in late.batches] == [FOLDERS[0]]
+    assert any("10.15.00Z" in n and "abandoned" in n for n in late.notes)
+
+
+def test_a_folder_without_model_json_and_no_later_folder_waits(tmp_path: Path) -> None:
+    lake = LakeBuilder(tmp_path)
+    lake.folder(FOLDERS[0], {"t": COLUMNS}, {"t/2024.csv": ROW})
+    lake.folder(FOLDERS[1], {"t": COLUMNS}, {"t/2024.csv": ROW}, model=False)
+    lake.changelog("")  # nothing named: nothing tells when 10.15 ended
+    plan = discover(LocalLake(tmp_path), now=datetime(2030, 1, 1))
+    assert [b.batch_id for b in plan.batches] == [FOLDERS[0]]
+    assert any("waiting for model.json in 2024-05-01T10.15.00Z" in n for n in plan.notes)
+
+
+def test_without_a_changelog_a_folder_without_model_json_uses_the_root_model(
+    tmp_path: Path,
+) -> None:
+    lake = LakeBuilder(tmp_path)
+    lake.write("model.json", model_json([entity("t", COLUMNS)]))
+    lake.folder(FOLDERS[0], {"t": COLUMNS}, {"t/2024.csv": ROW}, model=False)
+    lake.folder(FOLDERS[1], {"t": COLUMNS}, {"t/2024.csv": ROW})
+    plan = discover(LocalLake(tmp_path), now=datetime(2024, 5, 1, 10, 16))
+    assert [b.batch_id for b in plan.batches] == list(FOLDERS[:2])
+    assert any("using the root model.json" in n for n in plan.notes)
+
+
+# ---------------------------------------------------------------------- option-set metadata
+
+OPTIONSET_ROWS = {
+    "OptionsetMetadata": '"account","industrycode",1,False,1033,"Accounting"\n',
+    "GlobalOptionsetMetadata": '"new_region",1,False,1033,"North","new_region","account"\n',
+    "StateMetadata": '"account",0,False,1033,"Active"\n',
+    "StatusMetadata": '"account",0,1,False,1033,"Active"\n',
+    "TargetMetadata": '"contact","parentcustomerid","account","accountid"\n',
+}
+FIXED_COLUMNS = {
+    "OptionsetMetadata": [
+        "EntityName",
+        "OptionSetName",
+        "Option",
+        "IsUserLocalizedLabel",
+        "LocalizedLabelLanguageCode",
+        "LocalizedLabel",
+    ],
+    "GlobalOptionsetMetadata": [
+        "OptionSetName",
+        "Option",
+        "IsUserLocalizedLabel",
+        "LocalizedLabelLanguageCode",
+        "LocalizedLabel",
+        "GlobalOptionSetName",
+        "EntityName",
+        "ExternalValue",
+    ],
+    "StateMetadata": [
+        "EntityName",
+        "State",
+        "IsUserLocalizedLabel",
+        "LocalizedLabelLanguageCode",
+        "LocalizedLabel",
+    ],
+    "StatusMetadata": [
+        "EntityName",
+        "State",
+        "Status",
+        "IsUserLocalizedLabel",
+        "LocalizedLabelLanguageCode",
+        "LocalizedLabel",
+    ],
+    "TargetMetadata": ["EntityName", "AttributeName", "ReferencedEntity", "ReferencedAttribute"],
+}
+
+
+def _optionsets(lake: LakeBuilder, base: str, tables=OPTIONSET_TABLES) -> None:
+    for table in tables:
+        prefix = f"{base}/" if base else ""
+        lake.write(f"{prefix}OptionsetMetadata/{table}.csv", OPTIONSET_ROWS[table])
+
+
+def _optionset_batches(plan: LakePlan) -> list[TableBatch]:
+    return [b for b in plan.batches if b.table in OPTIONSET_TABLES]
+
+
+def test_option_sets_come_from_the_newest_processed_folder_as_full_refresh_tables(
+    tmp_path: Path,
+) -> None:
+    lake = LakeBuilder(tmp_path)
+    for name in FOLDERS:
+        lake.folder(name, {"t": COLUMNS}, {"t/2024.csv": ROW})
+        _optionsets(lake, name)
+    lake.write(f"{FOLDERS[2]}/model.json", "")  # in progress: its copy is not read
+    lake.changelog(FOLDERS[2])
+
+    plan = discover(LocalLake(tmp_path))
+
+    optionsets = _optionset_batches(plan)
+    assert [b.table for b in optionsets] == list(OPTIONSET_TABLES)
+    assert plan.tables == ["t", *OPTIONSET_TABLES]  # after the data tables, in a fixed order
+    assert plan.batches[-5:] == optionsets
+    for batch in optionsets:
+        assert batch.mode is LoadMode.FULL_REFRESH
+        assert batch.batch_id == FOLDERS[1]
+        assert [f.info.path for f in batch.files] == [
+            f"{FOLDERS[1]}/OptionsetMetadata/{batch.table}.csv"
+        ]
+        assert batch.schema.column_names == FIXED_COLUMNS[batch.table]
+        assert batch.schema.name == batch.table
+    assert [b.batch_id for b in plan.batches if b.table == "t"] == list(FOLDERS[:2])
+    assert any(f"from {FOLDERS[1]}/OptionsetMetadata" in n for n in plan.notes)
+
+
+def test_fixed_option_set_schemas_type_codes_as_integers_and_labels_as_unbounded_strings(
+    tmp_path: Path,
+) -> None:
+    lake = LakeBuilder(tmp_path)
+    lake.folder(FOLDERS[0], {"t": COLUMNS}, {"t/2024.csv": ROW})
+    _optionsets(lake, FOLDERS[0])
+    plan = discover(LocalLake(tmp_path))
+    types = {(b.table, c.name): c for b in _optionset_batches(plan) for c in b.schema.columns}
+    for (table, name), column in types.items():
+        if name in ("Option", "State", "Status", "LocalizedLabelLanguageCode"):
+            assert column.cdm_type is CdmType.INT64, (table, name)
+        elif name == "IsUserLocalizedLabel":
+            assert column.cdm_type is CdmType.BOOLEAN, (table, name)
+        else:
+            assert column.cdm_type is CdmType.STRING, (table, name)
+            assert column.max_length is None, (table, name)
+
+
+def test_global_option_sets_accept_rows_without_the_fno_external_value(tmp_path: Path) -> None:
+    lake = LakeBuilder(tmp_path)
+    lake.folder(FOLDERS[0], {"t": COLUMNS}, {"t/2024.csv": ROW})
+    _optionsets(lake, FOLDERS[0])
+    plan = discover(LocalLake(tmp_path))
+    widths = {b.table: len(b.schema.columns) for b in _optionset_batches(plan)}
+    assert widths["GlobalOptionsetMetadata"] == 8
+    assert plan.min_widths["GlobalOptionsetMetadata"] == 7  # ExternalValue may be missing
+    for table in ("OptionsetMetadata", "StateMetadata", "StatusMetadata", "TargetMetadata"):
+        assert plan.min_widths[table] == widths[table]
+
+
+def test_option_sets_after_a_waiting_folder_are_not_read(tmp_path: Path) -> None:
+    lake = LakeBuilder(tmp_path)
+    for name in FOLDERS:
+        lake.folder(name, {"t": COLUMNS}, {"t/2024.csv": ROW}, model=name != FOLDERS[1])
+        _optionsets(lake, name)
+    lake.changelog("2024-05-01T10.45.00Z")
+
+    waiting = discover(LocalLake(tmp_path), now=datetime(2024, 5, 1, 10, 40))
+    later = discover(LocalLake(tmp_path), now=datetime(2024, 5, 1, 11, 0))
+
+    assert {b.batch_id for b in _optionset_batches(waiting)} == {FOLDERS[0]}
+    assert {b.batch_id for b in _optionset_batches(later)} == {FOLDERS[2]}
+
+
+def test_a_newest_folder_without_an_option_set_copy_falls_back_to_the_previous_copy(
+    tmp_path: Path,
+) -> None:
+    lake = LakeBuilder(tmp_path)
+    lake.folder(FOLDERS[0], {"t": COLUMNS}, {"t/2024.csv": ROW})
+    _optionsets(lake, FOLDERS[0], ["StateMetadata", "TargetMetadata"])
+    lake.folder(FOLDERS[1], {"t": COLUMNS}, {"t/2024.csv": ROW})
+    plan = discover(LocalLake(tmp_path))
+    assert [(b.table, b.batch_id) for b in _optionset_batches(plan)] == [
+        ("StateMetadata", FOLDERS[0]),
+        ("TargetMetadata", FOLDERS[0]),
+    ]
+
+
+def test_a_model_json_entity_describes_an_option_set_table_instead_of_the_fixed_list(
+    tmp_path: Path,
+) -> None:
+    state = [
+        attribute("EntityName", "string", 64),
+        attribute("State", "int64"),
+        attribute("IsUserLocalizedLabel", "boolean"),
+        attribute("LocalizedLabelLanguageCode", "int64"),
+        attribute("LocalizedLabel", "string", 200),
+    ]
+    target = [attribute(n, "string", 100) for n in FIXED_COLUMNS["TargetMetadata"][:3]]
+    folder = FOLDERS[0]
+    lake = LakeBuilder(tmp_path)
+    lake.write("model.json", model_json([entity("TargetMetadata", target)]))
+    lake.write(
+        f"{folder}/model.json",
+        model_json(
+            [
+                entity("t", COLUMNS, [f"{folder}/t/2024.csv"]),
+                # listed with a partition: still an option-set table, never a data table
+                entity("StateMetadata", state, [f"{folder}/OptionsetMetadata/StateMetadata.csv"]),
+                entity("GlobalOptionsetMetadata", state),  # no ExternalValue: no short rows
+            ]
+        ),
+    )
+    lake.write(f"{folder}/t/2024.csv", ROW)
+    _optionsets(lake, folder)
+
+    plan = discover(LocalLake(tmp_path))
+
+    batches = {b.table: b for b in _optionset_batches(plan)}
+    assert list(batches) == list(OPTIONSET_TABLES) and plan.problems == []
+    assert [b.table for b in plan.batches].count("StateMetadata") == 1
+    state_columns = batches["StateMetadata"].schema.columns
+    assert [c.name for c in state_columns] == FIXED_COLUMNS["StateMetadata"]
+    assert state_columns[-1].max_length == 200  # from the folder's model.json
+    assert batches["StateMetadata"].mode is LoadMode.FULL_REFRESH
+    # not in the folder's model.json: the root model.json's entity
+    assert batches["TargetMetadata"].schema.column_names == FIXED_COLUMNS["TargetMetadata"][:3]
+    assert plan.min_widths["TargetMetadata"] == 3
+    assert plan.min_widths["GlobalOptionsetMetadata"] == 5
+    assert batches["OptionsetMetadata"].schema.column_names == FIXED_COLUMNS["OptionsetMetadata"]
+
+
+def test_classic_layout_loads_the_root_option_set_copy_as_one_snapshot(tmp_path: Path) -> None:
+    lake = LakeBuilder(tmp_path)
+    global_attributes = [attribute(n) for n in FIXED_COLUMNS["GlobalOptionsetMetadata"][:7]]
+    lake.write(
+        "model.json",
+        model_json(
+            [
+                entity("t", COLUMNS, ["t/Snapshot/2024_123.csv"]),
+                entity(
+                    "GlobalOptionsetMetadata",
+                    global_attributes,
+                    ["OptionsetMetadata/GlobalOptionsetMetadata.csv"],
+                ),
+            ]
+        ),
+    )
+    lake.write("t/Snapshot/2024_123.csv", ROW)
+    _optionsets(lake, "")
+
+    plan = discover(LocalLake(tmp_path))
+
+    assert plan.layout == "model.json" and plan.problems == []
+    assert plan.tables == ["t", *OPTIONSET_TABLES]
+    [data] = [b for b in plan.batches if b.table == "t"]
+    assert data.mode is LoadMode.SNAPSHOT
+    optionsets = _optionset_batches(plan)
+    assert len(optionsets) == 5
+    for batch in optionsets:
+        assert (batch.batch_id, batch.mode) == ("snapshot", LoadMode.FULL_REFRESH)
+        assert [f.info.path for f in batch.files] == [f"OptionsetMetadata/{batch.table}.csv"]
+    by_table = {b.table: b for b in optionsets}
+    assert (
+        by_table["GlobalOptionsetMetadata"].schema.column_names
+        == (FIXED_COLUMNS["GlobalOptionsetMetadata"][:7])
+    )
+    assert plan.min_widths["GlobalOptionsetMetadata"] == 7
+    assert by_table["StatusMetadata"].schema.column_names == FIXED_COLUMNS["StatusMetadata"]
 
 
 def test_folder_model_json_that_omits_a_table_falls_back_to_the_trickle_feed_model(

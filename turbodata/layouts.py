@@ -1,12 +1,18 @@
 """Which producer layout a lake has, and the batches of files to load, in apply order.
 
 * **Incremental update folders** (Synapse Link): timestamp folders in time order, each with its
-  own model.json; the folder named in `Changelog/changelog.info` is still being written.
+  own model.json; the folder named in `Changelog/changelog.info` is still being written. An
+  older folder still without model.json is waited for during a settle delay (the plan stops
+  there), then skipped as abandoned.
 * **model.json at the root** (classic Synapse Link / Export to Data Lake, CDM folders): one
   snapshot batch per table from the listed partitions.
 * **CDM manifests** (`*.manifest.cdm.json`): one snapshot batch per entity.
 * **Entity documents without a manifest** (F&O Export to Data Lake): `<Entity>.cdm.json`
   next to a `<Entity>/` folder of CSVs.
+
+Option-set metadata (`OptionsetMetadata/*.csv`, lake-format.md section 9) becomes five
+full-refresh tables named like the files, taken from the newest processed timestamp folder
+(incremental layout) or from the root (model.json layout), planned after the data tables.
 """
 
 from __future__ import annotations
@@ -14,11 +20,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from turbodata import metadata
 from turbodata.lake import Lake, join, read_bytes
 from turbodata.model import (
+    CdmType,
+    Column,
     CsvDialect,
     DataFile,
     FileInfo,
@@ -43,6 +51,71 @@ NON_DATA_FOLDERS = frozenset(
     }
 )
 TRICKLE_FEED = "Microsoft.Athena.TrickleFeedService"
+CHANGELOG = "Changelog/changelog.info"  # names the folder being written
+SETTLE = timedelta(minutes=15)  # how long a folder may lack model.json after the next one starts
+OPTIONSET_FOLDER = "OptionsetMetadata"
+
+
+def _fixed_schema(name: str, *columns: tuple[str, CdmType]) -> TableSchema:
+    return TableSchema(name, tuple(Column(n, t, str(t)) for n, t in columns))
+
+
+_STR, _INT, _BOOL = CdmType.STRING, CdmType.INT64, CdmType.BOOLEAN
+# lake-format.md section 9: the column order of the headerless files, used when no model.json
+# describes them; in load order. Labels and names are unbounded strings.
+OPTIONSET_SCHEMAS: dict[str, TableSchema] = {
+    schema.name: schema
+    for schema in (
+        _fixed_schema(
+            "OptionsetMetadata",
+            ("EntityName", _STR),
+            ("OptionSetName", _STR),
+            ("Option", _INT),
+            ("IsUserLocalizedLabel", _BOOL),
+            ("LocalizedLabelLanguageCode", _INT),
+            ("LocalizedLabel", _STR),
+        ),
+        _fixed_schema(
+            "GlobalOptionsetMetadata",
+            ("OptionSetName", _STR),
+            ("Option", _INT),
+            ("IsUserLocalizedLabel", _BOOL),
+            ("LocalizedLabelLanguageCode", _INT),
+            ("LocalizedLabel", _STR),
+            ("GlobalOptionSetName", _STR),
+            ("EntityName", _STR),
+            ("ExternalValue", _STR),  # F&O environments only: optional, NULL when absent
+        ),
+        _fixed_schema(
+            "StateMetadata",
+            ("EntityName", _STR),
+            ("State", _INT),
+            ("IsUserLocalizedLabel", _BOOL),
+            ("LocalizedLabelLanguageCode", _INT),
+            ("LocalizedLabel", _STR),
+        ),
+        _fixed_schema(
+            "StatusMetadata",
+            ("EntityName", _STR),
+            ("State", _INT),
+            ("Status", _INT),
+            ("IsUserLocalizedLabel", _BOOL),
+            ("LocalizedLabelLanguageCode", _INT),
+            ("LocalizedLabel", _STR),
+        ),
+        _fixed_schema(
+            "TargetMetadata",
+            ("EntityName", _STR),
+            ("AttributeName", _STR),
+            ("ReferencedEntity", _STR),
+            ("ReferencedAttribute", _STR),
+        ),
+    )
+}
+OPTIONSET_TABLES = tuple(OPTIONSET_SCHEMAS)
+_OPTIONAL_TRAILING = {"GlobalOptionsetMetadata": 1}  # fixed-schema columns a row may lack
+_OPTIONSET_KEYS = frozenset(name.casefold() for name in OPTIONSET_TABLES)
+
 _FOLDER_TIME = re.compile(
     r"^(\d{4}-\d{2}-\d{2})T(\d{2})[.:](\d{2})[.:](\d{2})(?:[.:,](\d{1,7}))?(Z|[+-]\d{2}[:.]?\d{2})?$"
 )
@@ -65,26 +138,39 @@ class LakePlan:
 
 
 def folder_time(name: str) -> datetime | None:
-    """The time a timestamp folder name stands for (`2024-05-01T10.15.00Z`, colons, millis)."""
+    """The time a timestamp folder name stands for (`2024-05-01T10.15.00Z`, colons, millis),
+    as a naive UTC datetime."""
     match = _FOLDER_TIME.match(name)
     if not match:
         return None
-    day, hour, minute, second, fraction, _zone = match.groups()
+    day, hour, minute, second, fraction, zone = match.groups()
     try:
-        return datetime.fromisoformat(
+        time = datetime.fromisoformat(
             f"{day}T{hour}:{minute}:{second}.{(fraction or '0').ljust(6, '0')[:6]}"
         )
     except ValueError:
         return None
+    if zone and zone != "Z":  # an explicit offset: the same instant in UTC
+        digits = zone[1:].replace(":", "").replace(".", "")
+        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        time -= offset if zone[0] == "+" else -offset
+    return time
 
 
-def discover(lake: Lake) -> LakePlan:
-    """Look at the lake root and plan the batches of the layout found there."""
+def discover(lake: Lake, *, settle: timedelta = SETTLE, now: datetime | None = None) -> LakePlan:
+    """Look at the lake root and plan the batches of the layout found there.
+
+    `settle` and `now` (default: the current time; naive values are UTC) decide whether a
+    timestamp folder without model.json is still being finished or was abandoned (see
+    `_incremental`).
+    """
     root = lake.list_dir("")
     root_files = {f.path: f for f in root.files}
     timestamp_folders = [name for name in root.folders if folder_time(name)]
     if timestamp_folders:
-        plan = _incremental(lake, timestamp_folders, "model.json" in root_files)
+        plan = _incremental(
+            lake, timestamp_folders, "model.json" in root_files, settle, _utc_naive(now)
+        )
     elif "model.json" in root_files:
         plan = _model_json_snapshot(lake)
     elif manifests := [p for p in root_files if p.endswith(".manifest.cdm.json")]:
@@ -98,41 +184,82 @@ def discover(lake: Lake) -> LakePlan:
 # ------------------------------------------------------------------ incremental update folders
 
 
-def _incremental(lake: Lake, folders: list[str], has_root_model: bool) -> LakePlan:
+def _incremental(
+    lake: Lake, folders: list[str], has_root_model: bool, settle: timedelta, now: datetime
+) -> LakePlan:
+    """Closed folders in time order; the option-set copy of the newest one planned.
+
+    With a Changelog, a folder without model.json is either still being finished (its next
+    folder started less than `settle` before `now`: stop here, it and every later folder wait
+    for a later run) or abandoned (skipped: Synapse Link re-commits its rows into a later
+    folder). Without a Changelog such a folder is read with the root model.json.
+    """
     plan = LakePlan("incremental")
-    in_progress = _in_progress_folder(lake)
+    has_changelog = lake.stat(CHANGELOG) is not None
+    in_progress = _in_progress_folder(lake) if has_changelog else None
     in_progress_time = folder_time(in_progress) if in_progress else None
     root_model = _read_model(lake, "model.json", plan) if has_root_model else None
-    for name in sorted(folders, key=lambda n: folder_time(n) or datetime.min):
+    ordered = sorted(folders, key=lambda n: folder_time(n) or datetime.min)
+    starts = {t for t in map(folder_time, folders) if t is not None}
+    if in_progress_time is not None:
+        starts.add(in_progress_time)
+    newest: tuple[str, Model | None, dict[str, FileInfo]] | None = None
+    for name in ordered:
         time = folder_time(name)
         if in_progress_time and time and time >= in_progress_time:
             plan.notes.append(f"{name}: in progress (named in Changelog/changelog.info), skipped")
             continue
-        model = _folder_model(lake, name, in_progress is not None, root_model, plan)
-        if model is not None:
-            plan.batches += _folder_batches(lake, name, model, plan)
+        info = lake.stat(join(name, "model.json"))
+        if info is not None and info.size > 0:
+            model = _read_model(lake, join(name, "model.json"), plan)
+        elif has_changelog:
+            next_start = min((t for t in starts if time and t > time), default=None)
+            if next_start is None or now - next_start < settle:
+                plan.notes.append(
+                    f"waiting for model.json in {name}: the folder may still be closing; "
+                    "it and later folders are left for a later run"
+                )
+                break
+            plan.notes.append(
+                f"{name}: no model.json {_age(now - next_start)} after the next folder started: "
+                "abandoned (Synapse Link re-commits its rows into a later folder), skipped"
+            )
+            continue
+        elif root_model is not None:
+            plan.notes.append(f"{name}: no model.json and no Changelog; using the root model.json")
+            model = root_model
+        else:
+            plan.notes.append(f"{name}: no model.json and no root model.json, skipped")
+            continue
+        if model is None:  # unreadable model.json: noted by _read_model
+            continue
+        files = {f.path: f for f in lake.iter_files(name)}
+        plan.batches += _folder_batches(lake, name, model, files, plan)
+        optionsets = _optionset_files(files, name)
+        if optionsets:
+            newest = (name, model, optionsets)
+    if newest is not None:
+        name, model, optionsets = newest
+        _add_optionsets(plan, name, optionsets, (model, root_model))
     return plan
 
 
+def _utc_naive(moment: datetime | None) -> datetime:
+    """`moment` (default: now) as a naive UTC datetime, comparable with `folder_time`."""
+    if moment is None:
+        return datetime.now(UTC).replace(tzinfo=None)
+    if moment.tzinfo is not None:
+        return moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def _age(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
 def _in_progress_folder(lake: Lake) -> str | None:
-    if lake.stat("Changelog/changelog.info") is None:
-        return None
-    return read_bytes(lake, "Changelog/changelog.info").decode("utf-8-sig").strip() or None
-
-
-def _folder_model(
-    lake: Lake, folder: str, has_changelog: bool, root_model: Model | None, plan: LakePlan
-) -> Model | None:
-    path = join(folder, "model.json")
-    info = lake.stat(path)
-    if info is not None and info.size > 0:
-        return _read_model(lake, path, plan)
-    if has_changelog or root_model is None:
-        # not finalised yet, or abandoned: Synapse Link re-commits such data in a later folder
-        plan.notes.append(f"{folder}: no model.json yet, skipped")
-        return None
-    plan.notes.append(f"{folder}: no model.json and no Changelog; using the root model.json")
-    return root_model
+    return read_bytes(lake, CHANGELOG).decode("utf-8-sig").strip() or None
 
 
 def _read_model(lake: Lake, path: str, plan: LakePlan) -> Model | None:
@@ -145,8 +272,9 @@ def _read_model(lake: Lake, path: str, plan: LakePlan) -> Model | None:
     return model
 
 
-def _folder_batches(lake: Lake, folder: str, model: Model, plan: LakePlan) -> list[TableBatch]:
-    files = {f.path: f for f in lake.iter_files(folder)}
+def _folder_batches(
+    lake: Lake, folder: str, model: Model, files: dict[str, FileInfo], plan: LakePlan
+) -> list[TableBatch]:
     csv_folders = sorted(
         {
             path.split("/")[1]
@@ -158,6 +286,8 @@ def _folder_batches(lake: Lake, folder: str, model: Model, plan: LakePlan) -> li
     )
     batches = []
     for table in sorted(set(csv_folders) | _tables_with_partitions(model)):
+        if table.casefold() in _OPTIONSET_KEYS:  # planned by _add_optionsets, never as data
+            continue
         schema = model.tables.get(table) or _trickle_feed_schema(lake, folder, table, plan)
         if schema is None:
             plan.problems.append(
@@ -203,10 +333,12 @@ def _model_json_snapshot(lake: Lake) -> LakePlan:
         model = metadata.parse_model_json(read_bytes(lake, "model.json"), "model.json")
     except metadata.SchemaUnavailable as error:
         plan.problems.append(Problem(None, str(error), file="model.json"))
-        return plan
+        return plan  # nothing is loaded from a lake whose model.json cannot be read
     plan.notes.extend(model.warnings)
     files = {f.path: f for f in lake.iter_files("")}
-    _add_snapshots(plan, model.tables.values(), files, dataless_problems=False)
+    data_tables = [s for s in model.tables.values() if s.name.casefold() not in _OPTIONSET_KEYS]
+    _add_snapshots(plan, data_tables, files, dataless_problems=False)
+    _add_optionsets(plan, "snapshot", _optionset_files(files, ""), (model,))
     return plan
 
 
@@ -270,6 +402,68 @@ def _add_snapshots(
             )
         else:
             plan.notes.append(f"{schema.name}: no data files")
+
+
+# ------------------------------------------------------------------ option-set metadata
+
+
+def _optionset_files(files: dict[str, FileInfo], base: str) -> dict[str, FileInfo]:
+    """The option-set CSVs in `base`/OptionsetMetadata, by table name."""
+    found = {}
+    for table in OPTIONSET_TABLES:
+        info = files.get(join(base, OPTIONSET_FOLDER, f"{table}.csv"))
+        if info is not None:
+            found[table] = info
+    return found
+
+
+def _add_optionsets(
+    plan: LakePlan,
+    batch_id: str,
+    found: dict[str, FileInfo],
+    models: Iterable[Model | None],
+) -> None:
+    """One full-refresh batch per option-set file: the file is the table's whole content."""
+    described = [m for m in models if m is not None]
+    for table, info in found.items():
+        schema = _optionset_schema(table, described, plan)
+        fixed = schema is OPTIONSET_SCHEMAS[table]
+        optional = _OPTIONAL_TRAILING.get(table, 0) if fixed else 0
+        dialect = schema.partitions[0].dialect if schema.partitions else CsvDialect()
+        plan.batches.append(
+            TableBatch(
+                table,
+                batch_id,
+                replace(schema, name=table),
+                (DataFile(info, dialect),),
+                LoadMode.FULL_REFRESH,
+            )
+        )
+        plan.min_widths[table] = len(schema.columns) - optional
+    if found:
+        source = f"{batch_id}/{OPTIONSET_FOLDER}" if batch_id != "snapshot" else OPTIONSET_FOLDER
+        plan.notes.append(f"option-set metadata: {', '.join(found)} from {source}")
+
+
+def _optionset_schema(table: str, models: list[Model], plan: LakePlan) -> TableSchema:
+    """The first model's entity of that name (ignoring case), else the fixed schema."""
+    for model in models:
+        schema = next(
+            (s for n, s in model.tables.items() if n.casefold() == table.casefold()), None
+        )
+        if schema is None:
+            continue
+        if schema.problem or not schema.columns:
+            plan.notes.append(
+                f"{table}: {model.source} entity unusable ({schema.problem or 'no attributes'}); "
+                "using the documented column list"
+            )
+            break
+        return schema
+    return OPTIONSET_SCHEMAS[table]
+
+
+# ------------------------------------------------------------------------- file resolution
 
 
 def resolve_location(location: str, files: dict[str, FileInfo]) -> FileInfo | None:

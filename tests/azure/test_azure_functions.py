@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from azure.functions.timer import TimerRequest
 
 from turbodata import http_api
+from turbodata.layouts import OPTIONSET_TABLES
 from turbodata.settings import Settings
 
 Index = dict[str, Any]
@@ -94,6 +95,10 @@ def test_timer_durable_and_activity_functions_are_indexed(functions_index: Index
     assert "durableClient" in bindings
 
 
+# the sample lake's data tables, then its option-set tables (turbodata.layouts)
+SAMPLE_TABLES = ["account", "contact", *OPTIONSET_TABLES]
+
+
 # -- POST /api/migrate ------------------------------------------------------------------------
 
 
@@ -104,7 +109,7 @@ def test_migrate_loads_everything_and_answers_200(
     body = body_of(resp)
     assert resp.status_code == 200, body
     assert body["ok"] is True and body["status"] == "succeeded"
-    assert set(body["tables"]) == {"account", "contact"}
+    assert set(body["tables"]) == set(SAMPLE_TABLES)
     assert row_counts(db_file) == {n: t["rows_inserted"] for n, t in body["tables"].items()}
     assert all(t["rows_inserted"] > 0 for t in body["tables"].values())
 
@@ -213,7 +218,7 @@ def test_tables_lists_what_a_run_would_load(functions_index: Index, local_run: S
     req = func.HttpRequest(method="GET", url="/api/tables", body=b"")
     resp = functions_index["tables"].get_user_function()(req)
     assert resp.status_code == 200
-    assert body_of(resp) == {"tables": ["account", "contact"]}
+    assert body_of(resp) == {"tables": SAMPLE_TABLES}
 
 
 # -- Durable: starter, orchestrator, activities -----------------------------------------------
@@ -295,12 +300,11 @@ def test_orchestrator_fans_out_one_activity_per_table(
     assert outcome.runtime_status == "Completed", outcome.error
     assert outcome.activity_calls == [
         ("list_tables", request),
-        ("migrate_table", {"request": request, "table": "account"}),
-        ("migrate_table", {"request": request, "table": "contact"}),
+        *(("migrate_table", {"request": request, "table": t}) for t in SAMPLE_TABLES),
     ]
     summary = outcome.output
     assert summary["ok"] is True and summary["run_id"] == "inst-42"
-    assert len(summary["run_ids"]) == 2
+    assert len(summary["run_ids"]) == len(SAMPLE_TABLES)
     assert row_counts(db_file) == {n: t["rows_inserted"] for n, t in summary["tables"].items()}
     assert outcome.custom_status["ok"] is True
 
@@ -315,7 +319,11 @@ def test_table_activities_run_in_groups_of_parallel_tables(
     together = orchestrate(functions_index, request)
     assert one_by_one.runtime_status == together.runtime_status == "Completed"
     # episodes: list_tables, then one per group of table activities, then the end
-    assert (one_by_one.episodes, together.episodes) == (4, 3)
+    groups_of_four = -(-len(SAMPLE_TABLES) // 4)
+    assert (one_by_one.episodes, together.episodes) == (
+        len(SAMPLE_TABLES) + 2,
+        groups_of_four + 2,
+    )
     assert http_api.table_groups(["a", "b", "c", "d", "e"]) == [["a", "b", "c", "d"], ["e"]]
 
 
