@@ -197,8 +197,9 @@ def test_empty_string_versus_null() -> None:
         assert parse_value("", sql_type, keep_empty_strings=True) is None
 
 
-def test_max_length_counts_characters() -> None:
-    assert convert(["ab", "😀😀😀", "中文", None], STRING).max_length == 3
+def test_max_length_counts_utf16_units_as_nvarchar_does() -> None:
+    assert convert(["ab", "😀😀😀", "中文", None], STRING).max_length == 6  # emoji: 2 units
+    assert convert(["abc", "中文", None], STRING).max_length == 3
     assert convert([None, ""], STRING).max_length is None
     assert convert([None, ""], STRING, keep_empty_strings=True).max_length == 0
     assert convert(["1"], BIG).max_length is None
@@ -545,7 +546,7 @@ def test_any_text_property(texts: list[str | None]) -> None:
                 assert result.array[i].is_valid or i in result.errors
     kept = assert_agrees(texts, STRING, keep_empty_strings=True)
     assert kept.array.to_pylist() == texts
-    lengths = [len(text) for text in texts if text is not None]
+    lengths = [len(text.encode("utf-16-le")) // 2 for text in texts if text is not None]
     assert kept.max_length == (max(lengths) if lengths else None)
 
 

@@ -104,7 +104,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _current(engine: Engine):  # type: ignore[no-untyped-def]
+def _current(engine: Engine) -> sa.Row | None:
     with engine.connect() as conn:
         return conn.execute(
             sa.select(ledger.lease).where(ledger.lease.c.name == LEASE_NAME)

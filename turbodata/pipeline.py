@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from turbodata import dialects, layouts, lease, ledger
 from turbodata.dialects.base import Dialect
 from turbodata.lake import LakeLocation, as_lake
 from turbodata.loader import LoadOptions, Progress, TableLoader
+from turbodata.model import TableBatch
 from turbodata.summary import RunSummary, TableResult
 
 log = logging.getLogger("turbodata")
@@ -27,10 +29,13 @@ def connect(db: str | Engine) -> tuple[Engine, Dialect]:
     """An engine for a SQLAlchemy URL (or the given engine), set up by its dialect."""
     engine = sa.create_engine(db) if isinstance(db, str) else db
     dialect = dialects.for_engine(engine)
-    if not getattr(engine, "_turbodata_configured", False):
+    if engine not in _configured:
         dialect.configure_engine(engine)
-        engine._turbodata_configured = True  # type: ignore[attr-defined]
+        _configured.add(engine)
     return engine, dialect
+
+
+_configured: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines set up by their dialect
 
 
 def discover_tables(lake: LakeLocation) -> list[str]:
@@ -103,8 +108,11 @@ def migrate(
 
 
 def _run_tables(
-    plan: layouts.LakePlan, tables: Sequence[str] | None, summary: RunSummary, load
-) -> None:  # type: ignore[no-untyped-def]
+    plan: layouts.LakePlan,
+    tables: Sequence[str] | None,
+    summary: RunSummary,
+    load: Callable[[TableResult, list[TableBatch]], None],
+) -> None:
     for table in _select(plan, tables, summary):
         result = TableResult(table)
         summary.tables[table] = result

@@ -28,8 +28,9 @@ Decisions on inputs the spec leaves open (the tests pin each one):
   must still fall within years 0001..9999. TIME takes a bare 24 h `H:MM[:SS[.f{1,7}]]`.
   `SqlType.fraction` is not applied: the canonical text always has 7 fraction digits.
 - GUID: 8-4-4-4-12 hex digits, in braces or not, in any case. Nothing else is accepted.
-- STRING: `max_length` counts code points (Python `len`). SQL Server NVARCHAR counts UTF-16
-  units, so an emoji counts 2 there.
+- STRING: `max_length` counts UTF-16 code units, as SQL Server's NVARCHAR(n) does (an emoji
+  is 2): a column widened to it holds the value on every target (PostgreSQL and SQLite
+  count code points, never more).
 - A reason quotes the raw value, cut at 120 characters.
 """
 
@@ -442,6 +443,11 @@ def _resolve(
     return pc.replace_with_mask(fast, pending, pa.array(parsed, type=fast.type)), errors
 
 
+def _utf16_max_length(strings: pa.Array) -> int | None:
+    astral = pc.count_substring_regex(strings, r"[\x{10000}-\x{10FFFF}]")  # 2 units each
+    return pc.max(pc.add(pc.utf8_length(strings), astral)).as_py()
+
+
 def convert_column(
     values: pa.Array | pa.ChunkedArray, sql_type: SqlType, *, keep_empty_strings: bool = False
 ) -> Converted:
@@ -450,7 +456,5 @@ def convert_column(
     strings = _as_strings(values, keep_empty)
     fast = _FAST[sql_type.kind](strings, sql_type)
     array, errors = _resolve(strings, fast, sql_type, keep_empty)
-    max_length = None
-    if sql_type.kind is Kind.STRING:
-        max_length = pc.max(pc.utf8_length(array)).as_py()
+    max_length = _utf16_max_length(array) if sql_type.kind is Kind.STRING else None
     return Converted(array.cast(arrow_type(sql_type)), errors, max_length)

@@ -20,6 +20,9 @@ from sqlalchemy.types import TypeEngine, UserDefinedType
 
 from turbodata.types import Kind, SqlType
 
+# "the incoming row is newer than the table's": (incoming columns, existing columns) → condition
+Newer = Callable[[sa.ColumnCollection, sa.ColumnCollection], ColumnElement[bool]]
+
 
 class DeclaredType(UserDefinedType):
     """A column type spelled exactly as given (for types SQLAlchemy has no class for)."""
@@ -107,7 +110,7 @@ class Dialect:
         staging: sa.Table,
         names: Sequence[str],
         key: Sequence[str],
-        newer: Callable[[sa.ColumnCollection, sa.ColumnCollection], ColumnElement[bool]],
+        newer: Newer,
     ) -> int:
         """Update the rows the staged rows are newer than, insert the new ones; rows touched.
 

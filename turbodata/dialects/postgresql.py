@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeEngine
 
-from turbodata.dialects.base import Dialect
+from turbodata.dialects.base import Dialect, Newer
 from turbodata.dialects.upsert import on_conflict_upsert
 from turbodata.types import Kind, SqlType
 
@@ -62,7 +62,15 @@ class PostgreSQLDialect(Dialect):
             postgresql_on_commit="DROP",
         )
 
-    def upsert_from_staging(self, conn, target, staging, names, key, newer):  # type: ignore[no-untyped-def]
+    def upsert_from_staging(
+        self,
+        conn: Connection,
+        target: sa.Table,
+        staging: sa.Table,
+        names: Sequence[str],
+        key: Sequence[str],
+        newer: Newer,
+    ) -> int:
         return on_conflict_upsert(pg.insert, conn, target, staging, names, key, newer)
 
     def is_transient(self, error: BaseException) -> bool:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Sequence
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -11,7 +12,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.types import TypeEngine
 
-from turbodata.dialects.base import DeclaredType, Dialect, decimal_strings, parse_declared
+from turbodata.dialects.base import DeclaredType, Dialect, Newer, decimal_strings, parse_declared
 from turbodata.dialects.upsert import on_conflict_upsert
 from turbodata.types import Kind, SqlType
 
@@ -43,12 +44,14 @@ class SQLiteDialect(Dialect):
         # pysqlite opens transactions only before DML, so CREATE/ALTER would commit on their
         # own. Take over BEGIN so DDL and data share one transaction (SQLAlchemy's recipe).
         @sa.event.listens_for(engine, "connect")
-        def _no_implicit_transactions(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        def _no_implicit_transactions(
+            dbapi_connection: sqlite3.Connection, _record: object
+        ) -> None:
             dbapi_connection.isolation_level = None
             dbapi_connection.execute("PRAGMA busy_timeout = 60000")
 
         @sa.event.listens_for(engine, "begin")
-        def _begin(conn):  # type: ignore[no-untyped-def]
+        def _begin(conn: Connection) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
@@ -81,7 +84,15 @@ class SQLiteDialect(Dialect):
             f"ALTER TABLE {prep.format_table(staging)} RENAME TO {prep.quote(table.name)}",
         ]
 
-    def upsert_from_staging(self, conn, target, staging, names, key, newer):  # type: ignore[no-untyped-def]
+    def upsert_from_staging(
+        self,
+        conn: Connection,
+        target: sa.Table,
+        staging: sa.Table,
+        names: Sequence[str],
+        key: Sequence[str],
+        newer: Newer,
+    ) -> int:
         return on_conflict_upsert(sqlite_insert, conn, target, staging, names, key, newer)
 
     def is_transient(self, error: BaseException) -> bool:

@@ -6,7 +6,8 @@ from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.elements import ColumnElement
+
+from turbodata.dialects.base import Newer
 
 
 def on_conflict_upsert(
@@ -16,7 +17,7 @@ def on_conflict_upsert(
     staging: sa.Table,
     names: Sequence[str],
     key: Sequence[str],
-    newer: Callable[[sa.ColumnCollection, sa.ColumnCollection], ColumnElement[bool]],
+    newer: Newer,
 ) -> int:
     """One statement; needs a unique constraint on `key` (the table's primary key)."""
     # `WHERE true` keeps SQLite from reading ON CONFLICT as part of the SELECT's join
