@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -74,11 +75,17 @@ class Dialect:
                 f"{self.name}: {name!r}"
             )
 
+    # `ALTER TABLE t {add_column} c type{added_column_suffix}`
+    add_column = "ADD COLUMN"
+    added_column_suffix = ""
+    # `ALTER TABLE t ALTER COLUMN c {alter_type}type`
+    alter_type = "TYPE "
+
     def add_column_sql(self, sql: SqlDialect, table: sa.Table, column: sa.Column) -> str:
         prep = sql.identifier_preparer
         return (
-            f"ALTER TABLE {prep.format_table(table)} ADD COLUMN {prep.quote(column.name)} "
-            f"{column.type.compile(dialect=sql)}"
+            f"ALTER TABLE {prep.format_table(table)} {self.add_column} {prep.quote(column.name)}"
+            f" {column.type.compile(dialect=sql)}{self.added_column_suffix}"
         )
 
     def widen_columns_sql(
@@ -88,7 +95,7 @@ class Dialect:
         prep = sql.identifier_preparer
         return [
             f"ALTER TABLE {prep.format_table(table)} ALTER COLUMN {prep.quote(column.name)} "
-            f"TYPE {column.type.compile(dialect=sql)}"
+            f"{self.alter_type}{column.type.compile(dialect=sql)}"
             for column in columns
         ]
 
@@ -103,6 +110,10 @@ class Dialect:
     def create_staging_sql(self, sql: SqlDialect, staging: sa.Table) -> list[str]:
         return [str(sa.schema.CreateTable(staging).compile(dialect=sql)).strip()]
 
+    # `insert()` with `on_conflict_do_update` (SQLAlchemy's sqlite/postgresql dialects), or
+    # None for the portable UPDATE + INSERT form
+    on_conflict_insert: Callable[[sa.Table], Any] | None = None
+
     def upsert_from_staging(
         self,
         conn: Connection,
@@ -114,9 +125,15 @@ class Dialect:
     ) -> int:
         """Update the rows the staged rows are newer than, insert the new ones; rows touched.
 
-        Portable form: `UPDATE … FROM staging` then `INSERT … SELECT … WHERE NOT EXISTS`, in
-        the caller's transaction (no MERGE: see the SQL Server module).
+        One `INSERT … ON CONFLICT (key) DO UPDATE … WHERE newer` where the database has it
+        (it needs the key as primary key), else the portable form: `UPDATE … FROM staging`
+        then `INSERT … SELECT … WHERE NOT EXISTS`, in the caller's transaction (no MERGE: see
+        the SQL Server module).
         """
+        if self.on_conflict_insert is not None:
+            return on_conflict_upsert(
+                self.on_conflict_insert, conn, target, staging, names, key, newer
+            )
         matches = sa.and_(*(staging.c[k] == target.c[k] for k in key))
         values = {n: staging.c[n] for n in names if n not in key}
         updated = 0
@@ -144,12 +161,38 @@ class Dialect:
             return 0
         statement = insert_statement(conn.dialect, table, batch.schema.names)
         columns = [self.python_values(batch.column(i), t) for i, t in enumerate(types)]
-        conn.exec_driver_sql(statement, list(zip(*columns, strict=True)))
+        self.executemany(conn, statement, list(zip(*columns, strict=True)))
         return batch.num_rows
+
+    def executemany(self, conn: Connection, statement: str, rows: list[tuple]) -> None:
+        conn.exec_driver_sql(statement, rows)
 
     def python_values(self, array: pa.Array, sql_type: SqlType) -> list[object]:
         """One column as Python values the driver accepts."""
         return array.to_pylist()
+
+
+def on_conflict_upsert(
+    insert: Callable[[sa.Table], Any],
+    conn: Connection,
+    target: sa.Table,
+    staging: sa.Table,
+    names: Sequence[str],
+    key: Sequence[str],
+    newer: Newer,
+) -> int:
+    """One statement; needs a unique constraint on `key` (the table's primary key)."""
+    # `WHERE true` keeps SQLite from reading ON CONFLICT as part of the SELECT's join
+    rows = sa.select(*(staging.c[n] for n in names)).where(sa.true())
+    statement = insert(target).from_select(list(names), rows)
+    updates = {n: statement.excluded[n] for n in names if n not in key}
+    if updates:
+        statement = statement.on_conflict_do_update(
+            index_elements=list(key), set_=updates, where=newer(statement.excluded, target.c)
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=list(key))
+    return conn.execute(statement.execution_options(preserve_rowcount=True)).rowcount
 
 
 def insert_statement(sql: SqlDialect, table: sa.Table, names: Sequence[str]) -> str:

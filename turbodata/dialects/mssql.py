@@ -1,20 +1,18 @@
 """SQL Server (mssql+pyodbc). No SQL Server runs on our machines: this module's statements are
 covered by tests that compile them with SQLAlchemy's mssql dialect, and the driver calls are
-the few lines of `insert_batch`. It has not been run against a SQL Server.
+the few lines of `executemany`. It has not been run against a SQL Server.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
-import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import mssql
 from sqlalchemy.engine import Connection
-from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.types import TypeEngine
 
-from turbodata.dialects.base import Dialect, insert_statement
+from turbodata.dialects.base import Dialect
 from turbodata.types import Kind, SqlType
 
 EXECUTEMANY_ROWS = 10_000
@@ -62,23 +60,9 @@ class MSSQLDialect(Dialect):
     def column_type(self, sql_type: SqlType) -> TypeEngine:
         return _TYPES[sql_type.kind](sql_type)
 
-    def add_column_sql(self, sql: SqlDialect, table: sa.Table, column: sa.Column) -> str:
-        prep = sql.identifier_preparer
-        return (
-            f"ALTER TABLE {prep.format_table(table)} ADD {prep.quote(column.name)} "
-            f"{column.type.compile(dialect=sql)} NULL"
-        )
-
-    def widen_columns_sql(
-        self, sql: SqlDialect, table: sa.Table, columns: list[sa.Column]
-    ) -> list[str]:
-        # no NULL/NOT NULL clause: the columns we create are nullable and stay so
-        prep = sql.identifier_preparer
-        return [
-            f"ALTER TABLE {prep.format_table(table)} ALTER COLUMN {prep.quote(column.name)} "
-            f"{column.type.compile(dialect=sql)}"
-            for column in columns
-        ]
+    add_column = "ADD"
+    added_column_suffix = " NULL"
+    alter_type = ""  # and no NULL/NOT NULL clause: our columns are nullable and stay so
 
     # A #temp table lives as long as the connection and is private to it.
     staging_name = "#turbodata_stage"
@@ -95,16 +79,8 @@ class MSSQLDialect(Dialect):
             super().is_transient(error)
         )
 
-    def insert_batch(
-        self, conn: Connection, table: sa.Table, batch: pa.RecordBatch, types: Sequence[SqlType]
-    ) -> int:
-        if batch.num_rows == 0:
-            return 0
-        statement = insert_statement(conn.dialect, table, batch.schema.names)
-        columns = [self.python_values(batch.column(i), t) for i, t in enumerate(types)]
-        rows = list(zip(*columns, strict=True))
+    def executemany(self, conn: Connection, statement: str, rows: list[tuple]) -> None:
         cursor = conn.connection.driver_connection.cursor()
         cursor.fast_executemany = True
         for start in range(0, len(rows), EXECUTEMANY_ROWS):
             cursor.executemany(statement, rows[start : start + EXECUTEMANY_ROWS])
-        return batch.num_rows

@@ -10,8 +10,7 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeEngine
 
-from turbodata.dialects.base import Dialect, Newer
-from turbodata.dialects.upsert import on_conflict_upsert
+from turbodata.dialects.base import Dialect
 from turbodata.types import Kind, SqlType
 
 # serialization failure, deadlock, lock not available, admin/crash shutdown, cannot connect now
@@ -62,16 +61,7 @@ class PostgreSQLDialect(Dialect):
             postgresql_on_commit="DROP",
         )
 
-    def upsert_from_staging(
-        self,
-        conn: Connection,
-        target: sa.Table,
-        staging: sa.Table,
-        names: Sequence[str],
-        key: Sequence[str],
-        newer: Newer,
-    ) -> int:
-        return on_conflict_upsert(pg.insert, conn, target, staging, names, key, newer)
+    on_conflict_insert = staticmethod(pg.insert)
 
     def is_transient(self, error: BaseException) -> bool:
         code = getattr(getattr(error, "orig", None), "sqlstate", None) or ""

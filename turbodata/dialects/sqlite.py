@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -12,8 +12,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.types import TypeEngine
 
-from turbodata.dialects.base import DeclaredType, Dialect, Newer, decimal_strings, parse_declared
-from turbodata.dialects.upsert import on_conflict_upsert
+from turbodata.dialects.base import DeclaredType, Dialect, decimal_strings, parse_declared
 from turbodata.types import Kind, SqlType
 
 _TYPES: dict[Kind, Callable[[SqlType], str]] = {
@@ -84,16 +83,7 @@ class SQLiteDialect(Dialect):
             f"ALTER TABLE {prep.format_table(staging)} RENAME TO {prep.quote(table.name)}",
         ]
 
-    def upsert_from_staging(
-        self,
-        conn: Connection,
-        target: sa.Table,
-        staging: sa.Table,
-        names: Sequence[str],
-        key: Sequence[str],
-        newer: Newer,
-    ) -> int:
-        return on_conflict_upsert(sqlite_insert, conn, target, staging, names, key, newer)
+    on_conflict_insert = staticmethod(sqlite_insert)
 
     def is_transient(self, error: BaseException) -> bool:
         locked = isinstance(error, sa.exc.OperationalError) and "locked" in str(error.orig)
