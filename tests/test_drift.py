@@ -10,10 +10,11 @@ import sqlalchemy as sa
 
 from tests.dbcheck import fetch, scalar
 from tests.lakebuilder import LakeBuilder, attribute
-from turbodata import dialects, migrate
+from turbodata import migrate
 from turbodata.cli import main
 from turbodata.loader import LoadOptions
 from turbodata.overrides import parse_overrides
+from turbodata.pipeline import connect
 from turbodata.types import Kind, SqlType
 
 ID = attribute("Id", "guid")
@@ -24,10 +25,10 @@ def guid(n: int) -> str:
 
 
 def column_types(db_url: str, table: str) -> dict[str, SqlType]:
-    engine = sa.create_engine(db_url)
+    engine, dialect = connect(db_url)
     try:
         with engine.connect() as conn:
-            return dialects.for_engine(engine).reflect_types(conn, table, None)
+            return dialect.reflect_types(conn, table, None)
     finally:
         engine.dispose()
 
@@ -270,3 +271,34 @@ def test_plan_prints_the_ddl_and_changes_nothing_and_dry_run_counts_rows(
     assert (planned["status"], planned["rows_inserted"], planned["files_read"]) == ("planned", 3, 2)
     assert scalar(db_url, "SELECT 1") == 1
     assert "t" not in sa.inspect(sa.create_engine(db_url)).get_table_names()
+
+
+def test_every_type_reads_back_through_the_inspector_as_it_was_created(db_url: str) -> None:
+    from turbodata.schema import plan_table, reflect
+
+    types = {
+        "b": SqlType(Kind.BOOLEAN),
+        "t": SqlType(Kind.TINYINT),
+        "s": SqlType(Kind.SMALLINT),
+        "i": SqlType(Kind.INTEGER),
+        "g": SqlType(Kind.BIGINT),
+        "d": SqlType(Kind.DECIMAL, precision=38, scale=10),
+        "f": SqlType(Kind.FLOAT),
+        "r": SqlType(Kind.REAL),
+        "n": SqlType(Kind.STRING, 40),
+        "m": SqlType(Kind.STRING),
+        "u": SqlType(Kind.GUID),
+        "dt": SqlType(Kind.DATETIME),
+        "do": SqlType(Kind.DATETIMEOFFSET),
+        "day": SqlType(Kind.DATE),
+        "clock": SqlType(Kind.TIME),
+    }
+    engine, dialect = connect(db_url)
+    with engine.begin() as conn:
+        for statement in plan_table(conn.dialect, dialect, "every", types, None).statements:
+            conn.exec_driver_sql(statement)
+    with engine.connect() as conn:
+        assert reflect(conn, dialect, "every", None) == {
+            name: dialect.stored_type(t) for name, t in types.items()
+        }
+    engine.dispose()

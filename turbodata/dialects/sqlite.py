@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.types import TypeEngine
 
-from turbodata.dialects.base import DeclaredType, Dialect, decimal_strings, parse_declared
+from turbodata.dialects.base import DeclaredType, Dialect, decimal_strings
 from turbodata.types import Kind, SqlType
 
 _TYPES: dict[Kind, Callable[[SqlType], str]] = {
@@ -35,6 +35,19 @@ _TYPES: dict[Kind, Callable[[SqlType], str]] = {
 }
 
 
+def _declared(name: str) -> Callable[..., DeclaredType]:
+    def declared(*args: int) -> DeclaredType:
+        return DeclaredType(f"{name}({','.join(map(str, args))})" if args else name)
+
+    return declared
+
+
+_REFLECTED_NAMES = {
+    name: _declared(name)
+    for name in ("DECIMAL_TEXT", "DATETIME2", "DATETIMEOFFSET", "TIME", "UUID", "TINYINT")
+}
+
+
 class SQLiteDialect(Dialect):
     name = "sqlite"
     max_identifier_length = 1024
@@ -49,6 +62,10 @@ class SQLiteDialect(Dialect):
             dbapi_connection.isolation_level = None
             dbapi_connection.execute("PRAGMA busy_timeout = 60000")
 
+        # SQLAlchemy's inspector reads our type names back (DECIMAL_TEXT(38,10), DATETIME2(7)
+        # …) instead of guessing an affinity type; set on this engine's dialect only.
+        engine.dialect.ischema_names = {**engine.dialect.ischema_names, **_REFLECTED_NAMES}
+
         @sa.event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -57,12 +74,6 @@ class SQLiteDialect(Dialect):
 
     def column_type(self, sql_type: SqlType) -> TypeEngine:
         return DeclaredType(_TYPES[sql_type.kind](sql_type))
-
-    def reflect_types(self, conn: Connection, table: str, schema: str | None) -> dict[str, SqlType]:
-        # the inspector cannot read our DECIMAL_TEXT/DATETIME2 names; the declared text can
-        quoted = conn.dialect.identifier_preparer.quote(table)
-        rows = conn.exec_driver_sql(f"PRAGMA table_info({quoted})").all()
-        return {row[1]: parse_declared(row[2]) or SqlType(Kind.STRING) for row in rows}
 
     def widen_columns_sql(
         self, sql: SqlDialect, table: sa.Table, columns: list[sa.Column]
