@@ -28,6 +28,13 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict, 
     return code, json.loads(out), err
 
 
+def account_lake(tmp_path: Path, csv: str) -> Path:
+    """A lake of one timestamp folder holding one `account` file."""
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.folder("2025-01-01T00.00.00Z", {"account": ACCOUNT}, {"account/2025.csv": csv})
+    return lake.root
+
+
 def is_postgres(url: str) -> bool:
     return url.startswith("postgresql")
 
@@ -78,16 +85,11 @@ def test_rerun_of_the_sample_lake_loads_nothing_and_changes_nothing(
 def test_the_seventh_fraction_digit_survives_where_the_type_holds_it(
     db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    lake = LakeBuilder(tmp_path / "lake")
-    lake.folder(
-        "2025-01-01T00.00.00Z",
-        {"account": ACCOUNT},
-        {
-            "account/2025.csv": '00000000-0000-0000-0000-000000000001,"a",1.5,True,'
-            '"2022-06-13T17:29:39.7677699Z"\n'
-        },
+    lake = account_lake(
+        tmp_path,
+        '00000000-0000-0000-0000-000000000001,"a",1.5,True,"2022-06-13T17:29:39.7677699Z"\n',
     )
-    code, _, err = run_cli(capsys, "--lake", str(lake.root), "--db", db_url)
+    code, _, err = run_cli(capsys, "--lake", str(lake), "--db", db_url)
     assert code == 0, err
     [row] = fetch(db_url, "account")
     if is_postgres(db_url):  # PostgreSQL keeps microseconds: the server rounds the 7th digit
@@ -102,7 +104,6 @@ def test_the_seventh_fraction_digit_survives_where_the_type_holds_it(
 def test_bad_rows_are_rejected_with_reasons_and_the_rest_loads(
     db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    lake = LakeBuilder(tmp_path / "lake")
     csv = (
         '00000000-0000-0000-0000-000000000001,"ok",10.5,True,"2025-01-01T00:00:00Z"\n'
         '00000000-0000-0000-0000-000000000002,"bad money",10.12345,True,\n'
@@ -110,9 +111,9 @@ def test_bad_rows_are_rejected_with_reasons_and_the_rest_loads(
         '00000000-0000-0000-0000-000000000004,"too","many",1,True,,\n'
         '00000000-0000-0000-0000-000000000005,"ok too",-0.5,false,"2/3/2025 9:52:15 AM"\n'
     )
-    lake.folder("2025-01-01T00.00.00Z", {"account": ACCOUNT}, {"account/2025.csv": csv})
+    lake = account_lake(tmp_path, csv)
 
-    code, summary, err = run_cli(capsys, "--lake", str(lake.root), "--db", db_url)
+    code, summary, err = run_cli(capsys, "--lake", str(lake), "--db", db_url)
 
     assert code == 1
     assert summary["status"] == "completed_with_rejects"
@@ -139,13 +140,8 @@ def test_bad_rows_are_rejected_with_reasons_and_the_rest_loads(
 def test_rejects_command_lists_what_was_not_loaded(
     tmp_path: Path, sqlite_url: str, capsys: pytest.CaptureFixture
 ) -> None:
-    lake = LakeBuilder(tmp_path / "lake")
-    lake.folder(
-        "2025-01-01T00.00.00Z",
-        {"account": ACCOUNT},
-        {"account/2025.csv": "00000000-0000-0000-0000-000000000001,x,1,notbool,\n"},
-    )
-    run_cli(capsys, "--lake", str(lake.root), "--db", sqlite_url)
+    lake = account_lake(tmp_path, "00000000-0000-0000-0000-000000000001,x,1,notbool,\n")
+    run_cli(capsys, "--lake", str(lake), "--db", sqlite_url)
 
     assert main(["rejects", "--db", sqlite_url]) == 0
     out = capsys.readouterr().out
@@ -283,13 +279,10 @@ def test_table_option_limits_the_run(
 
 
 def test_cli_runs_as_a_module_and_exits_non_zero_on_rejects(tmp_path: Path) -> None:
-    lake = LakeBuilder(tmp_path / "lake")
-    lake.folder(
-        "2025-01-01T00.00.00Z", {"account": ACCOUNT}, {"account/2025.csv": "not-a-guid,a,1,True,\n"}
-    )
+    lake = account_lake(tmp_path, "not-a-guid,a,1,True,\n")
     db = f"sqlite:///{tmp_path / 'out.sqlite'}"
     done = subprocess.run(
-        [sys.executable, "-m", "turbodata", "migrate", "--lake", str(lake.root), "--db", db],
+        [sys.executable, "-m", "turbodata", "migrate", "--lake", str(lake), "--db", db],
         capture_output=True,
         text=True,
         check=False,
