@@ -3,6 +3,7 @@ row with `tests.reference.final_state`, computed independently from the same row
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,49 @@ def test_tables_without_an_id_are_appended_and_a_configured_key_upserts(
     assert summary.ok
     assert sorted(r["label"] for r in fetch(db_url, "plain")) == ["x", "y"]
     assert [(r["code"], r["label"]) for r in fetch(db_url, "keyed")] == [("a", "y")]
+
+
+def test_status_shows_last_applied_folder_rows_last_run_and_last_error(
+    lake: ChangeLake, db_url: str, capsys: pytest.CaptureFixture
+) -> None:
+    from turbodata.cli import main
+
+    lake.folder([row(1, 1, 1, "a"), row(2, 1, 1, "b")])
+    first = migrate(lake.root, db_url)
+    renamed_type = [attribute("name", "int64") if c["name"] == "name" else c for c in COLUMNS]
+    lake.builder.folder(  # `name` turns from text into a number: the table stops
+        "2025-01-01T10.10.00Z", {"t": renamed_type}, {"t/2025.csv": f"{guid(3)},,7,1,\n"}
+    )
+
+    assert main(["status", "--db", db_url, "--json"]) == 0
+    [before] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (before["table"], before["last_applied"], before["rows"]) == (
+        "t",
+        "2025-01-01T10.05.00Z",
+        2,
+    )
+    assert (before["last_run"], before["last_status"], before["last_error"]) == (
+        first.run_id,
+        "loaded",
+        None,
+    )
+
+    failing = migrate(lake.root, db_url, options=LoadOptions(retries=0))
+    assert main(["status", "--db", db_url]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == [
+        "table",
+        "last",
+        "applied",
+        "rows",
+        "last",
+        "run",
+        "status",
+        "last",
+        "error",
+    ]
+    t = failing.tables["t"]
+    cells = out.splitlines()[1].split()
+    assert cells[:3] == ["t", "2025-01-01T10.05.00Z", "2"]  # the failed folder did not count
+    assert cells[3:5] == [failing.run_id, "failed"]
+    assert t.status == "failed" and "'name'" in t.error and out.splitlines()[1].endswith(t.error)
