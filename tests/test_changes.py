@@ -240,3 +240,43 @@ def test_status_shows_last_applied_folder_rows_last_run_and_last_error(
     assert cells[:3] == ["t", "2025-01-01T10.05.00Z", "2"]  # the failed folder did not count
     assert cells[3:5] == [failing.run_id, "failed"]
     assert t.status == "failed" and "'name'" in t.error and out.splitlines()[1].endswith(t.error)
+
+
+def test_a_late_folder_never_goes_back_over_newer_data(lake: ChangeLake, db_url: str):
+    lake.folder([row(1, 1, 1, "created")])
+    lake.folder([row(1, 2, 2, delete=True)])  # will be "abandoned": no model.json yet
+    lake.folder([row(1, 3, 3, "re-created")])
+    late = lake.root / "2025-01-01T10.10.00Z" / "model.json"
+    late.rename(late.with_suffix(".later"))
+    lake.builder.changelog("2025-01-01T11.00.00Z")
+    migrate(lake.root, db_url)
+    late.with_suffix(".later").rename(late)  # its model.json turns up after all
+
+    again = migrate(lake.root, db_url)
+
+    assert loaded(db_url) == {guid(1): ("re-created", 3)}
+    assert again.tables["t"].files_read == 0
+    assert again.tables["t"].watermark is None  # nothing applied; it never moves back
+
+
+def test_a_replayed_delete_older_than_the_row_does_not_remove_it(lake: ChangeLake, db_url: str):
+    lake.folder([row(1, 5, 5, "v5")])
+    lake.folder([row(1, 4, 4, delete=True)])  # the delete of an older version, replayed
+    migrate(lake.root, db_url)
+    assert loaded(db_url) == {guid(1): ("v5", 5)}
+
+
+def test_a_keyless_table_whose_loaded_file_changed_fails_instead_of_duplicating(
+    tmp_path: Path, db_url: str
+):
+    builder = LakeBuilder(tmp_path / "lake")
+    columns = [attribute("code", "string", 10)]
+    builder.folder("2025-01-01T10.00.00Z", {"codes": columns}, {"codes/1.csv": "a\nb\n"})
+    assert migrate(builder.root, db_url).ok
+    builder.write("2025-01-01T10.00.00Z/codes/1.csv", "a\nb\nc\n")
+
+    summary = migrate(builder.root, db_url)
+
+    assert summary.tables["codes"].status == "failed"
+    assert "changed after it was loaded" in summary.tables["codes"].error
+    assert sorted(r["code"] for r in fetch(db_url, "codes")) == ["a", "b"]

@@ -290,3 +290,24 @@ def test_cli_runs_as_a_module_and_exits_non_zero_on_rejects(tmp_path: Path) -> N
     assert done.returncode == 1
     assert "run " in done.stdout and "completed_with_rejects" in done.stdout
     assert "row 1, column 'Id'" in done.stderr
+
+
+def test_a_snapshot_missing_a_listed_partition_leaves_the_table_as_it_is(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from tests.lakebuilder import entity, model_json
+
+    lake = LakeBuilder(tmp_path / "lake")
+    files = ["account/Snapshot/2024_1.csv", "account/Snapshot/2025_1.csv"]
+    lake.write("model.json", model_json([entity("account", ACCOUNT, files)]))
+    lake.write(files[0], "00000000-0000-0000-0000-000000000001,old,1,True,\n")
+    lake.write(files[1], "00000000-0000-0000-0000-000000000002,new,1,True,\n")
+    run_cli(capsys, "--lake", str(lake.root), "--db", db_url)
+    (lake.root / files[0]).unlink()  # retention cleanup took it; 2025 is refreshed
+    lake.write(files[1], "00000000-0000-0000-0000-000000000002,newer,2,True,\n")
+
+    code, summary, err = run_cli(capsys, "--lake", str(lake.root), "--db", db_url)
+
+    assert code == 1 and summary["tables"]["account"]["status"] == "failed"
+    assert "2024_1.csv not found" in err
+    assert sorted(r["name"] for r in fetch(db_url, "account")) == ["new", "old"]

@@ -88,6 +88,26 @@ def newer_condition(columns: ChangeColumns) -> Newer:
     return newer
 
 
+def strictly_newer(columns: ChangeColumns) -> Newer:
+    """`first` is known to be newer than `second` (never NULL: safe under NOT): a greater
+    versionnumber, or where either has none, a later SinkModifiedOn."""
+
+    def known_greater(first: Columns, second: Columns, name: str) -> ColumnElement[bool]:
+        return sa.and_(
+            first[name].is_not(None), second[name].is_not(None), first[name] > second[name]
+        )
+
+    def newer(first: Columns, second: Columns) -> ColumnElement[bool]:
+        v, m = columns.version, columns.modified
+        by_modified = known_greater(first, second, m) if m else sa.false()
+        if not v:
+            return by_modified
+        unknown = sa.or_(first[v].is_(None), second[v].is_(None))
+        return sa.or_(known_greater(first, second, v), sa.and_(unknown, by_modified))
+
+    return newer
+
+
 class Staging:
     """One batch's rows in a temporary table, reduced to one row per key, then applied."""
 
@@ -187,7 +207,9 @@ class Staging:
     def _apply_deletes(self, soft_delete: bool) -> int:
         if not self.columns.delete:
             return 0
-        doomed = sa.exists().where(self._matches(), self._is_delete())
+        # a delete never removes a row newer than itself (a late or replayed delete)
+        kept = strictly_newer(self.columns)(self.target.c, self.table.c)
+        doomed = sa.exists().where(self._matches(), self._is_delete(), sa.not_(kept))
         if soft_delete:
             statement = (
                 sa.update(self.target).where(doomed).values({self.columns.delete: sa.true()})

@@ -392,7 +392,18 @@ def _add_snapshots(
         data_files = _partition_files(
             schema, files, schema.name, plan, unlisted=not schema.partitions
         )
-        if schema.problem and (data_files or dataless_problems):
+        missing = _missing_partitions(schema, files)
+        if data_files and missing and not schema.problem:
+            # loading the rest would delete the missing partitions' rows from the table
+            plan.problems.append(
+                Problem(
+                    schema.name,
+                    f"listed partition {missing[0]} not found ({len(missing)} missing): the"
+                    " snapshot is incomplete, the table is left as it is",
+                    file=schema.source,
+                )
+            )
+        elif schema.problem and (data_files or dataless_problems):
             plan.problems.append(Problem(schema.name, schema.problem, file=schema.source))
         elif schema.problem:
             plan.notes.append(f"{schema.name}: {schema.problem} (no data files)")
@@ -505,6 +516,10 @@ def _partition_files(
             if path.startswith(prefix) and name.endswith(".csv") and "/" not in name:
                 chosen.setdefault(path, DataFile(info, dialect))
     return tuple(sorted(chosen.values(), key=lambda f: f.info.path))
+
+
+def _missing_partitions(schema: TableSchema, files: dict[str, FileInfo]) -> list[str]:
+    return [p.location for p in schema.partitions if resolve_location(p.location, files) is None]
 
 
 def _note_min_widths(plan: LakePlan) -> None:

@@ -206,6 +206,11 @@ def set_watermark(conn: Connection, table: str, batch_id: str, run_id: str) -> N
     _merge_table_state(conn, table, {"watermark": batch_id, "last_run_id": run_id})
 
 
+def watermark(conn: Connection, table: str) -> str | None:
+    query = sa.select(table_state.c.watermark).where(table_state.c.table_name == table)
+    return conn.execute(query).scalar_one_or_none()
+
+
 def set_table_outcome(
     conn: Connection, table: str, run_id: str, status: str, error: str | None
 ) -> None:

@@ -27,6 +27,7 @@ from turbodata.changes import ChangeColumns, Staging
 from turbodata.convert import TypedChunk, convert_chunk
 from turbodata.dialects.base import Dialect
 from turbodata.lake import Lake
+from turbodata.layouts import folder_time
 from turbodata.model import DataFile, LoadMode, TableBatch
 from turbodata.overrides import Overrides
 from turbodata.reader import RawChunk, RowReject, read_raw
@@ -80,7 +81,12 @@ class TableLoader:
     def load(self, result: TableResult, batches: list[TableBatch]) -> None:
         started = time.monotonic()
         loaded = self._loaded_files(result.name)
-        todo = [(batch, files_to_load(batch, loaded)) for batch in batches]
+        watermark = self._watermark(result.name)
+        todo = [
+            (batch, files_to_load(batch, loaded))
+            for batch in batches
+            if not _behind_watermark(batch, watermark)
+        ]
         shifted = _shifted_batches(batches)
         try:
             self._check_schema_changes([b for b, files in todo if files])
@@ -90,11 +96,17 @@ class TableLoader:
         for batch, files in todo:
             if not files:
                 continue
+            if reloaded := self._reload_would_duplicate(batch, files, loaded):
+                result.fail(
+                    f"{reloaded} changed after it was loaded: a table without a key cannot load"
+                    " it again without duplicating rows (give it a key with --key)"
+                )
+                break
             try:
                 self._with_retries(result, batch, files, batch.batch_id in shifted)
             except Exception as error:  # rolled back; the table's later batches depend on it
                 log.exception("%s: batch %s failed", result.name, batch.batch_id)
-                result.fail(f"{batch.batch_id}: {_reason(error)}")
+                result.fail(f"{batch.batch_id}: {one_line(error)}")
                 break
             if batch.mode is LoadMode.APPEND:
                 result.watermark = batch.batch_id
@@ -129,6 +141,22 @@ class TableLoader:
                 if count_rows:
                     result.rows_inserted += sum(self._count_rows(batch, f) for f in files)
                 result.status = "planned"
+
+    def _reload_would_duplicate(
+        self, batch: TableBatch, files: list[DataFile], loaded: dict[str, str]
+    ) -> str | None:
+        """The first already-loaded file of a keyless append batch, if any."""
+        if batch.mode is not LoadMode.APPEND or self.options.key_for(
+            batch.table, batch.schema.column_names
+        ):
+            return None
+        return next((f.info.path for f in files if f.info.path in loaded), None)
+
+    def _watermark(self, table: str) -> str | None:
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table(ledger.table_state.name):
+                return None
+            return ledger.watermark(conn, table)
 
     def _loaded_files(self, table: str) -> dict[str, str]:
         with self.engine.connect() as conn:
@@ -176,7 +204,7 @@ class TableLoader:
                 batch.batch_id,
                 state.attempt_number,
                 self.options.retries,
-                _reason(state.outcome.exception()) if state.outcome else "",
+                one_line(state.outcome.exception()) if state.outcome else "",
             ),
             reraise=True,
         )
@@ -410,6 +438,24 @@ def _shifted_batches(batches: list[TableBatch]) -> set[str]:
     return shifted
 
 
+def _behind_watermark(batch: TableBatch, watermark: str | None) -> bool:
+    """A timestamp folder older than the last one applied: a late folder (an abandoned one
+    that got its model.json after all) is never applied over newer data; Synapse Link
+    re-commits an abandoned folder's rows into a later folder."""
+    if batch.mode is not LoadMode.APPEND or watermark is None:
+        return False
+    batch_time, mark_time = folder_time(batch.batch_id), folder_time(watermark)
+    if batch_time is None or mark_time is None or batch_time >= mark_time:
+        return False
+    log.warning(
+        "%s: %s is older than the last applied folder %s: skipped",
+        batch.table,
+        batch.batch_id,
+        watermark,
+    )
+    return True
+
+
 def files_to_load(batch: TableBatch, loaded: dict[str, str]) -> list[DataFile]:
     """New or changed files; a snapshot with anything new or changed reloads all its files."""
     changed = [f for f in batch.files if loaded.get(f.info.path) != f.info.fingerprint]
@@ -450,7 +496,7 @@ def _reject_line(path: str, reject: RowReject) -> str:
     return f"{path}: row {reject.row}{column}: {reject.reason}"
 
 
-def _reason(error: BaseException | None) -> str:
+def one_line(error: BaseException | None) -> str:
     """One line for the summary: the database's own message when there is one."""
     if isinstance(error, sa.exc.DBAPIError) and error.orig is not None:
         return str(error.orig).strip().splitlines()[0]

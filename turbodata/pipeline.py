@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from turbodata import dialects, layouts, lease, ledger
 from turbodata.dialects.base import Dialect
 from turbodata.lake import LakeLocation, as_lake
-from turbodata.loader import LoadOptions, Progress, TableLoader
+from turbodata.loader import LoadOptions, Progress, TableLoader, one_line
 from turbodata.model import TableBatch
 from turbodata.summary import RunSummary, TableResult
 
@@ -94,15 +94,17 @@ def migrate(
         summary.problems.append(str(held))
         summary.finished_at = datetime.now(UTC)
         return summary
+    loader.between_batches = lambda: lease.renew(engine, summary.run_id)
     try:
-        loader.between_batches = lambda: lease.renew(engine, summary.run_id)
         with engine.begin() as conn:
             ledger.start_run(conn, summary.run_id, summary.started_at)
         _run_tables(plan, tables, summary, loader.load)
+    except lease.LeaseHeld as lost:  # another run took over an expired lease: stop here
+        summary.problems.append(f"run stopped: {lost}")
+    finally:
         summary.finished_at = datetime.now(UTC)
         with engine.begin() as conn:
             ledger.finish_run(conn, summary.run_id, summary.status, json.dumps(summary.to_dict()))
-    finally:
         lease.release(engine, summary.run_id)
     return summary
 
@@ -119,8 +121,15 @@ def _run_tables(
         for problem in plan.problems:
             if problem.table == table:
                 result.fail(problem.message)
-        if result.status != "failed":
+        if result.status == "failed":
+            continue
+        try:
             load(result, [b for b in plan.batches if b.table == table])
+        except lease.LeaseHeld:
+            raise
+        except Exception as error:  # this table failed; the others go on
+            log.exception("%s failed", table)
+            result.fail(one_line(error))
     summary.problems += [str(p) for p in plan.problems if p.table is None]
 
 
