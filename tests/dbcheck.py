@@ -68,14 +68,10 @@ def _datetime_text(value: datetime, like: object) -> str:
 
 
 def micro(expected: object) -> object:
-    """Expected datetime text rounded to microseconds, as PostgreSQL stores it."""
+    """Expected datetime text cut to microseconds, as turbodata sends it to PostgreSQL."""
     if not isinstance(expected, str) or len(expected) < 27 or expected[19] != ".":
         return expected
-    head, ticks, tail = expected[:20], expected[20:27], expected[27:]
-    rounded = round(int(ticks), -1)
-    if rounded >= 10_000_000:  # carrying into the seconds is rare; compare at 6 digits then
-        return expected[:26] + "0" + tail
-    return f"{head}{rounded:07d}{tail}"
+    return expected[:26] + "0" + expected[27:]
 
 
 def comparable_rows(

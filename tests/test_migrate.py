@@ -92,8 +92,8 @@ def test_the_seventh_fraction_digit_survives_where_the_type_holds_it(
     code, _, err = run_cli(capsys, "--lake", str(lake), "--db", db_url)
     assert code == 0, err
     [row] = fetch(db_url, "account")
-    if is_postgres(db_url):  # PostgreSQL keeps microseconds: the server rounds the 7th digit
-        assert row["modifiedon"].isoformat() == "2022-06-13T17:29:39.767770"
+    if is_postgres(db_url):  # PostgreSQL keeps microseconds: the 7th digit is cut, not rounded
+        assert row["modifiedon"].isoformat() == "2022-06-13T17:29:39.767769"
     else:
         assert row["modifiedon"] == "2022-06-13 17:29:39.7677699"
 
@@ -311,3 +311,25 @@ def test_a_snapshot_missing_a_listed_partition_leaves_the_table_as_it_is(
     assert code == 1 and summary["tables"]["account"]["status"] == "failed"
     assert "2024_1.csv not found" in err
     assert sorted(r["name"] for r in fetch(db_url, "account")) == ["new", "old"]
+
+
+def test_the_last_tick_of_9999_stays_in_9999_and_nul_characters_are_handled_per_row(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    lake = account_lake(
+        tmp_path,
+        '00000000-0000-0000-0000-000000000001,"a",1,True,"9999-12-31T23:59:59.9999999Z"\n'
+        '00000000-0000-0000-0000-000000000002,"nul \x00 inside",1,True,\n',
+    )
+    code, summary, err = run_cli(capsys, "--lake", str(lake), "--db", db_url)
+
+    assert summary["tables"]["account"]["status"] == "loaded", err
+    rows = {str(r["Id"])[-1]: r for r in fetch(db_url, "account")}
+    if is_postgres(db_url):
+        assert str(rows["1"]["modifiedon"]) == "9999-12-31 23:59:59.999999"
+        assert code == 1 and set(rows) == {"1"}  # PostgreSQL text cannot hold NUL
+        assert "row 2, column 'name': PostgreSQL text cannot hold NUL" in err
+    else:
+        assert code == 0, err
+        assert rows["1"]["modifiedon"] == "9999-12-31 23:59:59.9999999"
+        assert rows["2"]["name"] == "nul \x00 inside"

@@ -146,3 +146,17 @@ def test_semicolon_delimiter_and_quote_style_none():
 
 def test_a_quote_inside_an_unquoted_field_is_a_literal_character():
     assert rows(read(b'1,ab"c,x\n2,d,y\n')) == [(1, "1", 'ab"c', "x"), (2, "2", "d", "y")]
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 3, 50_000])
+def test_a_file_ending_inside_a_quoted_field_rejects_its_truncated_last_row(chunk_rows):
+    data = b'1,"a",x\n2,"b\nc",y\n3,"this note was cut in the mid'
+    chunks = read(data, chunk_rows=chunk_rows)
+    assert rows(chunks) == [(1, "1", "a", "x"), (2, "2", "b\nc", "y")]
+    [reject] = rejects(chunks)
+    assert (reject.row, reject.raw) == (3, '3,"this note was cut in the mid')
+    assert reject.reason == "the file ends inside a quoted field (truncated row)"
+
+
+def test_a_literal_quote_in_an_unquoted_field_with_odd_count_still_reads_exactly():
+    assert rows(read(b'1,ab"c,x\n2,"d",y\n')) == [(1, "1", 'ab"c', "x"), (2, "2", "d", "y")]

@@ -155,7 +155,7 @@ def record_rejects(
                     "row_number": r.row,
                     "column_name": r.column,
                     "reason": r.reason,
-                    "raw_text": r.raw,
+                    "raw_text": r.raw.replace("\x00", "\\x00"),  # PostgreSQL text cannot hold NUL
                 }
                 for r in row_rejects
             ],

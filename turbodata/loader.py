@@ -315,7 +315,11 @@ class TableLoader:
                     " of another width: their values cannot be bound to columns safely"
                 )
             chunk = convert_chunk(
-                raw, names, reading.types, keep_empty_strings=self.options.keep_empty_strings
+                raw,
+                names,
+                reading.types,
+                keep_empty_strings=self.options.keep_empty_strings,
+                unstorable_text=self.dialect.unstorable_text,
             )
             chunk = _reject_missing_keys(chunk, reading.key)
             rejects += chunk.rejects

@@ -98,9 +98,10 @@ def _fast_chunks(
     def give_up(_row: pacsv.InvalidRow) -> str:
         return "error"  # pyarrow then raises ArrowInvalid; the exact path takes over
 
+    counted = _QuoteCounter(stream, dialect.quote_char or '"')
     try:
         reader = pacsv.open_csv(
-            stream,
+            counted,
             read_options=pacsv.ReadOptions(
                 column_names=names,
                 block_size=READ_BLOCK,
@@ -127,9 +128,8 @@ def _fast_chunks(
         if "Empty CSV file" in str(error):
             return
         raise _Irregular from error
-    first_row = 1
-    pending: list[pa.RecordBatch] = []
-    pending_rows = 0
+    first_row, pending, pending_rows = 1, [], 0
+    held: RawChunk | None = None  # a finished chunk, yielded once we know it is not the last
     while True:
         try:
             batch = reader.read_next_batch()
@@ -140,11 +140,44 @@ def _fast_chunks(
         pending.append(batch)
         pending_rows += batch.num_rows
         if pending_rows >= chunk_rows:
-            yield _chunk_from_batches(pending, first_row)
+            if held:
+                yield held
+            held = _chunk_from_batches(pending, first_row)
             first_row += pending_rows
             pending, pending_rows = [], 0
-    if pending_rows:
-        yield _chunk_from_batches(pending, first_row)
+    last = _chunk_from_batches(pending, first_row) if pending_rows else None
+    if counted.inside_quotes:
+        # pyarrow takes a file that ends inside a quoted field as complete: its last row is
+        # truncated. The exact path re-reads the chunk holding it and rejects that row.
+        if held and last:
+            yield held
+        raise _Irregular
+    yield from (chunk for chunk in (held, last) if chunk)
+
+
+class _QuoteCounter(io.RawIOBase):
+    """Passes a stream through, counting quote characters: an odd count at the end means
+    the file ends inside a quoted field (doubled quotes and quoted fields count even)."""
+
+    def __init__(self, stream: BinaryIO, quote: str) -> None:
+        self.stream, self.quote, self.quotes = stream, quote.encode(), 0
+
+    @property
+    def inside_quotes(self) -> bool:
+        return self.quotes % 2 == 1
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.quotes += data.count(self.quote)
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def _chunk_from_batches(batches: list[pa.RecordBatch], first_row: int) -> RawChunk:
@@ -194,10 +227,12 @@ def _exact_chunks(
 
 
 def _check_row(
-    fields: list[str | None], raw: str, row: int, column_names: list[str], min_width: int
+    fields: list[str | None] | None, raw: str, row: int, column_names: list[str], min_width: int
 ) -> RowReject | None:
     width = len(column_names)
     shown = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if fields is None:
+        return RowReject(row, None, "the file ends inside a quoted field (truncated row)", shown)
     if len(fields) > width:
         return RowReject(
             row, None, f"row has {len(fields)} values, the schema has {width}", shown, width=True
@@ -251,8 +286,11 @@ class _ChunkBuilder:
         return chunk
 
 
-def _records(text: io.TextIOBase, dialect: CsvDialect) -> Iterator[tuple[list[str | None], str]]:
-    """(fields, raw text) per record; fields are None for empty unquoted values.
+def _records(
+    text: io.TextIOBase, dialect: CsvDialect
+) -> Iterator[tuple[list[str | None] | None, str]]:
+    """(fields, raw text) per record; a field is None for an empty unquoted value, and the
+    fields are None for a last record cut inside a quoted field.
 
     Physical lines are joined while a quoted field is open, so CR, LF and CRLF inside quotes
     are data. Blank lines are skipped, as the fast path does.
@@ -269,8 +307,8 @@ def _records(text: io.TextIOBase, dialect: CsvDialect) -> Iterator[tuple[list[st
         if body == "":
             continue
         yield _split(body, delimiter, quote), raw
-    if pending:  # file ended inside a quoted field: a truncated last row
-        yield _split(pending, delimiter, quote), pending
+    if pending:  # the file ends inside a quoted field: a truncated last row
+        yield None, pending
 
 
 def _open_quote(raw: str, delimiter: str, quote: str) -> bool:

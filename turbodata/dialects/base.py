@@ -50,6 +50,9 @@ class Dialect:
 
     # -- types ----------------------------------------------------------------------------
 
+    # characters the database cannot store in text, and the reason given when a value has one
+    unstorable_text: tuple[str, str] | None = None
+
     def column_type(self, sql_type: SqlType) -> TypeEngine:
         raise NotImplementedError
 

@@ -5,17 +5,24 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeEngine
 
-from turbodata.dialects.base import Dialect
+from turbodata.dialects.base import Dialect, decimal_strings
 from turbodata.types import Kind, SqlType
 
 # serialization failure, deadlock, lock not available, admin/crash shutdown, cannot connect now
 _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P03"})
-MAX_FRACTION = 6  # PostgreSQL timestamps hold microseconds; a 7th digit is rounded by the server
+MAX_FRACTION = 6
+# where the 7th fraction digit sits in the canonical date/time text the values carry
+_SEVENTH_DIGIT = {
+    Kind.DATETIME: 26,
+    Kind.DATETIMEOFFSET: 26,
+    Kind.TIME: 15,
+}  # PostgreSQL timestamps hold microseconds: see python_values
 
 _TYPES: dict[Kind, Callable[[SqlType], TypeEngine]] = {
     Kind.BOOLEAN: lambda t: pg.BOOLEAN(),
@@ -66,6 +73,19 @@ class PostgreSQLDialect(Dialect):
     def is_transient(self, error: BaseException) -> bool:
         code = getattr(getattr(error, "orig", None), "sqlstate", None) or ""
         return code in _TRANSIENT_SQLSTATES or code.startswith("08") or super().is_transient(error)
+
+    unstorable_text = ("\x00", "PostgreSQL text cannot hold NUL (0x00) characters")
+
+    def python_values(self, array: pa.Array, sql_type: SqlType) -> list[object]:
+        """Timestamps lose their 7th fraction digit (100 ns) here, truncated: the server would
+        round it, and 23:59:59.9999999 would become the next day (9999-12-31 the year 10000).
+        Decimals go as exact text, which COPY parses faster than Decimal objects."""
+        if sql_type.kind in _SEVENTH_DIGIT:
+            at = _SEVENTH_DIGIT[sql_type.kind]
+            return pc.utf8_replace_slice(array, at, at + 1, "").to_pylist()
+        if sql_type.kind is Kind.DECIMAL:
+            return decimal_strings(array)
+        return array.to_pylist()
 
     def insert_batch(
         self, conn: Connection, table: sa.Table, batch: pa.RecordBatch, types: Sequence[SqlType]
