@@ -110,11 +110,17 @@ def test_a_column_that_vanished_from_the_metadata_stays_and_gets_null(
 ) -> None:
     lake = LakeBuilder(tmp_path / "lake")
     with_old = [ID, attribute("a", "string", 5), attribute("legacy", "string", 5)]
-    lake.folder("2025-01-01T00.00.00Z", {"t": with_old}, {"t/1.csv": f"{guid(1)},x,old\n"})
-    lake.folder("2025-01-01T00.05.00Z", {"t": with_old[:2]}, {"t/1.csv": f"{guid(2)},y\n"})
+    lake.folder(
+        "2025-01-01T00.00.00Z",
+        {"t": with_old},
+        {"t/1.csv": f"{guid(1)},x,old\n{guid(3)},z,old\n"},
+    )
+    lake.folder(  # Id 3 is updated after `legacy` left the metadata
+        "2025-01-01T00.05.00Z", {"t": with_old[:2]}, {"t/1.csv": f"{guid(2)},y\n{guid(3)},z2\n"}
+    )
     assert migrate(lake.root, db_url).ok
-    rows = {str(r["Id"]): r["legacy"] for r in fetch(db_url, "t")}
-    assert rows == {guid(1): "old", guid(2): None}
+    rows = {str(r["Id"]): (r["a"], r["legacy"]) for r in fetch(db_url, "t")}
+    assert rows == {guid(1): ("x", "old"), guid(2): ("y", None), guid(3): ("z2", None)}
     assert_rerun_changes_nothing(lake.root, db_url, ["t"])
 
 
@@ -302,3 +308,35 @@ def test_every_type_reads_back_through_the_inspector_as_it_was_created(db_url: s
             name: dialect.stored_type(t) for name, t in types.items()
         }
     engine.dispose()
+
+
+def test_a_string_declared_without_length_stays_a_string_whatever_it_first_holds(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    columns = [ID, attribute("phone", "string")]
+    lake.folder("2025-01-01T00.00.00Z", {"t": columns}, {"t/1.csv": f"{guid(1)},5551234\n"})
+    lake.folder("2025-01-01T00.05.00Z", {"t": columns}, {"t/1.csv": f"{guid(2)},555-1234 ext 9\n"})
+    assert migrate(lake.root, db_url).ok
+    assert column_types(db_url, "t")["phone"] == SqlType(Kind.STRING, len("555-1234 ext 9"))
+    assert sorted(r["phone"] for r in fetch(db_url, "t")) == ["555-1234 ext 9", "5551234"]
+
+
+def test_a_boolean_column_widens_to_an_integer_when_the_metadata_says_so(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.folder(
+        "2025-01-01T00.00.00Z",
+        {"t": [ID, attribute("flag", "boolean")]},
+        {"t/1.csv": f"{guid(1)},True\n{guid(2)},False\n{guid(3)},\n"},
+    )
+    lake.folder(
+        "2025-01-01T00.05.00Z",
+        {"t": [ID, attribute("flag", "int64")]},
+        {"t/1.csv": f"{guid(4)},7\n"},
+    )
+    assert migrate(lake.root, db_url).ok
+    assert column_types(db_url, "t")["flag"].kind is Kind.BIGINT
+    flags = {str(r["Id"])[-1]: r["flag"] for r in fetch(db_url, "t")}
+    assert flags == {"1": 1, "2": 0, "3": None, "4": 7}

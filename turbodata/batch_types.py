@@ -1,12 +1,12 @@
 """The SQL type each column of a batch is read and stored as.
 
-In order of precedence: a type pinned in the override file; the narrowest type the data
-allows where the metadata is weak (`unclassified`, strings without a length, untyped CSVs),
-found by a first pass over the batch's files; otherwise the declared CDM type. An inferred
-type never narrows an existing column: when the table's column already holds values the new
-data's type cannot (say text, where this batch holds only numbers), the column keeps its type.
-When new data cannot fit an inferred column's existing type at all, those rows are rejected
-with a hint to pin the column in the override file, rather than changing its type.
+In order of precedence: a type pinned in the override file; what the data needs where the
+metadata is weak, found by a first pass over the batch's files — the narrowest type for
+`unclassified` (and untyped) columns, the longest value's length for strings declared without
+one (a string stays a string: postal codes, phone numbers); otherwise the declared CDM type.
+An inferred type never narrows an existing column: when the table's column already holds
+values the new data's type cannot, the column keeps its type, and values that do not fit it
+are rejected (pin the column's type in the override file to choose another).
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from turbodata.inference import TypeInference, needs_inference
-from turbodata.model import TableSchema
+from turbodata.model import CdmType, Column, TableSchema
 from turbodata.overrides import Overrides
-from turbodata.types import IncompatibleType, SqlType, from_cdm, widen
+from turbodata.types import IncompatibleType, SqlType, from_cdm, string_type, widen
+from turbodata.values import utf16_max_length
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,25 @@ class BatchTypes:
             except IncompatibleType:
                 types[name] = existing[name]
         return BatchTypes(types, self.inferred)
+
+
+class _LongestString:
+    """What a string column declared without a length needs: string(longest value)."""
+
+    def __init__(self) -> None:
+        self.longest = 0
+
+    def update(self, values: pa.Array) -> None:
+        self.longest = max(self.longest, utf16_max_length(values) or 0)
+
+    def result(self) -> SqlType:
+        return string_type(self.longest or None)
+
+
+def _inference_for(column: Column) -> TypeInference | _LongestString:
+    if column.cdm_type in (CdmType.STRING, CdmType.CHAR):
+        return _LongestString()
+    return TypeInference(fallback=from_cdm(column))
 
 
 def declared_types(schema: TableSchema, overrides: Overrides) -> dict[str, SqlType]:
@@ -72,7 +92,7 @@ def batch_types(
     only called when a column needs inference."""
     types = declared_types(schema, overrides)
     inferring = {
-        index: TypeInference(fallback=from_cdm(schema.columns[index]))
+        index: _inference_for(schema.columns[index])
         for index in _inferred_indexes(schema, overrides, infer)
     }
     if not inferring:

@@ -165,6 +165,7 @@ class Staging:
         counts = AppliedCounts()
         counts.deleted = self._apply_deletes(soft_delete)
         counts.inserted = self._count_new()
+        absent = [c.name for c in self.target.columns if c.name not in self.names]
         upserted = self.dialect.upsert_from_staging(
             self.conn,
             self.target,
@@ -172,6 +173,7 @@ class Staging:
             self.names,
             self.columns.key,
             newer_condition(self.columns),
+            absent,
         )
         counts.updated = upserted - counts.inserted
         return counts

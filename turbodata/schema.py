@@ -109,7 +109,7 @@ def plan_table(
     table = table_object(dialect, name, merged, schema, key)
     statements = [dialect.add_column_sql(sql, table, table.c[column]) for column in added]
     if widened:
-        statements += dialect.widen_columns_sql(sql, table, [table.c[c] for c in widened])
+        statements += dialect.widen_columns_sql(sql, table, [table.c[c] for c in widened], existing)
     return TablePlan(table, merged, tuple(key), added=added, widened=widened, statements=statements)
 
 

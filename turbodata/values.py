@@ -443,7 +443,8 @@ def _resolve(
     return pc.replace_with_mask(fast, pending, pa.array(parsed, type=fast.type)), errors
 
 
-def _utf16_max_length(strings: pa.Array) -> int | None:
+def utf16_max_length(strings: pa.Array) -> int | None:
+    """The longest value in UTF-16 code units (NVARCHAR's measure); None when all null."""
     astral = pc.count_substring_regex(strings, r"[\x{10000}-\x{10FFFF}]")  # 2 units each
     return pc.max(pc.add(pc.utf8_length(strings), astral)).as_py()
 
@@ -456,5 +457,5 @@ def convert_column(
     strings = _as_strings(values, keep_empty)
     fast = _FAST[sql_type.kind](strings, sql_type)
     array, errors = _resolve(strings, fast, sql_type, keep_empty)
-    max_length = _utf16_max_length(array) if sql_type.kind is Kind.STRING else None
+    max_length = utf16_max_length(array) if sql_type.kind is Kind.STRING else None
     return Converted(array.cast(arrow_type(sql_type)), errors, max_length)

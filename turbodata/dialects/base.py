@@ -92,15 +92,25 @@ class Dialect:
         )
 
     def widen_columns_sql(
-        self, sql: SqlDialect, table: sa.Table, columns: list[sa.Column]
+        self,
+        sql: SqlDialect,
+        table: sa.Table,
+        columns: list[sa.Column],
+        old: dict[str, SqlType],
     ) -> list[str]:
-        """Statements giving `columns` (already holding their wider types) their new type."""
+        """Statements giving `columns` (already holding their wider types) their new type;
+        `old` holds their current types."""
         prep = sql.identifier_preparer
         return [
             f"ALTER TABLE {prep.format_table(table)} ALTER COLUMN {prep.quote(column.name)} "
             f"{self.alter_type}{column.type.compile(dialect=sql)}"
+            f"{self.conversion(prep.quote(column.name), old[column.name])}"
             for column in columns
         ]
+
+    def conversion(self, quoted_column: str, old: SqlType) -> str:
+        """What a widening ALTER adds to convert values of the `old` type, if anything."""
+        return ""
 
     # -- staging and upserts ----------------------------------------------------------------
 
@@ -125,8 +135,11 @@ class Dialect:
         names: Sequence[str],
         key: Sequence[str],
         newer: Newer,
+        absent: Sequence[str] = (),
     ) -> int:
         """Update the rows the staged rows are newer than, insert the new ones; rows touched.
+        `absent`: the table's columns the batch does not have (vanished from the metadata),
+        set to NULL by an update.
 
         One `INSERT … ON CONFLICT (key) DO UPDATE … WHERE newer` where the database has it
         (it needs the key as primary key), else the portable form: `UPDATE … FROM staging`
@@ -135,10 +148,10 @@ class Dialect:
         """
         if self.on_conflict_insert is not None:
             return on_conflict_upsert(
-                self.on_conflict_insert, conn, target, staging, names, key, newer
+                self.on_conflict_insert, conn, target, staging, names, key, newer, absent
             )
         matches = sa.and_(*(staging.c[k] == target.c[k] for k in key))
-        values = {n: staging.c[n] for n in names if n not in key}
+        values = {n: staging.c[n] for n in names if n not in key} | dict.fromkeys(absent)
         updated = 0
         if values:
             update = sa.update(target).values(values).where(matches, newer(staging.c, target.c))
@@ -183,12 +196,13 @@ def on_conflict_upsert(
     names: Sequence[str],
     key: Sequence[str],
     newer: Newer,
+    absent: Sequence[str] = (),
 ) -> int:
     """One statement; needs a unique constraint on `key` (the table's primary key)."""
     # `WHERE true` keeps SQLite from reading ON CONFLICT as part of the SELECT's join
     rows = sa.select(*(staging.c[n] for n in names)).where(sa.true())
     statement = insert(target).from_select(list(names), rows)
-    updates = {n: statement.excluded[n] for n in names if n not in key}
+    updates = {n: statement.excluded[n] for n in names if n not in key} | dict.fromkeys(absent)
     if updates:
         statement = statement.on_conflict_do_update(
             index_elements=list(key), set_=updates, where=newer(statement.excluded, target.c)

@@ -70,6 +70,11 @@ class PostgreSQLDialect(Dialect):
 
     on_conflict_insert = staticmethod(pg.insert)
 
+    def conversion(self, quoted_column: str, old: SqlType) -> str:
+        if old.kind is Kind.BOOLEAN:  # boolean has no cast to integers; BIT→INT keeps 0/1
+            return f" USING CASE WHEN {quoted_column} THEN 1 WHEN NOT {quoted_column} THEN 0 END"
+        return ""
+
     def is_transient(self, error: BaseException) -> bool:
         code = getattr(getattr(error, "orig", None), "sqlstate", None) or ""
         return code in _TRANSIENT_SQLSTATES or code.startswith("08") or super().is_transient(error)

@@ -76,7 +76,11 @@ class SQLiteDialect(Dialect):
         return DeclaredType(_TYPES[sql_type.kind](sql_type))
 
     def widen_columns_sql(
-        self, sql: SqlDialect, table: sa.Table, columns: list[sa.Column]
+        self,
+        sql: SqlDialect,
+        table: sa.Table,
+        columns: list[sa.Column],
+        old: dict[str, SqlType],
     ) -> list[str]:
         # SQLite has no ALTER COLUMN: rebuild the table with the wider declared types
         # (sqlite.org/lang_altertable.html, "making other kinds of table schema changes").
