@@ -280,3 +280,22 @@ def test_a_keyless_table_whose_loaded_file_changed_fails_instead_of_duplicating(
     assert summary.tables["codes"].status == "failed"
     assert "changed after it was loaded" in summary.tables["codes"].error
     assert sorted(r["code"] for r in fetch(db_url, "codes")) == ["a", "b"]
+
+
+def test_soft_delete_also_marks_rows_a_snapshot_no_longer_has(tmp_path: Path, db_url: str):
+    from tests.lakebuilder import entity, model_json
+
+    builder = LakeBuilder(tmp_path / "lake")
+    builder.write("model.json", model_json([entity("t", COLUMNS, ["t/Snapshot/2025_1.csv"])]))
+    snapshot = "t/Snapshot/2025_1.csv"
+    builder.write(snapshot, csv_text([row(1, 1, 1, "a"), row(2, 1, 1, "b"), row(3, 1, 1, "c")]))
+    options = LoadOptions(soft_delete=True)
+    assert migrate(builder.root, db_url, options=options).ok
+    builder.write(snapshot, csv_text([row(1, 2, 2, "a2"), row(3, None, 2, delete=True)]))
+
+    summary = migrate(builder.root, db_url, options=options)
+
+    t = summary.tables["t"]
+    assert (t.rows_inserted, t.rows_updated, t.rows_deleted) == (0, 1, 2)
+    state = {str(r["Id"])[-1]: (r["name"], bool(r["IsDelete"])) for r in fetch(db_url, "t")}
+    assert state == {"1": ("a2", False), "2": ("b", True), "3": ("c", True)}

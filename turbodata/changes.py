@@ -165,34 +165,33 @@ class Staging:
         counts = AppliedCounts()
         counts.deleted = self._apply_deletes(soft_delete)
         counts.inserted = self._count_new()
-        absent = [c.name for c in self.target.columns if c.name not in self.names]
-        upserted = self.dialect.upsert_from_staging(
-            self.conn,
-            self.target,
-            self.table,
-            self.names,
-            self.columns.key,
-            newer_condition(self.columns),
-            absent,
-        )
-        counts.updated = upserted - counts.inserted
+        counts.updated = self._upsert(newer_condition(self.columns)) - counts.inserted
         return counts
 
-    def replace_all(self) -> AppliedCounts:
-        """A snapshot: the table becomes exactly the staged rows, minus delete rows; keys
-        absent from the snapshot are deleted."""
-        self._drop_delete_rows()
-        absent = (
-            sa.select(sa.func.count())
-            .select_from(self.target)
-            .where(~sa.exists().where(self._matches()))
+    def _upsert(self, newer: Newer) -> int:
+        absent = [c.name for c in self.target.columns if c.name not in self.names]
+        return self.dialect.upsert_from_staging(
+            self.conn, self.target, self.table, self.names, self.columns.key, newer, absent
         )
-        deleted = self.conn.execute(absent).scalar_one()
+
+    def replace_all(self, *, soft_delete: bool) -> AppliedCounts:
+        """A snapshot: the table becomes exactly the staged rows, minus delete rows; keys
+        absent from the snapshot are deleted (or, with `soft_delete`, marked deleted)."""
+        self._drop_delete_rows()
+        gone = ~sa.exists().where(self._matches())  # the table's rows the snapshot lacks
+        new = self._count_new()
+        if soft_delete and self.columns.delete:
+            mark = sa.update(self.target).where(gone).values({self.columns.delete: sa.true()})
+            deleted = self.conn.execute(mark).rowcount
+            touched = self._upsert(lambda _incoming, _existing: sa.true())  # the snapshot wins
+            return AppliedCounts(inserted=new, updated=touched - new, deleted=deleted)
+        count_gone = sa.select(sa.func.count()).select_from(self.target).where(gone)
+        deleted = self.conn.execute(count_gone).scalar_one()
         self.conn.execute(sa.delete(self.target))
         columns = [self.table.c[n] for n in self.names]
         insert = sa.insert(self.target).from_select(self.names, sa.select(*columns))
-        inserted = self.conn.execute(insert.execution_options(preserve_rowcount=True)).rowcount
-        return AppliedCounts(inserted=inserted, deleted=deleted)
+        staged = self.conn.execute(insert.execution_options(preserve_rowcount=True)).rowcount
+        return AppliedCounts(inserted=new, updated=staged - new, deleted=deleted)
 
     def drop(self) -> None:
         self.conn.execute(sa.text(f"DROP TABLE {self._quoted()}"))

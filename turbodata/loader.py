@@ -294,7 +294,7 @@ class TableLoader:
         if reading.batch.mode is LoadMode.APPEND:
             counts = staging.apply(soft_delete=self.options.soft_delete)
         else:
-            counts = staging.replace_all()
+            counts = staging.replace_all(soft_delete=self.options.soft_delete)
         staging.drop()
         result.rows_inserted += counts.inserted
         result.rows_updated += counts.updated
