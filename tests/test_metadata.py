@@ -7,7 +7,6 @@ cover the metadata cases of docs/lake-format.md section 10 (items 1-9).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,20 +42,10 @@ from turbodata.model import (
 )
 
 
-def _real_fixtures() -> Path:
-    """shared/fixtures/real beside the repository, unless $TURBODATA_FIXTURES names another."""
-    configured = os.environ.get("TURBODATA_FIXTURES")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "real"
-
-
 @pytest.fixture(scope="module")
-def real() -> Path:
-    path = _real_fixtures()
-    if not path.is_dir():
-        pytest.fail(f"fixture corpus not found at {path}; set TURBODATA_FIXTURES", pytrace=False)
-    return path
+def real(fixtures_root: Path) -> Path:
+    """The public fixture corpus (see `fixtures_root` in conftest.py)."""
+    return fixtures_root
 
 
 def real_model(real: Path, relative: str) -> Model:

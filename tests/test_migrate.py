@@ -334,3 +334,28 @@ def test_the_last_tick_of_9999_stays_in_9999_and_nul_characters_are_handled_per_
         assert code == 0, err
         assert rows["1"]["modifiedon"] == "9999-12-31 23:59:59.9999999"
         assert rows["2"]["name"] == "nul \x00 inside"
+
+
+def test_the_same_lake_loads_into_two_schemas_of_one_database(
+    postgres_url: str, example_lake: Path, make_lake
+) -> None:
+    import sqlalchemy as sa
+
+    from turbodata import migrate
+    from turbodata.pipeline import status
+
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE SCHEMA dv")
+    engine.dispose()
+    first = migrate(example_lake, postgres_url)
+    second = migrate(example_lake, postgres_url, db_schema="dv")
+
+    assert first.ok and second.ok
+    expected = make_lake.expected_final_rows()
+    assert second.tables["account"].rows_inserted == len(expected["account"])
+    count = scalar(postgres_url, 'SELECT COUNT(*) FROM dv."account"')
+    assert count == len(expected["account"])
+    in_dv = {s["table"]: s["rows"] for s in status(postgres_url, "dv")}
+    in_public = {s["table"]: s["rows"] for s in status(postgres_url)}
+    assert in_dv["account"] == in_public["account"] == len(expected["account"])

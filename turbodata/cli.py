@@ -1,4 +1,4 @@
-"""`turbodata migrate|plan|rejects`: the same functions as the Python API, from a shell.
+"""`turbodata migrate|plan|status|rejects`: the Python API's functions, from a shell.
 
 Exit status: 0 when everything loaded, 1 when a table failed or a row was rejected (one line
 per problem on stderr), 2 for bad usage, 3 when another run is loading the same database.
@@ -108,12 +108,13 @@ def _migrate(args: argparse.Namespace, dry_run: bool = False) -> int:
     progress = _Progress() if sys.stderr.isatty() and not args.json else None
     try:
         overrides = load_overrides(args.types) if args.types else Overrides()
-    except (OverrideError, OSError) as error:
+        keys = _keys(getattr(args, "key", []))
+    except (OverrideError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     options = LoadOptions(
         db_schema=args.db_schema,
-        keys=_keys(getattr(args, "key", [])),
+        keys=keys,
         soft_delete=getattr(args, "soft_delete", False),
         overrides=overrides,
         infer=not args.no_infer,
@@ -160,7 +161,7 @@ def _keys(specs: list[str]) -> dict[str, list[str]]:
     for spec in specs:
         table, _, columns = spec.partition("=")
         if not table or not columns:
-            raise SystemExit(f"turbodata: --key wants TABLE=COLUMN[,COLUMN], not {spec!r}")
+            raise ValueError(f"--key wants TABLE=COLUMN[,COLUMN], not {spec!r}")
         keys[table] = columns.split(",")
     return keys
 
@@ -258,10 +259,10 @@ def _print_columns(lines: list[tuple[str, ...]], right_aligned: set[int]) -> Non
 
 def _print_problems(summary: RunSummary) -> None:
     for problem in summary.problems:
-        print(f"error: {problem}", file=sys.stderr)
+        print(f"error: {redact(problem)}", file=sys.stderr)
     for table in summary.tables.values():
         for line in table.problems[:MAX_PROBLEM_LINES]:
-            print(f"error: {line}", file=sys.stderr)
+            print(f"error: {redact(line)}", file=sys.stderr)
         hidden = len(table.problems) - MAX_PROBLEM_LINES
         if hidden > 0:
             print(f"error: {table.name}: {hidden} more; see `turbodata rejects`", file=sys.stderr)

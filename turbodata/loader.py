@@ -82,11 +82,8 @@ class TableLoader:
         started = time.monotonic()
         loaded = self._loaded_files(result.name)
         watermark = self._watermark(result.name)
-        todo = [
-            (batch, files_to_load(batch, loaded))
-            for batch in batches
-            if not _behind_watermark(batch, watermark)
-        ]
+        todo = [(batch, files_to_load(batch, loaded)) for batch in batches]
+        todo = [(b, files) for b, files in todo if not (files and _behind_watermark(b, watermark))]
         shifted = _shifted_batches(batches)
         try:
             self._check_schema_changes([b for b, files in todo if files])
@@ -114,7 +111,9 @@ class TableLoader:
             self.between_batches()
         result.seconds = time.monotonic() - started
         with self.engine.begin() as conn:
-            ledger.set_table_outcome(conn, result.name, self.run_id, result.status, result.error)
+            ledger.set_table_outcome(
+                conn, self._ledger_name(result.name), self.run_id, result.status, result.error
+            )
 
     def plan(self, result: TableResult, batches: list[TableBatch], count_rows: bool) -> None:
         """Dry run: the DDL, files (and rows) a load would take; changes nothing."""
@@ -152,17 +151,23 @@ class TableLoader:
             return None
         return next((f.info.path for f in files if f.info.path in loaded), None)
 
+    def _ledger_name(self, table: str) -> str:
+        """How the ledger names a table: with its schema when one is given, so the same lake
+        loaded into two schemas of one database keeps two histories."""
+        schema_name = self.options.db_schema
+        return f"{schema_name}.{table}" if schema_name else table
+
     def _watermark(self, table: str) -> str | None:
         with self.engine.connect() as conn:
             if not sa.inspect(conn).has_table(ledger.table_state.name):
                 return None
-            return ledger.watermark(conn, table)
+            return ledger.watermark(conn, self._ledger_name(table))
 
     def _loaded_files(self, table: str) -> dict[str, str]:
         with self.engine.connect() as conn:
             if not sa.inspect(conn).has_table(ledger.files.name):
                 return {}
-            return ledger.loaded_fingerprints(conn, table)
+            return ledger.loaded_fingerprints(conn, self._ledger_name(table))
 
     def _check_schema_changes(self, batches: list[TableBatch]) -> None:
         """Raise SchemaConflict before anything loads when a batch's declared types cannot
@@ -231,7 +236,7 @@ class TableLoader:
         else:
             self._insert_rows(conn, result, reading, files, table_plan)
         if batch.mode is LoadMode.APPEND:
-            ledger.set_watermark(conn, batch.table, batch.batch_id, self.run_id)
+            ledger.set_watermark(conn, self._ledger_name(batch.table), batch.batch_id, self.run_id)
 
     def _types(self, batch: TableBatch, files: list[DataFile]) -> BatchTypes:
         def string_chunks() -> Iterator[list[pa.Array]]:
@@ -347,12 +352,16 @@ class TableLoader:
         """The file's ledger row and its rejects, in the batch's transaction."""
         path = data_file.info.path
         ledger.record_rejects(
-            conn, run_id=self.run_id, table=batch.table, file=path, row_rejects=rejects
+            conn,
+            run_id=self.run_id,
+            table=self._ledger_name(batch.table),
+            file=path,
+            row_rejects=rejects,
         )
         ledger.record_file(
             conn,
             run_id=self.run_id,
-            table=batch.table,
+            table=self._ledger_name(batch.table),
             batch_id=batch.batch_id,
             info=data_file.info,
             rows_loaded=rows,
@@ -384,7 +393,10 @@ class TableLoader:
         )
         schema.apply(conn, table_plan)
         ledger.record_ddl(
-            conn, run_id=self.run_id, table=result.name, statements=table_plan.statements
+            conn,
+            run_id=self.run_id,
+            table=self._ledger_name(result.name),
+            statements=table_plan.statements,
         )
         result.ddl += table_plan.statements
         result.columns_created += (

@@ -161,13 +161,16 @@ def status(db: str | Engine, db_schema: str | None = None) -> list[dict[str, obj
         states = ledger.table_states(conn)
         out = []
         for name, state in states.items():
-            target = sa.table(name, schema=db_schema)
-            exists = sa.inspect(conn).has_table(name, schema=db_schema)
+            in_schema, _, table = name.rpartition(".")  # the ledger qualifies `--schema` tables
+            if (in_schema or None) != db_schema:
+                continue
+            target = sa.table(table, schema=db_schema)
+            exists = sa.inspect(conn).has_table(table, schema=db_schema)
             count = sa.select(sa.func.count()).select_from(target)
             rows = conn.execute(count).scalar_one() if exists else None
             out.append(
                 {
-                    "table": name,
+                    "table": table,
                     "last_applied": state["watermark"],
                     "rows": rows,
                     "last_run": state["last_run_id"],
