@@ -158,7 +158,7 @@ class RecordingConnection:
     def execute(self, statement, *args):
         compiled = statement.compile(dialect=TSQL, compile_kwargs={"literal_binds": True})
         self.sql.append(" ".join(str(compiled).split()))
-        return SimpleNamespace(rowcount=0, scalar_one=lambda: 0)
+        return SimpleNamespace(rowcount=0, scalar_one=lambda: 0, first=lambda: ("repeated",))
 
     def exec_driver_sql(self, sql: str, *args):
         self.sql.append(" ".join(sql.split()))
@@ -183,9 +183,13 @@ def test_change_rows_are_staged_in_a_temp_table_and_applied_without_merge() -> N
     staging.apply(soft_delete=False)
     staging.drop()
 
-    create, index, winners, delete, drop_deletes, count, update, insert, drop = conn.sql
+    create, index, repeated, winners, delete, drop_deletes, count, update, insert, drop = conn.sql
     assert create.startswith("CREATE TABLE [#turbodata_stage] ( [Id] UNIQUEIDENTIFIER")
     assert index == "CREATE INDEX turbodata_stage_key ON [#turbodata_stage] ([Id])"
+    assert repeated == (
+        "SELECT TOP 1 [#turbodata_stage].[Id] FROM [#turbodata_stage] "
+        "GROUP BY [#turbodata_stage].[Id] HAVING count(*) > 1"
+    )
     assert winners.startswith("DELETE FROM [#turbodata_stage] WHERE ([#turbodata_stage]")
     assert "row_number() OVER (PARTITION BY rows.[Id] ORDER BY" in winners
     assert "max(" in winners and "OVER (PARTITION BY [#turbodata_stage].[Id])" in winners

@@ -144,6 +144,9 @@ class Staging:
         self.conn.execute(sa.schema.CreateIndex(key_index))
         s, c = self.table, self.columns
         key = [s.c[k] for k in c.key]
+        repeated = sa.select(*key).group_by(*key).having(sa.func.count() > 1).limit(1)
+        if self.conn.execute(repeated).first() is None:
+            return  # every key once (an initial load, mostly): nothing to rank
         extra = []
         if c.version:  # the newest version of each key, for rows that carry none
             extra.append(sa.func.max(s.c[c.version]).over(partition_by=key).label("newest"))
