@@ -28,7 +28,7 @@ from turbodata.convert import TypedChunk, convert_chunk
 from turbodata.dialects.base import Dialect
 from turbodata.lake import Lake
 from turbodata.layouts import folder_time
-from turbodata.model import DataFile, LoadMode, TableBatch
+from turbodata.model import DataFile, LoadMode, TableBatch, TableSchema
 from turbodata.overrides import Overrides
 from turbodata.reader import RawChunk, RowReject, read_raw
 from turbodata.summary import TableResult
@@ -118,28 +118,40 @@ class TableLoader:
     def plan(self, result: TableResult, batches: list[TableBatch], count_rows: bool) -> None:
         """Dry run: the DDL, files (and rows) a load would take; changes nothing."""
         loaded = self._loaded_files(result.name)
+        todo = [(batch, files_to_load(batch, loaded)) for batch in batches]
+        todo = [(batch, files) for batch, files in todo if files]
+        plans = self._table_plans([batch for batch, _ in todo], declared_types)
+        for (batch, files), table_plan in zip(todo, plans, strict=True):
+            result.ddl += table_plan.statements
+            result.files_read += len(files)
+            if count_rows:
+                result.rows_inserted += sum(self._count_rows(batch, f) for f in files)
+            result.status = "planned"
+
+    def _table_plans(
+        self,
+        batches: list[TableBatch],
+        types_of: Callable[[TableSchema, Overrides], dict[str, SqlType]],
+    ) -> Iterator[schema.TablePlan]:
+        """The table's plan after each batch in turn (SchemaConflict where one cannot follow
+        the one before), from the existing table; nothing is executed."""
+        if not batches:
+            return
         with self.engine.connect() as conn:
-            existing = schema.reflect(conn, self.dialect, result.name, self.options.db_schema)
+            types = schema.reflect(conn, self.dialect, batches[0].table, self.options.db_schema)
             for batch in batches:
-                files = files_to_load(batch, loaded)
-                if not files:
-                    continue
-                wanted = declared_types(batch.schema, self.options.overrides)
+                wanted = types_of(batch.schema, self.options.overrides)
                 table_plan = schema.plan_table(
                     conn.dialect,
                     self.dialect,
-                    result.name,
+                    batch.table,
                     wanted,
-                    existing,
+                    types,
                     self.options.db_schema,
                     self.options.key_for(batch.table, list(wanted)),
                 )
-                existing = table_plan.types
-                result.ddl += table_plan.statements
-                result.files_read += len(files)
-                if count_rows:
-                    result.rows_inserted += sum(self._count_rows(batch, f) for f in files)
-                result.status = "planned"
+                types = table_plan.types
+                yield table_plan
 
     def _reload_would_duplicate(
         self, batch: TableBatch, files: list[DataFile], loaded: dict[str, str]
@@ -172,20 +184,12 @@ class TableLoader:
     def _check_schema_changes(self, batches: list[TableBatch]) -> None:
         """Raise SchemaConflict before anything loads when a batch's declared types cannot
         follow the table's (types inferred from data are checked when their batch loads)."""
-        if not batches:
-            return
-        with self.engine.connect() as conn:
-            types = schema.reflect(conn, self.dialect, batches[0].table, self.options.db_schema)
-            for batch in batches:
-                wanted = known_types(batch.schema, self.options.overrides, self.options.infer)
-                types = schema.plan_table(
-                    conn.dialect,
-                    self.dialect,
-                    batch.table,
-                    wanted,
-                    types,
-                    self.options.db_schema,
-                ).types
+
+        def known(table_schema: TableSchema, overrides: Overrides) -> dict[str, SqlType]:
+            return known_types(table_schema, overrides, self.options.infer)
+
+        for _ in self._table_plans(batches, known):
+            pass
 
     def _with_retries(
         self, result: TableResult, batch: TableBatch, files: list[DataFile], exact_width: bool
