@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dbcheck import fetch
+from tests.dbcheck import fetch, scalar
 from tests.lakebuilder import LakeBuilder, attribute
 from tests.reference import final_state
 from turbodata import migrate
@@ -244,7 +244,7 @@ def test_status_shows_last_applied_folder_rows_last_run_and_last_error(
 
 def test_a_late_folder_never_goes_back_over_newer_data(lake: ChangeLake, db_url: str):
     lake.folder([row(1, 1, 1, "created")])
-    lake.folder([row(1, 2, 2, delete=True)])  # will be "abandoned": no model.json yet
+    lake.folder([row(1, 2, 2, delete=True), row(2, 1, 2, "late")])  # "abandoned" at first
     lake.folder([row(1, 3, 3, "re-created")])
     late = lake.root / "2025-01-01T10.10.00Z" / "model.json"
     late.rename(late.with_suffix(".later"))
@@ -254,9 +254,10 @@ def test_a_late_folder_never_goes_back_over_newer_data(lake: ChangeLake, db_url:
 
     again = migrate(lake.root, db_url)
 
-    assert loaded(db_url) == {guid(1): ("re-created", 3)}
-    assert again.tables["t"].files_read == 0
-    assert again.tables["t"].watermark is None  # nothing applied; it never moves back
+    # applied, but its delete is older than the re-created row, so only Id 2 is new
+    assert again.tables["t"].files_read == 1
+    assert loaded(db_url) == {guid(1): ("re-created", 3), guid(2): ("late", 1)}
+    assert scalar(db_url, "SELECT watermark FROM _turbodata_tables") == "2025-01-01T10.15.00Z"
 
 
 def test_a_replayed_delete_older_than_the_row_does_not_remove_it(lake: ChangeLake, db_url: str):
@@ -299,3 +300,19 @@ def test_soft_delete_also_marks_rows_a_snapshot_no_longer_has(tmp_path: Path, db
     assert (t.rows_inserted, t.rows_updated, t.rows_deleted) == (0, 1, 2)
     state = {str(r["Id"])[-1]: (r["name"], bool(r["IsDelete"])) for r in fetch(db_url, "t")}
     assert state == {"1": ("a2", False), "2": ("b", True), "3": ("c", True)}
+
+
+def test_a_late_folder_of_a_keyless_table_is_not_appended_again(tmp_path: Path, db_url: str):
+    builder = LakeBuilder(tmp_path / "lake")
+    columns = [attribute("code", "string", 10)]
+    builder.folder("2025-01-01T10.00.00Z", {"codes": columns}, {"codes/1.csv": "a\n"})
+    builder.folder("2025-01-01T10.05.00Z", {"codes": columns}, {"codes/1.csv": "b\n"}, model=False)
+    builder.folder("2025-01-01T10.10.00Z", {"codes": columns}, {"codes/1.csv": "b\nc\n"})
+    builder.changelog("2025-01-01T11.00.00Z")
+    assert migrate(builder.root, db_url).ok
+    builder.folder("2025-01-01T10.05.00Z", {"codes": columns}, {"codes/1.csv": "b\n"})
+
+    again = migrate(builder.root, db_url)
+
+    assert again.ok and again.tables["codes"].files_read == 0
+    assert sorted(r["code"] for r in fetch(db_url, "codes")) == ["a", "b", "c"]

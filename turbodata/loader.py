@@ -83,7 +83,11 @@ class TableLoader:
         loaded = self._loaded_files(result.name)
         watermark = self._watermark(result.name)
         todo = [(batch, files_to_load(batch, loaded)) for batch in batches]
-        todo = [(b, files) for b, files in todo if not (files and _behind_watermark(b, watermark))]
+        todo = [
+            (batch, files)
+            for batch, files in todo
+            if not (files and self._late_append(batch, watermark))
+        ]
         shifted = _shifted_batches(batches)
         try:
             self._check_schema_changes([b for b, files in todo if files])
@@ -106,7 +110,7 @@ class TableLoader:
                 result.fail(f"{batch.batch_id}: {one_line(error)}")
                 break
             if batch.mode is LoadMode.APPEND:
-                result.watermark = batch.batch_id
+                result.watermark = later_folder(result.watermark, batch.batch_id)
             result.status = "loaded"
             self.between_batches()
         result.seconds = time.monotonic() - started
@@ -152,6 +156,25 @@ class TableLoader:
                 )
                 types = table_plan.types
                 yield table_plan
+
+    def _late_append(self, batch: TableBatch, watermark: str | None) -> bool:
+        """New files in a folder older than the last one applied, for a table without a key:
+        an abandoned folder whose rows Synapse Link already re-committed into a later folder,
+        so appending them would duplicate rows. (Keyed tables apply late folders safely:
+        updates and deletes never overwrite a newer row.)"""
+        if batch.mode is not LoadMode.APPEND or watermark is None:
+            return False
+        if later_folder(watermark, batch.batch_id) == batch.batch_id:
+            return False
+        if self.options.key_for(batch.table, batch.schema.column_names):
+            return False
+        log.warning(
+            "%s: %s is older than the last applied folder %s: skipped",
+            batch.table,
+            batch.batch_id,
+            watermark,
+        )
+        return True
 
     def _reload_would_duplicate(
         self, batch: TableBatch, files: list[DataFile], loaded: dict[str, str]
@@ -240,7 +263,9 @@ class TableLoader:
         else:
             self._insert_rows(conn, result, reading, files, table_plan)
         if batch.mode is LoadMode.APPEND:
-            ledger.set_watermark(conn, self._ledger_name(batch.table), batch.batch_id, self.run_id)
+            name = self._ledger_name(batch.table)
+            newest = later_folder(ledger.watermark(conn, name), batch.batch_id)
+            ledger.set_watermark(conn, name, newest, self.run_id)
 
     def _types(self, batch: TableBatch, files: list[DataFile]) -> BatchTypes:
         def string_chunks() -> Iterator[list[pa.Array]]:
@@ -458,22 +483,14 @@ def _shifted_batches(batches: list[TableBatch]) -> set[str]:
     return shifted
 
 
-def _behind_watermark(batch: TableBatch, watermark: str | None) -> bool:
-    """A timestamp folder older than the last one applied: a late folder (an abandoned one
-    that got its model.json after all) is never applied over newer data; Synapse Link
-    re-commits an abandoned folder's rows into a later folder."""
-    if batch.mode is not LoadMode.APPEND or watermark is None:
-        return False
-    batch_time, mark_time = folder_time(batch.batch_id), folder_time(watermark)
-    if batch_time is None or mark_time is None or batch_time >= mark_time:
-        return False
-    log.warning(
-        "%s: %s is older than the last applied folder %s: skipped",
-        batch.table,
-        batch.batch_id,
-        watermark,
-    )
-    return True
+def later_folder(first: str | None, second: str) -> str:
+    """The later of two timestamp folder names (by time, not by text)."""
+    if first is None:
+        return second
+    first_time, second_time = folder_time(first), folder_time(second)
+    if first_time is None or second_time is None:
+        return max(first, second)
+    return second if second_time > first_time else first
 
 
 def files_to_load(batch: TableBatch, loaded: dict[str, str]) -> list[DataFile]:
