@@ -359,3 +359,17 @@ def test_the_same_lake_loads_into_two_schemas_of_one_database(
     in_dv = {s["table"]: s["rows"] for s in status(postgres_url, "dv")}
     in_public = {s["table"]: s["rows"] for s in status(postgres_url)}
     assert in_dv["account"] == in_public["account"] == len(expected["account"])
+
+
+def test_an_unreachable_database_or_lake_is_one_line_on_stderr_without_the_password(
+    example_lake: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    unreachable = "postgresql+psycopg://loader:S3cret-pw@127.0.0.1:1/dw"
+    assert main(["migrate", "--lake", str(example_lake), "--db", unreachable]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: connection failed:") and err.count("\n") == 1
+    assert "S3cret-pw" not in err
+
+    missing = tmp_path / "no-such-lake"
+    assert main(["migrate", "--lake", str(missing), "--db", f"sqlite:///{tmp_path}/x.db"]) == 1
+    assert capsys.readouterr().err == f"error: lake folder not found: {missing}\n"

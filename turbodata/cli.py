@@ -12,11 +12,12 @@ import logging
 import sys
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from turbodata import __version__, ledger
 from turbodata.lake import Lake
-from turbodata.loader import LoadOptions
+from turbodata.loader import LoadOptions, one_line
 from turbodata.overrides import OverrideError, Overrides, load_overrides
 from turbodata.pipeline import connect, migrate, status
 from turbodata.secrets import (
@@ -124,15 +125,19 @@ def _migrate(args: argparse.Namespace, dry_run: bool = False) -> int:
     except (SettingsError, SecretError) as error:
         print(f"error: {redact(str(error))}", file=sys.stderr)
         return 2
-    summary = migrate(
-        lake,
-        db,
-        tables=args.tables,
-        dry_run=dry_run or args.dry_run,
-        count_rows=not dry_run,
-        progress=progress,
-        options=options,
-    )
+    try:
+        summary = migrate(
+            lake,
+            db,
+            tables=args.tables,
+            dry_run=dry_run or args.dry_run,
+            count_rows=not dry_run,
+            progress=progress,
+            options=options,
+        )
+    except (sa.exc.DBAPIError, OSError) as error:  # the database or the lake cannot be reached
+        print(f"error: {redact(one_line(error))}", file=sys.stderr)
+        return 1
     if progress:
         progress.done()
     if args.json:
@@ -209,8 +214,6 @@ def _rejects(args: argparse.Namespace) -> int:
 
 
 def _has_ledger(conn: object) -> bool:
-    import sqlalchemy as sa
-
     return sa.inspect(conn).has_table(ledger.rejects.name)
 
 
