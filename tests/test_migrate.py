@@ -373,3 +373,43 @@ def test_an_unreachable_database_or_lake_is_one_line_on_stderr_without_the_passw
     missing = tmp_path / "no-such-lake"
     assert main(["migrate", "--lake", str(missing), "--db", f"sqlite:///{tmp_path}/x.db"]) == 1
     assert capsys.readouterr().err == f"error: lake folder not found: {missing}\n"
+
+
+def test_progress_shows_on_a_terminal_and_stays_quiet_otherwise(
+    example_lake: Path, tmp_path: Path
+) -> None:
+    import os
+    import pty
+
+    command = [sys.executable, "-m", "turbodata", "migrate", "--lake", str(example_lake)]
+    quiet = subprocess.run(
+        [*command, "--db", f"sqlite:///{tmp_path}/a.db"], capture_output=True, check=True
+    )
+    assert quiet.stderr == b""
+
+    leader, follower = pty.openpty()
+    on_terminal = subprocess.run(
+        [*command, "--db", f"sqlite:///{tmp_path}/b.db"],
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        check=True,
+    )
+    os.close(follower)
+    shown = b""
+    while chunk := _read_available(leader):
+        shown += chunk
+    os.close(leader)
+    assert on_terminal.returncode == 0
+    assert b"\raccount: " in shown and b" rows read" in shown
+
+
+def _read_available(fd: int) -> bytes:
+    import os
+    import select
+
+    if not select.select([fd], [], [], 0.5)[0]:
+        return b""
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # the terminal's other end closed
+        return b""

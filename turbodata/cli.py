@@ -276,7 +276,7 @@ class _Progress:
 
     def __call__(self, result: TableResult) -> None:
         sys.stderr.write(
-            f"\r{result.name}: {result.files_read} files, {result.rows_inserted:,} rows\033[K"
+            f"\r{result.name}: {result.files_read} files, {result.rows_read:,} rows read\033[K"
         )
         sys.stderr.flush()
 

@@ -287,7 +287,7 @@ class TableLoader:
             result.rows_deleted += conn.execute(sa.delete(table_plan.table)).rowcount
         for data_file in files:
             rows, rejects = 0, []
-            for chunk in self._chunks(reading, data_file, rejects):
+            for chunk in self._chunks(result, reading, data_file, rejects):
                 table_plan = self._widen_strings(conn, result, table_plan, chunk.max_lengths)
                 inserted = self.dialect.insert_batch(
                     conn, table_plan.table, chunk.batch, reading.types
@@ -317,7 +317,7 @@ class TableLoader:
         longest: dict[str, int] = {}
         for index, data_file in enumerate(files):
             rows, rejects = 0, []
-            for chunk in self._chunks(reading, data_file, rejects):
+            for chunk in self._chunks(result, reading, data_file, rejects):
                 rows += staging.add(chunk.batch, index, chunk.row_numbers)
                 for name, length in chunk.max_lengths.items():
                     longest[name] = max(length, longest.get(name, 0))
@@ -337,7 +337,11 @@ class TableLoader:
     # ---------------------------------------------------------------------- files and rows
 
     def _chunks(
-        self, reading: _Reading, data_file: DataFile, rejects: list[RowReject]
+        self,
+        result: TableResult,
+        reading: _Reading,
+        data_file: DataFile,
+        rejects: list[RowReject],
     ) -> Iterator[TypedChunk]:
         """Typed chunks of one file; the rows it cannot load are added to `rejects`."""
         names = reading.batch.schema.column_names
@@ -357,6 +361,7 @@ class TableLoader:
             )
             chunk = _reject_missing_keys(chunk, reading.key)
             rejects += chunk.rejects
+            result.rows_read += raw.num_rows + len(raw.rejects)
             yield chunk
 
     def _raw_chunks(
@@ -541,6 +546,7 @@ def one_line(error: BaseException | None) -> str:
 
 
 _COUNTERS = (
+    "rows_read",
     "rows_inserted",
     "rows_updated",
     "rows_deleted",

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 class TableResult:
     name: str
     status: str = "unchanged"  # loaded | unchanged | failed | planned
+    rows_read: int = 0  # data rows read from the files (loaded, collapsed or rejected)
     rows_inserted: int = 0
     rows_updated: int = 0
     rows_deleted: int = 0
