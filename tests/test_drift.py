@@ -340,3 +340,33 @@ def test_a_boolean_column_widens_to_an_integer_when_the_metadata_says_so(
     assert column_types(db_url, "t")["flag"].kind is Kind.BIGINT
     flags = {str(r["Id"])[-1]: r["flag"] for r in fetch(db_url, "t")}
     assert flags == {"1": 1, "2": 0, "3": None, "4": 7}
+
+
+def test_numbers_that_outgrow_their_declared_type_widen_the_column_instead_of_failing(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    columns = [
+        ID,
+        attribute("n", "int32"),
+        attribute("amount", "decimal", precision=5, scale=2),
+        attribute("note", "string", 10),
+    ]
+    lake.folder("2025-01-01T00.00.00Z", {"t": columns}, {"t/1.csv": f"{guid(1)},7,1.50,a\n"})
+    lake.folder(
+        "2025-01-01T00.05.00Z",
+        {"t": columns},
+        {"t/1.csv": f"{guid(2)},9000000000,12345.678,b\n{guid(3)},8,oops,c\n"},
+    )
+
+    summary = migrate(lake.root, db_url)
+
+    t = summary.tables["t"]
+    assert t.rows_rejected == 1 and "'amount'" in t.problems[0] and "oops" in t.problems[0]
+    types = column_types(db_url, "t")
+    assert types["n"].kind is Kind.BIGINT
+    assert (types["amount"].precision, types["amount"].scale) == (8, 3)
+    rows = {str(r["Id"])[-1]: (int(r["n"]), str(r["amount"])) for r in fetch(db_url, "t")}
+    assert rows["2"] == (9000000000, "12345.678")
+    assert rows["1"][0] == 7 and rows["1"][1].startswith("1.5")
+    assert_rerun_changes_nothing(lake.root, db_url, ["t"])

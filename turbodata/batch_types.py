@@ -15,12 +15,24 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from turbodata.inference import TypeInference, needs_inference
 from turbodata.model import CdmType, Column, TableSchema
 from turbodata.overrides import Overrides
-from turbodata.types import IncompatibleType, SqlType, from_cdm, string_type, widen
+from turbodata.types import (
+    INTEGER_ORDER,
+    IncompatibleType,
+    Kind,
+    SqlType,
+    from_cdm,
+    string_type,
+    widen,
+)
 from turbodata.values import utf16_max_length
+
+NUMERIC_KINDS = frozenset({*INTEGER_ORDER, Kind.DECIMAL})
+_PLAIN_NUMBER = r"^[+-]?[0-9]+(\.[0-9]+)?$"
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,37 @@ class _LongestString:
 
     def result(self) -> SqlType:
         return string_type(self.longest or None)
+
+
+class WidenedNumber:
+    """A declared integer or decimal column, widened along the lattice when its values need
+    more (an INT value past 2^31, more fraction digits than the scale). Values that are no
+    numbers at all leave the declared type alone: the parser rejects them."""
+
+    def __init__(self, declared: SqlType) -> None:
+        self.declared = declared
+        self.seen = TypeInference(fallback=declared)
+
+    def update(self, values: pa.Array) -> None:
+        is_number = pc.fill_null(pc.match_substring_regex(values, _PLAIN_NUMBER), False)
+        # in the form inference reads as a number: no `+`, no leading zeros
+        numbers = pc.replace_substring_regex(
+            pc.filter(values, is_number), r"^\+?(-?)0*([0-9])", r"\1\2"
+        )
+        self.seen.update(numbers)
+
+    def result(self) -> SqlType:
+        seen = self.seen.result()
+        if seen.kind not in NUMERIC_KINDS:
+            return self.declared
+        try:
+            return widen(self.declared, seen)
+        except IncompatibleType:  # more than 38 digits: the values are rejected
+            return self.declared
+
+
+def is_number(sql_type: SqlType) -> bool:
+    return sql_type.kind in NUMERIC_KINDS
 
 
 def _inference_for(column: Column) -> TypeInference | _LongestString:
@@ -87,14 +130,22 @@ def batch_types(
     overrides: Overrides,
     infer: bool,
     string_columns: Callable[[], Iterable[list[pa.Array]]],
+    *,
+    widen_numbers: bool = False,
 ) -> BatchTypes:
     """`string_columns` yields each chunk of the batch as one string array per column; it is
-    only called when a column needs inference."""
+    only called when a column needs inference, or, with `widen_numbers`, to size declared
+    integer and decimal columns by their values."""
     types = declared_types(schema, overrides)
-    inferring = {
+    inferring: dict[int, TypeInference | _LongestString | WidenedNumber] = {
         index: _inference_for(schema.columns[index])
         for index in _inferred_indexes(schema, overrides, infer)
     }
+    if widen_numbers:
+        for index, column in enumerate(schema.columns):
+            pinned = overrides.type_for(schema.name, column.name)
+            if index not in inferring and not pinned and is_number(types[column.name]):
+                inferring[index] = WidenedNumber(types[column.name])
     if not inferring:
         return BatchTypes(types, frozenset())
     for columns in string_columns():

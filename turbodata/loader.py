@@ -22,7 +22,14 @@ from sqlalchemy.engine import Connection, Engine
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from turbodata import ledger, schema
-from turbodata.batch_types import BatchTypes, batch_types, declared_types, known_types
+from turbodata.batch_types import (
+    BatchTypes,
+    WidenedNumber,
+    batch_types,
+    declared_types,
+    is_number,
+    known_types,
+)
 from turbodata.changes import ChangeColumns, Staging
 from turbodata.convert import TypedChunk, convert_chunk
 from turbodata.dialects.base import Dialect
@@ -221,7 +228,13 @@ class TableLoader:
             before = _snapshot(result)
             try:
                 with self.engine.begin() as conn:
-                    self._load_batch(conn, result, batch, files, exact_width)
+                    self._load_batch(conn, result, batch, files, exact_width, False)
+            except _NumbersOutgrowTypes as outgrown:
+                # rolled back: load the batch again, sizing number columns by their values
+                log.info("%s: %s: %s; widening", result.name, batch.batch_id, outgrown)
+                _restore(result, before)
+                with self.engine.begin() as conn:
+                    self._load_batch(conn, result, batch, files, exact_width, True)
             except BaseException:
                 _restore(result, before)
                 raise
@@ -251,13 +264,14 @@ class TableLoader:
         batch: TableBatch,
         files: list[DataFile],
         exact_width: bool,
+        widen_numbers: bool,
     ) -> None:
         existing = schema.reflect(conn, self.dialect, result.name, self.options.db_schema)
-        wanted = self._types(batch, files).reconciled(existing).types
+        wanted = self._types(batch, files, widen_numbers).reconciled(existing).types
         key = self.options.key_for(batch.table, list(wanted))
         table_plan = self._apply_schema(conn, result, wanted, existing, key)
         ledger.forget_files(conn, [f.info.path for f in files])
-        reading = _Reading(batch, list(wanted.values()), key, exact_width)
+        reading = _Reading(batch, list(wanted.values()), key, exact_width, widen_numbers)
         if key:
             self._apply_changes(conn, result, reading, files, table_plan)
         else:
@@ -267,13 +281,19 @@ class TableLoader:
             newest = later_folder(ledger.watermark(conn, name), batch.batch_id)
             ledger.set_watermark(conn, name, newest, self.run_id)
 
-    def _types(self, batch: TableBatch, files: list[DataFile]) -> BatchTypes:
+    def _types(self, batch: TableBatch, files: list[DataFile], widen_numbers: bool) -> BatchTypes:
         def string_chunks() -> Iterator[list[pa.Array]]:
             for data_file in files:
                 for raw in self._raw_chunks(batch, data_file, exact_width=False):
                     yield raw.columns
 
-        return batch_types(batch.schema, self.options.overrides, self.options.infer, string_chunks)
+        return batch_types(
+            batch.schema,
+            self.options.overrides,
+            self.options.infer,
+            string_chunks,
+            widen_numbers=widen_numbers,
+        )
 
     def _insert_rows(
         self,
@@ -359,6 +379,8 @@ class TableLoader:
                 keep_empty_strings=self.options.keep_empty_strings,
                 unstorable_text=self.dialect.unstorable_text,
             )
+            if not reading.sized_numbers and (outgrown := _outgrown_number(raw, chunk, reading)):
+                raise _NumbersOutgrowTypes(outgrown)
             chunk = _reject_missing_keys(chunk, reading.key)
             rejects += chunk.rejects
             result.rows_read += raw.num_rows + len(raw.rejects)
@@ -467,6 +489,31 @@ class _Reading:
     types: list[SqlType]
     key: tuple[str, ...]
     exact_width: bool  # columns moved in this batch: every row must have the full width
+    sized_numbers: bool = False  # number columns were sized by their values already
+
+
+class _NumbersOutgrowTypes(Exception):
+    """A value needs a wider number type than its column's: load the batch again, widened."""
+
+
+def _outgrown_number(raw: RawChunk, chunk: TypedChunk, reading: _Reading) -> str | None:
+    """The first number column holding a rejected value that a wider type of the lattice
+    would hold (a description for the log), or None."""
+    names = reading.batch.schema.column_names
+    index_of_row = {n: i for i, n in enumerate(raw.row_numbers.to_pylist())}
+    for column, sql_type in zip(names, reading.types, strict=True):
+        rows = [
+            index_of_row[r.row]
+            for r in chunk.rejects
+            if r.column == column and r.row in index_of_row
+        ]
+        if not rows or not is_number(sql_type):
+            continue
+        sizing = WidenedNumber(sql_type)
+        sizing.update(pc.take(raw.columns[names.index(column)], pa.array(rows)))
+        if (wider := sizing.result()) != sql_type:
+            return f"column {column!r} holds values that need {wider}, not {sql_type}"
+    return None
 
 
 def _shifted_batches(batches: list[TableBatch]) -> set[str]:
