@@ -88,12 +88,12 @@ class TableLoader:
     def load(self, result: TableResult, batches: list[TableBatch]) -> None:
         started = time.monotonic()
         loaded = self._loaded_files(result.name)
-        watermark = self._watermark(result.name)
+        watermark = result.watermark = self._watermark(result.name)
         todo = [(batch, files_to_load(batch, loaded)) for batch in batches]
         todo = [
             (batch, files)
             for batch, files in todo
-            if not (files and self._late_append(batch, watermark))
+            if not (files and self._late(batch, watermark))
         ]
         shifted = _shifted_batches(batches)
         try:
@@ -164,16 +164,14 @@ class TableLoader:
                 types = table_plan.types
                 yield table_plan
 
-    def _late_append(self, batch: TableBatch, watermark: str | None) -> bool:
-        """New files in a folder older than the last one applied, for a table without a key:
-        an abandoned folder whose rows Synapse Link already re-committed into a later folder,
-        so appending them would duplicate rows. (Keyed tables apply late folders safely:
-        updates and deletes never overwrite a newer row.)"""
+    def _late(self, batch: TableBatch, watermark: str | None) -> bool:
+        """New files in a folder older than the last one applied: an abandoned folder whose
+        model.json turned up after all. Synapse Link re-committed its rows into a later
+        folder, and applying it now could bring back rows deleted since (a hard delete leaves
+        no trace to compare with), so it is skipped."""
         if batch.mode is not LoadMode.APPEND or watermark is None:
             return False
         if later_folder(watermark, batch.batch_id) == batch.batch_id:
-            return False
-        if self.options.key_for(batch.table, batch.schema.column_names):
             return False
         log.warning(
             "%s: %s is older than the last applied folder %s: skipped",

@@ -77,9 +77,9 @@ def test_azure_lake_migrates_exactly_like_the_local_folder(
 
     # Rewrite one data file with the same bytes: only its etag (Azure) / mtime (local) changes.
     in_progress = (local_dir / "Changelog" / "changelog.info").read_text().strip()
-    changed = sorted(
+    changed = sorted(  # in the newest applied folder: older folders are never applied again
         p for p in local_dir.glob("2025-*/contact/*.csv") if in_progress not in str(p)
-    )[0]
+    )[-1]
     name = f"org/{changed.relative_to(local_dir).as_posix()}"
     before = azure_lake.stat(name.removeprefix("org/"))
     example_container.upload_blob(name, changed.read_bytes(), overwrite=True)
