@@ -370,3 +370,16 @@ def test_numbers_that_outgrow_their_declared_type_widen_the_column_instead_of_fa
     assert rows["2"] == (9000000000, "12345.678")
     assert rows["1"][0] == 7 and rows["1"][1].startswith("1.5")
     assert_rerun_changes_nothing(lake.root, db_url, ["t"])
+
+
+def test_a_fraction_in_an_integer_column_is_a_reject_not_a_decimal_column(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    columns = [ID, attribute("versionnumber", "int64")]
+    lake.folder(
+        "2025-01-01T00.00.00Z", {"t": columns}, {"t/1.csv": f"{guid(1)},9\n{guid(2)},1.5\n"}
+    )
+    summary = migrate(lake.root, db_url)
+    assert summary.tables["t"].rows_rejected == 1
+    assert column_types(db_url, "t")["versionnumber"].kind is Kind.BIGINT

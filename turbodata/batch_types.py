@@ -68,8 +68,10 @@ class _LongestString:
 
 class WidenedNumber:
     """A declared integer or decimal column, widened along the lattice when its values need
-    more (an INT value past 2^31, more fraction digits than the scale). Values that are no
-    numbers at all leave the declared type alone: the parser rejects them."""
+    more: an integer column up to BIGINT (a whole number past 2^31), a decimal column to more
+    digits. A fraction in an integer column, and values that are no numbers at all, leave the
+    declared type alone: the parser rejects them (an integer column such as versionnumber
+    never turns into a decimal because of one bad value)."""
 
     def __init__(self, declared: SqlType) -> None:
         self.declared = declared
@@ -87,6 +89,9 @@ class WidenedNumber:
         seen = self.seen.result()
         if seen.kind not in NUMERIC_KINDS:
             return self.declared
+        if self.declared.kind in INTEGER_ORDER and seen.kind not in INTEGER_ORDER:
+            whole = seen.kind is Kind.DECIMAL and not seen.scale  # past BIGINT: DECIMAL(38,0)
+            return SqlType(Kind.DECIMAL, precision=38, scale=0) if whole else self.declared
         try:
             return widen(self.declared, seen)
         except IncompatibleType:  # more than 38 digits: the values are rejected

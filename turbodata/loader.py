@@ -91,9 +91,7 @@ class TableLoader:
         watermark = result.watermark = self._watermark(result.name)
         todo = [(batch, files_to_load(batch, loaded)) for batch in batches]
         todo = [
-            (batch, files)
-            for batch, files in todo
-            if not (files and self._late(batch, watermark))
+            (batch, files) for batch, files in todo if not (files and self._late(batch, watermark))
         ]
         shifted = _shifted_batches(batches)
         try:
@@ -225,17 +223,23 @@ class TableLoader:
         def attempt() -> None:
             before = _snapshot(result)
             try:
-                with self.engine.begin() as conn:
-                    self._load_batch(conn, result, batch, files, exact_width, False)
+                load_once(size_numbers=False)
             except _NumbersOutgrowTypes as outgrown:
                 # rolled back: load the batch again, sizing number columns by their values
                 log.info("%s: %s: %s; widening", result.name, batch.batch_id, outgrown)
                 _restore(result, before)
-                with self.engine.begin() as conn:
-                    self._load_batch(conn, result, batch, files, exact_width, True)
+                try:
+                    load_once(size_numbers=True)
+                except BaseException:
+                    _restore(result, before)
+                    raise
             except BaseException:
                 _restore(result, before)
                 raise
+
+        def load_once(size_numbers: bool) -> None:
+            with self.engine.begin() as conn:
+                self._load_batch(conn, result, batch, files, exact_width, size_numbers)
 
         retrying = Retrying(
             stop=stop_after_attempt(self.options.retries + 1),
