@@ -413,3 +413,15 @@ def _read_available(fd: int) -> bytes:
         return os.read(fd, 65536)
     except OSError:  # the terminal's other end closed
         return b""
+
+
+def test_small_decimals_are_stored_as_positional_text_on_sqlite(
+    tmp_path: Path, sqlite_url: str, capsys: pytest.CaptureFixture
+) -> None:
+    lake = account_lake(
+        tmp_path,
+        "00000000-0000-0000-0000-000000000001,a,0,True,\n"
+        "00000000-0000-0000-0000-000000000002,b,-0.0001,True,\n",
+    )
+    assert run_cli(capsys, "--lake", str(lake), "--db", sqlite_url)[0] == 0
+    assert sorted(r["revenue"] for r in fetch(sqlite_url, "account")) == ["-0.0001", "0.0000"]

@@ -288,5 +288,9 @@ def parse_declared(spec: str) -> SqlType | None:
 
 
 def decimal_strings(array: pa.Array) -> list[object]:
-    """Decimals as exact text, for drivers without a decimal type."""
-    return pc.cast(array, pa.string()).to_pylist()
+    """Decimals as exact positional text ("0.0000001", never Arrow's "1.000E-7"), for drivers
+    and columns that take text."""
+    texts = pc.cast(array, pa.string())
+    if not pc.any(pc.match_substring(texts, "E")).as_py():
+        return texts.to_pylist()
+    return [None if value is None else format(value, "f") for value in array.to_pylist()]
