@@ -359,6 +359,12 @@ def test_the_same_lake_loads_into_two_schemas_of_one_database(
     in_dv = {s["table"]: s["rows"] for s in status(postgres_url, "dv")}
     in_public = {s["table"]: s["rows"] for s in status(postgres_url)}
     assert in_dv["account"] == in_public["account"] == len(expected["account"])
+    assert status(postgres_url, "public") == status(postgres_url)  # the default, named
+    again = [
+        migrate(example_lake, postgres_url),
+        migrate(example_lake, postgres_url, db_schema="dv"),
+    ]
+    assert all(t.files_read == 0 for run in again for t in run.tables.values())
 
 
 def test_an_unreachable_database_or_lake_is_one_line_on_stderr_without_the_password(

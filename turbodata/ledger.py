@@ -23,8 +23,9 @@ metadata = sa.MetaData()
 files = sa.Table(
     f"{PREFIX}files",
     metadata,
-    sa.Column("path", sa.Unicode(900), primary_key=True),  # 900: SQL Server's key size limit
-    sa.Column("table_name", sa.Unicode(128), nullable=False),
+    # one lake can load into several schemas: a file is loaded once per table
+    sa.Column("table_name", sa.Unicode(200), primary_key=True),
+    sa.Column("path", sa.Unicode(700), primary_key=True),  # with the name: SQL Server's 1700 bytes
     sa.Column("batch_id", sa.Unicode(128), nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("modified", sa.DateTime(timezone=True), nullable=False),
@@ -107,11 +108,11 @@ def loaded_fingerprints(conn: Connection, table: str) -> dict[str, str]:
     return {path: fingerprint for path, fingerprint in conn.execute(query)}
 
 
-def forget_files(conn: Connection, paths: Iterable[str]) -> None:
+def forget_files(conn: Connection, table: str, paths: Iterable[str]) -> None:
     """Drop ledger rows of files that are being loaded again (changed, or a snapshot reload)."""
     paths = list(paths)
     if paths:
-        conn.execute(sa.delete(files).where(files.c.path.in_(paths)))
+        conn.execute(sa.delete(files).where(files.c.table_name == table, files.c.path.in_(paths)))
 
 
 def record_file(

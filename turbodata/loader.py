@@ -10,6 +10,7 @@ table's later batches wait for the next run (they depend on this one).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -190,10 +191,17 @@ class TableLoader:
         return next((f.info.path for f in files if f.info.path in loaded), None)
 
     def _ledger_name(self, table: str) -> str:
-        """How the ledger names a table: with its schema when one is given, so the same lake
-        loaded into two schemas of one database keeps two histories."""
+        """How the ledger names a table: with its schema when one other than the connection's
+        default is given, so one lake loaded into two schemas keeps two histories."""
         schema_name = self.options.db_schema
-        return f"{schema_name}.{table}" if schema_name else table
+        if not schema_name or schema_name == self._default_schema:
+            return table
+        return f"{schema_name}.{table}"
+
+    @functools.cached_property
+    def _default_schema(self) -> str | None:
+        with self.engine.connect() as conn:
+            return sa.inspect(conn).default_schema_name
 
     def _watermark(self, table: str) -> str | None:
         with self.engine.connect() as conn:
@@ -272,7 +280,7 @@ class TableLoader:
         wanted = self._types(batch, files, widen_numbers).reconciled(existing).types
         key = self.options.key_for(batch.table, list(wanted))
         table_plan = self._apply_schema(conn, result, wanted, existing, key)
-        ledger.forget_files(conn, [f.info.path for f in files])
+        ledger.forget_files(conn, self._ledger_name(batch.table), [f.info.path for f in files])
         reading = _Reading(batch, list(wanted.values()), key, exact_width, widen_numbers)
         if key:
             self._apply_changes(conn, result, reading, files, table_plan)

@@ -158,12 +158,18 @@ def status(db: str | Engine, db_schema: str | None = None) -> list[dict[str, obj
     with engine.connect() as conn:
         if not sa.inspect(conn).has_table(ledger.table_state.name):
             return []
-        states = ledger.table_states(conn)
+        inspector = sa.inspect(conn)
+        default = inspector.default_schema_name
+        other_schemas = {f"{n}." for n in inspector.get_schema_names() if n != default}
+        prefix = f"{db_schema}." if db_schema and db_schema != default else ""
         out = []
-        for name, state in states.items():
-            in_schema, _, table = name.rpartition(".")  # the ledger qualifies `--schema` tables
-            if (in_schema or None) != db_schema:
+        for name, state in ledger.table_states(conn).items():
+            # the ledger names tables of a schema other than the default `schema.table`
+            if prefix and not name.startswith(prefix):
                 continue
+            if not prefix and any(name.startswith(other) for other in other_schemas):
+                continue
+            table = name[len(prefix) :]
             target = sa.table(table, schema=db_schema)
             exists = sa.inspect(conn).has_table(table, schema=db_schema)
             count = sa.select(sa.func.count()).select_from(target)
