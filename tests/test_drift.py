@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -383,3 +384,21 @@ def test_a_fraction_in_an_integer_column_is_a_reject_not_a_decimal_column(
     summary = migrate(lake.root, db_url)
     assert summary.tables["t"].rows_rejected == 1
     assert column_types(db_url, "t")["versionnumber"].kind is Kind.BIGINT
+
+
+def test_short_rows_stay_valid_after_the_narrower_folder_is_removed_by_retention(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    old = [ID, attribute("n", "int64")]
+    new = [*old, attribute("tier", "string", 10)]
+    lake.folder("2025-01-01T00.00.00Z", {"t": old}, {"t/1.csv": f"{guid(1)},1\n"})
+    lake.folder("2025-01-01T00.05.00Z", {"t": new}, {"t/1.csv": f"{guid(2)},2,gold\n"})
+    assert migrate(lake.root, db_url).ok
+    shutil.rmtree(lake.root / "2025-01-01T00.00.00Z")  # retention
+    lake.folder("2025-01-01T00.10.00Z", {"t": new}, {"t/1.csv": f"{guid(1)},3\n"})
+
+    summary = migrate(lake.root, db_url)
+
+    assert summary.ok, summary.to_dict()
+    assert {str(r["Id"]): int(r["n"]) for r in fetch(db_url, "t")} == {guid(1): 3, guid(2): 2}

@@ -76,6 +76,8 @@ table_state = sa.Table(
     metadata,
     sa.Column("table_name", sa.Unicode(128), primary_key=True),
     sa.Column("watermark", sa.Unicode(128)),  # last fully applied batch (timestamp folder)
+    # the fewest columns any applied batch's metadata had: older rows may be that short
+    sa.Column("narrowest", sa.Integer),
     sa.Column("last_run_id", sa.Unicode(64)),
     sa.Column("last_status", sa.Unicode(32)),
     sa.Column("last_error", _text),
@@ -209,6 +211,18 @@ def set_watermark(conn: Connection, table: str, batch_id: str, run_id: str) -> N
 
 def watermark(conn: Connection, table: str) -> str | None:
     query = sa.select(table_state.c.watermark).where(table_state.c.table_name == table)
+    return conn.execute(query).scalar_one_or_none()
+
+
+def note_width(conn: Connection, table: str, width: int) -> None:
+    """Remember that rows of `width` columns were valid for the table (columns only append)."""
+    current = narrowest(conn, table)
+    if current is None or width < current:
+        _merge_table_state(conn, table, {"narrowest": width})
+
+
+def narrowest(conn: Connection, table: str) -> int | None:
+    query = sa.select(table_state.c.narrowest).where(table_state.c.table_name == table)
     return conn.execute(query).scalar_one_or_none()
 
 

@@ -90,6 +90,7 @@ class TableLoader:
         started = time.monotonic()
         loaded = self._loaded_files(result.name)
         watermark = result.watermark = self._watermark(result.name)
+        self._remember_narrowest(result.name)
         todo = [(batch, files_to_load(batch, loaded)) for batch in batches]
         todo = [
             (batch, files) for batch, files in todo if not (files and self._late(batch, watermark))
@@ -203,6 +204,16 @@ class TableLoader:
         with self.engine.connect() as conn:
             return sa.inspect(conn).default_schema_name
 
+    def _remember_narrowest(self, table: str) -> None:
+        """Short rows are judged against every schema the table has had, also those of
+        folders retention has removed since (lake-format.md 4.2)."""
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table(ledger.table_state.name):
+                return
+            stored = ledger.narrowest(conn, self._ledger_name(table))
+        if stored is not None and table in self.min_widths:
+            self.min_widths[table] = min(self.min_widths[table], stored)
+
     def _watermark(self, table: str) -> str | None:
         with self.engine.connect() as conn:
             if not sa.inspect(conn).has_table(ledger.table_state.name):
@@ -281,6 +292,7 @@ class TableLoader:
         key = self.options.key_for(batch.table, list(wanted))
         table_plan = self._apply_schema(conn, result, wanted, existing, key)
         ledger.forget_files(conn, self._ledger_name(batch.table), [f.info.path for f in files])
+        ledger.note_width(conn, self._ledger_name(batch.table), len(batch.schema.columns))
         reading = _Reading(batch, list(wanted.values()), key, exact_width, widen_numbers)
         if key:
             self._apply_changes(conn, result, reading, files, table_plan)
