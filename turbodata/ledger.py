@@ -7,6 +7,7 @@ ledger row, its rejects and its data commit together or not at all.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -212,6 +213,23 @@ def set_watermark(conn: Connection, table: str, batch_id: str, run_id: str) -> N
 def watermark(conn: Connection, table: str) -> str | None:
     query = sa.select(table_state.c.watermark).where(table_state.c.table_name == table)
     return conn.execute(query).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class TableHistory:
+    loaded: dict[str, str] = field(default_factory=dict)  # path → fingerprint
+    watermark: str | None = None
+    narrowest: int | None = None
+
+
+def history(conn: Connection, table: str) -> TableHistory:
+    state = conn.execute(
+        sa.select(table_state.c.watermark, table_state.c.narrowest).where(
+            table_state.c.table_name == table
+        )
+    ).one_or_none()
+    watermark, narrowest = state if state else (None, None)
+    return TableHistory(loaded_fingerprints(conn, table), watermark, narrowest)
 
 
 def note_width(conn: Connection, table: str, width: int) -> None:

@@ -88,9 +88,13 @@ class TableLoader:
 
     def load(self, result: TableResult, batches: list[TableBatch]) -> None:
         started = time.monotonic()
-        loaded = self._loaded_files(result.name)
-        watermark = result.watermark = self._watermark(result.name)
-        self._remember_narrowest(result.name)
+        history = self._history(result.name)
+        loaded, watermark = history.loaded, history.watermark
+        result.watermark = watermark
+        if history.narrowest is not None and result.name in self.min_widths:
+            # short rows are judged against every schema the table has had, also those of
+            # folders that retention has removed since (lake-format.md 4.2)
+            self.min_widths[result.name] = min(self.min_widths[result.name], history.narrowest)
         todo = [(batch, files_to_load(batch, loaded)) for batch in batches]
         todo = [
             (batch, files) for batch, files in todo if not (files and self._late(batch, watermark))
@@ -128,7 +132,7 @@ class TableLoader:
 
     def plan(self, result: TableResult, batches: list[TableBatch], count_rows: bool) -> None:
         """Dry run: the DDL, files (and rows) a load would take; changes nothing."""
-        loaded = self._loaded_files(result.name)
+        loaded = self._history(result.name).loaded
         todo = [(batch, files_to_load(batch, loaded)) for batch in batches]
         todo = [(batch, files) for batch, files in todo if files]
         plans = self._table_plans([batch for batch, _ in todo], declared_types)
@@ -204,27 +208,12 @@ class TableLoader:
         with self.engine.connect() as conn:
             return sa.inspect(conn).default_schema_name
 
-    def _remember_narrowest(self, table: str) -> None:
-        """Short rows are judged against every schema the table has had, also those of
-        folders retention has removed since (lake-format.md 4.2)."""
+    def _history(self, table: str) -> ledger.TableHistory:
+        """What the ledger knows of the table (nothing before the first run: a dry run)."""
         with self.engine.connect() as conn:
             if not sa.inspect(conn).has_table(ledger.table_state.name):
-                return
-            stored = ledger.narrowest(conn, self._ledger_name(table))
-        if stored is not None and table in self.min_widths:
-            self.min_widths[table] = min(self.min_widths[table], stored)
-
-    def _watermark(self, table: str) -> str | None:
-        with self.engine.connect() as conn:
-            if not sa.inspect(conn).has_table(ledger.table_state.name):
-                return None
-            return ledger.watermark(conn, self._ledger_name(table))
-
-    def _loaded_files(self, table: str) -> dict[str, str]:
-        with self.engine.connect() as conn:
-            if not sa.inspect(conn).has_table(ledger.files.name):
-                return {}
-            return ledger.loaded_fingerprints(conn, self._ledger_name(table))
+                return ledger.TableHistory()
+            return ledger.history(conn, self._ledger_name(table))
 
     def _check_schema_changes(self, batches: list[TableBatch]) -> None:
         """Raise SchemaConflict before anything loads when a batch's declared types cannot
