@@ -160,3 +160,11 @@ def test_a_file_ending_inside_a_quoted_field_rejects_its_truncated_last_row(chun
 
 def test_a_literal_quote_in_an_unquoted_field_with_odd_count_still_reads_exactly():
     assert rows(read(b'1,ab"c,x\n2,"d",y\n')) == [(1, "1", 'ab"c', "x"), (2, "2", "d", "y")]
+
+
+def test_a_literal_quote_cannot_hide_a_truncated_last_row_from_the_parity_check():
+    chunks = read(b'a,5" screen,1\nb,2,"hel')
+    assert rows(chunks) == [(1, "a", '5" screen', "1")]
+    assert [(r.row, r.reason) for r in rejects(chunks)] == [
+        (2, "the file ends inside a quoted field (truncated row)")
+    ]

@@ -16,6 +16,7 @@ seen twice. Empty unquoted fields are NULL (None); a quoted `""` is the empty st
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -98,7 +99,7 @@ def _fast_chunks(
     def give_up(_row: pacsv.InvalidRow) -> str:
         return "error"  # pyarrow then raises ArrowInvalid; the exact path takes over
 
-    counted = _QuoteCounter(stream, dialect.quote_char or '"')
+    counted = _QuoteCounter(stream, dialect.quote_char or '"', dialect.delimiter)
     try:
         reader = pacsv.open_csv(
             counted,
@@ -157,14 +158,23 @@ def _fast_chunks(
 
 class _QuoteCounter(io.RawIOBase):
     """Passes a stream through, counting quote characters: an odd count at the end means
-    the file ends inside a quoted field (doubled quotes and quoted fields count even)."""
+    the file ends inside a quoted field (doubled quotes and quoted fields count even).
 
-    def __init__(self, stream: BinaryIO, quote: str) -> None:
+    A quote inside an unquoted field (`5" screen`) is literal text and would spoil the count,
+    so one between two ordinary characters also sends the file to the exact path."""
+
+    def __init__(self, stream: BinaryIO, quote: str, delimiter: str) -> None:
         self.stream, self.quote, self.quotes = stream, quote.encode(), 0
+        edges = re.escape((delimiter + quote).encode() + b"\r\n")
+        self._literal = re.compile(
+            b"[^" + edges + b"]" + re.escape(self.quote) + b"[^" + edges + b"]"
+        )
+        self._tail = b""  # the last byte read, so a pattern across two reads is seen
+        self.literal_quote = False
 
     @property
     def inside_quotes(self) -> bool:
-        return self.quotes % 2 == 1
+        return self.quotes % 2 == 1 or self.literal_quote
 
     def readable(self) -> bool:
         return True
@@ -172,6 +182,9 @@ class _QuoteCounter(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         data = self.stream.read(size)
         self.quotes += data.count(self.quote)
+        if not self.literal_quote and self._literal.search(self._tail + data):
+            self.literal_quote = True
+        self._tail = data[-1:]
         return data
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
