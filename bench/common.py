@@ -8,6 +8,7 @@ prints medians and ratios against the baseline measured in the same session.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import cProfile
 import io
@@ -28,6 +29,18 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "tests"
 DEFAULT_DATA = Path(os.environ.get("TMPDIR", "/tmp")) / "turbodata-bench"
+
+
+def benchmark_parser(doc: str, rows: int, rows_help: str) -> argparse.ArgumentParser:
+    """The arguments every benchmark takes: data size, seed, repeats, cache, profiling."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=rows, help=rows_help)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per variant (median)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="generated data cache")
+    parser.add_argument("--profile", metavar="VARIANT", help="cProfile one variant in-process")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    return parser
 
 
 def add_repo_paths() -> None:

@@ -28,7 +28,6 @@ prints exclusive seconds and µs per row per stage.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
 import json
@@ -45,9 +44,9 @@ from pathlib import Path
 from typing import Any
 
 from common import (
-    DEFAULT_DATA,
     Runs,
     add_repo_paths,
+    benchmark_parser,
     child_report,
     environment,
     profile,
@@ -429,16 +428,10 @@ def cpu_table(runs: dict[str, Runs]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=100_000, help="rows of the first folder")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=3, help="runs per variant (median)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="generated data cache")
+    parser = benchmark_parser(__doc__, 100_000, "rows of the first folder")
     parser.add_argument("--targets", default="sqlite,postgresql", help="sqlite, postgresql")
     parser.add_argument("--variants", default="", help="comma-separated (default: all)")
     parser.add_argument("--breakdown", action="store_true", help="time the loader's stages")
-    parser.add_argument("--profile", metavar="VARIANT", help="cProfile one variant in-process")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(json.loads(args.child))

@@ -21,7 +21,6 @@ Ratios are rows/s ÷ the `arrow-strings` rows/s of the same session.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -32,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from common import (
-    DEFAULT_DATA,
     add_repo_paths,
+    benchmark_parser,
     child_report,
     environment,
     profile,
@@ -188,15 +187,9 @@ def per_column(spec: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=200_000, help="rows in the parsed file")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=3, help="runs per variant (median)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="generated data cache")
+    parser = benchmark_parser(__doc__, 200_000, "rows in the parsed file")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated")
     parser.add_argument("--per-column", action="store_true", help="convert_column per column")
-    parser.add_argument("--profile", metavar="VARIANT", help="cProfile one variant in-process")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(json.loads(args.child))
