@@ -301,6 +301,9 @@ def test_soft_delete_also_marks_rows_a_snapshot_no_longer_has(tmp_path: Path, db
     assert (t.rows_inserted, t.rows_updated, t.rows_deleted) == (0, 1, 2)
     state = {str(r["Id"])[-1]: (r["name"], bool(r["IsDelete"])) for r in fetch(db_url, "t")}
     assert state == {"1": ("a2", False), "2": ("b", True), "3": ("c", True)}
+    builder.write(snapshot, csv_text([row(1, 3, 3, "a3")]))  # 2 and 3 are already marked
+    again = migrate(builder.root, db_url, options=options).tables["t"]
+    assert (again.rows_updated, again.rows_deleted) == (1, 0)
 
 
 def test_a_late_folder_of_a_keyless_table_is_not_appended_again(tmp_path: Path, db_url: str):

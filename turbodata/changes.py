@@ -184,7 +184,9 @@ class Staging:
         gone = ~sa.exists().where(self._matches())  # the table's rows the snapshot lacks
         new = self._count_new()
         if soft_delete and self.columns.delete:
-            mark = sa.update(self.target).where(gone).values({self.columns.delete: sa.true()})
+            flag = self.target.c[self.columns.delete]
+            not_yet = sa.or_(flag.is_(None), flag != sa.true())
+            mark = sa.update(self.target).where(gone, not_yet).values({flag.name: sa.true()})
             deleted = self.conn.execute(mark).rowcount
             touched = self._upsert(lambda _incoming, _existing: sa.true())  # the snapshot wins
             return AppliedCounts(inserted=new, updated=touched - new, deleted=deleted)
