@@ -222,3 +222,14 @@ def test_transient_errors_are_retried_and_logged_permanent_ones_are_not(
         assert summary.tables["t"].status == "failed"
         assert "connection reset by peer" in summary.tables["t"].error
         assert not [r for r in caplog.records if "retry" in r.getMessage()]
+
+
+def test_a_refused_connection_is_not_mistaken_for_a_busy_database() -> None:
+    from turbodata import lease
+    from turbodata.pipeline import connect
+
+    engine, dialect = connect("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    with pytest.raises(sa.exc.OperationalError):
+        lease.acquire(engine, "run", is_busy=dialect.is_busy)
+    busy = sa.exc.OperationalError("BEGIN", {}, Exception("database is locked"))
+    assert connect("sqlite://")[1].is_busy(busy) and not dialect.is_busy(busy)

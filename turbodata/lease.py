@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -32,8 +33,14 @@ class LeaseHeld(Exception):
         self.holder = holder
 
 
-def acquire(engine: Engine, holder: str, ttl: timedelta = DEFAULT_TTL) -> None:
-    """Take the lease, or raise LeaseHeld naming the run that has it."""
+def acquire(
+    engine: Engine,
+    holder: str,
+    ttl: timedelta = DEFAULT_TTL,
+    is_busy: Callable[[BaseException], bool] = lambda _error: False,
+) -> None:
+    """Take the lease, or raise LeaseHeld naming the run that has it. `is_busy` (the
+    dialect's) tells a database busy with another writer from a real error."""
     try:
         with engine.begin() as conn:
             if _take_over(conn, holder, ttl) or _take_from_dead_process(conn, holder, ttl):
@@ -42,7 +49,9 @@ def acquire(engine: Engine, holder: str, ttl: timedelta = DEFAULT_TTL) -> None:
             return
     except sa.exc.IntegrityError:  # inserted by a run that started at the same moment
         pass
-    except sa.exc.OperationalError as error:  # SQLite: another run holds the write lock
+    except sa.exc.OperationalError as error:
+        if not is_busy(error):
+            raise
         raise LeaseHeld("unknown: the database is busy with another writer", None) from error
     row = _current(engine)
     raise LeaseHeld(row.holder if row else "unknown", row.expires_at if row else None)

@@ -114,6 +114,8 @@ class TableLoader:
                     " it again without duplicating rows (give it a key with --key)"
                 )
                 break
+            for path in (f.info.path for f in files if f.info.path in loaded):
+                log.warning("%s changed since it was loaded; loading it again", path)
             try:
                 self._with_retries(result, batch, files, batch.batch_id in shifted)
             except Exception as error:  # rolled back; the table's later batches depend on it
@@ -559,9 +561,6 @@ def later_folder(first: str | None, second: str) -> str:
 def files_to_load(batch: TableBatch, loaded: dict[str, str]) -> list[DataFile]:
     """New or changed files; a snapshot with anything new or changed reloads all its files."""
     changed = [f for f in batch.files if loaded.get(f.info.path) != f.info.fingerprint]
-    for data_file in changed:
-        if data_file.info.path in loaded:
-            log.warning("%s changed since it was loaded; loading it again", data_file.info.path)
     if changed and batch.mode is not LoadMode.APPEND:
         return list(batch.files)
     return changed

@@ -61,11 +61,13 @@ def migrate(
     Tables with an `Id` column (or a key in `keys`) are upserted and deleted by key; others
     are appended. `dry_run` plans the DDL and counts the rows, changing nothing.
     """
-    lake = as_lake(lake)
-    engine, dialect = connect(db)
+    if options is not None and (keys or soft_delete or db_schema):
+        raise TypeError("give keys, soft_delete and db_schema inside `options`, not beside it")
     options = options or LoadOptions(
         db_schema=db_schema, keys=dict(keys or {}), soft_delete=soft_delete
     )
+    lake = as_lake(lake)
+    engine, dialect = connect(db)
     summary = RunSummary(
         run_id=_new_run_id(),
         lake=lake.url,
@@ -88,7 +90,7 @@ def migrate(
     with engine.begin() as conn:
         ledger.ensure(conn)
     try:
-        lease.acquire(engine, summary.run_id)
+        lease.acquire(engine, summary.run_id, is_busy=dialect.is_busy)
     except lease.LeaseHeld as held:
         summary.blocked = True
         summary.problems.append(str(held))

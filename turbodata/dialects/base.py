@@ -165,7 +165,12 @@ class Dialect:
 
     def is_transient(self, error: BaseException) -> bool:
         """Worth retrying: a dropped connection, a deadlock, a busy database."""
-        return isinstance(error, sa.exc.DBAPIError) and bool(error.connection_invalidated)
+        dropped = isinstance(error, sa.exc.DBAPIError) and bool(error.connection_invalidated)
+        return dropped or self.is_busy(error)
+
+    def is_busy(self, error: BaseException) -> bool:
+        """Another connection holds the lock this one waited for until it gave up."""
+        return False
 
     # -- loading --------------------------------------------------------------------------
 

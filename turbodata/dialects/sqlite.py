@@ -100,9 +100,9 @@ class SQLiteDialect(Dialect):
 
     on_conflict_insert = staticmethod(sqlite_insert)
 
-    def is_transient(self, error: BaseException) -> bool:
-        locked = isinstance(error, sa.exc.OperationalError) and "locked" in str(error.orig)
-        return locked or super().is_transient(error)
+    def is_busy(self, error: BaseException) -> bool:
+        # one writer at a time: "database is locked" once busy_timeout has passed
+        return isinstance(error, sa.exc.OperationalError) and "locked" in str(error.orig)
 
     def python_values(self, array: pa.Array, sql_type: SqlType) -> list[object]:
         if sql_type.kind is Kind.DECIMAL:
