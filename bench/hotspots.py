@@ -80,11 +80,10 @@ HEADER = (
 
 
 def typed_chunks(csv_path: Path, names: list[str], types: list[SqlType]) -> list[TypedChunk]:
-    with csv_path.open("rb") as stream:
-        return [
-            convert_chunk(raw, names, types)
-            for raw in read_raw(stream, column_names=names, dialect=CsvDialect())
-        ]
+    return [
+        convert_chunk(raw, names, types)
+        for raw in read_raw(lambda: csv_path.open("rb"), column_names=names, dialect=CsvDialect())
+    ]
 
 
 # ----------------------------------------------------------------------- 1. COPY serialisation
@@ -291,10 +290,8 @@ def winners_experiment(
 
 def inference_experiment(csv_path: Path, names: list[str], inferred: list[str], repeat: int) -> str:
     def full() -> int:
-        with csv_path.open("rb") as stream:
-            return sum(
-                c.num_rows for c in read_raw(stream, column_names=names, dialect=CsvDialect())
-            )
+        chunks = read_raw(lambda: csv_path.open("rb"), column_names=names, dialect=CsvDialect())
+        return sum(c.num_rows for c in chunks)
 
     def narrow() -> int:
         reader = pacsv.open_csv(

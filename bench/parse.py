@@ -95,19 +95,18 @@ def turbodata_reader(path: Path, names: list[str], types: list[Any], *, convert:
     from turbodata.reader import read_raw
 
     rows = 0
-    with path.open("rb") as stream:
-        for raw in read_raw(
-            stream, column_names=names, dialect=CsvDialect(), min_width=len(names) - 1
-        ):
-            if raw.rejects:
-                raise RuntimeError(f"unexpected rejects: {raw.rejects[:3]}")
-            if convert:
-                typed = convert_chunk(raw, names, types)
-                if typed.rejects:
-                    raise RuntimeError(f"unexpected rejects: {typed.rejects[:3]}")
-                rows += typed.batch.num_rows
-            else:
-                rows += raw.num_rows
+    for raw in read_raw(
+        lambda: path.open("rb"), column_names=names, dialect=CsvDialect(), min_width=len(names) - 1
+    ):
+        if raw.rejects:
+            raise RuntimeError(f"unexpected rejects: {raw.rejects[:3]}")
+        if convert:
+            typed = convert_chunk(raw, names, types)
+            if typed.rejects:
+                raise RuntimeError(f"unexpected rejects: {typed.rejects[:3]}")
+            rows += typed.batch.num_rows
+        else:
+            rows += raw.num_rows
     return rows
 
 
@@ -154,19 +153,19 @@ def per_column(spec: dict[str, Any]) -> str:
     spent = dict.fromkeys(names, 0.0)
     rows = 0
     read_seconds = 0.0
-    with Path(spec["csv"]).open("rb") as stream:
-        chunks = read_raw(stream, column_names=names, dialect=CsvDialect())
-        while True:
+    csv_path = Path(spec["csv"])
+    chunks = read_raw(lambda: csv_path.open("rb"), column_names=names, dialect=CsvDialect())
+    while True:
+        started = time.perf_counter()
+        raw = next(chunks, None)
+        read_seconds += time.perf_counter() - started
+        if raw is None:
+            break
+        rows += raw.num_rows
+        for name, sql_type, values in zip(names, types, raw.columns, strict=True):
             started = time.perf_counter()
-            raw = next(chunks, None)
-            read_seconds += time.perf_counter() - started
-            if raw is None:
-                break
-            rows += raw.num_rows
-            for name, sql_type, values in zip(names, types, raw.columns, strict=True):
-                started = time.perf_counter()
-                convert_column(values, sql_type)
-                spent[name] += time.perf_counter() - started
+            convert_column(values, sql_type)
+            spent[name] += time.perf_counter() - started
     total = sum(spent.values())
     lines = [
         f"convert_column per column over {rows:,} rows (in-process, one pass); "

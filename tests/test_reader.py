@@ -18,7 +18,7 @@ DEFAULT = CsvDialect()
 def read(data: bytes, *, names=NAMES, dialect=DEFAULT, min_width=None, chunk_rows=50_000):
     chunks = list(
         read_raw(
-            io.BytesIO(data),
+            lambda: io.BytesIO(data),
             column_names=names,
             dialect=dialect,
             min_width=min_width,

@@ -404,10 +404,12 @@ class TableLoader:
     ) -> Iterator[RawChunk]:
         names = batch.schema.column_names
         min_width = len(names) if exact_width else self.min_widths.get(batch.table)
-        with self.lake.open(data_file.info.path) as stream:
-            yield from read_raw(
-                stream, column_names=names, dialect=data_file.dialect, min_width=min_width
-            )
+        yield from read_raw(
+            functools.partial(self.lake.open, data_file.info.path),
+            column_names=names,
+            dialect=data_file.dialect,
+            min_width=min_width,
+        )
 
     def _record_file(
         self,

@@ -8,16 +8,24 @@ Two paths produce the same chunks:
   (columns appended later), rows wider than it, truncated rows, invalid UTF-8. It pads short
   rows with NULLs and rejects bad rows with their row number, column and raw text.
 
-The fast path gives up at the first irregular row; the exact path then resumes the same file
-right after the rows already yielded, so a file is never read into memory whole and no row is
-seen twice. Empty unquoted fields are NULL (None); a quoted `""` is the empty string.
+The fast path gives up at the first irregular row; the exact path then reads the file again
+from a fresh stream and resumes right after the rows already yielded, so a file is never read
+into memory whole and no row is seen twice. Empty unquoted fields are NULL (None); a quoted `""`
+is the empty string.
+
+Design: the two paths never share a stream. pyarrow reads ahead on a background thread, which
+may still be inside `read()` when the fast path gives up; seeking that stream back to 0 for the
+exact path let both consume it, and the exact path silently lost up to a block of rows. So
+`read_raw` takes an opener, the exact path opens the file anew, and the fast path's stream is
+first fenced off (`_FastInput.retire`: no read reaches it once that returns) and then closed.
 """
 
 from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -28,6 +36,8 @@ from turbodata.model import CsvDialect
 
 CHUNK_ROWS = 50_000  # rows per chunk handed to the loader
 READ_BLOCK = 1 << 20  # small blocks keep pyarrow's read-ahead lean (performance.md §6)
+
+Opener = Callable[[], BinaryIO]  # a fresh stream of the file's bytes from its start, each call
 
 
 @dataclass(frozen=True)
@@ -59,7 +69,7 @@ class _Irregular(Exception):
 
 
 def read_raw(
-    stream: BinaryIO,
+    open_stream: Opener,
     *,
     column_names: list[str],
     dialect: CsvDialect,
@@ -68,8 +78,10 @@ def read_raw(
 ) -> Iterator[RawChunk]:
     """Stream a CSV partition as string chunks.
 
-    `min_width` is the narrowest row width the table's metadata history allows (columns are only
-    ever appended); shorter rows are rejected. Defaults to the full width.
+    `open_stream` is called once per path, so the exact path never reads a stream pyarrow's
+    read-ahead thread may still be reading. `min_width` is the narrowest row width the table's
+    metadata history allows (columns are only ever appended); shorter rows are rejected.
+    Defaults to the full width.
     """
     width = len(column_names)
     min_width = width if min_width is None else min_width
@@ -78,31 +90,35 @@ def read_raw(
         "utf8",
         "ascii",
     ):
-        try:
-            for chunk in _fast_chunks(stream, width, dialect, chunk_rows):
-                rows_done += chunk.num_rows
-                yield chunk
-            return
-        except _Irregular:
-            stream.seek(0)
-    yield from _exact_chunks(stream, column_names, min_width, dialect, chunk_rows, rows_done)
+        with open_stream() as stream:
+            fast_input = _FastInput(stream, dialect.quote_char, dialect.delimiter)
+            try:
+                for chunk in _fast_chunks(fast_input, width, dialect, chunk_rows):
+                    rows_done += chunk.num_rows
+                    yield chunk
+                return
+            except _Irregular:
+                pass
+            finally:
+                fast_input.retire()
+    with open_stream() as stream:
+        yield from _exact_chunks(stream, column_names, min_width, dialect, chunk_rows, rows_done)
 
 
 # ---------------------------------------------------------------------------- fast path
 
 
 def _fast_chunks(
-    stream: BinaryIO, width: int, dialect: CsvDialect, chunk_rows: int
+    fast_input: _FastInput, width: int, dialect: CsvDialect, chunk_rows: int
 ) -> Iterator[RawChunk]:
     names = [f"c{i}" for i in range(width)]
 
     def give_up(_row: pacsv.InvalidRow) -> str:
         return "error"  # pyarrow then raises ArrowInvalid; the exact path takes over
 
-    counted = _QuoteCounter(stream, dialect.quote_char or '"', dialect.delimiter)
     try:
         reader = pacsv.open_csv(
-            counted,
+            fast_input,
             read_options=pacsv.ReadOptions(
                 column_names=names,
                 block_size=READ_BLOCK,
@@ -147,7 +163,7 @@ def _fast_chunks(
             first_row += pending_rows
             pending, pending_rows = [], 0
     last = _chunk_from_batches(pending, first_row) if pending_rows else None
-    if counted.inside_quotes:
+    if fast_input.inside_quotes:
         # pyarrow takes a file that ends inside a quoted field as complete: its last row is
         # truncated. The exact path re-reads the chunk holding it and rejects that row.
         if held and last:
@@ -156,15 +172,19 @@ def _fast_chunks(
     yield from (chunk for chunk in (held, last) if chunk)
 
 
-class _QuoteCounter(io.RawIOBase):
-    """Passes a stream through, counting quote characters: an odd count at the end means
-    the file ends inside a quoted field (doubled quotes and quoted fields count even).
+class _FastInput(io.RawIOBase):
+    """The fast path's view of its stream: passes it through, counting quote characters, and
+    can be retired so that pyarrow's read-ahead thread never reads it again.
 
-    A quote inside an unquoted field (`5" screen`) is literal text and would spoil the count,
-    so one between two ordinary characters also sends the file to the exact path."""
+    An odd quote count at the end means the file ends inside a quoted field (doubled quotes
+    and quoted fields count even). A quote inside an unquoted field (`5" screen`) is literal
+    text and would spoil the count, so one between two ordinary characters also sends the
+    file to the exact path."""
 
     def __init__(self, stream: BinaryIO, quote: str, delimiter: str) -> None:
         self.stream, self.quote, self.quotes = stream, quote.encode(), 0
+        self._lock = threading.Lock()  # a read in progress finishes before `retire` returns
+        self._retired = False
         edges = re.escape((delimiter + quote).encode() + b"\r\n")
         self._literal = re.compile(
             b"[^" + edges + b"]" + re.escape(self.quote) + b"[^" + edges + b"]"
@@ -179,8 +199,16 @@ class _QuoteCounter(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def retire(self) -> None:
+        """From now on every read returns end of file; the stream itself is left alone."""
+        with self._lock:
+            self._retired = True
+
     def read(self, size: int = -1) -> bytes:
-        data = self.stream.read(size)
+        with self._lock:
+            if self._retired:
+                return b""
+            data = self.stream.read(size)
         self.quotes += data.count(self.quote)
         if not self.literal_quote and self._literal.search(self._tail + data):
             self.literal_quote = True
