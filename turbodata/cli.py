@@ -1,25 +1,40 @@
 """`turbodata migrate|plan|status|rejects`: the Python API's functions, from a shell.
 
-Exit status: 0 when everything loaded, 1 when a table failed or a row was rejected (one line
-per problem on stderr), 2 for bad usage, 3 when another run is loading the same database.
+Exit status: 0 when everything loaded, 1 when a table failed, a row was rejected, nothing was
+found to load, or the database or lake could not be reached (one line per problem on stderr),
+2 for bad usage (arguments, settings, a database URL or file that does not exist), 3 when
+another run is loading the same database, 130 when stopped by Ctrl-C (143: SIGTERM).
+Errors are one line; `-v` adds the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
 
 import sqlalchemy as sa
+from azure.core.exceptions import AzureError
 from sqlalchemy.engine import Engine
 
 from turbodata import __version__, ledger
 from turbodata.lake import Lake
 from turbodata.loader import LoadOptions, one_line
 from turbodata.overrides import OverrideError, Overrides, load_overrides
-from turbodata.pipeline import connect, migrate, status
+from turbodata.pipeline import (
+    DatabaseNotFound,
+    DatabaseUrlError,
+    RunInterrupted,
+    connect_existing,
+    migrate,
+    status,
+)
 from turbodata.secrets import (
     SecretError,
     install_log_redaction,
@@ -31,6 +46,26 @@ from turbodata.settings import AZURE_LAKE_SCHEMES, Settings, SettingsError
 from turbodata.summary import RunSummary, TableResult
 
 MAX_PROBLEM_LINES = 50  # per table, on stderr; all of them are in _turbodata_rejects
+EXIT_SIGINT, EXIT_SIGTERM, EXIT_SIGPIPE = 130, 143, 141
+
+log = logging.getLogger("turbodata")
+
+# a mistake the person running the command can fix in the command or the settings: exit 2
+USAGE_ERRORS = (
+    SettingsError,
+    SecretError,
+    OverrideError,
+    DatabaseUrlError,
+    DatabaseNotFound,
+    argparse.ArgumentTypeError,
+)
+# the database or the lake cannot be reached or read (the lake's own errors are ValueErrors
+# or the Azure SDK's): exit 1
+RUNTIME_ERRORS = (sa.exc.DBAPIError, OSError, AzureError, ValueError)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the batch in flight rolls back, the run is recorded."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,16 +76,107 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    return args.command(args)
+    with _signals_as_interrupts():
+        return _run(args.command, args)
+
+
+def _run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """The command's exit status; every error a person can act on as one line on stderr."""
+    try:
+        return command(args)
+    except RunInterrupted as stop:
+        _error(_interrupted_line(stop.summary), args.verbose)
+        return EXIT_SIGTERM if isinstance(stop.__cause__, _Terminated) else EXIT_SIGINT
+    except KeyboardInterrupt as stop:
+        _error("interrupted before anything was loaded", args.verbose)
+        return EXIT_SIGTERM if isinstance(stop, _Terminated) else EXIT_SIGINT
+    except BrokenPipeError:  # `turbodata status | head`: the reader has gone, so go quietly
+        _silence_stdout()
+        return EXIT_SIGPIPE
+    except USAGE_ERRORS as error:
+        _error(one_line(error), args.verbose)
+        return 2
+    except RUNTIME_ERRORS as error:
+        _error(one_line(error), args.verbose)
+        return 1
+
+
+def _error(line: str, verbose: bool) -> None:
+    if verbose:
+        log.debug("details", exc_info=True)
+    print(f"error: {redact(line)}", file=sys.stderr)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _interrupted_line(summary: RunSummary) -> str:
+    committed = [
+        f"{name} ({t.files_read} files, {t.rows_inserted:,} inserted, {t.rows_updated:,} updated,"
+        f" {t.rows_deleted:,} deleted)"
+        for name, t in summary.tables.items()
+        if t.files_read
+    ]
+    done = "committed " + "; ".join(committed) if committed else "nothing was committed"
+    return (
+        f"run {summary.run_id} interrupted: {done}; the batch in flight was rolled back."
+        " Run the same command again to continue."
+    )
+
+
+@contextlib.contextmanager
+def _signals_as_interrupts() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt even when the shell started us ignoring SIGINT (a
+    background job), and SIGTERM raises `_Terminated`, so a stopped run is recorded."""
+    saved = {
+        signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+        signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_terminated),
+    }
+    try:
+        yield
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+
+
+def _raise_terminated(number: int, frame: FrameType | None) -> None:
+    raise _Terminated()
+
+
+HELP_FORMAT = argparse.RawDescriptionHelpFormatter
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="turbodata", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="turbodata", description=__doc__, formatter_class=HELP_FORMAT
+    )
     parser.add_argument("--version", action="version", version=f"turbodata {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what is skipped")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    # -v after the command too; SUPPRESS keeps a -v given before the command
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log details"
+    )
 
-    run = commands.add_parser("migrate", help="load the lake into the database")
+    def command(name: str, summary: str, example: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            epilog=f"example:\n  {example}",
+            formatter_class=HELP_FORMAT,
+            parents=[common],
+        )
+
+    run = command(
+        "migrate",
+        "Load the lake into the database (only what is new since the last run).",
+        "turbodata migrate --lake examples/lake --db sqlite:///out/demo.sqlite",
+    )
     _add_target_arguments(run)
     run.add_argument("--dry-run", action="store_true", help="plan and count rows, change nothing")
     run.add_argument(
@@ -63,24 +189,50 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--soft-delete", action="store_true", help="keep deleted rows, with IsDelete set"
     )
+    run.add_argument(
+        "--reload",
+        action="append",
+        default=[],
+        metavar="TABLE",
+        help="load all of TABLE's files again, e.g. after its metadata was fixed (repeatable)",
+    )
     run.set_defaults(command=_migrate)
 
-    plan = commands.add_parser("plan", help="print the DDL and files a migrate would apply")
+    plan = command(
+        "plan",
+        "Print the DDL and files a migrate would apply; changes nothing.",
+        "turbodata plan --lake examples/lake --db sqlite:///out/demo.sqlite --table account",
+    )
     _add_target_arguments(plan)
     plan.set_defaults(command=_plan)
 
-    state = commands.add_parser("status", help="per table: last applied folder, rows, last run")
-    state.add_argument("--db", required=True, help="SQLAlchemy URL of the target database")
+    state = command(
+        "status",
+        "Per table: last applied folder, rows, rows rejected, last run.",
+        "turbodata status --db sqlite:///out/demo.sqlite",
+    )
+    _add_database_arguments(state)
     state.add_argument("--schema", dest="db_schema", help="database schema of the tables")
-    state.add_argument("--json", action="store_true", help="one JSON object per line")
     state.set_defaults(command=_status)
 
-    rejects = commands.add_parser("rejects", help="list rows that were not loaded, and why")
-    rejects.add_argument("--db", required=True, help="SQLAlchemy URL of the target database")
+    rejects = command(
+        "rejects",
+        "List the rows that were not loaded, and why.",
+        "turbodata rejects --db sqlite:///out/mini.sqlite --run 20250101T000000Z-0a1b2c3d",
+    )
+    _add_database_arguments(rejects)
     rejects.add_argument("--run", help="only this run id")
-    rejects.add_argument("--json", action="store_true", help="one JSON object per line")
     rejects.set_defaults(command=_rejects)
     return parser
+
+
+def _add_database_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        help="SQLAlchemy URL of the target database (default: the TURBODATA_DATABASE_* /"
+        " TURBODATA_SQL_* settings, as for migrate)",
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
 
 
 def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
@@ -110,9 +262,8 @@ def _migrate(args: argparse.Namespace, dry_run: bool = False) -> int:
     try:
         overrides = load_overrides(args.types) if args.types else Overrides()
         keys = _keys(getattr(args, "key", []))
-    except (OverrideError, OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except (OSError, ValueError) as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
     options = LoadOptions(
         db_schema=args.db_schema,
         keys=keys,
@@ -120,24 +271,17 @@ def _migrate(args: argparse.Namespace, dry_run: bool = False) -> int:
         overrides=overrides,
         infer=not args.no_infer,
     )
-    try:
-        lake, db = _target(args)
-    except (SettingsError, SecretError) as error:
-        print(f"error: {redact(str(error))}", file=sys.stderr)
-        return 2
-    try:
-        summary = migrate(
-            lake,
-            db,
-            tables=args.tables,
-            dry_run=dry_run or args.dry_run,
-            count_rows=not dry_run,
-            progress=progress,
-            options=options,
-        )
-    except (sa.exc.DBAPIError, OSError) as error:  # the database or the lake cannot be reached
-        print(f"error: {redact(one_line(error))}", file=sys.stderr)
-        return 1
+    lake, db = _target(args)
+    summary = migrate(
+        lake,
+        db,
+        tables=args.tables,
+        dry_run=dry_run or args.dry_run,
+        count_rows=not dry_run,
+        progress=progress,
+        options=options,
+        reload=getattr(args, "reload", []),
+    )
     if progress:
         progress.done()
     if args.json:
@@ -171,25 +315,32 @@ def _keys(specs: list[str]) -> dict[str, list[str]]:
     return keys
 
 
+def _database(args: argparse.Namespace) -> Engine | str:
+    """--db, else the database the TURBODATA_* settings configure (as `migrate` reads them)."""
+    register_embedded_secrets(args.db)
+    return args.db or Settings.from_env().create_engine()
+
+
 def _status(args: argparse.Namespace) -> int:
-    rows = status(args.db, args.db_schema)
+    rows = status(_database(args), args.db_schema)
     if args.json:
         for row in rows:
             print(json.dumps(row, default=str))
         return 0
-    header = ("table", "last applied", "rows", "last run", "status", "last error")
+    header = ("table", "last applied", "rows", "rejected", "last run", "status", "last error")
     lines = [header] + [
         (
             str(r["table"]),
             str(r["last_applied"] or "-"),
             "-" if r["rows"] is None else f"{r['rows']:,}",
+            f"{r['rejected']:,}",
             str(r["last_run"] or "-"),
             str(r["last_status"] or "-"),
             str(r["last_error"] or ""),
         )
         for r in rows
     ]
-    _print_columns(lines, right_aligned={2})
+    _print_columns(lines, right_aligned={2, 3})
     return 0
 
 
@@ -198,7 +349,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _rejects(args: argparse.Namespace) -> int:
-    engine, _ = connect(args.db)
+    engine, _ = connect_existing(_database(args))
     with engine.connect() as conn:
         rows = ledger.list_rejects(conn, args.run) if _has_ledger(conn) else []
     for row in rows:
@@ -218,6 +369,12 @@ def _has_ledger(conn: object) -> bool:
 
 
 def _print_summary(summary: RunSummary) -> None:
+    if summary.tables:
+        _print_tables(summary)
+    print(f"run {summary.run_id}: {summary.status}")
+
+
+def _print_tables(summary: RunSummary) -> None:
     header = (
         "table",
         "status",
@@ -247,7 +404,6 @@ def _print_summary(summary: RunSummary) -> None:
     for name, t in summary.tables.items():
         for statement in t.ddl if summary.dry_run else []:
             print(f"{name}: {statement}")
-    print(f"run {summary.run_id}: {summary.status}")
 
 
 def _print_columns(lines: list[tuple[str, ...]], right_aligned: set[int]) -> None:

@@ -118,6 +118,27 @@ def forget_files(conn: Connection, table: str, paths: Iterable[str]) -> None:
         conn.execute(sa.delete(files).where(files.c.table_name == table, files.c.path.in_(paths)))
 
 
+def forget_table(conn: Connection, table: str, *, except_run: str) -> None:
+    """Forget what earlier runs loaded into `table` (its file rows and watermark), so that
+    `migrate --reload` loads every file again. Called inside each reloaded batch's own
+    transaction: the first commit forgets everything at once, and a run stopped after it
+    leaves the rest to load as new files (nothing of the table is ever half-forgotten). Rows
+    recorded by `except_run` (this reload) stay. The narrowest width stays: it describes
+    schemas, not loads."""
+    conn.execute(sa.delete(files).where(files.c.table_name == table, files.c.run_id != except_run))
+    conn.execute(
+        sa.update(table_state).where(table_state.c.table_name == table).values(watermark=None)
+    )
+
+
+def rejected_counts(conn: Connection) -> dict[str, int]:
+    """Table → rows rejected in the files as they are loaded now (a reload starts over)."""
+    query = sa.select(files.c.table_name, sa.func.sum(files.c.rows_rejected)).group_by(
+        files.c.table_name
+    )
+    return {name: int(count or 0) for name, count in conn.execute(query)}
+
+
 def record_file(
     conn: Connection,
     *,

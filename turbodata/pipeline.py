@@ -1,34 +1,64 @@
 """One run: discover the lake, take the database's lease, load each table, summarise.
 
-Tables are independent: one that fails is reported and the others go on (`loader`).
+Tables are independent: one that fails is reported and the others go on (`loader`). A run
+that finds nothing to load, or is stopped by a signal, never ends `succeeded`.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import uuid
 import weakref
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from turbodata import dialects, layouts, lease, ledger
 from turbodata.dialects.base import Dialect
-from turbodata.lake import LakeLocation, as_lake
+from turbodata.lake import Lake, LakeLocation, as_lake
 from turbodata.loader import LoadOptions, Progress, TableLoader, one_line
-from turbodata.model import TableBatch
+from turbodata.model import LoadMode, TableBatch
+from turbodata.secrets import mask_url, redact_data
 from turbodata.summary import RunSummary, TableResult
 
 log = logging.getLogger("turbodata")
 
+# what `--db` usually starts with, for suggestions when a scheme is mistyped
+KNOWN_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "mssql", "mssql+pyodbc")
+
+
+class DatabaseUrlError(ValueError):
+    """A database URL that SQLAlchemy cannot use (unknown scheme, malformed); says why."""
+
+
+class DatabaseNotFound(LookupError):
+    """A SQLite file that does not exist where only reading makes sense (`status`)."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C (or SIGTERM, which the CLI turns into this too).
+
+    It is a KeyboardInterrupt, so callers that stop on one still do; `summary` holds what was
+    committed before the stop (the run is recorded as `interrupted` in `_turbodata_runs`)."""
+
+    def __init__(self, summary: RunSummary) -> None:
+        super().__init__(f"run {summary.run_id} interrupted")
+        self.summary = summary
+
 
 def connect(db: str | Engine) -> tuple[Engine, Dialect]:
     """An engine for a SQLAlchemy URL (or the given engine), set up by its dialect."""
-    engine = sa.create_engine(db) if isinstance(db, str) else db
-    dialect = dialects.for_engine(engine)
+    engine = _create_engine(db) if isinstance(db, str) else db
+    try:
+        dialect = dialects.for_engine(engine)
+    except ValueError as error:
+        raise DatabaseUrlError(str(error)) from None
     if engine not in _configured:
         dialect.configure_engine(engine)
         _configured.add(engine)
@@ -36,6 +66,57 @@ def connect(db: str | Engine) -> tuple[Engine, Dialect]:
 
 
 _configured: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines set up by their dialect
+
+
+def _create_engine(url: str) -> Engine:
+    try:
+        return sa.create_engine(url)
+    except sa.exc.NoSuchModuleError:
+        scheme = url.partition("://")[0]
+        close = difflib.get_close_matches(scheme.lower(), KNOWN_SCHEMES, n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]}://?" if close else "use " + ", ".join(KNOWN_SCHEMES)
+        raise DatabaseUrlError(f"unknown database URL scheme {scheme!r}: {hint}") from None
+    except sa.exc.ArgumentError:
+        raise DatabaseUrlError(
+            f"not a database URL: {mask_url(url)!r} (e.g. sqlite:///out.sqlite,"
+            " postgresql+psycopg://user@host/db)"
+        ) from None
+
+
+def connect_existing(db: str | Engine) -> tuple[Engine, Dialect]:
+    """`connect`, for reading only: a SQLite file that does not exist raises DatabaseNotFound
+    instead of being created empty (a mistyped path would otherwise look like "no tables")."""
+    engine, dialect = connect(db)
+    path = sqlite_file(engine)
+    if path is not None and not path.is_file():
+        where = "its folder does not exist" if not path.parent.is_dir() else "no such file"
+        raise DatabaseNotFound(f"database {path} does not exist ({where}); check --db")
+    return engine, dialect
+
+
+def sqlite_file(engine: Engine) -> Path | None:
+    """The file of a SQLite engine (None for other databases and in-memory SQLite)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):  # a URI filename: the path up to its query
+        return Path(database[len("file:") :].partition("?")[0])
+    return Path(database)
+
+
+def _planning_engine(engine: Engine) -> Engine:
+    """The engine a dry run plans against: a SQLite file that does not exist yet is planned
+    as the empty database it would be (in memory), so `plan` creates no file."""
+    path = sqlite_file(engine)
+    if path is not None and not path.exists():
+        return sa.create_engine("sqlite://")
+    return engine
+
+
+def display_url(engine: Engine) -> str:
+    """The engine's URL fit for summaries and the ledger: every password masked, including
+    those inside `odbc_connect=` and other query parameters."""
+    return mask_url(engine.url.render_as_string(hide_password=True))
 
 
 def discover_tables(lake: LakeLocation) -> list[str]:
@@ -55,11 +136,14 @@ def migrate(
     db_schema: str | None = None,
     progress: Progress | None = None,
     options: LoadOptions | None = None,
+    reload: Sequence[str] = (),
 ) -> RunSummary:
     """Load every table of `lake` (or only `tables`) into `db`; see README for examples.
 
     Tables with an `Id` column (or a key in `keys`) are upserted and deleted by key; others
-    are appended. `dry_run` plans the DDL and counts the rows, changing nothing.
+    are appended. `dry_run` plans the DDL and counts the rows, changing nothing (not even
+    creating a SQLite file). `reload` names tables whose files are all loaded again, e.g. after
+    their metadata was fixed. A run stopped by Ctrl-C raises `RunInterrupted`.
     """
     if options is not None and (keys or soft_delete or db_schema):
         raise TypeError("give keys, soft_delete and db_schema inside `options`, not beside it")
@@ -71,18 +155,31 @@ def migrate(
     summary = RunSummary(
         run_id=_new_run_id(),
         lake=lake.url,
-        database=engine.url.render_as_string(hide_password=True),
+        database=display_url(engine),
         started_at=datetime.now(UTC),
         dry_run=dry_run,
     )
+    if dry_run:
+        engine = _planning_engine(engine)
+    elif (path := sqlite_file(engine)) is not None and not path.parent.is_dir():
+        raise DatabaseNotFound(f"folder {path.parent} does not exist: create it, or fix --db")
     plan = layouts.discover(lake)
     for note in plan.notes:
         log.info("%s", note)
-    summary.problems += options.overrides.unused(_columns_by_table(plan))
-    if summary.problems:  # a typo in the override file: load nothing rather than guess
+    summary.problems += _problems_before_loading(lake, plan, engine, options, tables, reload)
+    if summary.problems:  # a typo in an option, or nothing to load: load nothing, say why
         summary.finished_at = datetime.now(UTC)
         return summary
-    loader = TableLoader(engine, dialect, lake, summary.run_id, options, plan.min_widths, progress)
+    loader = _RunLoader(
+        engine,
+        dialect,
+        lake,
+        summary.run_id,
+        options,
+        plan.min_widths,
+        progress,
+        reload=frozenset(reload),
+    )
     if dry_run:
         _run_tables(plan, tables, summary, lambda r, b: loader.plan(r, b, count_rows))
         summary.finished_at = datetime.now(UTC)
@@ -97,18 +194,190 @@ def migrate(
         summary.finished_at = datetime.now(UTC)
         return summary
     loader.between_batches = lambda: lease.renew(engine, summary.run_id)
+    _load(engine, plan, tables, summary, loader)
+    return summary
+
+
+def _load(
+    engine: Engine,
+    plan: layouts.LakePlan,
+    tables: Sequence[str] | None,
+    summary: RunSummary,
+    loader: _RunLoader,
+) -> None:
+    """Load the tables under the run's lease and record the run, however it ends: a signal
+    is recorded as `interrupted`, any other escaping error as a problem (`failed`), never
+    `succeeded` on the strength of the tables finished before it."""
     try:
         with engine.begin() as conn:
             ledger.start_run(conn, summary.run_id, summary.started_at)
         _run_tables(plan, tables, summary, loader.load)
     except lease.LeaseHeld as lost:  # another run took over an expired lease: stop here
         summary.problems.append(f"run stopped: {lost}")
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM in the CLI
+        summary.interrupted = True
+        raise RunInterrupted(summary) from stop
+    except BaseException as error:
+        summary.problems.append(f"run stopped: {one_line(error)}")
+        raise
     finally:
         summary.finished_at = datetime.now(UTC)
         with engine.begin() as conn:
-            ledger.finish_run(conn, summary.run_id, summary.status, json.dumps(summary.to_dict()))
+            for result in summary.tables.values():
+                if result.status == "interrupted":  # the loader did not get to record it
+                    name = loader.ledger_name(result.name)
+                    ledger.set_table_outcome(conn, name, summary.run_id, "interrupted", None)
+            stored = json.dumps(redact_data(summary.to_dict()))
+            ledger.finish_run(conn, summary.run_id, summary.status, stored)
         lease.release(engine, summary.run_id)
-    return summary
+
+
+@dataclass
+class _RunLoader(TableLoader):
+    """The run's table loader, which also reloads the tables named by `--reload`.
+
+    Design: a reloaded table's history reads as empty, so every file of it loads again, and
+    each of its batches first forgets the table's older file records and watermark inside the
+    batch's own transaction (`ledger.forget_table`). So the first commit forgets and reloads
+    together; a run stopped after it continues as an ordinary rerun, loading the rest as new
+    files. Forgetting up front instead would leave, after a crash, a table whose later folders
+    were dropped from the ledger but not yet loaded again."""
+
+    reload: frozenset[str] = frozenset()
+
+    def ledger_name(self, table: str) -> str:
+        return self._ledger_name(table)
+
+    def _history(self, table: str) -> ledger.TableHistory:
+        history = super()._history(table)
+        if table not in self.reload:
+            return history
+        return ledger.TableHistory(narrowest=history.narrowest)
+
+    def _load_batch(self, conn: Connection, result: TableResult, batch: TableBatch, *args) -> None:
+        if batch.table in self.reload:
+            ledger.forget_table(conn, self._ledger_name(batch.table), except_run=self.run_id)
+        super()._load_batch(conn, result, batch, *args)
+
+
+def _problems_before_loading(
+    lake: Lake,
+    plan: layouts.LakePlan,
+    engine: Engine,
+    options: LoadOptions,
+    tables: Sequence[str] | None,
+    reload: Sequence[str],
+) -> list[str]:
+    """What must stop a run before it touches anything: nothing found in the lake, or an
+    option (`--table`, override file, `--key`, `--schema`, `--reload`) naming something that
+    isn't there. A typo should not load the wrong thing, nor report success for loading
+    nothing."""
+    if not plan.tables:
+        return _nothing_found(lake, plan)
+    return [
+        *[
+            f"--table {t}: no such table in the lake{_closest(t, plan.tables)}"
+            for t in tables or ()
+            if t not in plan.tables
+        ],
+        *options.overrides.unused(_columns_by_table(plan)),
+        *_key_problems(plan, options),
+        *_reload_problems(plan, options, reload),
+        *_schema_problems(engine, options.db_schema),
+    ]
+
+
+def _nothing_found(lake: Lake, plan: layouts.LakePlan) -> list[str]:
+    root = lake.list_dir("")
+    found = [f"{name}/" for name in root.folders] + [f.path for f in root.files]
+    shown = ", ".join(found[:8]) + (f" and {len(found) - 8} more" if len(found) > 8 else "")
+    problems = [
+        f"nothing to load in {mask_url(lake.url)}: no table found (layout {plan.layout!r})."
+        " The lake root should hold Synapse Link timestamp folders, a model.json,"
+        f" a *.manifest.cdm.json or <Entity>.cdm.json documents; it holds {shown or 'nothing'}"
+    ]
+    if any(f.path.lower().endswith(".csv") for f in root.files):
+        problems.append(
+            "lake: CSV files are read only with their metadata: point --lake at the folder that"
+            " holds model.json or the timestamp folders"
+        )
+    problems += [f"lake: {hint}" for hint in _lakes_below(lake, root.folders)]
+    problems += [f"lake: {p}" for p in plan.problems] + [f"lake: {n}" for n in plan.notes]
+    return problems
+
+
+def _lakes_below(lake: Lake, folders: list[str], limit: int = 20) -> list[str]:
+    """'did you mean' lines for sub-folders that look like a lake root (a few, listed once)."""
+    hints = []
+    for folder in folders[:limit]:
+        listing = lake.list_dir(folder)
+        names = {f.path.rsplit("/", 1)[-1] for f in listing.files}
+        if "model.json" in names or any(layouts.folder_time(n) for n in listing.folders):
+            hints.append(f"{folder}/ looks like a lake: did you mean --lake {lake.url}/{folder}?")
+    return hints
+
+
+def _key_problems(plan: layouts.LakePlan, options: LoadOptions) -> list[str]:
+    columns = _columns_by_table(plan)
+    problems = []
+    for table, key in options.keys.items():
+        if table not in columns:
+            problems.append(f"--key {table}: no such table in the lake{_closest(table, columns)}")
+            continue
+        for column in key:
+            if column not in columns[table]:
+                problems.append(
+                    f"--key {table}: {column!r} is not a column of {table}"
+                    f"{_closest(column, columns[table])}"
+                )
+    return problems
+
+
+def _reload_problems(
+    plan: layouts.LakePlan, options: LoadOptions, reload: Sequence[str]
+) -> list[str]:
+    columns = _columns_by_table(plan)
+    problems = []
+    for table in reload:
+        if table not in columns:
+            problems.append(
+                f"--reload {table}: no such table in the lake{_closest(table, columns)}"
+            )
+            continue
+        appended = any(b.table == table and b.mode is LoadMode.APPEND for b in plan.batches)
+        if appended and not options.key_for(table, sorted(columns[table])):
+            problems.append(
+                f"--reload {table}: the table has no key, so loading its files again would"
+                " duplicate its rows; give it a key with --key, or drop the table to start over"
+            )
+    return problems
+
+
+def _schema_problems(engine: Engine, db_schema: str | None) -> list[str]:
+    if not db_schema:
+        return []
+    if engine.dialect.name == "sqlite":  # decided without opening (and creating) the file
+        ok = db_schema == "main"
+        return [] if ok else [f"--schema {db_schema}: SQLite has no schemas; leave --schema out"]
+    with engine.connect() as conn:
+        known = sa.inspect(conn).get_schema_names()
+    if db_schema in known:
+        return []
+    return [
+        f"--schema {db_schema}: no such schema in the database (it has {', '.join(known)});"
+        f" create it first (CREATE SCHEMA {db_schema}) or fix the name"
+    ]
+
+
+def _closest(name: str, candidates: Sequence[str] | set[str] | dict[str, object]) -> str:
+    """'; did you mean X?' for the closest candidate (case ignored), else the choices."""
+    by_lower = {c.lower(): c for c in candidates}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {by_lower[close[0]]}?"
+    names = sorted(by_lower.values())
+    listed = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+    return f" (it has {listed})"
 
 
 def _run_tables(
@@ -117,7 +386,7 @@ def _run_tables(
     summary: RunSummary,
     load: Callable[[TableResult, list[TableBatch]], None],
 ) -> None:
-    for table in _select(plan, tables, summary):
+    for table in _select(plan, tables):
         result = TableResult(table)
         summary.tables[table] = result
         for problem in plan.problems:
@@ -132,6 +401,9 @@ def _run_tables(
         except Exception as error:  # this table failed; the others go on
             log.exception("%s failed", table)
             result.fail(one_line(error))
+        except BaseException:  # Ctrl-C: the batch in flight rolled back, earlier ones stay
+            result.status, result.error = "interrupted", "run interrupted"
+            raise
     summary.problems += [str(p) for p in plan.problems if p.table is None]
 
 
@@ -146,20 +418,21 @@ def _new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
-def _select(plan: layouts.LakePlan, tables: Sequence[str] | None, summary: RunSummary) -> list[str]:
+def _select(plan: layouts.LakePlan, tables: Sequence[str] | None) -> list[str]:
     if not tables:
         return plan.tables
-    unknown = [t for t in tables if t not in plan.tables]
-    summary.problems += [f"{t}: no such table in the lake" for t in unknown]
     return [t for t in plan.tables if t in tables]
 
 
 def status(db: str | Engine, db_schema: str | None = None) -> list[dict[str, object]]:
-    """Per loaded table: last applied batch, rows now in the table, last run and its error."""
-    engine, _ = connect(db)
+    """Per loaded table: last applied batch, rows now in the table, rows rejected from the
+    files as loaded now, last run and its error. A SQLite file that does not exist raises
+    DatabaseNotFound (nothing is created)."""
+    engine, _ = connect_existing(db)
     with engine.connect() as conn:
         if not sa.inspect(conn).has_table(ledger.table_state.name):
             return []
+        rejected = ledger.rejected_counts(conn)
         inspector = sa.inspect(conn)
         default = inspector.default_schema_name
         other_schemas = {f"{n}." for n in inspector.get_schema_names() if n != default}
@@ -181,6 +454,7 @@ def status(db: str | Engine, db_schema: str | None = None) -> list[dict[str, obj
                     "table": table,
                     "last_applied": state["watermark"],
                     "rows": rows,
+                    "rejected": rejected.get(name, 0),
                     "last_run": state["last_run_id"],
                     "last_status": state["last_status"],
                     "last_error": state["last_error"],

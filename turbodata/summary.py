@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+from turbodata.secrets import mask_url
+
 
 @dataclass
 class TableResult:
     name: str
-    status: str = "unchanged"  # loaded | unchanged | failed | planned
+    status: str = "unchanged"  # loaded | unchanged | failed | planned | interrupted
     rows_read: int = 0  # data rows read from the files (loaded, collapsed or rejected)
     rows_inserted: int = 0
     rows_updated: int = 0
@@ -39,18 +41,23 @@ class RunSummary:
     tables: dict[str, TableResult] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # not tied to one table
     blocked: bool = False  # another run held the lease: nothing was done
+    interrupted: bool = False  # stopped by Ctrl-C or SIGTERM: committed batches stay
 
     @property
     def ok(self) -> bool:
         """Everything was loaded: no table failed, no row was rejected, nothing unresolved."""
-        return not self.problems and all(
-            t.status != "failed" and t.rows_rejected == 0 for t in self.tables.values()
+        return (
+            not self.problems
+            and not self.interrupted
+            and all(t.status != "failed" and t.rows_rejected == 0 for t in self.tables.values())
         )
 
     @property
     def status(self) -> str:
         if self.blocked:
             return "blocked"
+        if self.interrupted:
+            return "interrupted"
         if self.ok:
             return "succeeded"
         if self.problems or any(t.status == "failed" for t in self.tables.values()):
@@ -64,8 +71,9 @@ class RunSummary:
             "status": self.status,
             "ok": self.ok,
             "dry_run": self.dry_run,
-            "lake": self.lake,
-            "database": self.database,
+            # masked again here: whoever built the summary, no password leaves it
+            "lake": mask_url(self.lake),
+            "database": mask_url(self.database),
             "started_at": self.started_at.isoformat(),
             "finished_at": finished.isoformat(),
             "seconds": round((finished - self.started_at).total_seconds(), 3),
