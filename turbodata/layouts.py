@@ -384,7 +384,8 @@ def _add_snapshots(
     dataless_problems: bool = True,
 ) -> None:
     """One snapshot batch per table. A schema problem fails its table when the table has data
-    files, or always when `dataless_problems` (a manifest that names a missing document)."""
+    files, or always when `dataless_problems` (a manifest that names a missing document).
+    An incomplete snapshot (`_incomplete_snapshot`) fails its table too."""
     for schema in schemas:
         if not _initial_sync_completed(schema):
             plan.notes.append(f"{schema.name}: initial sync not completed, skipped")
@@ -392,27 +393,49 @@ def _add_snapshots(
         data_files = _partition_files(
             schema, files, schema.name, plan, unlisted=not schema.partitions
         )
-        missing = _missing_partitions(schema, files)
-        if data_files and missing and not schema.problem:
-            # loading the rest would delete the missing partitions' rows from the table
-            plan.problems.append(
-                Problem(
-                    schema.name,
-                    f"listed partition {missing[0]} not found ({len(missing)} missing): the"
-                    " snapshot is incomplete, the table is left as it is",
-                    file=schema.source,
-                )
-            )
-        elif schema.problem and (data_files or dataless_problems):
+        if schema.problem and (data_files or dataless_problems):
             plan.problems.append(Problem(schema.name, schema.problem, file=schema.source))
         elif schema.problem:
             plan.notes.append(f"{schema.name}: {schema.problem} (no data files)")
+        elif incomplete := _incomplete_snapshot(schema, data_files, files):
+            plan.problems.append(Problem(schema.name, incomplete, file=schema.source))
         elif data_files:
             plan.batches.append(
                 TableBatch(schema.name, "snapshot", schema, data_files, LoadMode.SNAPSHOT)
             )
         else:
             plan.notes.append(f"{schema.name}: no data files")
+
+
+def _incomplete_snapshot(
+    schema: TableSchema, data_files: tuple[DataFile, ...], files: dict[str, FileInfo]
+) -> str | None:
+    """Why the snapshot cannot be the table's whole content, or None.
+
+    Design: a snapshot replaces the table, so loading one that lacks rows deletes them. A
+    listed partition that is missing (retention took it, a copy is half done) or that has 0
+    bytes (how a file looks while the exporter rewrites it) makes the snapshot incomplete, not
+    a table without rows: the table is failed and left as it is, never emptied. A partition
+    with only a header has bytes; the loader still refuses any snapshot without a loadable
+    row that would delete rows (`loader.IncompleteSnapshot`).
+    """
+    if missing := _missing_partitions(schema, files):
+        return (
+            f"listed partition {missing[0]} not found ({len(missing)} of"
+            f" {len(schema.partitions)} missing): the snapshot is incomplete,"
+            " the table is left as it is"
+        )
+    if empty := [f.info.path for f in data_files if f.info.size == 0]:
+        return _empty_file_problem(empty)
+    return None
+
+
+def _empty_file_problem(empty: list[str]) -> str:
+    more = f" and {len(empty) - 1} more" if len(empty) > 1 else ""
+    return (
+        f"partition {empty[0]}{more} is empty (0 bytes, as while the file is rewritten):"
+        " the snapshot is incomplete, the table is left as it is"
+    )
 
 
 # ------------------------------------------------------------------ option-set metadata
@@ -434,9 +457,13 @@ def _add_optionsets(
     found: dict[str, FileInfo],
     models: Iterable[Model | None],
 ) -> None:
-    """One full-refresh batch per option-set file: the file is the table's whole content."""
+    """One full-refresh batch per option-set file: the file is the table's whole content, so a
+    0-byte file (being rewritten) fails its table instead of emptying it."""
     described = [m for m in models if m is not None]
     for table, info in found.items():
+        if info.size == 0:
+            plan.problems.append(Problem(table, _empty_file_problem([info.path]), file=info.path))
+            continue
         schema = _optionset_schema(table, described, plan)
         fixed = schema is OPTIONSET_SCHEMAS[table]
         optional = _OPTIONAL_TRAILING.get(table, 0) if fixed else 0

@@ -316,8 +316,11 @@ class TableLoader:
         files: list[DataFile],
         table_plan: schema.TablePlan,
     ) -> None:
+        replaced = 0
         if reading.batch.mode is not LoadMode.APPEND:
-            result.rows_deleted += conn.execute(sa.delete(table_plan.table)).rowcount
+            replaced = conn.execute(sa.delete(table_plan.table)).rowcount
+            result.rows_deleted += replaced
+        loaded = 0
         for data_file in files:
             rows, rejects = 0, []
             for chunk in self._chunks(result, reading, data_file, rejects):
@@ -329,6 +332,8 @@ class TableLoader:
                 result.rows_inserted += inserted
                 self._report(result)
             self._record_file(conn, result, reading.batch, data_file, rows, rejects)
+            loaded += rows
+        _refuse_empty_snapshot(files, loaded, replaced)
 
     def _apply_changes(
         self,
@@ -348,6 +353,7 @@ class TableLoader:
             ChangeColumns.find(names, reading.key),
         )
         longest: dict[str, int] = {}
+        staged = 0
         for index, data_file in enumerate(files):
             rows, rejects = 0, []
             for chunk in self._chunks(result, reading, data_file, rejects):
@@ -356,12 +362,14 @@ class TableLoader:
                     longest[name] = max(length, longest.get(name, 0))
                 self._report(result)
             self._record_file(conn, result, reading.batch, data_file, rows, rejects)
+            staged += rows
         self._widen_strings(conn, result, table_plan, longest)
         staging.keep_winners()
         if reading.batch.mode is LoadMode.APPEND:
             counts = staging.apply(soft_delete=self.options.soft_delete)
         else:
             counts = staging.replace_all(soft_delete=self.options.soft_delete)
+            _refuse_empty_snapshot(files, staged, counts.deleted)
         staging.drop()
         result.rows_inserted += counts.inserted
         result.rows_updated += counts.updated
@@ -505,6 +513,20 @@ class _Reading:
     key: tuple[str, ...]
     exact_width: bool  # columns moved in this batch: every row must have the full width
     sized_numbers: bool = False  # number columns were sized by their values already
+
+
+class IncompleteSnapshot(Exception):
+    """A snapshot without one loadable row would empty a table that has rows: the batch is
+    rolled back and the table fails (see `layouts._incomplete_snapshot` for the design)."""
+
+
+def _refuse_empty_snapshot(files: Sequence[DataFile], loaded: int, deleted: int) -> None:
+    if loaded == 0 and deleted > 0:
+        paths = ", ".join(f.info.path for f in files)
+        raise IncompleteSnapshot(
+            f"the snapshot ({paths}) holds no row that loads: it is taken as incomplete, and"
+            f" the table's {deleted} rows are left as they are"
+        )
 
 
 class _NumbersOutgrowTypes(Exception):

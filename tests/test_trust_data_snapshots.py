@@ -1,0 +1,131 @@
+"""Issue 9, item 3: an empty or wholly missing snapshot is incomplete, not "no rows".
+
+The table is not applied (nothing deleted), it is failed in the summary with a one-line reason
+naming the file, and the run exits non-zero.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.dbcheck import fetch
+from tests.lakebuilder import LakeBuilder, attribute, entity, model_json
+from turbodata import migrate
+from turbodata.cli import main
+
+WITH_ID = [attribute("Id", "guid"), attribute("name", "string", 20)]
+WITHOUT_ID = [attribute("code", "int64"), attribute("name", "string", 20)]
+PARTITION = "account/Snapshot/2025_1.csv"
+TWO_ROWS = {
+    "keyed": "00000000-0000-0000-0000-000000000001,a\n00000000-0000-0000-0000-000000000002,b\n",
+    "keyless": "1,a\n2,b\n",
+}
+
+
+def snapshot_lake(tmp_path: Path, kind: str) -> LakeBuilder:
+    """A root model.json lake of one `account` table with one listed partition of 2 rows."""
+    lake = LakeBuilder(tmp_path / "lake")
+    attributes = WITH_ID if kind == "keyed" else WITHOUT_ID
+    lake.write("model.json", model_json([entity("account", attributes, [PARTITION])]))
+    lake.write(PARTITION, TWO_ROWS[kind])
+    return lake
+
+
+def names_in(db_url: str, table: str) -> list[str]:
+    return sorted(str(row["name"]) for row in fetch(db_url, table))
+
+
+def cli_exit_code(lake: LakeBuilder, db_url: str, capsys: pytest.CaptureFixture[str]) -> int:
+    code = main(["migrate", "--lake", str(lake.root), "--db", db_url])
+    capsys.readouterr()
+    return code
+
+
+@pytest.mark.parametrize("kind", ["keyed", "keyless"])
+def test_a_zero_byte_snapshot_partition_fails_the_table_and_deletes_nothing(
+    sqlite_url: str, tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lake = snapshot_lake(tmp_path, kind)
+    assert migrate(lake.root, sqlite_url).ok
+    lake.write(PARTITION, b"")  # truncated while the exporter rewrites it
+
+    summary = migrate(lake.root, sqlite_url)
+
+    account = summary.tables["account"]
+    assert (account.status, account.rows_deleted) == ("failed", 0)
+    assert f"partition {PARTITION} is empty (0 bytes" in account.error
+    assert summary.status == "failed" and not summary.ok
+    assert names_in(sqlite_url, "account") == ["a", "b"]
+    assert cli_exit_code(lake, sqlite_url, capsys) == 1
+    assert names_in(sqlite_url, "account") == ["a", "b"]
+
+
+def test_once_the_rewritten_partition_is_back_the_snapshot_loads(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    lake = snapshot_lake(tmp_path, "keyed")
+    migrate(lake.root, sqlite_url)
+    lake.write(PARTITION, b"")
+    migrate(lake.root, sqlite_url)
+    lake.write(PARTITION, "00000000-0000-0000-0000-000000000001,a2\n")
+
+    summary = migrate(lake.root, sqlite_url)
+
+    assert summary.ok and summary.tables["account"].rows_deleted == 1
+    assert names_in(sqlite_url, "account") == ["a2"]
+
+
+@pytest.mark.parametrize("kind", ["keyed", "keyless"])
+def test_a_snapshot_without_a_single_row_never_empties_the_table(
+    sqlite_url: str, tmp_path: Path, kind: str
+) -> None:
+    lake = snapshot_lake(tmp_path, kind)
+    migrate(lake.root, sqlite_url)
+    lake.write(PARTITION, "\n")  # has bytes, holds no row
+
+    summary = migrate(lake.root, sqlite_url)
+
+    account = summary.tables["account"]
+    assert account.status == "failed" and summary.status == "failed"
+    assert "holds no row that loads" in account.error and PARTITION in account.error
+    assert account.rows_deleted == 0
+    assert names_in(sqlite_url, "account") == ["a", "b"]
+
+
+def test_a_table_whose_listed_partitions_are_all_missing_is_failed_in_the_summary(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lake = snapshot_lake(tmp_path, "keyed")
+    migrate(lake.root, sqlite_url)
+    os.remove(lake.root / PARTITION)
+
+    summary = migrate(lake.root, sqlite_url)
+
+    account = summary.tables["account"]
+    assert account.status == "failed"
+    assert f"{PARTITION} not found (1 of 1 missing)" in account.error
+    assert summary.status == "failed"
+    assert names_in(sqlite_url, "account") == ["a", "b"]
+    assert cli_exit_code(lake, sqlite_url, capsys) == 1
+
+
+def test_a_zero_byte_option_set_file_leaves_its_table_as_it_is(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lake = snapshot_lake(tmp_path, "keyed")
+    state_file = "OptionsetMetadata/StateMetadata.csv"
+    lake.write(state_file, "account,0,1,1033,Active\naccount,1,1,1033,Inactive\n")
+    assert migrate(lake.root, sqlite_url).ok
+    lake.write(state_file, b"")
+
+    summary = migrate(lake.root, sqlite_url)
+
+    state = summary.tables["StateMetadata"]
+    assert state.status == "failed" and f"partition {state_file} is empty" in state.error
+    assert summary.tables["account"].status == "unchanged"
+    labels = sorted(str(row["LocalizedLabel"]) for row in fetch(sqlite_url, "StateMetadata"))
+    assert labels == ["Active", "Inactive"]
+    assert cli_exit_code(lake, sqlite_url, capsys) == 1
