@@ -51,7 +51,7 @@ def test_a_signal_mid_load_is_recorded_as_interrupted_and_a_rerun_continues(
     assert process.poll() is None, "the load finished before it could be stopped: make it bigger"
 
     process.send_signal(sent)
-    out, err = process.communicate(timeout=60)
+    _, err = process.communicate(timeout=60)
 
     assert process.returncode == exit_status, err
     assert "Traceback" not in err and err.count("\n") == 1, err
