@@ -83,7 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """The command's exit status; every error a person can act on as one line on stderr."""
     try:
-        return command(args)
+        code = command(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's final flush
+        return code
     except RunInterrupted as stop:
         _error(_interrupted_line(stop.summary), args.verbose)
         return EXIT_SIGTERM if isinstance(stop.__cause__, _Terminated) else EXIT_SIGINT

@@ -1,0 +1,177 @@
+"""Errors a person can act on: one line with the cause and the fix, no traceback unless -v,
+and the documented exit status."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from azure.core.exceptions import ClientAuthenticationError
+
+from tests.dbcheck import table_names
+from turbodata import cli
+from turbodata.azure_lake import AzureLakeError
+from turbodata.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_error_line(err: str) -> str:
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    assert "Traceback" not in err
+    return err.removeprefix("error: ").strip()
+
+
+def test_a_mistyped_database_scheme_suggests_the_closest(
+    example_lake: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "migrate", "--lake", str(example_lake), "--db", "sqlit:///x.db")
+    assert code == 2
+    assert one_error_line(err) == "unknown database URL scheme 'sqlit': did you mean sqlite://?"
+    code, _, err = run(capsys, "status", "--db", "postgressql://u:pw-x1@h/db")
+    assert code == 2 and "did you mean postgresql://?" in one_error_line(err)
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--schema", "dw"], "--schema dw: SQLite has no schemas; leave --schema out"),
+        (
+            ["--key", "account=nope"],
+            "--key account: 'nope' is not a column of account (it has Id, IsDelete,",
+        ),
+        (["--key", "acount=Id"], "--key acount: no such table in the lake; did you mean account?"),
+        (["--table", "acount"], "--table acount: no such table in the lake; did you mean account?"),
+    ],
+)
+def test_an_option_naming_what_is_not_there_loads_nothing_and_says_so(
+    example_lake: Path,
+    sqlite_url: str,
+    capsys: pytest.CaptureFixture[str],
+    option: list[str],
+    message: str,
+) -> None:
+    code, out, err = run(
+        capsys, "migrate", "--lake", str(example_lake), "--db", sqlite_url, *option
+    )
+    assert code == 1
+    assert one_error_line(err).startswith(message)
+    assert out.strip().endswith(": failed")
+    assert not [t for t in table_names(sqlite_url) if not t.startswith("_turbodata_")]
+
+
+def test_a_malformed_key_is_bad_usage(
+    example_lake: Path, sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(
+        capsys, "migrate", "--lake", str(example_lake), "--db", sqlite_url, "--key", "x"
+    )
+    assert code == 2
+    assert one_error_line(err) == "--key wants TABLE=COLUMN[,COLUMN], not 'x'"
+
+
+def test_migrate_into_a_folder_that_does_not_exist(
+    example_lake: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = f"sqlite:///{tmp_path}/missing/out.sqlite"
+    code, _, err = run(capsys, "migrate", "--lake", str(example_lake), "--db", db)
+    assert code == 2
+    assert (
+        one_error_line(err) == f"folder {tmp_path}/missing does not exist: create it, or fix --db"
+    )
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        AzureLakeError("container 'nope' not found in account acct"),
+        ClientAuthenticationError("DefaultAzureCredential failed: run az login"),
+    ],
+)
+def test_lake_errors_are_one_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+) -> None:
+    def unreachable(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(cli, "migrate", unreachable)
+    code, _, err = run(capsys, "migrate", "--lake", str(tmp_path), "--db", "sqlite://")
+    assert code == 1
+    assert one_error_line(err) == str(error).splitlines()[0]
+
+
+def test_verbose_is_accepted_before_or_after_the_command(
+    example_lake: Path, tmp_path: Path
+) -> None:
+    for position, db in ((0, "a"), (-1, "b")):
+        args = ["migrate", "--lake", str(example_lake), "--db", f"sqlite:///{tmp_path}/{db}.db"]
+        args.insert(len(args) if position else 0, "-v")
+        done = subprocess.run(
+            [sys.executable, "-m", "turbodata", *args], cwd=REPO, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        assert "INFO turbodata: " in done.stderr  # the notes only -v shows
+
+
+def test_status_and_rejects_read_the_database_from_the_settings(
+    example_lake: Path,
+    sqlite_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TURBODATA_DATABASE_URL", sqlite_url)
+    assert run(capsys, "migrate", "--lake", str(example_lake))[0] == 0
+
+    code, out, _ = run(capsys, "status")
+    assert code == 0 and "account" in out
+    code, out, _ = run(capsys, "rejects")
+    assert code == 0 and out == ""
+
+
+def test_no_database_anywhere_is_bad_usage(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("TURBODATA_DATABASE_URL", "TURBODATA_SQL_SERVER", "TURBODATA_SQL_DATABASE"):
+        monkeypatch.delenv(name, raising=False)
+    code, _, err = run(capsys, "status")
+    assert code == 2 and "no database configured" in one_error_line(err)
+
+
+@pytest.mark.parametrize("command", ["migrate", "plan", "status", "rejects"])
+def test_every_command_helps_with_a_description_and_an_example(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert done.value.code == 0
+    description = out.split("\n\n")[1]
+    assert "\n" not in description.strip() and description.strip().endswith(".")
+    assert f"example:\n  turbodata {command} " in out
+
+
+def test_a_closed_pipe_ends_quietly(example_lake: Path, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path}/out.sqlite"
+    assert main(["migrate", "--lake", str(example_lake), "--db", db]) == 0
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "turbodata", "status", "--db", db],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    reader.stdout.close()  # like `| head` that has read enough
+    err = reader.stderr.read()
+    reader.wait()
+    assert err == "" and reader.returncode == 141
