@@ -39,7 +39,8 @@ class Lake(Protocol):
         ...
 
     def iter_files(self, folder: str = "") -> Iterator[FileInfo]:
-        """Every file below `folder`, recursively, sorted by path."""
+        """Every file below `folder`, recursively, sorted by path. A folder that cannot be
+        listed raises (OSError for local folders), it is never left out."""
         ...
 
     def stat(self, path: str) -> FileInfo | None:
@@ -109,7 +110,7 @@ class LocalLake:
         base = self._full(folder)
         if not base.is_dir():
             return
-        for dirpath, dirnames, filenames in os.walk(base):
+        for dirpath, dirnames, filenames in os.walk(base, onerror=_raise):
             dirnames.sort()
             for name in sorted(filenames):
                 yield self._info(Path(dirpath) / name)
@@ -120,6 +121,12 @@ class LocalLake:
 
     def open(self, path: str) -> BinaryIO:
         return self._full(path).open("rb")
+
+
+def _raise(error: OSError) -> None:
+    """os.walk's error handler: a folder that cannot be listed is an error, never skipped
+    (its files would silently be missing from the plan)."""
+    raise error
 
 
 def open_lake(location: str) -> Lake:

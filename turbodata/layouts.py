@@ -193,6 +193,12 @@ def _incremental(
     folder started less than `settle` before `now`: stop here, it and every later folder wait
     for a later run) or abandoned (skipped: Synapse Link re-commits its rows into a later
     folder). Without a Changelog such a folder is read with the root model.json.
+
+    Design: a folder that cannot be read (its model.json truncated or invalid, the root
+    model.json it needs unreadable, a folder that cannot be listed) stops the plan there, like
+    a folder still being finished, and is a problem of the run (non-zero exit) unless it may
+    still be being written. Skipping it instead would let later folders move the watermark
+    past it, and once repaired it would count as late and never load.
     """
     plan = LakePlan("incremental")
     has_changelog = lake.stat(CHANGELOG) is not None
@@ -209,12 +215,15 @@ def _incremental(
         if in_progress_time and time and time >= in_progress_time:
             plan.notes.append(f"{name}: in progress (named in Changelog/changelog.info), skipped")
             continue
+        next_start = min((t for t in starts if time and t > time), default=None)
+        settling = has_changelog and (next_start is None or now - next_start < settle)
         info = lake.stat(join(name, "model.json"))
         if info is not None and info.size > 0:
-            model = _read_model(lake, join(name, "model.json"), plan)
+            model = _folder_model(lake, name, plan, settling)
+            if model is None:
+                break
         elif has_changelog:
-            next_start = min((t for t in starts if time and t > time), default=None)
-            if next_start is None or now - next_start < settle:
+            if settling or next_start is None:
                 plan.notes.append(
                     f"waiting for model.json in {name}: the folder may still be closing; "
                     "it and later folders are left for a later run"
@@ -225,15 +234,22 @@ def _incremental(
                 "abandoned (Synapse Link re-commits its rows into a later folder), skipped"
             )
             continue
-        elif root_model is not None:
+        elif has_root_model:
+            if root_model is None:
+                _stop_at(
+                    plan, name, f"{name} has no model.json and the root model.json cannot be read"
+                )
+                break
             plan.notes.append(f"{name}: no model.json and no Changelog; using the root model.json")
             model = root_model
         else:
             plan.notes.append(f"{name}: no model.json and no root model.json, skipped")
             continue
-        if model is None:  # unreadable model.json: noted by _read_model
-            continue
-        files = {f.path: f for f in lake.iter_files(name)}
+        try:
+            files = {f.path: f for f in lake.iter_files(name)}
+        except OSError as error:
+            _stop_at(plan, name, f"{name} cannot be listed ({error})")
+            break
         plan.batches += _folder_batches(lake, name, model, files, plan)
         optionsets = _optionset_files(files, name)
         if optionsets:
@@ -242,6 +258,35 @@ def _incremental(
         name, model, optionsets = newest
         _add_optionsets(plan, name, optionsets, (model, root_model))
     return plan
+
+
+def _folder_model(lake: Lake, folder: str, plan: LakePlan, settling: bool) -> Model | None:
+    """The folder's model.json; None when it cannot be read, and the plan stops there (a
+    note while the folder may still be being written, else a problem of the run)."""
+    path = join(folder, "model.json")
+    try:
+        model = metadata.parse_model_json(read_bytes(lake, path), path)
+    except (metadata.SchemaUnavailable, OSError) as error:
+        if settling:
+            plan.notes.append(
+                f"waiting for {path} to be complete ({error}): the folder may still be"
+                " closing; it and later folders are left for a later run"
+            )
+        else:
+            _stop_at(plan, folder, str(error))
+        return None
+    plan.notes.extend(model.warnings)
+    return model
+
+
+def _stop_at(plan: LakePlan, folder: str, reason: str) -> None:
+    plan.problems.append(
+        Problem(
+            None,
+            f"{reason}: folder {folder} and every later folder are left unloaded until it can"
+            " be read (the next run then loads them)",
+        )
+    )
 
 
 def _utc_naive(moment: datetime | None) -> datetime:

@@ -1,0 +1,152 @@
+"""Issue 9, item 2: an incremental folder that cannot be read stops the plan there, loudly.
+
+Skipping it let later folders move the watermark past it, and once repaired it was "older
+than the last applied folder: skipped" for good.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.dbcheck import fetch
+from tests.lakebuilder import LakeBuilder, attribute
+from turbodata import migrate
+from turbodata.cli import main
+from turbodata.lake import LocalLake
+from turbodata.layouts import discover
+
+ACCOUNT = [attribute("Id", "guid"), attribute("name", "string", 20)]
+FOLDERS = ("2025-01-01T00.00.00Z", "2025-01-01T01.00.00Z", "2025-01-01T02.00.00Z")
+BROKEN = FOLDERS[1]
+
+
+def row(number: int) -> str:
+    return f"00000000-0000-0000-0000-{number:012d},name{number}\n"
+
+
+def three_folder_lake(tmp_path: Path) -> LakeBuilder:
+    """Folder i holds account row i (1-based); no Changelog."""
+    lake = LakeBuilder(tmp_path / "lake")
+    for number, name in enumerate(FOLDERS, start=1):
+        lake.folder(name, {"account": ACCOUNT}, {"account/2025.csv": row(number)})
+    return lake
+
+
+def names_in(db_url: str) -> list[str]:
+    return sorted(str(r["name"]) for r in fetch(db_url, "account"))
+
+
+def run_cli(lake: LakeBuilder, db_url: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(["migrate", "--lake", str(lake.root), "--db", db_url])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "broken_model",
+    [
+        '{"name": "cdm", "entities": [{"name": "acc',  # truncated
+        '{"name": "cdm", "version": "1.0"}',  # valid JSON, no entities
+        "\ufeffnot json at all",
+    ],
+)
+def test_an_unreadable_model_json_stops_the_plan_at_its_folder_as_a_problem(
+    tmp_path: Path, broken_model: str
+) -> None:
+    lake = three_folder_lake(tmp_path)
+    lake.write(f"{BROKEN}/model.json", broken_model)
+
+    plan = discover(LocalLake(lake.root))
+
+    assert [b.batch_id for b in plan.batches] == [FOLDERS[0]]
+    [problem] = plan.problems
+    assert problem.table is None
+    assert str(problem).startswith(f"{BROKEN}/model.json: ")
+    assert f"folder {BROKEN} and every later folder are left unloaded" in str(problem)
+
+
+def test_with_a_changelog_a_model_json_still_being_written_waits_without_a_problem(
+    tmp_path: Path,
+) -> None:
+    lake = three_folder_lake(tmp_path)
+    lake.write(f"{BROKEN}/model.json", '{"entities": [')
+    lake.changelog("2025-01-01T03.00.00Z")
+
+    waiting = discover(LocalLake(lake.root), now=datetime(2025, 1, 1, 2, 5))
+    settled = discover(LocalLake(lake.root), now=datetime(2025, 1, 1, 3, 0))
+
+    assert [b.batch_id for b in waiting.batches] == [FOLDERS[0]]
+    assert waiting.problems == [] and any("waiting for" in n for n in waiting.notes)
+    assert [b.batch_id for b in settled.batches] == [FOLDERS[0]]
+    assert [str(p).split(":")[0] for p in settled.problems] == [f"{BROKEN}/model.json"]
+
+
+def test_a_repaired_model_json_loads_its_folder_on_the_next_run(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lake = three_folder_lake(tmp_path)
+    good_model = (lake.root / BROKEN / "model.json").read_text()
+    lake.write(f"{BROKEN}/model.json", good_model[: len(good_model) // 2])  # truncated
+
+    code, err = run_cli(lake, sqlite_url, capsys)
+
+    assert code != 0
+    assert f"{BROKEN}/model.json: invalid or truncated JSON" in err
+    assert names_in(sqlite_url) == ["name1"]  # the later folder waits too
+
+    lake.write(f"{BROKEN}/model.json", good_model)
+    summary = migrate(lake.root, sqlite_url)
+
+    assert summary.ok, summary.to_dict()
+    assert names_in(sqlite_url) == ["name1", "name2", "name3"]
+    assert summary.tables["account"].watermark == FOLDERS[2]
+
+
+@pytest.fixture()
+def unlistable(monkeypatch: pytest.MonkeyPatch) -> Iterator[set[str]]:
+    """Folders (absolute paths) that os.walk cannot list, as without read permission (the
+    tests may run as root, where chmod would not stop it)."""
+    refused: set[str] = set()
+    real_scandir = os.scandir
+
+    def scandir(path: str | os.PathLike[str] = ".") -> Iterator[os.DirEntry[str]]:
+        if os.fspath(path) in refused:
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    yield refused
+
+
+def test_a_table_folder_that_cannot_be_listed_stops_the_plan_until_it_can(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], unlistable: set[str]
+) -> None:
+    lake = three_folder_lake(tmp_path)
+    unlistable.add(str(lake.root / BROKEN / "account"))
+
+    code, err = run_cli(lake, sqlite_url, capsys)
+
+    assert code != 0
+    assert f"{BROKEN} cannot be listed" in err and "Permission denied" in err
+    assert names_in(sqlite_url) == ["name1"]
+
+    unlistable.clear()
+    summary = migrate(lake.root, sqlite_url)
+
+    assert summary.ok, summary.to_dict()
+    assert names_in(sqlite_url) == ["name1", "name2", "name3"]
+
+
+def test_local_lake_listing_raises_for_a_folder_it_cannot_read(
+    tmp_path: Path, unlistable: set[str]
+) -> None:
+    lake = LakeBuilder(tmp_path)
+    lake.write("a/b/file.csv", "1\n")
+    unlistable.add(str(tmp_path / "a" / "b"))
+
+    with pytest.raises(PermissionError):
+        list(LocalLake(tmp_path).iter_files("a"))
