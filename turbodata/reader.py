@@ -5,8 +5,9 @@ Two paths produce the same chunks:
 * the **fast path**, pyarrow's streaming CSV reader (`newlines_in_values=True`), for files whose
   rows all have the schema's width and are valid UTF-8 — the common case;
 * the **exact path**, a small tokenizer in Python, for the rest: rows shorter than the schema
-  (columns appended later), rows wider than it, truncated rows, invalid UTF-8. It pads short
-  rows with NULLs and rejects bad rows with their row number, column and raw text.
+  (columns appended later), rows wider than it, truncated rows, invalid UTF-8, and files in
+  any other encoding the metadata declares (windows-1252, UTF-16...). It pads short rows with
+  NULLs and rejects bad rows with their row number, column and raw text.
 
 The fast path gives up at the first irregular row; the exact path then reads the file again
 from a fresh stream and resumes right after the rows already yielded, so a file is never read
@@ -18,10 +19,15 @@ may still be inside `read()` when the fast path gives up; seeking that stream ba
 exact path let both consume it, and the exact path silently lost up to a block of rows. So
 `read_raw` takes an opener, the exact path opens the file anew, and the fast path's stream is
 first fenced off (`_FastInput.retire`: no read reaches it once that returns) and then closed.
+
+Design: the declared encoding is decoded, never assumed to be UTF-8 (which rejected every
+non-ASCII row of a windows-1252 file). One Python cannot decode text with fails the file with
+`UnsupportedEncoding` before a row is read; ASCII is read as UTF-8, its superset.
 """
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
 import threading
@@ -64,6 +70,10 @@ class RawChunk:
         return len(self.row_numbers)
 
 
+class UnsupportedEncoding(ValueError):
+    """The metadata declares an encoding Python has no text codec for."""
+
+
 class _Irregular(Exception):
     """The fast path met a row it cannot take; the exact path resumes the file."""
 
@@ -85,11 +95,9 @@ def read_raw(
     """
     width = len(column_names)
     min_width = width if min_width is None else min_width
+    encoding = _text_encoding(dialect.encoding)
     rows_done = 0
-    if dialect.quote_char is not None and dialect.encoding.lower().replace("-", "") in (
-        "utf8",
-        "ascii",
-    ):
+    if dialect.quote_char is not None and encoding == _UTF8:
         with open_stream() as stream:
             fast_input = _FastInput(stream, dialect.quote_char, dialect.delimiter)
             try:
@@ -102,7 +110,38 @@ def read_raw(
             finally:
                 fast_input.retire()
     with open_stream() as stream:
-        yield from _exact_chunks(stream, column_names, min_width, dialect, chunk_rows, rows_done)
+        text = io.TextIOWrapper(stream, encoding=encoding, errors=_MARK_UNDECODABLE, newline="")
+        try:
+            yield from _exact_chunks(text, column_names, min_width, dialect, chunk_rows, rows_done)
+        finally:
+            text.detach()  # the opener's `with` closes the stream
+
+
+_UTF8 = "utf-8-sig"  # UTF-8, with or without a byte order mark
+_MARK_UNDECODABLE = "turbodata-mark-undecodable"
+
+
+def _text_encoding(declared: str) -> str:
+    """The codec that decodes a partition of the declared encoding."""
+    try:
+        name = codecs.lookup(declared).name
+        "".encode(name)  # LookupError for codecs that are not text encodings (base64, zlib)
+    except LookupError:
+        raise UnsupportedEncoding(f"unsupported encoding {declared!r}") from None
+    return _UTF8 if name in ("utf-8", "utf-8-sig", "ascii") else name
+
+
+def _mark_undecodable(error: UnicodeError) -> tuple[str, int]:
+    """Decode each byte the codec cannot decode as U+DC00 + byte: decoding never produces a
+    lone surrogate from valid text, so these mark the rows to reject (any byte value, unlike
+    `surrogateescape`, which cannot mark the ASCII bytes a UTF-16 error may involve)."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = error.object[error.start : error.end]
+    return "".join(chr(0xDC00 + byte) for byte in bad), error.end
+
+
+codecs.register_error(_MARK_UNDECODABLE, _mark_undecodable)
 
 
 # ---------------------------------------------------------------------------- fast path
@@ -237,21 +276,23 @@ def _chunk_from_batches(batches: list[pa.RecordBatch], first_row: int) -> RawChu
 
 
 def _exact_chunks(
-    stream: BinaryIO,
+    text: io.TextIOBase,
     column_names: list[str],
     min_width: int,
     dialect: CsvDialect,
     chunk_rows: int,
     skip_rows: int,
 ) -> Iterator[RawChunk]:
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
     records = _records(text, dialect)
     if dialect.header:
         next(records, None)
     builder = _ChunkBuilder(len(column_names))
+    undecodable = f"invalid {_encoding_label(dialect.encoding)}"
     widest = 0  # widths may only grow down a file: a narrower row is truncated or misaligned
     for row_number, (fields, raw) in enumerate(records, start=1):
-        reject = _check_row(fields, raw, row_number, column_names, max(min_width, widest))
+        reject = _check_row(
+            fields, raw, row_number, column_names, max(min_width, widest), undecodable
+        )
         if reject is None:
             widest = len(fields)
         if row_number <= skip_rows:
@@ -264,38 +305,50 @@ def _exact_chunks(
             yield builder.take()
     if builder.num_rows or builder.rejects:
         yield builder.take()
-    text.detach()
+
+
+def _encoding_label(encoding: str) -> str:
+    return "UTF-8" if _text_encoding(encoding) == _UTF8 else encoding
 
 
 def _check_row(
-    fields: list[str | None] | None, raw: str, row: int, column_names: list[str], min_width: int
+    fields: list[str | None] | None,
+    raw: str,
+    row: int,
+    column_names: list[str],
+    min_width: int,
+    undecodable: str,
 ) -> RowReject | None:
     width = len(column_names)
-    shown = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     if fields is None:
-        return RowReject(row, None, "the file ends inside a quoted field (truncated row)", shown)
+        return RowReject(
+            row, None, "the file ends inside a quoted field (truncated row)", _shown(raw)
+        )
     if len(fields) > width:
-        return RowReject(
-            row, None, f"row has {len(fields)} values, the schema has {width}", shown, width=True
-        )
+        reason = f"row has {len(fields)} values, the schema has {width}"
+        return RowReject(row, None, reason, _shown(raw), width=True)
     if len(fields) < min_width:
-        return RowReject(
-            row,
-            None,
+        reason = (
             f"row has {len(fields)} values, expected at least {min_width} of {width}"
-            " (truncated or misaligned row)",
-            shown,
-            width=True,
+            " (truncated or misaligned row)"
         )
+        return RowReject(row, None, reason, _shown(raw), width=True)
     for index, value in enumerate(fields):
         if value is not None and _has_undecodable(value):
-            return RowReject(row, column_names[index], "invalid UTF-8", shown)
+            return RowReject(row, column_names[index], undecodable, _shown(raw))
     return None
 
 
 def _has_undecodable(value: str) -> bool:
-    # surrogateescape maps each invalid byte to U+DC80..U+DCFF; valid text never contains them
-    return any("\udc80" <= ch <= "\udcff" for ch in value) if not value.isascii() else False
+    # `_mark_undecodable` maps each undecodable byte to U+DC00..U+DCFF; text never holds them
+    return any("\udc00" <= ch <= "\udcff" for ch in value) if not value.isascii() else False
+
+
+def _shown(raw: str) -> str:
+    """The row's text for a reject: each undecodable byte shown as U+FFFD."""
+    if raw.isascii():
+        return raw
+    return "".join("\ufffd" if "\udc00" <= ch <= "\udcff" else ch for ch in raw)
 
 
 class _ChunkBuilder:
@@ -338,8 +391,8 @@ def _records(
     """
     delimiter, quote = dialect.delimiter, dialect.quote_char
     pending = ""
-    for line in text:
-        raw = pending + line
+    for number, line in enumerate(text):
+        raw = pending + (line.removeprefix("\ufeff") if number == 0 else line)  # a BOM
         if quote is not None and _open_quote(raw, delimiter, quote):
             pending = raw
             continue
