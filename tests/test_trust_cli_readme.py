@@ -1,0 +1,173 @@
+"""The README's console examples run as written and print what the README shows, so the two
+cannot drift apart; bench/README's flags exist.
+
+Every ```console block (and every ```sh block that builds the README's `out/mini` lake) runs
+in document order in a scratch folder that links `examples/` and `.venv/`, the way a reader
+runs them from the repository root. Outputs are compared line by line, after blanking what
+changes from run to run (run ids, seconds) and collapsing column padding; a `...` line
+stands for any lines. The `--json` example, trimmed in the README, is compared key by key.
+`./scripts/demo` runs the command it prints (the venv it would set up is this one).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
+SECONDS = re.compile(r" \d+\.\d\d$")  # the last column of a run's table
+DEMO = "./scripts/demo"
+DEMO_COMMAND = "turbodata migrate --lake examples/lake --db sqlite:///out/demo.sqlite"
+VOLATILE_KEYS = {"run_id", "started_at", "finished_at", "seconds", "lake", "ddl"}
+
+
+@dataclass
+class Step:
+    command: str
+    expected: list[str]
+
+
+def readme_blocks(path: Path) -> list[tuple[str, str]]:
+    return re.findall(r"^```(\w+)\n(.*?)^```", path.read_text(), re.S | re.M)
+
+
+def console_steps(body: str) -> list[Step]:
+    steps: list[Step] = []
+    continued = False
+    for line in body.splitlines():
+        if continued:
+            steps[-1].command += "\n" + line
+        elif line.startswith("$ "):
+            steps.append(Step(line[2:], []))
+        else:
+            steps[-1].expected.append(line)
+        continued = line.endswith("\\")
+    return steps
+
+
+def runnable_blocks() -> list[list[Step]]:
+    """The console blocks and the sh blocks that build the mini lake, in README order."""
+    blocks = []
+    for language, body in readme_blocks(REPO / "README.md"):
+        if language == "console":
+            blocks.append(console_steps(body))
+        elif language == "sh" and "out/mini" in body:
+            blocks.append([Step(body, [])])  # its output is not shown in the README
+    return blocks
+
+
+def run_step(step: Step, cwd: Path, last_status: int) -> tuple[str, int]:
+    command = step.command
+    if command == DEMO:
+        command = f"mkdir -p out && echo '==> {DEMO_COMMAND}' && .venv/bin/{DEMO_COMMAND}"
+    # `( exit N )` restores the previous step's status, for `echo $?`
+    script = f"( exit {last_status} ); {command}"
+    done = subprocess.run(
+        ["bash", "-c", script],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONUNBUFFERED": "1"},
+        check=False,
+    )
+    return done.stdout, done.returncode
+
+
+def normal(line: str) -> str:
+    line = SECONDS.sub(" S", RUN_ID.sub("RUN", line.rstrip()))
+    return re.sub(r"\s+", " ", line).strip()
+
+
+def lines_match(expected: list[str], actual: list[str]) -> bool:
+    """Line by line; a `...` line matches any run of lines (also none)."""
+    if not expected:
+        return not actual
+    if expected[0] == "...":
+        return any(lines_match(expected[1:], actual[i:]) for i in range(len(actual) + 1))
+    return bool(actual) and expected[0] == actual[0] and lines_match(expected[1:], actual[1:])
+
+
+def scalar_pairs(value: object) -> set[tuple[str, str]]:
+    """(key, JSON of the value) for every scalar anywhere in a JSON document."""
+    pairs = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, dict | list):
+                pairs |= scalar_pairs(item)
+            else:
+                pairs.add((key, json.dumps(item)))
+    elif isinstance(value, list):
+        for item in value:
+            pairs |= scalar_pairs(item)
+    return pairs
+
+
+def assert_json_like(expected: list[str], output: str) -> None:
+    actual = json.loads(output)
+    shown = re.findall(r'"(\w+)": (\d+|true|false|null|"[^"]*"|\[|\{)', "\n".join(expected))
+    actual_pairs = scalar_pairs(actual)
+    actual_keys = {key for key, _ in actual_pairs} | set(_container_keys(actual))
+    for key, value in shown:
+        assert key in actual_keys, key
+        if key not in VOLATILE_KEYS and value not in ("[", "{"):
+            assert (key, value) in actual_pairs, (key, value)
+
+
+def _container_keys(value: object) -> list[str]:
+    if isinstance(value, dict):
+        keys = list(value)
+        for item in value.values():
+            keys += _container_keys(item)
+        return keys
+    return []
+
+
+def test_the_readme_console_examples_print_what_the_readme_shows(tmp_path: Path) -> None:
+    (tmp_path / "examples").symlink_to(REPO / "examples")
+    (tmp_path / ".venv").symlink_to(REPO / ".venv")
+    last_status = 0
+    compared = 0
+    for steps in runnable_blocks():
+        for step in steps:
+            output, last_status = run_step(step, tmp_path, last_status)
+            if not step.expected:
+                continue
+            compared += 1
+            if step.expected[0].lstrip().startswith("{"):
+                assert_json_like(step.expected, output)
+                continue
+            want = [normal(line) for line in step.expected]
+            got = [normal(line) for line in output.splitlines()]
+            assert lines_match(want, got), (
+                f"README step `{step.command}` printed:\n{output}\nREADME shows:\n"
+                + "\n".join(step.expected)
+            )
+    assert compared >= 8  # every block with output was compared
+
+
+def test_bench_readme_names_only_flags_the_scripts_take() -> None:
+    text = (REPO / "bench" / "README.md").read_text()
+    commands = [
+        line.split("#")[0].split()
+        for language, body in readme_blocks(REPO / "bench" / "README.md")
+        if language == "sh"
+        for line in body.splitlines()
+        if "bench/" in line
+    ]
+    data_sentence = re.search(r"`data.py` takes (.*?)\(", text, re.S)
+    assert data_sentence, "bench/README no longer says which flags data.py takes"
+    data_flags = re.findall(r"`(--[\w-]+)", data_sentence.group(1))
+    commands.append(["python", "bench/data.py", *data_flags])
+    for command in commands:
+        script = REPO / next(part for part in command if part.startswith("bench/"))
+        helped = subprocess.run(
+            [sys.executable, str(script), "--help"], capture_output=True, text=True, check=True
+        ).stdout
+        for flag in (part for part in command if part.startswith("--")):
+            assert re.search(rf"{flag}\b", helped), f"{script.name} has no {flag}"
