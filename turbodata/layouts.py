@@ -54,6 +54,7 @@ TRICKLE_FEED = "Microsoft.Athena.TrickleFeedService"
 CHANGELOG = "Changelog/changelog.info"  # names the folder being written
 SETTLE = timedelta(minutes=15)  # how long a folder may lack model.json after the next one starts
 OPTIONSET_FOLDER = "OptionsetMetadata"
+RESERVED_PREFIX = "_turbodata"  # turbodata's ledger tables (ledger.PREFIX), any case
 
 
 def _fixed_schema(name: str, *columns: tuple[str, CdmType]) -> TableSchema:
@@ -177,8 +178,36 @@ def discover(lake: Lake, *, settle: timedelta = SETTLE, now: datetime | None = N
         plan = _manifest_snapshot(lake, manifests[0])
     else:
         plan = _entity_documents(lake)
+    _refuse_reserved_names(plan)
     _note_min_widths(plan)
     return plan
+
+
+def _refuse_reserved_names(plan: LakePlan) -> None:
+    """Fail every table whose name starts with RESERVED_PREFIX, ignoring case.
+
+    Design: such an entity is refused, not renamed. Loading it would ALTER and delete from
+    turbodata's own ledger tables (`_turbodata_files`...), so unchanged files would load
+    again; a renamed copy would be a table nobody asked for, under a name no one expects.
+    """
+    reserved = {b.table: b.schema.source for b in plan.batches if _is_reserved(b.table)}
+    if not reserved:
+        return
+    plan.batches = [b for b in plan.batches if b.table not in reserved]
+    for table, source in reserved.items():
+        plan.problems.append(
+            Problem(
+                table,
+                f"entity {table!r} in {source or 'the lake'}: names starting with"
+                f" {RESERVED_PREFIX} are reserved for turbodata's ledger tables, so the"
+                " table is not loaded (rename the entity to load it)",
+                file=source or None,
+            )
+        )
+
+
+def _is_reserved(table: str) -> bool:
+    return table.casefold().startswith(RESERVED_PREFIX)
 
 
 # ------------------------------------------------------------------ incremental update folders
