@@ -150,3 +150,15 @@ def test_local_lake_listing_raises_for_a_folder_it_cannot_read(
 
     with pytest.raises(PermissionError):
         list(LocalLake(tmp_path).iter_files("a"))
+
+
+def test_a_folder_entity_without_attributes_fails_its_table_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    lake = three_folder_lake(tmp_path)
+    lake.folder(BROKEN, {"account": []}, {"account/2025.csv": row(2)})
+
+    plan = discover(LocalLake(lake.root))
+
+    assert [p.message for p in plan.problems] == [f"{BROKEN}/model.json: no attributes declared"]
+    assert plan.problems[0].table == "account"

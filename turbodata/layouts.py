@@ -368,6 +368,11 @@ def _folder_batches(
                 Problem(table, f"{folder}: CSV files but no metadata for this table", file=folder)
             )
             continue
+        if schema.problem:  # e.g. no attributes: its columns are unknown, never guessed
+            plan.problems.append(
+                Problem(table, f"{schema.source}: {schema.problem}", file=schema.source)
+            )
+            continue
         if not _initial_sync_completed(schema):
             plan.notes.append(f"{folder}/{table}: initial sync not completed, skipped")
             continue
