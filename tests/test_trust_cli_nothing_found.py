@@ -110,3 +110,15 @@ def test_status_and_rejects_of_a_missing_sqlite_file_create_nothing(
     assert err.startswith(f"error: database {target} does not exist") and err.count("\n") == 1
     assert not target.exists()
     assert target.parent == tmp_path or not target.parent.exists()
+
+
+def test_status_of_a_database_without_loads_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty.sqlite"
+    empty.touch()
+
+    code, _, err = run(capsys, "status", "--db", f"sqlite:///{empty}")
+
+    assert code == 0
+    assert err == "no table loaded into this database (schema) yet\n"

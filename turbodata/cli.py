@@ -325,6 +325,8 @@ def _database(args: argparse.Namespace) -> Engine | str:
 
 def _status(args: argparse.Namespace) -> int:
     rows = status(_database(args), args.db_schema)
+    if not rows:
+        print("no table loaded into this database (schema) yet", file=sys.stderr)
     if args.json:
         for row in rows:
             print(json.dumps(row, default=str))

@@ -109,7 +109,7 @@ def _planning_engine(engine: Engine) -> Engine:
     as the empty database it would be (in memory), so `plan` creates no file."""
     path = sqlite_file(engine)
     if path is not None and not path.exists():
-        return sa.create_engine("sqlite://")
+        return connect(sa.create_engine("sqlite://"))[0]
     return engine
 
 
@@ -321,11 +321,13 @@ def _key_problems(plan: layouts.LakePlan, options: LoadOptions) -> list[str]:
     columns = _columns_by_table(plan)
     problems = []
     for table, key in options.keys.items():
-        if table not in columns:
-            problems.append(f"--key {table}: no such table in the lake{_closest(table, columns)}")
+        if table not in plan.tables:
+            problems.append(
+                f"--key {table}: no such table in the lake{_closest(table, plan.tables)}"
+            )
             continue
         for column in key:
-            if column not in columns[table]:
+            if table in columns and column not in columns[table]:
                 problems.append(
                     f"--key {table}: {column!r} is not a column of {table}"
                     f"{_closest(column, columns[table])}"
@@ -339,13 +341,13 @@ def _reload_problems(
     columns = _columns_by_table(plan)
     problems = []
     for table in reload:
-        if table not in columns:
+        if table not in plan.tables:
             problems.append(
-                f"--reload {table}: no such table in the lake{_closest(table, columns)}"
+                f"--reload {table}: no such table in the lake{_closest(table, plan.tables)}"
             )
             continue
         appended = any(b.table == table and b.mode is LoadMode.APPEND for b in plan.batches)
-        if appended and not options.key_for(table, sorted(columns[table])):
+        if appended and not options.key_for(table, sorted(columns.get(table, ()))):
             problems.append(
                 f"--reload {table}: the table has no key, so loading its files again would"
                 " duplicate its rows; give it a key with --key, or drop the table to start over"
