@@ -17,11 +17,12 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from turbodata.inference import TypeInference, needs_inference
+from turbodata.inference import TypeInference, needs_inference, number_digits
 from turbodata.model import CdmType, Column, TableSchema
 from turbodata.overrides import Overrides
 from turbodata.types import (
     INTEGER_ORDER,
+    MAX_DECIMAL_PRECISION,
     IncompatibleType,
     Kind,
     SqlType,
@@ -69,9 +70,10 @@ class _LongestString:
 class WidenedNumber:
     """A declared integer or decimal column, widened along the lattice when its values need
     more: an integer column up to BIGINT (a whole number past 2^31), a decimal column to more
-    digits. A fraction in an integer column, and values that are no numbers at all, leave the
-    declared type alone: the parser rejects them (an integer column such as versionnumber
-    never turns into a decimal because of one bad value)."""
+    digits. A fraction in an integer column, a number of more than 38 digits, and values that
+    are no numbers at all are left out of the sizing: the parser rejects each of them alone,
+    and the other values still widen the column (an integer column such as versionnumber
+    never turns into a decimal because of one bad value, nor stays too narrow for the rest)."""
 
     def __init__(self, declared: SqlType) -> None:
         self.declared = declared
@@ -83,7 +85,15 @@ class WidenedNumber:
         numbers = pc.replace_substring_regex(
             pc.filter(values, is_number), r"^\+?(-?)0*([0-9])", r"\1\2"
         )
-        self.seen.update(numbers)
+        self.seen.update(pc.filter(numbers, self._widenable(numbers)))
+
+    def _widenable(self, numbers: pa.Array) -> pa.Array:
+        """Which numbers some type of the column's lattice holds exactly."""
+        whole, fraction = number_digits(numbers)
+        fits = pc.less_equal(pc.add(whole, fraction), MAX_DECIMAL_PRECISION)
+        if self.declared.kind in INTEGER_ORDER:
+            fits = pc.and_(fits, pc.equal(fraction, 0))
+        return fits
 
     def result(self) -> SqlType:
         seen = self.seen.result()

@@ -97,6 +97,17 @@ def _max(values: pa.Array, default: int = 0) -> int:
     return default if found is None else int(found)
 
 
+def number_digits(values: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Per number (in the form `_NUMBER` matches): its integer digits and its significant
+    fraction digits, the precision and scale a DECIMAL needs to hold it exactly."""
+    body = pc.ascii_ltrim(values, "-0")  # "-0.50" -> ".50", "0" -> ""; no other leading 0
+    point = pc.find_substring(body, ".")
+    has_point = pc.greater_equal(point, 0)
+    whole = pc.if_else(has_point, point, pc.utf8_length(body))
+    fraction = pc.subtract(pc.utf8_length(pc.ascii_rtrim(body, "0")), pc.add(point, 1))
+    return whole, pc.if_else(has_point, fraction, 0)
+
+
 @dataclass
 class _Numbers:
     """What the number-shaped values need: integer range, digits, fraction digits."""
@@ -124,13 +135,9 @@ class _Numbers:
             self.high = high if self.high is None else max(self.high, high)
 
     def update_digits(self, values: pa.Array) -> None:
-        body = pc.ascii_ltrim(values, "-0")  # "-0.50" -> ".50", "0" -> ""; no other leading 0
-        point = pc.find_substring(body, ".")
-        has_point = pc.greater_equal(point, 0)
-        whole = pc.if_else(has_point, point, pc.utf8_length(body))
-        fraction = pc.subtract(pc.utf8_length(pc.ascii_rtrim(body, "0")), pc.add(point, 1))
+        whole, fraction = number_digits(values)
         self.integer_digits = max(self.integer_digits, _max(whole))
-        self.fraction_digits = max(self.fraction_digits, _max(pc.if_else(has_point, fraction, 0)))
+        self.fraction_digits = max(self.fraction_digits, _max(fraction))
 
     def integer_type(self) -> SqlType | None:
         if self.beyond_bigint or self.low is None or self.high is None:
