@@ -6,6 +6,7 @@ No SQL Server can run on our machines: none of this has run against a SQL Server
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -183,7 +184,12 @@ def test_change_rows_are_staged_in_a_temp_table_and_applied_without_merge() -> N
     staging.apply(soft_delete=False)
     staging.drop()
 
-    create, index, repeated, winners, delete, drop_deletes, count, update, insert, drop = conn.sql
+    # named per table and batch, so one left behind by a failure never collides
+    name = staging.table.name
+    assert re.fullmatch(r"#turbodata_stage_account_[0-9a-f]{12}", name)
+    assert Staging(conn, MSSQL, target, types, columns).table.name != name
+    statements = [s.replace(name.lstrip("#"), "turbodata_stage") for s in conn.sql[:-1]]
+    create, index, repeated, winners, delete, drop_deletes, count, update, insert, drop = statements
     assert create.startswith("CREATE TABLE [#turbodata_stage] ( [Id] UNIQUEIDENTIFIER")
     assert index == "CREATE INDEX turbodata_stage_key ON [#turbodata_stage] ([Id])"
     assert repeated == (

@@ -199,10 +199,7 @@ class Staging:
         return AppliedCounts(inserted=new, updated=staged - new, deleted=deleted)
 
     def drop(self) -> None:
-        self.conn.execute(sa.text(f"DROP TABLE {self._quoted()}"))
-
-    def _quoted(self) -> str:
-        return self.conn.dialect.identifier_preparer.format_table(self.table)
+        self.conn.exec_driver_sql(self.dialect.drop_staging_sql(self.conn.dialect, self.table))
 
     def _matches(self) -> ColumnElement[bool]:
         return sa.and_(*(self.table.c[k] == self.target.c[k] for k in self.columns.key))

@@ -8,6 +8,7 @@ what its database does differently.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -116,12 +117,22 @@ class Dialect:
 
     staging_name = "_turbodata_stage"
 
+    def staging_table_name(self, target_name: str) -> str:
+        """A name for one batch's staging table that no other batch, table or run uses: a
+        staging table a failure left behind in a pooled session never collides."""
+        slug = re.sub(r"[^A-Za-z0-9_]", "_", target_name)[:40]
+        return f"{self.staging_name}_{slug}_{uuid.uuid4().hex[:12]}"
+
     def staging_table(self, target_name: str, columns: list[sa.Column]) -> sa.Table:
-        """A temporary table for one batch of one table (one at a time per connection)."""
-        return sa.Table(self.staging_name, sa.MetaData(), *columns, prefixes=["TEMPORARY"])
+        """A temporary table for one batch of one table."""
+        name = self.staging_table_name(target_name)
+        return sa.Table(name, sa.MetaData(), *columns, prefixes=["TEMPORARY"])
 
     def create_staging_sql(self, sql: SqlDialect, staging: sa.Table) -> list[str]:
         return [str(sa.schema.CreateTable(staging).compile(dialect=sql)).strip()]
+
+    def drop_staging_sql(self, sql: SqlDialect, staging: sa.Table) -> str:
+        return f"DROP TABLE {sql.identifier_preparer.format_table(staging)}"
 
     # `insert()` with `on_conflict_do_update` (SQLAlchemy's sqlite/postgresql dialects), or
     # None for the portable UPDATE + INSERT form

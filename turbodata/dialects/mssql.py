@@ -1,38 +1,61 @@
-"""SQL Server (mssql+pyodbc). No SQL Server runs on our machines: this module's statements are
-covered by tests that compile them with SQLAlchemy's mssql dialect, and the driver calls are
-the few lines of `executemany`. It has not been run against a SQL Server.
+"""SQL Server and Azure SQL (`mssql+mssqlpython`, `mssql+pyodbc`, `mssql+pytds`).
+
+What differs between the drivers lives in `mssql_drivers`; this module holds the T-SQL and
+the transaction rules, the same for every driver:
+
+- `SET XACT_ABORT ON` for every session: any error ends the whole transaction, as the server
+  documents for it, so no half-applied batch can be committed. A ROLLBACK after such an error
+  finds no transaction (error 3903) and is ignored, so the error the user sees is the failed
+  statement's, never the ROLLBACK's.
+- Rows reach a table through a *landing* table: bulk copy where the driver has it, then a
+  check of what really landed (row count and every column's non-NULL count against the batch:
+  a driver's own count is never trusted), then one `INSERT … SELECT` inside the load's
+  transaction. Bulk copy that uses a connection of its own (mssql-python) lands in a `##global`
+  temporary table created and emptied by a separate autocommit session, so it is committed
+  and visible to the bulk channel, vanishes with that session (also after a kill -9), and is
+  named per table and batch so concurrent runs never collide. Wrong rows are never applied:
+  on a mismatch the batch is loaded again by INSERT, with a warning.
+- Timezone-aware datetimes (ledger, lease) are sent as ISO text the server converts to
+  DATETIMEOFFSET, whatever a driver does with `tzinfo`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
 
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import mssql
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.types import TypeEngine
 
-from turbodata.dialects.base import Dialect
+from turbodata.dialects.base import Dialect, insert_statement
+from turbodata.dialects.mssql_drivers import (
+    EXECUTEMANY_ROWS,
+    Driver,
+    error_number,
+    for_driver_name,
+    nulls_in,
+)
 from turbodata.types import Kind, SqlType
 
-EXECUTEMANY_ROWS = 10_000
-# deadlock victim, and Azure SQL's documented transient errors (throttling, failover, busy)
-_TRANSIENT_ERRORS = (
-    "1205",
-    "40197",
-    "40501",
-    "40613",
-    "49918",
-    "49919",
-    "49920",
-    "4060",
-    "10928",
-    "10929",
-    "233",
-    "10053",
-    "10054",
-    "10060",
-)  # pyodbc's fast_executemany holds a whole call's parameters in memory
+__all__ = ["EXECUTEMANY_ROWS", "MSSQLDialect"]
+
+log = logging.getLogger(__name__)
+
+NO_TRANSACTION = 3903  # "ROLLBACK has no corresponding BEGIN TRANSACTION"
+# deadlock victim, lock timeout, and Azure SQL's documented transient errors (throttling,
+# failover, database busy or not yet available)
+TRANSIENT_ERRORS = frozenset(
+    {1205, 1222, 40197, 40501, 40613, 49918, 49919, 49920, 4060, 4221, 10928, 10929, 233}
+)
+_TRANSIENT_SOCKET = re.compile(r"\b(10053|10054|10060)\b|Communication link failure")
+_LANDINGS = "turbodata_landings"  # conn.info key: the landing tables of a DBAPI connection
 
 _TYPES: dict[Kind, Callable[[SqlType], TypeEngine]] = {
     Kind.BOOLEAN: lambda t: mssql.BIT(),
@@ -57,30 +80,235 @@ class MSSQLDialect(Dialect):
     default_schema = "dbo"
     max_identifier_length = 128
 
+    def __init__(self) -> None:
+        self._drivers: dict[str, Driver] = {}
+        self._bulk_distrusted: set[str] = set()  # drivers whose bulk copy delivered wrong rows
+
+    def configure_engine(self, engine: Engine) -> Engine:
+        _keep_the_failed_statements_error(engine)
+        sa.event.listen(engine, "connect", _abort_transaction_on_error)
+        sa.event.listen(engine, "before_cursor_execute", _aware_datetimes_as_text, retval=True)
+        sa.event.listen(engine, "commit", _end_landings)
+        sa.event.listen(engine, "rollback", _end_landings)
+        return engine
+
+    def driver(self, conn: Connection) -> Driver:
+        name = conn.dialect.driver
+        if name not in self._drivers:
+            self._drivers[name] = for_driver_name(name)
+        return self._drivers[name]
+
     def column_type(self, sql_type: SqlType) -> TypeEngine:
         return _TYPES[sql_type.kind](sql_type)
 
     add_column = "ADD"
     added_column_suffix = " NULL"
-    alter_type = ""  # and no NULL/NOT NULL clause: our columns are nullable and stay so
+    # no NULL/NOT NULL clause: SQL Server keeps a column nullable when ALTER COLUMN omits it
+    # only under ANSI_NULL_DFLT_ON (the default for ODBC/TDS sessions); our columns are all
+    # nullable. (Babelfish rejects the clause, SQL Server accepts both.)
+    alter_type = ""
 
-    # A #temp table lives as long as the connection and is private to it.
+    # A #temp table lives as long as the session and is private to it; named per batch.
     staging_name = "#turbodata_stage"
 
     def staging_table(self, target_name: str, columns: list[sa.Column]) -> sa.Table:
-        return sa.Table(self.staging_name, sa.MetaData(), *columns)
+        return sa.Table(self.staging_table_name(target_name), sa.MetaData(), *columns)
 
     # upsert_from_staging: the base's UPDATE … FROM + INSERT … WHERE NOT EXISTS, on purpose:
     # MERGE has long-standing defects on SQL Server and is missing on some T-SQL engines.
 
     def is_transient(self, error: BaseException) -> bool:
+        if error_number(error) in TRANSIENT_ERRORS:
+            return True
         text = str(getattr(error, "orig", error))
-        return any(f"({code})" in text or f" {code} " in text for code in _TRANSIENT_ERRORS) or (
-            super().is_transient(error)
-        )
+        return bool(_TRANSIENT_SOCKET.search(text)) or super().is_transient(error)
 
-    def executemany(self, conn: Connection, statement: str, rows: list[tuple]) -> None:
-        cursor = conn.connection.driver_connection.cursor()
-        cursor.fast_executemany = True
-        for start in range(0, len(rows), EXECUTEMANY_ROWS):
-            cursor.executemany(statement, rows[start : start + EXECUTEMANY_ROWS])
+    # -- loading --------------------------------------------------------------------------
+
+    def insert_batch(
+        self, conn: Connection, table: sa.Table, batch: pa.RecordBatch, types: Sequence[SqlType]
+    ) -> int:
+        if batch.num_rows == 0:
+            return 0
+        driver = self.driver(conn)
+        if driver.has_bulk_copy() and driver.name not in self._bulk_distrusted:
+            problem = self._bulk_insert(conn, driver, table, batch, types)
+            if problem is None:
+                return batch.num_rows
+            self._bulk_distrusted.add(driver.name)
+            log.warning(
+                "bulk copy through %s delivered wrong rows into %s (%s): loading by INSERT"
+                " instead from now on",
+                driver.name,
+                table.name,
+                problem,
+            )
+        statement = insert_statement(_compiler_for(driver), table, batch.schema.names)
+        columns = [driver.python_values(batch.column(i), t) for i, t in enumerate(types)]
+        driver.executemany(
+            conn.connection.driver_connection, statement, list(zip(*columns, strict=True))
+        )
+        return batch.num_rows
+
+    def _bulk_insert(
+        self,
+        conn: Connection,
+        driver: Driver,
+        table: sa.Table,
+        batch: pa.RecordBatch,
+        types: Sequence[SqlType],
+    ) -> str | None:
+        """Bulk copy `batch` into a landing table, check it, move it into `table`; None when
+        done, else why the landed rows were wrong (then nothing was moved)."""
+        landing = _landing_for(conn, driver, table, batch.schema.names)
+        try:
+            driver.bulk_copy(
+                landing.session.connection.driver_connection, landing.name, batch, types
+            )
+            problem = _landed_problem(conn, landing, batch)
+            if problem is None:
+                moved = conn.exec_driver_sql(landing.move_sql(table)).rowcount
+                if moved not in (-1, batch.num_rows):
+                    raise RuntimeError(
+                        f"{moved} rows moved from {landing.name} into {table.name} for "
+                        f"{batch.num_rows} checked: the load is stopped"
+                    )
+            return problem
+        finally:
+            landing.empty()
+
+
+class _Landing:
+    """A landing table for one target table's batches: where bulk copy writes, emptied after
+    each batch. `session` is the connection that owns it: the load's own connection, or for
+    a driver whose bulk copy opens its own channel, a separate autocommit session (whose end
+    drops the `##global` table)."""
+
+    def __init__(self, name: str, columns: list[str], session: Connection, own: bool) -> None:
+        self.name, self.columns, self.session, self.own_session = name, columns, session, own
+
+    def quoted(self, name: str) -> str:
+        return self.session.dialect.identifier_preparer.quote_identifier(name)
+
+    def move_sql(self, table: sa.Table) -> str:
+        names = ", ".join(self.quoted(c) for c in self.columns)
+        target = self.session.dialect.identifier_preparer.format_table(table)
+        return f"INSERT INTO {target} ({names}) SELECT {names} FROM {self.quoted(self.name)}"
+
+    def count_sql(self) -> str:
+        counts = ", ".join(f"COUNT({self.quoted(c)})" for c in self.columns)
+        return f"SELECT COUNT(*), {counts} FROM {self.quoted(self.name)}"
+
+    def empty(self) -> None:
+        self.session.exec_driver_sql(f"TRUNCATE TABLE {self.quoted(self.name)}")
+
+    def close(self) -> None:
+        if self.own_session:
+            self.session.close()
+
+
+def _landing_for(
+    conn: Connection, driver: Driver, table: sa.Table, names: Sequence[str]
+) -> _Landing:
+    """The landing table for `table`'s columns `names` in this transaction, created (and,
+    for its own session, committed) on first use."""
+    landings: dict[tuple, _Landing] = conn.info.setdefault(_LANDINGS, {})
+    key = (table.schema, table.name, tuple(names))
+    if key in landings:
+        return landings[key]
+    slug = re.sub(r"[^A-Za-z0-9_]", "_", table.name.lstrip("#"))[:40]
+    if driver.bulk_uses_own_connection:
+        name = f"##turbodata_land_{slug}_{uuid.uuid4().hex[:12]}"
+        session = conn.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    else:
+        name = f"#turbodata_land_{slug}_{uuid.uuid4().hex[:12]}"
+        session = conn
+    columns = [sa.Column(n, table.c[n].type, quote=True) for n in names]
+    create = sa.schema.CreateTable(sa.Table(name, sa.MetaData(), *columns))
+    try:
+        session.execute(create)
+    except BaseException:
+        if session is not conn:
+            session.close()
+        raise
+    landings[key] = _Landing(name, list(names), session, own=session is not conn)
+    return landings[key]
+
+
+def _landed_problem(conn: Connection, landing: _Landing, batch: pa.RecordBatch) -> str | None:
+    """What differs between the landed rows and the batch: row count, or a column's count
+    of non-NULL values (mssql-python on Babelfish lands all but one column as NULL while
+    reporting every row copied)."""
+    landed = list(conn.exec_driver_sql(landing.count_sql()).one())
+    if landed[0] != batch.num_rows:
+        return f"{landed[0]} rows arrived for {batch.num_rows} sent"
+    for name, count, column in zip(landing.columns, landed[1:], batch.columns, strict=True):
+        expected = batch.num_rows - nulls_in(column)
+        if count != expected:
+            return f"column {name}: {count} values arrived for {expected} sent"
+    return None
+
+
+def _end_landings(conn: Connection) -> None:
+    """At the end of a transaction: close the sessions that own `##global` landing tables
+    (dropping them); forget #temp ones (a rollback has undone their creation)."""
+    landings: dict[tuple, _Landing] = conn.info.pop(_LANDINGS, {})
+    for landing in landings.values():
+        landing.close()
+
+
+def _compiler_for(driver: Driver) -> mssql.base.MSDialect:
+    return mssql.dialect(paramstyle=driver.paramstyle)
+
+
+def _keep_the_failed_statements_error(engine: Engine) -> None:
+    """A ROLLBACK that finds no transaction (error 3903: XACT_ABORT, or the server ended it)
+    is not an error: raising it would hide the failed statement's own error."""
+    rollback = engine.dialect.do_rollback
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        try:
+            rollback(dbapi_connection)
+        except Exception as error:
+            if error_number(error) != NO_TRANSACTION and "transaction block" not in str(error):
+                raise
+            log.debug("ROLLBACK found no transaction (the server had ended it): %s", error)
+
+    engine.dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+
+
+def _abort_transaction_on_error(dbapi_connection: Any, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SET XACT_ABORT ON")
+    finally:
+        cursor.close()
+
+
+def _aware_datetimes_as_text(
+    conn: Connection,
+    cursor: Any,
+    statement: str,
+    parameters: Any,
+    context: Any,
+    executemany: bool,
+) -> tuple[str, Any]:
+    if executemany:
+        return statement, [_text_for_aware(row) for row in parameters]
+    return statement, _text_for_aware(parameters)
+
+
+def _text_for_aware(parameters: Any) -> Any:
+    if isinstance(parameters, dict):
+        return {k: _aware_text(v) for k, v in parameters.items()}
+    if isinstance(parameters, (list, tuple)):
+        return type(parameters)(_aware_text(v) for v in parameters)
+    return parameters
+
+
+def _aware_text(value: object) -> object:
+    """An aware datetime as text DATETIMEOFFSET parses exactly ('2026-01-02 03:04:05.123456
+    +00:00'); anything else unchanged."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.isoformat(sep=" ", timespec="microseconds")
+    return value

@@ -61,7 +61,7 @@ class PostgreSQLDialect(Dialect):
 
     def staging_table(self, target_name: str, columns: list[sa.Column]) -> sa.Table:
         return sa.Table(
-            self.staging_name,
+            self.staging_table_name(target_name),
             sa.MetaData(),
             *columns,
             prefixes=["TEMPORARY"],

@@ -1,0 +1,311 @@
+"""SQL Server's driver seam without a server: the driver chosen from the URL, how each one is
+given its rows, the check of what a bulk copy landed, errors that name the failed statement,
+and datetimes that do not depend on a driver's tzinfo handling.
+
+The live counterpart, against a real T-SQL server, is tests/mssql/ (./scripts/test-mssql URL).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from types import SimpleNamespace
+
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
+
+from turbodata.dialects import for_name
+from turbodata.dialects import mssql as mssql_module
+from turbodata.dialects.mssql_drivers import (
+    MssqlPythonDriver,
+    PyodbcDriver,
+    PytdsDriver,
+    error_number,
+    for_driver_name,
+)
+from turbodata.schema import table_object
+from turbodata.types import Kind, SqlType, arrow_type, string_type
+
+DECIMAL_38_10 = SqlType(Kind.DECIMAL, precision=38, scale=10)
+TYPES = {
+    "Id": SqlType(Kind.GUID),
+    "amount": DECIMAL_38_10,
+    "modifiedon": SqlType(Kind.DATETIME),
+    "flag": SqlType(Kind.BOOLEAN),
+    "title": string_type(None),
+}
+ROW = (
+    "6f1b1c2e-0000-4000-8000-000000000001",
+    Decimal("-1234567890123456789012345678.0000000001"),
+    "2022-06-13 17:29:39.7677699",
+    True,
+    "x" * 5000 + "\U0001f600",
+)
+
+
+def a_batch(rows: int = 3) -> pa.RecordBatch:
+    arrays = [
+        pa.array([value] * rows, arrow_type(sql_type))
+        for value, sql_type in zip(ROW, TYPES.values(), strict=True)
+    ]
+    return pa.RecordBatch.from_arrays(arrays, names=list(TYPES))
+
+
+def test_the_driver_class_comes_from_the_urls_driver_name() -> None:
+    assert isinstance(for_driver_name("mssqlpython"), MssqlPythonDriver)
+    assert isinstance(for_driver_name("pyodbc"), PyodbcDriver)
+    assert isinstance(for_driver_name("pytds"), PytdsDriver)
+    for url, driver in [
+        ("mssql+mssqlpython://h/db", "mssqlpython"),
+        ("mssql+pyodbc://h/db", "pyodbc"),
+        ("mssql+pytds://h/db", "pytds"),
+    ]:
+        engine = sa.create_mock_engine(url, executor=None)
+        assert engine.dialect.driver == driver
+
+
+@pytest.mark.parametrize(
+    ("driver", "placeholder"), [("pyodbc", "?"), ("mssqlpython", "?"), ("pytds", "%s")]
+)
+def test_insert_parameters_are_spelled_in_the_drivers_own_style(
+    driver: str, placeholder: str
+) -> None:
+    dialect = for_name("mssql")
+    table = table_object(dialect, "account", TYPES, "dbo")
+    cursor = RecordingCursor()
+    conn = fake_connection(driver, cursor)
+    dialect._bulk_distrusted.add(driver)  # the INSERT path, whatever the driver has
+
+    assert dialect.insert_batch(conn, table, a_batch(), list(TYPES.values())) == 3
+
+    [(sql, rows)] = cursor.calls
+    values = ", ".join([placeholder] * len(TYPES))
+    assert sql == (
+        "INSERT INTO [dbo].[account] ([Id], [amount], [modifiedon], [flag], [title])"
+        f" VALUES ({values})"
+    )
+    assert len(rows) == 3
+
+
+def test_values_travel_exactly_to_every_driver() -> None:
+    """The 7th fractional digit of DATETIME2(7) (Babelfish keeps 6: provable only here and on
+    SQL Server), 38 decimal digits, text over 4,000 characters with a non-BMP character."""
+    batch = a_batch(1)
+    for driver in (PyodbcDriver(), MssqlPythonDriver(), PytdsDriver()):
+        values = tuple(
+            driver.python_values(batch.column(i), t)[0] for i, t in enumerate(TYPES.values())
+        )
+        assert values[2] == "2022-06-13 17:29:39.7677699", driver.name
+        assert Decimal(values[1]) == ROW[1], driver.name
+        assert values[4] == ROW[4] and values[3] is True and values[0] == ROW[0]
+    # text, not Decimal, where the driver's decimal binding is not exact
+    assert MssqlPythonDriver().python_values(batch.column(1), DECIMAL_38_10) == [
+        "-1234567890123456789012345678.0000000001"
+    ]
+    assert PytdsDriver().python_values(batch.column(1), DECIMAL_38_10)[0] == str(ROW[1])
+
+
+def test_tiny_decimals_never_travel_in_scientific_notation() -> None:
+    array = pa.array([Decimal("0.0000001000")], pa.decimal128(38, 10))
+    assert MssqlPythonDriver().python_values(array, DECIMAL_38_10) == ["0.0000001000"]
+
+
+def test_pytds_bulk_copy_declares_every_column_type() -> None:
+    pytds_types = pytest.importorskip("pytds.tds_types")
+    from turbodata.dialects.mssql_drivers import _tds_wire_type
+
+    assert isinstance(_tds_wire_type(pytds_types, string_type(None)), pytds_types.NVarCharMaxType)
+    assert isinstance(_tds_wire_type(pytds_types, string_type(4001)), pytds_types.NVarCharMaxType)
+    assert isinstance(_tds_wire_type(pytds_types, SqlType(Kind.BIGINT)), pytds_types.BigIntType)
+    assert isinstance(_tds_wire_type(pytds_types, SqlType(Kind.BOOLEAN)), pytds_types.BitType)
+    # decimals and date/time as text the server converts exactly
+    assert isinstance(_tds_wire_type(pytds_types, DECIMAL_38_10), pytds_types.NVarCharType)
+
+
+@pytest.mark.parametrize(
+    ("error", "number"),
+    [
+        (
+            Exception(
+                "42000",
+                "[42000] [FreeTDS][SQL Server]Transaction (Process ID 5) was"
+                " deadlocked ... (1205) (SQLExecDirectW)",
+            ),
+            1205,
+        ),
+        (SimpleNamespace(number=3903, args=()), 3903),
+        (Exception("Msg 40613, Level 17: Database is not currently available"), 40613),
+        (Exception("nothing to see"), None),
+    ],
+)
+def test_the_servers_error_number_is_read_from_every_drivers_exception(
+    error: object, number: int | None
+) -> None:
+    assert error_number(error) == number  # type: ignore[arg-type]
+
+
+def test_deadlocks_and_azure_throttling_are_transient_a_syntax_error_is_not() -> None:
+    dialect = for_name("mssql")
+    assert dialect.is_transient(Exception("... deadlocked ... (1205) (SQLExecDirectW)"))
+    assert dialect.is_transient(SimpleNamespace(number=40501, args=()))  # type: ignore[arg-type]
+    assert not dialect.is_transient(Exception("Incorrect syntax near 'x'. (102)"))
+
+
+class NoTransaction(Exception):
+    """What the server answers a ROLLBACK after it has ended the transaction itself."""
+
+    def __init__(self) -> None:
+        super().__init__("25000", "[25000] ROLLBACK can only be used in transaction blocks (3903)")
+
+
+def test_a_failed_statement_is_the_error_seen_not_the_rollback_after_it() -> None:
+    """SQLAlchemy rolls back after a failed statement; on SQL Server with XACT_ABORT (and on
+    Babelfish) the server already ended the transaction and the ROLLBACK fails with 3903,
+    which used to replace the real error."""
+    engine = sa.create_engine("sqlite://")
+
+    def rollback_that_finds_no_transaction(_dbapi_connection: object) -> None:
+        raise NoTransaction()
+
+    engine.dialect.do_rollback = rollback_that_finds_no_transaction  # type: ignore[method-assign]
+    mssql_module._keep_the_failed_statements_error(engine)
+
+    with (
+        pytest.raises(sa.exc.OperationalError, match="no such table: missing"),
+        engine.begin() as conn,
+    ):
+        conn.exec_driver_sql("SELECT * FROM missing")
+
+
+def test_a_rollback_that_fails_for_another_reason_is_not_hidden() -> None:
+    engine = sa.create_engine("sqlite://")
+
+    def rollback_on_a_dead_link(_dbapi_connection: object) -> None:
+        raise OSError("08S01 Communication link failure")
+
+    engine.dialect.do_rollback = rollback_on_a_dead_link  # type: ignore[method-assign]
+    mssql_module._keep_the_failed_statements_error(engine)
+    with pytest.raises(OSError, match="Communication link failure"):
+        engine.dialect.do_rollback(object())
+
+
+def test_aware_datetimes_reach_the_driver_as_offset_text() -> None:
+    moment = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+    plus_two = moment.astimezone(timezone(timedelta(hours=2)))
+    naive = datetime(2026, 1, 2, 3, 4, 5)
+    statement, parameters = mssql_module._aware_datetimes_as_text(
+        None, None, "UPDATE t SET a = ?, b = ?, c = ?", (moment, plus_two, naive), None, False
+    )
+    assert parameters == (
+        "2026-01-02 03:04:05.123456+00:00",
+        "2026-01-02 05:04:05.123456+02:00",
+        naive,
+    )
+    _, many = mssql_module._aware_datetimes_as_text(
+        None, None, statement, [{"a": moment}, {"a": 1}], None, True
+    )
+    assert many == [{"a": "2026-01-02 03:04:05.123456+00:00"}, {"a": 1}]
+
+
+# -- bulk copy: what landed is checked before anything is applied --------------------------
+
+
+class RecordingCursor:
+    def __init__(self) -> None:
+        self.fast_executemany = False
+        self.calls: list[tuple[str, list[tuple]]] = []
+
+    def executemany(self, sql: str, rows: list[tuple]) -> None:
+        self.calls.append((sql, rows))
+
+    def close(self) -> None:
+        pass
+
+
+class LandingConnection:
+    """Stands in for the load's SQLAlchemy connection: answers the landing table's counts
+    with `landed`, records every statement."""
+
+    def __init__(self, driver: str, cursor: RecordingCursor, landed: list[int]) -> None:
+        self.dialect = sa.create_mock_engine(f"mssql+{driver}://", executor=None).dialect
+        self.connection = SimpleNamespace(driver_connection=SimpleNamespace(cursor=lambda: cursor))
+        self.info: dict = {}
+        self.landed = landed
+        self.sql: list[str] = []
+
+    def execute(self, statement: object) -> None:
+        self.sql.append(str(statement.compile(dialect=self.dialect)).strip())  # type: ignore[attr-defined]
+
+    def exec_driver_sql(self, sql: str) -> SimpleNamespace:
+        self.sql.append(sql)
+        return SimpleNamespace(rowcount=self.landed[0], one=lambda: self.landed)
+
+
+class FakeBulkDriver(PytdsDriver):
+    """pytds' seam (bulk copy on the load's own connection), recording what it was given."""
+
+    def __init__(self) -> None:
+        self.copied: list[str] = []
+
+    def bulk_copy(self, dbapi_connection, table_name, batch, types) -> int:  # type: ignore[override]
+        self.copied.append(table_name)
+        return batch.num_rows  # what a driver claims: never trusted
+
+
+def load_through_fake_bulk(landed: list[int]) -> tuple[LandingConnection, RecordingCursor]:
+    dialect = for_name("mssql")
+    dialect._drivers["pytds"] = FakeBulkDriver()
+    table = table_object(dialect, "account", TYPES, "dbo")
+    cursor = RecordingCursor()
+    conn = LandingConnection("pytds", cursor, landed)
+    assert dialect.insert_batch(conn, table, a_batch(), list(TYPES.values())) == 3  # type: ignore[arg-type]
+    return conn, cursor
+
+
+def test_rows_that_landed_whole_are_moved_into_the_table_in_the_loads_transaction() -> None:
+    conn, cursor = load_through_fake_bulk(landed=[3, 3, 3, 3, 3, 3])
+
+    create, count, move, empty = conn.sql
+    assert create.startswith("CREATE TABLE [#turbodata_land_account_")
+    landing = create.split("[")[1].split("]")[0]
+    assert count == (
+        "SELECT COUNT(*), COUNT([Id]), COUNT([amount]), COUNT([modifiedon]), COUNT([flag]),"
+        f" COUNT([title]) FROM [{landing}]"
+    )
+    assert move == (
+        "INSERT INTO [dbo].[account] ([Id], [amount], [modifiedon], [flag], [title])"
+        f" SELECT [Id], [amount], [modifiedon], [flag], [title] FROM [{landing}]"
+    )
+    assert empty == f"TRUNCATE TABLE [{landing}]"
+    assert cursor.calls == []
+
+
+def test_a_bulk_copy_that_lost_values_is_never_applied_the_rows_are_inserted_instead(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """mssql-python on Babelfish: every row 'copied', all but one column NULL."""
+    with caplog.at_level(logging.WARNING):
+        conn, cursor = load_through_fake_bulk(landed=[3, 3, 0, 0, 0, 0])
+
+    assert not any(s.startswith("INSERT INTO [dbo].[account]") and "SELECT" in s for s in conn.sql)
+    assert conn.sql[-1].startswith("TRUNCATE TABLE [#turbodata_land_account_")
+    [(sql, rows)] = cursor.calls
+    assert sql.startswith("INSERT INTO [dbo].[account]") and len(rows) == 3
+    assert "column amount: 0 values arrived for 3 sent" in caplog.text
+    assert "loading by INSERT instead" in caplog.text
+
+
+def test_a_bulk_copy_that_lost_rows_is_never_applied() -> None:
+    conn, cursor = load_through_fake_bulk(landed=[2, 2, 2, 2, 2, 2])
+    assert len(cursor.calls) == 1
+    assert not any("SELECT [Id]" in s for s in conn.sql)
+
+
+def fake_connection(driver: str, cursor: RecordingCursor) -> SimpleNamespace:
+    return SimpleNamespace(
+        dialect=sa.create_mock_engine(f"mssql+{driver}://", executor=None).dialect,
+        connection=SimpleNamespace(driver_connection=SimpleNamespace(cursor=lambda: cursor)),
+        info={},
+    )

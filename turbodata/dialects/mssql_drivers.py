@@ -1,0 +1,211 @@
+"""What differs between SQL Server's Python drivers, each in one small class.
+
+The mssql dialect picks one from the URL's driver name (`mssql+pyodbc`, `mssql+mssqlpython`,
+`mssql+pytds`); nothing outside this module knows which driver runs. A driver class says how
+rows reach a staging table (bulk copy where the driver has it, else a batched INSERT), how its
+parameters are spelled, and how to read a server error number from its exceptions.
+
+Values travel as the server's own text where a driver's binding is not exact: decimals as
+positional text (38-digit `Decimal` parameters fail in mssql-python and arrive corrupted
+through pytds; the server converts text exactly), date/time values as the reader's canonical
+text (the 7th fractional digit of DATETIME2(7) survives; a Python datetime has 6).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from turbodata.dialects.base import decimal_strings
+from turbodata.types import Kind, SqlType
+
+EXECUTEMANY_ROWS = 10_000  # pyodbc's fast_executemany holds a whole call's parameters in memory
+
+_NUMBER_IN_TEXT = re.compile(
+    r"\((\d{3,5})\)|\b[Ee]rror (?:number )?:?\s*(\d{3,5})\b|\bMsg (\d{3,5})"
+)
+
+
+def error_number(error: BaseException) -> int | None:
+    """The server's error number carried by a driver exception (or SQLAlchemy's wrapper)."""
+    original = getattr(error, "orig", None) or error
+    for attribute in ("number", "msg_no", "sql_error_number"):
+        value = getattr(original, attribute, None)
+        if isinstance(value, int):
+            return value
+    for text in (*map(str, getattr(original, "args", ())), str(original)):
+        match = _NUMBER_IN_TEXT.search(text)
+        if match:
+            return int(next(group for group in match.groups() if group))
+    return None
+
+
+class Driver:
+    """The DB-API driver under SQLAlchemy's mssql dialect. Subclasses set `name` to
+    SQLAlchemy's driver name and override what their driver does differently."""
+
+    name: ClassVar[str] = ""
+    # how the hot INSERT spells its positional parameters: "qmark" (?) or "format" (%s)
+    paramstyle: ClassVar[str] = "qmark"
+    # bulk copy opens a connection of its own: the staging table must be visible to other
+    # sessions (a ##global temporary table), and created outside the load's transaction
+    bulk_uses_own_connection: ClassVar[bool] = False
+
+    def python_values(self, array: pa.Array, sql_type: SqlType) -> list[object]:
+        """One column as parameters the driver binds exactly."""
+        if sql_type.kind is Kind.DECIMAL:
+            return decimal_strings(array)
+        return array.to_pylist()
+
+    def executemany(self, dbapi_connection: Any, statement: str, rows: list[tuple]) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            for start in range(0, len(rows), EXECUTEMANY_ROWS):
+                cursor.executemany(statement, rows[start : start + EXECUTEMANY_ROWS])
+        finally:
+            cursor.close()
+
+    def has_bulk_copy(self) -> bool:
+        return False
+
+    def bulk_copy(
+        self,
+        dbapi_connection: Any,
+        table_name: str,
+        batch: pa.RecordBatch,
+        types: Sequence[SqlType],
+    ) -> int:
+        """Load `batch` into `table_name` by TDS bulk copy; the driver's own row count (which
+        the caller never trusts)."""
+        raise NotImplementedError(f"{self.name or 'this driver'} has no bulk copy")
+
+
+class PyodbcDriver(Driver):
+    """pyodbc over Microsoft's ODBC Driver 18 (or FreeTDS): `fast_executemany`, which sends
+    parameter arrays; `Decimal` values are bound exactly there."""
+
+    name = "pyodbc"
+
+    def python_values(self, array: pa.Array, sql_type: SqlType) -> list[object]:
+        return array.to_pylist()
+
+    def executemany(self, dbapi_connection: Any, statement: str, rows: list[tuple]) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.fast_executemany = True
+        for start in range(0, len(rows), EXECUTEMANY_ROWS):
+            cursor.executemany(statement, rows[start : start + EXECUTEMANY_ROWS])
+
+
+class MssqlPythonDriver(Driver):
+    """Microsoft's mssql-python: `cursor.bulkcopy_arrow` (Arrow buffers straight into TDS)
+    where the installed version has it, else `cursor.bulkcopy` with row tuples. Both open a
+    connection of their own."""
+
+    name = "mssqlpython"
+    bulk_uses_own_connection = True
+
+    def has_bulk_copy(self) -> bool:
+        from mssql_python import Cursor
+
+        return hasattr(Cursor, "bulkcopy_arrow") or hasattr(Cursor, "bulkcopy")
+
+    def bulk_copy(
+        self,
+        dbapi_connection: Any,
+        table_name: str,
+        batch: pa.RecordBatch,
+        types: Sequence[SqlType],
+    ) -> int:
+        text_batch = _as_server_text(batch, types)
+        names = list(batch.schema.names)
+        cursor = dbapi_connection.cursor()
+        try:
+            if hasattr(cursor, "bulkcopy_arrow"):
+                result = cursor.bulkcopy_arrow(
+                    table_name, text_batch, column_mappings=names, keep_nulls=True, timeout=0
+                )
+            else:
+                rows = list(zip(*(c.to_pylist() for c in text_batch.columns), strict=True))
+                result = cursor.bulkcopy(
+                    table_name, rows, column_mappings=names, keep_nulls=True, timeout=0
+                )
+        finally:
+            cursor.close()
+        return int(result.get("rows_copied", -1))
+
+
+class PytdsDriver(Driver):
+    """python-tds (`mssql+pytds`, the sqlalchemy-pytds package): pure Python TDS.
+    Parameters are `%s`, never `?`; bulk copy is `cursor.copy_to` on the load's own
+    connection, with every column's wire type given explicitly."""
+
+    name = "pytds"
+    paramstyle = "format"
+
+    def has_bulk_copy(self) -> bool:
+        return True
+
+    def bulk_copy(
+        self,
+        dbapi_connection: Any,
+        table_name: str,
+        batch: pa.RecordBatch,
+        types: Sequence[SqlType],
+    ) -> int:
+        from pytds import tds_base, tds_types
+
+        columns = [
+            tds_base.Column(name=name, type=_tds_wire_type(tds_types, t))
+            for name, t in zip(batch.schema.names, types, strict=True)
+        ]
+        values = [self.python_values(batch.column(i), t) for i, t in enumerate(types)]
+        rows = zip(*values, strict=True)
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.copy_to(table_or_view=table_name, columns=columns, data=rows, keep_nulls=True)
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+
+def _tds_wire_type(tds_types: Any, sql_type: SqlType) -> Any:
+    """How a column travels in pytds' bulk copy: numbers and bits natively, the rest as
+    Unicode text the server converts (exact for decimals, date/time and GUIDs)."""
+    kind = sql_type.kind
+    if kind is Kind.BOOLEAN:
+        return tds_types.BitType()
+    if kind in (Kind.TINYINT, Kind.SMALLINT, Kind.INTEGER, Kind.BIGINT):
+        return tds_types.BigIntType()
+    if kind in (Kind.FLOAT, Kind.REAL):
+        return tds_types.FloatType()
+    if kind is Kind.STRING and (sql_type.length is None or sql_type.length > 4000):
+        return tds_types.NVarCharMaxType()
+    return tds_types.NVarCharType(size=4000)
+
+
+def _as_server_text(batch: pa.RecordBatch, types: Sequence[SqlType]) -> pa.RecordBatch:
+    """Decimals as positional text, so the server converts them exactly."""
+    columns = [
+        pa.array(decimal_strings(column), pa.string()) if t.kind is Kind.DECIMAL else column
+        for column, t in zip(batch.columns, types, strict=True)
+    ]
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+DRIVERS: dict[str, type[Driver]] = {
+    d.name: d for d in (PyodbcDriver, MssqlPythonDriver, PytdsDriver)
+}
+
+
+def for_driver_name(name: str | None) -> Driver:
+    """The class for SQLAlchemy's driver name (`engine.dialect.driver`); an unknown driver
+    gets the plain DB-API behaviour (qmark parameters, executemany, no bulk copy)."""
+    return DRIVERS.get(name or "", Driver)()
+
+
+def nulls_in(array: pa.Array) -> int:
+    return int(pc.sum(pc.is_null(array)).as_py() or 0)
