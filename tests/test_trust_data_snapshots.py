@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dbcheck import fetch
+from tests.dbcheck import fetch, table_names
 from tests.lakebuilder import LakeBuilder, attribute, entity, model_json
 from turbodata import migrate
 from turbodata.cli import main
@@ -129,3 +129,24 @@ def test_a_zero_byte_option_set_file_leaves_its_table_as_it_is(
     labels = sorted(str(row["LocalizedLabel"]) for row in fetch(sqlite_url, "StateMetadata"))
     assert labels == ["Active", "Inactive"]
     assert cli_exit_code(lake, sqlite_url, capsys) == 1
+
+
+@pytest.mark.parametrize(
+    "folder",
+    [
+        "cdm-modeljson-schema/examples/OrdersProducts",
+        "cdm-objectmodel-testdata/modeljson-cds-resolved-traits",
+        "cdm-objectmodel-testdata/modeljson-reference-entities",
+    ],
+)
+def test_metadata_only_samples_fail_each_table_whose_partitions_are_all_missing(
+    fixtures_root: Path, sqlite_url: str, folder: str
+) -> None:
+    """These model.json samples list partitions that are not in the sample: every table's
+    snapshot is wholly missing, which is incomplete, not a table without rows."""
+    summary = migrate(fixtures_root / folder, sqlite_url)
+
+    assert summary.status == "failed" and summary.tables
+    for result in summary.tables.values():
+        assert result.status == "failed" and "missing): the snapshot is incomplete" in result.error
+    assert {t for t in table_names(sqlite_url) if not t.startswith("_turbodata_")} == set()
