@@ -5,10 +5,12 @@ Why the Blob API and not the DFS one: hierarchical-namespace accounts serve the 
 DFS endpoint. On HNS accounts every directory also shows up as a zero-length blob with
 `hdi_isfolder=true` metadata; those placeholders are folders, never files.
 
-Locations: `abfs[s]://CONTAINER@ACCOUNT.dfs.core.windows.net/PATH` (any cloud suffix), or
+Locations: `abfs[s]://CONTAINER@ACCOUNT.dfs.core.windows.net/PATH`, or
 `abfs://CONTAINER/PATH` / `az://CONTAINER/PATH` with the account from
-`TURBODATA_STORAGE_ACCOUNT`. `TURBODATA_STORAGE_BLOB_ENDPOINT` replaces the blob endpoint
-(private endpoints, emulators).
+`TURBODATA_STORAGE_ACCOUNT`. The host must end in one of the Azure clouds' storage suffixes
+(`TURBODATA_STORAGE_ENDPOINT_SUFFIXES`; no port, no other host), because the app's token is
+sent to it. `TURBODATA_STORAGE_BLOB_ENDPOINT` replaces the blob endpoint (private endpoints,
+emulators such as Azurite): it is the one explicit way to point the lake at another host.
 
 Authentication: the app's credential (`DefaultAzureCredential`) unless a connection string is
 explicitly configured (`TURBODATA_STORAGE_CONNECTION_STRING_SECRET`, read from Key Vault; or a
@@ -30,7 +32,8 @@ reports its byte length as `len()` (8 bytes of list slots per byte of chunk, fre
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -55,6 +58,8 @@ DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024
 RETRY_TOTAL = 6
 DEFAULT_SUFFIX = "core.windows.net"
 SCHEMES = ("abfs", "abfss", "az")
+ACCOUNT_NAME = re.compile(r"[a-z0-9]{3,24}")
+HOST_SUFFIX = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+")
 
 
 class AzureLakeError(ValueError):
@@ -88,11 +93,17 @@ class AzureLocation:
         root = join(*path.split("/"))
         if not at:
             return cls(scheme.lower(), container, root)
-        account, _, domain = host.partition(".")
-        service, _, suffix = domain.partition(".")
-        if not account or (domain and service not in ("dfs", "blob")):
-            raise AzureLakeError(f"expected CONTAINER@ACCOUNT.dfs.<suffix> in {location!r}")
-        return cls(scheme.lower(), container, root, account, suffix or DEFAULT_SUFFIX)
+        return cls(scheme.lower(), container, root, *_account_and_suffix(host, location))
+
+    def check_endpoint(self, suffixes: Sequence[str]) -> None:
+        """Refuse a host outside the Azure storage endpoint `suffixes` (exact match)."""
+        if self.account is not None and self.suffix not in {s.lower() for s in suffixes}:
+            raise AzureLakeError(
+                f"{self.account}.dfs.{self.suffix} is not an Azure storage endpoint "
+                f"(accepted: {', '.join(suffixes)}); write "
+                "abfs://CONTAINER@ACCOUNT.dfs.core.windows.net/PATH, or set "
+                "TURBODATA_STORAGE_ENDPOINT_SUFFIXES for another cloud"
+            )
 
     def display(self, account: str | None) -> str:
         host = f"@{account}.dfs.{self.suffix}" if account else ""
@@ -122,6 +133,7 @@ class AzureLake:
 
         settings = settings or Settings.from_env()
         loc = AzureLocation.parse(location)
+        loc.check_endpoint(settings.storage_endpoint_suffixes)
         options: dict[str, Any] = {
             "max_single_get_size": chunk_size,  # the first GET is bounded too (SDK default 32 MiB)
             "max_chunk_get_size": chunk_size,
@@ -256,6 +268,29 @@ class _BlobStream(io.RawIOBase):
             etag=self._etag,
             match_condition=MatchConditions.IfNotModified,
         )
+
+
+def _account_and_suffix(host: str, location: str) -> tuple[str, str]:
+    """ACCOUNT and the endpoint suffix of `ACCOUNT[.dfs|.blob.SUFFIX]`, validated.
+
+    Anything that could steer the request elsewhere is refused: a port, a second "@",
+    characters outside host names, an account name Azure would not accept.
+    """
+    host = host.lower()
+    if ":" in host:
+        raise AzureLakeError(f"lake locations take no port: {location!r}")
+    account, _, domain = host.partition(".")
+    service, _, suffix = domain.partition(".")
+    if not account or (domain and service not in ("dfs", "blob")):
+        raise AzureLakeError(f"expected CONTAINER@ACCOUNT.dfs.<suffix> in {location!r}")
+    if not ACCOUNT_NAME.fullmatch(account):
+        raise AzureLakeError(
+            f"{account!r} is not a storage account name (3-24 lowercase letters and digits) "
+            f"in {location!r}"
+        )
+    if suffix and not HOST_SUFFIX.fullmatch(suffix):
+        raise AzureLakeError(f"not a storage host name in {location!r}")
+    return account, suffix or DEFAULT_SUFFIX
 
 
 def _container_client(

@@ -13,7 +13,9 @@
   their summaries.
 
 `lake` in a request must be an `abfs://`/`az://` URL: a Functions host has no lake folder,
-and a caller holding a function key must not make the app read arbitrary local paths.
+and a caller holding a function key must not make the app read arbitrary local paths. Its
+host must be an Azure storage endpoint of a configured account
+(`Settings.check_requested_lake`): the app sends its storage token there.
 """
 
 from __future__ import annotations
@@ -128,6 +130,7 @@ def _lake(value: Any) -> str | None:
 
     try:
         AzureLocation.parse(value)
+        load_settings().check_requested_lake(value)
     except AzureLakeError as exc:
         raise RequestError("lake", str(exc)) from None
     return value

@@ -52,11 +52,18 @@ ENVIRONMENT: dict[str, str] = {
     "sql_driver": "TURBODATA_SQL_DRIVER",
     "key_vault_url": "TURBODATA_KEY_VAULT_URL",
     "storage_account": "TURBODATA_STORAGE_ACCOUNT",
+    "storage_accounts": "TURBODATA_STORAGE_ACCOUNTS",
+    "storage_endpoint_suffixes": "TURBODATA_STORAGE_ENDPOINT_SUFFIXES",
     "storage_blob_endpoint": "TURBODATA_STORAGE_BLOB_ENDPOINT",
     "storage_connection_string_secret": "TURBODATA_STORAGE_CONNECTION_STRING_SECRET",
     "storage_connection_string": "TURBODATA_STORAGE_CONNECTION_STRING",
     "schedule": "TURBODATA_SCHEDULE",
 }
+# settings holding a comma-separated list (empty entries ignored)
+LIST_VALUED = ("tables", "storage_accounts", "storage_endpoint_suffixes")
+# The Azure clouds' storage endpoint suffixes: public, China (21Vianet), US Government.
+# A lake URL naming any other host is refused before a token is requested for it.
+DEFAULT_STORAGE_SUFFIXES = ("core.windows.net", "core.chinacloudapi.cn", "core.usgovcloudapi.net")
 # settings whose value is itself secret (only sensible as a Key Vault reference or locally)
 SECRET_VALUED = ("database_url", "storage_connection_string")
 
@@ -73,6 +80,8 @@ class Settings:
     sql_driver: str = "ODBC Driver 18 for SQL Server"
     key_vault_url: str | None = None
     storage_account: str | None = None
+    storage_accounts: tuple[str, ...] = ()
+    storage_endpoint_suffixes: tuple[str, ...] = DEFAULT_STORAGE_SUFFIXES
     storage_blob_endpoint: str | None = None
     storage_connection_string_secret: str | None = None
     storage_connection_string: str | None = field(default=None, repr=False)
@@ -95,8 +104,9 @@ class Settings:
                 )
             if raw:
                 values[name] = raw
-        if "tables" in values:
-            values["tables"] = tuple(t.strip() for t in values["tables"].split(",") if t.strip())
+        for name in LIST_VALUED:
+            if name in values:
+                values[name] = tuple(v.strip() for v in values[name].split(",") if v.strip())
         _warn_unknown(env)
         secrets.install_log_redaction()
         return cls(**values, **overrides)
@@ -151,6 +161,36 @@ class Settings:
         if self.storage_connection_string_secret:
             return self.secret(self.storage_connection_string_secret)
         return self.storage_connection_string
+
+    def allowed_storage_accounts(self) -> frozenset[str]:
+        """The storage accounts a requested lake may name: `TURBODATA_STORAGE_ACCOUNT`,
+        `TURBODATA_STORAGE_ACCOUNTS` and the account of `TURBODATA_LAKE`."""
+        accounts = {a for a in (self.storage_account, *self.storage_accounts) if a}
+        if self.lake and self.lake.startswith(AZURE_LAKE_SCHEMES):
+            from turbodata.azure_lake import AzureLocation
+
+            accounts.add(AzureLocation.parse(self.lake).account or "")
+        return frozenset(a.lower() for a in accounts if a)
+
+    def check_requested_lake(self, location: str) -> None:
+        """Refuse a lake location that a caller (not the configuration) chose, before any request.
+
+        Design choice: the app's identity holds a storage token, so a location from an HTTP
+        body may only name an Azure storage endpoint (`TURBODATA_STORAGE_ENDPOINT_SUFFIXES`)
+        of a configured account (`allowed_storage_accounts`); a location without an account
+        uses the configured one. Raises `AzureLakeError` saying which setting allows more.
+        """
+        from turbodata.azure_lake import AzureLakeError, AzureLocation
+
+        requested = AzureLocation.parse(location)
+        requested.check_endpoint(self.storage_endpoint_suffixes)
+        allowed = self.allowed_storage_accounts()
+        if requested.account is not None and requested.account not in allowed:
+            shown = ", ".join(sorted(allowed)) or "none"
+            raise AzureLakeError(
+                f"storage account {requested.account!r} is not configured for this app "
+                f"(configured: {shown}); add it to TURBODATA_STORAGE_ACCOUNTS to allow it"
+            )
 
     # --- what a run needs ------------------------------------------------------------------
 
