@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import socket
 import sqlite3
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -14,6 +20,11 @@ from sqlalchemy.types import TypeEngine
 
 from turbodata.dialects.base import DeclaredType, Dialect, decimal_strings
 from turbodata.types import Kind, SqlType
+
+log = logging.getLogger(__name__)
+
+LOCK_WAIT_SECONDS = 60.0  # the longest wait for a writer that holds no run's lease
+_CHECK_EVERY_MS = 1000  # how often a waiting BEGIN looks at who holds the lock
 
 _TYPES: dict[Kind, Callable[[SqlType], str]] = {
     Kind.BOOLEAN: lambda t: "BOOLEAN",
@@ -60,7 +71,7 @@ class SQLiteDialect(Dialect):
             dbapi_connection: sqlite3.Connection, _record: object
         ) -> None:
             dbapi_connection.isolation_level = None
-            dbapi_connection.execute("PRAGMA busy_timeout = 60000")
+            dbapi_connection.execute(f"PRAGMA busy_timeout = {int(LOCK_WAIT_SECONDS * 1000)}")
 
         # SQLAlchemy's inspector reads our type names back (DECIMAL_TEXT(38,10), DATETIME2(7)
         # …) instead of guessing an affinity type; set on this engine's dialect only.
@@ -68,7 +79,7 @@ class SQLiteDialect(Dialect):
 
         @sa.event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            begin_immediate(conn.connection.driver_connection)
 
         return engine
 
@@ -108,3 +119,84 @@ class SQLiteDialect(Dialect):
         if sql_type.kind is Kind.DECIMAL:
             return decimal_strings(array)
         return array.to_pylist()
+
+
+def begin_immediate(dbapi_connection: sqlite3.Connection) -> None:
+    """`BEGIN IMMEDIATE`, saying so when it has to wait for another run.
+
+    SQLite has one writer at a time: a second `migrate` waits for the first run's batch to
+    commit before it can even read its lease (then it exits `blocked`). Design choice: it
+    waits, and says on stderr which run (pid, host) it waits for, rather than failing while
+    the lock is held: the lock alone cannot tell a run's long batch from a short write (a
+    `status` call), and waiting is what the lock is for. A lock held by no live run's lease
+    is waited for at most LOCK_WAIT_SECONDS, as before.
+    """
+    dbapi_connection.execute(f"PRAGMA busy_timeout = {_CHECK_EVERY_MS}")
+    started, announced, holder = time.monotonic(), False, None
+    try:
+        while True:
+            try:
+                dbapi_connection.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) and "busy" not in str(error):
+                    raise
+                with contextlib.suppress(sqlite3.OperationalError):  # the writer may be
+                    # committing or spilling its cache: keep who was seen last
+                    holder = other_live_lease_holder(dbapi_connection)
+                if holder is None and time.monotonic() - started >= LOCK_WAIT_SECONDS:
+                    raise
+                if holder is not None and not announced:
+                    log.warning(
+                        "waiting: another run (%s) is loading this database and holds its"
+                        " lock; this run stops with 'blocked' once that run's batch commits",
+                        holder,
+                    )
+                    announced = True
+    finally:
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {int(LOCK_WAIT_SECONDS * 1000)}")
+
+
+def other_live_lease_holder(dbapi_connection: sqlite3.Connection) -> str | None:
+    """Who holds this database's run lease, when it is another process that still runs (or
+    another host's unexpired lease); None otherwise. Raises sqlite3.OperationalError when the
+    database cannot be read at this moment."""
+    from turbodata import ledger  # the ledger imports the reader: only when waiting
+
+    try:
+        row = dbapi_connection.execute(
+            f'SELECT holder, host, pid, expires_at FROM "{ledger.lease.name}"'
+        ).fetchone()
+    except sqlite3.OperationalError as error:
+        if "no such table" in str(error):  # no ledger yet
+            return None
+        raise
+    if row is None:
+        return None
+    holder, host, pid, expires_at = row
+    if host == socket.gethostname():
+        if pid == os.getpid() or not _process_runs(pid):
+            return None
+    elif _expired(expires_at):
+        return None
+    return f"{holder}, pid {pid} on {host}"
+
+
+def _process_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _expired(expires_at: object) -> bool:
+    try:
+        moment = datetime.fromisoformat(str(expires_at))
+    except ValueError:
+        return False
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment < datetime.now(UTC)

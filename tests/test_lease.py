@@ -1,0 +1,71 @@
+"""The run lease on SQLite, with two real processes: a second `migrate` started while the first
+holds the database's write lock says which run it waits for, then exits 3 `blocked`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.biglake import write_big_lake
+
+REPO = Path(__file__).resolve().parents[1]
+FIRST_RUN = "20260101T000000Z-first"
+
+# A run in the middle of a batch: it holds the lease and SQLite's write lock for `hold`
+# seconds, then commits and keeps the lease (between batches) until it is killed.
+HOLDER = f"""
+import sys, time
+from turbodata import lease, ledger
+from turbodata.pipeline import connect
+engine, _ = connect(sys.argv[1])
+with engine.begin() as conn:
+    ledger.ensure(conn)
+lease.acquire(engine, "{FIRST_RUN}")
+with engine.begin() as conn:
+    print("holding", flush=True)
+    time.sleep(float(sys.argv[2]))
+print("committed", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_second_migrate_says_whom_it_waits_for_then_exits_blocked(tmp_path: Path) -> None:
+    write_big_lake(tmp_path / "lake", 1, 10)
+    db_url = f"sqlite:///{tmp_path / 'target.sqlite'}"
+    first = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, db_url, "6"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert first.stdout is not None and first.stdout.readline().strip() == "holding"
+        started = time.monotonic()
+        second = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "turbodata",
+                "migrate",
+                "--lake",
+                str(tmp_path / "lake"),
+                "--db",
+                db_url,
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        waited = time.monotonic() - started
+    finally:
+        first.kill()
+        first.wait()
+
+    assert f"waiting: another run ({FIRST_RUN}, pid {first.pid} on" in second.stderr
+    assert f"another run ({FIRST_RUN}) is loading this database" in second.stderr
+    assert second.returncode == 3, second.stderr
+    assert waited < 30  # stopped once the batch committed, not after a lock timeout
