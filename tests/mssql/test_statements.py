@@ -1,0 +1,225 @@
+"""The dialect's own statements on a live T-SQL server, through each driver: DDL, exact
+values, errors, staging and the bulk-copy check.
+
+Babelfish differences met here (SQL Server's documented behaviour is what is asserted
+elsewhere): DATETIME2/DATETIMEOFFSET keep 6 fractional digits (PostgreSQL underneath), so the
+7th is asserted on SQL Server only and in the compile tests (tests/test_mssql_drivers.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
+
+from turbodata import lease, ledger
+from turbodata.changes import ChangeColumns, Staging
+from turbodata.dialects import for_engine
+from turbodata.schema import plan_table
+from turbodata.types import Kind, SqlType, arrow_type, string_type
+
+TYPES = {
+    "Id": SqlType(Kind.GUID),
+    "amount": SqlType(Kind.DECIMAL, precision=38, scale=10),
+    "modifiedon": SqlType(Kind.DATETIME),
+    "createdon": SqlType(Kind.DATETIMEOFFSET),
+    "flag": SqlType(Kind.BOOLEAN),
+    "title": string_type(None),
+    "code": string_type(20),
+    "n": SqlType(Kind.BIGINT),
+    "ratio": SqlType(Kind.FLOAT),
+}
+LONG_TEXT = "Ünïcødé ✓ " * 450 + "\U0001f600\U00020000"  # > 4,000 UTF-16 units, non-BMP
+ROWS = [
+    (
+        "6F1B1C2E-0000-4000-8000-000000000001",
+        Decimal("-1234567890123456789012345678.0000000001"),
+        "2022-06-13 17:29:39.7677699",
+        "2022-06-13 17:29:39.7677699+02:00",
+        True,
+        LONG_TEXT,
+        "",  # empty, not NULL
+        9_007_199_254_740_993,
+        0.1,
+    ),
+    (
+        "6f1b1c2e-0000-4000-8000-000000000002",
+        Decimal("0.0000000001"),
+        "0001-01-01 00:00:00.0000000",
+        "9999-12-31 23:59:59.9999990+14:00",
+        False,
+        None,
+        None,  # NULL, not empty
+        -1,
+        -1e308,
+    ),
+]
+
+
+def batch_of(rows: list[tuple]) -> pa.RecordBatch:
+    columns = list(zip(*rows, strict=True))
+    arrays = [
+        pa.array(list(values), arrow_type(t))
+        for values, t in zip(columns, TYPES.values(), strict=True)
+    ]
+    return pa.RecordBatch.from_arrays(arrays, names=list(TYPES))
+
+
+def create(conn: sa.Connection, schema: str, name: str, types: dict[str, SqlType]) -> sa.Table:
+    dialect = for_engine(conn)
+    plan = plan_table(conn.dialect, dialect, name, types, None, schema=schema)
+    for statement in plan.statements:
+        conn.exec_driver_sql(statement)
+    return plan.table
+
+
+def read_back(conn: sa.Connection, table: sa.Table) -> list[tuple]:
+    """Every value as the server's own text, so no driver's reading is involved."""
+    q = f"[{table.schema}].[{table.name}]"
+    return [
+        tuple(row)
+        for row in conn.exec_driver_sql(
+            "SELECT LOWER(CAST([Id] AS NVARCHAR(36))), CAST([amount] AS NVARCHAR(60)),"
+            " CONVERT(NVARCHAR(40), [modifiedon], 121), CONVERT(NVARCHAR(40), [createdon], 121),"
+            " CAST([flag] AS INT), [title], [code], CAST([n] AS NVARCHAR(30)), [ratio]"
+            f" FROM {q} ORDER BY [Id]"
+        )
+    ]
+
+
+def expected_text(babelfish: bool) -> list[tuple]:
+    rows = []
+    for row in ROWS:
+        guid, amount, modified, created, flag, title, code, n, ratio = row
+        if babelfish:  # Babelfish keeps 6 fractional digits (rounded): PostgreSQL's limit
+            modified = _six_digits(modified)
+            created = _six_digits(created[:-6]) + " " + created[-6:]
+        else:
+            created = created[:-6] + " " + created[-6:]
+        rows.append(
+            (guid.lower(), str(amount), modified, created, int(flag), title, code, str(n), ratio)
+        )
+    return rows
+
+
+def _six_digits(text: str) -> str:
+    seconds = Decimal(text[17:27]).quantize(Decimal("0.000001"))
+    return f"{text[:17]}{seconds:09.6f}"
+
+
+def test_every_value_arrives_exactly(engine: sa.Engine, schema: str, babelfish: bool) -> None:
+    dialect = for_engine(engine)
+    with engine.begin() as conn:
+        table = create(conn, schema, "exact", TYPES)
+        assert dialect.insert_batch(conn, table, batch_of(ROWS), list(TYPES.values())) == 2
+    with engine.connect() as conn:
+        got = read_back(conn, table)
+    want = expected_text(babelfish)
+    for got_row, want_row in zip(got, want, strict=True):
+        assert got_row[:5] == want_row[:5]
+        assert got_row[5] == want_row[5]  # NVARCHAR(MAX) over 4,000 characters, non-BMP
+        assert got_row[6] == want_row[6]  # '' stays '', NULL stays NULL
+        assert got_row[7:] == want_row[7:]
+
+
+def test_ddl_adds_and_widens_columns_and_reflects_them(engine: sa.Engine, schema: str) -> None:
+    dialect = for_engine(engine)
+    narrow = {"Id": SqlType(Kind.GUID), "name": string_type(10), "n": SqlType(Kind.INTEGER)}
+    with engine.begin() as conn:
+        create(conn, schema, "drift", narrow)
+        conn.exec_driver_sql(
+            f"INSERT INTO [{schema}].[drift] VALUES (NEWID(), N'short', 2147483647)"
+        )
+    wide = {**narrow, "name": string_type(None), "n": SqlType(Kind.BIGINT), "added": string_type(5)}
+    with engine.begin() as conn:
+        existing = dialect.reflect_types(conn, "drift", schema)
+        plan = plan_table(conn.dialect, dialect, "drift", wide, existing, schema=schema)
+        for statement in plan.statements:
+            conn.exec_driver_sql(statement)
+    with engine.connect() as conn:
+        assert dialect.reflect_types(conn, "drift", schema) == wide
+        assert conn.exec_driver_sql(f"SELECT [name], [n] FROM [{schema}].[drift]").one() == (
+            "short",
+            2147483647,
+        )
+
+
+def test_a_failed_statement_shows_its_own_error_and_the_next_transaction_works(
+    engine: sa.Engine, schema: str
+) -> None:
+    """The ROLLBACK after the failure must not replace its error (3903)."""
+    with pytest.raises(sa.exc.DBAPIError) as failure, engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE [{schema}].[gone] (a INT)")
+        conn.exec_driver_sql("SELECT 1 / 0")
+    assert "divide by zero" in str(failure.value).lower() or "8134" in str(failure.value)
+    assert "3903" not in str(failure.value)
+    with engine.begin() as conn:  # the table's creation was rolled back with the failure
+        assert not sa.inspect(conn).has_table("gone", schema=schema)
+
+
+def test_a_staging_table_left_by_a_failed_batch_never_blocks_the_next(
+    engine: sa.Engine, schema: str
+) -> None:
+    dialect = for_engine(engine)
+    types = {"Id": SqlType(Kind.GUID), "name": string_type(None)}
+    with engine.begin() as conn:
+        target = create(conn, schema, "staged", types)
+    columns = ChangeColumns.find(list(types), ["Id"])
+    with pytest.raises(sa.exc.DBAPIError), engine.begin() as conn:
+        Staging(conn, dialect, target, types, columns)
+        conn.exec_driver_sql("SELECT CAST('x' AS INT)")
+    with engine.begin() as conn:  # the same pooled session: a new staging table
+        staging = Staging(conn, dialect, target, types, columns)
+        batch = pa.RecordBatch.from_arrays(
+            [pa.array(["6f1b1c2e-0000-4000-8000-000000000009"]), pa.array(["n"])],
+            names=list(types),
+        )
+        staging.add(batch, 0, pa.array([1], pa.int64()))
+        staging.keep_winners()
+        assert staging.apply(soft_delete=False).inserted == 1
+        staging.drop()
+
+
+def test_the_lease_is_taken_renewed_and_released(engine: sa.Engine) -> None:
+    """Its aware expiry travels as text, whatever the driver does with tzinfo."""
+    with engine.begin() as conn:
+        ledger.ensure(conn)
+        conn.execute(sa.delete(ledger.lease))
+    lease.acquire(engine, "live-run", is_busy=for_engine(engine).is_busy)
+    with pytest.raises(lease.LeaseHeld, match="live-run"):
+        lease.acquire(engine, "other-run")
+    lease.renew(engine, "live-run")
+    with engine.connect() as conn:
+        expires = conn.execute(sa.select(ledger.lease.c.expires_at)).scalar_one()
+    if isinstance(expires, str):  # a driver that reads DATETIMEOFFSET as text
+        expires = datetime.fromisoformat(expires.replace(" +", "+").replace(" -", "-"))
+    assert expires.tzinfo is not None
+    assert (expires - ledger.now()) > lease.DEFAULT_TTL - timedelta(minutes=1)
+    lease.release(engine, "live-run")
+    lease.acquire(engine, "other-run")
+    lease.release(engine, "other-run")
+
+
+def test_what_a_bulk_copy_landed_is_checked_before_it_is_applied(
+    engine: sa.Engine, schema: str, babelfish: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """mssql-python's multi-column bulk copy on Babelfish lands all but one column as NULL
+    while reporting every row copied: the check must catch it and insert instead. Elsewhere
+    bulk copy is used and its rows are the batch's."""
+    dialect = for_engine(engine)
+    with caplog.at_level(logging.WARNING), engine.begin() as conn:
+        table = create(conn, schema, "bulk", TYPES)
+        dialect.insert_batch(conn, table, batch_of(ROWS * 50), list(TYPES.values()))
+    with engine.connect() as conn:
+        got = read_back(conn, table)
+    assert sorted(got, key=repr) == sorted(expected_text(babelfish) * 50, key=repr)
+    fell_back = "delivered wrong rows" in caplog.text
+    driver = engine.dialect.driver
+    if driver == "mssqlpython" and babelfish:
+        assert fell_back, "mssql-python's NULL columns on Babelfish were not caught"
+    if driver == "pytds":
+        assert not fell_back, caplog.text
