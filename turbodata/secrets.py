@@ -13,9 +13,11 @@ Where secrets come from, in the order a deployment would use them:
 - **Plain environment values** for local use (a SQLite or local PostgreSQL URL).
 
 Redaction: every value fetched here (and every password a settings value carries) is
-registered; `redact()` replaces registered values with `***`, `mask_url()` hides the password
-parts of URLs and connection strings even when they were never registered, and
-`install_log_redaction()` applies both to every log record.
+registered; `redact()` replaces registered values with `***`; `mask_secrets()` (also named
+`mask_url`) hides the password parts of URLs and connection strings even when they were never
+registered, then applies `redact()` — it is the one function for everything shown or stored,
+and `redact_data()` applies it to every string of a summary; `install_log_redaction()`
+applies it to every log record.
 """
 
 from __future__ import annotations
@@ -116,20 +118,35 @@ _SENSITIVE_KEYS = (
     "accountkey",
     "sharedaccesssignature",
     "sharedaccesskey",
-    "sig",
+    "accesstoken",
+    "access_token",
     "client_secret",
     "clientsecret",
-    "access_token",
 )
-# key=value inside connection strings (";"-separated, ODBC braces allowed) and query strings
+# `key=value` in connection strings (ODBC, ADO.NET, storage) and query strings. A value is
+# `{...}` (ODBC braces, "}}" escapes "}"), `"..."` / `'...'` (ADO.NET quoting), or runs to the
+# next ";" or line end, so a password holding "&" or a space is masked whole. A quote followed
+# by a delimiter (`", ` in JSON, `')` in a repr) ends it too. Design choice: a query string
+# such as `?password=x&sslmode=require` loses its tail to the mask — over-masked, never under.
+_UNBRACED = r"""(?:[^;\r\n"']|["'](?![\s,;:}\])]|$))*"""
 _KEY_VALUE = re.compile(
     r"(?i)(?P<key>(?<![\w-])(?:" + "|".join(_SENSITIVE_KEYS) + r")\s*=\s*)"
-    r"(?P<value>\{(?:[^}]|\}\})*\}|[^;&#\s]*)"
+    r"""(?P<value>\{(?:[^}]|\}\})*\}|"(?:[^"]|"")*"|'(?:[^']|'')*'|""" + _UNBRACED + ")"
 )
-# scheme://user:password@host — the password runs to the next "@" (a raw "@" would end it for
-# SQLAlchemy too); a URL with "host:port/...@" in its path is over-masked, never under-masked
-_USERINFO = re.compile(r"(?P<head>\b[A-Za-z][\w+.-]*://[^:@/?#\s]*:)(?P<value>[^@\s]*)@")
-_ODBC_CONNECT = re.compile(r"(?i)(?P<key>odbc_connect=)(?P<value>[^&#\s]*)")
+# a SAS signature is a query parameter: it ends at "&" (base64 never holds a raw "&")
+_SIGNATURE = re.compile(r"(?i)(?P<key>(?<![\w-])sig\s*=\s*)(?P<value>[^;&#\s\"']*)")
+# scheme://user:password@host — the password runs to the last "@" of the URL (a raw "@" in a
+# password ends it for SQLAlchemy, which then reads the rest as the host): a URL with "@" in
+# its path is over-masked, never under-masked
+_USERINFO = re.compile(r"""(?P<head>\b[A-Za-z][\w+.-]*://[^:@/?#\s"']*:)(?P<value>[^\s"'<>]*)@""")
+# a query parameter whose value is percent-encoded: odbc_connect=Driver%3D...%3BPWD%3D...
+_QUERY_PARAM = re.compile(r"""(?P<key>(?:^|(?<=[?&\s]))[\w.-]+=)(?P<value>[^&#\s"']*%[^&#\s"']*)""")
+# `"password": "value"` in JSON or a dict's repr
+_QUOTED_FIELD = re.compile(
+    r"""(?i)(?P<key>(?P<q>["'])(?:""" + "|".join(_SENSITIVE_KEYS) + r"""|secret)(?P=q)\s*:\s*)"""
+    r"""(?P<value>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')"""
+)
+_BEARER = re.compile(r"(?i)(?P<key>\bBearer\s+)(?P<value>[\w.~+/-]{16,}=*)")
 
 _registry_lock = threading.Lock()
 _registered: set[str] = set()
@@ -156,12 +173,24 @@ def register_embedded_secrets(text: str | None) -> None:
 
 
 def embedded_secrets(text: str) -> list[str]:
-    """The password/key parts inside a URL or connection string (nothing else of it)."""
+    """The password/key parts inside a URL or connection string (nothing else of it).
+
+    An unbraced value is also given up to its first "&", which is all of it in a query string.
+    """
     found = [m["value"] for m in _USERINFO.finditer(text)]
-    found += [m["value"].strip("{}") for m in _KEY_VALUE.finditer(text)]
-    for m in _ODBC_CONNECT.finditer(text):
+    found += [m["value"] for m in _SIGNATURE.finditer(text)]
+    for m in _KEY_VALUE.finditer(text):
+        value = m["value"]
+        found += [_unquote_value(value), value.split("&")[0]]
+    for m in _QUERY_PARAM.finditer(text):
         found += embedded_secrets(unquote_plus(m["value"]))
-    return [f for f in found if f and f != MASK]
+    return [f for f in found if f and MASK not in f]
+
+
+def _unquote_value(value: str) -> str:
+    if len(value) >= 2 and value[0] + value[-1] in ("{}", '""', "''"):
+        return value[1:-1]
+    return value
 
 
 def forget_secrets() -> None:
@@ -180,26 +209,39 @@ def redact(text: str) -> str:
     return pattern.sub(MASK, text)
 
 
-def mask_url(url: str) -> str:
-    """A URL or connection string fit for display: passwords, keys and signatures masked.
+def mask_secrets(text: str) -> str:
+    """`text` fit for display, logs and the ledger: every secret in it masked with `***`.
 
-    Handles SQLAlchemy URLs (`scheme://user:password@host/db`, `odbc_connect=` payloads),
-    ODBC connection strings (`PWD=`, `Password={...}`), storage connection strings
-    (`AccountKey`, `SharedAccessSignature`) and SAS URLs (`sig`); registered secrets are
-    masked wherever they appear.
+    The one function for anything turbodata shows or stores. Masks, whether registered or not:
+    URL passwords (`scheme://user:***@host`); `PWD=`, `Password=`, `AccessToken=`,
+    `AccountKey=`, `SharedAccessSignature=`, client secrets (any case; `{...}` and quoted
+    values) in connection strings; SAS signatures (`sig=`); the same inside percent-encoded
+    query parameters such as `odbc_connect=`; `"password": "..."` fields and bearer tokens.
+    Then every registered secret value (`redact`).
     """
-    masked = _USERINFO.sub(lambda m: m["head"] + MASK + "@", url)
-    masked = _ODBC_CONNECT.sub(
-        lambda m: m["key"] + quote_plus(mask_url(unquote_plus(m["value"]))), masked
-    )
-    masked = _KEY_VALUE.sub(lambda m: m["key"] + MASK, masked)
+    if not text:
+        return text
+    masked = _USERINFO.sub(lambda m: m["head"] + MASK + "@", text)
+    for pattern in (_KEY_VALUE, _SIGNATURE, _BEARER):
+        masked = pattern.sub(lambda m: m["key"] + MASK, masked)
+    masked = _QUOTED_FIELD.sub(lambda m: m["key"] + m["value"][0] + MASK + m["value"][0], masked)
+    masked = _QUERY_PARAM.sub(_mask_encoded_parameter, masked)
     return redact(masked)
 
 
+def _mask_encoded_parameter(match: re.Match[str]) -> str:
+    decoded = unquote_plus(match["value"])
+    masked = mask_secrets(decoded)
+    return match[0] if masked == decoded else match["key"] + quote_plus(masked)
+
+
+mask_url = mask_secrets  # the name callers used first
+
+
 def redact_data(value: Any) -> Any:
-    """A JSON-ready structure with every string passed through `redact` (dict keys too)."""
+    """A JSON-ready structure with every string (dict keys too) passed through `mask_secrets`."""
     if isinstance(value, str):
-        return redact(value)
+        return mask_secrets(value)
     if isinstance(value, Mapping):
         return {redact_data(k): redact_data(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -232,16 +274,16 @@ def redact_record(record: logging.LogRecord) -> logging.LogRecord:
         message = record.getMessage()
     except Exception:  # a broken format string is the handler's problem; mask what we can
         message = str(record.msg)
-    masked = mask_url(message)
+    masked = mask_secrets(message)
     if masked != message:  # records without secrets keep their msg/args untouched
         record.msg, record.args = masked, ()
     exc_text = record.exc_text
     if record.exc_info and not exc_text:
         exc_text = logging.Formatter().formatException(record.exc_info)
-    if exc_text and mask_url(exc_text) != exc_text:
-        record.exc_text = mask_url(exc_text)
+    if exc_text and mask_secrets(exc_text) != exc_text:
+        record.exc_text = mask_secrets(exc_text)
     if record.stack_info:
-        record.stack_info = mask_url(record.stack_info)
+        record.stack_info = mask_secrets(record.stack_info)
     return record
 
 
