@@ -309,3 +309,71 @@ def fake_connection(driver: str, cursor: RecordingCursor) -> SimpleNamespace:
         connection=SimpleNamespace(driver_connection=SimpleNamespace(cursor=lambda: cursor)),
         info={},
     )
+
+
+# -- signing in ------------------------------------------------------------------------------
+
+
+def login_failure_seen(url: str, driver_error: Exception) -> str:
+    """What the person sees when the server refuses the sign-in through `url`."""
+    handler = mssql_module._name_the_failed_login(sa.engine.make_url(url))
+    with pytest.raises(sa.exc.OperationalError) as raised:
+        handler(SimpleNamespace(original_exception=driver_error))
+    from turbodata.loader import one_line
+
+    return one_line(raised.value)
+
+
+def test_a_failed_login_names_server_database_and_mode_never_the_password() -> None:
+    said = login_failure_seen(
+        "mssql+mssqlpython://loader:S3cret!pw@sql.example.net:1433/lakedb",
+        Exception("28000", "[28000] Login failed for user 'loader'. (18456); PWD=S3cret!pw;"),
+    )
+    assert said.startswith(
+        "sign-in to server sql.example.net:1433, database lakedb failed, using SQL"
+        " authentication as user 'loader': "
+    )
+    assert "Login failed for user 'loader'" in said
+    assert "S3cret" not in said
+
+
+def test_a_failed_entra_login_says_which_identity_and_mode() -> None:
+    said = login_failure_seen(
+        "mssql+mssqlpython://11111111-2222-3333-4444-555555555555@sql.example.net/lakedb"
+        "?authentication=ActiveDirectoryMSI",
+        Exception("Login failed for user '<token-identified principal>'."),
+    )
+    assert "using Entra ID authentication ActiveDirectoryMSI (identity 11111111-" in said
+    odbc = (
+        "mssql+pyodbc:///?odbc_connect=DRIVER%3D%7BFreeTDS%7D%3BSERVER%3Dhost%3BPORT%3D1433"
+        "%3BDATABASE%3Ddb%3BUID%3Dsa%3BPWD%3D%7Bp%3Bw%7D"
+    )
+    said = login_failure_seen(odbc, Exception("Login failed for user 'sa'. (18456)"))
+    assert said.startswith("sign-in to server host:1433, database db failed, using SQL")
+    assert "p;w" not in said
+
+
+def test_other_errors_pass_through_unchanged() -> None:
+    handler = mssql_module._name_the_failed_login(sa.engine.make_url("mssql+pytds://u:p@h/db"))
+    assert handler(SimpleNamespace(original_exception=Exception("Deadlock (1205)"))) is None
+
+
+def test_managed_identity_urls_reach_mssql_python_as_its_connection_string() -> None:
+    """The README's URLs for Azure SQL with a managed identity (no password anywhere)."""
+    system = sa.engine.make_url(
+        "mssql+mssqlpython://@myserver.database.windows.net:1433/lakedb"
+        "?authentication=ActiveDirectoryMSI"
+    )
+    user_assigned = sa.engine.make_url(
+        "mssql+mssqlpython://11111111-2222-3333-4444-555555555555@myserver.database.windows.net"
+        ":1433/lakedb?authentication=ActiveDirectoryMSI"
+    )
+    dialect = sa.create_mock_engine(system, executor=None).dialect
+    assert dialect.create_connect_args(system)[0] == (
+        "Server=myserver.database.windows.net,1433;Database=lakedb;"
+        "Authentication=ActiveDirectoryMSI",
+    )
+    assert dialect.create_connect_args(user_assigned)[0] == (
+        "Server=myserver.database.windows.net,1433;Database=lakedb;"
+        "UID=11111111-2222-3333-4444-555555555555;authentication=ActiveDirectoryMSI",
+    )

@@ -49,6 +49,7 @@ __all__ = ["EXECUTEMANY_ROWS", "MSSQLDialect"]
 log = logging.getLogger(__name__)
 
 NO_TRANSACTION = 3903  # "ROLLBACK has no corresponding BEGIN TRANSACTION"
+LOGIN_FAILED = 18456
 # deadlock victim, lock timeout, and Azure SQL's documented transient errors (throttling,
 # failover, database busy or not yet available)
 TRANSIENT_ERRORS = frozenset(
@@ -90,6 +91,7 @@ class MSSQLDialect(Dialect):
         sa.event.listen(engine, "before_cursor_execute", _aware_datetimes_as_text, retval=True)
         sa.event.listen(engine, "commit", _end_landings)
         sa.event.listen(engine, "rollback", _end_landings)
+        sa.event.listen(engine, "handle_error", _name_the_failed_login(engine.url))
         return engine
 
     def driver(self, conn: Connection) -> Driver:
@@ -312,3 +314,54 @@ def _aware_text(value: object) -> object:
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.isoformat(sep=" ", timespec="microseconds")
     return value
+
+
+class LoginFailed(Exception):
+    """The server refused the sign-in; says where and how, never with the password."""
+
+
+_PASSWORD_IN_TEXT = re.compile(r"(?i)\b(pwd|password)\s*=\s*(\{(?:[^}]|\}\})*\}|[^;]*)")
+
+
+def _name_the_failed_login(url: sa.URL) -> Callable[[Any], None]:
+    where, how = sign_in_of(url)
+
+    def handle_error(context: Any) -> None:
+        error = context.original_exception
+        text = str(error)
+        if error_number(error) != LOGIN_FAILED and "login failed" not in text.lower():
+            return
+        said = _PASSWORD_IN_TEXT.sub(r"\1=***", text.strip().splitlines()[0] if text else "")
+        raise sa.exc.OperationalError(
+            None, None, LoginFailed(f"sign-in to {where} failed, using {how}: {said}")
+        ) from error
+
+    return handle_error
+
+
+def sign_in_of(url: sa.URL) -> tuple[str, str]:
+    """(server and database, authentication mode) of a SQL Server URL, for messages."""
+    query = {k.lower(): v for k, v in url.query.items()}
+    odbc = {
+        k.strip().lower(): v.strip().strip("{}")
+        for k, _, v in (
+            part.partition("=") for part in str(query.get("odbc_connect", "")).split(";") if part
+        )
+    }
+    server = url.host or odbc.get("server", "?")
+    port = url.port or odbc.get("port")
+    database = url.database or odbc.get("database", "")
+    where = f"server {server}{f':{port}' if port else ''}" + (
+        f", database {database}" if database else ""
+    )
+    user = url.username or odbc.get("uid") or odbc.get("user id")
+    mode = query.get("authentication") or odbc.get("authentication")
+    if mode:
+        how = f"Entra ID authentication {mode}" + (f" (identity {user})" if user else "")
+    elif user:
+        how = f"SQL authentication as user {user!r}"
+    elif odbc.get("trusted_connection", "").lower() == "yes":
+        how = "Windows integrated authentication"
+    else:
+        how = "no user in the URL (an Entra access token, when the app supplies one)"
+    return where, how
