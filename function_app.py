@@ -2,7 +2,8 @@
 
 - `POST /api/migrate` (function key): one synchronous run. Body
   `{"tables": [...]?, "dry_run": bool?, "lake": "abfs://..."?}`; answers the run summary as a
-  JSON object, 200 when everything loaded, 500 when not, 400 naming the bad field.
+  JSON object, 200 when everything loaded, 500 when not, 400 naming the bad field (every
+  body that is not a small JSON object of these fields, each given once, is a 400).
   HTTP calls are cut at 230 s by Azure's load balancer: use it for short runs and reruns.
 - `POST /api/migrations` (function key): starts a Durable run (same body) and answers 202
   with `statusQueryGetUri`. The orchestrator runs one activity per table (in groups of
@@ -40,13 +41,24 @@ def _json(body: dict[str, Any], status: int) -> func.HttpResponse:
     )
 
 
+def _parse(req: func.HttpRequest) -> MigrateRequest | func.HttpResponse:
+    """The request in the body, or the JSON answer to send instead: 400 for a bad body, 500
+    when the app itself cannot check it (its settings): never a non-JSON error page."""
+    try:
+        return http_api.parse_migrate_request(req.get_body())
+    except RequestError as exc:
+        return _json(exc.to_dict(), 400)
+    except Exception as exc:
+        log.exception("could not check the request")
+        return _json(http_api.error_summary(exc), 500)
+
+
 @app.function_name("migrate")
 @app.route(route="migrate", methods=["POST"])
 def migrate_http(req: func.HttpRequest) -> func.HttpResponse:
-    try:
-        request = http_api.parse_migrate_request(req.get_body())
-    except RequestError as exc:
-        return _json(exc.to_dict(), 400)
+    request = _parse(req)
+    if isinstance(request, func.HttpResponse):
+        return request
     status, body = http_api.run_migration(request)
     return _json(body, status)
 
@@ -68,10 +80,9 @@ def tables_http(req: func.HttpRequest) -> func.HttpResponse:
 async def start_migration(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    try:
-        request = http_api.parse_migrate_request(req.get_body())
-    except RequestError as exc:
-        return _json(exc.to_dict(), 400)
+    request = _parse(req)
+    if isinstance(request, func.HttpResponse):
+        return request
     instance_id = await client.start_new(ORCHESTRATOR, client_input=request.to_dict())
     log.info("started Durable migration %s", instance_id)
     return client.create_check_status_response(req, instance_id)

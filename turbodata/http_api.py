@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +39,10 @@ MAX_PROBLEMS = 100  # per table and per run in a response; the ledger keeps ever
 # runs would only block each other. Raise it if the lease ever becomes per table.
 PARALLEL_TABLES = 1
 FIELDS = ("tables", "dry_run", "lake")
+MAX_BODY_BYTES = 64 * 1024  # a request names tables and a lake: far below this
+MAX_DEPTH = 8  # the request is 2 levels deep; the JSON parser recurses once per level
+# strings (skipped whole, escapes included) and the brackets outside them
+_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
 class RequestError(ValueError):
@@ -83,16 +88,16 @@ class MigrateRequest:
 
 
 def parse_migrate_request(body: bytes | str | None) -> MigrateRequest:
-    """The request in an HTTP body; an empty body means all defaults."""
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
-    if not text.strip():
+    """The request in an HTTP body; an empty body means all defaults.
+
+    Every body that is not a small JSON object of known fields is a `RequestError` (HTTP 400):
+    over `MAX_BODY_BYTES`, not UTF-8, nested deeper than `MAX_DEPTH`, a key given twice (JSON
+    lets the last one win silently; a caller sending `dry_run` twice cannot know which), or
+    `NaN`/`Infinity`, which are not JSON.
+    """
+    data = _json_object(body)
+    if data is None:
         return MigrateRequest()
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RequestError(None, f"the body is not valid JSON ({exc.msg} at {exc.pos})") from None
-    if not isinstance(data, dict):
-        raise RequestError(None, "the body must be a JSON object")
     unknown = sorted(set(data) - set(FIELDS))
     if unknown:
         raise RequestError(unknown[0], f"unknown field (accepted: {', '.join(FIELDS)})")
@@ -101,6 +106,55 @@ def parse_migrate_request(body: bytes | str | None) -> MigrateRequest:
         dry_run=_dry_run(data.get("dry_run", False)),
         lake=_lake(data.get("lake")),
     )
+
+
+def _json_object(body: bytes | str | None) -> dict[str, Any] | None:
+    """The body's JSON object, None for an empty body; a `RequestError` for anything else."""
+    raw = body.encode() if isinstance(body, str) else (body or b"")
+    if len(raw) > MAX_BODY_BYTES:
+        raise RequestError(None, f"the body is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RequestError(None, f"the body is not UTF-8 (byte {exc.start})") from None
+    if not text.strip():
+        return None
+    if _nesting_depth(text) > MAX_DEPTH:
+        raise RequestError(None, f"the body is nested deeper than {MAX_DEPTH} levels")
+    try:
+        data = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise RequestError(None, f"the body is not valid JSON ({exc.msg} at {exc.pos})") from None
+    except RecursionError:  # the depth check counts brackets; this is only a safety net
+        raise RequestError(None, "the body is nested too deeply") from None
+    if not isinstance(data, dict):
+        raise RequestError(None, "the body must be a JSON object")
+    return data
+
+
+def _nesting_depth(text: str) -> int:
+    """The deepest nesting of `[`/`{` outside strings (before the parser recurses into it)."""
+    depth = deepest = 0
+    for token in _STRUCTURE.findall(text):
+        if token in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in "]}":
+            depth -= 1
+    return deepest
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise RequestError(key, "given more than once")
+        data[key] = value
+    return data
+
+
+def _no_constant(name: str) -> Any:
+    raise RequestError(None, f"the body is not valid JSON ({name} is not a JSON value)")
 
 
 def _tables(value: Any) -> tuple[str, ...] | None:

@@ -1,0 +1,100 @@
+"""Every bad HTTP body is a 400 with a JSON object, through both HTTP starters; nothing runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from unittest.mock import AsyncMock
+
+import azure.durable_functions as df
+import azure.functions as func
+import pytest
+from test_azure_functions import CLIENT_BINDING
+
+from turbodata import http_api
+from turbodata.settings import Settings
+
+Index = dict[str, Any]
+
+BAD_BODIES: dict[str, tuple[bytes, str | None]] = {
+    "deep arrays": (b'{"tables": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", None),
+    "deep objects": (b'{"x": ' * 50_000 + b"1" + b"}" * 50_000, None),
+    "deep, unclosed": (b"[" * 100_000, None),
+    "a key twice": (b'{"dry_run": true, "dry_run": false}', "dry_run"),
+    "a key twice, escaped": (b'{"tables": ["a"], "\\u0074ables": ["b"]}', "tables"),
+    "too large": (json.dumps({"tables": ["t" * 100] * 1_000}).encode(), None),
+    "not UTF-8": (b'{"tables": ["caf\xe9"]}', None),
+    "NaN": (b'{"dry_run": NaN}', None),
+    "a number": (b"7", None),
+    "null": (b"null", None),
+}
+
+
+@pytest.fixture
+def no_run(
+    tmp_path: Path, use_settings: Callable[[Settings], None], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[AsyncMock]:
+    """Settings whose database must stay untouched, and a Durable start that must not happen."""
+    db_file = tmp_path / "target.sqlite"
+    use_settings(Settings(lake=str(tmp_path), database_url=f"sqlite:///{db_file}"))
+    start_new = AsyncMock(return_value="abc123")
+    monkeypatch.setattr(df.DurableOrchestrationClient, "start_new", start_new)
+    yield start_new
+    start_new.assert_not_awaited()
+    assert not db_file.exists()
+
+
+def answers(index: Index, body: bytes) -> list[func.HttpResponse]:
+    """What POST /api/migrate and POST /api/migrations answer to `body`."""
+    migrate = index["migrate"].get_user_function()
+    starter = index["migrations"].get_user_function()
+    req = func.HttpRequest(method="POST", url="http://localhost:7071/api/migrate", body=body)
+    return [migrate(req), asyncio.run(starter(req, client=CLIENT_BINDING))]
+
+
+@pytest.mark.parametrize("name", BAD_BODIES)
+def test_bad_bodies_get_a_400_json_object(
+    functions_index: Index, no_run: AsyncMock, name: str
+) -> None:
+    body, field = BAD_BODIES[name]
+    for resp in answers(functions_index, body):
+        assert resp.status_code == 400
+        assert resp.mimetype == "application/json"
+        answer = json.loads(resp.get_body())
+        assert isinstance(answer, dict)
+        assert answer["ok"] is False and answer["status"] == "invalid_request"
+        assert answer["field"] == field
+        assert len(answer["error"]) < 200  # one line, not the body echoed back
+
+
+def test_a_body_within_the_limits_is_accepted() -> None:
+    tables = [f"table_{i}" for i in range(500)]
+    request = http_api.parse_migrate_request(json.dumps({"tables": tables, "dry_run": True}))
+    assert request.tables == tuple(tables) and request.dry_run is True
+    nested = b'{"tables": ["a"], "lake": null, "dry_run": false}'
+    assert http_api.parse_migrate_request(nested).tables == ("a",)
+    assert http_api.parse_migrate_request('{"tables": ["caf\\u00e9", "x\\"]["]}').tables == (
+        "café",
+        'x"][',
+    )
+
+
+def test_settings_that_fail_while_checking_the_lake_are_a_500_json_object(
+    functions_index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> Settings:
+        raise RuntimeError("the app settings cannot be read")
+
+    monkeypatch.setattr(http_api, "load_settings", broken)
+    migrate = functions_index["migrate"].get_user_function()
+    req = func.HttpRequest(
+        method="POST",
+        url="/api/migrate",
+        body=b'{"lake": "abfs://raw@acct.dfs.core.windows.net/x"}',
+    )
+    resp = migrate(req)
+    assert resp.status_code == 500
+    assert "cannot be read" in json.loads(resp.get_body())["error"]
