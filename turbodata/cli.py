@@ -87,10 +87,10 @@ def _run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's final flush
         return code
     except RunInterrupted as stop:
-        _error(_interrupted_line(stop.summary), args.verbose)
+        _error(_interrupted_line(stop), args.verbose)
         return EXIT_SIGTERM if isinstance(stop.__cause__, _Terminated) else EXIT_SIGINT
     except KeyboardInterrupt as stop:
-        _error("interrupted before anything was loaded", args.verbose)
+        _error("interrupted; `turbodata status` shows what is loaded", args.verbose)
         return EXIT_SIGTERM if isinstance(stop, _Terminated) else EXIT_SIGINT
     except BrokenPipeError:  # `turbodata status | head`: the reader has gone, so go quietly
         _silence_stdout()
@@ -115,16 +115,13 @@ def _silence_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
-def _interrupted_line(summary: RunSummary) -> str:
+def _interrupted_line(stop: RunInterrupted) -> str:
     committed = [
-        f"{name} ({t.files_read} files, {t.rows_inserted:,} inserted, {t.rows_updated:,} updated,"
-        f" {t.rows_deleted:,} deleted)"
-        for name, t in summary.tables.items()
-        if t.files_read
+        f"{table} ({files} files, {rows:,} rows)" for table, (files, rows) in stop.committed.items()
     ]
-    done = "committed " + "; ".join(committed) if committed else "nothing was committed"
+    done = "committed " + ", ".join(committed) if committed else "nothing was committed"
     return (
-        f"run {summary.run_id} interrupted: {done}; the batch in flight was rolled back."
+        f"run {stop.summary.run_id} interrupted: {done}; what was not committed was rolled back."
         " Run the same command again to continue."
     )
 

@@ -139,6 +139,17 @@ def rejected_counts(conn: Connection) -> dict[str, int]:
     return {name: int(count or 0) for name, count in conn.execute(query)}
 
 
+def loaded_by_run(conn: Connection, run_id: str) -> dict[str, tuple[int, int]]:
+    """Table → (files, rows loaded) that `run_id` committed, as the ledger has them."""
+    query = (
+        sa.select(files.c.table_name, sa.func.count(), sa.func.sum(files.c.rows_loaded))
+        .where(files.c.run_id == run_id)
+        .group_by(files.c.table_name)
+        .order_by(files.c.table_name)
+    )
+    return {name: (int(count), int(rows or 0)) for name, count, rows in conn.execute(query)}
+
+
 def record_file(
     conn: Connection,
     *,

@@ -44,12 +44,15 @@ class DatabaseNotFound(LookupError):
 class RunInterrupted(KeyboardInterrupt):
     """A run stopped by Ctrl-C (or SIGTERM, which the CLI turns into this too).
 
-    It is a KeyboardInterrupt, so callers that stop on one still do; `summary` holds what was
-    committed before the stop (the run is recorded as `interrupted` in `_turbodata_runs`)."""
+    It is a KeyboardInterrupt, so callers that stop on one still do. The run is recorded as
+    `interrupted` in `_turbodata_runs`; `committed` is what the ledger holds of it (table →
+    files, rows loaded), which is the truth even where a stop during a commit left the
+    summary's counters behind."""
 
     def __init__(self, summary: RunSummary) -> None:
         super().__init__(f"run {summary.run_id} interrupted")
         self.summary = summary
+        self.committed: dict[str, tuple[int, int]] = {}
 
 
 def connect(db: str | Engine) -> tuple[Engine, Dialect]:
@@ -102,6 +105,14 @@ def sqlite_file(engine: Engine) -> Path | None:
     if database.startswith("file:"):  # a URI filename: the path up to its query
         return Path(database[len("file:") :].partition("?")[0])
     return Path(database)
+
+
+def _loading_engine(engine: Engine) -> Engine:
+    """The engine, once it is clear a SQLite file can be created where it is meant to be."""
+    path = sqlite_file(engine)
+    if path is not None and not path.parent.is_dir():
+        raise DatabaseNotFound(f"folder {path.parent} does not exist: create it, or fix --db")
+    return engine
 
 
 def _planning_engine(engine: Engine) -> Engine:
@@ -159,10 +170,7 @@ def migrate(
         started_at=datetime.now(UTC),
         dry_run=dry_run,
     )
-    if dry_run:
-        engine = _planning_engine(engine)
-    elif (path := sqlite_file(engine)) is not None and not path.parent.is_dir():
-        raise DatabaseNotFound(f"folder {path.parent} does not exist: create it, or fix --db")
+    engine = _planning_engine(engine) if dry_run else _loading_engine(engine)
     plan = layouts.discover(lake)
     for note in plan.notes:
         log.info("%s", note)
@@ -208,6 +216,7 @@ def _load(
     """Load the tables under the run's lease and record the run, however it ends: a signal
     is recorded as `interrupted`, any other escaping error as a problem (`failed`), never
     `succeeded` on the strength of the tables finished before it."""
+    interrupted: RunInterrupted | None = None
     try:
         with engine.begin() as conn:
             ledger.start_run(conn, summary.run_id, summary.started_at)
@@ -216,7 +225,8 @@ def _load(
         summary.problems.append(f"run stopped: {lost}")
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM in the CLI
         summary.interrupted = True
-        raise RunInterrupted(summary) from stop
+        interrupted = RunInterrupted(summary)
+        raise interrupted from stop
     except BaseException as error:
         summary.problems.append(f"run stopped: {one_line(error)}")
         raise
@@ -229,6 +239,8 @@ def _load(
                     ledger.set_table_outcome(conn, name, summary.run_id, "interrupted", None)
             stored = json.dumps(redact_data(summary.to_dict()))
             ledger.finish_run(conn, summary.run_id, summary.status, stored)
+            if interrupted:
+                interrupted.committed = ledger.loaded_by_run(conn, summary.run_id)
         lease.release(engine, summary.run_id)
 
 
