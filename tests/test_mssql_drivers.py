@@ -89,6 +89,27 @@ def test_insert_parameters_are_spelled_in_the_drivers_own_style(
     assert len(rows) == 3
 
 
+def test_mssql_python_is_told_every_text_parameter_is_nvarchar() -> None:
+    """Its executemany types a column from a sample: an ASCII first value made the column
+    VARCHAR and non-Latin text in later rows arrived as '?'."""
+    import mssql_python
+
+    dialect = for_name("mssql")
+    table = table_object(dialect, "account", TYPES, "dbo")
+    cursor = RecordingCursor()
+    dialect._bulk_distrusted.add("mssqlpython")
+    dialect.insert_batch(
+        fake_connection("mssqlpython", cursor), table, a_batch(), list(TYPES.values())
+    )
+    assert cursor.input_sizes == [
+        (mssql_python.SQL_WVARCHAR, 36, 0),
+        (mssql_python.SQL_WVARCHAR, 40, 0),  # the decimal, as exact text
+        (mssql_python.SQL_WVARCHAR, 27, 0),
+        (mssql_python.SQL_BIT, 1, 0),
+        (mssql_python.SQL_WVARCHAR, 5002, 0),  # the non-BMP character counts twice
+    ]
+
+
 def test_values_travel_exactly_to_every_driver() -> None:
     """The 7th fractional digit of DATETIME2(7) (Babelfish keeps 6: provable only here and on
     SQL Server), 38 decimal digits, text over 4,000 characters with a non-BMP character."""
@@ -216,6 +237,10 @@ class RecordingCursor:
     def __init__(self) -> None:
         self.fast_executemany = False
         self.calls: list[tuple[str, list[tuple]]] = []
+        self.input_sizes: list[tuple[int, int, int]] = []
+
+    def setinputsizes(self, sizes: list[tuple[int, int, int]]) -> None:
+        self.input_sizes = sizes
 
     def executemany(self, sql: str, rows: list[tuple]) -> None:
         self.calls.append((sql, rows))

@@ -147,9 +147,8 @@ class MSSQLDialect(Dialect):
             )
         statement = insert_statement(_compiler_for(driver), table, batch.schema.names)
         columns = [driver.python_values(batch.column(i), t) for i, t in enumerate(types)]
-        driver.executemany(
-            conn.connection.driver_connection, statement, list(zip(*columns, strict=True))
-        )
+        rows = list(zip(*columns, strict=True))
+        driver.executemany(conn.connection.driver_connection, statement, rows, types)
         return batch.num_rows
 
     def _bulk_insert(

@@ -61,13 +61,23 @@ class Driver:
             return decimal_strings(array)
         return array.to_pylist()
 
-    def executemany(self, dbapi_connection: Any, statement: str, rows: list[tuple]) -> None:
+    def executemany(
+        self,
+        dbapi_connection: Any,
+        statement: str,
+        rows: list[tuple],
+        types: Sequence[SqlType],
+    ) -> None:
         cursor = dbapi_connection.cursor()
         try:
+            self.type_parameters(cursor, rows, types)
             for start in range(0, len(rows), EXECUTEMANY_ROWS):
                 cursor.executemany(statement, rows[start : start + EXECUTEMANY_ROWS])
         finally:
             cursor.close()
+
+    def type_parameters(self, cursor: Any, rows: list[tuple], types: Sequence[SqlType]) -> None:
+        """Declare each parameter's type where the driver would guess it from a sample."""
 
     def has_bulk_copy(self) -> bool:
         return False
@@ -93,7 +103,14 @@ class PyodbcDriver(Driver):
     def python_values(self, array: pa.Array, sql_type: SqlType) -> list[object]:
         return array.to_pylist()
 
-    def executemany(self, dbapi_connection: Any, statement: str, rows: list[tuple]) -> None:
+    def executemany(
+        self,
+        dbapi_connection: Any,
+        statement: str,
+        rows: list[tuple],
+        types: Sequence[SqlType],
+    ) -> None:
+        # fast_executemany types each parameter by the server's description of the column
         cursor = dbapi_connection.cursor()
         cursor.fast_executemany = True
         for start in range(0, len(rows), EXECUTEMANY_ROWS):
@@ -107,6 +124,26 @@ class MssqlPythonDriver(Driver):
 
     name = "mssqlpython"
     bulk_uses_own_connection = True
+
+    def type_parameters(self, cursor: Any, rows: list[tuple], types: Sequence[SqlType]) -> None:
+        """mssql-python's executemany types a column from a sample value: an ASCII sample
+        makes it VARCHAR, and later non-Latin text arrives as '?'. Every text parameter is
+        declared NVARCHAR (as long as the column's longest value; longer than 4,000 UTF-16
+        units streams as NVARCHAR(MAX))."""
+        import mssql_python
+
+        sizes: list[tuple[int, int, int]] = []
+        for index, sql_type in enumerate(types):
+            if sql_type.kind is Kind.BOOLEAN:
+                sizes.append((mssql_python.SQL_BIT, 1, 0))
+            elif sql_type.kind in _INTEGER_KINDS:
+                sizes.append((mssql_python.SQL_BIGINT, 19, 0))
+            elif sql_type.kind in (Kind.FLOAT, Kind.REAL):
+                sizes.append((mssql_python.SQL_DOUBLE, 53, 0))
+            else:
+                longest = max((_utf16_length(row[index]) for row in rows), default=1)
+                sizes.append((mssql_python.SQL_WVARCHAR, max(longest, 1), 0))
+        cursor.setinputsizes(sizes)
 
     def has_bulk_copy(self) -> bool:
         from mssql_python import Cursor
@@ -172,13 +209,22 @@ class PytdsDriver(Driver):
             cursor.close()
 
 
+_INTEGER_KINDS = (Kind.TINYINT, Kind.SMALLINT, Kind.INTEGER, Kind.BIGINT)
+
+
+def _utf16_length(value: object) -> int:
+    if not isinstance(value, str):
+        return 1
+    return len(value) + sum(1 for c in value if ord(c) > 0xFFFF)
+
+
 def _tds_wire_type(tds_types: Any, sql_type: SqlType) -> Any:
     """How a column travels in pytds' bulk copy: numbers and bits natively, the rest as
     Unicode text the server converts (exact for decimals, date/time and GUIDs)."""
     kind = sql_type.kind
     if kind is Kind.BOOLEAN:
         return tds_types.BitType()
-    if kind in (Kind.TINYINT, Kind.SMALLINT, Kind.INTEGER, Kind.BIGINT):
+    if kind in _INTEGER_KINDS:
         return tds_types.BigIntType()
     if kind in (Kind.FLOAT, Kind.REAL):
         return tds_types.FloatType()
