@@ -89,8 +89,8 @@ class MSSQLDialect(Dialect):
         _keep_the_failed_statements_error(engine)
         sa.event.listen(engine, "connect", _abort_transaction_on_error)
         sa.event.listen(engine, "before_cursor_execute", _aware_datetimes_as_text, retval=True)
-        sa.event.listen(engine, "commit", _end_landings)
-        sa.event.listen(engine, "rollback", _end_landings)
+        sa.event.listen(engine, "commit", _keep_session_landings)
+        sa.event.listen(engine, "rollback", _forget_landings)
         sa.event.listen(engine, "handle_error", _name_the_failed_login(engine.url))
         return engine
 
@@ -214,7 +214,8 @@ def _landing_for(
     """The landing table for `table`'s columns `names` in this transaction, created (and,
     for its own session, committed) on first use."""
     landings: dict[tuple, _Landing] = conn.info.setdefault(_LANDINGS, {})
-    key = (table.schema, table.name, tuple(names))
+    # one landing per shape of rows: column names and types (batches of any table reuse it)
+    key = tuple((n, str(table.c[n].type.compile(dialect=conn.dialect))) for n in names)
     if key in landings:
         return landings[key]
     slug = re.sub(r"[^A-Za-z0-9_]", "_", table.name.lstrip("#"))[:40]
@@ -250,11 +251,19 @@ def _landed_problem(conn: Connection, landing: _Landing, batch: pa.RecordBatch) 
     return None
 
 
-def _end_landings(conn: Connection) -> None:
-    """At the end of a transaction: close the sessions that own `##global` landing tables
-    (dropping them); forget #temp ones (a rollback has undone their creation)."""
-    landings: dict[tuple, _Landing] = conn.info.pop(_LANDINGS, {})
-    for landing in landings.values():
+def _keep_session_landings(conn: Connection) -> None:
+    """A transaction commits: `##global` landings (each owned by a session of its own) are
+    dropped by closing that session; `#temp` landings stay for the session's next batches."""
+    landings: dict[tuple, _Landing] = conn.info.get(_LANDINGS, {})
+    for key, landing in list(landings.items()):
+        if landing.own_session:
+            landing.close()
+            del landings[key]
+
+
+def _forget_landings(conn: Connection) -> None:
+    """A transaction rolls back: a `#temp` landing created in it no longer exists."""
+    for landing in conn.info.pop(_LANDINGS, {}).values():
         landing.close()
 
 
