@@ -69,3 +69,18 @@ def test_a_second_migrate_says_whom_it_waits_for_then_exits_blocked(tmp_path: Pa
     assert f"another run ({FIRST_RUN}) is loading this database" in second.stderr
     assert second.returncode == 3, second.stderr
     assert waited < 30  # stopped once the batch committed, not after a lock timeout
+
+
+def test_the_lease_expiry_is_shown_in_utc_whatever_form_the_driver_returns() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from turbodata.lease import LeaseHeld
+
+    plus_two = datetime(2026, 1, 2, 5, 4, 5, tzinfo=timezone(timedelta(hours=2)))
+    assert "until 2026-01-02 03:04:05 UTC" in str(LeaseHeld("r", plus_two))
+    assert "until 2026-01-02 03:04:05 UTC" in str(LeaseHeld("r", datetime(2026, 1, 2, 3, 4, 5)))
+    assert "until 2026-01-02 03:04:05 UTC" in str(
+        LeaseHeld("r", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+    )
+    text = "2026-01-02 03:04:05.0000000 +00:00"
+    assert f"until {text}" in str(LeaseHeld("r", text))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -24,8 +24,8 @@ DEFAULT_TTL = timedelta(minutes=30)
 class LeaseHeld(Exception):
     """Another run is loading this database."""
 
-    def __init__(self, holder: str, expires_at: datetime | None) -> None:
-        until = f" until {expires_at:%Y-%m-%d %H:%M:%S} UTC" if expires_at else ""
+    def __init__(self, holder: str, expires_at: datetime | str | None) -> None:
+        until = f" until {_utc_text(expires_at)}" if expires_at else ""
         super().__init__(
             f"another run ({holder}) is loading this database; its lease holds{until}."
             " Try again later."
@@ -101,6 +101,16 @@ def _take_from_dead_process(conn: Connection, holder: str, ttl: timedelta) -> bo
         .values(_mine(holder, ttl))
     )
     return conn.execute(statement).rowcount == 1
+
+
+def _utc_text(moment: datetime | str) -> str:
+    """A stored expiry for a message: drivers return DATETIMEOFFSET aware, naive (SQLite) or,
+    some, as text."""
+    if not isinstance(moment, datetime):
+        return str(moment)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
 
 
 def _alive(pid: int) -> bool:
