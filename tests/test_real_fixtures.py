@@ -177,9 +177,16 @@ def test_edl_entity_documents_load_and_the_inconsistent_change_feed_is_rejected_
         "cdm-objectmodel-testdata/modeljson-reference-entities",
     ],
 )
-def test_metadata_only_samples_plan_no_load_and_fail_nothing(
+def test_metadata_only_samples_fail_and_create_no_table(
     fixtures_root: Path, sqlite_url: str, folder: str
 ) -> None:
-    """These hold model.json files whose partitions point at files not in the sample."""
+    """These hold model.json files whose partitions point at files not in the sample: a lake
+    with nothing to load is not a success, and each missing partition is named."""
     summary = migrate(fixtures_root / folder, sqlite_url)
-    assert summary.ok and summary.tables == {}
+    assert summary.status == "failed" and not summary.ok
+    reasons = [t.error or "" for t in summary.tables.values()] + summary.problems
+    assert reasons
+    assert all(t.status == "failed" for t in summary.tables.values())
+    assert any("not found" in r or "nothing to load" in r for r in reasons)
+    created = table_names(sqlite_url)
+    assert {name for name in created if not name.startswith("_turbodata")} == set()
