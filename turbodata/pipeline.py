@@ -284,8 +284,8 @@ def _problems_before_loading(
     option (`--table`, override file, `--key`, `--schema`, `--reload`) naming something that
     isn't there. A typo should not load the wrong thing, nor report success for loading
     nothing."""
-    if not plan.tables:
-        return _nothing_found(lake, plan)
+    if not plan.tables:  # the plan's own problems (an unreadable model.json) say why, if any
+        return [str(p) for p in plan.problems] or _nothing_found(lake, plan)
     return [
         *[
             f"--table {t}: no such table in the lake{_closest(t, plan.tables)}"
@@ -314,8 +314,7 @@ def _nothing_found(lake: Lake, plan: layouts.LakePlan) -> list[str]:
             " holds model.json or the timestamp folders"
         )
     problems += [f"lake: {hint}" for hint in _lakes_below(lake, root.folders)]
-    problems += [f"lake: {p}" for p in plan.problems] + [f"lake: {n}" for n in plan.notes]
-    return problems
+    return problems + [f"lake: {note}" for note in plan.notes]
 
 
 def _lakes_below(lake: Lake, folders: list[str], limit: int = 20) -> list[str]:
