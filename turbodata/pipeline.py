@@ -24,7 +24,7 @@ from turbodata.dialects.base import Dialect
 from turbodata.lake import Lake, LakeLocation, as_lake
 from turbodata.loader import LoadOptions, Progress, TableLoader, one_line
 from turbodata.model import LoadMode, TableBatch
-from turbodata.secrets import mask_url, redact_data
+from turbodata.secrets import mask_secrets, redact_data
 from turbodata.summary import RunSummary, TableResult
 
 log = logging.getLogger("turbodata")
@@ -81,7 +81,7 @@ def _create_engine(url: str) -> Engine:
         raise DatabaseUrlError(f"unknown database URL scheme {scheme!r}: {hint}") from None
     except sa.exc.ArgumentError:
         raise DatabaseUrlError(
-            f"not a database URL: {mask_url(url)!r} (e.g. sqlite:///out.sqlite,"
+            f"not a database URL: {mask_secrets(url)!r} (e.g. sqlite:///out.sqlite,"
             " postgresql+psycopg://user@host/db)"
         ) from None
 
@@ -127,7 +127,7 @@ def _planning_engine(engine: Engine) -> Engine:
 def display_url(engine: Engine) -> str:
     """The engine's URL fit for summaries and the ledger: every password masked, including
     those inside `odbc_connect=` and other query parameters."""
-    return mask_url(engine.url.render_as_string(hide_password=True))
+    return mask_secrets(engine.url.render_as_string(hide_password=True))
 
 
 def discover_tables(lake: LakeLocation) -> list[str]:
@@ -304,7 +304,7 @@ def _nothing_found(lake: Lake, plan: layouts.LakePlan) -> list[str]:
     found = [f"{name}/" for name in root.folders] + [f.path for f in root.files]
     shown = ", ".join(found[:8]) + (f" and {len(found) - 8} more" if len(found) > 8 else "")
     problems = [
-        f"nothing to load in {mask_url(lake.url)}: no table found (layout {plan.layout!r})."
+        f"nothing to load in {mask_secrets(lake.url)}: no table found (layout {plan.layout!r})."
         " The lake root should hold Synapse Link timestamp folders, a model.json,"
         f" a *.manifest.cdm.json or <Entity>.cdm.json documents; it holds {shown or 'nothing'}"
     ]
@@ -324,7 +324,8 @@ def _lakes_below(lake: Lake, folders: list[str], limit: int = 20) -> list[str]:
         listing = lake.list_dir(folder)
         names = {f.path.rsplit("/", 1)[-1] for f in listing.files}
         if "model.json" in names or any(layouts.folder_time(n) for n in listing.folders):
-            hints.append(f"{folder}/ looks like a lake: did you mean --lake {lake.url}/{folder}?")
+            shown = mask_secrets(f"{lake.url}/{folder}")
+            hints.append(f"{folder}/ looks like a lake: did you mean --lake {shown}?")
     return hints
 
 

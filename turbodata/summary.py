@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from turbodata.secrets import mask_url
+from turbodata.secrets import mask_secrets
 
 
 @dataclass
@@ -72,8 +72,8 @@ class RunSummary:
             "ok": self.ok,
             "dry_run": self.dry_run,
             # masked again here: whoever built the summary, no password leaves it
-            "lake": mask_url(self.lake),
-            "database": mask_url(self.database),
+            "lake": mask_secrets(self.lake),
+            "database": mask_secrets(self.database),
             "started_at": self.started_at.isoformat(),
             "finished_at": finished.isoformat(),
             "seconds": round((finished - self.started_at).total_seconds(), 3),
