@@ -3,8 +3,8 @@
 Exit status: 0 when everything loaded, 1 when a table failed, a row was rejected, nothing was
 found to load, or the database or lake could not be reached (one line per problem on stderr),
 2 for bad usage (arguments, settings, a database URL or file that does not exist), 3 when
-another run is loading the same database, 130 when stopped by Ctrl-C (143: SIGTERM).
-Errors are one line; `-v` adds the traceback.
+another run is loading the same database, 130 when stopped by Ctrl-C (143: SIGTERM), 141
+when stdout was closed early (`| head`). Errors are one line; `-v` adds the traceback.
 """
 
 from __future__ import annotations
@@ -153,12 +153,18 @@ def _parser() -> argparse.ArgumentParser:
         prog="turbodata", description=__doc__, formatter_class=HELP_FORMAT
     )
     parser.add_argument("--version", action="version", version=f"turbodata {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what is skipped")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log what is skipped, and error tracebacks"
+    )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     # -v after the command too; SUPPRESS keeps a -v given before the command
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log details"
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log what is skipped, and error tracebacks",
     )
 
     def command(name: str, summary: str, example: str) -> argparse.ArgumentParser:
