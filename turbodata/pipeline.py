@@ -217,6 +217,7 @@ def _load(
     is recorded as `interrupted`, any other escaping error as a problem (`failed`), never
     `succeeded` on the strength of the tables finished before it."""
     interrupted: RunInterrupted | None = None
+    stopped: BaseException | None = None
     try:
         with engine.begin() as conn:
             ledger.start_run(conn, summary.run_id, summary.started_at)
@@ -225,23 +226,40 @@ def _load(
         summary.problems.append(f"run stopped: {lost}")
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM in the CLI
         summary.interrupted = True
-        interrupted = RunInterrupted(summary)
+        stopped = interrupted = RunInterrupted(summary)
         raise interrupted from stop
     except BaseException as error:
-        summary.problems.append(f"run stopped: {one_line(error)}")
+        summary.problems.append(f"run stopped: {type(error).__name__}: {one_line(error)}")
+        stopped = error
         raise
     finally:
         summary.finished_at = datetime.now(UTC)
-        with engine.begin() as conn:
-            for result in summary.tables.values():
-                if result.status == "interrupted":  # the loader did not get to record it
-                    name = loader.ledger_name(result.name)
-                    ledger.set_table_outcome(conn, name, summary.run_id, "interrupted", None)
-            stored = json.dumps(redact_data(summary.to_dict()))
-            ledger.finish_run(conn, summary.run_id, summary.status, stored)
-            if interrupted:
-                interrupted.committed = ledger.loaded_by_run(conn, summary.run_id)
-        lease.release(engine, summary.run_id)
+        try:
+            _record_end(engine, summary, loader, interrupted)
+        except Exception:
+            if stopped is None:
+                raise
+            # the error that stopped the run is the one to report; this one goes to the log
+            log.exception("run %s: its end could not be recorded", summary.run_id)
+
+
+def _record_end(
+    engine: Engine,
+    summary: RunSummary,
+    loader: _RunLoader,
+    interrupted: RunInterrupted | None,
+) -> None:
+    """Record how the run ended (and an interrupted table's state), then release the lease."""
+    with engine.begin() as conn:
+        for result in summary.tables.values():
+            if result.status == "interrupted":  # the loader did not get to record it
+                name = loader.ledger_name(result.name)
+                ledger.set_table_outcome(conn, name, summary.run_id, "interrupted", None)
+        stored = json.dumps(redact_data(summary.to_dict()))
+        ledger.finish_run(conn, summary.run_id, summary.status, stored)
+        if interrupted:
+            interrupted.committed = ledger.loaded_by_run(conn, summary.run_id)
+    lease.release(engine, summary.run_id)
 
 
 @dataclass

@@ -1,0 +1,71 @@
+"""However a run ends, `_turbodata_runs` says so: an error escaping the run is `failed`, never
+`succeeded` on the strength of the tables finished before it, and a failure to record the end
+never hides the error that stopped the run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.dbcheck import fetch
+from tests.lakebuilder import LakeBuilder, attribute
+from turbodata import ledger, migrate
+from turbodata.loader import TableLoader
+from turbodata.pipeline import RunInterrupted
+
+COLUMNS = [attribute("Id", "guid"), attribute("title", "string", 20)]
+
+
+def two_table_lake(root: Path) -> Path:
+    row = "10000000-0000-0000-0000-000000000001,x\n"
+    LakeBuilder(root).folder(
+        "2025-01-01T00.00.00Z", {"a": COLUMNS, "b": COLUMNS}, {"a/1.csv": row, "b/1.csv": row}
+    )
+    return root
+
+
+def stop_at_table_b(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
+    real_load = TableLoader.load
+
+    def load(self, result, batches):
+        if result.name == "b":
+            raise error
+        return real_load(self, result, batches)
+
+    monkeypatch.setattr(TableLoader, "load", load)
+
+
+def test_an_error_escaping_the_run_is_recorded_as_failed(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = two_table_lake(tmp_path / "lake")
+    stop_at_table_b(monkeypatch, SystemExit("worker shutting down"))
+
+    with pytest.raises(SystemExit):
+        migrate(lake, sqlite_url)
+
+    [run] = fetch(sqlite_url, "_turbodata_runs")
+    summary = json.loads(run["summary"])
+    assert run["status"] == "failed" and summary["ok"] is False
+    assert summary["problems"] == ["run stopped: SystemExit: worker shutting down"]
+    assert not fetch(sqlite_url, "_turbodata_lease")
+
+
+def test_a_failure_to_record_the_end_does_not_hide_the_interruption(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = two_table_lake(tmp_path / "lake")
+    stop_at_table_b(monkeypatch, KeyboardInterrupt())
+
+    def unreachable(*args: object) -> None:
+        raise OSError("database gone")
+
+    monkeypatch.setattr(ledger, "finish_run", unreachable)
+
+    with pytest.raises(RunInterrupted) as stopped:
+        migrate(lake, sqlite_url)
+
+    assert stopped.value.summary.status == "interrupted"
+    assert stopped.value.summary.tables["a"].status == "loaded"
