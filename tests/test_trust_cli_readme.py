@@ -6,13 +6,16 @@ in document order in a scratch folder that links `examples/` and `.venv/`, the w
 runs them from the repository root. Outputs are compared line by line, after blanking what
 changes from run to run (run ids, seconds) and collapsing column padding; a `...` line
 stands for any lines. The `--json` example, trimmed in the README, is compared key by key.
-`./scripts/demo` runs the command it prints (the venv it would set up is this one).
+`./scripts/demo` runs the command it prints (the venv it would set up is this one). Where the
+`sqlite3` shell is not installed, a stand-in prints `-header -column` output the same way.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -61,7 +64,32 @@ def runnable_blocks() -> list[list[Step]]:
     return blocks
 
 
-def run_step(step: Step, cwd: Path, last_status: int) -> tuple[str, int]:
+SQLITE3_STAND_IN = """\
+import sqlite3, sys
+database, query = [a for a in sys.argv[1:] if not a.startswith("-")]
+cursor = sqlite3.connect(database).execute(query)
+rows = [[("" if v is None else str(v)) for v in row] for row in cursor]
+header = [d[0] for d in cursor.description]
+widths = [max(len(v) for v in column) for column in zip(header, *rows, strict=True)]
+for line in [header, ["-" * w for w in widths], *rows]:
+    print("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)))
+"""
+
+
+def tool_path(scratch: Path) -> str:
+    """PATH for the steps: this venv's Python first, and `sqlite3` (a stand-in if missing)."""
+    path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+    if shutil.which("sqlite3", path=path):
+        return path
+    tools = scratch / "tools"
+    tools.mkdir()
+    stand_in = tools / "sqlite3"
+    stand_in.write_text(f"#!{sys.executable}\n{SQLITE3_STAND_IN}")
+    stand_in.chmod(0o755)
+    return f"{tools}:{path}"
+
+
+def run_step(step: Step, cwd: Path, last_status: int, path: str) -> tuple[str, int]:
     command = step.command
     if command == DEMO:
         command = f"mkdir -p out && echo '==> {DEMO_COMMAND}' && .venv/bin/{DEMO_COMMAND}"
@@ -73,7 +101,7 @@ def run_step(step: Step, cwd: Path, last_status: int) -> tuple[str, int]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONUNBUFFERED": "1"},
+        env={"PATH": path, "PYTHONUNBUFFERED": "1"},
         check=False,
     )
     return done.stdout, done.returncode
@@ -131,11 +159,12 @@ def _container_keys(value: object) -> list[str]:
 def test_the_readme_console_examples_print_what_the_readme_shows(tmp_path: Path) -> None:
     (tmp_path / "examples").symlink_to(REPO / "examples")
     (tmp_path / ".venv").symlink_to(REPO / ".venv")
+    path = tool_path(tmp_path)
     last_status = 0
     compared = 0
     for steps in runnable_blocks():
         for step in steps:
-            output, last_status = run_step(step, tmp_path, last_status)
+            output, last_status = run_step(step, tmp_path, last_status, path)
             if not step.expected:
                 continue
             compared += 1
