@@ -38,6 +38,9 @@ def test_a_mistyped_database_scheme_suggests_the_closest(
     assert one_error_line(err) == "unknown database URL scheme 'sqlit': did you mean sqlite://?"
     code, _, err = run(capsys, "status", "--db", "postgressql://u:pw-x1@h/db")
     assert code == 2 and "did you mean postgresql://?" in one_error_line(err)
+    code, _, err = run(capsys, "status", "--db", "mysql://u@h/db")
+    line = one_error_line(err)  # without its driver installed, or with it: unsupported
+    assert code == 2 and "'mysql'" in line and line.endswith("mssql, postgresql, sqlite")
 
 
 @pytest.mark.parametrize(

@@ -79,6 +79,12 @@ def _create_engine(url: str) -> Engine:
         close = difflib.get_close_matches(scheme.lower(), KNOWN_SCHEMES, n=1, cutoff=0.5)
         hint = f"did you mean {close[0]}://?" if close else "use " + ", ".join(KNOWN_SCHEMES)
         raise DatabaseUrlError(f"unknown database URL scheme {scheme!r}: {hint}") from None
+    except ImportError as missing:  # a database turbodata has no driver (or dialect) for
+        supported = ", ".join(sorted(dialects.DIALECTS))
+        raise DatabaseUrlError(
+            f"cannot use {url.partition('://')[0]!r} URLs: {missing};"
+            f" turbodata loads into {supported}"
+        ) from None
     except sa.exc.ArgumentError:
         raise DatabaseUrlError(
             f"not a database URL: {mask_secrets(url)!r} (e.g. sqlite:///out.sqlite,"
