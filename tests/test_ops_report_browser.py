@@ -160,13 +160,15 @@ def test_rejects_are_grouped_by_reason_with_the_rejected_rows(page: Page) -> Non
 
 def test_last_runs_are_listed_newest_first_with_status_and_rows(page: Page, loaded: Loaded) -> None:
     rows = visible_rows(page, "#runs-table tbody tr")
-    shown = [(r[0], r[3], r[4], r[5]) for r in rows]
+    shown = [(r[0], r[3], r[5], r[6]) for r in rows]
     run1, run2, run3 = (run.run_id for run in loaded.runs)
     assert shown == [
         (run3, "succeeded", "0", "0"),
         (run2, "succeeded", "2", "0"),
         (run1, "completed_with_rejects", "6", "3"),
     ]
+    rates = [r[4] for r in rows]  # rows read per second: none read in the third run
+    assert rates[0] == "—" and all(int(rate.replace(",", "")) > 0 for rate in rates[1:])
 
 
 def test_nothing_from_the_data_runs_and_nothing_is_fetched(page: Page) -> None:

@@ -87,6 +87,7 @@ class RunLine:
     status: str
     started_at: datetime | str
     seconds: float | None
+    rows_read: int  # data rows read from the files (loaded, collapsed or rejected)
     rows_written: int  # inserted + updated + deleted
     rows_rejected: int
     tables_failed: list[str]
@@ -245,6 +246,7 @@ def _run_line(row: Mapping[str, object]) -> RunLine:
         for t in tables.values()
         for k in ("rows_inserted", "rows_updated", "rows_deleted")
     )
+    read = sum(int(t.get("rows_read") or 0) for t in tables.values())  # type: ignore[call-overload]
     rejected = sum(int(t.get("rows_rejected") or 0) for t in tables.values())  # type: ignore[call-overload]
     seconds = summary.get("seconds")
     return RunLine(
@@ -252,6 +254,7 @@ def _run_line(row: Mapping[str, object]) -> RunLine:
         status=str(row["status"]),
         started_at=row["started_at"],  # type: ignore[arg-type]
         seconds=float(seconds) if isinstance(seconds, int | float) else None,
+        rows_read=read,
         rows_written=written,
         rows_rejected=rejected,
         tables_failed=sorted(n for n, t in tables.items() if t.get("status") == "failed"),
@@ -524,7 +527,8 @@ def _runs_section(runs: list[RunLine]) -> str:
         return _section("runs", "Last runs", '<p class="empty">No run yet.</p>')
     head = (
         '<tr><th>Run</th><th>Started</th><th class="num">Seconds</th><th>Status</th>'
-        '<th class="num">Rows written</th><th class="num">Rejected</th><th>Problems</th></tr>'
+        '<th class="num">Rows read/s</th><th class="num">Rows written</th>'
+        '<th class="num">Rejected</th><th>Problems</th></tr>'
     )
     body = "".join(_run_row(run) for run in runs)
     return _section(
@@ -538,10 +542,11 @@ def _run_row(run: RunLine) -> str:
     failed = [f"table {name} failed" for name in run.tables_failed]
     problems = "".join(f"<li>{_text(p)}</li>" for p in [*failed, *run.problems][:5])
     seconds = f"{run.seconds:,.1f}" if run.seconds is not None else "—"
+    rate = f"{run.rows_read / run.seconds:,.0f}" if run.seconds and run.rows_read else "—"
     started = run.started_at if isinstance(run.started_at, str) else f"{run.started_at:%F %T}"
     return (
         f'<tr><td class="mono">{_text(run.run_id)}</td><td>{_text(started)}</td>'
-        f'<td class="num">{seconds}</td><td>{_badge(run.status)}</td>'
+        f'<td class="num">{seconds}</td><td>{_badge(run.status)}</td><td class="num">{rate}</td>'
         f'<td class="num">{run.rows_written:,}</td><td class="num">{run.rows_rejected:,}</td>'
         f'<td class="error"><ul>{problems}</ul></td></tr>'
     )
