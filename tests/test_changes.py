@@ -229,6 +229,7 @@ def test_status_shows_last_applied_folder_rows_last_run_and_last_error(
         "last",
         "applied",
         "rows",
+        "rejected",
         "last",
         "run",
         "status",
@@ -238,7 +239,7 @@ def test_status_shows_last_applied_folder_rows_last_run_and_last_error(
     t = failing.tables["t"]
     cells = out.splitlines()[1].split()
     assert cells[:3] == ["t", "2025-01-01T10.05.00Z", "2"]  # the failed folder did not count
-    assert cells[3:5] == [failing.run_id, "failed"]
+    assert cells[3:6] == ["0", failing.run_id, "failed"]
     assert t.status == "failed" and "'name'" in t.error and out.splitlines()[1].endswith(t.error)
 
 
