@@ -130,7 +130,7 @@ def test_fno_schema_change_loads_the_closed_folder_with_boolean_case_variants(
 def test_malformed_model_json_is_reported_not_guessed(fixtures_root: Path, db_url: str) -> None:
     summary = migrate(fixtures_root / FNO / "malformed-model-json", db_url)
     assert not summary.ok and summary.status == "failed"
-    assert summary.problems == ["model.json: model.json: no `entities` list, schema not available"]
+    assert summary.problems == ["model.json: no `entities` list, schema not available"]
     assert not {t for t in table_names(db_url) if not t.startswith("_turbodata_")}
 
 

@@ -175,4 +175,6 @@ class Problem:
             if part
         )
         head = f"{self.table}: " if self.table else ""
+        if where and self.message.startswith(f"{where}: "):
+            where = ""  # the message already names its file (metadata errors do)
         return f"{head}{where + ': ' if where else ''}{self.message}"
