@@ -101,9 +101,19 @@ def expected_text(babelfish: bool) -> list[tuple]:
         else:
             created = created[:-6] + " " + created[-6:]
         rows.append(
-            (guid.lower(), str(amount), modified, created, int(flag), title, code, str(n), ratio)
+            (guid.lower(), format(amount, "f"), modified, created, int(flag), title, code, str(n), ratio)
         )
     return rows
+
+
+def _fraction_without_zeros(row: tuple) -> tuple:
+    def trimmed(text: str) -> str:
+        moment, _, offset = text.partition(" +")
+        if "." in moment:
+            moment = moment.rstrip("0").rstrip(".")
+        return f"{moment} +{offset}" if offset else moment
+
+    return (*row[:2], trimmed(row[2]), trimmed(row[3]), *row[4:])
 
 
 def _six_digits(text: str) -> str:
@@ -119,6 +129,9 @@ def test_every_value_arrives_exactly(engine: sa.Engine, schema: str, babelfish: 
     with engine.connect() as conn:
         got = read_back(conn, table)
     want = expected_text(babelfish)
+    if babelfish:  # its CONVERT style 121 drops trailing zeros of the fraction
+        got = [_fraction_without_zeros(row) for row in got]
+        want = [_fraction_without_zeros(row) for row in want]
     for got_row, want_row in zip(got, want, strict=True):
         assert got_row[:5] == want_row[:5]
         assert got_row[5] == want_row[5]  # NVARCHAR(MAX) over 4,000 characters, non-BMP
@@ -155,7 +168,8 @@ def test_a_failed_statement_shows_its_own_error_and_the_next_transaction_works(
     with pytest.raises(sa.exc.DBAPIError) as failure, engine.begin() as conn:
         conn.exec_driver_sql(f"CREATE TABLE [{schema}].[gone] (a INT)")
         conn.exec_driver_sql("SELECT 1 / 0")
-    assert "divide by zero" in str(failure.value).lower() or "8134" in str(failure.value)
+    # SQL Server: "Divide by zero error encountered" (8134); Babelfish: "division by zero"
+    assert "by zero" in str(failure.value).lower()
     assert "3903" not in str(failure.value)
     with engine.begin() as conn:  # the table's creation was rolled back with the failure
         assert not sa.inspect(conn).has_table("gone", schema=schema)
@@ -216,7 +230,11 @@ def test_what_a_bulk_copy_landed_is_checked_before_it_is_applied(
         dialect.insert_batch(conn, table, batch_of(ROWS * 50), list(TYPES.values()))
     with engine.connect() as conn:
         got = read_back(conn, table)
-    assert sorted(got, key=repr) == sorted(expected_text(babelfish) * 50, key=repr)
+    want = expected_text(babelfish) * 50
+    if babelfish:
+        got = [_fraction_without_zeros(row) for row in got]
+        want = [_fraction_without_zeros(row) for row in want]
+    assert sorted(got, key=repr) == sorted(want, key=repr)
     fell_back = "delivered wrong rows" in caplog.text
     driver = engine.dialect.driver
     if driver == "mssqlpython" and babelfish:

@@ -280,13 +280,15 @@ _STRING_NAMES = {
 }
 
 
+_COLLATION = re.compile(r"\s+COLLATE\s+\S+$", re.IGNORECASE)
 _ZONE_SUFFIX = re.compile(r"^(\w+)\s*\((\d+)\)\s+(WITH(?:OUT)? TIME ZONE)$", re.IGNORECASE)
 
 
 def parse_declared(spec: str) -> SqlType | None:
     """SqlType from a compiled/declared type such as `NVARCHAR(40)`, `NUMERIC(38, 6)`,
     `TIMESTAMP(6) WITH TIME ZONE`."""
-    match = _DECLARED.match(_ZONE_SUFFIX.sub(r"\1 \3(\2)", spec.strip()))
+    spec = _COLLATION.sub("", spec.strip())  # NVARCHAR(10) COLLATE Latin1_General_CI_AS
+    match = _DECLARED.match(_ZONE_SUFFIX.sub(r"\1 \3(\2)", spec))
     if not match:
         return None
     name, first, second = match.group(1).upper().strip(), match.group(2), match.group(3)

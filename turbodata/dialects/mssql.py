@@ -15,8 +15,8 @@ the transaction rules, the same for every driver:
   and visible to the bulk channel, vanishes with that session (also after a kill -9), and is
   named per table and batch so concurrent runs never collide. Wrong rows are never applied:
   on a mismatch the batch is loaded again by INSERT, with a warning.
-- Timezone-aware datetimes (ledger, lease) are sent as ISO text the server converts to
-  DATETIMEOFFSET, whatever a driver does with `tzinfo`.
+- Timezone-aware datetimes (ledger, lease) are sent as naive UTC, which the server converts
+  to DATETIMEOFFSET +00:00, whatever a driver does with `tzinfo`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -56,7 +56,14 @@ TRANSIENT_ERRORS = frozenset(
     {1205, 1222, 40197, 40501, 40613, 49918, 49919, 49920, 4060, 4221, 10928, 10929, 233}
 )
 _TRANSIENT_SOCKET = re.compile(r"\b(10053|10054|10060)\b|Communication link failure")
-_LANDINGS = "turbodata_landings"  # conn.info key: the landing tables of a DBAPI connection
+_LANDINGS = "turbodata_landings"
+TEXT_WIDTH = 100  # landing columns for decimals, date/times and GUIDs as text
+_INTEGERS = (
+    Kind.TINYINT,
+    Kind.SMALLINT,
+    Kind.INTEGER,
+    Kind.BIGINT,
+)  # conn.info key: the landing tables of a DBAPI connection
 
 _TYPES: dict[Kind, Callable[[SqlType], TypeEngine]] = {
     Kind.BOOLEAN: lambda t: mssql.BIT(),
@@ -88,7 +95,7 @@ class MSSQLDialect(Dialect):
     def configure_engine(self, engine: Engine) -> Engine:
         _keep_the_failed_statements_error(engine)
         sa.event.listen(engine, "connect", _abort_transaction_on_error)
-        sa.event.listen(engine, "before_cursor_execute", _aware_datetimes_as_text, retval=True)
+        sa.event.listen(engine, "before_cursor_execute", _aware_datetimes_as_utc, retval=True)
         sa.event.listen(engine, "commit", _keep_session_landings)
         sa.event.listen(engine, "rollback", _forget_landings)
         sa.event.listen(engine, "handle_error", _name_the_failed_login(engine.url))
@@ -115,6 +122,20 @@ class MSSQLDialect(Dialect):
 
     def staging_table(self, target_name: str, columns: list[sa.Column]) -> sa.Table:
         return sa.Table(self.staging_table_name(target_name), sa.MetaData(), *columns)
+
+    def reflect_types(self, conn: Connection, table: str, schema: str | None) -> dict[str, SqlType]:
+        """From INFORMATION_SCHEMA.COLUMNS (SQL Server's documented view): names as declared
+        (Babelfish's sys.columns, which SQLAlchemy's inspector reads, lower-cases them) and no
+        collation in the way of a type's length."""
+        rows = conn.execute(
+            _COLUMNS_QUERY,
+            {
+                "table": table,
+                "schema": schema or conn.exec_driver_sql("SELECT SCHEMA_NAME()").scalar(),
+            },
+        ).all()
+        keeps_six = _fractions_capped_at_six(conn)
+        return {row[0]: _reflected_type(*row[1:], keeps_six) for row in rows}
 
     # upsert_from_staging: the base's UPDATE … FROM + INSERT … WHERE NOT EXISTS, on purpose:
     # MERGE has long-standing defects on SQL Server and is missing on some T-SQL engines.
@@ -161,10 +182,10 @@ class MSSQLDialect(Dialect):
     ) -> str | None:
         """Bulk copy `batch` into a landing table, check it, move it into `table`; None when
         done, else why the landed rows were wrong (then nothing was moved)."""
-        landing = _landing_for(conn, driver, table, batch.schema.names)
+        landing = _landing_for(conn, driver, table, batch.schema.names, types)
         try:
             driver.bulk_copy(
-                landing.session.connection.driver_connection, landing.name, batch, types
+                landing.owner(conn).connection.driver_connection, landing.name, batch, types
             )
             problem = _landed_problem(conn, landing, batch)
             if problem is None:
@@ -176,46 +197,151 @@ class MSSQLDialect(Dialect):
                     )
             return problem
         finally:
-            landing.empty()
+            landing.empty(conn)
+
+
+_COLUMNS_QUERY = sa.text(
+    "SELECT COLUMN_NAME, DATA_TYPE, CHARACTER_MAXIMUM_LENGTH, NUMERIC_PRECISION,"
+    " NUMERIC_SCALE, DATETIME_PRECISION FROM INFORMATION_SCHEMA.COLUMNS"
+    " WHERE TABLE_SCHEMA = :schema AND TABLE_NAME = :table ORDER BY ORDINAL_POSITION"
+).bindparams(sa.bindparam("schema", type_=sa.Unicode), sa.bindparam("table", type_=sa.Unicode))
+
+_KIND_OF_DATA_TYPE = {
+    "bit": Kind.BOOLEAN,
+    "tinyint": Kind.TINYINT,
+    "smallint": Kind.SMALLINT,
+    "int": Kind.INTEGER,
+    "bigint": Kind.BIGINT,
+    "decimal": Kind.DECIMAL,
+    "numeric": Kind.DECIMAL,
+    "float": Kind.FLOAT,
+    "real": Kind.REAL,
+    "uniqueidentifier": Kind.GUID,
+    "datetime2": Kind.DATETIME,
+    "datetime": Kind.DATETIME,
+    "smalldatetime": Kind.DATETIME,
+    "datetimeoffset": Kind.DATETIMEOFFSET,
+    "date": Kind.DATE,
+    "time": Kind.TIME,
+}
+
+
+def _reflected_type(
+    data_type: str,
+    length: int | None,
+    precision: int | None,
+    scale: int | None,
+    fraction: int | None,
+    keeps_six: bool,
+) -> SqlType:
+    kind = _KIND_OF_DATA_TYPE.get(data_type.lower(), Kind.STRING)
+    if kind is Kind.STRING:
+        return SqlType(kind, length if length and length > 0 else None)
+    if kind is Kind.DECIMAL:
+        return SqlType(kind, precision=precision or 18, scale=scale or 0)
+    if kind in (Kind.DATETIME, Kind.DATETIMEOFFSET, Kind.TIME) and fraction is not None:
+        if keeps_six and fraction == 6:
+            fraction = 7  # Babelfish stores DATETIME2(7) as 6 digits: treat as declared
+        return SqlType(kind, fraction=fraction)
+    return SqlType(kind)
+
+
+def _fractions_capped_at_six(conn: Connection) -> bool:
+    """Babelfish for PostgreSQL keeps at most 6 fractional digits of a second (SQL Server
+    7): there a reflected 6 is what a declared 7 became, not a narrower column."""
+    info = conn.connection.info
+    if "turbodata_babelfish" not in info:
+        version = str(conn.exec_driver_sql("SELECT @@VERSION").scalar() or "")
+        info["turbodata_babelfish"] = "babelfish" in version.lower()
+    return bool(info["turbodata_babelfish"])
+
+
+def quote(name: str) -> str:
+    """A T-SQL identifier in brackets, always (names from the lake may be reserved words)."""
+    return "[" + name.replace("]", "]]") + "]"
 
 
 class _Landing:
-    """A landing table for one target table's batches: where bulk copy writes, emptied after
-    each batch. `session` is the connection that owns it: the load's own connection, or for
-    a driver whose bulk copy opens its own channel, a separate autocommit session (whose end
-    drops the `##global` table)."""
+    """A landing table for batches of one shape: where bulk copy writes, emptied after each
+    batch. Its columns have the types values travel as (`landing_type`): text for decimals,
+    date/times and GUIDs, which the move into the table converts with CAST on the server,
+    exactly (a bulk copy into such columns is not converted on every engine: Babelfish
+    stored text sent for a UNIQUEIDENTIFIER as garbage). `session` is the separate autocommit
+    session that owns a `##global` landing (for a driver whose bulk copy opens its own
+    channel; its end drops the table), or None: a `#temp` landing of the load's own
+    session, used through whichever transaction's connection loads next."""
 
-    def __init__(self, name: str, columns: list[str], session: Connection, own: bool) -> None:
-        self.name, self.columns, self.session, self.own_session = name, columns, session, own
+    def __init__(
+        self,
+        name: str,
+        columns: list[str],
+        types: Sequence[SqlType],
+        session: Connection | None,
+    ) -> None:
+        self.name, self.columns, self.types = name, columns, list(types)
+        self.session = session
+
+    @property
+    def own_session(self) -> bool:
+        return self.session is not None
+
+    def owner(self, conn: Connection) -> Connection:
+        return self.session or conn
 
     def quoted(self, name: str) -> str:
-        return self.session.dialect.identifier_preparer.quote_identifier(name)
+        return quote(name)
 
     def move_sql(self, table: sa.Table) -> str:
+        sql = mssql.dialect()
         names = ", ".join(self.quoted(c) for c in self.columns)
-        target = self.session.dialect.identifier_preparer.format_table(table)
-        return f"INSERT INTO {target} ({names}) SELECT {names} FROM {self.quoted(self.name)}"
+        values = ", ".join(
+            f"CAST({self.quoted(c)} AS {table.c[c].type.compile(dialect=sql)})"
+            if travels_as_text(t)
+            else self.quoted(c)
+            for c, t in zip(self.columns, self.types, strict=True)
+        )
+        target = sql.identifier_preparer.format_table(table)
+        return f"INSERT INTO {target} ({names}) SELECT {values} FROM {self.quoted(self.name)}"
 
     def count_sql(self) -> str:
         counts = ", ".join(f"COUNT({self.quoted(c)})" for c in self.columns)
         return f"SELECT COUNT(*), {counts} FROM {self.quoted(self.name)}"
 
-    def empty(self) -> None:
-        self.session.exec_driver_sql(f"TRUNCATE TABLE {self.quoted(self.name)}")
+    def empty(self, conn: Connection) -> None:
+        self.owner(conn).exec_driver_sql(f"TRUNCATE TABLE {self.quoted(self.name)}")
 
     def close(self) -> None:
-        if self.own_session:
+        if self.session is not None:
             self.session.close()
 
 
+def landing_type(sql_type: SqlType) -> TypeEngine:
+    """The type a value has in a landing table: what it travels as."""
+    kind = sql_type.kind
+    if kind in (Kind.BOOLEAN, Kind.FLOAT, Kind.REAL) or kind in _INTEGERS:
+        return mssql.BIT() if kind is Kind.BOOLEAN else _TYPES[kind](sql_type)
+    if kind is Kind.STRING:
+        return mssql.NVARCHAR(sql_type.length)
+    return mssql.NVARCHAR(TEXT_WIDTH)
+
+
+def travels_as_text(sql_type: SqlType) -> bool:
+    """Decimals, date/times and GUIDs: sent as text, converted by the server."""
+    return sql_type.kind not in (Kind.BOOLEAN, Kind.FLOAT, Kind.REAL, Kind.STRING, *_INTEGERS)
+
+
 def _landing_for(
-    conn: Connection, driver: Driver, table: sa.Table, names: Sequence[str]
+    conn: Connection,
+    driver: Driver,
+    table: sa.Table,
+    names: Sequence[str],
+    types: Sequence[SqlType],
 ) -> _Landing:
-    """The landing table for `table`'s columns `names` in this transaction, created (and,
+    """The landing table for rows of `names` and `types` in this transaction, created (and,
     for its own session, committed) on first use."""
     landings: dict[tuple, _Landing] = conn.info.setdefault(_LANDINGS, {})
-    # one landing per shape of rows: column names and types (batches of any table reuse it)
-    key = tuple((n, str(table.c[n].type.compile(dialect=conn.dialect))) for n in names)
+    # one landing per shape of rows (batches of any table with that shape reuse it)
+    key = tuple(zip(names, types, strict=True))
     if key in landings:
         return landings[key]
     slug = re.sub(r"[^A-Za-z0-9_]", "_", table.name.lstrip("#"))[:40]
@@ -225,7 +351,7 @@ def _landing_for(
     else:
         name = f"#turbodata_land_{slug}_{uuid.uuid4().hex[:12]}"
         session = conn
-    columns = [sa.Column(n, table.c[n].type, quote=True) for n in names]
+    columns = [sa.Column(n, landing_type(t), quote=True) for n, t in zip(names, types, strict=True)]
     create = sa.schema.CreateTable(sa.Table(name, sa.MetaData(), *columns))
     try:
         session.execute(create)
@@ -233,7 +359,8 @@ def _landing_for(
         if session is not conn:
             session.close()
         raise
-    landings[key] = _Landing(name, list(names), session, own=session is not conn)
+    own = session if session is not conn else None
+    landings[key] = _Landing(name, list(names), types, own)
     return landings[key]
 
 
@@ -295,7 +422,7 @@ def _abort_transaction_on_error(dbapi_connection: Any, _record: object) -> None:
         cursor.close()
 
 
-def _aware_datetimes_as_text(
+def _aware_datetimes_as_utc(
     conn: Connection,
     cursor: Any,
     statement: str,
@@ -304,23 +431,24 @@ def _aware_datetimes_as_text(
     executemany: bool,
 ) -> tuple[str, Any]:
     if executemany:
-        return statement, [_text_for_aware(row) for row in parameters]
-    return statement, _text_for_aware(parameters)
+        return statement, [_utc_for_aware(row) for row in parameters]
+    return statement, _utc_for_aware(parameters)
 
 
-def _text_for_aware(parameters: Any) -> Any:
+def _utc_for_aware(parameters: Any) -> Any:
     if isinstance(parameters, dict):
-        return {k: _aware_text(v) for k, v in parameters.items()}
+        return {k: _as_utc(v) for k, v in parameters.items()}
     if isinstance(parameters, (list, tuple)):
-        return type(parameters)(_aware_text(v) for v in parameters)
+        return type(parameters)(_as_utc(v) for v in parameters)
     return parameters
 
 
-def _aware_text(value: object) -> object:
-    """An aware datetime as text DATETIMEOFFSET parses exactly ('2026-01-02 03:04:05.123456
-    +00:00'); anything else unchanged."""
+def _as_utc(value: object) -> object:
+    """An aware datetime as the naive UTC datetime every driver binds the same way; the
+    server converts it to DATETIMEOFFSET with offset +00:00 (text would need a CAST on
+    Babelfish, and drivers differ on tzinfo: some drop it, some reject it)."""
     if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.isoformat(sep=" ", timespec="microseconds")
+        return value.astimezone(UTC).replace(tzinfo=None)
     return value
 
 

@@ -228,9 +228,11 @@ def _tds_wire_type(tds_types: Any, sql_type: SqlType) -> Any:
         return tds_types.BigIntType()
     if kind in (Kind.FLOAT, Kind.REAL):
         return tds_types.FloatType()
-    if kind is Kind.STRING and (sql_type.length is None or sql_type.length > 4000):
-        return tds_types.NVarCharMaxType()
-    return tds_types.NVarCharType(size=4000)
+    if kind is Kind.STRING:
+        if sql_type.length is None or sql_type.length > 4000:
+            return tds_types.NVarCharMaxType()
+        return tds_types.NVarCharType(size=sql_type.length)
+    return tds_types.NVarCharType(size=100)  # as the landing table's text columns
 
 
 def _as_server_text(batch: pa.RecordBatch, types: Sequence[SqlType]) -> pa.RecordBatch:
