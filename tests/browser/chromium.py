@@ -27,7 +27,9 @@ class ChromiumNotAvailable(RuntimeError):
 def find_chromium() -> str | None:
     configured = os.environ.get("TURBODATA_CHROMIUM")
     if configured:
-        return configured if os.access(configured, os.X_OK) else None
+        if not os.access(configured, os.X_OK):
+            raise ChromiumNotAvailable(f"TURBODATA_CHROMIUM={configured} is not an executable")
+        return configured
     if os.access(DEBIAN_CHROMIUM, os.X_OK):
         return str(DEBIAN_CHROMIUM)
     for name in NAMES_ON_PATH:
@@ -42,9 +44,9 @@ def ensure_chromium() -> str:
         return found
     apt = _apt_command()
     print("no Chromium found: installing Debian's chromium package", flush=True)
-    if _run([*apt, "install", "-y", "--no-install-recommends", "chromium"]) != 0:
-        _run([*apt, "update"])  # a stale package list is the usual cause
-        _run([*apt, "install", "-y", "--no-install-recommends", "chromium"])
+    if _run([*apt, "install", "-y", "chromium"]) != 0:
+        _run([*apt, "update"])  # a stale or missing package list is the usual cause
+        _run([*apt, "install", "-y", "chromium"])
     if found := find_chromium():
         return found
     raise ChromiumNotAvailable(
