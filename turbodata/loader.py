@@ -83,6 +83,12 @@ class TableLoader:
     min_widths: dict[str, int]
     progress: Progress | None = None
     between_batches: Callable[[], None] = lambda: None  # e.g. renew the run's lease
+    # Tables to load again from their first file (`--reload`). Their history reads as empty,
+    # and each of their batches first forgets the table's older file records and watermark in
+    # the batch's own transaction: the first commit forgets and reloads together, so a run
+    # stopped after it continues as an ordinary rerun. Forgetting up front instead would leave,
+    # after a crash, a table whose later folders were dropped from the ledger but not reloaded.
+    reload: frozenset[str] = frozenset()
 
     # ---------------------------------------------------------------------- the table
 
@@ -129,7 +135,7 @@ class TableLoader:
         result.seconds = time.monotonic() - started
         with self.engine.begin() as conn:
             ledger.set_table_outcome(
-                conn, self._ledger_name(result.name), self.run_id, result.status, result.error
+                conn, self.ledger_name(result.name), self.run_id, result.status, result.error
             )
 
     def plan(self, result: TableResult, batches: list[TableBatch], count_rows: bool) -> None:
@@ -197,7 +203,7 @@ class TableLoader:
             return None
         return next((f.info.path for f in files if f.info.path in loaded), None)
 
-    def _ledger_name(self, table: str) -> str:
+    def ledger_name(self, table: str) -> str:
         """How the ledger names a table: with its schema when one other than the connection's
         default is given, so one lake loaded into two schemas keeps two histories."""
         schema_name = self.options.db_schema
@@ -215,7 +221,10 @@ class TableLoader:
         with self.engine.connect() as conn:
             if not sa.inspect(conn).has_table(ledger.table_state.name):
                 return ledger.TableHistory()
-            return ledger.history(conn, self._ledger_name(table))
+            history = ledger.history(conn, self.ledger_name(table))
+        if table in self.reload:
+            return ledger.TableHistory(narrowest=history.narrowest)
+        return history
 
     def _check_schema_changes(self, batches: list[TableBatch]) -> None:
         """Raise SchemaConflict before anything loads when a batch's declared types cannot
@@ -278,19 +287,21 @@ class TableLoader:
         exact_width: bool,
         widen_numbers: bool,
     ) -> None:
+        if batch.table in self.reload:
+            ledger.forget_table(conn, self.ledger_name(batch.table), except_run=self.run_id)
         existing = schema.reflect(conn, self.dialect, result.name, self.options.db_schema)
         wanted = self._types(batch, files, widen_numbers).reconciled(existing).types
         key = self.options.key_for(batch.table, list(wanted))
         table_plan = self._apply_schema(conn, result, wanted, existing, key)
-        ledger.forget_files(conn, self._ledger_name(batch.table), [f.info.path for f in files])
-        ledger.note_width(conn, self._ledger_name(batch.table), len(batch.schema.columns))
+        ledger.forget_files(conn, self.ledger_name(batch.table), [f.info.path for f in files])
+        ledger.note_width(conn, self.ledger_name(batch.table), len(batch.schema.columns))
         reading = _Reading(batch, list(wanted.values()), key, exact_width, widen_numbers)
         if key:
             self._apply_changes(conn, result, reading, files, table_plan)
         else:
             self._insert_rows(conn, result, reading, files, table_plan)
         if batch.mode is LoadMode.APPEND:
-            name = self._ledger_name(batch.table)
+            name = self.ledger_name(batch.table)
             newest = later_folder(ledger.watermark(conn, name), batch.batch_id)
             ledger.set_watermark(conn, name, newest, self.run_id)
 
@@ -433,14 +444,14 @@ class TableLoader:
         ledger.record_rejects(
             conn,
             run_id=self.run_id,
-            table=self._ledger_name(batch.table),
+            table=self.ledger_name(batch.table),
             file=path,
             row_rejects=rejects,
         )
         ledger.record_file(
             conn,
             run_id=self.run_id,
-            table=self._ledger_name(batch.table),
+            table=self.ledger_name(batch.table),
             batch_id=batch.batch_id,
             info=data_file.info,
             rows_loaded=rows,
@@ -474,7 +485,7 @@ class TableLoader:
         ledger.record_ddl(
             conn,
             run_id=self.run_id,
-            table=self._ledger_name(result.name),
+            table=self.ledger_name(result.name),
             statements=table_plan.statements,
         )
         result.ddl += table_plan.statements

@@ -12,12 +12,11 @@ import logging
 import uuid
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from turbodata import dialects, layouts, lease, ledger
 from turbodata.dialects.base import Dialect
@@ -184,7 +183,7 @@ def migrate(
     if summary.problems:  # a typo in an option, or nothing to load: load nothing, say why
         summary.finished_at = datetime.now(UTC)
         return summary
-    loader = _RunLoader(
+    loader = TableLoader(
         engine,
         dialect,
         lake,
@@ -217,7 +216,7 @@ def _load(
     plan: layouts.LakePlan,
     tables: Sequence[str] | None,
     summary: RunSummary,
-    loader: _RunLoader,
+    loader: TableLoader,
 ) -> None:
     """Load the tables under the run's lease and record the run, however it ends: a signal
     is recorded as `interrupted`, any other escaping error as a problem (`failed`), never
@@ -252,7 +251,7 @@ def _load(
 def _record_end(
     engine: Engine,
     summary: RunSummary,
-    loader: _RunLoader,
+    loader: TableLoader,
     interrupted: RunInterrupted | None,
 ) -> None:
     """Record how the run ended (and an interrupted table's state), then release the lease."""
@@ -266,34 +265,6 @@ def _record_end(
         if interrupted:
             interrupted.committed = ledger.loaded_by_run(conn, summary.run_id)
     lease.release(engine, summary.run_id)
-
-
-@dataclass
-class _RunLoader(TableLoader):
-    """The run's table loader, which also reloads the tables named by `--reload`.
-
-    Design: a reloaded table's history reads as empty, so every file of it loads again, and
-    each of its batches first forgets the table's older file records and watermark inside the
-    batch's own transaction (`ledger.forget_table`). So the first commit forgets and reloads
-    together; a run stopped after it continues as an ordinary rerun, loading the rest as new
-    files. Forgetting up front instead would leave, after a crash, a table whose later folders
-    were dropped from the ledger but not yet loaded again."""
-
-    reload: frozenset[str] = frozenset()
-
-    def ledger_name(self, table: str) -> str:
-        return self._ledger_name(table)
-
-    def _history(self, table: str) -> ledger.TableHistory:
-        history = super()._history(table)
-        if table not in self.reload:
-            return history
-        return ledger.TableHistory(narrowest=history.narrowest)
-
-    def _load_batch(self, conn: Connection, result: TableResult, batch: TableBatch, *args) -> None:
-        if batch.table in self.reload:
-            ledger.forget_table(conn, self._ledger_name(batch.table), except_run=self.run_id)
-        super()._load_batch(conn, result, batch, *args)
 
 
 def _problems_before_loading(
