@@ -133,3 +133,38 @@ def test_the_lake_adds_tables_it_has_that_were_never_loaded(tmp_path: Path) -> N
 
     assert (lines["account"].folders_behind, lines["account"].lag) == (0, None)
     assert (lines["lead"].status, lines["lead"].folders_behind) == ("not loaded yet", 1)
+
+
+def test_problems_that_stop_the_plan_are_shown_and_lag_is_not_guessed(tmp_path: Path) -> None:
+    columns = [attribute("Id", "guid"), attribute("name", "string")]
+    lake = LakeBuilder(tmp_path / "lake")
+    row = '00000000-0000-0000-0000-000000000001,"a"\n'
+    lake.folder("2025-01-01T00.00.00Z", {"account": columns}, {"account/1.csv": row})
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    migrate(lake.root, db)
+    lake.write("2025-01-02T00.00.00Z/model.json", "{not json")  # a run stops at this folder
+    lake.write("2025-01-02T00.00.00Z/account/1.csv", row)
+
+    data = collect(db, lake=lake.root)
+    page = render_report(db, lake=lake.root)
+
+    assert len(data.lake_problems) == 1 and "2025-01-02T00.00.00Z" in data.lake_problems[0]
+    assert 'id="lake-problems"' in page and "2025-01-02T00.00.00Z and every later" in page
+
+
+def test_a_table_without_timestamp_folders_has_no_lag_rather_than_up_to_date(
+    tmp_path: Path,
+) -> None:
+    columns = [attribute("Id", "guid"), attribute("name", "string")]
+    lake = LakeBuilder(tmp_path / "lake")
+    row = '00000000-0000-0000-0000-000000000001,"a"\n'
+    lake.folder("2025-01-01T00.00.00Z", {"account": columns}, {"account/1.csv": row})
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    migrate(lake.root, db)
+    other = LakeBuilder(tmp_path / "other")  # a lake without the account table
+    other.folder("2025-01-01T00.00.00Z", {"lead": columns}, {"lead/1.csv": row})
+
+    [account] = [t for t in collect(db, lake=other.root).tables if t.name == "account"]
+
+    assert (account.folders_behind, account.newest) == (None, None)
+    assert "no timestamp folder in the lake" in render_report(db, lake=other.root)

@@ -113,6 +113,16 @@ class ReportData:
     runs: list[RunLine]  # newest first
     rejects: list[RejectGroup]
     lake: str | None = None  # masked; None when lag was not checked
+    lake_problems: list[str] = field(default_factory=list)  # what stops loading from the lake
+
+
+@dataclass(frozen=True)
+class LakeView:
+    """What the lake holds, for the lag: closed timestamp folders per table, oldest first,
+    and the problems that stop a run's plan (a folder that cannot be read stops it there)."""
+
+    folders: dict[str, list[str]]
+    problems: list[str]
 
 
 # ------------------------------------------------------------------------------- public API
@@ -165,8 +175,9 @@ def collect(
     engine, _ = connect_existing(db)
     lines = [_table_line(row) for row in status(engine, db_schema)]
     opened = as_lake(lake) if lake is not None else None
-    if opened is not None:
-        lines = with_lag(lines, lake_folders(opened))
+    view = read_lake(opened) if opened is not None else None
+    if view is not None:
+        lines = with_lag(lines, view.folders)
     with engine.connect() as conn:
         has_ledger = sa.inspect(conn).has_table(ledger.runs.name)
         runs = recent_runs(conn, runs_shown) if has_ledger else []
@@ -180,6 +191,7 @@ def collect(
         runs=runs,
         rejects=rejects,
         lake=mask_secrets(opened.url) if opened is not None else None,
+        lake_problems=view.problems if view is not None else [],
     )
 
 
@@ -202,13 +214,15 @@ def _optional_str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def lake_folders(lake: LakeLocation) -> dict[str, list[str]]:
-    """Table -> the lake's closed timestamp folders holding it, oldest first."""
+def read_lake(lake: LakeLocation) -> LakeView:
+    """The lake as a run would plan it (`layouts.discover`, which reads each folder's
+    model.json)."""
+    plan = layouts.discover(as_lake(lake))
     folders: dict[str, list[str]] = {}
-    for batch in layouts.discover(as_lake(lake)).batches:
+    for batch in plan.batches:
         if layouts.folder_time(batch.batch_id) is not None:
             folders.setdefault(batch.table, []).append(batch.batch_id)
-    return folders
+    return LakeView(folders, [str(problem) for problem in plan.problems])
 
 
 def with_lag(lines: list[TableLine], folders: Mapping[str, Sequence[str]]) -> list[TableLine]:
@@ -223,12 +237,15 @@ def with_lag(lines: list[TableLine], folders: Mapping[str, Sequence[str]]) -> li
 
 
 def _lag(line: TableLine, folders: Sequence[str]) -> TableLine:
+    """The line with its lag; unknown (None) when the lake has no timestamp folder of the
+    table (a snapshot layout, or a table gone from the lake): "up to date" would be a guess."""
+    if not folders:
+        return replace(line, newest=None, folders_behind=None, lag=None)
     applied = layouts.folder_time(line.last_applied) if line.last_applied else None
     times = [t for t in map(layouts.folder_time, folders) if t is not None]
     pending = [t for t in times if applied is None or t > applied]
     lag = max(pending) - applied if pending and applied is not None else None
-    newest = folders[-1] if folders else None
-    return replace(line, newest=newest, folders_behind=len(pending), lag=lag)
+    return replace(line, newest=folders[-1], folders_behind=len(pending), lag=lag)
 
 
 def recent_runs(conn: Connection, limit: int = RUNS_SHOWN) -> list[RunLine]:
@@ -365,8 +382,10 @@ def _overview(data: ReportData) -> str:
 
 
 def _tables_section(data: ReportData) -> str:
+    problems = _lake_problems(data.lake_problems)
     if not data.tables:
-        return _section("tables", "Tables", '<p class="empty">No table loaded yet.</p>')
+        empty = '<p class="empty">No table loaded yet.</p>'
+        return _section("tables", "Tables", empty + problems)
     head = (
         "<tr><th>Table</th><th>Status</th><th>Last applied folder</th><th>Newest in lake</th>"
         '<th>Lag</th><th class="num">Rows</th><th class="num">Rejected</th>'
@@ -383,7 +402,14 @@ def _tables_section(data: ReportData) -> str:
         f'<div class="scroll"><table id="tables-table"><thead>{head}</thead>'
         f"<tbody>{body}</tbody></table></div>"
     )
-    return _section("tables", "Tables", f'{table}<p class="note">{note}</p>')
+    return _section("tables", "Tables", f'{table}{problems}<p class="note">{note}</p>')
+
+
+def _lake_problems(problems: list[str]) -> str:
+    if not problems:
+        return ""
+    items = "".join(f"<li>{_text(problem)}</li>" for problem in problems)
+    return f'<div id="lake-problems" class="error"><p>In the lake:</p><ul>{items}</ul></div>'
 
 
 def _table_row(line: TableLine, lake_read: bool) -> str:
@@ -405,8 +431,10 @@ def _table_row(line: TableLine, lake_read: bool) -> str:
 
 
 def _lag_cell(line: TableLine, lake_read: bool) -> str:
-    if not lake_read or line.folders_behind is None:
+    if not lake_read:
         return '<span class="muted">not checked</span>'
+    if line.folders_behind is None:
+        return '<span class="muted">no timestamp folder in the lake</span>'
     if line.folders_behind == 0:
         return _badge("up to date")
     folders = f"{line.folders_behind} folder{'s' if line.folders_behind != 1 else ''} behind"
