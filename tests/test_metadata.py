@@ -18,14 +18,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from turbodata.lake import LocalLake
-from turbodata.manifest import find_entity_documents, pattern_files
+from turbodata.manifest import (
+    find_entity_documents,
+    load_entity_document,
+    load_manifest,
+    pattern_files,
+)
 from turbodata.metadata import (
     SchemaUnavailable,
     Trait,
     find_trait,
     glob_to_regex,
-    load_entity_document,
-    load_manifest,
     location_path,
     parse_cdm_type,
     parse_model_json,

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from turbodata import metadata
+from turbodata import manifest, metadata
 from turbodata.lake import Lake, join, read_bytes
 from turbodata.model import (
     CdmType,
@@ -421,9 +421,9 @@ def _model_json_snapshot(lake: Lake) -> LakePlan:
     return plan
 
 
-def _manifest_snapshot(lake: Lake, manifest: str) -> LakePlan:
+def _manifest_snapshot(lake: Lake, manifest_path: str) -> LakePlan:
     plan = LakePlan("cdm manifest")
-    model = metadata.load_manifest(lake, manifest)
+    model = manifest.load_manifest(lake, manifest_path)
     plan.notes.extend(model.warnings)
     files = {f.path: f for f in lake.iter_files("")}
     _add_snapshots(plan, model.tables.values(), files)
@@ -442,7 +442,7 @@ def _entity_documents(lake: Lake) -> LakePlan:
     ]
     schemas = []
     for path in documents:
-        schema = metadata.load_entity_document(lake, path)
+        schema = manifest.load_entity_document(lake, path)
         folder = path[: -len(".cdm.json")]
         name = schema.name if "ChangeFeed" not in path.split("/") else f"{schema.name}_ChangeFeed"
         located = tuple(

@@ -44,14 +44,20 @@ _ATTRIBUTE_TRAIT_KEYS = ("appliedTraits", "traits", "exhibitsTraits")
 
 
 def load_manifest(lake: Lake, path: str) -> Model:
-    """See `turbodata.metadata.load_manifest`. FileNotFoundError if `path` does not exist."""
+    """Load a *.manifest.cdm.json tree (sub-manifests recursively, cycle-safe), resolve each
+    entity declaration's schema document (`entityPath` "Doc.cdm.json/Entity" or older
+    `entitySchema`), and turn dataPartitions plus dataPartitionPatterns /
+    incrementalPartitionPatterns into Partitions by listing the lake (lake.iter_files).
+    FileNotFoundError if `path` does not exist."""
     reader = _Reader(lake)
     reader.read_manifest(path, reader.root_manifest(path))
     return Model(reader.tables, path, tuple(reader.warnings))
 
 
 def load_entity_document(lake: Lake, path: str, entity: str | None = None) -> TableSchema:
-    """See `turbodata.metadata.load_entity_document`."""
+    """The entity `entity` of the cdm.json document at `path`; without `entity` the table is
+    named after the document and its entity is the one of that name, else the first one.
+    A TableSchema with `problem` set when the document is missing or cannot be resolved."""
     return _Reader(lake).entity_schema(path, entity)
 
 

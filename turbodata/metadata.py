@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from turbodata.lake import Lake, parent
+from turbodata.lake import parent
 from turbodata.model import CdmType, Column, CsvDialect, Model, Partition, TableSchema
 
 
@@ -406,26 +406,3 @@ def _model_partitions(
 
 def partition_name(value: Any) -> str | None:
     return str(value) if isinstance(value, str | int) and str(value) else None
-
-
-# ---------------------------------------------------------------------------------------------
-# CDM manifests (implemented in turbodata.manifest, which builds on the helpers above)
-
-
-def load_manifest(lake: Lake, path: str) -> Model:
-    """Load a *.manifest.cdm.json tree (sub-manifests recursively, cycle-safe), resolve each
-    entity declaration's schema document (`entityPath` "Doc.cdm.json/Entity" or older
-    `entitySchema`), and turn dataPartitions plus dataPartitionPatterns /
-    incrementalPartitionPatterns into Partitions by listing the lake (lake.iter_files)."""
-    from turbodata import manifest  # imported here: manifest imports this module
-
-    return manifest.load_manifest(lake, path)
-
-
-def load_entity_document(lake: Lake, path: str, entity: str | None = None) -> TableSchema:
-    """The entity `entity` of the cdm.json document at `path`; without `entity` the table is
-    named after the document and its entity is the one of that name, else the first one.
-    A TableSchema with `problem` set when the document is missing or cannot be resolved."""
-    from turbodata import manifest  # imported here: manifest imports this module
-
-    return manifest.load_entity_document(lake, path, entity)
