@@ -8,6 +8,7 @@ table names with markup.
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -118,6 +119,9 @@ def test_write_report_replaces_the_file_whole(tmp_path: Path) -> None:
     written = write_report(ledger_db(tmp_path), out)
     assert written == out and out.read_text().startswith("<!DOCTYPE html>")
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".report")] == []
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # readable as any new file is
 
 
 def test_the_lake_adds_tables_it_has_that_were_never_loaded(tmp_path: Path) -> None:
@@ -152,7 +156,7 @@ def test_problems_that_stop_the_plan_are_shown_and_lag_is_not_guessed(tmp_path: 
     assert 'id="lake-problems"' in page and "2025-01-02T00.00.00Z and every later" in page
 
 
-def test_a_table_without_timestamp_folders_has_no_lag_rather_than_up_to_date(
+def test_a_table_the_lake_no_longer_has_has_no_lag_rather_than_up_to_date(
     tmp_path: Path,
 ) -> None:
     columns = [attribute("Id", "guid"), attribute("name", "string")]
@@ -167,4 +171,16 @@ def test_a_table_without_timestamp_folders_has_no_lag_rather_than_up_to_date(
     [account] = [t for t in collect(db, lake=other.root).tables if t.name == "account"]
 
     assert (account.folders_behind, account.newest) == (None, None)
-    assert "no timestamp folder in the lake" in render_report(db, lake=other.root)
+    assert "not in the lake" in render_report(db, lake=other.root)
+
+
+def test_tables_loaded_whole_have_no_lag(tmp_path: Path, example_lake: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    migrate(example_lake, db)
+
+    lines = {line.name: line for line in collect(db, lake=example_lake).tables}
+
+    option_sets = [line for name, line in lines.items() if name.endswith("Metadata")]
+    assert option_sets and all(line.folders_behind is None for line in option_sets)
+    assert {line.lag_note for line in option_sets} == {"loaded whole: no folders to lag behind"}
+    assert (lines["account"].folders_behind, lines["contact"].folders_behind) == (0, 0)

@@ -15,7 +15,8 @@ Design choices:
   the lake holds. With `lake=` the report lists the lake's closed timestamp folders per table
   (`layouts.discover`, which reads each folder's model.json) and counts those later than the
   table's watermark; tables the lake has but the database never loaded are listed too.
-  Without it, lag says "not checked".
+  Without it, lag says "not checked". Tables the lake holds whole (snapshots, option sets)
+  have no watermark, so no lag either.
 - Rejects are streamed and grouped in Python (reasons quote the rejected value, so quoted
   values are replaced by `…` to group), keeping only counts and a few samples, so a database
   with millions of rejects does not need them in memory.
@@ -31,7 +32,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,6 +42,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from turbodata import __version__, layouts, ledger
 from turbodata.lake import LakeLocation, as_lake
+from turbodata.model import LoadMode
 from turbodata.pipeline import connect_existing, display_url, status
 from turbodata.secrets import mask_secrets
 
@@ -77,8 +79,9 @@ class TableLine:
     last_run: str | None
     last_error: str | None
     newest: str | None = None  # the lake's newest closed folder holding the table
-    folders_behind: int | None = None  # None: the lake was not read
+    folders_behind: int | None = None  # None: no lag known (see lag_note)
     lag: timedelta | None = None
+    lag_note: str = "not checked"  # why there is no lag, when folders_behind is None
 
 
 @dataclass(frozen=True)
@@ -118,10 +121,12 @@ class ReportData:
 
 @dataclass(frozen=True)
 class LakeView:
-    """What the lake holds, for the lag: closed timestamp folders per table, oldest first,
-    and the problems that stop a run's plan (a folder that cannot be read stops it there)."""
+    """What the lake holds, for the lag: per incremental table its closed timestamp folders,
+    oldest first; the tables loaded whole (snapshots, option sets: a watermark does not apply);
+    the problems that stop a run's plan (a folder that cannot be read stops it there)."""
 
     folders: dict[str, list[str]]
+    loaded_whole: frozenset[str]
     problems: list[str]
 
 
@@ -149,18 +154,26 @@ def write_report(
     *,
     lake: LakeLocation | None = None,
 ) -> Path:
-    """Write the report to `out_path` (atomically: a reader never sees half a page)."""
+    """Write the report to `out_path` (atomically: a reader never sees half a page). The file
+    gets the mode a new file would get (mkstemp's own temporary file is private)."""
     page = render_report(db, db_schema, lake=lake)
     target = Path(out_path)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(page)
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return target
+
+
+def _umask() -> int:
+    current = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(current)
+    return current
 
 
 def collect(
@@ -177,7 +190,7 @@ def collect(
     opened = as_lake(lake) if lake is not None else None
     view = read_lake(opened) if opened is not None else None
     if view is not None:
-        lines = with_lag(lines, view.folders)
+        lines = with_lag(lines, view)
     with engine.connect() as conn:
         has_ledger = sa.inspect(conn).has_table(ledger.runs.name)
         runs = recent_runs(conn, runs_shown) if has_ledger else []
@@ -220,27 +233,32 @@ def read_lake(lake: LakeLocation) -> LakeView:
     plan = layouts.discover(as_lake(lake))
     folders: dict[str, list[str]] = {}
     for batch in plan.batches:
-        if layouts.folder_time(batch.batch_id) is not None:
+        if batch.mode is LoadMode.APPEND:  # the batches that move a table's watermark
             folders.setdefault(batch.table, []).append(batch.batch_id)
-    return LakeView(folders, [str(problem) for problem in plan.problems])
+    whole = frozenset(b.table for b in plan.batches if b.mode is not LoadMode.APPEND)
+    return LakeView(folders, whole - set(folders), [str(problem) for problem in plan.problems])
 
 
-def with_lag(lines: list[TableLine], folders: Mapping[str, Sequence[str]]) -> list[TableLine]:
-    """The lines with their lag behind `folders`, plus lines for tables never loaded."""
+def with_lag(lines: list[TableLine], lake: LakeView) -> list[TableLine]:
+    """The lines with their lag behind the lake, plus lines for its tables never loaded."""
     known = {line.name for line in lines}
+    in_lake = [*lake.folders, *sorted(lake.loaded_whole)]
     never_loaded = [
-        TableLine(name, "not loaded yet", None, None, 0, None, None) for name in folders
+        TableLine(name, "not loaded yet", None, None, 0, None, None)
+        for name in in_lake
+        if name not in known
     ]
-    out = [_lag(line, folders.get(line.name, ())) for line in lines]
-    out += [_lag(line, folders[line.name]) for line in never_loaded if line.name not in known]
-    return out
+    return [_lag(line, lake) for line in [*lines, *never_loaded]]
 
 
-def _lag(line: TableLine, folders: Sequence[str]) -> TableLine:
-    """The line with its lag; unknown (None) when the lake has no timestamp folder of the
-    table (a snapshot layout, or a table gone from the lake): "up to date" would be a guess."""
+def _lag(line: TableLine, lake: LakeView) -> TableLine:
+    """The line with its lag behind the lake's folders of the table. A table loaded whole,
+    or one the lake no longer has, gets a note instead: "up to date" would be a guess."""
+    if line.name in lake.loaded_whole:
+        return replace(line, lag_note="loaded whole: no folders to lag behind")
+    folders = lake.folders.get(line.name)
     if not folders:
-        return replace(line, newest=None, folders_behind=None, lag=None)
+        return replace(line, lag_note="not in the lake")
     applied = layouts.folder_time(line.last_applied) if line.last_applied else None
     times = [t for t in map(layouts.folder_time, folders) if t is not None]
     pending = [t for t in times if applied is None or t > applied]
@@ -431,10 +449,8 @@ def _table_row(line: TableLine, lake_read: bool) -> str:
 
 
 def _lag_cell(line: TableLine, lake_read: bool) -> str:
-    if not lake_read:
-        return '<span class="muted">not checked</span>'
-    if line.folders_behind is None:
-        return '<span class="muted">no timestamp folder in the lake</span>'
+    if not lake_read or line.folders_behind is None:
+        return f'<span class="muted">{_text(line.lag_note)}</span>'
     if line.folders_behind == 0:
         return _badge("up to date")
     folders = f"{line.folders_behind} folder{'s' if line.folders_behind != 1 else ''} behind"
