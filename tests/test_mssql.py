@@ -106,6 +106,9 @@ class RecordingCursor:
     def executemany(self, sql: str, rows: list[tuple]) -> None:
         self.calls.append((sql, rows, self.fast_executemany))
 
+    def setinputsizes(self, sizes: list[tuple[int, int, int]]) -> None:
+        self.sizes = sizes
+
 
 def test_bulk_insert_goes_through_pyodbc_fast_executemany_in_bounded_calls() -> None:
     types = [
@@ -128,17 +131,21 @@ def test_bulk_insert_goes_through_pyodbc_fast_executemany_in_bounded_calls() -> 
     conn = SimpleNamespace(
         dialect=TSQL,
         connection=SimpleNamespace(driver_connection=SimpleNamespace(cursor=lambda: cursor)),
+        info={},
     )
 
     assert MSSQL.insert_batch(conn, table, batch, types) == rows
 
     assert [len(r) for _, r, _ in cursor.calls] == [EXECUTEMANY_ROWS, 5]
     sql, first_rows, fast = cursor.calls[0]
-    assert sql == "INSERT INTO [dbo].[account] ([Id], [amount], [modifiedon]) VALUES (?, ?, ?)"
+    assert sql == (
+        "INSERT INTO [dbo].[account] ([Id], [amount], [modifiedon]) VALUES"
+        " (CAST(? AS UNIQUEIDENTIFIER), CAST(? AS DECIMAL(38, 10)), CAST(? AS DATETIME2(7)))"
+    )
     assert fast is True
     assert first_rows[0] == (
         "00000000-0000-0000-0000-000000000001",
-        Decimal("-155964930194440774.6023022513"),  # exact: never through float
+        "-155964930194440774.6023022513",  # exact text: never through float or Decimal binding
         "2022-06-13 17:29:39.7677699",  # text keeps the 7th digit DATETIME2(7) stores
     )
 

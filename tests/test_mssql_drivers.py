@@ -81,32 +81,32 @@ def test_insert_parameters_are_spelled_in_the_drivers_own_style(
     assert dialect.insert_batch(conn, table, a_batch(), list(TYPES.values())) == 3
 
     [(sql, rows)] = cursor.calls
-    values = ", ".join([placeholder] * len(TYPES))
+    p = placeholder
     assert sql == (
-        "INSERT INTO [dbo].[account] ([Id], [amount], [modifiedon], [flag], [title])"
-        f" VALUES ({values})"
-    )
+        "INSERT INTO [dbo].[account] ([Id], [amount], [modifiedon], [flag], [title]) VALUES"
+        f" (CAST({p} AS UNIQUEIDENTIFIER), CAST({p} AS DECIMAL(38, 10)),"
+        f" CAST({p} AS DATETIME2(7)), {p}, {p})"
+    )  # text the server converts: exact, and no implicit conversion relied upon
     assert len(rows) == 3
 
 
-def test_mssql_python_is_told_every_text_parameter_is_nvarchar() -> None:
-    """Its executemany types a column from a sample: an ASCII first value made the column
-    VARCHAR and non-Latin text in later rows arrived as '?'."""
+@pytest.mark.parametrize("driver", ["mssqlpython", "pyodbc"])
+def test_odbc_drivers_are_told_every_text_parameter_is_nvarchar(driver: str) -> None:
+    """mssql-python's executemany types a column from a sample: an ASCII first value made the
+    column VARCHAR and non-Latin text in later rows arrived as '?'."""
     import mssql_python
 
     dialect = for_name("mssql")
     table = table_object(dialect, "account", TYPES, "dbo")
     cursor = RecordingCursor()
-    dialect._bulk_distrusted.add("mssqlpython")
-    dialect.insert_batch(
-        fake_connection("mssqlpython", cursor), table, a_batch(), list(TYPES.values())
-    )
+    dialect._bulk_distrusted.add(driver)
+    dialect.insert_batch(fake_connection(driver, cursor), table, a_batch(), list(TYPES.values()))
     assert cursor.input_sizes == [
         (mssql_python.SQL_WVARCHAR, 36, 0),
         (mssql_python.SQL_WVARCHAR, 40, 0),  # the decimal, as exact text
         (mssql_python.SQL_WVARCHAR, 27, 0),
         (mssql_python.SQL_BIT, 1, 0),
-        (mssql_python.SQL_WVARCHAR, 5002, 0),  # the non-BMP character counts twice
+        (mssql_python.SQL_WLONGVARCHAR, 5002, 0),  # the non-BMP character counts twice
     ]
 
 
@@ -121,7 +121,10 @@ def test_values_travel_exactly_to_every_driver() -> None:
         assert values[2] == "2022-06-13 17:29:39.7677699", driver.name
         assert Decimal(values[1]) == ROW[1], driver.name
         assert values[4] == ROW[4] and values[3] is True and values[0] == ROW[0]
-    # text, not Decimal, where the driver's decimal binding is not exact
+    # text, never Decimal: drivers' decimal binding is not exact (38 digits)
+    assert PyodbcDriver().python_values(batch.column(1), DECIMAL_38_10) == [
+        "-1234567890123456789012345678.0000000001"
+    ]
     assert MssqlPythonDriver().python_values(batch.column(1), DECIMAL_38_10) == [
         "-1234567890123456789012345678.0000000001"
     ]
@@ -272,7 +275,7 @@ class FakeBulkDriver(PytdsDriver):
     def __init__(self) -> None:
         self.copied: list[str] = []
 
-    def bulk_copy(self, dbapi_connection, table_name, batch, types) -> int:  # type: ignore[override]
+    def bulk_copy(self, dbapi_connection, table_name, columns, batch, types) -> int:  # type: ignore[override]
         self.copied.append(table_name)
         return batch.num_rows  # what a driver claims: never trusted
 
@@ -294,21 +297,21 @@ def test_rows_that_landed_whole_are_moved_into_the_table_in_the_loads_transactio
     assert create.startswith("CREATE TABLE [#turbodata_land_account_")
     landing = create.split("[")[1].split("]")[0]
     assert count == (
-        "SELECT COUNT(*), COUNT([Id]), COUNT([amount]), COUNT([modifiedon]), COUNT([flag]),"
-        f" COUNT([title]) FROM [{landing}]"
+        "SELECT COUNT(*), COUNT([c1]), COUNT([c2]), COUNT([c3]), COUNT([c4]),"
+        f" COUNT([c5]) FROM [{landing}]"
     )
     # decimals, date/times and GUIDs land as text and are converted by the server, exactly
     assert create.split("(", 1)[1].split() == [
-        "[Id]", "NVARCHAR(100)", "NULL,",
-        "[amount]", "NVARCHAR(100)", "NULL,",
-        "[modifiedon]", "NVARCHAR(100)", "NULL,",
-        "[flag]", "BIT", "NULL,",
-        "[title]", "NVARCHAR(max)", "NULL", ")",
+        "c1", "NVARCHAR(100)", "NULL,",
+        "c2", "NVARCHAR(100)", "NULL,",
+        "c3", "NVARCHAR(100)", "NULL,",
+        "c4", "BIT", "NULL,",
+        "c5", "NVARCHAR(max)", "NULL", ")",
     ]  # fmt: skip
     assert move == (
         "INSERT INTO [dbo].[account] ([Id], [amount], [modifiedon], [flag], [title])"
-        " SELECT CAST([Id] AS UNIQUEIDENTIFIER), CAST([amount] AS DECIMAL(38, 10)),"
-        f" CAST([modifiedon] AS DATETIME2(7)), [flag], [title] FROM [{landing}]"
+        " SELECT CAST([c1] AS UNIQUEIDENTIFIER), CAST([c2] AS DECIMAL(38, 10)),"
+        f" CAST([c3] AS DATETIME2(7)), [c4], [c5] FROM [{landing}]"
     )
     assert empty == f"TRUNCATE TABLE [{landing}]"
     assert cursor.calls == []
@@ -409,3 +412,40 @@ def test_managed_identity_urls_reach_mssql_python_as_its_connection_string() -> 
         "Server=myserver.database.windows.net,1433;Database=lakedb;"
         "UID=11111111-2222-3333-4444-555555555555;authentication=ActiveDirectoryMSI",
     )
+
+
+# -- reflection -------------------------------------------------------------------------------
+
+
+def test_a_collation_does_not_hide_a_reflected_length() -> None:
+    """SQLAlchemy's reflected NVARCHAR carries the column's collation on SQL Server."""
+    from turbodata.dialects.base import parse_declared
+
+    assert parse_declared("NVARCHAR(10) COLLATE SQL_Latin1_General_CP1_CI_AS") == string_type(10)
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        (("nvarchar", 10, None, None, None), string_type(10)),
+        (("nvarchar", -1, None, None, None), string_type(None)),
+        (("decimal", None, 38, 10, None), DECIMAL_38_10),
+        (("datetime2", None, None, None, 7), SqlType(Kind.DATETIME, fraction=7)),
+        (("datetimeoffset", None, None, None, 3), SqlType(Kind.DATETIMEOFFSET, fraction=3)),
+        (("uniqueidentifier", None, None, None, None), SqlType(Kind.GUID)),
+        (("bit", None, None, None, None), SqlType(Kind.BOOLEAN)),
+        (("real", None, 24, None, None), SqlType(Kind.REAL)),
+    ],
+)
+def test_information_schema_rows_become_the_types_that_were_declared(
+    row: tuple, expected: SqlType
+) -> None:
+    assert mssql_module._reflected_type(*row, keeps_six=False) == expected
+
+
+def test_babelfish_six_digit_fractions_read_as_the_declared_seven() -> None:
+    """Babelfish stores DATETIME2(7) with 6 digits and reports 6: read as 7, so every run
+    does not ALTER the column again; SQL Server's 6 stays 6."""
+    six = ("datetime2", None, None, None, 6)
+    assert mssql_module._reflected_type(*six, keeps_six=True) == SqlType(Kind.DATETIME, fraction=7)
+    assert mssql_module._reflected_type(*six, keeps_six=False) == SqlType(Kind.DATETIME, fraction=6)

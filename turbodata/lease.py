@@ -7,6 +7,7 @@ its process lives, so it never blocks for ever. The lease is renewed between bat
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Callable
@@ -15,7 +16,9 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from turbodata import ledger
+from turbodata import dialects, ledger
+
+log = logging.getLogger(__name__)
 
 LEASE_NAME = "migrate"
 DEFAULT_TTL = timedelta(minutes=30)
@@ -40,21 +43,36 @@ def acquire(
     is_busy: Callable[[BaseException], bool] = lambda _error: False,
 ) -> None:
     """Take the lease, or raise LeaseHeld naming the run that has it. `is_busy` (the
-    dialect's) tells a database busy with another writer from a real error."""
+    dialect's) tells a database busy with another writer from a real error. Once the lease is
+    taken, what a killed run left behind (the dialect knows what) is removed."""
     try:
-        with engine.begin() as conn:
-            if _take_over(conn, holder, ttl) or _take_from_dead_process(conn, holder, ttl):
-                return
-            conn.execute(sa.insert(ledger.lease).values(name=LEASE_NAME, **_mine(holder, ttl)))
-            return
+        _take(engine, holder, ttl)
     except sa.exc.IntegrityError:  # inserted by a run that started at the same moment
         pass
     except sa.exc.OperationalError as error:
         if not is_busy(error):
             raise
         raise LeaseHeld("unknown: the database is busy with another writer", None) from error
+    else:
+        _sweep(engine)
+        return
     row = _current(engine)
     raise LeaseHeld(row.holder if row else "unknown", row.expires_at if row else None)
+
+
+def _sweep(engine: Engine) -> None:
+    """Leftovers never stop a run: a sweep that fails is said, and tried again next run."""
+    try:
+        dialects.for_engine(engine).sweep_leftovers(engine)
+    except sa.exc.DBAPIError as error:
+        log.warning("could not remove what an interrupted run left behind: %s", error)
+
+
+def _take(engine: Engine, holder: str, ttl: timedelta) -> None:
+    with engine.begin() as conn:
+        if _take_over(conn, holder, ttl) or _take_from_dead_process(conn, holder, ttl):
+            return
+        conn.execute(sa.insert(ledger.lease).values(name=LEASE_NAME, **_mine(holder, ttl)))
 
 
 def renew(engine: Engine, holder: str, ttl: timedelta = DEFAULT_TTL) -> None:

@@ -172,6 +172,9 @@ class Dialect:
         inserted = conn.execute(insert.execution_options(preserve_rowcount=True)).rowcount
         return updated + inserted
 
+    def sweep_leftovers(self, engine: Engine) -> None:
+        """Remove what a killed run left in the database (called under the run's lease)."""
+
     # -- errors ---------------------------------------------------------------------------
 
     def is_transient(self, error: BaseException) -> bool:

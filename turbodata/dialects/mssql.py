@@ -10,11 +10,12 @@ the transaction rules, the same for every driver:
 - Rows reach a table through a *landing* table: bulk copy where the driver has it, then a
   check of what really landed (row count and every column's non-NULL count against the batch:
   a driver's own count is never trusted), then one `INSERT … SELECT` inside the load's
-  transaction. Bulk copy that uses a connection of its own (mssql-python) lands in a `##global`
-  temporary table created and emptied by a separate autocommit session, so it is committed
-  and visible to the bulk channel, vanishes with that session (also after a kill -9), and is
-  named per table and batch so concurrent runs never collide. Wrong rows are never applied:
-  on a mismatch the batch is loaded again by INSERT, with a warning.
+  transaction. Bulk copy that uses a connection of its own (mssql-python) lands in a real
+  table `_turbodata_land_<table>_<random>`, created, emptied and dropped by a separate
+  autocommit session so it is committed and visible to the bulk channel (a `##global`
+  temporary table would vanish with its session by itself, but Babelfish has none); one that
+  a killed run left behind is dropped by the next run, once it holds the lease. Wrong rows are
+  never applied: on a mismatch the batch is loaded again by INSERT, with a warning.
 - Timezone-aware datetimes (ledger, lease) are sent as naive UTC, which the server converts
   to DATETIMEOFFSET +00:00, whatever a driver does with `tzinfo`.
 """
@@ -34,7 +35,7 @@ from sqlalchemy.dialects import mssql
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.types import TypeEngine
 
-from turbodata.dialects.base import Dialect, insert_statement
+from turbodata.dialects.base import Dialect
 from turbodata.dialects.mssql_drivers import (
     EXECUTEMANY_ROWS,
     Driver,
@@ -57,6 +58,8 @@ TRANSIENT_ERRORS = frozenset(
 )
 _TRANSIENT_SOCKET = re.compile(r"\b(10053|10054|10060)\b|Communication link failure")
 _LANDINGS = "turbodata_landings"
+# a real table's name prefix: the landing of a bulk copy that opens its own connection
+LANDING_PREFIX = "_turbodata_land_"
 TEXT_WIDTH = 100  # landing columns for decimals, date/times and GUIDs as text
 _INTEGERS = (
     Kind.TINYINT,
@@ -137,6 +140,17 @@ class MSSQLDialect(Dialect):
         keeps_six = _fractions_capped_at_six(conn)
         return {row[0]: _reflected_type(*row[1:], keeps_six) for row in rows}
 
+    def sweep_leftovers(self, engine: Engine) -> None:
+        """Drop landing tables a killed run left behind; called by the run that holds the
+        lease, so no other run is using them."""
+        with engine.begin() as conn:
+            names = conn.execute(
+                _LEFTOVERS_QUERY, {"prefix": LANDING_PREFIX.replace("_", "!_") + "%"}
+            ).scalars()
+            for name in list(names):
+                log.info("dropping %s, left behind by an interrupted run", name)
+                conn.exec_driver_sql(f"DROP TABLE {quote(name)}")
+
     # upsert_from_staging: the base's UPDATE … FROM + INSERT … WHERE NOT EXISTS, on purpose:
     # MERGE has long-standing defects on SQL Server and is missing on some T-SQL engines.
 
@@ -160,13 +174,13 @@ class MSSQLDialect(Dialect):
                 return batch.num_rows
             self._bulk_distrusted.add(driver.name)
             log.warning(
-                "bulk copy through %s delivered wrong rows into %s (%s): loading by INSERT"
-                " instead from now on",
+                "bulk copy through %s into %s cannot be trusted (%s): nothing of it was"
+                " applied; loading by INSERT instead from now on",
                 driver.name,
                 table.name,
                 problem,
             )
-        statement = insert_statement(_compiler_for(driver), table, batch.schema.names)
+        statement = insert_sql(table, batch.schema.names, types, driver.placeholder)
         columns = [driver.python_values(batch.column(i), t) for i, t in enumerate(types)]
         rows = list(zip(*columns, strict=True))
         driver.executemany(conn.connection.driver_connection, statement, rows, types)
@@ -184,9 +198,16 @@ class MSSQLDialect(Dialect):
         done, else why the landed rows were wrong (then nothing was moved)."""
         landing = _landing_for(conn, driver, table, batch.schema.names, types)
         try:
-            driver.bulk_copy(
-                landing.owner(conn).connection.driver_connection, landing.name, batch, types
-            )
+            try:
+                driver.bulk_copy(
+                    landing.owner(conn).connection.driver_connection,
+                    landing.name,
+                    landing.landed_columns,
+                    batch,
+                    types,
+                )
+            except Exception as error:  # nothing was applied: the INSERT path takes over
+                return f"bulk copy failed: {' '.join(str(error).split())[:300]}"
             problem = _landed_problem(conn, landing, batch)
             if problem is None:
                 moved = conn.exec_driver_sql(landing.move_sql(table)).rowcount
@@ -205,6 +226,11 @@ _COLUMNS_QUERY = sa.text(
     " NUMERIC_SCALE, DATETIME_PRECISION FROM INFORMATION_SCHEMA.COLUMNS"
     " WHERE TABLE_SCHEMA = :schema AND TABLE_NAME = :table ORDER BY ORDINAL_POSITION"
 ).bindparams(sa.bindparam("schema", type_=sa.Unicode), sa.bindparam("table", type_=sa.Unicode))
+
+_LEFTOVERS_QUERY = sa.text(
+    "SELECT TABLE_NAME FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = SCHEMA_NAME()"
+    " AND TABLE_NAME LIKE :prefix ESCAPE '!'"
+).bindparams(sa.bindparam("prefix", type_=sa.Unicode))
 
 _KIND_OF_DATA_TYPE = {
     "bit": Kind.BOOLEAN,
@@ -267,9 +293,9 @@ class _Landing:
     date/times and GUIDs, which the move into the table converts with CAST on the server,
     exactly (a bulk copy into such columns is not converted on every engine: Babelfish
     stored text sent for a UNIQUEIDENTIFIER as garbage). `session` is the separate autocommit
-    session that owns a `##global` landing (for a driver whose bulk copy opens its own
-    channel; its end drops the table), or None: a `#temp` landing of the load's own
-    session, used through whichever transaction's connection loads next."""
+    session that owns a real landing table (for a driver whose bulk copy opens its own
+    channel), or None: a `#temp` landing of the load's own session, used through whichever
+    transaction's connection loads next."""
 
     def __init__(
         self,
@@ -291,27 +317,49 @@ class _Landing:
     def quoted(self, name: str) -> str:
         return quote(name)
 
+    @property
+    def landed_columns(self) -> list[str]:
+        """The landing's own column names, by position (c1, c2, …): plain lower-case ASCII,
+        so a driver that maps bulk-copy columns by name finds them on every engine
+        (Babelfish's catalog lower-cases names: 'Id' was "not found")."""
+        return [f"c{i}" for i in range(1, len(self.columns) + 1)]
+
+    def run(self, conn: Connection, sql: str) -> None:
+        """A statement on the landing, committed at once when it has a session of its own."""
+        if self.session is None:
+            conn.exec_driver_sql(sql)
+            return
+        with self.session.begin():
+            self.session.exec_driver_sql(sql)
+
     def move_sql(self, table: sa.Table) -> str:
         sql = mssql.dialect()
         names = ", ".join(self.quoted(c) for c in self.columns)
         values = ", ".join(
-            f"CAST({self.quoted(c)} AS {table.c[c].type.compile(dialect=sql)})"
+            f"CAST({self.quoted(landed)} AS {table.c[c].type.compile(dialect=sql)})"
             if travels_as_text(t)
-            else self.quoted(c)
-            for c, t in zip(self.columns, self.types, strict=True)
+            else self.quoted(landed)
+            for c, landed, t in zip(self.columns, self.landed_columns, self.types, strict=True)
         )
         target = sql.identifier_preparer.format_table(table)
         return f"INSERT INTO {target} ({names}) SELECT {values} FROM {self.quoted(self.name)}"
 
     def count_sql(self) -> str:
-        counts = ", ".join(f"COUNT({self.quoted(c)})" for c in self.columns)
+        counts = ", ".join(f"COUNT({self.quoted(c)})" for c in self.landed_columns)
         return f"SELECT COUNT(*), {counts} FROM {self.quoted(self.name)}"
 
     def empty(self, conn: Connection) -> None:
-        self.owner(conn).exec_driver_sql(f"TRUNCATE TABLE {self.quoted(self.name)}")
+        self.run(conn, f"TRUNCATE TABLE {self.quoted(self.name)}")
 
     def close(self) -> None:
-        if self.session is not None:
+        """Drop a landing of its own session (one that fails is left to the next run's sweep)."""
+        if self.session is None:
+            return
+        try:
+            self.run(self.session, f"DROP TABLE {self.quoted(self.name)}")
+        except sa.exc.DBAPIError as error:
+            log.warning("could not drop %s (the next run drops it): %s", self.name, error)
+        finally:
             self.session.close()
 
 
@@ -346,22 +394,24 @@ def _landing_for(
         return landings[key]
     slug = re.sub(r"[^A-Za-z0-9_]", "_", table.name.lstrip("#"))[:40]
     if driver.bulk_uses_own_connection:
-        name = f"##turbodata_land_{slug}_{uuid.uuid4().hex[:12]}"
-        session = conn.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        name = f"{LANDING_PREFIX}{slug}_{uuid.uuid4().hex[:12]}"
+        # a session of its own, committing each statement (its table must be visible to the
+        # bulk channel before the load's transaction ends)
+        landing = _Landing(name, list(names), types, conn.engine.connect())
     else:
-        name = f"#turbodata_land_{slug}_{uuid.uuid4().hex[:12]}"
-        session = conn
-    columns = [sa.Column(n, landing_type(t), quote=True) for n, t in zip(names, types, strict=True)]
-    create = sa.schema.CreateTable(sa.Table(name, sa.MetaData(), *columns))
+        landing = _Landing(f"#turbodata_land_{slug}_{uuid.uuid4().hex[:12]}", names, types, None)
+    columns = [
+        sa.Column(c, landing_type(t)) for c, t in zip(landing.landed_columns, types, strict=True)
+    ]
+    create = sa.schema.CreateTable(sa.Table(landing.name, sa.MetaData(), *columns))
     try:
-        session.execute(create)
+        landing.run(conn, str(create.compile(dialect=conn.dialect)).strip())
     except BaseException:
-        if session is not conn:
-            session.close()
+        if landing.session is not None:
+            landing.session.close()
         raise
-    own = session if session is not conn else None
-    landings[key] = _Landing(name, list(names), types, own)
-    return landings[key]
+    landings[key] = landing
+    return landing
 
 
 def _landed_problem(conn: Connection, landing: _Landing, batch: pa.RecordBatch) -> str | None:
@@ -379,8 +429,8 @@ def _landed_problem(conn: Connection, landing: _Landing, batch: pa.RecordBatch) 
 
 
 def _keep_session_landings(conn: Connection) -> None:
-    """A transaction commits: `##global` landings (each owned by a session of its own) are
-    dropped by closing that session; `#temp` landings stay for the session's next batches."""
+    """A transaction commits: landings owned by a session of their own are dropped with it;
+    `#temp` landings stay for the session's next batches."""
     landings: dict[tuple, _Landing] = conn.info.get(_LANDINGS, {})
     for key, landing in list(landings.items()):
         if landing.own_session:
@@ -394,8 +444,21 @@ def _forget_landings(conn: Connection) -> None:
         landing.close()
 
 
-def _compiler_for(driver: Driver) -> mssql.base.MSDialect:
-    return mssql.dialect(paramstyle=driver.paramstyle)
+def insert_sql(
+    table: sa.Table, names: Sequence[str], types: Sequence[SqlType], placeholder: str
+) -> str:
+    """An INSERT whose text parameters the server converts with CAST: a decimal, date/time
+    or GUID travels as NVARCHAR text (exact), and engines differ on implicit conversions
+    (Babelfish refuses NVARCHAR into DATETIMEOFFSET)."""
+    sql = mssql.dialect()
+    values = ", ".join(
+        f"CAST({placeholder} AS {table.c[n].type.compile(dialect=sql)})"
+        if travels_as_text(t)
+        else placeholder
+        for n, t in zip(names, types, strict=True)
+    )
+    target = sql.identifier_preparer.format_table(table)
+    return f"INSERT INTO {target} ({', '.join(map(quote, names))}) VALUES ({values})"
 
 
 def _keep_the_failed_statements_error(engine: Engine) -> None:

@@ -49,8 +49,8 @@ class Driver:
     SQLAlchemy's driver name and override what their driver does differently."""
 
     name: ClassVar[str] = ""
-    # how the hot INSERT spells its positional parameters: "qmark" (?) or "format" (%s)
-    paramstyle: ClassVar[str] = "qmark"
+    # how the hot INSERT spells a positional parameter
+    placeholder: ClassVar[str] = "?"
     # bulk copy opens a connection of its own: the staging table must be visible to other
     # sessions (a ##global temporary table), and created outside the load's transaction
     bulk_uses_own_connection: ClassVar[bool] = False
@@ -86,22 +86,23 @@ class Driver:
         self,
         dbapi_connection: Any,
         table_name: str,
+        columns: Sequence[str],
         batch: pa.RecordBatch,
         types: Sequence[SqlType],
     ) -> int:
-        """Load `batch` into `table_name` by TDS bulk copy; the driver's own row count (which
-        the caller never trusts)."""
+        """Load `batch` into `table_name`'s `columns` (one per batch column, in order) by TDS
+        bulk copy; the driver's own row count (which the caller never trusts)."""
         raise NotImplementedError(f"{self.name or 'this driver'} has no bulk copy")
 
 
 class PyodbcDriver(Driver):
     """pyodbc over Microsoft's ODBC Driver 18 (or FreeTDS): `fast_executemany`, which sends
-    parameter arrays; `Decimal` values are bound exactly there."""
+    parameter arrays typed as declared (`setinputsizes`)."""
 
     name = "pyodbc"
 
-    def python_values(self, array: pa.Array, sql_type: SqlType) -> list[object]:
-        return array.to_pylist()
+    def type_parameters(self, cursor: Any, rows: list[tuple], types: Sequence[SqlType]) -> None:
+        cursor.setinputsizes(odbc_input_sizes(rows, types))
 
     def executemany(
         self,
@@ -110,9 +111,9 @@ class PyodbcDriver(Driver):
         rows: list[tuple],
         types: Sequence[SqlType],
     ) -> None:
-        # fast_executemany types each parameter by the server's description of the column
         cursor = dbapi_connection.cursor()
         cursor.fast_executemany = True
+        self.type_parameters(cursor, rows, types)
         for start in range(0, len(rows), EXECUTEMANY_ROWS):
             cursor.executemany(statement, rows[start : start + EXECUTEMANY_ROWS])
 
@@ -128,8 +129,8 @@ class MssqlPythonDriver(Driver):
     def type_parameters(self, cursor: Any, rows: list[tuple], types: Sequence[SqlType]) -> None:
         """mssql-python's executemany types a column from a sample value: an ASCII sample
         makes it VARCHAR, and later non-Latin text arrives as '?'. Every text parameter is
-        declared NVARCHAR (as long as the column's longest value; longer than 4,000 UTF-16
-        units streams as NVARCHAR(MAX))."""
+        declared NVARCHAR (as long as the column's longest value; over 4,000 UTF-16 units as
+        the long NVARCHAR type, which a sized NVARCHAR refuses: "Invalid precision value")."""
         import mssql_python
 
         sizes: list[tuple[int, int, int]] = []
@@ -142,7 +143,10 @@ class MssqlPythonDriver(Driver):
                 sizes.append((mssql_python.SQL_DOUBLE, 53, 0))
             else:
                 longest = max((_utf16_length(row[index]) for row in rows), default=1)
-                sizes.append((mssql_python.SQL_WVARCHAR, max(longest, 1), 0))
+                text = (
+                    mssql_python.SQL_WVARCHAR if longest <= 4000 else mssql_python.SQL_WLONGVARCHAR
+                )
+                sizes.append((text, max(longest, 1), 0))
         cursor.setinputsizes(sizes)
 
     def has_bulk_copy(self) -> bool:
@@ -154,21 +158,22 @@ class MssqlPythonDriver(Driver):
         self,
         dbapi_connection: Any,
         table_name: str,
+        columns: Sequence[str],
         batch: pa.RecordBatch,
         types: Sequence[SqlType],
     ) -> int:
         text_batch = _as_server_text(batch, types)
-        names = list(batch.schema.names)
+        mappings = list(columns)
         cursor = dbapi_connection.cursor()
         try:
             if hasattr(cursor, "bulkcopy_arrow"):
                 result = cursor.bulkcopy_arrow(
-                    table_name, text_batch, column_mappings=names, keep_nulls=True, timeout=0
+                    table_name, text_batch, column_mappings=mappings, keep_nulls=True, timeout=0
                 )
             else:
                 rows = list(zip(*(c.to_pylist() for c in text_batch.columns), strict=True))
                 result = cursor.bulkcopy(
-                    table_name, rows, column_mappings=names, keep_nulls=True, timeout=0
+                    table_name, rows, column_mappings=mappings, keep_nulls=True, timeout=0
                 )
         finally:
             cursor.close()
@@ -181,7 +186,7 @@ class PytdsDriver(Driver):
     connection, with every column's wire type given explicitly."""
 
     name = "pytds"
-    paramstyle = "format"
+    placeholder = "%s"
 
     def has_bulk_copy(self) -> bool:
         return True
@@ -190,26 +195,50 @@ class PytdsDriver(Driver):
         self,
         dbapi_connection: Any,
         table_name: str,
+        columns: Sequence[str],
         batch: pa.RecordBatch,
         types: Sequence[SqlType],
     ) -> int:
         from pytds import tds_base, tds_types
 
-        columns = [
+        wire_columns = [
             tds_base.Column(name=name, type=_tds_wire_type(tds_types, t))
-            for name, t in zip(batch.schema.names, types, strict=True)
+            for name, t in zip(columns, types, strict=True)
         ]
         values = [self.python_values(batch.column(i), t) for i, t in enumerate(types)]
         rows = zip(*values, strict=True)
         cursor = dbapi_connection.cursor()
         try:
-            cursor.copy_to(table_or_view=table_name, columns=columns, data=rows, keep_nulls=True)
+            cursor.copy_to(
+                table_or_view=table_name, columns=wire_columns, data=rows, keep_nulls=True
+            )
             return int(cursor.rowcount)
         finally:
             cursor.close()
 
 
 _INTEGER_KINDS = (Kind.TINYINT, Kind.SMALLINT, Kind.INTEGER, Kind.BIGINT)
+# ODBC's SQL type codes (sql.h, sqlucode.h), the same in pyodbc and mssql-python
+SQL_BIT, SQL_BIGINT, SQL_DOUBLE, SQL_WVARCHAR, SQL_WLONGVARCHAR = -7, -5, 8, -9, -10
+
+
+def odbc_input_sizes(rows: list[tuple], types: Sequence[SqlType]) -> list[tuple[int, int, int]]:
+    """(SQL type, size, digits) of every parameter of an ODBC driver's INSERT: numbers and
+    bits as such, everything else NVARCHAR text as long as the column's longest value (over
+    4,000 UTF-16 units the long NVARCHAR type, which a sized NVARCHAR refuses)."""
+    sizes: list[tuple[int, int, int]] = []
+    for index, sql_type in enumerate(types):
+        if sql_type.kind is Kind.BOOLEAN:
+            sizes.append((SQL_BIT, 1, 0))
+        elif sql_type.kind in _INTEGER_KINDS:
+            sizes.append((SQL_BIGINT, 19, 0))
+        elif sql_type.kind in (Kind.FLOAT, Kind.REAL):
+            sizes.append((SQL_DOUBLE, 53, 0))
+        else:
+            longest = max((_utf16_length(row[index]) for row in rows), default=1)
+            text = SQL_WVARCHAR if longest <= 4000 else SQL_WLONGVARCHAR
+            sizes.append((text, max(longest, 1), 0))
+    return sizes
 
 
 def _utf16_length(value: object) -> int:
