@@ -1,4 +1,4 @@
-"""`turbodata migrate|plan|status|rejects`: the Python API's functions, from a shell.
+"""`turbodata migrate|plan|status|rejects|report`: the Python API's functions, from a shell.
 
 Exit status: 0 when everything loaded, 1 when a table failed, a row was rejected, nothing was
 found to load, or the database or lake could not be reached (one line per problem on stderr),
@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 from turbodata import __version__, ledger
 from turbodata.lake import Lake
 from turbodata.loader import LoadOptions, one_line
+from turbodata.ops import write_report
 from turbodata.overrides import OverrideError, Overrides, load_overrides
 from turbodata.pipeline import (
     DatabaseNotFound,
@@ -228,6 +229,21 @@ def _parser() -> argparse.ArgumentParser:
     _add_database_arguments(rejects)
     rejects.add_argument("--run", help="only this run id")
     rejects.set_defaults(command=_rejects)
+
+    report = command(
+        "report",
+        "Write one static HTML page: tables and their lag, rows per run, rejects, last runs.",
+        "turbodata report --db sqlite:///out/demo.sqlite --lake examples/lake --out report.html",
+    )
+    report.add_argument(
+        "--db", help="SQLAlchemy URL of the database (default: the TURBODATA_* settings)"
+    )
+    report.add_argument("--out", required=True, metavar="FILE", help="HTML file to write")
+    report.add_argument(
+        "--lake", help="lake to measure each table's lag against (default: $TURBODATA_LAKE)"
+    )
+    report.add_argument("--schema", dest="db_schema", help="database schema of the tables")
+    report.set_defaults(command=_report)
     return parser
 
 
@@ -368,6 +384,15 @@ def _rejects(args: argparse.Namespace) -> int:
                 f"{row['run_id']} {row['table_name']}: {row['file']}, row {row['row_number']}"
                 f"{column}: {row['reason']}"
             )
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    lake = None
+    if args.lake or os.environ.get("TURBODATA_LAKE"):
+        lake = Settings.from_env().open_lake(args.lake)
+    path = write_report(_database(args), args.out, args.db_schema, lake=lake)
+    print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
