@@ -130,7 +130,11 @@ def test_bulk_insert_goes_through_pyodbc_fast_executemany_in_bounded_calls() -> 
     cursor = RecordingCursor()
     conn = SimpleNamespace(
         dialect=TSQL,
-        connection=SimpleNamespace(driver_connection=SimpleNamespace(cursor=lambda: cursor)),
+        connection=SimpleNamespace(
+            driver_connection=SimpleNamespace(
+                cursor=lambda: cursor, getinfo=lambda _code: "libmsodbcsql-18.5.so.1.1"
+            )
+        ),
         info={},
     )
 

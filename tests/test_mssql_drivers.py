@@ -8,7 +8,7 @@ The live counterpart, against a real T-SQL server, is tests/mssql/ (./scripts/te
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -215,20 +215,22 @@ def test_a_rollback_that_fails_for_another_reason_is_not_hidden() -> None:
         engine.dialect.do_rollback(object())
 
 
-def test_aware_datetimes_reach_the_driver_as_naive_utc() -> None:
-    moment = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
-    plus_two = moment.astimezone(timezone(timedelta(hours=2)))
-    naive = datetime(2026, 1, 2, 3, 4, 5)
-    statement, parameters = mssql_module._aware_datetimes_as_utc(
-        None, None, "UPDATE t SET a = ?, b = ?, c = ?", (moment, plus_two, naive), None, False
-    )
-    utc = datetime(2026, 1, 2, 3, 4, 5, 123456)
-    assert parameters == (utc, utc, naive)
-    assert all(p.tzinfo is None for p in parameters)
-    _, many = mssql_module._aware_datetimes_as_utc(
-        None, None, statement, [{"a": plus_two}, {"a": 1}], None, True
-    )
-    assert many == [{"a": utc}, {"a": 1}]
+@pytest.mark.parametrize("driver", ["pyodbc", "mssqlpython", "pytds"])
+def test_aware_datetimes_reach_every_driver_as_naive_utc(driver: str) -> None:
+    """pyodbc's dialect turned them into text, which Babelfish refuses for DATETIMEOFFSET."""
+    from turbodata import ledger
+
+    engine = sa.create_engine(f"mssql+{driver}://u:p@h/db?driver=FreeTDS")
+    for_name("mssql").configure_engine(engine)
+    plus_two = datetime(2026, 1, 2, 5, 4, 5, 123456, tzinfo=timezone(timedelta(hours=2)))
+    update = sa.update(ledger.lease).values(expires_at=plus_two, host="h")
+    compiled = update.compile(dialect=engine.dialect)
+    bound = {
+        name: compiled._bind_processors.get(name, lambda v: v)(value)
+        for name, value in compiled.construct_params().items()
+    }
+    assert bound["expires_at"] == datetime(2026, 1, 2, 3, 4, 5, 123456)
+    assert bound["host"] == "h"
 
 
 # -- bulk copy: what landed is checked before anything is applied --------------------------
@@ -449,3 +451,39 @@ def test_babelfish_six_digit_fractions_read_as_the_declared_seven() -> None:
     six = ("datetime2", None, None, None, 6)
     assert mssql_module._reflected_type(*six, keeps_six=True) == SqlType(Kind.DATETIME, fraction=7)
     assert mssql_module._reflected_type(*six, keeps_six=False) == SqlType(Kind.DATETIME, fraction=6)
+
+
+def test_fast_executemany_only_over_microsofts_odbc_driver() -> None:
+    """FreeTDS crashes the process (a segmentation fault) on pyodbc's parameter arrays."""
+    from turbodata.dialects.mssql_drivers import has_parameter_arrays
+
+    def odbc(driver_file: str) -> SimpleNamespace:
+        return SimpleNamespace(getinfo=lambda _code: driver_file)
+
+    assert has_parameter_arrays(odbc("libmsodbcsql-18.5.so.1.1"))
+    assert not has_parameter_arrays(odbc("libtdsodbc.so"))
+    cursor = RecordingCursor()
+    connection = SimpleNamespace(cursor=lambda: cursor, getinfo=lambda _code: "libtdsodbc.so")
+    PyodbcDriver().executemany(connection, "INSERT", [("a",)], [string_type(10)])
+    assert cursor.fast_executemany is False and cursor.calls == [("INSERT", [("a",)])]
+
+
+def test_a_commit_that_finds_no_transaction_after_reads_is_not_an_error() -> None:
+    """FreeTDS over Babelfish: a transaction that only read opened none (3902)."""
+    engine = sa.create_engine("sqlite://")
+
+    def commit_without_transaction(_dbapi_connection: object) -> None:
+        raise Exception("25000", "COMMIT can only be used in transaction blocks (3902)")
+
+    engine.dialect.do_commit = commit_without_transaction  # type: ignore[method-assign]
+    mssql_module._commit_of_reads_only(engine)
+    with engine.begin() as conn:
+        assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+
+    def commit_that_fails(_dbapi_connection: object) -> None:
+        raise Exception("40001", "deadlock victim (1205)")
+
+    engine.dialect.do_commit = commit_that_fails  # type: ignore[method-assign]
+    mssql_module._commit_of_reads_only(engine)
+    with pytest.raises(Exception, match="1205"), engine.begin() as conn:
+        conn.exec_driver_sql("SELECT 1")

@@ -50,7 +50,8 @@ def _odbc_url(url: sa.URL) -> str | None:
             "Encrypt": "no",
         } | parts
     elif "FreeTDS" in installed:
-        parts = {"DRIVER": "{FreeTDS}", "TDS_Version": "7.4"} | parts
+        # TDS_Version after SERVER: FreeTDS resets it to the server's defaults otherwise
+        parts = {"DRIVER": "{FreeTDS}"} | parts | {"TDS_Version": "7.4"}
     else:
         return None
     odbc = ";".join(f"{k}={{{v}}}" if k == "PWD" else f"{k}={v}" for k, v in parts.items())

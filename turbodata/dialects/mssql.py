@@ -50,6 +50,7 @@ __all__ = ["EXECUTEMANY_ROWS", "MSSQLDialect"]
 log = logging.getLogger(__name__)
 
 NO_TRANSACTION = 3903  # "ROLLBACK has no corresponding BEGIN TRANSACTION"
+NOTHING_TO_COMMIT = 3902  # "COMMIT has no corresponding BEGIN TRANSACTION"
 LOGIN_FAILED = 18456
 # deadlock victim, lock timeout, and Azure SQL's documented transient errors (throttling,
 # failover, database busy or not yet available)
@@ -97,8 +98,9 @@ class MSSQLDialect(Dialect):
 
     def configure_engine(self, engine: Engine) -> Engine:
         _keep_the_failed_statements_error(engine)
+        _commit_of_reads_only(engine)
         sa.event.listen(engine, "connect", _abort_transaction_on_error)
-        sa.event.listen(engine, "before_cursor_execute", _aware_datetimes_as_utc, retval=True)
+        _bind_aware_datetimes_as_utc(engine)
         sa.event.listen(engine, "commit", _keep_session_landings)
         sa.event.listen(engine, "rollback", _forget_landings)
         sa.event.listen(engine, "handle_error", _name_the_failed_login(engine.url))
@@ -477,6 +479,24 @@ def _keep_the_failed_statements_error(engine: Engine) -> None:
     engine.dialect.do_rollback = do_rollback  # type: ignore[method-assign]
 
 
+def _commit_of_reads_only(engine: Engine) -> None:
+    """A COMMIT that finds no transaction (error 3902) ends a transaction that only read:
+    over ODBC's implicit transactions, Babelfish opens none for a SELECT, and FreeTDS then
+    fails the COMMIT. It is not a lost write: every statement that wrote opened the
+    transaction, and an error that ended it was raised by that statement (XACT_ABORT)."""
+    commit = engine.dialect.do_commit
+
+    def do_commit(dbapi_connection: Any) -> None:
+        try:
+            commit(dbapi_connection)
+        except Exception as error:
+            if error_number(error) != NOTHING_TO_COMMIT:
+                raise
+            log.debug("COMMIT found no transaction (nothing had opened one): %s", error)
+
+    engine.dialect.do_commit = do_commit  # type: ignore[method-assign]
+
+
 def _abort_transaction_on_error(dbapi_connection: Any, _record: object) -> None:
     cursor = dbapi_connection.cursor()
     try:
@@ -485,31 +505,30 @@ def _abort_transaction_on_error(dbapi_connection: Any, _record: object) -> None:
         cursor.close()
 
 
-def _aware_datetimes_as_utc(
-    conn: Connection,
-    cursor: Any,
-    statement: str,
-    parameters: Any,
-    context: Any,
-    executemany: bool,
-) -> tuple[str, Any]:
-    if executemany:
-        return statement, [_utc_for_aware(row) for row in parameters]
-    return statement, _utc_for_aware(parameters)
+def _bind_aware_datetimes_as_utc(engine: Engine) -> None:
+    """Every aware datetime parameter (ledger, lease) is bound as the naive UTC datetime all
+    drivers send the same way; the server converts it to DATETIMEOFFSET +00:00. (Drivers
+    differ on tzinfo: pyodbc's dialect sends text, which Babelfish refuses for a
+    DATETIMEOFFSET column; others drop or reject the zone.) Set on this engine's dialect."""
+    engine.dialect.colspecs = {  # type: ignore[misc]
+        **engine.dialect.colspecs,
+        sa.DateTime: _UtcDateTime,
+        mssql.DATETIMEOFFSET: _UtcDateTimeOffset,
+    }
 
 
-def _utc_for_aware(parameters: Any) -> Any:
-    if isinstance(parameters, dict):
-        return {k: _as_utc(v) for k, v in parameters.items()}
-    if isinstance(parameters, (list, tuple)):
-        return type(parameters)(_as_utc(v) for v in parameters)
-    return parameters
+class _UtcDateTime(sa.DateTime):
+    def bind_processor(self, dialect: Any) -> Callable[[object], object]:
+        return _as_utc
+
+
+class _UtcDateTimeOffset(mssql.DATETIMEOFFSET):
+    def bind_processor(self, dialect: Any) -> Callable[[object], object]:
+        return _as_utc
 
 
 def _as_utc(value: object) -> object:
-    """An aware datetime as the naive UTC datetime every driver binds the same way; the
-    server converts it to DATETIMEOFFSET with offset +00:00 (text would need a CAST on
-    Babelfish, and drivers differ on tzinfo: some drop it, some reject it)."""
+    """An aware datetime as naive UTC; anything else unchanged."""
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC).replace(tzinfo=None)
     return value

@@ -96,13 +96,11 @@ class Driver:
 
 
 class PyodbcDriver(Driver):
-    """pyodbc over Microsoft's ODBC Driver 18 (or FreeTDS): `fast_executemany`, which sends
-    parameter arrays typed as declared (`setinputsizes`)."""
+    """pyodbc: `fast_executemany` (parameter arrays) over Microsoft's ODBC driver; plain
+    executemany over other ODBC drivers (FreeTDS crashes the process on parameter arrays).
+    Parameters are typed as declared (`setinputsizes`)."""
 
     name = "pyodbc"
-
-    def type_parameters(self, cursor: Any, rows: list[tuple], types: Sequence[SqlType]) -> None:
-        cursor.setinputsizes(odbc_input_sizes(rows, types))
 
     def executemany(
         self,
@@ -112,10 +110,23 @@ class PyodbcDriver(Driver):
         types: Sequence[SqlType],
     ) -> None:
         cursor = dbapi_connection.cursor()
-        cursor.fast_executemany = True
+        cursor.fast_executemany = has_parameter_arrays(dbapi_connection)
         self.type_parameters(cursor, rows, types)
         for start in range(0, len(rows), EXECUTEMANY_ROWS):
             cursor.executemany(statement, rows[start : start + EXECUTEMANY_ROWS])
+
+    def type_parameters(self, cursor: Any, rows: list[tuple], types: Sequence[SqlType]) -> None:
+        cursor.setinputsizes(odbc_input_sizes(rows, types))
+
+
+SQL_DRIVER_NAME = 6  # SQLGetInfo: the ODBC driver's file name
+
+
+def has_parameter_arrays(dbapi_connection: Any) -> bool:
+    """Microsoft's ODBC driver (libmsodbcsql…, msodbcsql….dll) handles fast_executemany."""
+    getinfo = getattr(dbapi_connection, "getinfo", None)
+    name = str(getinfo(SQL_DRIVER_NAME)) if getinfo else ""
+    return "msodbcsql" in name.lower()
 
 
 class MssqlPythonDriver(Driver):
