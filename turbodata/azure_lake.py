@@ -31,14 +31,25 @@ reports its byte length as `len()` (8 bytes of list slots per byte of chunk, fre
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
 import re
+import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import urlsplit
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 from azure.storage.blob import (
     BlobClient,
     BlobPrefix,
@@ -62,8 +73,53 @@ ACCOUNT_NAME = re.compile(r"[a-z0-9]{3,24}")
 HOST_SUFFIX = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+")
 
 
+log = logging.getLogger(__name__)
+
+
 class AzureLakeError(ValueError):
-    """The location cannot be turned into a container client (names what is missing)."""
+    """The lake cannot be used as written or configured: one line naming the account, the
+    container or the setting, and what to do. A ValueError, so the CLI prints it as one line."""
+
+
+class _QuietCredentialChain(logging.Filter):
+    """Drops the credential chain's many-line warning unless turbodata logs at DEBUG (`-v`):
+    the `AzureLakeError` that follows says what to do in one line, and the chain's details
+    travel with it as its cause."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        chain_failed = "failed to retrieve a token from the included" in str(record.msg)
+        return not chain_failed or logging.getLogger("turbodata").isEnabledFor(logging.DEBUG)
+
+
+_CHAIN_FILTER = _QuietCredentialChain()
+
+
+def _quiet_credential_chain() -> None:
+    chain = logging.getLogger("azure.identity._credentials.chained")
+    if _CHAIN_FILTER not in chain.filters:
+        chain.addFilter(_CHAIN_FILTER)
+
+
+class LakeRetry(ExponentialRetry):
+    """The SDK's exponential retry, for what can pass: throttling, 5xx, dropped connections.
+
+    Design choice: a failed sign-in (no credential, a refused token) and a host name that does
+    not resolve (a mistyped account) are not retried. The SDK would retry them with back-offs
+    of 15 s and more (7 attempts, about 400 s, the credential chain's warning each time), and
+    waiting cannot fix them; the run fails at once with `AzureLakeError` saying what to fix.
+    """
+
+    def increment(
+        self,
+        settings: dict[str, Any],
+        request: Any,
+        response: Any = None,
+        error: AzureError | None = None,
+    ) -> bool:
+        transport_error = isinstance(error, ServiceRequestError | ServiceResponseError)
+        if error is not None and (not transport_error or _name_not_resolved(error)):
+            return False
+        return bool(super().increment(settings, request, response=response, error=error))
 
 
 @dataclass(frozen=True)
@@ -79,6 +135,11 @@ class AzureLocation:
     @classmethod
     def parse(cls, location: str) -> AzureLocation:
         scheme, sep, rest = location.partition("://")
+        if scheme.lower() in ("https", "http") and sep:
+            raise AzureLakeError(
+                f"a lake is not given as an {scheme.lower()}:// URL: write "
+                f"{abfs_for_web_url(location)} (abfs://CONTAINER@ACCOUNT.dfs.core.windows.net/PATH)"
+            )
         if not sep or scheme.lower() not in SCHEMES:
             raise AzureLakeError(f"not an abfs:// or az:// location: {location!r}")
         if "?" in rest or "#" in rest:
@@ -137,10 +198,11 @@ class AzureLake:
         options: dict[str, Any] = {
             "max_single_get_size": chunk_size,  # the first GET is bounded too (SDK default 32 MiB)
             "max_chunk_get_size": chunk_size,
-            "retry_policy": ExponentialRetry(retry_total=RETRY_TOTAL),
+            "retry_policy": LakeRetry(retry_total=RETRY_TOTAL),
             **client_options,
         }
         container = _container_client(loc, settings, options)
+        _quiet_credential_chain()
         return cls(container, loc.root, url=loc.display(container.account_name))
 
     @property
@@ -179,6 +241,8 @@ class AzureLake:
         items = self._container.walk_blobs(
             name_starts_with=prefix or None, delimiter="/", include=["metadata"]
         )
+        with self._explained():
+            items = list(items)
         for item in items:
             name = item.name[len(prefix) :].strip("/")
             if isinstance(item, BlobPrefix) or _is_folder_placeholder(item):
@@ -191,16 +255,18 @@ class AzureLake:
     def iter_files(self, folder: str = "") -> Iterator[FileInfo]:
         """Every file below `folder`, in the service's listing order (by name, as required)."""
         prefix = self._prefix(folder)
-        for props in self._container.list_blobs(
-            name_starts_with=prefix or None, include=["metadata"]
-        ):
-            if not _is_folder_placeholder(props):
-                yield self._info(props)
+        with self._explained():  # the SDK's errors are raised while iterating
+            for props in self._container.list_blobs(
+                name_starts_with=prefix or None, include=["metadata"]
+            ):
+                if not _is_folder_placeholder(props):
+                    yield self._info(props)
 
     def stat(self, path: str) -> FileInfo | None:
         blob = self._container.get_blob_client(self._blob_name(path))
         try:
-            props = blob.get_blob_properties()
+            with self._explained():
+                props = blob.get_blob_properties()
         except ResourceNotFoundError:
             return None
         return None if _is_folder_placeholder(props) else self._info(props)
@@ -209,10 +275,82 @@ class AzureLake:
         """A buffered, seekable stream that downloads the blob chunk by chunk as it is read."""
         blob = self._container.get_blob_client(self._blob_name(path))
         try:
-            downloader = blob.download_blob(max_concurrency=1)
+            with self._explained():
+                downloader = blob.download_blob(max_concurrency=1)
         except ResourceNotFoundError:
             raise FileNotFoundError(f"not in the lake: {path}") from None
         return io.BufferedReader(_BlobStream(blob, downloader))  # type: ignore[return-value]
+
+    @contextlib.contextmanager
+    def _explained(self) -> Iterator[None]:
+        """SDK errors a person can act on become one-line `AzureLakeError`s (the rest pass)."""
+        try:
+            yield
+        except AzureError as error:
+            message = _explanation(error, self._container.account_name, self._container)
+            if message is None:
+                raise
+            log.debug("storage error behind %r", message, exc_info=True)
+            raise AzureLakeError(message) from error
+
+
+def _explanation(error: AzureError, account: str | None, container: ContainerClient) -> str | None:
+    """What went wrong and how to fix it, for the errors a person can fix; None for others."""
+    owner = f"storage account {account!r}" if account else container.primary_hostname
+    where = f"container {container.container_name!r} in {owner}"
+    code = getattr(error, "error_code", None)
+    status = getattr(error, "status_code", None)
+    if isinstance(error, ResourceNotFoundError) and code == "ContainerNotFound":
+        return (
+            f"{where} does not exist: check the container name in the lake URL "
+            f"abfs://CONTAINER@{account}.dfs.core.windows.net/PATH (a Synapse Link export's "
+            "container is named dataverse-<environment>-<organization>)"
+        )
+    if isinstance(error, ClientAuthenticationError) and status is None:
+        return (
+            f"no Azure credential to read {where}: run `az login` (locally), give the app a "
+            "managed identity with the Storage Blob Data Reader role (in Azure), or set "
+            "TURBODATA_STORAGE_CONNECTION_STRING_SECRET to a Key Vault secret holding a "
+            f"connection string ({_first_line(error)})"
+        )
+    if status == 403 or isinstance(error, ClientAuthenticationError):
+        return (
+            f"access to {where} was refused ({code or status}): give the identity the Storage "
+            "Blob Data Reader role on the account or container, or check the key or SAS in the "
+            "configured connection string"
+        )
+    if isinstance(error, ServiceRequestError):
+        reason = "its host name does not resolve" if _name_not_resolved(error) else "no answer"
+        return (
+            f"cannot reach {owner} at {container.primary_hostname} ({reason}): check the "
+            "account name in the lake URL, or TURBODATA_STORAGE_BLOB_ENDPOINT"
+        )
+    if isinstance(error, HttpResponseError) and status == 400 and code == "InvalidResourceName":
+        return f"{where}: not a valid container name (3-63 lowercase letters, digits and -)"
+    return None
+
+
+def _name_not_resolved(error: BaseException) -> bool:
+    """The error comes from a host name that does not resolve (DNS), at any depth."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, socket.gaierror) or type(current).__name__ == "NameResolutionError":
+            return True
+        inner = getattr(current, "inner_exception", None)
+        reason = getattr(current, "reason", None)
+        pending += [current.__cause__, current.__context__, *current.args[:1], inner, reason]
+        pending = [p for p in pending if isinstance(p, BaseException) or p is None]
+    return False
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "message", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 class _BlobStream(io.RawIOBase):
@@ -268,6 +406,17 @@ class _BlobStream(io.RawIOBase):
             etag=self._etag,
             match_condition=MatchConditions.IfNotModified,
         )
+
+
+def abfs_for_web_url(location: str) -> str:
+    """The abfs:// location of an https:// blob or dfs URL (its query, a SAS, left out)."""
+    parts = urlsplit(location)
+    account, _, domain = (parts.hostname or "").partition(".")
+    service, _, suffix = domain.partition(".")
+    container, _, path = parts.path.strip("/").partition("/")
+    if not (account and service in ("blob", "dfs") and suffix and container):
+        return "abfs://CONTAINER@ACCOUNT.dfs.core.windows.net/PATH"
+    return f"abfs://{container}@{account}.dfs.{suffix}/{path}".rstrip("/")
 
 
 def _account_and_suffix(host: str, location: str) -> tuple[str, str]:

@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from turbodata.secrets import redact, redact_data
-from turbodata.settings import AZURE_LAKE_SCHEMES, Settings
+from turbodata.settings import AZURE_LAKE_SCHEMES, WEB_SCHEMES, Settings
 
 log = logging.getLogger("turbodata.functions")
 
@@ -178,7 +178,7 @@ def _dry_run(value: Any) -> bool:
 def _lake(value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not value.startswith(AZURE_LAKE_SCHEMES):
+    if not isinstance(value, str) or not value.lower().startswith(AZURE_LAKE_SCHEMES + WEB_SCHEMES):
         raise RequestError("lake", "must be an abfs://, abfss:// or az:// URL")
     from turbodata.azure_lake import AzureLakeError, AzureLocation
 

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 PREFIX = "TURBODATA_"
 KEY_VAULT_REFERENCE = "@Microsoft.KeyVault("
 AZURE_LAKE_SCHEMES = ("abfs://", "abfss://", "az://")
+WEB_SCHEMES = ("https://", "http://")  # refused as lakes, with the abfs:// URL to write instead
 
 
 class SettingsError(ValueError):
@@ -203,7 +204,7 @@ class Settings:
     def open_lake(self, override: str | None = None) -> Lake:
         """The lake at `override` or `TURBODATA_LAKE`, Azure URLs with these settings."""
         location = self.lake_location(override)
-        if location.startswith(AZURE_LAKE_SCHEMES):
+        if location.lower().startswith(AZURE_LAKE_SCHEMES + WEB_SCHEMES):
             from turbodata.azure_lake import AzureLake
 
             return AzureLake.from_url(location, settings=self)
