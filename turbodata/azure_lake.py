@@ -48,7 +48,6 @@ from azure.core.exceptions import (
     HttpResponseError,
     ResourceNotFoundError,
     ServiceRequestError,
-    ServiceResponseError,
 )
 from azure.storage.blob import (
     BlobClient,
@@ -116,8 +115,9 @@ class LakeRetry(ExponentialRetry):
         response: Any = None,
         error: AzureError | None = None,
     ) -> bool:
-        transport_error = isinstance(error, ServiceRequestError | ServiceResponseError)
-        if error is not None and (not transport_error or _name_not_resolved(error)):
+        if isinstance(error, ClientAuthenticationError) or (
+            isinstance(error, ServiceRequestError) and _name_not_resolved(error)
+        ):
             return False
         return bool(super().increment(settings, request, response=response, error=error))
 

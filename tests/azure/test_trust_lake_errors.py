@@ -196,3 +196,21 @@ def test_an_https_lake_over_http_is_a_400_with_the_abfs_url(
     resp = functions_index["migrate"].get_user_function()(req)
     assert resp.status_code == 400
     assert "abfs://raw@acct.dfs.core.windows.net/org" in json.loads(resp.get_body())["error"]
+
+
+def test_a_wrong_account_key_is_one_line_about_access(
+    container: ContainerClient, azurite: Any
+) -> None:
+    wrong_key = "A" * 86 + "=="
+    connection_string = azurite.connection_string.replace(
+        azurite.connection_string.split("AccountKey=")[1].split(";")[0], wrong_key
+    )
+    settings = Settings(storage_connection_string=connection_string)
+    lake = AzureLake.from_url(f"abfs://{container.container_name}/org", settings)
+    started = time.monotonic()
+    with pytest.raises(AzureLakeError) as caught:
+        lake.list_dir()
+    assert time.monotonic() - started < 5
+    message = one_line(caught.value)
+    assert "refused" in message and container.container_name in message
+    assert wrong_key not in message
