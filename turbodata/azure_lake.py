@@ -151,6 +151,8 @@ class AzureLocation:
         container, at, host = netloc.partition("@")
         if not container:
             raise AzureLakeError(f"no container in {location!r}")
+        if any(part in (".", "..") for part in path.split("/")):
+            raise AzureLakeError(f"no . or .. in a lake path: {location!r}")
         root = join(*path.split("/"))
         if not at:
             return cls(scheme.lower(), container, root)

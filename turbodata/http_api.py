@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from turbodata.secrets import redact, redact_data
+from turbodata.secrets import mask_secrets, redact_data
 from turbodata.settings import AZURE_LAKE_SCHEMES, WEB_SCHEMES, Settings
 
 log = logging.getLogger("turbodata.functions")
@@ -223,7 +223,7 @@ def run_migration(request: MigrateRequest) -> tuple[int, dict[str, Any]]:
 
 def error_summary(exc: BaseException, tables: Sequence[str] = ()) -> dict[str, Any]:
     """A summary-shaped body for a run that could not start (bad settings, vault, lake)."""
-    message = redact(f"{type(exc).__name__}: {exc}")
+    message = mask_secrets(f"{type(exc).__name__}: {exc}")
     return {
         "run_id": None,
         "status": "failed",

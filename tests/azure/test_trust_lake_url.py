@@ -194,3 +194,22 @@ def test_suffixes_and_accounts_come_from_settings() -> None:
         settings.check_requested_lake("abfs://c@four.dfs.core.windows.net/x")
     with pytest.raises(AzureLakeError, match="not an Azure storage endpoint"):
         settings.check_requested_lake("abfs://c@one.dfs.core.chinacloudapi.cn/x")
+
+
+def test_a_lake_path_cannot_climb_into_another_container() -> None:
+    with pytest.raises(AzureLakeError, match=r"no \. or \.\."):
+        AzureLocation.parse("abfs://raw@mylake.dfs.core.windows.net/org/../../other/x")
+
+
+def test_an_error_before_the_run_is_masked_even_when_not_registered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from turbodata import http_api
+
+    def broken() -> Settings:
+        raise RuntimeError("cannot connect to Server=s;PWD=NotRegistered-9f3;Database=d")
+
+    monkeypatch.setattr(http_api, "load_settings", broken)
+    status, body = http_api.run_migration(http_api.MigrateRequest())
+    assert status == 500
+    assert "NotRegistered-9f3" not in json.dumps(body)
