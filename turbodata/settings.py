@@ -15,6 +15,7 @@ Loading settings installs the log filter that masks secret values (`turbodata.se
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -167,10 +168,11 @@ class Settings:
         """The storage accounts a requested lake may name: `TURBODATA_STORAGE_ACCOUNT`,
         `TURBODATA_STORAGE_ACCOUNTS` and the account of `TURBODATA_LAKE`."""
         accounts = {a for a in (self.storage_account, *self.storage_accounts) if a}
-        if self.lake and self.lake.startswith(AZURE_LAKE_SCHEMES):
-            from turbodata.azure_lake import AzureLocation
+        if self.lake and self.lake.lower().startswith(AZURE_LAKE_SCHEMES):
+            from turbodata.azure_lake import AzureLakeError, AzureLocation
 
-            accounts.add(AzureLocation.parse(self.lake).account or "")
+            with contextlib.suppress(AzureLakeError):  # a run of it says what is wrong
+                accounts.add(AzureLocation.parse(self.lake).account or "")
         return frozenset(a.lower() for a in accounts if a)
 
     def check_requested_lake(self, location: str) -> None:

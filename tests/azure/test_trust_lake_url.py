@@ -213,3 +213,9 @@ def test_an_error_before_the_run_is_masked_even_when_not_registered(
     status, body = http_api.run_migration(http_api.MigrateRequest())
     assert status == 500
     assert "NotRegistered-9f3" not in json.dumps(body)
+
+
+def test_a_malformed_configured_lake_does_not_block_the_other_accounts() -> None:
+    settings = Settings(lake="abfs://c@Bad_Name!.dfs.core.windows.net/x", storage_account="ok1")
+    settings.check_requested_lake("abfs://c@ok1.dfs.core.windows.net/x")
+    assert settings.allowed_storage_accounts() == {"ok1"}
