@@ -1,4 +1,5 @@
-"""A chunk of string columns → a typed Arrow record batch, and the rows that do not parse."""
+"""A chunk of string columns (CSV), or of typed columns (Delta, Parquet), → the typed Arrow
+record batch the loader inserts, and the rows that do not convert."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from turbodata.reader import RawChunk, RowReject
-from turbodata.types import Kind, SqlType
-from turbodata.values import convert_column
+from turbodata.types import INTEGER_RANGES, Kind, SqlType, arrow_type
+from turbodata.values import convert_column, utf16_max_length
 
 
 @dataclass
@@ -65,5 +66,104 @@ def _row_text(raw: RawChunk, index: int) -> str:
     """The row as CSV text again (quoted where needed), for the rejects table."""
     out = io.StringIO()
     values = [column[index].as_py() for column in raw.columns]
+    csv.writer(out, lineterminator="").writerow(["" if v is None else v for v in values])
+    return out.getvalue()
+
+
+# ---------------------------------------------------------------- typed rows (Delta, Parquet)
+
+_INTEGER_KINDS = frozenset(INTEGER_RANGES)
+
+
+def convert_typed(
+    batch: pa.RecordBatch,
+    row_numbers: pa.Array,
+    names: Sequence[str],
+    types: Sequence[SqlType],
+    *,
+    unstorable_text: tuple[str, str] | None = None,
+) -> TypedChunk:
+    """Typed columns (by name) → `arrow_type` of each column's SQL type, exactly.
+
+    Numbers, booleans and strings whose Arrow type the SQL type holds are cast directly
+    (decimals keep every digit: a cast that would drop one fails and falls back). Everything
+    else — timestamps, dates, times, GUIDs, and values a narrower pinned or existing column
+    cannot hold — goes through its text form and the CSV path's parser, so both paths give
+    the same canonical values and the same per-row rejects. Empty strings stay '' (a typed
+    file tells them from NULL, unlike CSV).
+    """
+    arrays, bad_rows, max_lengths = [], {}, {}
+    for name, sql_type in zip(names, types, strict=True):
+        values = _plain(batch.column(name))
+        array, errors = _typed_column(values, sql_type)
+        arrays.append(array)
+        for index, reason in errors.items():
+            bad_rows.setdefault(index, (name, reason))
+        if sql_type.kind is Kind.STRING:
+            if unstorable_text:
+                for index in _unstorable(array, unstorable_text[0]):
+                    bad_rows.setdefault(index, (name, unstorable_text[1]))
+            if length := utf16_max_length(array):
+                max_lengths[name] = length
+    typed = pa.RecordBatch.from_arrays(arrays, names=list(names))
+    if not bad_rows:
+        return TypedChunk(typed, row_numbers, [], max_lengths)
+    numbers = row_numbers.to_pylist()
+    rejects = [
+        RowReject(numbers[index], column, reason, _typed_row_text(batch, names, index))
+        for index, (column, reason) in sorted(bad_rows.items())
+    ]
+    keep = pa.array([i not in bad_rows for i in range(typed.num_rows)])
+    return TypedChunk(typed.filter(keep), row_numbers.filter(keep), rejects, max_lengths)
+
+
+def _plain(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Dictionary and view arrays as their plain equivalent."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    if pa.types.is_string_view(values.type) or pa.types.is_large_string(values.type):
+        values = values.cast(pa.string())
+    return values
+
+
+def _typed_column(values: pa.Array, sql_type: SqlType) -> tuple[pa.Array, dict[int, str]]:
+    if _casts_exactly(values, sql_type):
+        try:
+            return values.cast(arrow_type(sql_type), safe=True), {}
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass  # a decimal digit or a value out of range: the parser says which rows
+    converted = convert_column(as_text(values), sql_type, keep_empty_strings=True)
+    return converted.array, converted.errors
+
+
+def _casts_exactly(values: pa.Array, sql_type: SqlType) -> bool:
+    arrow, kind = values.type, sql_type.kind
+    if pa.types.is_integer(arrow) and kind in _INTEGER_KINDS:
+        low, high = INTEGER_RANGES[kind]
+        bounds = pc.min_max(values)
+        smallest, largest = bounds["min"].as_py(), bounds["max"].as_py()
+        return smallest is None or (low <= smallest and largest <= high)
+    return (
+        (kind is Kind.DECIMAL and (pa.types.is_integer(arrow) or pa.types.is_decimal(arrow)))
+        or (kind in (Kind.FLOAT, Kind.REAL) and pa.types.is_floating(arrow))
+        or (kind is Kind.BOOLEAN and pa.types.is_boolean(arrow))
+        or (kind is Kind.STRING and pa.types.is_string(arrow))
+    )
+
+
+def as_text(values: pa.Array) -> pa.Array:
+    """Values as the text the CSV parser reads (timestamps as ISO with their zone)."""
+    if pa.types.is_string(values.type):
+        return values
+    if pa.types.is_boolean(values.type):
+        return pc.if_else(values, "true", "false")
+    return values.cast(pa.string())
+
+
+def _typed_row_text(batch: pa.RecordBatch, names: Sequence[str], index: int) -> str:
+    out = io.StringIO()
+    values = [batch.column(name)[index].as_py() for name in names]
     csv.writer(out, lineterminator="").writerow(["" if v is None else v for v in values])
     return out.getvalue()

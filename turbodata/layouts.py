@@ -10,6 +10,10 @@
 * **Entity documents without a manifest** (F&O Export to Data Lake): `<Entity>.cdm.json`
   next to a `<Entity>/` folder of CSVs.
 
+Delta Lake and Parquet tables (`turbodata.delta.discovery`) are found next to any of these:
+Synapse Link's `deltalake/<table>_partitioned`, a Fabric lakehouse's `Tables/<table>`, plain
+Parquet folders. A table exported both ways loads from Delta (see `_add_typed_tables`).
+
 Option-set metadata (`OptionsetMetadata/*.csv`, lake-format.md section 9) becomes five
 full-refresh tables named like the files, taken from the newest processed timestamp folder
 (incremental layout) or from the root (model.json layout), planned after the data tables.
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from turbodata import manifest, metadata
+from turbodata.delta import discovery as typed_tables
 from turbodata.lake import Lake, join, read_bytes
 from turbodata.model import (
     CdmType,
@@ -178,9 +183,38 @@ def discover(lake: Lake, *, settle: timedelta = SETTLE, now: datetime | None = N
         plan = _manifest_snapshot(lake, manifests[0])
     else:
         plan = _entity_documents(lake)
+    _add_typed_tables(plan, typed_tables.find_tables(lake, _csv_layout_folder))
     _refuse_reserved_names(plan)
     _note_min_widths(plan)
     return plan
+
+
+def _csv_layout_folder(name: str) -> bool:
+    """Root folders of the CSV layouts, never Delta or Parquet tables themselves."""
+    return folder_time(name) is not None or name in NON_DATA_FOLDERS
+
+
+def _add_typed_tables(plan: LakePlan, found: typed_tables.Found) -> None:
+    """Delta and Parquet tables join the plan; the layout names every kind found.
+
+    Design: a table exported both as CSV and as Delta (Synapse Link writes CSV folders and
+    converts them into `deltalake/`) loads from Delta only, with a note: loading both would
+    apply every change twice, and the Delta table is the converted, consolidated state.
+    """
+    if not found.kinds:
+        return
+    typed = {b.table.casefold() for b in found.batches} | {
+        p.table.casefold() for p in found.problems if p.table
+    }
+    csv_also = sorted({b.table for b in plan.batches if b.table.casefold() in typed})
+    for table in csv_also:
+        plan.notes.append(f"{table}: exported as Delta too; loaded from Delta, CSV folders skipped")
+    plan.batches = [b for b in plan.batches if b.table.casefold() not in typed]
+    kinds = [k for k in ("delta", "parquet") if k in found.kinds]
+    has_csv = bool(plan.batches or plan.problems or csv_also)
+    plan.layout = " + ".join(([plan.layout] if has_csv else []) + kinds)
+    plan.batches += found.batches
+    plan.problems += found.problems
 
 
 def _refuse_reserved_names(plan: LakePlan) -> None:

@@ -14,7 +14,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,11 +32,13 @@ from turbodata.batch_types import (
     known_types,
 )
 from turbodata.changes import ChangeColumns, Staging
-from turbodata.convert import TypedChunk, convert_chunk
+from turbodata.convert import TypedChunk, as_text, convert_chunk, convert_typed
+from turbodata.delta import versions
+from turbodata.delta.sources import DeltaReadError
 from turbodata.dialects.base import Dialect
 from turbodata.lake import Lake
 from turbodata.layouts import folder_time
-from turbodata.model import DataFile, LoadMode, TableBatch, TableSchema
+from turbodata.model import DataFile, LoadMode, RowSource, TableBatch, TableSchema
 from turbodata.overrides import Overrides
 from turbodata.reader import RawChunk, RowReject, read_raw
 from turbodata.summary import TableResult
@@ -97,6 +99,11 @@ class TableLoader:
         history = self._history(result.name)
         loaded, watermark = history.loaded, history.watermark
         result.watermark = watermark
+        try:
+            batches = self._resolve_versions(result, batches, watermark)
+        except DeltaReadError as error:
+            batches = []
+            result.fail(str(error))
         if history.narrowest is not None and result.name in self.min_widths:
             # short rows are judged against every schema the table has had, also those of
             # folders that retention has removed since (lake-format.md 4.2)
@@ -130,6 +137,8 @@ class TableLoader:
                 break
             if batch.mode is LoadMode.APPEND:
                 result.watermark = later_folder(result.watermark, batch.batch_id)
+            elif batch.version is not None:
+                result.watermark = versions.as_watermark(batch.version)
             result.status = "loaded"
             self.between_batches()
         result.seconds = time.monotonic() - started
@@ -140,8 +149,9 @@ class TableLoader:
 
     def plan(self, result: TableResult, batches: list[TableBatch], count_rows: bool) -> None:
         """Dry run: the DDL, files (and rows) a load would take; changes nothing."""
-        loaded = self._history(result.name).loaded
-        todo = [(batch, files_to_load(batch, loaded)) for batch in batches]
+        history = self._history(result.name)
+        batches = self._resolve_versions(result, batches, history.watermark)
+        todo = [(batch, files_to_load(batch, history.loaded)) for batch in batches]
         todo = [(batch, files) for batch, files in todo if files]
         plans = self._table_plans([batch for batch, _ in todo], declared_types)
         for (batch, files), table_plan in zip(todo, plans, strict=True):
@@ -175,6 +185,41 @@ class TableLoader:
                 )
                 types = table_plan.types
                 yield table_plan
+
+    def _resolve_versions(
+        self, result: TableResult, batches: list[TableBatch], watermark: str | None
+    ) -> list[TableBatch]:
+        """Delta tables (VERSIONED batches) as what they have to load after the version the
+        ledger says was applied: nothing, their changes, or their whole snapshot (a full
+        reconciliation, whose reason the summary gives)."""
+        resolved = []
+        for batch in batches:
+            if batch.mode is not LoadMode.VERSIONED:
+                resolved.append(batch)
+                continue
+            names = batch.schema.column_names
+            what = batch.source.resolve(  # type: ignore[union-attr]
+                versions.applied_version(watermark),
+                keyed=bool(self.options.key_for(batch.table, names)),
+                delete_column=any(n.lower() == "isdelete" for n in names),
+            )
+            if what is None:
+                continue
+            if what.note:
+                log.warning("%s: %s", batch.table, what.note)
+                result.problems.append(f"{batch.table}: {what.note}")
+            batch_id = f"delta v{what.version}"
+            resolved.append(
+                replace(
+                    batch,
+                    batch_id=batch_id,
+                    files=what.files,
+                    mode=what.mode,
+                    source=what.source,
+                    version=what.version,
+                )
+            )
+        return resolved
 
     def _late(self, batch: TableBatch, watermark: str | None) -> bool:
         """New files in a folder older than the last one applied: an abandoned folder whose
@@ -287,7 +332,9 @@ class TableLoader:
         exact_width: bool,
         widen_numbers: bool,
     ) -> None:
-        if batch.table in self.reload:
+        if batch.table in self.reload or (
+            batch.version is not None and batch.mode is LoadMode.SNAPSHOT
+        ):  # a Delta snapshot replaces the table: the versions recorded before are history
             ledger.forget_table(conn, self.ledger_name(batch.table), except_run=self.run_id)
         existing = schema.reflect(conn, self.dialect, result.name, self.options.db_schema)
         wanted = self._types(batch, files, widen_numbers).reconciled(existing).types
@@ -304,9 +351,14 @@ class TableLoader:
             name = self.ledger_name(batch.table)
             newest = later_folder(ledger.watermark(conn, name), batch.batch_id)
             ledger.set_watermark(conn, name, newest, self.run_id)
+        elif batch.version is not None:
+            versions.record_applied(conn, self.ledger_name(batch.table), batch.version, self.run_id)
 
     def _types(self, batch: TableBatch, files: list[DataFile], widen_numbers: bool) -> BatchTypes:
         def string_chunks() -> Iterator[list[pa.Array]]:
+            if batch.source is not None:
+                yield from _typed_as_text(batch, batch.source, files)
+                return
             for data_file in files:
                 for raw in self._raw_chunks(batch, data_file, exact_width=False):
                     yield raw.columns
@@ -328,7 +380,7 @@ class TableLoader:
         table_plan: schema.TablePlan,
     ) -> None:
         replaced = 0
-        if reading.batch.mode is not LoadMode.APPEND:
+        if not _applies_changes(reading.batch.mode):
             replaced = conn.execute(sa.delete(table_plan.table)).rowcount
             result.rows_deleted += replaced
         loaded = 0
@@ -376,7 +428,7 @@ class TableLoader:
             staged += rows
         self._widen_strings(conn, result, table_plan, longest)
         staging.keep_winners()
-        if reading.batch.mode is LoadMode.APPEND:
+        if _applies_changes(reading.batch.mode):
             counts = staging.apply(soft_delete=self.options.soft_delete)
         else:
             counts = staging.replace_all(soft_delete=self.options.soft_delete)
@@ -397,6 +449,9 @@ class TableLoader:
     ) -> Iterator[TypedChunk]:
         """Typed chunks of one file; the rows it cannot load are added to `rejects`."""
         names = reading.batch.schema.column_names
+        if reading.batch.source is not None:
+            yield from self._typed_chunks(result, reading, reading.batch.source, data_file, rejects)
+            return
         for raw in self._raw_chunks(reading.batch, data_file, reading.exact_width):
             if reading.exact_width and any(r.width for r in raw.rejects):
                 raise schema.SchemaConflict(
@@ -416,6 +471,31 @@ class TableLoader:
             chunk = _reject_missing_keys(chunk, reading.key)
             rejects += chunk.rejects
             result.rows_read += raw.num_rows + len(raw.rejects)
+            yield chunk
+
+    def _typed_chunks(
+        self,
+        result: TableResult,
+        reading: _Reading,
+        source: RowSource,
+        data_file: DataFile,
+        rejects: list[RowReject],
+    ) -> Iterator[TypedChunk]:
+        """Delta and Parquet rows: already typed, so only converted to the carried types."""
+        first_row = 1
+        for typed in source.read(data_file):
+            row_numbers = pa.array(range(first_row, first_row + typed.num_rows), pa.int64())
+            first_row += typed.num_rows
+            chunk = convert_typed(
+                typed,
+                row_numbers,
+                reading.batch.schema.column_names,
+                reading.types,
+                unstorable_text=self.dialect.unstorable_text,
+            )
+            chunk = _reject_missing_keys(chunk, reading.key)
+            rejects += chunk.rejects
+            result.rows_read += typed.num_rows
             yield chunk
 
     def _raw_chunks(
@@ -462,6 +542,8 @@ class TableLoader:
         result.problems += [_reject_line(path, r) for r in rejects]
 
     def _count_rows(self, batch: TableBatch, data_file: DataFile) -> int:
+        if batch.source is not None:
+            return sum(typed.num_rows for typed in batch.source.read(data_file))
         return sum(raw.num_rows for raw in self._raw_chunks(batch, data_file, False))
 
     def _report(self, result: TableResult) -> None:
@@ -594,11 +676,36 @@ def later_folder(first: str | None, second: str) -> str:
 
 
 def files_to_load(batch: TableBatch, loaded: dict[str, str]) -> list[DataFile]:
-    """New or changed files; a snapshot with anything new or changed reloads all its files."""
+    """New or changed files; a snapshot with anything new or changed reloads all its files.
+    A resolved Delta batch loads all its files (its version, not its files, says what is
+    new: see `TableLoader._resolve_versions`)."""
+    if batch.version is not None:
+        return list(batch.files)
     changed = [f for f in batch.files if loaded.get(f.info.path) != f.info.fingerprint]
     if changed and batch.mode is not LoadMode.APPEND:
         return list(batch.files)
     return changed
+
+
+def _applies_changes(mode: LoadMode) -> bool:
+    """Rows applied as changes (upserts, deletes), not replacing the table."""
+    return mode in (LoadMode.APPEND, LoadMode.CHANGES)
+
+
+def _typed_as_text(
+    batch: TableBatch, source: RowSource, files: list[DataFile]
+) -> Iterator[list[pa.Array]]:
+    """Typed rows as one text array per column, for the type inference pass."""
+    names = batch.schema.column_names
+    for data_file in files:
+        for typed in source.read(data_file):
+            yield [as_text(_plain_column(typed.column(name))) for name in names]
+
+
+def _plain_column(values: pa.Array) -> pa.Array:
+    if pa.types.is_string_view(values.type) or pa.types.is_large_string(values.type):
+        return values.cast(pa.string())
+    return values
 
 
 def _unbounded(sql_type: SqlType) -> SqlType:

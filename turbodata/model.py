@@ -6,9 +6,14 @@ takes and returns these, so each stage can be tested on its own.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class CdmType(StrEnum):
@@ -141,6 +146,37 @@ class LoadMode(StrEnum):
     APPEND = "append"  # incremental folders applied as inserts in folder order
     SNAPSHOT = "snapshot"  # classic layout: the files are the table's whole content
     FULL_REFRESH = "full_refresh"  # OptionsetMetadata tables
+    # a Delta table: the loader asks its `VersionedSource` what changed since the applied version
+    VERSIONED = "versioned"
+    CHANGES = "changes"  # change rows of a Delta table's versions: upserts and deletes by key
+
+
+class RowSource(Protocol):
+    """Typed rows instead of CSV text (Delta and Parquet tables): the loader reads each of a
+    batch's `files` through `read`, which yields record batches holding the schema's columns
+    (by name), typed as the files store them."""
+
+    def read(self, data_file: DataFile) -> Iterator[pa.RecordBatch]: ...
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What a versioned source has to load after the applied version: a SNAPSHOT (the whole
+    table) or CHANGES (one file per version: its commit file in `_delta_log`)."""
+
+    mode: LoadMode
+    version: int
+    files: tuple[DataFile, ...]
+    source: RowSource
+    note: str | None = None  # why a full reconciliation instead of the changes, for the summary
+
+
+class VersionedSource(RowSource, Protocol):
+    """A table whose versions the ledger tracks (Delta): `resolve` says what to load."""
+
+    def resolve(self, applied: int | None, *, keyed: bool, delete_column: bool) -> Resolved | None:
+        """None when `applied` is the current version (nothing to do)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -152,6 +188,8 @@ class TableBatch:
     schema: TableSchema
     files: tuple[DataFile, ...]
     mode: LoadMode = LoadMode.APPEND
+    source: RowSource | None = None  # typed rows (Delta, Parquet) instead of CSV files
+    version: int | None = None  # a resolved Delta batch: the version it brings the table to
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,161 @@
+"""Which folders of a lake hold Delta tables or plain Parquet tables, as plan batches.
+
+* A folder with `_delta_log/` is a Delta table: at the lake root, or one level down in
+  Synapse Link's `deltalake/` (named `<table>_partitioned`; the SQL table keeps the Dataverse
+  name, `account`) or a Fabric lakehouse's `Tables/`.
+* A folder (same places) without `_delta_log/` whose files include `.parquet` and no `.csv`
+  is one Parquet table; `name=value` sub-folders are partition columns.
+
+Design: reading goes through a local path (delta-rs and pyarrow open the files themselves),
+so in this version these tables load from local lakes only; on other lakes each one is a
+problem of its table, never silently left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+from deltalake import DeltaTable
+
+from turbodata.delta.columns import UnsupportedType, columns_of
+from turbodata.delta.sources import DeltaSource, ParquetSource
+from turbodata.lake import Lake, LocalLake, join
+from turbodata.model import DataFile, LoadMode, Problem, TableBatch, TableSchema
+
+CONTAINERS = ("deltalake", "Tables")  # Synapse Link's Delta folder, a Fabric lakehouse's
+SYNAPSE_SUFFIX = "_partitioned"
+DELTA_LOG = "_delta_log"
+
+
+@dataclass
+class Found:
+    """The Delta and Parquet tables of a lake."""
+
+    batches: list[TableBatch] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    kinds: set[str] = field(default_factory=set)  # "delta", "parquet"
+
+
+def table_name(folder: str) -> str:
+    """`deltalake/account_partitioned` → `account`."""
+    name = folder.rsplit("/", 1)[-1]
+    if name.lower().endswith(SYNAPSE_SUFFIX) and len(name) > len(SYNAPSE_SUFFIX):
+        return name[: -len(SYNAPSE_SUFFIX)]
+    return name
+
+
+def find_tables(lake: Lake, skip_root_folder: Callable[[str], bool]) -> Found:
+    """Every Delta and Parquet table; `skip_root_folder` names root folders of the CSV
+    layouts (timestamp folders, Changelog...), which are never looked into."""
+    found = Found()
+    for folder in _candidate_folders(lake, skip_root_folder):
+        listing = lake.list_dir(folder)
+        if DELTA_LOG in listing.folders:
+            _add(found, folder, "delta", lambda f=folder: _delta_batch(lake, f))
+        elif _is_parquet_folder(lake, folder):
+            _add(found, folder, "parquet", lambda f=folder: _parquet_batch(lake, f))
+    _refuse_duplicates(found)
+    return found
+
+
+def _candidate_folders(lake: Lake, skip_root_folder: Callable[[str], bool]) -> list[str]:
+    folders = []
+    for name in lake.list_dir("").folders:
+        if name in CONTAINERS:
+            folders += [join(name, sub) for sub in lake.list_dir(name).folders]
+        elif not skip_root_folder(name):
+            folders.append(name)
+    return folders
+
+
+def _is_parquet_folder(lake: Lake, folder: str) -> bool:
+    names = [info.path for info in lake.iter_files(folder)]
+    return any(n.endswith(".parquet") for n in names) and not any(n.endswith(".csv") for n in names)
+
+
+def _add(found: Found, folder: str, kind: str, make: Callable[[], TableBatch]) -> None:
+    found.kinds.add(kind)
+    try:
+        found.batches.append(make())
+    except Exception as error:  # unreadable log, unsupported type: this table's problem
+        found.problems.append(Problem(table_name(folder), _first_line(error), file=folder))
+
+
+def _local_root(lake: Lake, folder: str) -> Path:
+    if not isinstance(lake, LocalLake):
+        raise NotImplementedError(
+            f"{folder}: Delta and Parquet tables are read from local lake folders only in this"
+            f" version, not from {lake.url}"
+        )
+    return lake.root
+
+
+def _delta_batch(lake: Lake, folder: str) -> TableBatch:
+    name = table_name(folder)
+    uri = str(_local_root(lake, folder) / folder)
+    try:
+        table = DeltaTable(uri)
+    except Exception as error:
+        raise ValueError(
+            f"the Delta log in {folder}/{DELTA_LOG} cannot be read ({_first_line(error)})"
+        ) from error
+    arrow_schema = pa.schema(table.schema().to_arrow())
+    schema = _table_schema(name, arrow_schema, folder)
+    configuration = table.metadata().configuration
+    source = DeltaSource(
+        table=name,
+        lake=lake,
+        folder=folder,
+        uri=uri,
+        version=table.version(),
+        column_names=tuple(arrow_schema.names),
+        change_feed=configuration.get("delta.enableChangeDataFeed", "").lower() == "true",
+    )
+    return TableBatch(name, f"delta v{source.version}", schema, (), LoadMode.VERSIONED, source)
+
+
+def _parquet_batch(lake: Lake, folder: str) -> TableBatch:
+    name = table_name(folder)
+    root = _local_root(lake, folder)
+    infos = [i for i in lake.iter_files(folder) if i.path.endswith(".parquet")]
+    dataset = ds.dataset(
+        str(root / folder), format="parquet", partitioning="hive", exclude_invalid_files=False
+    )
+    partitions = tuple(dataset.partitioning.schema.names) if dataset.partitioning else ()
+    schema = _table_schema(name, dataset.schema, folder)
+    source = ParquetSource(name, root, folder, dataset.schema, partitions)
+    files = tuple(DataFile(info) for info in infos)
+    return TableBatch(name, "snapshot", schema, files, LoadMode.SNAPSHOT, source)
+
+
+def _table_schema(name: str, arrow_schema: pa.Schema, folder: str) -> TableSchema:
+    try:
+        columns = columns_of(arrow_schema)
+    except UnsupportedType as error:
+        raise ValueError(f"{folder}: {error}") from error
+    return TableSchema(name, columns, source=folder)
+
+
+def _refuse_duplicates(found: Found) -> None:
+    """Two folders for one SQL table (`account` and `account_partitioned`): neither loads."""
+    by_name: dict[str, list[str]] = {}
+    for batch in found.batches:
+        by_name.setdefault(batch.table.casefold(), []).append(batch.schema.source)
+    for folders in (f for f in by_name.values() if len(f) > 1):
+        found.batches = [b for b in found.batches if b.schema.source not in folders]
+        found.problems.append(
+            Problem(
+                table_name(folders[0]),
+                f"{' and '.join(folders)} would both load into one table: neither is loaded"
+                " (remove or rename one)",
+            )
+        )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
