@@ -127,3 +127,101 @@ def test_first_load_is_the_snapshot_and_a_rerun_does_nothing(
     assert again.tables["account"].status == "unchanged"
     assert again.tables["account"].files_read == 0
     assert_table(db_url, "account", FIRST)
+
+
+def test_a_merge_that_updates_inserts_and_deletes_applies_only_the_change_feed(
+    lake: Path, db_url: str
+) -> None:
+    write(account(lake), FIRST, cdf=True)
+    migrate(lake, db_url)
+    merge(account(lake), [row("b", 5, "Beta v5", "2.0000"), row("d", 6, "Delta")], ("c",))
+
+    summary = migrate(lake, db_url)
+
+    result = summary.tables["account"]
+    assert summary.ok, summary.to_dict()
+    assert (result.rows_inserted, result.rows_updated, result.rows_deleted) == (1, 1, 1)
+    assert result.files_read == 2  # the commit files of versions 1 and 2
+    assert result.watermark == "delta:2"
+    assert not result.problems  # no full reconciliation
+    want = [FIRST[0], row("b", 5, "Beta v5", "2.0000"), row("d", 6, "Delta")]
+    assert_table(db_url, "account", want)
+
+
+def test_without_change_feed_appends_are_applied_as_upserts(lake: Path, db_url: str) -> None:
+    write(account(lake), FIRST, cdf=False)
+    migrate(lake, db_url)
+    write(account(lake), [row("d", 6, "Delta")], cdf=False)
+
+    summary = migrate(lake, db_url)
+
+    result = summary.tables["account"]
+    assert (result.rows_read, result.rows_inserted, result.rows_updated) == (1, 1, 0)
+    assert not result.problems
+    assert_table(db_url, "account", [*FIRST, row("d", 6, "Delta")])
+
+
+def test_without_change_feed_a_merge_is_a_full_reconciliation_said_in_the_summary(
+    lake: Path, db_url: str
+) -> None:
+    write(account(lake), FIRST, cdf=False)
+    migrate(lake, db_url)
+    merge(account(lake), [row("b", 5, "Beta v5")], ("c",))
+
+    summary = migrate(lake, db_url)
+
+    result = summary.tables["account"]
+    assert summary.ok, summary.to_dict()
+    assert result.rows_deleted == 1
+    assert any("full reconciliation at version 2" in p for p in result.problems)
+    assert_table(db_url, "account", [FIRST[0], row("b", 5, "Beta v5")])
+
+
+def test_a_dataverse_soft_delete_row_deletes_its_key(lake: Path, db_url: str) -> None:
+    write(account(lake), FIRST, cdf=True)
+    migrate(lake, db_url)
+    merge(account(lake), [row("a", 9, "Alpha", IsDelete=True)])
+
+    summary = migrate(lake, db_url)
+
+    assert summary.tables["account"].rows_deleted == 1
+    assert_table(db_url, "account", FIRST[1:])
+
+
+def test_versions_whose_history_was_vacuumed_fall_back_to_full_reconciliation(
+    lake: Path, db_url: str
+) -> None:
+    write(account(lake), FIRST, cdf=True)
+    migrate(lake, db_url)
+    merge(account(lake), [row("b", 5, "Beta v5")], ("c",))
+    table = DeltaTable(str(account(lake)))
+    table.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+    for change_file in (account(lake) / "_change_data").rglob("*.parquet"):
+        change_file.unlink()  # what a vacuum past the change feed's retention leaves
+
+    summary = migrate(lake, db_url)
+
+    result = summary.tables["account"]
+    assert summary.ok, summary.to_dict()
+    assert any("vacuumed" in p and "full reconciliation" in p for p in result.problems)
+    assert_table(db_url, "account", [FIRST[0], row("b", 5, "Beta v5")])
+
+
+def test_a_log_cleaned_up_after_a_checkpoint_falls_back_to_full_reconciliation(
+    lake: Path, db_url: str
+) -> None:
+    write(account(lake), FIRST, cdf=True)
+    migrate(lake, db_url)
+    merge(account(lake), [row("b", 5, "Beta v5")])
+    write(account(lake), [row("d", 6, "Delta")], cdf=True)
+    DeltaTable(str(account(lake))).create_checkpoint()
+    (account(lake) / "_delta_log" / f"{1:020d}.json").unlink()
+
+    summary = migrate(lake, db_url)
+
+    result = summary.tables["account"]
+    assert summary.ok, summary.to_dict()
+    assert any("no longer reaches back to version 1" in p for p in result.problems)
+    assert_table(
+        db_url, "account", [FIRST[0], row("b", 5, "Beta v5"), FIRST[2], row("d", 6, "Delta")]
+    )

@@ -240,7 +240,8 @@ class _DeltaChanges:
 
 def _as_change_rows(batch: pa.RecordBatch, names: Sequence[str]) -> pa.RecordBatch:
     """Change-feed rows as table rows: pre-images dropped, deletes marked in IsDelete."""
-    kinds = batch.column(CHANGE_TYPE).cast(pa.string())
+    batch = _without_views(batch)
+    kinds = batch.column(CHANGE_TYPE)
     keep = pc.invert(pc.is_in(kinds, pa.array(DROPPED_CHANGES)))
     batch, kinds = batch.filter(keep), kinds.filter(keep)
     deleted = pc.equal(kinds, "delete")
@@ -251,6 +252,16 @@ def _as_change_rows(batch: pa.RecordBatch, names: Sequence[str]) -> pa.RecordBat
             values = pc.if_else(deleted, True, values.cast(pa.bool_()))
         columns.append(values)
     return pa.RecordBatch.from_arrays(columns, names=list(names))
+
+
+def _without_views(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """String and binary views as plain arrays (Arrow's filter has no kernel for views)."""
+    views = {pa.types.is_string_view: pa.string(), pa.types.is_binary_view: pa.binary()}
+    fields = [
+        next((pa.field(f.name, plain) for is_view, plain in views.items() if is_view(f.type)), f)
+        for f in batch.schema
+    ]
+    return batch.cast(pa.schema(fields)) if fields != list(batch.schema) else batch
 
 
 def _batches(dataset: ds.Dataset, names: Sequence[str]) -> Iterator[pa.RecordBatch]:
