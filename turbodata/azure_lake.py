@@ -106,6 +106,7 @@ class LakeRetry(ExponentialRetry):
     not resolve (a mistyped account) are not retried. The SDK would retry them with back-offs
     of 15 s and more (7 attempts, about 400 s, the credential chain's warning each time), and
     waiting cannot fix them; the run fails at once with `AzureLakeError` saying what to fix.
+    A DNS failure that was only temporary fails that run too; the next run reads the lake again.
     """
 
     def increment(
@@ -305,8 +306,8 @@ def _explanation(error: AzureError, account: str | None, container: ContainerCli
     if isinstance(error, ResourceNotFoundError) and code == "ContainerNotFound":
         return (
             f"{where} does not exist: check the container name in the lake URL "
-            f"abfs://CONTAINER@{account}.dfs.core.windows.net/PATH (a Synapse Link export's "
-            "container is named dataverse-<environment>-<organization>)"
+            f"abfs://CONTAINER@{account or 'ACCOUNT'}.dfs.core.windows.net/PATH (a Synapse Link "
+            "export's container is named dataverse-<environment>-<organization>)"
         )
     if isinstance(error, ClientAuthenticationError) and status is None:
         return (
@@ -412,7 +413,10 @@ class _BlobStream(io.RawIOBase):
 
 def abfs_for_web_url(location: str) -> str:
     """The abfs:// location of an https:// blob or dfs URL (its query, a SAS, left out)."""
-    parts = urlsplit(location)
+    try:
+        parts = urlsplit(location)
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        return "abfs://CONTAINER@ACCOUNT.dfs.core.windows.net/PATH"
     account, _, domain = (parts.hostname or "").partition(".")
     service, _, suffix = domain.partition(".")
     container, _, path = parts.path.strip("/").partition("/")
