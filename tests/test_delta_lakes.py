@@ -1,0 +1,200 @@
+"""Parquet folders, mixed lakes (CSV and Delta side by side), drift, and the same data
+exported as CSV and as Delta giving identical tables; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+from deltalake import write_deltalake
+
+from tests.dbcheck import fetch
+from tests.lakebuilder import LakeBuilder, attribute, entity, model_json
+from tests.test_delta_load import FIRST, SCHEMA, assert_table, expected, row, write
+from turbodata import layouts, migrate
+from turbodata.lake import LocalLake
+
+CONTACT = pa.schema([("Id", pa.string()), ("versionnumber", pa.int64()), ("age", pa.int32())])
+
+
+def write_parquet(path: Path, rows: list[dict], schema: pa.Schema = CONTACT) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+
+
+def contacts(db_url: str) -> list[tuple]:
+    return sorted((r["Id"], r["versionnumber"], r["age"]) for r in fetch(db_url, "contact"))
+
+
+def test_a_parquet_folder_is_one_table_with_its_partition_columns(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = tmp_path / "lake"
+    write_parquet(
+        lake / "contact" / "year=2023" / "part-0.parquet",
+        [{"Id": "x", "versionnumber": 1, "age": 30}],
+    )
+    write_parquet(
+        lake / "contact" / "year=2024" / "part-0.parquet",
+        [{"Id": "y", "versionnumber": 2, "age": None}],
+    )
+
+    summary = migrate(lake, db_url)
+
+    assert summary.ok, summary.to_dict()
+    rows = sorted((r["Id"], r["age"], int(r["year"])) for r in fetch(db_url, "contact"))
+    assert rows == [("x", 30, 2023), ("y", None, 2024)]
+
+
+def test_a_parquet_folder_is_a_snapshot_reloaded_when_a_file_changes(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = tmp_path / "lake"
+    write_parquet(lake / "contact" / "a.parquet", [{"Id": "x", "versionnumber": 1, "age": 30}])
+    write_parquet(lake / "contact" / "b.parquet", [{"Id": "y", "versionnumber": 1, "age": 40}])
+    migrate(lake, db_url)
+    unchanged = migrate(lake, db_url)
+    (lake / "contact" / "b.parquet").unlink()
+    write_parquet(lake / "contact" / "a.parquet", [{"Id": "x", "versionnumber": 2, "age": 31}])
+
+    summary = migrate(lake, db_url)
+
+    assert unchanged.tables["contact"].status == "unchanged"
+    assert summary.ok, summary.to_dict()
+    assert summary.tables["contact"].rows_deleted == 1
+    assert contacts(db_url) == [("x", 2, 31)]
+
+
+def test_a_parquet_column_widened_from_int32_to_int64_widens_the_sql_column(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = tmp_path / "lake"
+    write_parquet(lake / "contact" / "a.parquet", [{"Id": "x", "versionnumber": 1, "age": 30}])
+    migrate(lake, db_url)
+    wide = pa.schema([("Id", pa.string()), ("versionnumber", pa.int64()), ("age", pa.int64())])
+    write_parquet(
+        lake / "contact" / "a.parquet", [{"Id": "x", "versionnumber": 2, "age": 2**40}], wide
+    )
+
+    summary = migrate(lake, db_url)
+
+    assert summary.ok, summary.to_dict()
+    assert contacts(db_url) == [("x", 2, 2**40)]
+    assert any("age" in statement for statement in summary.tables["contact"].ddl)
+
+
+def test_a_column_added_to_the_delta_schema_is_added_to_the_table(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = tmp_path / "lake"
+    path = lake / "deltalake" / "account_partitioned"
+    write(path, FIRST, cdf=True)
+    migrate(lake, db_url)
+    wider = SCHEMA.append(pa.field("phone", pa.string()))
+    new = [{**row("d", 6, "Delta"), "phone": "+33 1 23"}]
+    write_deltalake(
+        str(path), pa.Table.from_pylist(new, schema=wider), mode="append", schema_mode="merge"
+    )
+
+    summary = migrate(lake, db_url)
+
+    assert summary.ok, summary.to_dict()
+    got = {r["Id"]: r["phone"] for r in fetch(db_url, "account")}
+    assert got == {"a": None, "b": None, "c": None, "d": "+33 1 23"}
+    assert summary.tables["account"].columns_created == 1
+
+
+def test_a_mixed_lake_loads_csv_tables_and_delta_tables_side_by_side(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = tmp_path / "lake"
+    builder = LakeBuilder(lake)
+    attributes = [
+        attribute("Id", "guid"),
+        attribute("versionnumber", "int64"),
+        attribute("age", "int32"),
+    ]
+    builder.write("model.json", model_json([entity("contact", attributes, ["contact/1.csv"])]))
+    builder.write("contact/1.csv", '"00000000-0000-0000-0000-000000000001","1","30"\n')
+    write(lake / "deltalake" / "account_partitioned", FIRST, cdf=True)
+
+    plan = layouts.discover(LocalLake(lake))
+    summary = migrate(lake, db_url)
+
+    assert plan.layout == "model.json + delta"
+    assert summary.ok, summary.to_dict()
+    assert [r["age"] for r in fetch(db_url, "contact")] == [30]
+    assert_table(db_url, "account", FIRST)
+
+
+def _csv_lake(lake: Path) -> None:
+    attributes = [
+        attribute("Id"),
+        attribute("versionnumber", "int64"),
+        attribute("name"),
+        attribute("amount", "decimal", precision=38, scale=4),
+        attribute("createdon", "dateTime"),
+        attribute("IsDelete", "boolean"),
+        attribute("PartitionId"),
+    ]
+    builder = LakeBuilder(lake)
+    builder.write("model.json", model_json([entity("account", attributes, ["account/1.csv"])]))
+    lines = []
+    for r in expected(FIRST):
+        amount = "" if r["amount"] is None else str(r["amount"])
+        values = [
+            r["Id"],
+            str(r["versionnumber"]),
+            r["name"],
+            amount,
+            r["createdon"],
+            "",
+            r["PartitionId"],
+        ]
+        lines.append(",".join(f'"{v}"' if v else "" for v in values))
+    builder.write("account/1.csv", "\n".join(lines) + "\n")
+
+
+def _table_and_types(db_url: str) -> tuple[list[tuple], dict[str, str]]:
+    """The rows and each column's type, as reflected."""
+    engine = sa.create_engine(db_url)
+    try:
+        columns = sa.inspect(engine).get_columns("account")
+    finally:
+        engine.dispose()
+    rows = sorted(
+        tuple(sorted((k, repr(v)) for k, v in r.items())) for r in fetch(db_url, "account")
+    )
+    return rows, {c["name"]: _type_text(c["type"]) for c in columns}
+
+
+def _type_text(sql_type: sa.types.TypeEngine) -> str:
+    details = (getattr(sql_type, a, None) for a in ("length", "precision", "scale", "timezone"))
+    return f"{type(sql_type).__name__}{tuple(details)}"
+
+
+def _drop_everything(db_url: str) -> None:
+    engine = sa.create_engine(db_url)
+    try:
+        meta = sa.MetaData()
+        meta.reflect(engine)
+        meta.drop_all(engine)
+    finally:
+        engine.dispose()
+
+
+def test_the_same_rows_exported_as_csv_and_as_delta_give_identical_tables(
+    tmp_path: Path, db_url: str
+) -> None:
+    _csv_lake(tmp_path / "csv")
+    write(tmp_path / "delta" / "deltalake" / "account_partitioned", FIRST, cdf=True)
+
+    from_csv = migrate(tmp_path / "csv", db_url)
+    csv_table = _table_and_types(db_url)
+    _drop_everything(db_url)
+    from_delta = migrate(tmp_path / "delta", db_url)
+
+    assert from_csv.ok and from_delta.ok
+    assert _table_and_types(db_url) == csv_table
