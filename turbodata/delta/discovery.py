@@ -13,6 +13,7 @@ problem of its table, never silently left out.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from deltalake import DeltaTable
 
 from turbodata.delta.columns import UnsupportedType, columns_of
 from turbodata.delta.sources import DeltaSource, ParquetSource
-from turbodata.lake import Lake, LocalLake, join
+from turbodata.lake import Lake, LocalLake, join, read_bytes
 from turbodata.model import DataFile, LoadMode, Problem, TableBatch, TableSchema
 
 CONTAINERS = ("deltalake", "Tables")  # Synapse Link's Delta folder, a Fabric lakehouse's
@@ -100,9 +101,8 @@ def _delta_batch(lake: Lake, folder: str) -> TableBatch:
     try:
         table = DeltaTable(uri)
     except Exception as error:
-        raise ValueError(
-            f"the Delta log in {folder}/{DELTA_LOG} cannot be read ({_first_line(error)})"
-        ) from error
+        where = _damaged_commit(lake, folder) or f"the Delta log in {folder}/{DELTA_LOG}"
+        raise ValueError(f"{where} cannot be read ({_first_line(error)})") from error
     arrow_schema = pa.schema(table.schema().to_arrow())
     schema = _table_schema(name, arrow_schema, folder)
     configuration = table.metadata().configuration
@@ -116,6 +116,21 @@ def _delta_batch(lake: Lake, folder: str) -> TableBatch:
         change_feed=configuration.get("delta.enableChangeDataFeed", "").lower() == "true",
     )
     return TableBatch(name, f"delta v{source.version}", schema, (), LoadMode.VERSIONED, source)
+
+
+def _damaged_commit(lake: Lake, folder: str) -> str | None:
+    """`version N: <commit file>` of the first commit file that is no JSON lines, if any."""
+    for info in lake.list_dir(join(folder, DELTA_LOG)).files:
+        stem = info.path.rsplit("/", 1)[-1].removesuffix(".json")
+        if not (info.path.endswith(".json") and stem.isdigit()):
+            continue
+        try:
+            for line in read_bytes(lake, info.path).decode("utf-8").splitlines():
+                if line.strip():
+                    json.loads(line)
+        except (OSError, ValueError):
+            return f"version {int(stem)}: the log file {info.path}"
+    return None
 
 
 def _parquet_batch(lake: Lake, folder: str) -> TableBatch:
