@@ -38,7 +38,7 @@ import re
 import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlsplit
 
 from azure.core import MatchConditions
@@ -60,9 +60,6 @@ from azure.storage.blob import (
 
 from turbodata.lake import Listing, join
 from turbodata.model import FileInfo
-
-if TYPE_CHECKING:
-    from turbodata.settings import Settings
 
 DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024
 RETRY_TOTAL = 6
@@ -174,6 +171,24 @@ class AzureLocation:
         return f"{self.scheme}://{self.container}{host}/{self.root}".rstrip("/")
 
 
+class StorageSettings(Protocol):
+    """What opening a lake needs from the configuration (`turbodata.settings.Settings` has
+    it). A protocol, so that this module does not import the settings that open it."""
+
+    @property
+    def storage_endpoint_suffixes(self) -> tuple[str, ...]: ...
+
+    @property
+    def storage_blob_endpoint(self) -> str | None: ...
+
+    @property
+    def storage_account(self) -> str | None: ...
+
+    def storage_connection_string_value(self) -> str | None: ...
+
+    def get_credential(self) -> Any: ...
+
+
 class AzureLake:
     """A folder in a blob container, as a `turbodata.lake.Lake`."""
 
@@ -187,15 +202,12 @@ class AzureLake:
     def from_url(
         cls,
         location: str,
-        settings: Settings | None = None,
+        settings: StorageSettings,
         *,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         **client_options: Any,
     ) -> AzureLake:
         """The lake at `location`; `client_options` go to `ContainerClient` (tests)."""
-        from turbodata.settings import Settings
-
-        settings = settings or Settings.from_env()
         loc = AzureLocation.parse(location)
         loc.check_endpoint(settings.storage_endpoint_suffixes)
         options: dict[str, Any] = {
@@ -449,7 +461,7 @@ def _account_and_suffix(host: str, location: str) -> tuple[str, str]:
 
 
 def _container_client(
-    loc: AzureLocation, settings: Settings, options: dict[str, Any]
+    loc: AzureLocation, settings: StorageSettings, options: dict[str, Any]
 ) -> ContainerClient:
     connection_string = settings.storage_connection_string_value()
     if connection_string:

@@ -39,11 +39,11 @@ from turbodata.pipeline import (
 from turbodata.secrets import (
     SecretError,
     install_log_redaction,
-    redact,
+    mask_secrets,
     redact_data,
     register_embedded_secrets,
 )
-from turbodata.settings import AZURE_LAKE_SCHEMES, Settings, SettingsError
+from turbodata.settings import Settings, SettingsError
 from turbodata.summary import RunSummary, TableResult
 
 MAX_PROBLEM_LINES = 50  # per table, on stderr; all of them are in _turbodata_rejects
@@ -107,7 +107,7 @@ def _run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace)
 def _error(line: str, verbose: bool) -> None:
     if verbose:
         log.debug("details", exc_info=True)
-    print(f"error: {redact(line)}", file=sys.stderr)
+    print(f"error: {mask_secrets(line)}", file=sys.stderr)
 
 
 def _silence_stdout() -> None:
@@ -319,8 +319,8 @@ def _target(args: argparse.Namespace) -> tuple[Lake | str, Engine | str]:
     """The lake and database from the arguments, or from the environment's settings (Key
     Vault secrets, Entra sign-in, Azure storage) where an argument is missing or needs them."""
     register_embedded_secrets(args.db)  # a password typed into --db is masked in the logs
-    azure_lake = bool(args.lake) and args.lake.startswith(AZURE_LAKE_SCHEMES)
-    if args.lake and args.db and not azure_lake:
+    lake_url = bool(args.lake) and "://" in args.lake  # opened with the Azure settings
+    if args.lake and args.db and not lake_url:
         return args.lake, args.db
     settings = Settings.from_env()
     return settings.open_lake(args.lake), args.db or settings.create_engine()
@@ -450,10 +450,10 @@ def _print_columns(lines: list[tuple[str, ...]], right_aligned: set[int]) -> Non
 
 def _print_problems(summary: RunSummary) -> None:
     for problem in summary.problems:
-        print(f"error: {redact(problem)}", file=sys.stderr)
+        print(f"error: {mask_secrets(problem)}", file=sys.stderr)
     for table in summary.tables.values():
         for line in table.problems[:MAX_PROBLEM_LINES]:
-            print(f"error: {redact(line)}", file=sys.stderr)
+            print(f"error: {mask_secrets(line)}", file=sys.stderr)
         hidden = len(table.problems) - MAX_PROBLEM_LINES
         if hidden > 0:
             print(f"error: {table.name}: {hidden} more; see `turbodata rejects`", file=sys.stderr)

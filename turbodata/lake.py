@@ -129,20 +129,4 @@ def _raise(error: OSError) -> None:
     raise error
 
 
-def open_lake(location: str) -> Lake:
-    """A lake from what a user typed: a folder path, or `abfs://container[@account...]/path`."""
-    if location.startswith(("abfs://", "abfss://", "az://")):
-        from turbodata.azure_lake import AzureLake  # the Azure SDK is only imported when needed
-
-        return AzureLake.from_url(location)
-    return LocalLake(location)
-
-
 LakeLocation = str | os.PathLike[str] | Lake
-
-
-def as_lake(location: LakeLocation) -> Lake:
-    """A Lake as it is, or opened from a location (see `open_lake`)."""
-    if isinstance(location, str | os.PathLike):
-        return open_lake(os.fspath(location))
-    return location

@@ -20,10 +20,11 @@ from sqlalchemy.engine import Engine
 
 from turbodata import dialects, layouts, lease, ledger
 from turbodata.dialects.base import Dialect
-from turbodata.lake import Lake, LakeLocation, as_lake
+from turbodata.lake import Lake, LakeLocation
 from turbodata.loader import LoadOptions, Progress, TableLoader, one_line
 from turbodata.model import LoadMode, TableBatch
 from turbodata.secrets import mask_secrets, redact_data
+from turbodata.settings import open_lake
 from turbodata.summary import RunSummary, TableResult
 
 log = logging.getLogger("turbodata")
@@ -137,7 +138,7 @@ def display_url(engine: Engine) -> str:
 
 def discover_tables(lake: LakeLocation) -> list[str]:
     """The tables a migration of this lake would touch, in load order."""
-    return layouts.discover(as_lake(lake)).tables
+    return layouts.discover(open_lake(lake)).tables
 
 
 def migrate(
@@ -166,7 +167,7 @@ def migrate(
     options = options or LoadOptions(
         db_schema=db_schema, keys=dict(keys or {}), soft_delete=soft_delete
     )
-    lake = as_lake(lake)
+    lake = open_lake(lake)
     engine, dialect = connect(db)
     summary = RunSummary(
         run_id=_new_run_id(),

@@ -24,11 +24,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from turbodata import secrets
+from turbodata.lake import Lake, LakeLocation, LocalLake
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
-
-    from turbodata.lake import Lake
 
 log = logging.getLogger(__name__)
 
@@ -206,13 +205,11 @@ class Settings:
     def open_lake(self, override: str | None = None) -> Lake:
         """The lake at `override` or `TURBODATA_LAKE`, Azure URLs with these settings."""
         location = self.lake_location(override)
-        if location.lower().startswith(AZURE_LAKE_SCHEMES + WEB_SCHEMES):
-            from turbodata.azure_lake import AzureLake
+        if "://" in location:  # abfs:// (https:// and others are refused with the form to use)
+            from turbodata.azure_lake import AzureLake  # the Azure SDK only when needed
 
             return AzureLake.from_url(location, settings=self)
-        from turbodata.lake import open_lake
-
-        return open_lake(location)
+        return LocalLake(location)
 
     def database_url_value(self) -> str:
         """The SQLAlchemy URL (with its password) for URL-configured databases."""
@@ -269,3 +266,14 @@ def _warn_unknown(env: Mapping[str, str]) -> None:
     for var in sorted(env):
         if var.startswith(PREFIX) and var not in known:
             log.warning("unknown setting %s is ignored (typo?)", var)
+
+
+def open_lake(location: LakeLocation) -> Lake:
+    """A Lake as it is; a folder path as a `LocalLake`; a URL (`abfs://...`) with the
+    environment's settings (credentials, Key Vault secrets, allowed endpoints)."""
+    if not isinstance(location, str | os.PathLike):
+        return location
+    text = os.fspath(location)
+    if "://" in text:
+        return Settings.from_env().open_lake(text)
+    return LocalLake(text)

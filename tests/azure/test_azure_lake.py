@@ -18,8 +18,8 @@ from throttle_proxy import ThrottlingProxy
 
 from turbodata import secrets
 from turbodata.azure_lake import AzureLake, AzureLakeError, AzureLocation
-from turbodata.lake import open_lake, read_bytes
-from turbodata.settings import Settings
+from turbodata.lake import read_bytes
+from turbodata.settings import Settings, open_lake
 
 MiB = 1024 * 1024
 

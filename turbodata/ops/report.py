@@ -41,10 +41,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from turbodata import __version__, layouts, ledger
-from turbodata.lake import LakeLocation, as_lake
+from turbodata.lake import LakeLocation
 from turbodata.model import LoadMode
 from turbodata.pipeline import connect_existing, display_url, status
 from turbodata.secrets import mask_secrets
+from turbodata.settings import open_lake
 
 RUNS_SHOWN = 20
 SAMPLES_PER_GROUP = 3
@@ -187,7 +188,7 @@ def collect(
     """Everything the report shows, read from the ledger (and the lake, when given)."""
     engine, _ = connect_existing(db)
     lines = [_table_line(row) for row in status(engine, db_schema)]
-    opened = as_lake(lake) if lake is not None else None
+    opened = open_lake(lake) if lake is not None else None
     view = read_lake(opened) if opened is not None else None
     if view is not None:
         lines = with_lag(lines, view)
@@ -230,7 +231,7 @@ def _optional_str(value: object) -> str | None:
 def read_lake(lake: LakeLocation) -> LakeView:
     """The lake as a run would plan it (`layouts.discover`, which reads each folder's
     model.json)."""
-    plan = layouts.discover(as_lake(lake))
+    plan = layouts.discover(open_lake(lake))
     folders: dict[str, list[str]] = {}
     for batch in plan.batches:
         if batch.mode is LoadMode.APPEND:  # the batches that move a table's watermark
