@@ -2,7 +2,7 @@
 
 * A folder with `_delta_log/` is a Delta table: at the lake root, or one level down in
   Synapse Link's `deltalake/` (named `<table>_partitioned`; the SQL table keeps the Dataverse
-  name, `account`) or a Fabric lakehouse's `Tables/`.
+  name, `account`) or a Fabric lakehouse's `Tables/` (two levels with schemas: `Tables/dbo/`).
 * A folder (same places) without `_delta_log/` whose files include `.parquet` and no `.csv`
   is one Parquet table; `name=value` sub-folders are partition columns.
 
@@ -67,10 +67,22 @@ def _candidate_folders(lake: Lake, skip_root_folder: Callable[[str], bool]) -> l
     folders = []
     for name in lake.list_dir("").folders:
         if name in CONTAINERS:
-            folders += [join(name, sub) for sub in lake.list_dir(name).folders]
+            for sub in lake.list_dir(name).folders:
+                folders += _tables_or_schema(lake, join(name, sub))
         elif not skip_root_folder(name):
             folders.append(name)
     return folders
+
+
+def _tables_or_schema(lake: Lake, folder: str) -> list[str]:
+    """`folder` itself, or for a lakehouse schema folder (`Tables/dbo`) its Delta tables."""
+    inside = lake.list_dir(folder).folders
+    if DELTA_LOG in inside:
+        return [folder]
+    tables = [
+        join(folder, sub) for sub in inside if DELTA_LOG in lake.list_dir(join(folder, sub)).folders
+    ]
+    return tables or [folder]
 
 
 def _is_parquet_folder(lake: Lake, folder: str) -> bool:
@@ -114,6 +126,7 @@ def _delta_batch(lake: Lake, folder: str) -> TableBatch:
         version=table.version(),
         column_names=tuple(arrow_schema.names),
         change_feed=configuration.get("delta.enableChangeDataFeed", "").lower() == "true",
+        deletion_vectors="deletionVectors" in (table.protocol().reader_features or ()),
     )
     return TableBatch(name, f"delta v{source.version}", schema, (), LoadMode.VERSIONED, source)
 

@@ -89,6 +89,7 @@ class DeltaSource:
     version: int
     column_names: tuple[str, ...]
     change_feed: bool
+    deletion_vectors: bool = False  # the files of the version cannot be read one by one
 
     def resolve(self, applied: int | None, *, keyed: bool, delete_column: bool) -> Resolved | None:
         if applied == self.version:
@@ -113,8 +114,15 @@ class DeltaSource:
         """The whole table at `version` (the snapshot's one file is its commit file)."""
         table = self._open(self.version)
         self._check_files_exist(table)
-        dataset = table.to_pyarrow_dataset()
-        yield from _batches(dataset, self.column_names)
+        try:  # delta-rs's own scan: applies deletion vectors, adds partition columns
+            reader = pa.RecordBatchReader.from_stream(table.scan(columns=list(self.column_names)))
+            for batch in reader:
+                yield _without_views(batch)
+        except Exception as error:
+            raise DeltaReadError(
+                f"{self.table}: version {self.version}: the table cannot be read"
+                f" ({_first_line(error)})"
+            ) from error
 
     # ------------------------------------------------------------------ resolving
 
@@ -146,6 +154,11 @@ class DeltaSource:
     def _version_reason(
         self, version: int, found: _VersionActions, delete_column: bool
     ) -> str | None:
+        if not self.change_feed and self.deletion_vectors and found.adds:
+            return (
+                f"version {version} adds files to a table with deletion vectors and no change"
+                " data feed: its added files cannot be read on their own"
+            )
         if not self.change_feed and found.removes:
             return (
                 f"version {version} removes or rewrites data files and the table has no change"

@@ -1,0 +1,138 @@
+"""Delta cases beyond the merge: Fabric's `Tables/`, deletion vectors, compaction, a table
+without key, a re-created table, soft deletes, dry runs; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+
+from tests.dbcheck import fetch
+from tests.test_delta_load import FIRST, SCHEMA, assert_table, merge, row, write
+from turbodata import layouts, migrate
+from turbodata.lake import LocalLake
+from turbodata.loader import LoadOptions
+
+
+def synapse(lake: Path) -> Path:
+    return lake / "deltalake" / "account_partitioned"
+
+
+def test_fabric_lakehouse_tables_with_and_without_schema_folders(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    write(lake / "Tables" / "account", FIRST, cdf=False)
+    write(lake / "Tables" / "dbo" / "contact", FIRST, cdf=False)
+
+    plan = layouts.discover(LocalLake(lake))
+
+    assert plan.layout == "delta"
+    assert sorted(b.table for b in plan.batches) == ["account", "contact"]
+
+
+def test_a_delete_with_deletion_vectors_is_reconciled_exactly(tmp_path: Path, db_url: str) -> None:
+    lake = tmp_path / "lake"
+    write_deltalake(
+        str(synapse(lake)),
+        pa.Table.from_pylist(FIRST, schema=SCHEMA),
+        configuration={"delta.enableDeletionVectors": "true"},
+    )
+    migrate(lake, db_url)
+    DeltaTable(str(synapse(lake))).delete("Id = 'a'")
+    write_deltalake(
+        str(synapse(lake)),
+        pa.Table.from_pylist([row("d", 6, "Delta")], schema=SCHEMA),
+        mode="append",
+    )
+
+    summary = migrate(lake, db_url)
+
+    assert summary.ok, summary.to_dict()
+    assert summary.tables["account"].rows_deleted == 1
+    assert_table(db_url, "account", [*FIRST[1:], row("d", 6, "Delta")])
+
+
+def test_compaction_changes_no_row_and_needs_no_reconciliation(tmp_path: Path, db_url: str) -> None:
+    lake = tmp_path / "lake"
+    write(synapse(lake), FIRST[:1], cdf=False)
+    write(synapse(lake), FIRST[1:], cdf=False)
+    migrate(lake, db_url)
+    DeltaTable(str(synapse(lake))).optimize.compact()
+
+    summary = migrate(lake, db_url)
+
+    result = summary.tables["account"]
+    assert summary.ok, summary.to_dict()
+    assert (result.rows_read, result.rows_deleted, result.problems) == (0, 0, [])
+    assert result.watermark == "delta:2"
+    assert_table(db_url, "account", FIRST)
+
+
+def test_a_table_without_key_is_reloaded_whole_at_each_new_version(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = tmp_path / "lake"
+    keyless = pa.schema([("code", pa.string()), ("label", pa.string())])
+    path = lake / "deltalake" / "codes_partitioned"
+    write_deltalake(str(path), pa.Table.from_pylist([{"code": "a", "label": "A"}], schema=keyless))
+    migrate(lake, db_url)
+    write_deltalake(
+        str(path),
+        pa.Table.from_pylist([{"code": "b", "label": "B"}], schema=keyless),
+        mode="append",
+    )
+
+    summary = migrate(lake, db_url)
+    again = migrate(lake, db_url)
+
+    assert any("has no key" in p for p in summary.tables["codes"].problems)
+    assert sorted(r["code"] for r in fetch(db_url, "codes")) == ["a", "b"]
+    assert again.tables["codes"].status == "unchanged"
+
+
+def test_a_re_created_table_whose_version_went_back_is_reconciled(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = tmp_path / "lake"
+    write(synapse(lake), FIRST, cdf=True)
+    merge(synapse(lake), [row("b", 5, "Beta v5")])
+    migrate(lake, db_url)
+    for path in sorted(synapse(lake).rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    write(synapse(lake), [row("z", 1, "Zeta")], cdf=True)
+
+    summary = migrate(lake, db_url)
+
+    assert any("went back from 1 to 0" in p for p in summary.tables["account"].problems)
+    assert_table(db_url, "account", [row("z", 1, "Zeta")])
+
+
+def test_soft_delete_keeps_a_row_deleted_in_the_change_feed_with_isdelete_set(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = tmp_path / "lake"
+    write(synapse(lake), FIRST, cdf=True)
+    options = LoadOptions(soft_delete=True)
+    migrate(lake, db_url, options=options)
+    DeltaTable(str(synapse(lake))).delete("Id = 'c'")
+
+    summary = migrate(lake, db_url, options=options)
+
+    assert summary.tables["account"].rows_deleted == 1
+    flags = {r["Id"]: bool(r["IsDelete"]) for r in fetch(db_url, "account")}
+    assert flags == {"a": False, "b": False, "c": True}
+
+
+def test_a_dry_run_counts_what_the_next_version_would_load_and_changes_nothing(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = tmp_path / "lake"
+    write(synapse(lake), FIRST, cdf=True)
+    migrate(lake, db_url)
+    merge(synapse(lake), [row("b", 5, "Beta v5"), row("d", 6, "Delta")])
+
+    plan = migrate(lake, db_url, dry_run=True)
+
+    assert plan.tables["account"].status == "planned"
+    assert plan.tables["account"].rows_inserted == 2  # the change rows, pre-images dropped
+    assert_table(db_url, "account", FIRST)
