@@ -198,3 +198,41 @@ def test_the_same_rows_exported_as_csv_and_as_delta_give_identical_tables(
 
     assert from_csv.ok and from_delta.ok
     assert _table_and_types(db_url) == csv_table
+
+
+def test_a_delta_column_widened_by_an_overwrite_widens_the_sql_column(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = tmp_path / "lake"
+    path = lake / "deltalake" / "contact_partitioned"
+    write_deltalake(
+        str(path),
+        pa.Table.from_pylist([{"Id": "x", "versionnumber": 1, "age": 30}], schema=CONTACT),
+    )
+    migrate(lake, db_url)
+    wide = pa.schema([("Id", pa.string()), ("versionnumber", pa.int64()), ("age", pa.int64())])
+    new = pa.Table.from_pylist([{"Id": "x", "versionnumber": 2, "age": 2**40}], schema=wide)
+    write_deltalake(str(path), new, mode="overwrite", schema_mode="overwrite")
+
+    summary = migrate(lake, db_url)
+
+    assert summary.ok, summary.to_dict()
+    assert contacts(db_url) == [("x", 2, 2**40)]
+    assert any("age" in statement for statement in summary.tables["contact"].ddl)
+
+
+def test_a_table_exported_as_csv_and_as_delta_loads_from_delta_only(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = tmp_path / "lake"
+    _csv_lake(lake)
+    (lake / "account" / "1.csv").write_text('"zz","1","stale","","","",""\n')
+    write(lake / "deltalake" / "account_partitioned", FIRST, cdf=True)
+
+    plan = layouts.discover(LocalLake(lake))
+    summary = migrate(lake, db_url)
+
+    assert plan.layout == "model.json + delta"
+    assert any("loaded from Delta, CSV folders skipped" in note for note in plan.notes)
+    assert summary.ok, summary.to_dict()
+    assert_table(db_url, "account", FIRST)
