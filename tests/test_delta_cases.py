@@ -136,3 +136,21 @@ def test_a_dry_run_counts_what_the_next_version_would_load_and_changes_nothing(
     assert plan.tables["account"].status == "planned"
     assert plan.tables["account"].rows_inserted == 2  # the change rows, pre-images dropped
     assert_table(db_url, "account", FIRST)
+
+
+def test_a_merge_from_before_the_change_feed_was_enabled_is_reconciled_not_replayed(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = tmp_path / "lake"
+    write(synapse(lake), FIRST, cdf=False)
+    migrate(lake, db_url)
+    merge(synapse(lake), [row("b", 5, "Beta v5")])  # rewrites a file, no change data
+    DeltaTable(str(synapse(lake))).alter.set_table_properties(
+        {"delta.enableChangeDataFeed": "true"}
+    )
+
+    summary = migrate(lake, db_url)
+
+    assert summary.ok, summary.to_dict()
+    assert any("full reconciliation" in p for p in summary.tables["account"].problems)
+    assert_table(db_url, "account", [FIRST[0], row("b", 5, "Beta v5"), FIRST[2]])

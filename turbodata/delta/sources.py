@@ -164,6 +164,13 @@ class DeltaSource:
                 f"version {version} removes or rewrites data files and the table has no change"
                 " data feed (delta.enableChangeDataFeed) to say which rows changed"
             )
+        if self.change_feed and found.removes and found.adds and not found.cdc:
+            # a rewrite without change data (written before the feed was enabled): read as a
+            # feed, every row of the rewritten files would be deleted and inserted again
+            return (
+                f"version {version} rewrites data files without change data (written before"
+                " the change data feed was enabled)"
+            )
         if (found.removes or found.cdc) and not delete_column:
             return f"version {version} may delete rows and the table has no IsDelete column"
         needed = (
