@@ -1,10 +1,11 @@
-"""`turbodata migrate|plan|status|rejects|report`: the Python API's functions, from a shell.
+"""`turbodata migrate|plan|status|runs|rejects|report`: the Python API's functions, from a shell.
 
 Exit status: 0 when everything loaded, 1 when a table failed, a row was rejected, nothing was
 found to load, or the database or lake could not be reached (one line per problem on stderr),
 2 for bad usage (arguments, settings, a database URL or file that does not exist), 3 when
 another run is loading the same database, 130 when stopped by Ctrl-C (143: SIGTERM), 141
 when stdout was closed early (`| head`). Errors are one line; `-v` adds the traceback.
+`--log-format json` makes stderr JSON lines (log records, events and error lines alike).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from types import FrameType
 
 import sqlalchemy as sa
@@ -26,7 +28,8 @@ from sqlalchemy.engine import Engine
 from turbodata import __version__, ledger
 from turbodata.lake import Lake
 from turbodata.loader import LoadOptions, one_line
-from turbodata.ops import write_report
+from turbodata.ops import logs, write_report
+from turbodata.ops.report import RUNS_SHOWN, RunLine, recent_runs
 from turbodata.overrides import OverrideError, Overrides, load_overrides
 from turbodata.pipeline import (
     DatabaseNotFound,
@@ -72,13 +75,18 @@ class _Terminated(KeyboardInterrupt):
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     install_log_redaction()
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    with _signals_as_interrupts():
-        return _run(args.command, args)
+    global _logs
+    _logs = logs.configure(args.log_format, args.verbose)
+    try:
+        with _signals_as_interrupts():
+            return _run(args.command, args)
+    finally:
+        _logs.close()
+        _logs = None
+
+
+# the logging `main` set up: with JSON logs, the CLI's own stderr lines are log records too
+_logs: logs.LogSetup | None = None
 
 
 def _run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
@@ -107,7 +115,16 @@ def _run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace)
 def _error(line: str, verbose: bool) -> None:
     if verbose:
         log.debug("details", exc_info=True)
-    print(f"error: {mask_secrets(line)}", file=sys.stderr)
+    _stderr(logging.ERROR, f"error: {line}")
+
+
+def _stderr(level: int, line: str) -> None:
+    """A line for the person running the command: printed, or logged with JSON logs (so
+    stderr stays one JSON object per line). Masked either way."""
+    if _logs is not None and _logs.structured:
+        log.log(level, "%s", mask_secrets(line.removeprefix("error: ")))
+    else:
+        print(mask_secrets(line), file=sys.stderr)
 
 
 def _silence_stdout() -> None:
@@ -147,6 +164,7 @@ def _raise_terminated(number: int, frame: FrameType | None) -> None:
 
 
 HELP_FORMAT = argparse.RawDescriptionHelpFormatter
+LOG_HELP = "stderr as text (default) or JSON lines, with one event per table and run"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -157,8 +175,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="log what is skipped, and error tracebacks"
     )
+    parser.add_argument("--log-format", choices=logs.LOG_FORMATS, default="text", help=LOG_HELP)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
-    # -v after the command too; SUPPRESS keeps a -v given before the command
+    # -v and --log-format after the command too; SUPPRESS keeps one given before the command
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "-v",
@@ -166,6 +185,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         default=argparse.SUPPRESS,
         help="log what is skipped, and error tracebacks",
+    )
+    common.add_argument(
+        "--log-format", choices=logs.LOG_FORMATS, default=argparse.SUPPRESS, help=LOG_HELP
     )
 
     def command(name: str, summary: str, example: str) -> argparse.ArgumentParser:
@@ -220,6 +242,21 @@ def _parser() -> argparse.ArgumentParser:
     _add_database_arguments(state)
     state.add_argument("--schema", dest="db_schema", help="database schema of the tables")
     state.set_defaults(command=_status)
+
+    runs = command(
+        "runs",
+        "Per run, newest first: its id, start, seconds, status and row counts.",
+        "turbodata runs --db sqlite:///out/demo.sqlite --limit 5",
+    )
+    _add_database_arguments(runs)
+    runs.add_argument(
+        "--limit",
+        type=_positive,
+        default=RUNS_SHOWN,
+        metavar="N",
+        help=f"the last N runs (default: {RUNS_SHOWN})",
+    )
+    runs.set_defaults(command=_runs)
 
     rejects = command(
         "rejects",
@@ -279,7 +316,8 @@ def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _migrate(args: argparse.Namespace, dry_run: bool = False) -> int:
-    progress = _Progress() if sys.stderr.isatty() and not args.json else None
+    structured = _logs is not None and _logs.structured
+    progress = _Progress() if sys.stderr.isatty() and not (args.json or structured) else None
     try:
         overrides = load_overrides(args.types) if args.types else Overrides()
         keys = _keys(getattr(args, "key", []))
@@ -345,7 +383,7 @@ def _database(args: argparse.Namespace) -> Engine | str:
 def _status(args: argparse.Namespace) -> int:
     rows = status(_database(args), args.db_schema)
     if not rows:
-        print("no table loaded into this database (schema) yet", file=sys.stderr)
+        _stderr(logging.WARNING, "no table loaded into this database (schema) yet")
     if args.json:
         for row in rows:
             print(json.dumps(row, default=str))
@@ -365,6 +403,70 @@ def _status(args: argparse.Namespace) -> int:
     ]
     _print_columns(lines, right_aligned={2, 3})
     return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return number
+
+
+def _runs(args: argparse.Namespace) -> int:
+    engine, _ = connect_existing(_database(args))
+    with engine.connect() as conn:
+        has_runs = sa.inspect(conn).has_table(ledger.runs.name)
+        runs = recent_runs(conn, args.limit) if has_runs else []
+    if not runs:
+        _stderr(logging.WARNING, "no run recorded in this database yet")
+        return 0
+    if args.json:
+        for run in runs:
+            print(json.dumps(redact_data(_run_json(run)), default=str))
+        return 0
+    header = ("run", "started", "seconds", "status", "read", "written", "rejected", "failed")
+    lines = [header] + [
+        (
+            run.run_id,
+            _moment(run.started_at),
+            "-" if run.seconds is None else f"{run.seconds:.2f}",
+            run.status,
+            f"{run.rows_read:,}",
+            f"{run.rows_written:,}",
+            f"{run.rows_rejected:,}",
+            ", ".join(run.tables_failed),
+        )
+        for run in runs
+    ]
+    _print_columns(lines, right_aligned={2, 4, 5, 6})
+    return 0
+
+
+def _run_json(run: RunLine) -> dict[str, object]:
+    """A run's line for `runs --json`: the ledger's columns, the totals, the stored summary
+    (none for a run still going or one that died: it is written when a run ends)."""
+    return {
+        "run_id": run.run_id,
+        "started_at": _iso(run.started_at),
+        "status": run.status,
+        "seconds": run.seconds,
+        "rows_read": run.rows_read,
+        "rows_written": run.rows_written,
+        "rows_rejected": run.rows_rejected,
+        "tables_failed": run.tables_failed,
+        "summary": run.summary or None,
+    }
+
+
+def _iso(value: object) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _moment(value: object) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if isinstance(value, datetime) else str(value)
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -392,7 +494,7 @@ def _report(args: argparse.Namespace) -> int:
     if args.lake or os.environ.get("TURBODATA_LAKE"):
         lake = Settings.from_env().open_lake(args.lake)
     path = write_report(_database(args), args.out, args.db_schema, lake=lake)
-    print(f"wrote {path}", file=sys.stderr)
+    _stderr(logging.INFO, f"wrote {path}")
     return 0
 
 
@@ -450,13 +552,13 @@ def _print_columns(lines: list[tuple[str, ...]], right_aligned: set[int]) -> Non
 
 def _print_problems(summary: RunSummary) -> None:
     for problem in summary.problems:
-        print(f"error: {mask_secrets(problem)}", file=sys.stderr)
+        _stderr(logging.ERROR, f"error: {problem}")
     for table in summary.tables.values():
         for line in table.problems[:MAX_PROBLEM_LINES]:
-            print(f"error: {mask_secrets(line)}", file=sys.stderr)
+            _stderr(logging.ERROR, f"error: {line}")
         hidden = len(table.problems) - MAX_PROBLEM_LINES
         if hidden > 0:
-            print(f"error: {table.name}: {hidden} more; see `turbodata rejects`", file=sys.stderr)
+            _stderr(logging.ERROR, f"error: {table.name}: {hidden} more; see `turbodata rejects`")
 
 
 class _Progress:

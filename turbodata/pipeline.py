@@ -6,12 +6,13 @@ that finds nothing to load, or is stopped by a signal, never ends `succeeded`.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import logging
 import uuid
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -176,6 +177,26 @@ def migrate(
         started_at=datetime.now(UTC),
         dry_run=dry_run,
     )
+    with _run_event(summary):
+        _plan_and_load(
+            summary, lake, engine, dialect, tables, count_rows, progress, options, reload
+        )
+    return summary
+
+
+def _plan_and_load(
+    summary: RunSummary,
+    lake: Lake,
+    engine: Engine,
+    dialect: Dialect,
+    tables: Sequence[str] | None,
+    count_rows: bool,
+    progress: Progress | None,
+    options: LoadOptions,
+    reload: Sequence[str],
+) -> None:
+    """The run after its summary exists: plan, check, then load (or only plan)."""
+    dry_run = summary.dry_run
     engine = _planning_engine(engine) if dry_run else _loading_engine(engine)
     plan = layouts.discover(lake)
     for note in plan.notes:
@@ -183,7 +204,7 @@ def migrate(
     summary.problems += _problems_before_loading(lake, plan, engine, options, tables, reload)
     if summary.problems:  # a typo in an option, or nothing to load: load nothing, say why
         summary.finished_at = datetime.now(UTC)
-        return summary
+        return
     loader = TableLoader(
         engine,
         dialect,
@@ -197,7 +218,7 @@ def migrate(
     if dry_run:
         _run_tables(plan, tables, summary, lambda r, b: loader.plan(r, b, count_rows))
         summary.finished_at = datetime.now(UTC)
-        return summary
+        return
     with engine.begin() as conn:
         ledger.ensure(conn)
     try:
@@ -206,10 +227,9 @@ def migrate(
         summary.blocked = True
         summary.problems.append(str(held))
         summary.finished_at = datetime.now(UTC)
-        return summary
+        return
     loader.between_batches = lambda: lease.renew(engine, summary.run_id)
     _load(engine, plan, tables, summary, loader)
-    return summary
 
 
 def _load(
@@ -399,22 +419,112 @@ def _run_tables(
     for table in _select(plan, tables):
         result = TableResult(table)
         summary.tables[table] = result
-        for problem in plan.problems:
-            if problem.table == table:
-                result.fail(problem.message)
-        if result.status == "failed":
-            continue
         try:
-            load(result, [b for b in plan.batches if b.table == table])
-        except lease.LeaseHeld:
-            raise
-        except Exception as error:  # this table failed; the others go on
-            log.exception("%s failed", table)
-            result.fail(one_line(error))
-        except BaseException:  # Ctrl-C: the batch in flight rolled back, earlier ones stay
-            result.status, result.error = "interrupted", "run interrupted"
-            raise
+            _run_table(plan, result, load)
+        finally:
+            _log_table_event(summary, result)
     summary.problems += [str(p) for p in plan.problems if p.table is None]
+
+
+def _run_table(
+    plan: layouts.LakePlan,
+    result: TableResult,
+    load: Callable[[TableResult, list[TableBatch]], None],
+) -> None:
+    table = result.name
+    for problem in plan.problems:
+        if problem.table == table:
+            result.fail(problem.message)
+    if result.status == "failed":
+        return
+    try:
+        load(result, [b for b in plan.batches if b.table == table])
+    except lease.LeaseHeld:
+        raise
+    except Exception as error:  # this table failed; the others go on
+        log.exception("%s failed", table)
+        result.fail(one_line(error))
+    except BaseException:  # Ctrl-C: the batch in flight rolled back, earlier ones stay
+        result.status, result.error = "interrupted", "run interrupted"
+        raise
+
+
+def _log_table_event(summary: RunSummary, result: TableResult) -> None:
+    """The `table_finished` event: a log record whose fields say what the table's run did
+    (`--log-format json` writes them as JSON fields; see `turbodata.ops.logs`)."""
+    fields = {
+        "event": "table_finished",
+        "run_id": summary.run_id,
+        "dry_run": summary.dry_run,
+        "table": result.name,
+        "status": result.status,
+        "files": result.files_read,
+        "rows_read": result.rows_read,
+        "rows_inserted": result.rows_inserted,
+        "rows_updated": result.rows_updated,
+        "rows_deleted": result.rows_deleted,
+        "rows_rejected": result.rows_rejected,
+        "ddl": len(result.ddl),
+        "seconds": round(result.seconds, 3),
+        "watermark": result.watermark,
+        "error": result.error,
+    }
+    log.info(
+        "%s %s: %s, %d files, %d inserted, %d updated, %d deleted, %d rejected, %d DDL, %.2f s",
+        summary.run_id,
+        result.name,
+        result.status,
+        result.files_read,
+        result.rows_inserted,
+        result.rows_updated,
+        result.rows_deleted,
+        result.rows_rejected,
+        len(result.ddl),
+        result.seconds,
+        extra=fields,
+    )
+
+
+@contextlib.contextmanager
+def _run_event(summary: RunSummary) -> Iterator[None]:
+    """Log the `run_finished` event however the run ends. An error escaping the run (the
+    database unreachable before any table) makes it `failed` (`interrupted` for a signal) in
+    the event even where the summary holds no problem yet: a log must not say `succeeded`."""
+    escaped: BaseException | None = None
+    try:
+        yield
+    except BaseException as error:
+        escaped = error
+        raise
+    finally:
+        _log_run_event(summary, escaped)
+
+
+def _log_run_event(summary: RunSummary, escaped: BaseException | None) -> None:
+    data = summary.to_dict()
+    status, ok = data["status"], data["ok"]
+    if escaped is not None and ok:
+        status, ok = ("interrupted" if isinstance(escaped, KeyboardInterrupt) else "failed"), False
+    totals = {
+        counter: sum(getattr(t, counter) for t in summary.tables.values())
+        for counter in ("rows_inserted", "rows_updated", "rows_deleted", "rows_rejected")
+    }
+    fields = {
+        "event": "run_finished",
+        "run_id": summary.run_id,
+        "status": status,
+        "ok": ok,
+        "dry_run": summary.dry_run,
+        "lake": data["lake"],
+        "database": data["database"],
+        "tables": len(summary.tables),
+        "tables_failed": sorted(n for n, t in summary.tables.items() if t.status == "failed"),
+        **totals,
+        "problems": len(summary.problems),
+        "error": None if escaped is None else mask_secrets(one_line(escaped)),
+        "seconds": data["seconds"],
+    }
+    log.info("run %s %s in %.2f s", summary.run_id, status, data["seconds"], extra=fields)
 
 
 def _columns_by_table(plan: layouts.LakePlan) -> dict[str, set[str]]:

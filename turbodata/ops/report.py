@@ -22,7 +22,7 @@ Design choices:
   with millions of rejects does not need them in memory.
 
 Read queries `ledger.py` lacks (the runs, streamed rejects) are here: `recent_runs` and
-`reject_groups`.
+`reject_groups`; `turbodata runs` reads the runs with `recent_runs` too.
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ class RunLine:
     rows_rejected: int
     tables_failed: list[str]
     problems: list[str]
+    summary: dict[str, object] = field(default_factory=dict)  # as stored; {} while running
 
 
 @dataclass
@@ -295,6 +296,7 @@ def _run_line(row: Mapping[str, object]) -> RunLine:
         rows_rejected=rejected,
         tables_failed=sorted(n for n, t in tables.items() if t.get("status") == "failed"),
         problems=[str(p) for p in summary.get("problems") or []],  # type: ignore[union-attr]
+        summary=summary,
     )
 
 
