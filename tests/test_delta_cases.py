@@ -154,3 +154,31 @@ def test_a_merge_from_before_the_change_feed_was_enabled_is_reconciled_not_repla
     assert summary.ok, summary.to_dict()
     assert any("full reconciliation" in p for p in summary.tables["account"].problems)
     assert_table(db_url, "account", [FIRST[0], row("b", 5, "Beta v5"), FIRST[2]])
+
+
+def test_a_delta_version_that_empties_the_table_empties_it(tmp_path: Path, db_url: str) -> None:
+    lake = tmp_path / "lake"
+    write(synapse(lake), FIRST, cdf=False)
+    migrate(lake, db_url)
+    DeltaTable(str(synapse(lake))).delete()
+
+    summary = migrate(lake, db_url)
+
+    assert summary.ok, summary.to_dict()
+    assert summary.tables["account"].rows_deleted == 3
+    assert fetch(db_url, "account") == []
+
+
+def test_a_delta_snapshot_whose_rows_are_all_rejected_leaves_the_table_as_it_is(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = tmp_path / "lake"
+    write(synapse(lake), FIRST, cdf=False)
+    migrate(lake, db_url)
+    write(synapse(lake), [{**r, "Id": None} for r in FIRST], cdf=False, mode="overwrite")
+
+    summary = migrate(lake, db_url)
+
+    assert summary.tables["account"].status == "failed"
+    assert "incomplete" in (summary.tables["account"].error or "")
+    assert_table(db_url, "account", FIRST)

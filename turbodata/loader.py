@@ -383,7 +383,7 @@ class TableLoader:
         if not _applies_changes(reading.batch.mode):
             replaced = conn.execute(sa.delete(table_plan.table)).rowcount
             result.rows_deleted += replaced
-        loaded = 0
+        loaded, read_before = 0, result.rows_read
         for data_file in files:
             rows, rejects = 0, []
             for chunk in self._chunks(result, reading, data_file, rejects):
@@ -396,7 +396,8 @@ class TableLoader:
                 self._report(result)
             self._record_file(conn, result, reading.batch, data_file, rows, rejects)
             loaded += rows
-        _refuse_empty_snapshot(files, loaded, replaced)
+        read = result.rows_read - read_before
+        _refuse_empty_snapshot(reading.batch, files, loaded, replaced, read)
 
     def _apply_changes(
         self,
@@ -416,7 +417,7 @@ class TableLoader:
             ChangeColumns.find(names, reading.key),
         )
         longest: dict[str, int] = {}
-        staged = 0
+        staged, read_before = 0, result.rows_read
         for index, data_file in enumerate(files):
             rows, rejects = 0, []
             for chunk in self._chunks(result, reading, data_file, rejects):
@@ -432,7 +433,8 @@ class TableLoader:
             counts = staging.apply(soft_delete=self.options.soft_delete)
         else:
             counts = staging.replace_all(soft_delete=self.options.soft_delete)
-            _refuse_empty_snapshot(files, staged, counts.deleted)
+            read = result.rows_read - read_before
+            _refuse_empty_snapshot(reading.batch, files, staged, counts.deleted, read)
         staging.drop()
         result.rows_inserted += counts.inserted
         result.rows_updated += counts.updated
@@ -613,7 +615,14 @@ class IncompleteSnapshot(Exception):
     rolled back and the table fails (see `layouts._incomplete_snapshot` for the design)."""
 
 
-def _refuse_empty_snapshot(files: Sequence[DataFile], loaded: int, deleted: int) -> None:
+def _refuse_empty_snapshot(
+    batch: TableBatch, files: Sequence[DataFile], loaded: int, deleted: int, read: int
+) -> None:
+    """Design: a Delta version without any row is exempt: its log says atomically what the
+    table holds, so it is a table that was emptied (the summary counts the deletes). One
+    whose rows were all rejected is refused like any snapshot."""
+    if batch.version is not None and read == 0:
+        return
     if loaded == 0 and deleted > 0:
         paths = ", ".join(f.info.path for f in files)
         raise IncompleteSnapshot(
