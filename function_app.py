@@ -11,6 +11,9 @@
   (poll with `&returnInternalServerErrorOnFailure=true` to get a 500), its summary in
   `customStatus`; a clean run's summary is the `output`.
 - `GET /api/tables` (function key): `{"tables": [...]}`, what a run would load.
+- `GET /api/status` (function key): `{"tables": [...]}`, per loaded table the object
+  `turbodata status --json` prints; 500 with `{"ok": false, "error": ...}` when the database
+  cannot be read.
 - Timer `%TURBODATA_SCHEDULE%` (NCRONTAB app setting): the same run; logs its summary, logs
   past-due runs, and fails the invocation when a table did not load.
 
@@ -71,6 +74,17 @@ def tables_http(req: func.HttpRequest) -> func.HttpResponse:
     except Exception as exc:
         log.exception("could not list the tables")
         return _json(http_api.error_summary(exc), 500)
+    return _json({"tables": tables}, 200)
+
+
+@app.function_name("status")
+@app.route(route="status", methods=["GET"])
+def status_http(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        tables = http_api.table_status()
+    except Exception as exc:
+        log.exception("could not read the status")
+        return _json(http_api.error_body(exc), 500)
     return _json({"tables": tables}, 200)
 
 

@@ -8,6 +8,8 @@
   `turbodata.pipeline.migrate` and answers `(status, summary)`: 200 when everything loaded,
   500 otherwise — always a JSON object (Data Factory rejects anything else), with every
   registered secret masked;
+- `table_status()` is `GET /api/status`: `turbodata status --json`'s objects for the
+  configured database; `error_body(exc)` the 500 answer when it cannot be read;
 - `list_tables`, `migrate_one_table`, `table_groups` and `combine` are the Durable
   activities' and orchestrator's halves: one activity per table, the orchestrator merges
   their summaries.
@@ -219,6 +221,26 @@ def run_migration(request: MigrateRequest) -> tuple[int, dict[str, Any]]:
             engine.dispose()
     body = redact_data(body)
     return (200 if body.get("ok") else 500), body
+
+
+def table_status() -> list[dict[str, Any]]:
+    """Per loaded table, what `turbodata status --json` prints (`pipeline.status`), for the
+    database the app's settings configure; masked, datetimes as `status --json` writes them."""
+    from turbodata import pipeline
+
+    engine = load_settings().create_engine()
+    try:
+        rows = pipeline.status(engine)
+    finally:
+        engine.dispose()
+    return [redact_data(json.loads(json.dumps(row, default=str))) for row in rows]
+
+
+def error_body(exc: BaseException) -> dict[str, Any]:
+    """The JSON object answering a read that failed: `ok` false and one masked line."""
+    from turbodata.loader import one_line
+
+    return {"ok": False, "error": mask_secrets(f"{type(exc).__name__}: {one_line(exc)}")}
 
 
 def error_summary(exc: BaseException, tables: Sequence[str] = ()) -> dict[str, Any]:
