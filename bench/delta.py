@@ -3,6 +3,7 @@ PostgreSQL) a bare COPY of the same CSV rows. Rows/s, ratio to COPY (or to the C
 peak RSS; each variant in a fresh child process.
 
     python bench/delta.py --rows 1000000 --db postgresql+psycopg://postgres@127.0.0.1:5432/bench
+    python bench/delta.py --rows 1000000 --postgres  # a private server (tests/servers)
     python bench/delta.py --rows 100000            # SQLite in the work folder, no COPY
 
 The database's tables are dropped before each variant.
@@ -122,6 +123,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--work", type=Path, default=Path("/tmp/turbodata-bench-delta"))
     parser.add_argument("--db", default=None, help="SQLAlchemy URL (default: SQLite in --work)")
+    parser.add_argument("--postgres", action="store_true", help="start a private PostgreSQL")
     parser.add_argument("--child", choices=VARIANTS)
     args = parser.parse_args()
     db = args.db or f"sqlite:///{args.work / 'bench.sqlite'}"
@@ -129,6 +131,19 @@ def main() -> None:
         child(args.child, args.work, db)
         return
     generate(args.work, args.rows)
+    if args.postgres:
+        sys.path.insert(0, str(REPO / "tests"))
+        from servers.postgres import PostgresServer
+
+        with PostgresServer() as server:
+            server.create_database("bench")
+            compare(args.rows, args.work, server.url("bench"))
+        return
+    compare(args.rows, args.work, db)
+
+
+def compare(rows: int, work: Path, db: str) -> None:
+    """Each variant in a child process, then the table of rates."""
     variants = [v for v in VARIANTS if v != "copy" or db.startswith("postgresql")]
     results = {}
     for variant in variants:
@@ -139,14 +154,14 @@ def main() -> None:
             "--child",
             variant,
             "--work",
-            str(args.work),
+            str(work),
             "--db",
             db,
         ]
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         results[variant] = json.loads(out.strip().splitlines()[-1])
     baseline = results["copy" if "copy" in results else "csv"]
-    print(f"{args.rows:,} rows into {db.split('://')[0]}")
+    print(f"{rows:,} rows into {db.split('://')[0]}")
     print("variant   rows/s      ratio   peak RSS")
     for variant, r in results.items():
         rate = r["rows"] / r["seconds"]

@@ -86,8 +86,13 @@ def _tables_or_schema(lake: Lake, folder: str) -> list[str]:
 
 
 def _is_parquet_folder(lake: Lake, folder: str) -> bool:
-    names = [info.path for info in lake.iter_files(folder)]
-    return any(n.endswith(".parquet") for n in names) and not any(n.endswith(".csv") for n in names)
+    """Parquet files and no CSV (stops listing at the first CSV: CSV layouts' table folders)."""
+    parquet = False
+    for info in lake.iter_files(folder):
+        if info.path.endswith(".csv"):
+            return False
+        parquet = parquet or info.path.endswith(".parquet")
+    return parquet
 
 
 def _add(found: Found, folder: str, kind: str, make: Callable[[], TableBatch]) -> None:
