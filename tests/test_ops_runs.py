@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,7 @@ def test_runs_lists_each_run_newest_first_with_its_counts(
     assert lines[0].split() == [
         "run",
         "started",
+        "(UTC)",
         "seconds",
         "status",
         "read",
@@ -56,6 +58,8 @@ def test_runs_lists_each_run_newest_first_with_its_counts(
     written = contact["rows_inserted"] + contact["rows_updated"] + contact["rows_deleted"]
     assert newest[4:] == ["succeeded", f"{contact['rows_read']:,}", f"{written:,}", "0"]
     assert newest[3] == f"{second['seconds']:.2f}"
+    started = datetime.fromisoformat(second["started_at"]).astimezone(UTC)
+    assert " ".join(newest[1:3]) == f"{started:%Y-%m-%d %H:%M:%S}"
 
 
 def test_runs_json_is_one_object_per_run_with_the_stored_summary(

@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from types import FrameType
 
 import sqlalchemy as sa
@@ -427,7 +427,7 @@ def _runs(args: argparse.Namespace) -> int:
         for run in runs:
             print(json.dumps(redact_data(_run_json(run)), default=str))
         return 0
-    header = ("run", "started", "seconds", "status", "read", "written", "rejected", "failed")
+    header = ("run", "started (UTC)", "seconds", "status", "read", "written", "rejected", "failed")
     lines = [header] + [
         (
             run.run_id,
@@ -466,7 +466,11 @@ def _iso(value: object) -> str:
 
 
 def _moment(value: object) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if isinstance(value, datetime) else str(value)
+    """A start time in UTC (the ledger writes UTC; SQLite gives it back without a zone)."""
+    if not isinstance(value, datetime):
+        return str(value)
+    utc = value.astimezone(UTC) if value.tzinfo else value
+    return utc.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _plan(args: argparse.Namespace) -> int:
