@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -82,8 +81,10 @@ def generate(work: Path, rows: int) -> None:
 
 
 def child(variant: str, work: Path, db: str) -> None:
+    from bench.common import peak_rss_kb, reset_peak_rss
     from turbodata import migrate
 
+    reset_peak_rss()  # ru_maxrss survives exec: the parent's generated table would count
     started = time.perf_counter()
     if variant == "copy":
         rows = _copy(work / "csv" / "account" / "1.csv", db)
@@ -92,7 +93,7 @@ def child(variant: str, work: Path, db: str) -> None:
         assert summary.ok, summary.to_dict()
         rows = summary.tables["account"].rows_inserted
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak_rss_kb()
     print(json.dumps({"variant": variant, "rows": rows, "seconds": seconds, "peak_kb": peak}))
 
 
