@@ -81,6 +81,11 @@ def test_json_formatter_masks_secrets_in_structured_fields() -> None:
 # -- the events --------------------------------------------------------------------------------
 
 
+def logged_events(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
+    """The records that carry an event, as their attributes."""
+    return [vars(r) for r in caplog.records if hasattr(r, "event")]
+
+
 def test_a_run_logs_one_event_per_table_and_one_for_the_run(
     db: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -88,25 +93,24 @@ def test_a_run_logs_one_event_per_table_and_one_for_the_run(
 
     summary = migrate(EXAMPLE_LAKE, db)
 
-    records = [r for r in caplog.records if hasattr(r, "event")]
-    tables = [r for r in records if r.event == "table_finished"]  # type: ignore[attr-defined]
-    assert [r.table for r in tables] == list(summary.tables)  # type: ignore[attr-defined]
-    account = next(r for r in tables if r.table == "account")  # type: ignore[attr-defined]
+    records = logged_events(caplog)
+    tables = events(records, "table_finished")
+    assert [t["table"] for t in tables] == list(summary.tables)
+    [account] = [t for t in tables if t["table"] == "account"]
     result = summary.tables["account"]
-    assert account.run_id == summary.run_id  # type: ignore[attr-defined]
-    assert (account.files, account.rows_inserted, account.rows_updated, account.ddl) == (  # type: ignore[attr-defined]
+    assert account["run_id"] == summary.run_id and account["status"] == "loaded"
+    assert (account["files"], account["rows_inserted"], account["rows_updated"]) == (
         result.files_read,
         result.rows_inserted,
         result.rows_updated,
-        len(result.ddl),
     )
-    assert account.watermark == result.watermark and account.status == "loaded"  # type: ignore[attr-defined]
-    [run] = [r for r in records if r.event == "run_finished"]  # type: ignore[attr-defined]
-    assert run.status == "succeeded" and run.tables == len(summary.tables)  # type: ignore[attr-defined]
-    assert run.rows_inserted == sum(t.rows_inserted for t in summary.tables.values())  # type: ignore[attr-defined]
+    assert account["ddl"] == len(result.ddl) and account["watermark"] == result.watermark
+    [run] = events(records, "run_finished")
+    assert run["status"] == "succeeded" and run["tables"] == len(summary.tables)
+    assert run["rows_inserted"] == sum(t.rows_inserted for t in summary.tables.values())
 
 
-def test_a_failed_table_and_a_stopped_run_are_logged_too(
+def test_a_failed_table_is_logged_as_failed(
     db: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from turbodata.loader import TableLoader
@@ -120,10 +124,30 @@ def test_a_failed_table_and_a_stopped_run_are_logged_too(
     summary = migrate(EXAMPLE_LAKE, db, tables=["account"])
 
     assert summary.status == "failed"
-    [table] = [r for r in caplog.records if getattr(r, "event", None) == "table_finished"]
-    assert table.status == "failed" and table.error == "disk on fire"  # type: ignore[attr-defined]
-    [run] = [r for r in caplog.records if getattr(r, "event", None) == "run_finished"]
-    assert run.status == "failed" and run.tables_failed == ["account"]  # type: ignore[attr-defined]
+    [table] = events(logged_events(caplog), "table_finished")
+    assert table["status"] == "failed" and table["error"] == "disk on fire"
+    [run] = events(logged_events(caplog), "run_finished")
+    assert run["status"] == "failed" and run["tables_failed"] == ["account"]
+
+
+def test_a_run_stopped_by_an_error_is_never_logged_as_succeeded(
+    db: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The error escapes before any table ran, so the summary has no problem to show."""
+    from turbodata import ledger
+
+    def unreachable(conn: object) -> None:
+        raise OSError("database went away")
+
+    monkeypatch.setattr(ledger, "ensure", unreachable)
+    caplog.set_level(logging.INFO, logger="turbodata")
+
+    with pytest.raises(OSError, match="went away"):
+        migrate(EXAMPLE_LAKE, db)
+
+    [run] = events(logged_events(caplog), "run_finished")
+    assert run["status"] == "failed" and run["ok"] is False
+    assert run["error"] == "database went away"
 
 
 # -- the CLI -----------------------------------------------------------------------------------
