@@ -135,7 +135,7 @@ def test_bulk_insert_goes_through_pyodbc_fast_executemany_in_bounded_calls() -> 
                 cursor=lambda: cursor, getinfo=lambda _code: "libmsodbcsql-18.5.so.1.1"
             )
         ),
-        info={},
+        info={"turbodata_babelfish": False},
     )
 
     assert MSSQL.insert_batch(conn, table, batch, types) == rows

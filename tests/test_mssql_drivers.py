@@ -259,7 +259,7 @@ class LandingConnection:
     def __init__(self, driver: str, cursor: RecordingCursor, landed: list[int]) -> None:
         self.dialect = sa.create_mock_engine(f"mssql+{driver}://", executor=None).dialect
         self.connection = SimpleNamespace(driver_connection=SimpleNamespace(cursor=lambda: cursor))
-        self.info: dict = {}
+        self.info: dict = {"turbodata_babelfish": False}
         self.landed = landed
         self.sql: list[str] = []
 
@@ -344,7 +344,7 @@ def fake_connection(driver: str, cursor: RecordingCursor) -> SimpleNamespace:
     return SimpleNamespace(
         dialect=sa.create_mock_engine(f"mssql+{driver}://", executor=None).dialect,
         connection=SimpleNamespace(driver_connection=SimpleNamespace(cursor=lambda: cursor)),
-        info={},
+        info={"turbodata_babelfish": False},
     )
 
 
@@ -487,3 +487,18 @@ def test_a_commit_that_finds_no_transaction_after_reads_is_not_an_error() -> Non
     mssql_module._commit_of_reads_only(engine)
     with pytest.raises(Exception, match="1205"), engine.begin() as conn:
         conn.exec_driver_sql("SELECT 1")
+
+
+def test_unbounded_text_reaches_freetds_as_the_long_nvarchar_type() -> None:
+    """SQLAlchemy's (NVARCHAR, 0) means NVARCHAR(MAX) to Microsoft's driver; FreeTDS answers
+    "Invalid string or buffer length (0)" for text over 4,000 characters."""
+    sizes = {"summary": (-9, 0, 0), "status": (-9, 32, 0), "n": (-5, 0, 0), "f": 8}
+    freetds = SimpleNamespace(connection=SimpleNamespace(getinfo=lambda _c: "libtdsodbc.so"))
+    mssql_module._long_text_for_other_odbc_drivers(sizes, freetds, "", (), None)
+    assert sizes == {"summary": (-10, 0, 0), "status": (-9, 32, 0), "n": (-5, 0, 0), "f": 8}
+    sizes = {"summary": (-9, 0, 0)}
+    microsoft = SimpleNamespace(
+        connection=SimpleNamespace(getinfo=lambda _c: "libmsodbcsql-18.5.so.1.1")
+    )
+    mssql_module._long_text_for_other_odbc_drivers(sizes, microsoft, "", (), None)
+    assert sizes == {"summary": (-9, 0, 0)}

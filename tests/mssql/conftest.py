@@ -40,7 +40,9 @@ def mssql_url(request: pytest.FixtureRequest) -> str:
 def babelfish(mssql_url: str) -> bool:
     """Babelfish for PostgreSQL rather than SQL Server (its differences are named where a
     test meets them)."""
-    engine = sa.create_engine(mssql_url)
+    from turbodata.pipeline import connect
+
+    engine = connect(mssql_url)[0]  # set up as turbodata's (a bare engine's ROLLBACK fails)
     try:
         with engine.connect() as conn:
             return "babelfish" in str(conn.exec_driver_sql("SELECT @@VERSION").scalar()).lower()
@@ -59,9 +61,15 @@ def engine(mssql_url: str) -> Iterator[sa.Engine]:
 
 @pytest.fixture()
 def schema(engine: sa.Engine) -> Iterator[str]:
-    """A schema of the test's own; its tables and the schema are dropped afterwards."""
+    """A schema of the test's own; its tables and the schema are dropped afterwards. A lease
+    left by an earlier test that failed is removed first, so one failure does not block
+    every later test."""
+    from turbodata import ledger
+
     name = f"td_{uuid.uuid4().hex[:10]}"
     with engine.begin() as conn:
+        ledger.ensure(conn)
+        conn.execute(sa.delete(ledger.lease))
         conn.exec_driver_sql(f"CREATE SCHEMA [{name}]")
     yield name
     drop_schema(engine, name)

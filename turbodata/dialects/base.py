@@ -315,3 +315,15 @@ def decimal_strings(array: pa.Array) -> list[object]:
     if not pc.any(pc.match_substring(texts, "E")).as_py():
         return texts.to_pylist()
     return [None if value is None else format(value, "f") for value in array.to_pylist()]
+
+
+# where the 7th fraction digit sits in the canonical date/time text the values carry
+SEVENTH_DIGIT = {Kind.DATETIME: 26, Kind.DATETIMEOFFSET: 26, Kind.TIME: 15}
+
+
+def without_seventh_digit(array: pa.Array, sql_type: SqlType) -> pa.Array:
+    """Date/time text cut to microseconds, for engines that keep 6 fractional digits: cut,
+    not rounded by the server (23:59:59.9999999 would become the next day, and on
+    9999-12-31 a year out of range). Other columns unchanged."""
+    at = SEVENTH_DIGIT.get(sql_type.kind)
+    return array if at is None else pc.utf8_replace_slice(array, at, at + 1, "")

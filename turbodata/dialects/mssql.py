@@ -35,12 +35,15 @@ from sqlalchemy.dialects import mssql
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.types import TypeEngine
 
-from turbodata.dialects.base import Dialect
+from turbodata.dialects.base import Dialect, without_seventh_digit
 from turbodata.dialects.mssql_drivers import (
     EXECUTEMANY_ROWS,
+    SQL_WLONGVARCHAR,
+    SQL_WVARCHAR,
     Driver,
     error_number,
     for_driver_name,
+    has_parameter_arrays,
     nulls_in,
 )
 from turbodata.types import Kind, SqlType
@@ -99,6 +102,8 @@ class MSSQLDialect(Dialect):
     def configure_engine(self, engine: Engine) -> Engine:
         _keep_the_failed_statements_error(engine)
         _commit_of_reads_only(engine)
+        if engine.dialect.driver == "pyodbc":
+            sa.event.listen(engine, "do_setinputsizes", _long_text_for_other_odbc_drivers)
         sa.event.listen(engine, "connect", _abort_transaction_on_error)
         _bind_aware_datetimes_as_utc(engine)
         sa.event.listen(engine, "commit", _keep_session_landings)
@@ -169,6 +174,11 @@ class MSSQLDialect(Dialect):
     ) -> int:
         if batch.num_rows == 0:
             return 0
+        if _fractions_capped_at_six(conn):
+            columns = [
+                without_seventh_digit(c, t) for c, t in zip(batch.columns, types, strict=True)
+            ]
+            batch = pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
         driver = self.driver(conn)
         if driver.has_bulk_copy() and driver.name not in self._bulk_distrusted:
             problem = self._bulk_insert(conn, driver, table, batch, types)
@@ -276,8 +286,9 @@ def _reflected_type(
 
 def _fractions_capped_at_six(conn: Connection) -> bool:
     """Babelfish for PostgreSQL keeps at most 6 fractional digits of a second (SQL Server
-    7): there a reflected 6 is what a declared 7 became, not a narrower column."""
-    info = conn.connection.info
+    7): there a reflected 6 is what a declared 7 became, not a narrower column, and values
+    lose their 7th digit cut, not rounded by the server."""
+    info = conn.info
     if "turbodata_babelfish" not in info:
         version = str(conn.exec_driver_sql("SELECT @@VERSION").scalar() or "")
         info["turbodata_babelfish"] = "babelfish" in version.lower()
@@ -495,6 +506,19 @@ def _commit_of_reads_only(engine: Engine) -> None:
             log.debug("COMMIT found no transaction (nothing had opened one): %s", error)
 
     engine.dialect.do_commit = do_commit  # type: ignore[method-assign]
+
+
+def _long_text_for_other_odbc_drivers(
+    inputsizes: dict, cursor: Any, statement: str, parameters: Any, context: Any
+) -> None:
+    """SQLAlchemy binds unbounded text for pyodbc as (NVARCHAR, size 0): NVARCHAR(MAX) to
+    Microsoft's driver; FreeTDS refuses it ("Invalid string or buffer length (0)") and
+    takes the long NVARCHAR type."""
+    if has_parameter_arrays(cursor.connection):
+        return
+    for parameter, size in inputsizes.items():
+        if isinstance(size, tuple) and size[:2] == (SQL_WVARCHAR, 0):
+            inputsizes[parameter] = (SQL_WLONGVARCHAR, 0, 0)
 
 
 def _abort_transaction_on_error(dbapi_connection: Any, _record: object) -> None:

@@ -98,7 +98,9 @@ class Driver:
 class PyodbcDriver(Driver):
     """pyodbc: `fast_executemany` (parameter arrays) over Microsoft's ODBC driver; plain
     executemany over other ODBC drivers (FreeTDS crashes the process on parameter arrays).
-    Parameters are typed as declared (`setinputsizes`)."""
+    Parameters are typed as declared (`setinputsizes`); text over 4,000 UTF-16 units is
+    (NVARCHAR, size 0), NVARCHAR(MAX), to Microsoft's driver, while FreeTDS refuses that
+    ("Invalid string or buffer length") and takes the long NVARCHAR type."""
 
     name = "pyodbc"
 
@@ -110,13 +112,12 @@ class PyodbcDriver(Driver):
         types: Sequence[SqlType],
     ) -> None:
         cursor = dbapi_connection.cursor()
-        cursor.fast_executemany = has_parameter_arrays(dbapi_connection)
-        self.type_parameters(cursor, rows, types)
+        microsoft = has_parameter_arrays(dbapi_connection)
+        cursor.fast_executemany = microsoft
+        long_text = SQL_WVARCHAR if microsoft else SQL_WLONGVARCHAR
+        cursor.setinputsizes(odbc_input_sizes(rows, types, long_text=long_text))
         for start in range(0, len(rows), EXECUTEMANY_ROWS):
             cursor.executemany(statement, rows[start : start + EXECUTEMANY_ROWS])
-
-    def type_parameters(self, cursor: Any, rows: list[tuple], types: Sequence[SqlType]) -> None:
-        cursor.setinputsizes(odbc_input_sizes(rows, types))
 
 
 SQL_DRIVER_NAME = 6  # SQLGetInfo: the ODBC driver's file name
@@ -138,27 +139,10 @@ class MssqlPythonDriver(Driver):
     bulk_uses_own_connection = True
 
     def type_parameters(self, cursor: Any, rows: list[tuple], types: Sequence[SqlType]) -> None:
-        """mssql-python's executemany types a column from a sample value: an ASCII sample
-        makes it VARCHAR, and later non-Latin text arrives as '?'. Every text parameter is
-        declared NVARCHAR (as long as the column's longest value; over 4,000 UTF-16 units as
-        the long NVARCHAR type, which a sized NVARCHAR refuses: "Invalid precision value")."""
-        import mssql_python
-
-        sizes: list[tuple[int, int, int]] = []
-        for index, sql_type in enumerate(types):
-            if sql_type.kind is Kind.BOOLEAN:
-                sizes.append((mssql_python.SQL_BIT, 1, 0))
-            elif sql_type.kind in _INTEGER_KINDS:
-                sizes.append((mssql_python.SQL_BIGINT, 19, 0))
-            elif sql_type.kind in (Kind.FLOAT, Kind.REAL):
-                sizes.append((mssql_python.SQL_DOUBLE, 53, 0))
-            else:
-                longest = max((_utf16_length(row[index]) for row in rows), default=1)
-                text = (
-                    mssql_python.SQL_WVARCHAR if longest <= 4000 else mssql_python.SQL_WLONGVARCHAR
-                )
-                sizes.append((text, max(longest, 1), 0))
-        cursor.setinputsizes(sizes)
+        """Its executemany types a column from a sample value: an ASCII sample makes it
+        VARCHAR, and later non-Latin text arrives as '?'. Text over 4,000 UTF-16 units is
+        the long NVARCHAR type (a sized NVARCHAR says "Invalid precision value")."""
+        cursor.setinputsizes(odbc_input_sizes(rows, types, long_text=SQL_WLONGVARCHAR))
 
     def has_bulk_copy(self) -> bool:
         from mssql_python import Cursor
@@ -233,10 +217,13 @@ _INTEGER_KINDS = (Kind.TINYINT, Kind.SMALLINT, Kind.INTEGER, Kind.BIGINT)
 SQL_BIT, SQL_BIGINT, SQL_DOUBLE, SQL_WVARCHAR, SQL_WLONGVARCHAR = -7, -5, 8, -9, -10
 
 
-def odbc_input_sizes(rows: list[tuple], types: Sequence[SqlType]) -> list[tuple[int, int, int]]:
+def odbc_input_sizes(
+    rows: list[tuple], types: Sequence[SqlType], *, long_text: int
+) -> list[tuple[int, int, int]]:
     """(SQL type, size, digits) of every parameter of an ODBC driver's INSERT: numbers and
-    bits as such, everything else NVARCHAR text as long as the column's longest value (over
-    4,000 UTF-16 units the long NVARCHAR type, which a sized NVARCHAR refuses)."""
+    bits as such, everything else NVARCHAR text as long as the column's longest value; over
+    4,000 UTF-16 units `long_text` (the driver's way to say NVARCHAR(MAX), size 0 for
+    SQL_WVARCHAR)."""
     sizes: list[tuple[int, int, int]] = []
     for index, sql_type in enumerate(types):
         if sql_type.kind is Kind.BOOLEAN:
@@ -247,8 +234,10 @@ def odbc_input_sizes(rows: list[tuple], types: Sequence[SqlType]) -> list[tuple[
             sizes.append((SQL_DOUBLE, 53, 0))
         else:
             longest = max((_utf16_length(row[index]) for row in rows), default=1)
-            text = SQL_WVARCHAR if longest <= 4000 else SQL_WLONGVARCHAR
-            sizes.append((text, max(longest, 1), 0))
+            if longest <= 4000:
+                sizes.append((SQL_WVARCHAR, max(longest, 1), 0))
+            else:
+                sizes.append((long_text, 0 if long_text == SQL_WVARCHAR else longest, 0))
     return sizes
 
 

@@ -5,24 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeEngine
 
-from turbodata.dialects.base import Dialect, decimal_strings
+from turbodata.dialects.base import (
+    SEVENTH_DIGIT,
+    Dialect,
+    decimal_strings,
+    without_seventh_digit,
+)
 from turbodata.types import Kind, SqlType
 
 # serialization failure, deadlock, lock not available, admin/crash shutdown, cannot connect now
 _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P03"})
 MAX_FRACTION = 6
-# where the 7th fraction digit sits in the canonical date/time text the values carry
-_SEVENTH_DIGIT = {
-    Kind.DATETIME: 26,
-    Kind.DATETIMEOFFSET: 26,
-    Kind.TIME: 15,
-}  # PostgreSQL timestamps hold microseconds: see python_values
 
 _TYPES: dict[Kind, Callable[[SqlType], TypeEngine]] = {
     Kind.BOOLEAN: lambda t: pg.BOOLEAN(),
@@ -85,9 +83,8 @@ class PostgreSQLDialect(Dialect):
         """Timestamps lose their 7th fraction digit (100 ns) here, truncated: the server would
         round it, and 23:59:59.9999999 would become the next day (9999-12-31 the year 10000).
         Decimals go as exact text, which COPY parses faster than Decimal objects."""
-        if sql_type.kind in _SEVENTH_DIGIT:
-            at = _SEVENTH_DIGIT[sql_type.kind]
-            return pc.utf8_replace_slice(array, at, at + 1, "").to_pylist()
+        if sql_type.kind in SEVENTH_DIGIT:  # PostgreSQL timestamps hold microseconds
+            return without_seventh_digit(array, sql_type).to_pylist()
         if sql_type.kind is Kind.DECIMAL:
             return decimal_strings(array)
         return array.to_pylist()
