@@ -251,3 +251,26 @@ def test_what_a_bulk_copy_landed_is_checked_before_it_is_applied(
         assert fell_back, "mssql-python's bulk copy on Babelfish was trusted"
     if driver == "pytds":
         assert not fell_back, caplog.text
+
+
+def test_a_landing_table_left_by_a_killed_run_is_dropped_by_the_next_lease_holder(
+    engine: sa.Engine,
+) -> None:
+    """mssql-python's bulk copy lands in a real table (Babelfish has no ##global tables);
+    a run killed mid-batch leaves it behind."""
+    left = "_turbodata_land_account_0123456789ab"
+    with engine.begin() as conn:
+        ledger.ensure(conn)
+        conn.execute(sa.delete(ledger.lease))
+        conn.exec_driver_sql(f"CREATE TABLE [{left}] (c1 NVARCHAR(100) NULL)")
+        conn.exec_driver_sql("CREATE TABLE [_turbodata_landing_kept] (c1 INT NULL)")
+    try:
+        lease.acquire(engine, "sweeping-run")
+        lease.release(engine, "sweeping-run")
+        with engine.connect() as conn:
+            names = set(sa.inspect(conn).get_table_names())
+        assert left not in names
+        assert "_turbodata_landing_kept" in names  # only the landing prefix is swept
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE [_turbodata_landing_kept]")
