@@ -154,16 +154,25 @@ def _casts_exactly(values: pa.Array, sql_type: SqlType) -> bool:
 
 
 def as_text(values: pa.Array) -> pa.Array:
-    """Values as the text the CSV parser reads (timestamps as ISO with their zone)."""
+    """Values as the text the CSV parser reads (timestamps as ISO with their zone).
+
+    Nanosecond times keep 7 fraction digits when the last two are zeros (every value a
+    100 ns tick holds); any other keeps all 9, which the parser rejects as more precise
+    than the column: never rounded silently.
+    """
     if pa.types.is_string(values.type):
         return values
     if pa.types.is_boolean(values.type):
         return pc.if_else(values, "true", "false")
-    return values.cast(pa.string())
+    text = values.cast(pa.string())
+    if getattr(values.type, "unit", None) == "ns":
+        text = pc.replace_substring_regex(text, r"(\.\d{7})00(\D|$)", r"\1\2")
+    return text
 
 
 def _typed_row_text(batch: pa.RecordBatch, names: Sequence[str], index: int) -> str:
     out = io.StringIO()
-    values = [batch.column(name)[index].as_py() for name in names]
+    # the text form, not as_py(): nanosecond times have no Python datetime
+    values = [as_text(_plain(batch.column(name)).slice(index, 1))[0].as_py() for name in names]
     csv.writer(out, lineterminator="").writerow(["" if v is None else v for v in values])
     return out.getvalue()

@@ -1,0 +1,117 @@
+"""Delta/Parquet (Arrow) types → the type lattice and the values the loader carries, exactly."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+
+from turbodata.convert import convert_typed
+from turbodata.delta.columns import UnsupportedType, column_of
+from turbodata.types import Kind, SqlType, decimal_type, from_cdm
+
+
+@pytest.mark.parametrize(
+    ("arrow", "sql"),
+    [
+        (pa.bool_(), SqlType(Kind.BOOLEAN)),
+        (pa.uint8(), SqlType(Kind.TINYINT)),
+        (pa.int8(), SqlType(Kind.SMALLINT)),
+        (pa.int16(), SqlType(Kind.SMALLINT)),
+        (pa.int32(), SqlType(Kind.INTEGER)),
+        (pa.int64(), SqlType(Kind.BIGINT)),
+        (pa.uint64(), decimal_type(20, 0)),
+        (pa.float32(), SqlType(Kind.REAL)),
+        (pa.float64(), SqlType(Kind.FLOAT)),
+        (pa.decimal128(38, 10), decimal_type(38, 10)),
+        (pa.decimal128(12, 4), decimal_type(12, 4)),
+        (pa.timestamp("us", tz="UTC"), SqlType(Kind.DATETIME)),
+        (pa.timestamp("us"), SqlType(Kind.DATETIME)),  # timestamp_ntz: UTC by convention
+        (pa.date32(), SqlType(Kind.DATE)),
+        (pa.time64("us"), SqlType(Kind.TIME)),
+        (pa.string(), SqlType(Kind.STRING)),
+        (pa.string_view(), SqlType(Kind.STRING)),
+        (pa.dictionary(pa.int32(), pa.string()), SqlType(Kind.STRING)),
+    ],
+)
+def test_each_arrow_type_declares_the_sql_type_of_its_cdm_twin(
+    arrow: pa.DataType, sql: SqlType
+) -> None:
+    assert from_cdm(column_of(pa.field("c", arrow))) == sql
+
+
+@pytest.mark.parametrize("arrow", [pa.binary(), pa.list_(pa.int32()), pa.decimal256(40, 2)])
+def test_types_without_a_sql_type_are_refused_naming_the_column(arrow: pa.DataType) -> None:
+    with pytest.raises(UnsupportedType, match="column 'c' has type"):
+        column_of(pa.field("c", arrow))
+
+
+def convert(values: pa.Array, sql_type: SqlType) -> tuple[list[object], list[str]]:
+    batch = pa.RecordBatch.from_arrays([values], names=["c"])
+    numbers = pa.array(range(1, len(values) + 1), pa.int64())
+    chunk = convert_typed(batch, numbers, ["c"], [sql_type])
+    return chunk.batch.column(0).to_pylist(), [f"{r.row}: {r.reason}" for r in chunk.rejects]
+
+
+def test_decimals_keep_every_digit() -> None:
+    values = [Decimal("-9999999999999999999999999999.9999999999"), Decimal("0.0000000001"), None]
+    array = pa.array(values, pa.decimal128(38, 10))
+
+    assert convert(array, decimal_type(38, 10)) == (values, [])
+
+
+def test_timestamps_become_utc_text_with_seven_digits_from_year_1_to_9999() -> None:
+    stamps = [
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(2024, 5, 1, 10, 15, 0, 123456, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ]
+
+    got, rejects = convert(pa.array(stamps, pa.timestamp("us", tz="UTC")), SqlType(Kind.DATETIME))
+
+    assert rejects == []
+    assert got == [
+        "0001-01-01 00:00:00.0000000",
+        "2024-05-01 10:15:00.1234560",
+        "9999-12-31 23:59:59.9999990",
+    ]
+
+
+def test_nanoseconds_keep_100_ns_ticks_and_reject_finer_values_instead_of_rounding() -> None:
+    ticks = 1_700_000_000_123_456_700
+    values = pa.array([ticks, ticks + 89], pa.timestamp("ns", tz="UTC"))
+
+    got, rejects = convert(values, SqlType(Kind.DATETIME))
+
+    assert got == ["2023-11-14 22:13:20.1234567"]
+    assert rejects == [
+        "2: not a datetime(7): '2023-11-14 22:13:20.123456789Z' (more than 7 fraction digits)"
+    ]
+
+
+def test_dates_times_and_floats_are_exact() -> None:
+    assert convert(pa.array([date(1, 1, 1), None], pa.date32()), SqlType(Kind.DATE)) == (
+        ["0001-01-01", None],
+        [],
+    )
+    clock = pa.array([time(23, 59, 59, 999999)], pa.time64("us"))
+    assert convert(clock, SqlType(Kind.TIME)) == (["23:59:59.9999990"], [])
+    assert convert(pa.array([0.1], pa.float32()), SqlType(Kind.REAL)) == ([0.10000000149011612], [])
+
+
+def test_a_value_a_narrower_existing_column_cannot_hold_is_rejected_not_truncated() -> None:
+    got, rejects = convert(pa.array([1, 300], pa.int64()), SqlType(Kind.TINYINT))
+
+    assert got == [1]
+    assert rejects == ["2: not a tinyint: '300' (out of range 0..255)"]
+
+
+def test_strings_keep_empty_values_and_report_their_length() -> None:
+    batch = pa.RecordBatch.from_arrays([pa.array(["", None, "été"], pa.string_view())], ["c"])
+
+    chunk = convert_typed(batch, pa.array([1, 2, 3]), ["c"], [SqlType(Kind.STRING)])
+
+    assert chunk.batch.column(0).to_pylist() == ["", None, "été"]
+    assert chunk.max_lengths == {"c": 3}
