@@ -94,7 +94,7 @@ def convert_typed(
     """
     arrays, bad_rows, max_lengths = [], {}, {}
     for name, sql_type in zip(names, types, strict=True):
-        values = _plain(batch.column(name))
+        values = plain_array(batch.column(name))
         array, errors = _typed_column(values, sql_type)
         arrays.append(array)
         for index, reason in errors.items():
@@ -117,7 +117,7 @@ def convert_typed(
     return TypedChunk(typed.filter(keep), row_numbers.filter(keep), rejects, max_lengths)
 
 
-def _plain(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+def plain_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Dictionary and view arrays as their plain equivalent."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
@@ -173,6 +173,6 @@ def as_text(values: pa.Array) -> pa.Array:
 def _typed_row_text(batch: pa.RecordBatch, names: Sequence[str], index: int) -> str:
     out = io.StringIO()
     # the text form, not as_py(): nanosecond times have no Python datetime
-    values = [as_text(_plain(batch.column(name)).slice(index, 1))[0].as_py() for name in names]
+    values = [as_text(plain_array(batch.column(name)).slice(index, 1))[0].as_py() for name in names]
     csv.writer(out, lineterminator="").writerow(["" if v is None else v for v in values])
     return out.getvalue()

@@ -32,7 +32,7 @@ from turbodata.batch_types import (
     known_types,
 )
 from turbodata.changes import ChangeColumns, Staging
-from turbodata.convert import TypedChunk, as_text, convert_chunk, convert_typed
+from turbodata.convert import TypedChunk, as_text, convert_chunk, convert_typed, plain_array
 from turbodata.delta import versions
 from turbodata.delta.sources import DeltaReadError
 from turbodata.dialects.base import Dialect
@@ -708,13 +708,7 @@ def _typed_as_text(
     names = batch.schema.column_names
     for data_file in files:
         for typed in source.read(data_file):
-            yield [as_text(_plain_column(typed.column(name))) for name in names]
-
-
-def _plain_column(values: pa.Array) -> pa.Array:
-    if pa.types.is_string_view(values.type) or pa.types.is_large_string(values.type):
-        return values.cast(pa.string())
-    return values
+            yield [as_text(plain_array(typed.column(name))) for name in names]
 
 
 def _unbounded(sql_type: SqlType) -> SqlType:
