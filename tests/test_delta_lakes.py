@@ -124,6 +124,7 @@ def test_a_mixed_lake_loads_csv_tables_and_delta_tables_side_by_side(
     summary = migrate(lake, db_url)
 
     assert plan.layout == "model.json + delta"
+    assert "layout model.json + delta: Delta/Parquet tables account" in plan.notes
     assert summary.ok, summary.to_dict()
     assert [r["age"] for r in fetch(db_url, "contact")] == [30]
     assert_table(db_url, "account", FIRST)

@@ -215,6 +215,8 @@ def _add_typed_tables(plan: LakePlan, found: typed_tables.Found) -> None:
     plan.layout = " + ".join(([plan.layout] if has_csv else []) + kinds)
     plan.batches += found.batches
     plan.problems += found.problems
+    tables = ", ".join(b.table for b in found.batches) or "none loadable"
+    plan.notes.append(f"layout {plan.layout}: Delta/Parquet tables {tables}")
 
 
 def _refuse_reserved_names(plan: LakePlan) -> None:
