@@ -148,6 +148,7 @@ def main() -> None:
     parser.add_argument("--paths", default="bulk,insert,migrate")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("turbodata").setLevel(logging.WARNING)  # to note a bulk copy fell back
     urls = driver_urls(args.url)
     engine = sa.create_engine(urls[0])
     print(f"engine: {engine_label(engine)}")
