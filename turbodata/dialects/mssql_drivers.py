@@ -23,6 +23,10 @@ import pyarrow.compute as pc
 from turbodata.dialects.base import decimal_strings
 from turbodata.types import Kind, SqlType
 
+# a bulk copy on its own connection that waits on a lock the load's transaction holds would
+# wait for ever (no server sees that deadlock): it fails after this long and the batch
+# goes by INSERT instead
+BULK_COPY_TIMEOUT = 300
 EXECUTEMANY_ROWS = 10_000  # pyodbc's fast_executemany holds a whole call's parameters in memory
 
 _NUMBER_IN_TEXT = re.compile(
@@ -163,12 +167,20 @@ class MssqlPythonDriver(Driver):
         try:
             if hasattr(cursor, "bulkcopy_arrow"):
                 result = cursor.bulkcopy_arrow(
-                    table_name, text_batch, column_mappings=mappings, keep_nulls=True, timeout=0
+                    table_name,
+                    text_batch,
+                    column_mappings=mappings,
+                    keep_nulls=True,
+                    timeout=BULK_COPY_TIMEOUT,
                 )
             else:
                 rows = list(zip(*(c.to_pylist() for c in text_batch.columns), strict=True))
                 result = cursor.bulkcopy(
-                    table_name, rows, column_mappings=mappings, keep_nulls=True, timeout=0
+                    table_name,
+                    rows,
+                    column_mappings=mappings,
+                    keep_nulls=True,
+                    timeout=BULK_COPY_TIMEOUT,
                 )
         finally:
             cursor.close()
