@@ -125,13 +125,18 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/turbodata-bench-delta"))
     parser.add_argument("--db", default=None, help="SQLAlchemy URL (default: SQLite in --work)")
     parser.add_argument("--postgres", action="store_true", help="start a private PostgreSQL")
-    parser.add_argument("--child", choices=VARIANTS)
+    parser.add_argument("--child", choices=(*VARIANTS, "generate"))
     args = parser.parse_args()
     db = args.db or f"sqlite:///{args.work / 'bench.sqlite'}"
+    if args.child == "generate":
+        generate(args.work, args.rows)
+        return
     if args.child:
         child(args.child, args.work, db)
         return
-    generate(args.work, args.rows)
+    # in a child too: ru_maxrss is inherited by the children started after it grew
+    generating = ["--child", "generate", "--rows", str(args.rows), "--work", str(args.work)]
+    subprocess.run([sys.executable, __file__, *generating], check=True)
     if args.postgres:
         sys.path.insert(0, str(REPO / "tests"))
         from servers.postgres import PostgresServer
