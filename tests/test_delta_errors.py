@@ -83,3 +83,18 @@ def test_after_a_failed_version_the_next_run_picks_up_where_the_ledger_says(
     assert repaired.ok, repaired.to_dict()
     assert_table(db_url, "account", [*FIRST, row("d", 6, "Delta")])
     assert watermark(db_url) == "delta:1"
+
+
+def test_a_damaged_parquet_file_fails_its_table_naming_the_file(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = tmp_path / "lake"
+    (lake / "contact").mkdir(parents=True)
+    (lake / "contact" / "a.parquet").write_bytes(b"PAR1 cut short")
+
+    summary = migrate(lake, db_url)
+
+    assert summary.tables["contact"].status == "failed"
+    assert "contact: Parquet file contact/a.parquet cannot be read" in (
+        summary.tables["contact"].error or ""
+    )

@@ -237,3 +237,52 @@ def test_a_table_exported_as_csv_and_as_delta_loads_from_delta_only(
     assert any("loaded from Delta, CSV folders skipped" in note for note in plan.notes)
     assert summary.ok, summary.to_dict()
     assert_table(db_url, "account", FIRST)
+
+
+class NotLocalLake:
+    """A lake that is no LocalLake (as an Azure lake is): only the Lake protocol."""
+
+    def __init__(self, root: Path) -> None:
+        self._inner = LocalLake(root)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+
+def test_parquet_folders_load_through_any_lake_and_delta_tables_say_why_they_cannot(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = tmp_path / "lake"
+    write_parquet(
+        lake / "contact" / "year=2024" / "a.parquet", [{"Id": "x", "versionnumber": 1, "age": 30}]
+    )
+    write(lake / "deltalake" / "account_partitioned", FIRST, cdf=True)
+
+    summary = migrate(NotLocalLake(lake), db_url)  # type: ignore[arg-type]
+
+    assert sorted((r["Id"], r["year"]) for r in fetch(db_url, "contact")) == [("x", 2024)]
+    assert summary.tables["account"].status == "failed"
+    assert "Delta tables are read from local lake folders only" in (
+        summary.tables["account"].error or ""
+    )
+
+
+def test_parquet_files_with_different_columns_give_the_union_of_their_columns(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = tmp_path / "lake"
+    write_parquet(lake / "contact" / "a.parquet", [{"Id": "x", "versionnumber": 1, "age": 30}])
+    newer = CONTACT.append(pa.field("phone", pa.string()))
+    write_parquet(
+        lake / "contact" / "b.parquet",
+        [{"Id": "y", "versionnumber": 1, "age": 40, "phone": "12"}],
+        newer,
+    )
+
+    summary = migrate(lake, db_url)
+
+    assert summary.ok, summary.to_dict()
+    assert sorted((r["Id"], r["phone"]) for r in fetch(db_url, "contact")) == [
+        ("x", None),
+        ("y", "12"),
+    ]

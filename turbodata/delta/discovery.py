@@ -6,9 +6,10 @@
 * A folder (same places) without `_delta_log/` whose files include `.parquet` and no `.csv`
   is one Parquet table; `name=value` sub-folders are partition columns.
 
-Design: reading goes through a local path (delta-rs and pyarrow open the files themselves),
-so in this version these tables load from local lakes only; on other lakes each one is a
-problem of its table, never silently left out.
+Design: delta-rs opens a Delta table's files itself, through a local path,
+so in this version Delta tables load from local lakes only; on other lakes each one is a
+problem of its table, never silently left out. Parquet folders are read through the lake's
+own file API (`turbodata.delta.parquet`) and load from every lake.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 from deltalake import DeltaTable
 
+from turbodata.delta import parquet
 from turbodata.delta.columns import UnsupportedType, columns_of
-from turbodata.delta.sources import DeltaSource, ParquetSource
+from turbodata.delta.sources import DeltaSource
 from turbodata.lake import Lake, LocalLake, join, read_bytes
 from turbodata.model import DataFile, LoadMode, Problem, TableBatch, TableSchema
 
@@ -106,8 +107,8 @@ def _add(found: Found, folder: str, kind: str, make: Callable[[], TableBatch]) -
 def _local_root(lake: Lake, folder: str) -> Path:
     if not isinstance(lake, LocalLake):
         raise NotImplementedError(
-            f"{folder}: Delta and Parquet tables are read from local lake folders only in this"
-            f" version, not from {lake.url}"
+            f"{folder}: Delta tables are read from local lake folders only in this version,"
+            f" not from {lake.url}"
         )
     return lake.root
 
@@ -153,14 +154,10 @@ def _damaged_commit(lake: Lake, folder: str) -> str | None:
 
 def _parquet_batch(lake: Lake, folder: str) -> TableBatch:
     name = table_name(folder)
-    root = _local_root(lake, folder)
     infos = [i for i in lake.iter_files(folder) if i.path.endswith(".parquet")]
-    dataset = ds.dataset(
-        str(root / folder), format="parquet", partitioning="hive", exclude_invalid_files=False
-    )
-    partitions = tuple(dataset.partitioning.schema.names) if dataset.partitioning else ()
-    schema = _table_schema(name, dataset.schema, folder)
-    source = ParquetSource(name, root, folder, dataset.schema, partitions)
+    arrow_schema, partitions = parquet.folder_schema(name, lake, folder, infos)
+    schema = _table_schema(name, arrow_schema, folder)
+    source = parquet.ParquetSource(name, lake, folder, arrow_schema, partitions)
     files = tuple(DataFile(info) for info in infos)
     return TableBatch(name, "snapshot", schema, files, LoadMode.SNAPSHOT, source)
 

@@ -1,4 +1,4 @@
-"""Reading Delta and Parquet tables as typed Arrow record batches, streamed.
+"""Reading Delta tables as typed Arrow record batches, streamed.
 
 A Delta table (`DeltaSource`) resolves, against the version the ledger says was applied, to
 either its whole snapshot or the changes of each later version:
@@ -40,7 +40,7 @@ DROPPED_CHANGES = ("update_preimage",)
 
 
 class DeltaReadError(Exception):
-    """A Delta or Parquet table that cannot be read as it should (names table, version, file)."""
+    """A Delta table that cannot be read as it should (names the table, version and file)."""
 
 
 def log_path(folder: str, version: int) -> str:
@@ -301,33 +301,3 @@ def _normalised(path: str) -> str:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
-
-
-@dataclass(frozen=True, eq=False)
-class ParquetSource:
-    """A plain Parquet folder (one table; hive-style `name=value` folders give columns)."""
-
-    table: str
-    lake_root: Path  # the lake's folder on disk; data files are lake-relative
-    folder: str  # the table's lake-relative folder
-    schema: pa.Schema  # unified over every file, partition columns included
-    partitions: tuple[str, ...] = ()
-
-    def read(self, data_file: DataFile) -> Iterator[pa.RecordBatch]:
-        partitioning = ds.partitioning(
-            pa.schema([self.schema.field(name) for name in self.partitions]), flavor="hive"
-        )
-        try:
-            dataset = ds.dataset(
-                [str(self.lake_root / data_file.info.path)],
-                schema=self.schema,
-                format="parquet",
-                partitioning=partitioning,
-                partition_base_dir=str(self.lake_root / self.folder),
-            )
-            yield from _batches(dataset, self.schema.names)
-        except (OSError, pa.ArrowInvalid) as error:
-            raise DeltaReadError(
-                f"{self.table}: Parquet file {data_file.info.path} cannot be read"
-                f" ({_first_line(error)})"
-            ) from error

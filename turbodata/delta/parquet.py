@@ -1,0 +1,112 @@
+"""Plain Parquet folders (one table each) read through the lake's own file API.
+
+Reading goes through `Lake.open` (seekable streams; on Azure, ranged reads pinned to the
+blob's etag), so Parquet tables load from every lake the CSV layouts load from. The table's
+schema is every file's schema unified (a column widened in a newer file widens the table's);
+`name=value` folders between the table folder and a file are partition columns: int64 when
+every value is a whole number, else string; `__HIVE_DEFAULT_PARTITION__` is NULL. A column a
+file lacks is NULL in its rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from turbodata.lake import Lake
+from turbodata.model import DataFile, FileInfo
+
+BATCH_ROWS = 64 * 1024
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+
+
+class ParquetReadError(Exception):
+    """A Parquet file that cannot be read (names the table and the file)."""
+
+
+def partition_values(folder: str, path: str) -> dict[str, str | None]:
+    """`contact/year=2024/part-0.parquet` under `contact` → {"year": "2024"}."""
+    inner = path[len(folder.rstrip("/")) + 1 :].split("/")[:-1]
+    values: dict[str, str | None] = {}
+    for segment in inner:
+        name, equals, value = segment.partition("=")
+        if equals and name:
+            values[name] = None if value == NULL_PARTITION else value
+    return values
+
+
+def folder_schema(
+    table: str, lake: Lake, folder: str, files: Sequence[FileInfo]
+) -> tuple[pa.Schema, tuple[str, ...]]:
+    """The unified schema of the folder's files, partition columns last, and their names."""
+    schemas = [_file_schema(table, lake, info) for info in files]
+    try:
+        unified = pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise ParquetReadError(f"{table}: the files of {folder} disagree: {error}") from error
+    by_column: dict[str, list[str | None]] = {}
+    for info in files:
+        for name, value in partition_values(folder, info.path).items():
+            by_column.setdefault(name, []).append(value)
+    partitions = tuple(name for name in by_column if name not in unified.names)
+    for name in partitions:
+        unified = unified.append(pa.field(name, _partition_type(by_column[name])))
+    return unified.remove_metadata(), partitions
+
+
+def _partition_type(values: list[str | None]) -> pa.DataType:
+    present = [v for v in values if v is not None]
+    whole = present and all(v.lstrip("-").isdigit() and len(v) < 19 for v in present)
+    return pa.int64() if whole else pa.string()
+
+
+def _file_schema(table: str, lake: Lake, info: FileInfo) -> pa.Schema:
+    try:
+        with lake.open(info.path) as stream:
+            return pq.read_schema(stream)
+    except (OSError, pa.ArrowInvalid) as error:
+        raise ParquetReadError(
+            f"{table}: Parquet file {info.path} cannot be read ({error})"
+        ) from error
+
+
+@dataclass(frozen=True, eq=False)
+class ParquetSource:
+    """The rows of one Parquet file at a time, in the table's unified schema."""
+
+    table: str
+    lake: Lake
+    folder: str
+    schema: pa.Schema
+    partitions: tuple[str, ...] = ()
+
+    def read(self, data_file: DataFile) -> Iterator[pa.RecordBatch]:
+        path = data_file.info.path
+        constants = partition_values(self.folder, path)
+        try:
+            with self.lake.open(path) as stream:
+                parquet = pq.ParquetFile(stream)
+                present = [n for n in parquet.schema_arrow.names if n in self.schema.names]
+                for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=present):
+                    yield self._conformed(batch, constants)
+        except (OSError, pa.ArrowInvalid) as error:
+            raise ParquetReadError(
+                f"{self.table}: Parquet file {path} cannot be read ({error})"
+            ) from error
+
+    def _conformed(self, batch: pa.RecordBatch, constants: dict[str, str | None]) -> pa.RecordBatch:
+        """The batch in the table's schema: partition values added, missing columns NULL,
+        narrower types cast up (the unified schema only ever widens)."""
+        columns = []
+        for field in self.schema:
+            if field.name in batch.schema.names:
+                values = batch.column(field.name)
+            elif field.name in self.partitions:
+                values = pa.array([constants.get(field.name)] * batch.num_rows, pa.string())
+            else:
+                values = pa.nulls(batch.num_rows, field.type)
+            columns.append(values.cast(field.type))
+        return pa.RecordBatch.from_arrays(columns, schema=self.schema)
