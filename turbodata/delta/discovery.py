@@ -6,10 +6,10 @@
 * A folder (same places) without `_delta_log/` whose files include `.parquet` and no `.csv`
   is one Parquet table; `name=value` sub-folders are partition columns.
 
-Design: delta-rs opens a Delta table's files itself, through a local path,
-so in this version Delta tables load from local lakes only; on other lakes each one is a
-problem of its table, never silently left out. Parquet folders are read through the lake's
-own file API (`turbodata.delta.parquet`) and load from every lake.
+Design: delta-rs opens a Delta table's files itself: through a local path, or through the
+object store a lake names with `delta_storage()` (`DeltaStorage`); on a lake without it each
+Delta table is a problem of its table, never silently left out. Parquet folders are read
+through the lake's own file API (`turbodata.delta.parquet`) and load from every lake.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 from deltalake import DeltaTable
@@ -104,20 +104,33 @@ def _add(found: Found, folder: str, kind: str, make: Callable[[], TableBatch]) -
         found.problems.append(Problem(table_name(folder), _first_line(error), file=folder))
 
 
-def _local_root(lake: Lake, folder: str) -> Path:
-    if not isinstance(lake, LocalLake):
-        raise NotImplementedError(
-            f"{folder}: Delta tables are read from local lake folders only in this version,"
-            f" not from {lake.url}"
-        )
-    return lake.root
+@runtime_checkable
+class DeltaStorage(Protocol):
+    """A lake that tells delta-rs where it is: `delta_storage()` gives the lake root as an
+    object-store URL (`az://container/path`, `abfss://...`) and its options (credentials,
+    endpoint) in delta-rs's `storage_options` form."""
+
+    def delta_storage(self) -> tuple[str, dict[str, str]]: ...
+
+
+def delta_location(lake: Lake, folder: str) -> tuple[str, dict[str, str]]:
+    """Where delta-rs opens the table in `folder`: a local path, or the lake's object store."""
+    if isinstance(lake, LocalLake):
+        return str(lake.root / folder), {}
+    if isinstance(lake, DeltaStorage):
+        root, options = lake.delta_storage()
+        return f"{root.rstrip('/')}/{folder}", dict(options)
+    raise NotImplementedError(
+        f"{folder}: Delta tables are read from local lake folders, or from lakes that give"
+        f" delta-rs their storage (delta_storage), not from {lake.url}"
+    )
 
 
 def _delta_batch(lake: Lake, folder: str) -> TableBatch:
     name = table_name(folder)
-    uri = str(_local_root(lake, folder) / folder)
+    uri, storage_options = delta_location(lake, folder)
     try:
-        table = DeltaTable(uri)
+        table = DeltaTable(uri, storage_options=storage_options or None)
     except Exception as error:
         where = _damaged_commit(lake, folder) or f"the Delta log in {folder}/{DELTA_LOG}"
         raise ValueError(f"{where} cannot be read ({_first_line(error)})") from error
@@ -129,6 +142,7 @@ def _delta_batch(lake: Lake, folder: str) -> TableBatch:
         lake=lake,
         folder=folder,
         uri=uri,
+        storage_options=storage_options,
         version=table.version(),
         column_names=tuple(arrow_schema.names),
         change_feed=configuration.get("delta.enableChangeDataFeed", "").lower() == "true",

@@ -85,11 +85,12 @@ class DeltaSource:
     table: str  # the SQL table, for messages
     lake: Lake
     folder: str  # lake-relative folder holding `_delta_log`
-    uri: str  # what delta-rs opens (a local path)
+    uri: str  # what delta-rs opens: a local path or an object-store URL
     version: int
     column_names: tuple[str, ...]
     change_feed: bool
     deletion_vectors: bool = False  # the files of the version cannot be read one by one
+    storage_options: dict[str, str] = field(default_factory=dict)  # credentials: never logged
 
     def resolve(self, applied: int | None, *, keyed: bool, delete_column: bool) -> Resolved | None:
         if applied == self.version:
@@ -195,7 +196,8 @@ class DeltaSource:
 
     def _open(self, version: int) -> DeltaTable:
         try:
-            return DeltaTable(self.uri, version=version)
+            options = self.storage_options or None
+            return DeltaTable(self.uri, version=version, storage_options=options)
         except Exception as error:  # delta-rs raises its own error types, all unreadable logs
             raise DeltaReadError(
                 f"{self.table}: version {version}: the Delta log in {self.folder}/_delta_log"
