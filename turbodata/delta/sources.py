@@ -90,7 +90,7 @@ class DeltaSource:
     column_names: tuple[str, ...]
     change_feed: bool
     deletion_vectors: bool = False  # the files of the version cannot be read one by one
-    storage_options: dict[str, str] = field(default_factory=dict)  # credentials: never logged
+    storage_options: dict[str, str] = field(default_factory=dict, repr=False)  # credentials
 
     def resolve(self, applied: int | None, *, keyed: bool, delete_column: bool) -> Resolved | None:
         if applied == self.version:
