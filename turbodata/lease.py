@@ -1,15 +1,28 @@
-"""One run at a time per database: a lease row in the ledger with an expiry.
+"""Who may write what: lease rows in the ledger, each with an expiry.
 
-A run that crashed keeps its lease only until it expires, or, on the same host, only while
-its process lives, so it never blocks for ever. The lease is renewed between batches; make
-`ttl` longer than the longest batch.
+Two kinds of lease (design choice: tables are independent, so runs on different tables of one
+database load together; two runs on the same table never do):
+
+- the *database* lease (`DATABASE`, the row older versions held for a whole run) is held only
+  for a moment: while the ledger tables are created (or ever migrated) and a run's start is
+  recorded. Its holder also removes what killed runs left behind (`sweep_leftovers`), but only
+  when no other run holds any lease at that moment;
+- a *table* lease (`table_lease`) for as long as a run loads that table. It is not taken while
+  another run holds the database lease, so a table lease never starts during a sweep.
+
+A run that crashed keeps its leases only until they expire, or, on the same host, only while
+its process lives, so it never blocks for ever. A table lease is renewed between batches; make
+`ttl` longer than the longest batch. `acquire_waiting` waits a while for a lease before it
+gives up with LeaseHeld, which names the run holding it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -20,20 +33,34 @@ from turbodata import dialects, ledger
 
 log = logging.getLogger(__name__)
 
-LEASE_NAME = "migrate"
+LEASE_NAME = DATABASE = "migrate"
+TABLE_PREFIX = "table:"
 DEFAULT_TTL = timedelta(minutes=30)
+POLL_SECONDS = 0.25  # between two attempts of acquire_waiting
 
 
 class LeaseHeld(Exception):
-    """Another run is loading this database."""
+    """Another run holds the lease: it is loading this database, or this table of it."""
 
-    def __init__(self, holder: str, expires_at: datetime | str | None) -> None:
+    def __init__(
+        self, holder: str, expires_at: datetime | str | None, table: str | None = None
+    ) -> None:
         until = f" until {_utc_text(expires_at)}" if expires_at else ""
+        what = f"this database's table {table}" if table else "this database"
         super().__init__(
-            f"another run ({holder}) is loading this database; its lease holds{until}."
-            " Try again later."
+            f"another run ({holder}) is loading {what}; its lease holds{until}. Try again later."
         )
         self.holder = holder
+        self.table = table
+
+
+def table_lease(table: str) -> str:
+    """The lease name of a table (as the ledger names it); a long name is hashed to fit the
+    lease column (64), so two tables never share a lease."""
+    name = f"{TABLE_PREFIX}{table}"
+    if len(name) <= ledger.lease.c.name.type.length:
+        return name
+    return f"{TABLE_PREFIX}{hashlib.sha256(table.encode()).hexdigest()[:56]}"
 
 
 def acquire(
@@ -41,12 +68,15 @@ def acquire(
     holder: str,
     ttl: timedelta = DEFAULT_TTL,
     is_busy: Callable[[BaseException], bool] = lambda _error: False,
+    name: str = DATABASE,
+    table: str | None = None,
 ) -> None:
-    """Take the lease, or raise LeaseHeld naming the run that has it. `is_busy` (the
-    dialect's) tells a database busy with another writer from a real error. Once the lease is
-    taken, what a killed run left behind (the dialect knows what) is removed."""
+    """Take the lease `name` (the database's by default), or raise LeaseHeld naming the run
+    that has it. `is_busy` (the dialect's) tells a database busy with another writer from a
+    real error. Once the database lease is taken, what a killed run left behind (the dialect
+    knows what) is removed, when no other run holds a lease."""
     try:
-        _take(engine, holder, ttl)
+        _take(engine, holder, ttl, name, table)
     except sa.exc.IntegrityError:  # inserted by a run that started at the same moment
         pass
     except sa.exc.OperationalError as error:
@@ -54,10 +84,36 @@ def acquire(
             raise
         raise LeaseHeld("unknown: the database is busy with another writer", None) from error
     else:
-        _sweep(engine)
+        if name == DATABASE and not _others_hold_leases(engine, holder):
+            _sweep(engine)
         return
-    row = _current(engine)
-    raise LeaseHeld(row.holder if row else "unknown", row.expires_at if row else None)
+    row = _current(engine, name)
+    raise LeaseHeld(row.holder if row else "unknown", row.expires_at if row else None, table)
+
+
+def acquire_waiting(
+    engine: Engine,
+    holder: str,
+    wait_seconds: float,
+    ttl: timedelta = DEFAULT_TTL,
+    is_busy: Callable[[BaseException], bool] = lambda _error: False,
+    name: str = DATABASE,
+    table: str | None = None,
+) -> None:
+    """`acquire`, tried again for up to `wait_seconds` while another run holds the lease."""
+    deadline = time.monotonic() + max(wait_seconds, 0.0)
+    announced = False
+    while True:
+        try:
+            acquire(engine, holder, ttl, is_busy, name, table)
+            return
+        except LeaseHeld as held:
+            if time.monotonic() + POLL_SECONDS > deadline:
+                raise
+            if not announced:
+                log.info("waiting up to %.0f s: %s", wait_seconds, held)
+                announced = True
+        time.sleep(POLL_SECONDS)
 
 
 def _sweep(engine: Engine) -> None:
@@ -68,26 +124,53 @@ def _sweep(engine: Engine) -> None:
         log.warning("could not remove what an interrupted run left behind: %s", error)
 
 
-def _take(engine: Engine, holder: str, ttl: timedelta) -> None:
+def _take(engine: Engine, holder: str, ttl: timedelta, name: str, table: str | None) -> None:
     with engine.begin() as conn:
-        if _take_over(conn, holder, ttl) or _take_from_dead_process(conn, holder, ttl):
+        if name != DATABASE:
+            _refuse_during_database_lease(conn, holder)
+        if _take_over(conn, holder, ttl, name) or _take_from_dead_process(conn, holder, ttl, name):
             return
-        conn.execute(sa.insert(ledger.lease).values(name=LEASE_NAME, **_mine(holder, ttl)))
+        conn.execute(sa.insert(ledger.lease).values(name=name, **_mine(holder, ttl)))
 
 
-def renew(engine: Engine, holder: str, ttl: timedelta = DEFAULT_TTL) -> None:
+def _refuse_during_database_lease(conn: Connection, holder: str) -> None:
+    """A table lease waits while another live run holds the database lease (it may be
+    sweeping, or be an older turbodata that holds it for its whole run)."""
+    lease = ledger.lease
+    live = sa.select(lease).where(
+        lease.c.name == DATABASE, lease.c.holder != holder, lease.c.expires_at >= ledger.now()
+    )
+    row = conn.execute(live).one_or_none()
+    if row is not None and not (row.host == socket.gethostname() and not _alive(row.pid)):
+        raise LeaseHeld(row.holder, row.expires_at)
+
+
+def _others_hold_leases(engine: Engine, holder: str) -> bool:
+    """Whether another run holds an unexpired lease whose process may still run."""
+    lease = ledger.lease
+    query = sa.select(lease).where(lease.c.holder != holder, lease.c.expires_at >= ledger.now())
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    here = socket.gethostname()
+    return any(row.host != here or _alive(row.pid) for row in rows)
+
+
+def renew(engine: Engine, holder: str, ttl: timedelta = DEFAULT_TTL, name: str = DATABASE) -> None:
     with engine.begin() as conn:
-        if not _take_over(conn, holder, ttl):
+        if not _take_over(conn, holder, ttl, name):
             raise LeaseHeld("another run took over an expired lease", None)
 
 
-def release(engine: Engine, holder: str) -> None:
+def release(engine: Engine, holder: str, name: str | None = DATABASE) -> None:
+    """Give up the lease `name`, or, with None, every lease `holder` has."""
+    lease = ledger.lease
+    mine = lease.c.holder == holder
     with engine.begin() as conn:
-        conn.execute(
-            sa.delete(ledger.lease).where(
-                ledger.lease.c.name == LEASE_NAME, ledger.lease.c.holder == holder
-            )
-        )
+        conn.execute(sa.delete(lease).where(mine if name is None else sa.and_(mine, _named(name))))
+
+
+def _named(name: str) -> sa.ColumnElement[bool]:
+    return ledger.lease.c.name == name
 
 
 def _mine(holder: str, ttl: timedelta) -> dict[str, object]:
@@ -99,23 +182,23 @@ def _mine(holder: str, ttl: timedelta) -> dict[str, object]:
     }
 
 
-def _take_over(conn: Connection, holder: str, ttl: timedelta) -> bool:
+def _take_over(conn: Connection, holder: str, ttl: timedelta, name: str) -> bool:
     """Renew our lease or take an expired one; False when there is none or it is alive."""
     lease = ledger.lease
     free = sa.or_(lease.c.holder == holder, lease.c.expires_at < ledger.now())
-    statement = sa.update(lease).where(lease.c.name == LEASE_NAME, free).values(_mine(holder, ttl))
+    statement = sa.update(lease).where(_named(name), free).values(_mine(holder, ttl))
     return conn.execute(statement).rowcount == 1
 
 
-def _take_from_dead_process(conn: Connection, holder: str, ttl: timedelta) -> bool:
+def _take_from_dead_process(conn: Connection, holder: str, ttl: timedelta, name: str) -> bool:
     """A lease whose holder was a process on this host that no longer runs (a crash)."""
     lease = ledger.lease
-    row = conn.execute(sa.select(lease).where(lease.c.name == LEASE_NAME)).one_or_none()
+    row = conn.execute(sa.select(lease).where(_named(name))).one_or_none()
     if row is None or row.host != socket.gethostname() or _alive(row.pid):
         return False
     statement = (
         sa.update(lease)
-        .where(lease.c.name == LEASE_NAME, lease.c.holder == row.holder)
+        .where(_named(name), lease.c.holder == row.holder)
         .values(_mine(holder, ttl))
     )
     return conn.execute(statement).rowcount == 1
@@ -132,6 +215,8 @@ def _utc_text(moment: datetime | str) -> str:
 
 
 def _alive(pid: int) -> bool:
+    if pid == os.getpid():  # this process: its threads hold leases too
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -141,8 +226,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _current(engine: Engine) -> sa.Row | None:
+def _current(engine: Engine, name: str = DATABASE) -> sa.Row | None:
     with engine.connect() as conn:
-        return conn.execute(
-            sa.select(ledger.lease).where(ledger.lease.c.name == LEASE_NAME)
-        ).one_or_none()
+        return conn.execute(sa.select(ledger.lease).where(_named(name))).one_or_none()
