@@ -65,6 +65,8 @@ DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024
 RETRY_TOTAL = 6
 DEFAULT_SUFFIX = "core.windows.net"
 SCHEMES = ("abfs", "abfss", "az")
+ONELAKE_SUFFIXES = (".fabric.microsoft.com",)  # OneLake: onelake.blob.fabric.microsoft.com
+STORAGE_SCOPE = "https://storage.azure.com/.default"
 ACCOUNT_NAME = re.compile(r"[a-z0-9]{3,24}")
 HOST_SUFFIX = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+")
 
@@ -223,6 +225,27 @@ class AzureLake:
     @property
     def url(self) -> str:
         return self._url
+
+    def delta_storage(self) -> tuple[str, dict[str, str]]:
+        """Where delta-rs finds this lake: the root as `az://container/root` and its
+        object-store options, signed in as this lake is (the account key or SAS of a
+        connection string, else a bearer token from the lake's credential).
+
+        The bearer token is taken once: it lives about an hour, longer than one table's read.
+        """
+        client = self._container
+        parts = urlsplit(client.url)
+        options = {"account_name": client.account_name or ""}
+        host = (parts.hostname or "").lower()
+        if host.endswith(ONELAKE_SUFFIXES):
+            options["use_fabric_endpoint"] = "true"
+        elif not host.startswith(f"{options['account_name']}.blob."):  # emulator, private link
+            base = parts.path.rsplit("/", 1)[0]  # the path up to the container
+            options["endpoint"] = f"{parts.scheme}://{parts.netloc}{base}"
+        if parts.scheme == "http":
+            options["allow_http"] = "true"
+        options.update(_delta_credential(client.credential, parts.query))
+        return f"az://{client.container_name}/{self.root}".rstrip("/"), options
 
     # --- names -----------------------------------------------------------------------------
 
@@ -481,6 +504,21 @@ def _container_client(
         )
     url = endpoint or f"https://{account}.blob.{loc.suffix}"
     return ContainerClient(url, loc.container, credential=settings.get_credential(), **options)
+
+
+def _delta_credential(credential: Any, sas_in_url: str) -> dict[str, str]:
+    """The container client's credential in delta-rs's storage-option form."""
+    if account_key := getattr(credential, "account_key", None):  # StorageSharedKeyCredential
+        return {"account_key": account_key}
+    if named := getattr(credential, "named_key", None):  # AzureNamedKeyCredential
+        return {"account_key": named.key}
+    if signature := getattr(credential, "signature", None):  # AzureSasCredential
+        return {"sas_token": signature.lstrip("?")}
+    if sas_in_url:
+        return {"sas_token": sas_in_url}
+    if hasattr(credential, "get_token"):  # managed identity, az login, workload identity
+        return {"bearer_token": credential.get_token(STORAGE_SCOPE).token}
+    raise AzureLakeError("the lake has no credential delta-rs can use")
 
 
 def _is_folder_placeholder(props: BlobProperties) -> bool:

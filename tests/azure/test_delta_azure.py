@@ -7,6 +7,7 @@ from pathlib import Path
 import azurite_server  # tests/azure/servers, on the path through conftest
 import pyarrow as pa
 import pyarrow.parquet as pq
+from azure.core.credentials import AccessToken
 from azure.storage.blob import ContainerClient
 from deltalake import DeltaTable, write_deltalake
 
@@ -16,7 +17,7 @@ from turbodata import migrate
 from turbodata.azure_lake import AzureLake
 
 
-def test_a_parquet_folder_loads_from_azure_and_a_delta_table_says_it_cannot_yet(
+def test_a_parquet_folder_and_a_delta_table_load_from_azure(
     tmp_path: Path, container: ContainerClient, sqlite_url: str
 ) -> None:
     lake = tmp_path / "lake"
@@ -28,31 +29,61 @@ def test_a_parquet_folder_loads_from_azure_and_a_delta_table_says_it_cannot_yet(
 
     summary = migrate(AzureLake(container, "org"), sqlite_url)
 
+    assert summary.ok, summary.to_dict()
     got = sorted((r["Id"], r["age"], r["year"]) for r in fetch(sqlite_url, "contact"))
     assert got == [("x", 30, 2024), ("y", None, 2024)]
-    assert summary.tables["contact"].status == "loaded"
-    assert summary.tables["account"].status == "failed"
-    assert "Delta tables are read from local lake folders, or from lakes that give" in (
-        summary.tables["account"].error or ""
+    accounts = sorted((r["Id"], r["age"]) for r in fetch(sqlite_url, "account"))
+    assert accounts == [("x", 30), ("y", None)]
+    assert summary.tables["account"].watermark == "delta:0"
+
+
+def test_delta_storage_signs_in_as_the_lake_does(container: ContainerClient) -> None:
+    """The connection string's account key and the emulator's endpoint, as delta-rs wants them."""
+    root, options = AzureLake(container, "org").delta_storage()
+
+    assert root == f"az://{container.container_name}/org"
+    assert options["account_name"] == container.account_name
+    assert options["account_key"] == container.credential.account_key
+    assert options["allow_http"] == "true"
+    assert options["endpoint"] == container.url.rsplit("/", 1)[0]
+
+
+class RecordingCredential:
+    """A token credential that hands out one token and records the scopes asked for."""
+
+    def __init__(self) -> None:
+        self.scopes: list[str] = []
+
+    def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+        self.scopes += scopes
+        return AccessToken("token-for-delta", 4102444800)
+
+
+def test_delta_storage_of_a_managed_identity_lake_is_a_storage_bearer_token() -> None:
+    credential = RecordingCredential()
+    client = ContainerClient("https://acct.blob.core.windows.net", "raw", credential=credential)
+
+    root, options = AzureLake(client, "org/lake").delta_storage()
+
+    assert root == "az://raw/org/lake"
+    assert options == {"account_name": "acct", "bearer_token": "token-for-delta"}
+    assert credential.scopes == ["https://storage.azure.com/.default"]
+
+
+def test_delta_storage_of_onelake_uses_the_fabric_endpoint() -> None:
+    client = ContainerClient(
+        "https://onelake.blob.fabric.microsoft.com", "workspace", credential=RecordingCredential()
     )
+    _, options = AzureLake(client, "sales.Lakehouse/Tables").delta_storage()
+    assert options["use_fabric_endpoint"] == "true" and "endpoint" not in options
 
 
-class DeltaStorageLake(AzureLake):
-    """An Azure lake that gives delta-rs its storage: the method AzureLake itself should have
-    (account key from the connection string, the blob endpoint Azurite listens on)."""
-
-    def __init__(self, container: ContainerClient, root: str, blob_endpoint: str) -> None:
-        super().__init__(container, root)
-        self._endpoint = blob_endpoint
-
-    def delta_storage(self) -> tuple[str, dict[str, str]]:
-        options = {
-            "account_name": azurite_server.ACCOUNT,
-            "account_key": azurite_server.WELL_KNOWN_KEY,
-            "endpoint": self._endpoint,
-            "allow_http": "true",
-        }
-        return f"az://{self._container.container_name}/{self.root}", options
+def test_delta_storage_of_a_sas_lake_passes_the_sas() -> None:
+    client = ContainerClient(
+        "https://acct.blob.core.windows.net", "raw", credential="sv=2024&sig=abc"
+    )
+    _, options = AzureLake(client, "org").delta_storage()
+    assert options == {"account_name": "acct", "sas_token": "sv=2024&sig=abc"}
 
 
 def test_a_delta_table_in_azure_loads_then_applies_an_append_and_reconciles_a_delete(
@@ -66,7 +97,7 @@ def test_a_delta_table_in_azure_loads_then_applies_an_append_and_reconciles_a_de
     schema = _with_bool(first.schema)
     write_deltalake(str(table), first.cast(schema))
     upload_folder(container, local, "org")
-    lake = DeltaStorageLake(container, "org", azurite.blob_endpoint)
+    lake = AzureLake(container, "org")
     loaded = migrate(lake, sqlite_url)
     added = pa.table({"Id": ["c"], "versionnumber": [3], "IsDelete": [None]}).cast(schema)
     write_deltalake(str(table), added, mode="append")
