@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import azurite_server  # tests/azure/servers, on the path through conftest
 import pyarrow as pa
 import pyarrow.parquet as pq
 from azure.core.credentials import AccessToken
@@ -87,7 +86,7 @@ def test_delta_storage_of_a_sas_lake_passes_the_sas() -> None:
 
 
 def test_a_delta_table_in_azure_loads_then_applies_an_append_and_reconciles_a_delete(
-    tmp_path: Path, container: ContainerClient, azurite: azurite_server.Azurite, sqlite_url: str
+    tmp_path: Path, container: ContainerClient, sqlite_url: str
 ) -> None:
     """Without change data feed: delta-rs's load_cdf from a version > 0 fails against Azurite
     ("Invalid table version"), so the feed is not exercised here."""
