@@ -1,18 +1,25 @@
-"""One run: discover the lake, take the database's lease, load each table, summarise.
+"""One run: discover the lake, take the leases, load each table, summarise.
 
 Tables are independent: one that fails is reported and the others go on (`loader`). A run
-that finds nothing to load, or is stopped by a signal, never ends `succeeded`.
+that finds nothing to load, or is stopped by a signal, never ends `succeeded`. A run takes the
+database's lease only for a moment (ledger tables, its start recorded), then each table's own
+lease while it loads it (`turbodata.lease`): runs on different tables load together, up to
+`jobs` tables of one run load at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import json
 import logging
+import os
+import threading
 import uuid
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,6 +39,11 @@ log = logging.getLogger("turbodata")
 
 # what `--db` usually starts with, for suggestions when a scheme is mistyped
 KNOWN_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "mssql", "mssql+pyodbc")
+DEFAULT_JOBS = 1  # tables loaded at once by default (see bench/parallel.py and the README)
+LEASE_WAIT_ENV = "TURBODATA_LEASE_WAIT_SECONDS"
+DEFAULT_LEASE_WAIT_SECONDS = 5.0  # how long a table held by another run is waited for
+# the database lease is held only for a moment by a run starting: always worth a short wait
+DATABASE_LEASE_WAIT_SECONDS = 5.0
 
 
 class DatabaseUrlError(ValueError):
@@ -155,6 +167,8 @@ def migrate(
     progress: Progress | None = None,
     options: LoadOptions | None = None,
     reload: Sequence[str] = (),
+    jobs: int = DEFAULT_JOBS,
+    lease_wait: float | None = None,
 ) -> RunSummary:
     """Load every table of `lake` (or only `tables`) into `db`; see README for examples.
 
@@ -162,6 +176,14 @@ def migrate(
     are appended. `dry_run` plans the DDL and counts the rows, changing nothing (not even
     creating a SQLite file). `reload` names tables whose files are all loaded again, e.g. after
     their metadata was fixed. A run stopped by Ctrl-C raises `RunInterrupted`.
+
+    `jobs` tables load at once, each in its own thread with its own connection from the
+    engine's pool (keep `jobs` below the pool's size). Design choice for SQLite, which has one
+    writer at a time: `jobs` is capped at 1 there (logged), since parallel tables would only
+    queue on the file's write lock. With `jobs` > 1, Ctrl-C stops each table after the batch it
+    is in. A table another run is loading is waited for `lease_wait` seconds (None:
+    $TURBODATA_LEASE_WAIT_SECONDS, else 5), then fails naming that run; the run's other tables
+    go on. A run whose every table was held so is `blocked`.
     """
     if options is not None and (keys or soft_delete or db_schema):
         raise TypeError("give keys, soft_delete and db_schema inside `options`, not beside it")
@@ -177,11 +199,47 @@ def migrate(
         started_at=datetime.now(UTC),
         dry_run=dry_run,
     )
+    work = _Work(_effective_jobs(engine, jobs), lease_wait_seconds(lease_wait))
     with _run_event(summary):
         _plan_and_load(
-            summary, lake, engine, dialect, tables, count_rows, progress, options, reload
+            summary, lake, engine, dialect, tables, count_rows, progress, options, reload, work
         )
     return summary
+
+
+@dataclasses.dataclass(frozen=True)
+class _Work:
+    """How a run shares the database: tables at once, and the wait for a busy table."""
+
+    jobs: int
+    lease_wait: float
+
+
+def lease_wait_seconds(given: float | None = None) -> float:
+    """The wait for a table another run holds: `given`, else $TURBODATA_LEASE_WAIT_SECONDS,
+    else DEFAULT_LEASE_WAIT_SECONDS. A setting that is not a number >= 0 is an error, never
+    silently the default."""
+    if given is not None:
+        return max(float(given), 0.0)
+    text = os.environ.get(LEASE_WAIT_ENV, "").strip()
+    if not text:
+        return DEFAULT_LEASE_WAIT_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:  # also NaN
+        raise ValueError(f"{LEASE_WAIT_ENV}={text!r}: give a number of seconds, 0 or more")
+    return seconds
+
+
+def _effective_jobs(engine: Engine, jobs: int) -> int:
+    if jobs < 1:
+        raise ValueError(f"jobs must be 1 or more, not {jobs}")
+    if jobs > 1 and engine.dialect.name == "sqlite":
+        log.info("SQLite has one writer at a time: loading one table at a time (--jobs 1)")
+        return 1
+    return jobs
 
 
 def _plan_and_load(
@@ -194,6 +252,7 @@ def _plan_and_load(
     progress: Progress | None,
     options: LoadOptions,
     reload: Sequence[str],
+    work: _Work,
 ) -> None:
     """The run after its summary exists: plan, check, then load (or only plan)."""
     dry_run = summary.dry_run
@@ -219,17 +278,94 @@ def _plan_and_load(
         _run_tables(plan, tables, summary, lambda r, b: loader.plan(r, b, count_rows))
         summary.finished_at = datetime.now(UTC)
         return
-    with engine.begin() as conn:
-        ledger.ensure(conn)
     try:
-        lease.acquire(engine, summary.run_id, is_busy=dialect.is_busy)
+        _start_run(engine, dialect, summary)
     except lease.LeaseHeld as held:
         summary.blocked = True
         summary.problems.append(str(held))
         summary.finished_at = datetime.now(UTC)
         return
-    loader.between_batches = lambda: lease.renew(engine, summary.run_id)
-    _load(engine, plan, tables, summary, loader)
+    if progress is not None and work.jobs > 1:
+        loader.progress = _serialized(progress)
+    _load(engine, plan, tables, summary, _TableLeases(engine, dialect, loader, work))
+
+
+def _start_run(engine: Engine, dialect: Dialect, summary: RunSummary) -> None:
+    """Under the database lease (a moment): the ledger tables, and the run's start."""
+    _create_lease_table(engine)
+    run_id = summary.run_id
+    lease.acquire_waiting(engine, run_id, DATABASE_LEASE_WAIT_SECONDS, is_busy=dialect.is_busy)
+    try:
+        with engine.begin() as conn:
+            ledger.ensure(conn)  # a future migration of the ledger belongs here too
+            ledger.start_run(conn, run_id, summary.started_at)
+    finally:
+        lease.release(engine, run_id)
+
+
+def _create_lease_table(engine: Engine) -> None:
+    """The lease table, created by whichever of two starting runs gets there first."""
+    try:
+        with engine.begin() as conn:
+            ledger.lease.create(conn, checkfirst=True)
+    except sa.exc.DBAPIError:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table(ledger.lease.name):
+                raise
+
+
+def _serialized(progress: Progress) -> Progress:
+    """The progress callback, called by one table's thread at a time."""
+    lock = threading.Lock()
+
+    def report(result: TableResult) -> None:
+        with lock:
+            progress(result)
+
+    return report
+
+
+class _StopRequested(KeyboardInterrupt):
+    """Raised in a table's thread between batches once the run was interrupted."""
+
+
+@dataclasses.dataclass
+class _TableLeases:
+    """Loads a table under its own lease: waited for, renewed between batches, released."""
+
+    engine: Engine
+    dialect: Dialect
+    loader: TableLoader
+    work: _Work
+    stop: threading.Event = dataclasses.field(default_factory=threading.Event)
+
+    def load(self, result: TableResult, batches: list[TableBatch]) -> None:
+        run_id, name = self.loader.run_id, lease.table_lease(self.loader.ledger_name(result.name))
+        try:
+            lease.acquire_waiting(
+                self.engine,
+                run_id,
+                self.work.lease_wait,
+                is_busy=self.dialect.is_busy,
+                name=name,
+                table=result.name,
+            )
+        except lease.LeaseHeld as held:
+            result.blocked_by = held.holder
+            result.fail(str(held))
+            return
+
+        def between_batches() -> None:
+            if self.stop.is_set():
+                raise _StopRequested("run interrupted")
+            lease.renew(self.engine, run_id, name=name)
+
+        try:
+            dataclasses.replace(self.loader, between_batches=between_batches).load(result, batches)
+        except lease.LeaseHeld as lost:  # another run took over an expired lease
+            result.fail(f"stopped: {lost}")
+        finally:
+            lease.release(self.engine, run_id, name)
 
 
 def _load(
@@ -237,19 +373,17 @@ def _load(
     plan: layouts.LakePlan,
     tables: Sequence[str] | None,
     summary: RunSummary,
-    loader: TableLoader,
+    leases: _TableLeases,
 ) -> None:
-    """Load the tables under the run's lease and record the run, however it ends: a signal
+    """Load the tables, each under its lease, and record the run, however it ends: a signal
     is recorded as `interrupted`, any other escaping error as a problem (`failed`), never
     `succeeded` on the strength of the tables finished before it."""
     interrupted: RunInterrupted | None = None
     stopped: BaseException | None = None
+    loader = leases.loader
     try:
-        with engine.begin() as conn:
-            ledger.start_run(conn, summary.run_id, summary.started_at)
-        _run_tables(plan, tables, summary, loader.load)
-    except lease.LeaseHeld as lost:  # another run took over an expired lease: stop here
-        summary.problems.append(f"run stopped: {lost}")
+        _run_tables(plan, tables, summary, leases.load, leases.work.jobs, leases.stop)
+        _note_blocked(summary)
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM in the CLI
         summary.interrupted = True
         stopped = interrupted = RunInterrupted(summary)
@@ -285,7 +419,17 @@ def _record_end(
         ledger.finish_run(conn, summary.run_id, summary.status, stored)
         if interrupted:
             interrupted.committed = ledger.loaded_by_run(conn, summary.run_id)
-    lease.release(engine, summary.run_id)
+    lease.release(engine, summary.run_id, None)
+
+
+def _note_blocked(summary: RunSummary) -> None:
+    """A run whose every table another run held did nothing: `blocked`, its tables' messages
+    among its problems (as when the database lease itself was held)."""
+    results = list(summary.tables.values())
+    if results and all(result.blocked_by for result in results):
+        summary.blocked = True
+        summary.problems += [result.error or "" for result in results]
+        summary.tables.clear()
 
 
 def _problems_before_loading(
@@ -415,15 +559,59 @@ def _run_tables(
     tables: Sequence[str] | None,
     summary: RunSummary,
     load: Callable[[TableResult, list[TableBatch]], None],
+    jobs: int = 1,
+    stop: threading.Event | None = None,
 ) -> None:
-    for table in _select(plan, tables):
-        result = TableResult(table)
-        summary.tables[table] = result
-        try:
-            _run_table(plan, result, load)
-        finally:
-            _log_table_event(summary, result)
+    selected = _select(plan, tables)
+    if jobs <= 1 or len(selected) <= 1:
+        for table in selected:
+            _run_one(plan, summary, load, table)
+    else:
+        _run_in_parallel(plan, summary, load, selected, jobs, stop or threading.Event())
     summary.problems += [str(p) for p in plan.problems if p.table is None]
+
+
+def _run_one(
+    plan: layouts.LakePlan,
+    summary: RunSummary,
+    load: Callable[[TableResult, list[TableBatch]], None],
+    table: str,
+) -> None:
+    result = TableResult(table)
+    summary.tables[table] = result
+    try:
+        _run_table(plan, result, load)
+    finally:
+        _log_table_event(summary, result)
+
+
+def _run_in_parallel(
+    plan: layouts.LakePlan,
+    summary: RunSummary,
+    load: Callable[[TableResult, list[TableBatch]], None],
+    selected: list[str],
+    jobs: int,
+    stop: threading.Event,
+) -> None:
+    """Up to `jobs` tables at once. Ctrl-C (in the main thread) stops each running table after
+    its batch in flight and starts no other; the summary lists the tables in plan order."""
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="turbodata-table")
+    futures = [pool.submit(_run_one, plan, summary, load, table) for table in selected]
+    try:
+        for future in futures:
+            future.exception()  # waits; a table's own error is in its result already
+    except KeyboardInterrupt:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        ordered = {t: summary.tables[t] for t in selected if t in summary.tables}
+        summary.tables.clear()
+        summary.tables.update(ordered)
+    escaped = [f.exception() for f in futures if f.exception() is not None]
+    if escaped:
+        raise escaped[0]
 
 
 def _run_table(
@@ -439,8 +627,6 @@ def _run_table(
         return
     try:
         load(result, [b for b in plan.batches if b.table == table])
-    except lease.LeaseHeld:
-        raise
     except Exception as error:  # this table failed; the others go on
         log.exception("%s failed", table)
         result.fail(one_line(error))

@@ -24,6 +24,9 @@ class TableResult:
     error: str | None = None
     ddl: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # one line each: file, row, column, reason
+    # the run holding the table's lease when this run gave up waiting (not in to_dict: the
+    # error names it)
+    blocked_by: str | None = field(default=None, repr=False)
 
     def fail(self, message: str) -> None:
         self.status, self.error = "failed", message
@@ -85,5 +88,6 @@ class RunSummary:
 def _table_dict(result: TableResult) -> dict[str, object]:
     data = asdict(result)
     data.pop("name")
+    data.pop("blocked_by")
     data["seconds"] = round(result.seconds, 3)
     return data
