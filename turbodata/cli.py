@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +33,7 @@ from turbodata.ops import logs, write_report
 from turbodata.ops.report import RUNS_SHOWN, RunLine, recent_runs
 from turbodata.overrides import OverrideError, Overrides, load_overrides
 from turbodata.pipeline import (
+    DEFAULT_JOBS,
     DatabaseNotFound,
     DatabaseUrlError,
     RunInterrupted,
@@ -50,6 +52,7 @@ from turbodata.settings import Settings, SettingsError
 from turbodata.summary import RunSummary, TableResult
 
 MAX_PROBLEM_LINES = 50  # per table, on stderr; all of them are in _turbodata_rejects
+MAX_PROGRESS_TABLES = 4  # tables on the progress line (the latest to report)
 EXIT_SIGINT, EXIT_SIGTERM, EXIT_SIGPIPE = 130, 143, 141
 
 log = logging.getLogger("turbodata")
@@ -224,6 +227,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="TABLE",
         help="load all of TABLE's files again, e.g. after its metadata was fixed (repeatable)",
     )
+    run.add_argument(
+        "--jobs",
+        type=_positive,
+        default=DEFAULT_JOBS,
+        metavar="N",
+        help=f"load up to N tables at once (default {DEFAULT_JOBS}; SQLite: always 1, it has"
+        " one writer at a time)",
+    )
     run.set_defaults(command=_migrate)
 
     plan = command(
@@ -340,6 +351,7 @@ def _migrate(args: argparse.Namespace, dry_run: bool = False) -> int:
         progress=progress,
         options=options,
         reload=getattr(args, "reload", []),
+        jobs=getattr(args, "jobs", 1),
     )
     if progress:
         progress.done()
@@ -566,12 +578,22 @@ def _print_problems(summary: RunSummary) -> None:
 
 
 class _Progress:
-    """One self-overwriting line on a terminal: table, files, rows."""
+    """One self-overwriting line on a terminal: per table (with --jobs, the latest few to
+    report, newest first), the files and rows read so far."""
+
+    def __init__(self) -> None:
+        self._tables: dict[str, str] = {}
 
     def __call__(self, result: TableResult) -> None:
-        sys.stderr.write(
-            f"\r{result.name}: {result.files_read} files, {result.rows_read:,} rows read\033[K"
+        self._tables.pop(result.name, None)
+        self._tables[result.name] = (
+            f"{result.name}: {result.files_read} files, {result.rows_read:,} rows read"
         )
+        while len(self._tables) > MAX_PROGRESS_TABLES:
+            self._tables.pop(next(iter(self._tables)))
+        line = " | ".join(reversed(self._tables.values()))
+        width = shutil.get_terminal_size().columns - 1
+        sys.stderr.write(f"\r{line[:width]}\033[K")
         sys.stderr.flush()
 
     def done(self) -> None:
