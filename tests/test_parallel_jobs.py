@@ -1,0 +1,112 @@
+"""`migrate(jobs=N)` / `turbodata migrate --jobs N`: several tables of one run at once."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.dbcheck import fetch
+from tests.test_parallel_leases import (
+    FOLDERS,
+    REPO,
+    TABLES,
+    Expected,
+    assert_exact,
+    files_of,
+    load_window,
+    wait_for,
+    write_tables_lake,
+)
+from turbodata.pipeline import RunInterrupted, migrate
+from turbodata.summary import TableResult
+
+
+@pytest.fixture(scope="module")
+def lake_of_three(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Expected]:
+    root = tmp_path_factory.mktemp("jobs") / "lake"
+    return root, write_tables_lake(root, TABLES, FOLDERS, 4_000)
+
+
+def test_jobs_load_tables_of_one_run_at_the_same_time(
+    lake_of_three: tuple[Path, Expected], postgres_url: str
+) -> None:
+    lake, expected = lake_of_three
+    reported: dict[str, set[int]] = {}
+
+    def progress(result: TableResult) -> None:
+        reported.setdefault(result.name, set()).add(threading.get_ident())
+
+    summary = migrate(lake, postgres_url, jobs=3, progress=progress)
+
+    assert summary.ok, summary.to_dict()
+    assert list(summary.tables) == list(TABLES)  # in plan order, whichever finished first
+    assert_exact(postgres_url, expected)
+    windows = {t: load_window(postgres_url, t) for t in TABLES}
+    assert {run for _, _, run in windows.values()} == {summary.run_id}
+    alpha_from, alpha_to, _ = windows["alpha"]
+    beta_from, beta_to, _ = windows["beta"]
+    assert alpha_from < beta_to and beta_from < alpha_to  # loaded together
+    assert len(set.union(*reported.values())) > 1  # by several threads
+    assert not fetch(postgres_url, "_turbodata_lease")  # every lease released
+
+
+def test_sqlite_loads_one_table_at_a_time_whatever_jobs_says(
+    lake_of_three: tuple[Path, Expected], sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    lake, expected = lake_of_three
+    with caplog.at_level(logging.INFO, logger="turbodata"):
+        summary = migrate(lake, sqlite_url, jobs=4)
+
+    assert summary.ok
+    assert "SQLite has one writer at a time" in caplog.text
+    assert_exact(sqlite_url, expected)
+    windows = sorted(load_window(sqlite_url, t)[:2] for t in TABLES)
+    assert all(end < start for (_, end), (start, _) in itertools.pairwise(windows))
+
+
+def test_ctrl_c_stops_every_table_after_its_batch_and_a_rerun_finishes_exactly(
+    lake_of_three: tuple[Path, Expected], postgres_url: str
+) -> None:
+    lake, expected = lake_of_three
+
+    def interrupt_once_loading() -> None:
+        wait_for(lambda: files_of(postgres_url, "alpha") >= 1)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_once_loading, daemon=True).start()
+    with pytest.raises(RunInterrupted) as stopped:
+        migrate(lake, postgres_url, jobs=3)
+
+    summary = stopped.value.summary
+    assert summary.status == "interrupted"
+    (run,) = [r for r in fetch(postgres_url, "_turbodata_runs") if r["run_id"] == summary.run_id]
+    assert run["status"] == "interrupted"
+    assert not fetch(postgres_url, "_turbodata_lease")
+    assert sum(files_of(postgres_url, t) for t in TABLES) < FOLDERS * len(TABLES)
+
+    rerun = migrate(lake, postgres_url, jobs=3)
+    assert rerun.ok, rerun.to_dict()
+    assert_exact(postgres_url, expected)
+
+
+def test_jobs_must_be_a_positive_number(lake_of_three: tuple[Path, Expected]) -> None:
+    lake, _ = lake_of_three
+    done = subprocess.run(
+        [sys.executable, "-m", "turbodata", "migrate", "--lake", str(lake), "--jobs", "0"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--jobs: not a positive whole number: '0'" in done.stderr
+    with pytest.raises(ValueError, match="jobs must be 1 or more"):
+        migrate(lake, "sqlite://", jobs=0)
