@@ -2,14 +2,19 @@
 
 - `POST /api/migrate` (function key): one synchronous run. Body
   `{"tables": [...]?, "dry_run": bool?, "lake": "abfs://..."?}`; answers the run summary as a
-  JSON object, 200 when everything loaded, 500 when not, 400 naming the bad field (every
-  body that is not a small JSON object of these fields, each given once, is a 400).
+  JSON object, 200 when everything loaded, 500 when not, 409 when nothing was done because
+  other runs held the database or every requested table (Data Factory's ForEach calls it per
+  table: see infra/adf-pipeline-foreach.json), 400 naming the bad field (every body that is
+  not a small JSON object of these fields, each given once, is a 400).
   HTTP calls are cut at 230 s by Azure's load balancer: use it for short runs and reruns.
 - `POST /api/migrations` (function key): starts a Durable run (same body) and answers 202
-  with `statusQueryGetUri`. The orchestrator runs one activity per table (in groups of
-  `http_api.PARALLEL_TABLES`, see there). A run that did not load everything ends Failed
-  (poll with `&returnInternalServerErrorOnFailure=true` to get a 500), its summary in
-  `customStatus`; a clean run's summary is the `output`.
+  with `statusQueryGetUri`. The orchestrator fans out one activity per table, at most
+  `TURBODATA_PARALLEL_TABLES` at once (in groups of that many: the next group starts when a
+  group has finished), and fans in one summary. A table that fails (or that another run
+  holds) is tried again after 60 s, up to `TURBODATA_TABLE_ATTEMPTS` attempts in all, without
+  redoing the others. A run that did not load everything ends Failed (poll with
+  `&returnInternalServerErrorOnFailure=true` to get a 500), its summary in `customStatus`; a
+  clean run's summary is the `output`.
 - `GET /api/tables` (function key): `{"tables": [...]}`, what a run would load.
 - `GET /api/status` (function key): `{"tables": [...]}`, per loaded table the object
   `turbodata status --json` prints; 500 with `{"ok": false, "error": ...}` when the database
@@ -22,12 +27,14 @@ Everything else lives in `turbodata.http_api`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
+from azure.durable_functions.models.Task import TaskBase
 
 from turbodata import http_api
 from turbodata.http_api import MigrateRequest, RequestError
@@ -105,16 +112,19 @@ async def start_migration(
 @app.orchestration_trigger(context_name="context", orchestration=ORCHESTRATOR, input_type=dict)
 def migrate_orchestrator(context: df.DurableOrchestrationContext) -> Any:
     request = context.get_input() or {}
-    tables = yield context.call_activity(list_tables, request, expected_type=list)
-    results: list[dict[str, Any]] = []
-    for group in http_api.table_groups(tables):
-        tasks = [
-            context.call_activity(
-                migrate_table, {"request": request, "table": t}, expected_type=dict
-            )
-            for t in group
-        ]
-        results += yield context.task_all(tasks)
+    plan = yield context.call_activity(list_tables, request, expected_type=dict)
+    parts: dict[str, dict[str, Any]] = {}
+    for group in http_api.table_groups(plan["tables"], plan["parallel_tables"]):
+        tasks = {t: _table_activity(context, plan, request, t) for t in group}
+        try:
+            yield context.task_all(list(tasks.values()))
+        except Exception:  # a table failed every attempt: the group's others still run
+            for task in tasks.values():
+                if not task.is_completed:
+                    with contextlib.suppress(Exception):
+                        yield task
+        parts.update({t: _part(task, t, plan["table_attempts"]) for t, task in tasks.items()})
+    results = [parts[t] for t in plan["tables"]]
     summary = http_api.combine(results, run_id=context.instance_id)
     context.set_custom_status(http_api.compact(summary))
     if not summary["ok"]:
@@ -122,14 +132,41 @@ def migrate_orchestrator(context: df.DurableOrchestrationContext) -> Any:
     return summary
 
 
+def _table_activity(
+    context: df.DurableOrchestrationContext,
+    plan: dict[str, Any],
+    request: dict[str, Any],
+    table: str,
+) -> TaskBase:
+    work = {"request": request, "table": table}
+    attempts = plan["table_attempts"]
+    if attempts <= 1:
+        return context.call_activity(migrate_table, work, expected_type=dict)
+    retry = df.RetryOptions(plan["retry_seconds"] * 1000, attempts)
+    return context.call_activity_with_retry(migrate_table, retry, work, expected_type=dict)
+
+
+def _part(task: TaskBase, table: str, attempts: int) -> dict[str, Any]:
+    """A finished table activity's summary; for one that failed every attempt, a failed
+    table built from its error (the activity's own summary is in the ledger's runs)."""
+    if isinstance(task.result, Exception):
+        return http_api.failed_part(table, str(task.result), attempts)
+    return task.result
+
+
 @app.activity_trigger(input_name="request", activity="list_tables")
-def list_tables(request: dict[str, Any]) -> list[str]:
-    return http_api.list_tables(MigrateRequest.from_dict(request))
+def list_tables(request: dict[str, Any]) -> dict[str, Any]:
+    return http_api.fan_out_plan(MigrateRequest.from_dict(request))
 
 
 @app.activity_trigger(input_name="work", activity="migrate_table")
 def migrate_table(work: dict[str, Any]) -> dict[str, Any]:
-    return http_api.migrate_one_table(MigrateRequest.from_dict(work["request"]), work["table"])
+    """One table; raises TableFailed when it did not load, so that the retry policy runs it
+    again (its summary then is in the error and in the ledger)."""
+    summary = http_api.migrate_one_table(MigrateRequest.from_dict(work["request"]), work["table"])
+    if http_api.table_failed(summary):
+        raise http_api.TableFailed(http_api.failure_line(summary))
+    return summary
 
 
 @app.function_name("scheduled_migration")

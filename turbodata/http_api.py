@@ -10,9 +10,13 @@
   registered secret masked;
 - `table_status()` is `GET /api/status`: `turbodata status --json`'s objects for the
   configured database; `error_body(exc)` the 500 answer when it cannot be read;
-- `list_tables`, `migrate_one_table`, `table_groups` and `combine` are the Durable
-  activities' and orchestrator's halves: one activity per table, the orchestrator merges
-  their summaries.
+- `list_tables`, `fan_out_plan`, `migrate_one_table`, `table_failed`, `failed_part` and
+  `combine` are the Durable activities' and orchestrator's halves: one activity per table,
+  at most `parallel_tables()` at once, a failed table retried (`table_attempts()`), the
+  orchestrator merges their summaries.
+
+`run_migration` answers 409 when the whole request was blocked: another run holds the
+database, or every requested table, and waiting `TURBODATA_LEASE_WAIT_SECONDS` did not help.
 
 `lake` in a request must be an `abfs://`/`az://` URL: a Functions host has no lake folder,
 and a caller holding a function key must not make the app read arbitrary local paths. Its
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,10 +41,17 @@ from turbodata.settings import AZURE_LAKE_SCHEMES, WEB_SCHEMES, Settings
 log = logging.getLogger("turbodata.functions")
 
 MAX_PROBLEMS = 100  # per table and per run in a response; the ledger keeps every reject
-# How many table activities a Durable run starts at once. 1 because a migration holds a lease
-# on its database (turbodata.lease: one run at a time per database), so parallel per-table
-# runs would only block each other. Raise it if the lease ever becomes per table.
+# How many table activities a Durable run has running at once, unless TURBODATA_PARALLEL_TABLES
+# says otherwise. Tables have leases of their own (turbodata.lease), so activities on different
+# tables load together. 1 by default because the right number is the database's (its log write
+# rate, DTU/vCore limits; SQLite has one writer): the deployment sets it (infra/main.bicep).
 PARALLEL_TABLES = 1
+PARALLEL_TABLES_ENV = "TURBODATA_PARALLEL_TABLES"
+# Attempts of a table's activity (a failed or blocked table is tried again, the others not),
+# unless TURBODATA_TABLE_ATTEMPTS says otherwise; the first retry after TABLE_RETRY_SECONDS.
+TABLE_ATTEMPTS = 1
+TABLE_ATTEMPTS_ENV = "TURBODATA_TABLE_ATTEMPTS"
+TABLE_RETRY_SECONDS = 60
 FIELDS = ("tables", "dry_run", "lake")
 MAX_BODY_BYTES = 64 * 1024  # a request names tables and a lake: far below this
 MAX_DEPTH = 8  # the request is 2 levels deep; the JSON parser recurses once per level
@@ -220,7 +232,14 @@ def run_migration(request: MigrateRequest) -> tuple[int, dict[str, Any]]:
         if engine is not None:
             engine.dispose()
     body = redact_data(body)
-    return (200 if body.get("ok") else 500), body
+    return _http_status(body), body
+
+
+def _http_status(body: Mapping[str, Any]) -> int:
+    """200 all loaded; 409 nothing done because other runs held what it needed; else 500."""
+    if body.get("ok"):
+        return 200
+    return 409 if body.get("status") == "blocked" else 500
 
 
 def table_status() -> list[dict[str, Any]]:
@@ -308,16 +327,82 @@ def list_tables(request: MigrateRequest) -> list[str]:
     return pipeline.discover_tables(settings.open_lake(request.lake))
 
 
-def table_groups(tables: Sequence[str]) -> list[list[str]]:
-    """The tables in the groups a Durable run starts together, in order."""
-    size = max(PARALLEL_TABLES, 1)
+def parallel_tables() -> int:
+    """How many table activities a Durable run has running at once."""
+    return _whole_number(PARALLEL_TABLES_ENV, PARALLEL_TABLES)
+
+
+def table_attempts() -> int:
+    """How often a Durable run tries a table before it reports it failed."""
+    return _whole_number(TABLE_ATTEMPTS_ENV, TABLE_ATTEMPTS)
+
+
+def _whole_number(variable: str, default: int) -> int:
+    """A setting of 1 or more; anything else is an error, never silently the default."""
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return max(default, 1)
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{variable}={text!r}: give a whole number, 1 or more")
+    return int(text)
+
+
+def fan_out_plan(request: MigrateRequest) -> dict[str, Any]:
+    """The `list_tables` activity's answer: the tables, and how to fan out over them. Read
+    in an activity, not in the orchestrator: its history then holds them, so a setting
+    changed while a run is in flight cannot change the run's replay."""
+    return {
+        "tables": list_tables(request),
+        "parallel_tables": parallel_tables(),
+        "table_attempts": table_attempts(),
+        "retry_seconds": TABLE_RETRY_SECONDS,
+    }
+
+
+def table_groups(tables: Sequence[str], size: int | None = None) -> list[list[str]]:
+    """The tables in groups of `size` (default `parallel_tables()`), in order.
+
+    Design choice: the orchestrator runs groups, not a sliding window (task_any over the
+    running tables): the Durable Python SDK lists a retried activity's action again in every
+    new task_any/task_all built over it, which a host replaying schema V1 would schedule again.
+    A group waits for its slowest table; the next group then starts."""
+    size = size or parallel_tables()
     return [list(tables[i : i + size]) for i in range(0, len(tables), size)]
 
 
+class TableFailed(RuntimeError):
+    """A table's activity that did not load its table (failed, or blocked by another run):
+    raised so that the orchestrator's retry policy runs it again."""
+
+
 def migrate_one_table(request: MigrateRequest, table: str) -> dict[str, Any]:
-    """The activity: one table's migration summary (never raises)."""
+    """One table's migration summary (never raises)."""
     one = MigrateRequest(tables=(table,), dry_run=request.dry_run, lake=request.lake)
     return run_migration(one)[1]
+
+
+def table_failed(summary: Mapping[str, Any]) -> bool:
+    """Whether a table's summary is worth another attempt: the table failed or was blocked
+    (rows rejected are the data's: another attempt rejects them again)."""
+    return summary.get("status") in ("failed", "blocked")
+
+
+def failure_line(summary: Mapping[str, Any]) -> str:
+    """A failed table's summary as one line for TableFailed (masked, bounded)."""
+    return mask_secrets(str(MigrationFailed(summary)))[:2000]
+
+
+def failed_part(table: str, reason: str, attempts: int) -> dict[str, Any]:
+    """The per-table summary of a table whose every attempt failed (its activity's error)."""
+    first_line = reason.strip().splitlines()[0] if reason.strip() else "activity failed"
+    message = mask_secrets(f"{first_line} (after {attempts} attempt{'s' * (attempts > 1)})")
+    return {
+        "run_id": None,
+        "status": "failed",
+        "ok": False,
+        "tables": {table: _failed_table(message)},
+        "problems": [f"{table}: {message}"],
+    }
 
 
 def combine(summaries: Sequence[Mapping[str, Any]], run_id: str) -> dict[str, Any]:
@@ -331,7 +416,8 @@ def combine(summaries: Sequence[Mapping[str, Any]], run_id: str) -> dict[str, An
     failed = any(t.get("status") == "failed" for t in tables.values())
     started = [p["started_at"] for p in summaries if p.get("started_at")]
     finished = [p["finished_at"] for p in summaries if p.get("finished_at")]
-    first = summaries[0] if summaries else {}
+    # the first part of a run that started (a failed_part has no lake, database, dry_run)
+    first = next((p for p in summaries if p.get("run_id")), summaries[0] if summaries else {})
     return {
         "run_id": run_id,
         "status": "succeeded"

@@ -1,0 +1,317 @@
+"""The Durable orchestrator's fan-out over tables: a concurrency limit from the settings, one
+summary, a failed table retried (call_activity_with_retry) without redoing the others; and the
+HTTP 409 of a request whose every table another run holds.
+
+The orchestrator runs with the real Durable SDK, replayed as `durable_replay` does, one history
+event per episode, so that this stand-in host can also play a retry's events the way the
+Durable extension writes them (TaskFailed, TimerCreated, TimerFired, TaskScheduled again).
+The migrations are real: examples/lake (copied) into SQLite or PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import durable_replay
+import pytest
+import sqlalchemy as sa
+
+from turbodata import http_api, lease, ledger
+from turbodata.layouts import OPTIONSET_TABLES
+from turbodata.pipeline import connect
+from turbodata.settings import Settings
+
+TIMER_CREATED, TIMER_FIRED = 10, 11
+SAMPLE_TABLES = ["account", "contact", *OPTIONSET_TABLES]
+Index = dict[str, Any]
+
+
+@dataclass
+class Replay:
+    outcome: durable_replay.Outcome
+    attempts: dict[str, int] = field(default_factory=dict)  # table → activity runs
+    most_in_flight: int = 0  # table activities started and not finished, at most
+
+
+@dataclass
+class _Work:
+    task_id: int
+    name: str
+    task_input: Any
+    attempt: int
+    attempts: int
+    scheduled: bool = True  # False: a retry, whose TaskScheduled comes with its result
+
+
+def replay(
+    handle: Callable[[str], str],
+    orchestration_input: Any,
+    activities: Mapping[str, Callable[[Any], Any]],
+    instance_id: str = "inst-7",
+) -> Replay:
+    """Run the orchestration to its end, delivering one outcome per episode (as a host may)."""
+    history = [
+        durable_replay._event(durable_replay.ORCHESTRATOR_STARTED),
+        durable_replay._event(
+            durable_replay.EXECUTION_STARTED,
+            Name="o",
+            Version="",
+            Input=json.dumps(orchestration_input),
+        ),
+    ]
+    result = Replay(durable_replay.Outcome("Running"))
+    queue: deque[_Work | tuple[str, _Work]] = deque()
+    next_id = seen = in_flight = 0
+    for result.outcome.episodes in range(1, 500):
+        state = _episode(handle, history, orchestration_input, instance_id, result)
+        if state is None:
+            return result
+        history.append(durable_replay._event(durable_replay.ORCHESTRATOR_COMPLETED))
+        actions = [a for group in state["actions"] for a in group][seen:]
+        seen += len(actions)
+        for action in actions:
+            retry = action.get("retryOptions") or {}
+            work = _Work(
+                next_id,
+                action["functionName"],
+                json.loads(action["input"]),
+                1,
+                int(retry.get("maxNumberOfAttempts", 1)),
+            )
+            history.append(
+                durable_replay._event(
+                    durable_replay.TASK_SCHEDULED, EventId=next_id, Name=work.name
+                )
+            )
+            next_id += 1
+            queue.append(work)
+            in_flight += work.name == "migrate_table"
+        result.most_in_flight = max(result.most_in_flight, in_flight)
+        if not queue:
+            raise AssertionError("the orchestrator is waiting but scheduled nothing new")
+        history.append(durable_replay._event(durable_replay.ORCHESTRATOR_STARTED))
+        item = queue.popleft()
+        if isinstance(item, tuple):  # the retry timer of a failed attempt
+            _, work = item
+            history += _timer(next_id)
+            next_id += 1
+            if work.attempt < work.attempts:
+                queue.appendleft(
+                    _Work(
+                        next_id, work.name, work.task_input, work.attempt + 1, work.attempts, False
+                    )
+                )
+                next_id += 1
+            else:
+                in_flight -= work.name == "migrate_table"
+            continue
+        if not item.scheduled:
+            history.append(
+                durable_replay._event(
+                    durable_replay.TASK_SCHEDULED, EventId=item.task_id, Name=item.name
+                )
+            )
+        event = _run(item, activities, result)
+        history.append(event)
+        failed = event["EventType"] == durable_replay.TASK_FAILED
+        if failed and item.attempts > 1:
+            queue.appendleft(("timer", item))
+        else:
+            in_flight -= item.name == "migrate_table"
+    raise AssertionError("the orchestration did not finish in 500 episodes")
+
+
+def _episode(
+    handle: Callable[[str], str],
+    history: list[dict[str, Any]],
+    orchestration_input: Any,
+    instance_id: str,
+    result: Replay,
+) -> dict[str, Any] | None:
+    """One replay; None once the orchestration ended (recorded in `result.outcome`)."""
+    body = json.dumps(
+        {
+            "history": history,
+            "instanceId": instance_id,
+            "isReplaying": False,
+            "parentInstanceId": None,
+            "input": json.dumps(orchestration_input),
+            "upperSchemaVersion": 0,
+        }
+    )
+    outcome = result.outcome
+    try:
+        state = json.loads(handle(body))
+    except Exception as exc:
+        if durable_replay.OUT_OF_PROC not in str(exc):
+            raise
+        state = json.loads(str(exc).split(durable_replay.OUT_OF_PROC, 1)[1])
+        outcome.runtime_status, outcome.error = "Failed", state.get("error")
+        outcome.custom_status = state.get("customStatus")
+        return None
+    outcome.custom_status = state.get("customStatus")
+    if state.get("isDone"):
+        outcome.runtime_status, outcome.output = "Completed", state.get("output")
+        return None
+    return state
+
+
+def _run(work: _Work, activities: Mapping[str, Callable[[Any], Any]], result: Replay) -> dict:
+    result.outcome.activity_calls.append((work.name, work.task_input))
+    if work.name == "migrate_table":
+        table = work.task_input["table"]
+        result.attempts[table] = result.attempts.get(table, 0) + 1
+    return durable_replay._complete(work.task_id, activities[work.name], work.task_input)
+
+
+def _timer(timer_id: int) -> list[dict[str, Any]]:
+    fire_at = datetime.now(UTC).isoformat()
+    return [
+        durable_replay._event(TIMER_CREATED, EventId=timer_id, FireAt=fire_at),
+        durable_replay._event(TIMER_FIRED, TimerId=timer_id, FireAt=fire_at),
+    ]
+
+
+# -- fixtures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def app_db(db_url: str, lake_copy: Path, use_settings: Callable[[Settings], None]) -> str:
+    use_settings(Settings(lake=str(lake_copy), database_url=db_url))
+    return db_url
+
+
+def orchestrate(index: Index, acts: Mapping[str, Callable[[Any], Any]] | None = None) -> Replay:
+    handle = index["migrate_orchestrator"].get_user_function()
+    real = {n: index[n].get_user_function() for n in ("list_tables", "migrate_table")}
+    return replay(handle, http_api.MigrateRequest().to_dict(), {**real, **(acts or {})})
+
+
+def row_counts(db_url: str, tables: list[str]) -> dict[str, int]:
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:
+        counts = {
+            t: conn.execute(sa.select(sa.func.count()).select_from(sa.table(t))).scalar_one()
+            for t in tables
+        }
+    engine.dispose()
+    return counts
+
+
+# -- fan-out, limit, fan-in ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+def test_the_orchestrator_keeps_at_most_the_configured_tables_running(
+    functions_index: Index, app_db: str, monkeypatch: pytest.MonkeyPatch, limit: int
+) -> None:
+    monkeypatch.setenv("TURBODATA_PARALLEL_TABLES", str(limit))
+
+    run = orchestrate(functions_index)
+
+    assert run.outcome.runtime_status == "Completed", run.outcome.error
+    assert run.most_in_flight == limit  # the window is filled, never overfilled
+    assert run.attempts == dict.fromkeys(SAMPLE_TABLES, 1)
+    summary = run.outcome.output
+    assert summary["ok"] is True and list(summary["tables"]) == SAMPLE_TABLES
+    assert len(summary["run_ids"]) == len(SAMPLE_TABLES)
+    counts = row_counts(app_db, ["account", "contact"])
+    assert counts == {t: summary["tables"][t]["rows_inserted"] for t in counts}
+
+
+def test_a_failed_table_is_retried_and_the_others_are_not_redone(
+    functions_index: Index, app_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TURBODATA_PARALLEL_TABLES", "2")
+    monkeypatch.setenv("TURBODATA_TABLE_ATTEMPTS", "3")
+    real = functions_index["migrate_table"].get_user_function()
+    failures = {"contact": 2}  # its first two attempts meet a table held by another run
+
+    def flaky(work: dict[str, Any]) -> dict[str, Any]:
+        if failures.get(work["table"]):
+            failures[work["table"]] -= 1
+            raise http_api.TableFailed("another run (x) is loading this database's table contact")
+        return real(work)
+
+    run = orchestrate(functions_index, {"migrate_table": flaky})
+
+    assert run.outcome.runtime_status == "Completed", run.outcome.error
+    assert run.attempts == {**dict.fromkeys(SAMPLE_TABLES, 1), "contact": 3}
+    assert run.outcome.output["tables"]["contact"]["status"] == "loaded"
+    assert run.most_in_flight == 2
+
+
+def test_a_table_failing_every_attempt_fails_the_run_and_only_that_table(
+    functions_index: Index, app_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TURBODATA_PARALLEL_TABLES", "4")
+    monkeypatch.setenv("TURBODATA_TABLE_ATTEMPTS", "2")
+    hold_table(app_db, "contact")  # a live run holds it for the whole orchestration
+    monkeypatch.setenv("TURBODATA_LEASE_WAIT_SECONDS", "0")
+
+    run = orchestrate(functions_index)
+
+    assert run.outcome.runtime_status == "Failed"
+    assert run.attempts == {**dict.fromkeys(SAMPLE_TABLES, 1), "contact": 2}
+    status = run.outcome.custom_status
+    assert status["ok"] is False and status["status"] == "failed"
+    assert status["tables"]["account"]["status"] == "loaded"
+    contact = status["tables"]["contact"]
+    assert contact["status"] == "failed"
+    assert "another run (20260101T000000Z-holder)" in contact["error"]
+    assert "after 2 attempts" in contact["error"]
+    assert "contact" in run.outcome.error
+
+
+def hold_table(db_url: str, table: str) -> None:
+    engine, _ = connect(db_url)
+    with engine.begin() as conn:
+        ledger.ensure(conn)
+    lease.acquire(engine, "20260101T000000Z-holder", name=lease.table_lease(table), table=table)
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("TURBODATA_PARALLEL_TABLES", "0"), ("TURBODATA_TABLE_ATTEMPTS", "many")],
+)
+def test_a_bad_fan_out_setting_is_an_error_not_a_default(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError, match=variable):
+        http_api.fan_out_plan(http_api.MigrateRequest(tables=("account",)))
+
+
+# -- HTTP: 409 when the whole request is blocked -------------------------------------------------
+
+
+def test_migrate_answers_409_naming_the_holder_when_every_table_is_held(
+    functions_index: Index, app_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TURBODATA_LEASE_WAIT_SECONDS", "0")
+    hold_table(app_db, "account")
+    request = func.HttpRequest(
+        method="POST", url="/api/migrate", body=b'{"tables": ["account"]}', headers={}
+    )
+
+    response = functions_index["migrate"].get_user_function()(request)
+
+    assert response.status_code == 409
+    body = json.loads(response.get_body())
+    assert body["status"] == "blocked" and body["ok"] is False
+    assert (
+        "another run (20260101T000000Z-holder) is loading this database's table account"
+        in (body["problems"][0])
+    )
+    other = func.HttpRequest(
+        method="POST", url="/api/migrate", body=b'{"tables": ["contact"]}', headers={}
+    )
+    assert functions_index["migrate"].get_user_function()(other).status_code == 200
