@@ -283,6 +283,16 @@ resource pipeline 'Microsoft.DataFactory/factories/pipelines@2018-06-01' = {
   dependsOn: [functionLinked]
 }
 
+// The variant that fans out itself: GET /api/tables, then a ForEach of POST /api/migrate per table.
+var foreachPipeline = loadJsonContent('adf-pipeline-foreach.json')
+
+resource perTablePipeline 'Microsoft.DataFactory/factories/pipelines@2018-06-01' = {
+  parent: factory
+  name: foreachPipeline.name
+  properties: foreachPipeline.properties
+  dependsOn: [functionLinked]
+}
+
 // ---------------------------------------------------------------------------- roles
 
 // The host and Durable Functions keep blobs (leases, the deployment package), queues and
