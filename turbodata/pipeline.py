@@ -39,8 +39,8 @@ log = logging.getLogger("turbodata")
 
 # what `--db` usually starts with, for suggestions when a scheme is mistyped
 KNOWN_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "mssql", "mssql+pyodbc")
-# tables at once by default. bench/parallel.py (PostgreSQL, 2 cores): 1.25x with 2, 1.27x with
-# 4 at 1.6x the memory; client and server share the cores, so the database is the ceiling
+# tables at once by default. bench/parallel.py (PostgreSQL, 2 cores, two sessions): 1.16-1.25x
+# with 2, 1.08-1.27x with 4 at 1.5x the memory; client and server share the two cores
 DEFAULT_JOBS = 2
 LEASE_WAIT_ENV = "TURBODATA_LEASE_WAIT_SECONDS"
 DEFAULT_LEASE_WAIT_SECONDS = 5.0  # how long a table held by another run is waited for
