@@ -69,3 +69,22 @@ def test_a_failure_to_record_the_end_does_not_hide_the_interruption(
 
     assert stopped.value.summary.status == "interrupted"
     assert stopped.value.summary.tables["a"].status == "loaded"
+
+
+def test_a_failure_to_record_the_end_still_releases_the_lease(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Else the next run would find the tables held until the lease expires (30 min)."""
+    lake = two_table_lake(tmp_path / "lake")
+
+    def unreachable(*args: object) -> None:
+        raise OSError("database gone")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(ledger, "finish_run", unreachable)
+        with pytest.raises(OSError, match="database gone"):
+            migrate(lake, sqlite_url)
+
+    assert fetch(sqlite_url, "_turbodata_lease") == []
+    rerun = migrate(lake, sqlite_url, lease_wait=0)
+    assert not rerun.blocked and rerun.ok, rerun.to_dict()

@@ -411,16 +411,22 @@ def _record_end(
     loader: TableLoader,
     interrupted: RunInterrupted | None,
 ) -> None:
-    """Record how the run ended (and an interrupted table's state), then release the lease."""
-    with engine.begin() as conn:
-        for result in summary.tables.values():
-            if result.status == "interrupted":  # the loader did not get to record it
-                name = loader.ledger_name(result.name)
-                ledger.set_table_outcome(conn, name, summary.run_id, "interrupted", None)
-        stored = json.dumps(redact_data(summary.to_dict()))
-        ledger.finish_run(conn, summary.run_id, summary.status, stored)
-        if interrupted:
-            interrupted.committed = ledger.loaded_by_run(conn, summary.run_id)
+    """Record how the run ended (and an interrupted table's state), then release the lease,
+    also when recording fails (else the lease would stay held until it expires)."""
+    try:
+        with engine.begin() as conn:
+            for result in summary.tables.values():
+                if result.status == "interrupted":  # the loader did not get to record it
+                    name = loader.ledger_name(result.name)
+                    ledger.set_table_outcome(conn, name, summary.run_id, "interrupted", None)
+            stored = json.dumps(redact_data(summary.to_dict()))
+            ledger.finish_run(conn, summary.run_id, summary.status, stored)
+            if interrupted:
+                interrupted.committed = ledger.loaded_by_run(conn, summary.run_id)
+    except BaseException:
+        with contextlib.suppress(Exception):  # the recording error is the one to report
+            lease.release(engine, summary.run_id, None)
+        raise
     lease.release(engine, summary.run_id, None)
 
 

@@ -149,7 +149,7 @@ def begin_immediate(dbapi_connection: sqlite3.Connection) -> None:
                 if holder is not None and not announced:
                     log.warning(
                         "waiting: another run (%s) is loading this database and holds its"
-                        " lock; this run stops with 'blocked' once that run's batch commits",
+                        " lock (SQLite has one writer); waiting for it to commit its batch",
                         holder,
                     )
                     announced = True
