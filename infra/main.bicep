@@ -69,6 +69,10 @@ param sqlDatabase string
 param schedule string = '0 0 2 * * *'
 @description('Comma-separated tables to load when a request names none; empty: every table.')
 param tables string = ''
+@description('Table activities a Durable run has running at once (TURBODATA_PARALLEL_TABLES); bounded by what the database can write.')
+param parallelTables int = 4
+@description('Attempts per table in a Durable run, the first retry after 60 s (TURBODATA_TABLE_ATTEMPTS).')
+param tableAttempts int = 3
 
 @description('Python version of the Function App (3.11 or later: pyproject.toml).')
 @allowed(['3.11', '3.12'])
@@ -234,6 +238,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     TURBODATA_LAKE: lakeUrl
     TURBODATA_TABLES: tables
     TURBODATA_SCHEDULE: schedule
+    TURBODATA_PARALLEL_TABLES: string(parallelTables)
+    TURBODATA_TABLE_ATTEMPTS: string(tableAttempts)
     TURBODATA_KEY_VAULT_URL: vault.properties.vaultUri
     TURBODATA_SQL_SERVER: sqlServer
     TURBODATA_SQL_DATABASE: sqlDatabase

@@ -59,6 +59,11 @@ ENVIRONMENT: dict[str, str] = {
     "storage_connection_string_secret": "TURBODATA_STORAGE_CONNECTION_STRING_SECRET",
     "storage_connection_string": "TURBODATA_STORAGE_CONNECTION_STRING",
     "schedule": "TURBODATA_SCHEDULE",
+    # read where they act (pipeline: lease wait; http_api: the Durable fan-out), listed here
+    # so that they are known settings and documented with the others
+    "lease_wait_seconds": "TURBODATA_LEASE_WAIT_SECONDS",
+    "parallel_tables": "TURBODATA_PARALLEL_TABLES",
+    "table_attempts": "TURBODATA_TABLE_ATTEMPTS",
 }
 # settings holding a comma-separated list (empty entries ignored)
 LIST_VALUED = ("tables", "storage_accounts", "storage_endpoint_suffixes")
@@ -87,6 +92,9 @@ class Settings:
     storage_connection_string_secret: str | None = None
     storage_connection_string: str | None = field(default=None, repr=False)
     schedule: str | None = None
+    lease_wait_seconds: str | None = None
+    parallel_tables: str | None = None
+    table_attempts: str | None = None
     # Not from the environment: what tests (or an embedding program) inject.
     credential: Any = field(default=None, repr=False, compare=False)
     key_vault_options: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
