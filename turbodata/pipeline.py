@@ -26,11 +26,11 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from turbodata import dialects, layouts, lease, ledger
+from turbodata import dialects, layouts, lease, ledger, preflight
 from turbodata.dialects.base import Dialect
 from turbodata.lake import Lake, LakeLocation
 from turbodata.loader import LoadOptions, Progress, TableLoader, one_line
-from turbodata.model import LoadMode, TableBatch
+from turbodata.model import TableBatch
 from turbodata.secrets import mask_secrets, redact_data
 from turbodata.settings import open_lake
 from turbodata.summary import RunSummary, TableResult
@@ -38,7 +38,15 @@ from turbodata.summary import RunSummary, TableResult
 log = logging.getLogger("turbodata")
 
 # what `--db` usually starts with, for suggestions when a scheme is mistyped
-KNOWN_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "mssql", "mssql+pyodbc")
+KNOWN_SCHEMES = (
+    "sqlite",
+    "postgresql",
+    "postgresql+psycopg",
+    "mssql",
+    "mssql+mssqlpython",
+    "mssql+pyodbc",
+    "mssql+pytds",
+)
 # tables at once by default. bench/parallel.py (PostgreSQL, 2 cores, two sessions): 1.16-1.25x
 # with 2, 1.08-1.27x with 4 at 1.5x the memory; client and server share the two cores
 DEFAULT_JOBS = 2
@@ -262,7 +270,7 @@ def _plan_and_load(
     plan = layouts.discover(lake)
     for note in plan.notes:
         log.info("%s", note)
-    summary.problems += _problems_before_loading(lake, plan, engine, options, tables, reload)
+    summary.problems += preflight.problems(lake, plan, engine, options, tables, reload)
     if summary.problems:  # a typo in an option, or nothing to load: load nothing, say why
         summary.finished_at = datetime.now(UTC)
         return
@@ -440,128 +448,6 @@ def _note_blocked(summary: RunSummary) -> None:
         summary.tables.clear()
 
 
-def _problems_before_loading(
-    lake: Lake,
-    plan: layouts.LakePlan,
-    engine: Engine,
-    options: LoadOptions,
-    tables: Sequence[str] | None,
-    reload: Sequence[str],
-) -> list[str]:
-    """What must stop a run before it touches anything: nothing found in the lake, or an
-    option (`--table`, override file, `--key`, `--schema`, `--reload`) naming something that
-    isn't there. A typo should not load the wrong thing, nor report success for loading
-    nothing."""
-    if not plan.tables:  # the plan's own problems (an unreadable model.json) say why, if any
-        return [str(p) for p in plan.problems] or _nothing_found(lake, plan)
-    return [
-        *[
-            f"--table {t}: no such table in the lake{_closest(t, plan.tables)}"
-            for t in tables or ()
-            if t not in plan.tables
-        ],
-        *options.overrides.unused(_columns_by_table(plan)),
-        *_key_problems(plan, options),
-        *_reload_problems(plan, options, reload),
-        *_schema_problems(engine, options.db_schema),
-    ]
-
-
-def _nothing_found(lake: Lake, plan: layouts.LakePlan) -> list[str]:
-    root = lake.list_dir("")
-    found = [f"{name}/" for name in root.folders] + [f.path for f in root.files]
-    shown = ", ".join(found[:8]) + (f" and {len(found) - 8} more" if len(found) > 8 else "")
-    problems = [
-        f"nothing to load in {mask_secrets(lake.url)}: no table found (layout {plan.layout!r})."
-        " The lake root should hold Synapse Link timestamp folders, a model.json,"
-        f" a *.manifest.cdm.json or <Entity>.cdm.json documents; it holds {shown or 'nothing'}"
-    ]
-    if any(f.path.lower().endswith(".csv") for f in root.files):
-        problems.append(
-            "lake: CSV files are read only with their metadata: point --lake at the folder that"
-            " holds model.json or the timestamp folders"
-        )
-    problems += [f"lake: {hint}" for hint in _lakes_below(lake, root.folders)]
-    return problems + [f"lake: {note}" for note in plan.notes]
-
-
-def _lakes_below(lake: Lake, folders: list[str], limit: int = 20) -> list[str]:
-    """'did you mean' lines for sub-folders that look like a lake root (a few, listed once)."""
-    hints = []
-    for folder in folders[:limit]:
-        listing = lake.list_dir(folder)
-        names = {f.path.rsplit("/", 1)[-1] for f in listing.files}
-        if "model.json" in names or any(layouts.folder_time(n) for n in listing.folders):
-            shown = mask_secrets(f"{lake.url}/{folder}")
-            hints.append(f"{folder}/ looks like a lake: did you mean --lake {shown}?")
-    return hints
-
-
-def _key_problems(plan: layouts.LakePlan, options: LoadOptions) -> list[str]:
-    columns = _columns_by_table(plan)
-    problems = []
-    for table, key in options.keys.items():
-        if table not in plan.tables:
-            problems.append(
-                f"--key {table}: no such table in the lake{_closest(table, plan.tables)}"
-            )
-            continue
-        for column in key:
-            if table in columns and column not in columns[table]:
-                problems.append(
-                    f"--key {table}: {column!r} is not a column of {table}"
-                    f"{_closest(column, columns[table])}"
-                )
-    return problems
-
-
-def _reload_problems(
-    plan: layouts.LakePlan, options: LoadOptions, reload: Sequence[str]
-) -> list[str]:
-    columns = _columns_by_table(plan)
-    problems = []
-    for table in reload:
-        if table not in plan.tables:
-            problems.append(
-                f"--reload {table}: no such table in the lake{_closest(table, plan.tables)}"
-            )
-            continue
-        appended = any(b.table == table and b.mode is LoadMode.APPEND for b in plan.batches)
-        if appended and not options.key_for(table, sorted(columns.get(table, ()))):
-            problems.append(
-                f"--reload {table}: the table has no key, so loading its files again would"
-                " duplicate its rows; give it a key with --key, or drop the table to start over"
-            )
-    return problems
-
-
-def _schema_problems(engine: Engine, db_schema: str | None) -> list[str]:
-    if not db_schema:
-        return []
-    if engine.dialect.name == "sqlite":  # decided without opening (and creating) the file
-        ok = db_schema == "main"
-        return [] if ok else [f"--schema {db_schema}: SQLite has no schemas; leave --schema out"]
-    with engine.connect() as conn:
-        known = sa.inspect(conn).get_schema_names()
-    if db_schema in known:
-        return []
-    return [
-        f"--schema {db_schema}: no such schema in the database (it has {', '.join(known)});"
-        f" create it first (CREATE SCHEMA {db_schema}) or fix the name"
-    ]
-
-
-def _closest(name: str, candidates: Sequence[str] | set[str] | dict[str, object]) -> str:
-    """'; did you mean X?' for the closest candidate (case ignored), else the choices."""
-    by_lower = {c.lower(): c for c in candidates}
-    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
-    if close:
-        return f"; did you mean {by_lower[close[0]]}?"
-    names = sorted(by_lower.values())
-    listed = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
-    return f" (it has {listed})"
-
-
 def _run_tables(
     plan: layouts.LakePlan,
     tables: Sequence[str] | None,
@@ -719,13 +605,6 @@ def _log_run_event(summary: RunSummary, escaped: BaseException | None) -> None:
         "seconds": data["seconds"],
     }
     log.info("run %s %s in %.2f s", summary.run_id, status, data["seconds"], extra=fields)
-
-
-def _columns_by_table(plan: layouts.LakePlan) -> dict[str, set[str]]:
-    columns: dict[str, set[str]] = {}
-    for batch in plan.batches:
-        columns.setdefault(batch.table, set()).update(batch.schema.column_names)
-    return columns
 
 
 def _new_run_id() -> str:
