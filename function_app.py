@@ -22,6 +22,11 @@
 - Timer `%TURBODATA_SCHEDULE%` (NCRONTAB app setting): the same run; logs its summary, logs
   past-due runs, and fails the invocation when a table did not load.
 
+With APPLICATIONINSIGHTS_CONNECTION_STRING set, traces, metrics and logs go to Application
+Insights (`turbodata.ops.telemetry`); with host.json's `"telemetryMode": "OpenTelemetry"` and the
+app setting PYTHON_ENABLE_OPENTELEMETRY=true the worker makes the invocation the current span, so
+it is the parent of each run's `turbodata.run` span.
+
 Everything else lives in `turbodata.http_api`.
 """
 
@@ -38,9 +43,14 @@ from azure.durable_functions.models.Task import TaskBase
 
 from turbodata import http_api
 from turbodata.http_api import MigrateRequest, RequestError
+from turbodata.ops import telemetry
 
-app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 log = logging.getLogger("function_app")
+try:  # once per worker process; a failure is logged, the functions still load the data
+    telemetry.configure()
+except Exception:
+    log.exception("telemetry to Application Insights could not be set up")
+app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 ORCHESTRATOR = "migrate_orchestrator"
 

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 from turbodata import __version__, ledger
 from turbodata.lake import Lake
 from turbodata.loader import LoadOptions, one_line
-from turbodata.ops import logs, write_report
+from turbodata.ops import logs, telemetry, write_report
 from turbodata.ops.report import RUNS_SHOWN, RunLine, recent_runs
 from turbodata.overrides import OverrideError, Overrides, load_overrides
 from turbodata.pipeline import (
@@ -80,12 +80,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_log_redaction()
     global _logs
     _logs = logs.configure(args.log_format, args.verbose)
+    _configure_telemetry()
     try:
         with _signals_as_interrupts():
             return _run(args.command, args)
     finally:
         _logs.close()
         _logs = None
+
+
+def _configure_telemetry() -> None:
+    """Application Insights when its connection string is set. Design choice: a failure to set
+    it up is shown as an error but does not stop the command; the data still loads, and the
+    ledger, `turbodata status` and the logs on stderr still say what happened."""
+    try:
+        telemetry.configure()
+    except Exception as error:
+        _stderr(logging.ERROR, f"error: telemetry not sent: {one_line(error)}")
 
 
 # the logging `main` set up: with JSON logs, the CLI's own stderr lines are log records too

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from types import ModuleType
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -130,7 +131,8 @@ class TableLoader:
             for path in (f.info.path for f in files if f.info.path in loaded):
                 log.warning("%s changed since it was loaded; loading it again", path)
             try:
-                self._with_retries(result, batch, files, batch.batch_id in shifted)
+                with telemetry().batch_span(result, batch.batch_id, len(files)):
+                    self._with_retries(result, batch, files, batch.batch_id in shifted)
             except Exception as error:  # rolled back; the table's later batches depend on it
                 log.exception("%s: batch %s failed", result.name, batch.batch_id)
                 result.fail(f"{batch.batch_id}: {one_line(error)}")
@@ -597,6 +599,14 @@ class TableLoader:
 
 
 # -------------------------------------------------------------------------------- helpers
+
+
+def telemetry() -> ModuleType:
+    """turbodata.ops.telemetry, imported when first used: importing it at the top would run
+    turbodata.ops's __init__, whose report module imports the pipeline, which imports this."""
+    import turbodata.ops.telemetry
+
+    return turbodata.ops.telemetry
 
 
 @dataclass(frozen=True)

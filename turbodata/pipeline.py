@@ -10,6 +10,7 @@ lease while it loads it (`turbodata.lease`): runs on different tables load toget
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import difflib
 import json
@@ -29,8 +30,8 @@ from sqlalchemy.engine import Engine
 from turbodata import dialects, layouts, lease, ledger, preflight
 from turbodata.dialects.base import Dialect
 from turbodata.lake import Lake, LakeLocation
-from turbodata.loader import LoadOptions, Progress, TableLoader, one_line
-from turbodata.model import TableBatch
+from turbodata.loader import LoadOptions, Progress, TableLoader, one_line, telemetry
+from turbodata.model import LoadMode, TableBatch
 from turbodata.secrets import mask_secrets, redact_data
 from turbodata.settings import open_lake
 from turbodata.summary import RunSummary, TableResult
@@ -473,10 +474,20 @@ def _run_one(
 ) -> None:
     result = TableResult(table)
     summary.tables[table] = result
-    try:
-        _run_table(plan, result, load)
-    finally:
-        _log_table_event(summary, result)
+    with telemetry().table_span(table) as span:
+        try:
+            _run_table(plan, result, load)
+        finally:
+            _log_table_event(summary, result)
+            telemetry().finish_table(span, result)
+            if not summary.dry_run:
+                telemetry().record_table(result, _newest_folder(plan, table))
+
+
+def _newest_folder(plan: layouts.LakePlan, table: str) -> str | None:
+    """The table's newest timestamp folder in the lake (incremental layouts), for its lag."""
+    folders = [b.batch_id for b in plan.batches if b.table == table and b.mode is LoadMode.APPEND]
+    return max(folders, key=lambda f: layouts.folder_time(f) or datetime.min, default=None)
 
 
 def _run_in_parallel(
@@ -490,7 +501,11 @@ def _run_in_parallel(
     """Up to `jobs` tables at once. Ctrl-C (in the main thread) stops each running table after
     its batch in flight and starts no other; the summary lists the tables in plan order."""
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="turbodata-table")
-    futures = [pool.submit(_run_one, plan, summary, load, table) for table in selected]
+    # each table's thread starts in a copy of this context: its span's parent is the run's
+    futures = [
+        pool.submit(contextvars.copy_context().run, _run_one, plan, summary, load, table)
+        for table in selected
+    ]
     try:
         for future in futures:
             future.exception()  # waits; a table's own error is in its result already
@@ -571,16 +586,21 @@ def _run_event(summary: RunSummary) -> Iterator[None]:
     database unreachable before any table) makes it `failed` (`interrupted` for a signal) in
     the event even where the summary holds no problem yet: a log must not say `succeeded`."""
     escaped: BaseException | None = None
-    try:
-        yield
-    except BaseException as error:
-        escaped = error
-        raise
-    finally:
-        _log_run_event(summary, escaped)
+    with telemetry().run_span(
+        summary.run_id, summary.lake, summary.database, summary.dry_run
+    ) as span:
+        try:
+            yield
+        except BaseException as error:
+            escaped = error
+            raise
+        finally:
+            status, error_line = _log_run_event(summary, escaped)
+            telemetry().finish_run(span, status, error_line or "; ".join(summary.problems[:1]))
 
 
-def _log_run_event(summary: RunSummary, escaped: BaseException | None) -> None:
+def _log_run_event(summary: RunSummary, escaped: BaseException | None) -> tuple[str, str | None]:
+    """Log the event; the run's status and its masked error (that of `escaped`), if any."""
     data = summary.to_dict()
     status, ok = data["status"], data["ok"]
     if escaped is not None and ok:
@@ -605,6 +625,7 @@ def _log_run_event(summary: RunSummary, escaped: BaseException | None) -> None:
         "seconds": data["seconds"],
     }
     log.info("run %s %s in %.2f s", summary.run_id, status, data["seconds"], extra=fields)
+    return status, fields["error"]
 
 
 def _new_run_id() -> str:
