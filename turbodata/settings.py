@@ -1,6 +1,7 @@
 """One typed `Settings` object, read from the environment (app settings in Azure).
 
-Every setting is documented in `local.settings.json.example`. Settings never hold a secret
+Every setting is documented once, in `SETTING_DOCS` below; `infra/settings_doc.py` writes
+`docs/configuration.md` and `local.settings.json.example` from it. Settings never hold a secret
 value for production use: they name Key Vault secrets (`*_SECRET`), or they are App Service
 Key Vault references that the platform resolves into the environment. The database is one of
 
@@ -41,30 +42,171 @@ class SettingsError(ValueError):
     """The configuration is missing something or contradicts itself (names the setting)."""
 
 
-# field name -> environment variable; the order is the documentation order
-ENVIRONMENT: dict[str, str] = {
-    "lake": "TURBODATA_LAKE",
-    "tables": "TURBODATA_TABLES",
-    "database_url": "TURBODATA_DATABASE_URL",
-    "database_url_secret": "TURBODATA_DATABASE_URL_SECRET",
-    "database_password_secret": "TURBODATA_DATABASE_PASSWORD_SECRET",
-    "sql_server": "TURBODATA_SQL_SERVER",
-    "sql_database": "TURBODATA_SQL_DATABASE",
-    "sql_driver": "TURBODATA_SQL_DRIVER",
-    "key_vault_url": "TURBODATA_KEY_VAULT_URL",
-    "storage_account": "TURBODATA_STORAGE_ACCOUNT",
-    "storage_accounts": "TURBODATA_STORAGE_ACCOUNTS",
-    "storage_endpoint_suffixes": "TURBODATA_STORAGE_ENDPOINT_SUFFIXES",
-    "storage_blob_endpoint": "TURBODATA_STORAGE_BLOB_ENDPOINT",
-    "storage_connection_string_secret": "TURBODATA_STORAGE_CONNECTION_STRING_SECRET",
-    "storage_connection_string": "TURBODATA_STORAGE_CONNECTION_STRING",
-    "schedule": "TURBODATA_SCHEDULE",
-    # read where they act (pipeline: lease wait; http_api: the Durable fan-out), listed here
-    # so that they are known settings and documented with the others
-    "lease_wait_seconds": "TURBODATA_LEASE_WAIT_SECONDS",
-    "parallel_tables": "TURBODATA_PARALLEL_TABLES",
-    "table_attempts": "TURBODATA_TABLE_ATTEMPTS",
+@dataclass(frozen=True)
+class SettingDoc:
+    """One setting's documentation: the single source of `docs/configuration.md` and of
+    `local.settings.json.example` (both written by `infra/settings_doc.py`).
+
+    `meaning` is Markdown. `default` describes what an unset value means when the `Settings`
+    field's own default does not say it (settings read where they act, or empty = all).
+    `example` is the value in `local.settings.json.example`; None leaves the setting out of it.
+    """
+
+    variable: str
+    meaning: str
+    example: str | None = ""
+    default: str | None = None
+
+
+# field name -> its documentation; the order is the documentation order
+SETTING_DOCS: dict[str, SettingDoc] = {
+    "lake": SettingDoc(
+        "TURBODATA_LAKE",
+        "Where the Dataverse / Synapse Link export is: "
+        "`abfs[s]://CONTAINER@ACCOUNT.dfs.core.windows.net/PATH`, or `abfs://CONTAINER/PATH` / "
+        "`az://…` with `TURBODATA_STORAGE_ACCOUNT`. A local folder works for local runs only. "
+        "An HTTP request's `lake` may name another `abfs://` URL (see "
+        "`TURBODATA_STORAGE_ACCOUNTS`); the CLI's `--lake` overrides it.",
+        example="abfs://dataverse-myorg@mylakeaccount.dfs.core.windows.net/",
+    ),
+    "tables": SettingDoc(
+        "TURBODATA_TABLES",
+        "Tables for Functions runs (HTTP, Durable, timer) whose request names none. "
+        "The CLI ignores it.",
+        default="empty, meaning every table in the lake",
+    ),
+    "database_url": SettingDoc(
+        "TURBODATA_DATABASE_URL",
+        "SQLAlchemy URL of the target database, e.g. `sqlite:///out.sqlite` or "
+        "`postgresql+psycopg://loader@dbhost/dw`, for local use. Leave the password out and set "
+        "`TURBODATA_DATABASE_PASSWORD_SECRET`, or in Azure make this app setting a Key Vault "
+        "reference. One of the three ways to name the database.",
+    ),
+    "database_url_secret": SettingDoc(
+        "TURBODATA_DATABASE_URL_SECRET",
+        "Name of the Key Vault secret holding the whole SQLAlchemy URL "
+        "(instead of `TURBODATA_DATABASE_URL`).",
+    ),
+    "database_password_secret": SettingDoc(
+        "TURBODATA_DATABASE_PASSWORD_SECRET",
+        "Name of the Key Vault secret holding the password for `TURBODATA_DATABASE_URL` "
+        "(which then has none).",
+    ),
+    "sql_server": SettingDoc(
+        "TURBODATA_SQL_SERVER",
+        "Azure SQL / SQL Server host for password-less sign-in with an Entra token from the "
+        "app's identity (with `TURBODATA_SQL_DATABASE`); the identity must be a database user "
+        "(docs/sql-user.md). Use this, or one of the two `TURBODATA_DATABASE_URL` settings.",
+        example="my-sql-server.database.windows.net",
+    ),
+    "sql_database": SettingDoc(
+        "TURBODATA_SQL_DATABASE",
+        "Database name on `TURBODATA_SQL_SERVER`; the two are set together.",
+        example="dataverse",
+    ),
+    "sql_driver": SettingDoc(
+        "TURBODATA_SQL_DRIVER",
+        "ODBC driver name for `TURBODATA_SQL_SERVER`.",
+        example="ODBC Driver 18 for SQL Server",
+    ),
+    "key_vault_url": SettingDoc(
+        "TURBODATA_KEY_VAULT_URL",
+        "The Key Vault the `*_SECRET` settings name secrets in, read with the app's identity "
+        "(`DefaultAzureCredential`), which needs the *Key Vault Secrets User* role.",
+        example="https://my-turbodata-vault.vault.azure.net/",
+    ),
+    "storage_account": SettingDoc(
+        "TURBODATA_STORAGE_ACCOUNT",
+        "Storage account of `abfs://CONTAINER/PATH` lake locations that do not name one.",
+    ),
+    "storage_accounts": SettingDoc(
+        "TURBODATA_STORAGE_ACCOUNTS",
+        "Other storage accounts a request's `lake` may name, besides "
+        "`TURBODATA_STORAGE_ACCOUNT` and the account of `TURBODATA_LAKE`. Any other account is "
+        "refused (HTTP 400) before a token is requested.",
+        default="empty, meaning no account besides those two",
+    ),
+    "storage_endpoint_suffixes": SettingDoc(
+        "TURBODATA_STORAGE_ENDPOINT_SUFFIXES",
+        "Storage host suffixes a lake URL's host may end in; other hosts and ports are "
+        "refused, because the app's token is sent to that host. For emulators and private "
+        "endpoints use `TURBODATA_STORAGE_BLOB_ENDPOINT`.",
+    ),
+    "storage_blob_endpoint": SettingDoc(
+        "TURBODATA_STORAGE_BLOB_ENDPOINT",
+        "Blob endpoint replacing `https://ACCOUNT.blob.core.windows.net` (private endpoint, "
+        "emulator). Not used with a connection string, which names its own endpoint.",
+    ),
+    "storage_connection_string_secret": SettingDoc(
+        "TURBODATA_STORAGE_CONNECTION_STRING_SECRET",
+        "Name of the Key Vault secret holding a storage connection string (account key or SAS) "
+        "for the lake. Without it (and without `TURBODATA_STORAGE_CONNECTION_STRING`) the app's "
+        "identity reads the lake (*Storage Blob Data Reader* on the container).",
+    ),
+    "storage_connection_string": SettingDoc(
+        "TURBODATA_STORAGE_CONNECTION_STRING",
+        "The same connection string as a value: only as a Key Vault reference in Azure, or "
+        "Azurite's `UseDevelopmentStorage=true` locally. Not together with "
+        "`TURBODATA_STORAGE_CONNECTION_STRING_SECRET`.",
+    ),
+    "schedule": SettingDoc(
+        "TURBODATA_SCHEDULE",
+        "NCRONTAB schedule (six fields, UTC unless `WEBSITE_TIME_ZONE` is set) of the "
+        "timer-triggered run, e.g. `0 0 2 * * *` for 02:00 daily. The Functions host does not "
+        "start the timer without it.",
+        example="0 0 2 * * *",
+        default="none (required by the Functions app; the Bicep sets `0 0 2 * * *`)",
+    ),
+    "lease_wait_seconds": SettingDoc(
+        "TURBODATA_LEASE_WAIT_SECONDS",
+        "Seconds a run waits for a table that another run is loading before it fails that "
+        "table, naming the other run. A request whose every table stays held answers 409. "
+        "A value that is not a number of 0 or more is an error.",
+        example="5",
+        default="5",
+    ),
+    "parallel_tables": SettingDoc(
+        "TURBODATA_PARALLEL_TABLES",
+        "Durable runs (`POST /api/migrations`): how many table activities run at once. Tables "
+        "have leases of their own, so they load together; the database is the ceiling (its log "
+        "write rate, DTU / vCore limits). Raise it while the database's log IO and CPU stay "
+        "below their limits; keep 1 for SQLite (one writer).",
+        example="4",
+        default="1",
+    ),
+    "table_attempts": SettingDoc(
+        "TURBODATA_TABLE_ATTEMPTS",
+        "Durable runs: attempts of a table whose activity failed or found the table held by "
+        "another run, the first retry after 60 s; the other tables are not redone.",
+        example="3",
+        default="1 (no retry)",
+    ),
 }
+# field name -> environment variable; the order is the documentation order
+ENVIRONMENT: dict[str, str] = {name: doc.variable for name, doc in SETTING_DOCS.items()}
+# Settings the app needs but does not read itself: the Functions host and the Azure SDK do.
+PLATFORM_SETTING_DOCS: tuple[SettingDoc, ...] = (
+    SettingDoc("FUNCTIONS_WORKER_RUNTIME", "Functions host: always `python`.", example="python"),
+    SettingDoc(
+        "AzureWebJobsStorage",
+        "Functions host: the storage account the host and Durable Functions keep their state "
+        "in. Locally Azurite's `UseDevelopmentStorage=true`; in Azure the identity-based "
+        "`AzureWebJobsStorage__accountName` (the Bicep sets it).",
+        example="UseDevelopmentStorage=true",
+    ),
+    SettingDoc(
+        "AZURE_CLIENT_ID",
+        "Client id of the user-assigned managed identity the app uses, read by "
+        "`DefaultAzureCredential` itself. Empty: the system-assigned identity, or your "
+        "developer login (`az login`) locally.",
+    ),
+    SettingDoc(
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        "Application Insights the Functions host sends its logs and invocations to "
+        "(the Bicep sets it).",
+        example=None,
+    ),
+)
 # settings holding a comma-separated list (empty entries ignored)
 LIST_VALUED = ("tables", "storage_accounts", "storage_endpoint_suffixes")
 # The Azure clouds' storage endpoint suffixes: public, China (21Vianet), US Government.
