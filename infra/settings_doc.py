@@ -132,7 +132,8 @@ def kinds(name: str, doc: SettingDoc) -> str:
 def summary_table() -> list[str]:
     rows = ["| Setting | Default | Kind |", "|---|---|---|"]
     for name, doc in SETTING_DOCS.items():
-        rows.append(f"| `{doc.variable}` | {default_text(name, doc)} | {kinds(name, doc)} |")
+        link = f"[`{doc.variable}`](#{doc.variable.lower()})"  # GitHub's heading anchor
+        rows.append(f"| {link} | {default_text(name, doc)} | {kinds(name, doc)} |")
     return [*rows, ""]
 
 
