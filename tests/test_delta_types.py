@@ -108,10 +108,29 @@ def test_a_value_a_narrower_existing_column_cannot_hold_is_rejected_not_truncate
     assert rejects == ["2: not a tinyint: '300' (out of range 0..255)"]
 
 
-def test_strings_keep_empty_values_and_report_their_length() -> None:
+def test_empty_strings_are_null_as_on_the_csv_path_and_lengths_are_reported() -> None:
     batch = pa.RecordBatch.from_arrays([pa.array(["", None, "été"], pa.string_view())], ["c"])
 
     chunk = convert_typed(batch, pa.array([1, 2, 3]), ["c"], [SqlType(Kind.STRING)])
 
-    assert chunk.batch.column(0).to_pylist() == ["", None, "été"]
+    assert chunk.batch.column(0).to_pylist() == [None, None, "été"]
     assert chunk.max_lengths == {"c": 3}
+
+
+def test_empty_strings_stay_empty_with_keep_empty_strings() -> None:
+    batch = pa.RecordBatch.from_arrays([pa.array(["", None, "été"], pa.string_view())], ["c"])
+
+    chunk = convert_typed(
+        batch, pa.array([1, 2, 3]), ["c"], [SqlType(Kind.STRING)], keep_empty_strings=True
+    )
+
+    assert chunk.batch.column(0).to_pylist() == ["", None, "été"]
+
+
+def test_an_empty_string_in_a_guid_column_is_null_and_a_non_guid_a_reject() -> None:
+    guid = "5F1C3A52-0C7B-4E4A-9A55-0D2B9C1E7F10"
+
+    got, rejects = convert(pa.array([guid, "", None, "n/a"]), SqlType(Kind.GUID))
+
+    assert got == [guid.lower(), None, None]
+    assert len(rejects) == 1 and rejects[0].startswith("4: ")

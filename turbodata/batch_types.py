@@ -7,6 +7,15 @@ one (a string stays a string: postal codes, phone numbers); otherwise the declar
 An inferred type never narrows an existing column: when the table's column already holds
 values the new data's type cannot, the column keeps its type, and values that do not fit it
 are rejected (pin the column's type in the override file to choose another).
+
+Delta/Parquet string columns (`inference.TYPED_FILE_STRING`) are GUID columns when every
+non-null value is a GUID: a typed file has no GUID type, and the CSV path's metadata declares
+Dataverse's `Id` and lookups `guid`, so both exports give the same table. Design: only GUID,
+not the other candidates of inference — the file's own type is kept for everything it can
+say (a string of digits stays a string, as on the CSV path). A column the table already has
+as GUID stays GUID even when inference is off (`--no-infer`) or a value is no GUID: that
+row is rejected, exactly as the CSV path rejects it in a column its metadata declares `guid`.
+A column holding no value yet cannot be shown to be GUID and is created as text.
 """
 
 from __future__ import annotations
@@ -17,7 +26,14 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from turbodata.inference import TypeInference, needs_inference, number_digits
+from turbodata.inference import (
+    TypeInference,
+    all_guids,
+    is_typed_file_string,
+    needs_inference,
+    number_digits,
+    present_text,
+)
 from turbodata.model import CdmType, Column, TableSchema
 from turbodata.overrides import Overrides
 from turbodata.types import (
@@ -40,9 +56,11 @@ _PLAIN_NUMBER = r"^[+-]?[0-9]+(\.[0-9]+)?$"
 class BatchTypes:
     types: dict[str, SqlType]  # column → type, in metadata order
     inferred: frozenset[str]  # columns whose type came from the data
+    maybe_guid: frozenset[str] = frozenset()  # typed-file strings, not pinned
 
     def reconciled(self, existing: dict[str, SqlType] | None) -> BatchTypes:
-        """Inferred types widened to hold what the table's columns already hold."""
+        """Inferred types widened to hold what the table's columns already hold; a typed-file
+        string column the table has as GUID stays GUID."""
         if not existing:
             return self
         types = dict(self.types)
@@ -51,7 +69,10 @@ class BatchTypes:
                 types[name] = widen(existing[name], types[name])
             except IncompatibleType:
                 types[name] = existing[name]
-        return BatchTypes(types, self.inferred)
+        for name in self.maybe_guid & existing.keys():
+            if existing[name].kind is Kind.GUID:
+                types[name] = existing[name]
+        return BatchTypes(types, self.inferred, self.maybe_guid)
 
 
 class _LongestString:
@@ -65,6 +86,25 @@ class _LongestString:
 
     def result(self) -> SqlType:
         return string_type(self.longest or None)
+
+
+class GuidOrString(_LongestString):
+    """A Delta/Parquet string column: GUID when every value seen is one, else string(longest)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values_seen = False
+        self.guids = True
+
+    def update(self, values: pa.Array) -> None:
+        super().update(values)
+        present = present_text(values)
+        if len(present):
+            self.values_seen = True
+            self.guids = self.guids and all_guids(present)
+
+    def result(self) -> SqlType:
+        return SqlType(Kind.GUID) if self.values_seen and self.guids else super().result()
 
 
 class WidenedNumber:
@@ -113,6 +153,8 @@ def is_number(sql_type: SqlType) -> bool:
 
 
 def _inference_for(column: Column) -> TypeInference | _LongestString:
+    if is_typed_file_string(column):
+        return GuidOrString()
     if column.cdm_type in (CdmType.STRING, CdmType.CHAR):
         return _LongestString()
     return TypeInference(fallback=from_cdm(column))
@@ -126,7 +168,16 @@ def declared_types(schema: TableSchema, overrides: Overrides) -> dict[str, SqlTy
 def known_types(schema: TableSchema, overrides: Overrides, infer: bool) -> dict[str, SqlType]:
     """The declared types of the columns whose type does not depend on the data."""
     inferred = {schema.columns[i].name for i in _inferred_indexes(schema, overrides, infer)}
+    inferred |= _maybe_guid(schema, overrides)  # GUID or text: known when the batch loads
     return {n: t for n, t in declared_types(schema, overrides).items() if n not in inferred}
+
+
+def _maybe_guid(schema: TableSchema, overrides: Overrides) -> frozenset[str]:
+    return frozenset(
+        column.name
+        for column in schema.columns
+        if is_typed_file_string(column) and overrides.type_for(schema.name, column.name) is None
+    )
 
 
 def _inferred_indexes(schema: TableSchema, overrides: Overrides, infer: bool) -> list[int]:
@@ -161,11 +212,13 @@ def batch_types(
             pinned = overrides.type_for(schema.name, column.name)
             if index not in inferring and not pinned and is_number(types[column.name]):
                 inferring[index] = WidenedNumber(types[column.name])
+    maybe_guid = _maybe_guid(schema, overrides)
     if not inferring:
-        return BatchTypes(types, frozenset())
+        return BatchTypes(types, frozenset(), maybe_guid)
     for columns in string_columns():
         for index, inference in inferring.items():
             inference.update(columns[index])
     for index, inference in inferring.items():
         types[schema.columns[index].name] = inference.result()
-    return BatchTypes(types, frozenset(schema.columns[i].name for i in inferring))
+    inferred = frozenset(schema.columns[i].name for i in inferring)
+    return BatchTypes(types, inferred, maybe_guid)

@@ -81,6 +81,7 @@ def convert_typed(
     names: Sequence[str],
     types: Sequence[SqlType],
     *,
+    keep_empty_strings: bool = False,
     unstorable_text: tuple[str, str] | None = None,
 ) -> TypedChunk:
     """Typed columns (by name) → `arrow_type` of each column's SQL type, exactly.
@@ -89,12 +90,15 @@ def convert_typed(
     (decimals keep every digit: a cast that would drop one fails and falls back). Everything
     else — timestamps, dates, times, GUIDs, and values a narrower pinned or existing column
     cannot hold — goes through its text form and the CSV path's parser, so both paths give
-    the same canonical values and the same per-row rejects. Empty strings stay '' (a typed
-    file tells them from NULL, unlike CSV).
+    the same canonical values and the same per-row rejects. An empty string is NULL unless
+    `keep_empty_strings`, the CSV path's rule for `""`, so both exports give the same rows
+    (a typed file tells '' from NULL, but the CSV export cannot be told apart by default).
     """
     arrays, bad_rows, max_lengths = [], {}, {}
     for name, sql_type in zip(names, types, strict=True):
         values = plain_array(batch.column(name))
+        if not keep_empty_strings and pa.types.is_string(values.type):
+            values = _empty_as_null(values)
         array, errors = _typed_column(values, sql_type)
         arrays.append(array)
         for index, reason in errors.items():
@@ -126,6 +130,11 @@ def plain_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     if pa.types.is_string_view(values.type) or pa.types.is_large_string(values.type):
         values = values.cast(pa.string())
     return values
+
+
+def _empty_as_null(strings: pa.Array) -> pa.Array:
+    empty = pc.equal(strings, "")
+    return pc.if_else(empty, pa.scalar(None, strings.type), strings)
 
 
 def _typed_column(values: pa.Array, sql_type: SqlType) -> tuple[pa.Array, dict[int, str]]:

@@ -70,6 +70,20 @@ _BIGINT_LIMITS = ("9223372036854775807", "9223372036854775808")  # |max|, |min| 
 _DATETIME = SqlType(Kind.DATETIME)
 
 
+TYPED_FILE_STRING = "string (Delta/Parquet)"
+"""`Column.declared_type` of a Delta/Parquet string column: a typed file has no GUID type, so
+Dataverse's GUIDs (`Id`, lookups) arrive as such strings (see `batch_types.GuidOrString`)."""
+
+
+def is_typed_file_string(column: Column) -> bool:
+    return column.cdm_type is CdmType.STRING and column.declared_type == TYPED_FILE_STRING
+
+
+def all_guids(values: pa.Array) -> bool:
+    """Whether every value (text, no nulls) is a GUID in a form `convert_column` accepts."""
+    return _all(_full(values, _GUID))
+
+
 def needs_inference(column: Column) -> bool:
     """Whether the metadata leaves this column's type to the data.
 
@@ -201,7 +215,7 @@ class TypeInference:
         """Take one chunk of the column's text; nulls and "" are ignored."""
         chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
         for chunk in chunks:
-            self._update_chunk(_present(chunk))
+            self._update_chunk(present_text(chunk))
 
     def result(self) -> SqlType:
         """The narrowest type that holds every value seen so far."""
@@ -226,7 +240,7 @@ class TypeInference:
         if self.number:
             self._update_numbers(values)
         if self.guid:
-            self.guid = _all(_full(values, _GUID))
+            self.guid = all_guids(values)
         if self.stamp:
             self.stamp = self.stamps.update(values)
 
@@ -248,8 +262,8 @@ class TypeInference:
             self.numbers.update_integers(values)
 
 
-def _present(values: pa.Array) -> pa.Array:
-    """The chunk as text without nulls and empty strings."""
+def present_text(values: pa.Array) -> pa.Array:
+    """The chunk as text without nulls and empty strings (both load as NULL)."""
     if values.type != pa.string():
         values = pc.cast(values, pa.string())
     values = pc.drop_null(values)

@@ -2,7 +2,8 @@
 
 Each Arrow type becomes the CDM type the CDM metadata path would declare for it, so both
 paths meet in the same type lattice (`turbodata.types.from_cdm`): strings have no declared
-length (sized by their longest value, like CDM strings without one), decimals keep their
+length (sized by their longest value, like CDM strings without one; GUID when every value is
+one, see `turbodata.batch_types`), decimals keep their
 precision and scale, timestamps become UTC `datetime` (Delta `timestamp` is UTC; a
 `timestamp_ntz` is taken as UTC too, the convention of every Dataverse export).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.types as pt
 
+from turbodata.inference import TYPED_FILE_STRING
 from turbodata.model import CdmType, Column
 
 _SIMPLE: tuple[tuple[object, CdmType], ...] = (
@@ -42,7 +44,7 @@ def column_of(field: pa.Field) -> Column:
     if pt.is_dictionary(arrow):
         arrow = arrow.value_type
     if pt.is_string(arrow) or pt.is_large_string(arrow) or pt.is_string_view(arrow):
-        return Column(field.name, CdmType.STRING, str(field.type))
+        return Column(field.name, CdmType.STRING, TYPED_FILE_STRING)
     if pt.is_decimal(arrow) and arrow.precision <= 38:
         return Column(
             field.name, CdmType.DECIMAL, str(field.type), None, arrow.precision, arrow.scale
