@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 import pyarrow as pa
 import pytest
 
+from turbodata.batch_types import batch_types, declared_types, keep_existing_guids, known_types
 from turbodata.convert import convert_typed
 from turbodata.delta.columns import UnsupportedType, column_of
-from turbodata.types import Kind, SqlType, decimal_type, from_cdm
+from turbodata.model import CdmType, Column, TableSchema
+from turbodata.overrides import Overrides, parse_overrides
+from turbodata.types import Kind, SqlType, decimal_type, from_cdm, string_type
+
+NO_OVERRIDES = Overrides()
 
 
 @pytest.mark.parametrize(
@@ -134,3 +140,82 @@ def test_an_empty_string_in_a_guid_column_is_null_and_a_non_guid_a_reject() -> N
 
     assert got == [guid.lower(), None, None]
     assert len(rejects) == 1 and rejects[0].startswith("4: ")
+
+
+# ---------------------------------------------------------------- GUIDs in typed-file strings
+
+GUIDS = ["5F1C3A52-0C7B-4E4A-9A55-0D2B9C1E7F10", "{0a9e2d41-77c3-4b0e-8f1d-3c5b6a7e8d90}"]
+
+
+def typed_file_types(
+    columns: dict[str, list[str | None]],
+    *,
+    overrides: Overrides = NO_OVERRIDES,
+    infer: bool = True,
+    existing: dict[str, SqlType] | None = None,
+) -> dict[str, SqlType]:
+    """The types a load of one Delta/Parquet batch of string columns gets."""
+    schema = TableSchema("account", tuple(column_of(pa.field(n, pa.string())) for n in columns))
+
+    def chunks() -> Iterator[list[pa.Array]]:
+        yield [pa.array(values, pa.string()) for values in columns.values()]
+
+    return batch_types(schema, overrides, infer, chunks).reconciled(existing).types
+
+
+def test_a_typed_file_string_of_guids_is_a_guid_column_empty_and_null_aside() -> None:
+    types = typed_file_types({"Id": [*GUIDS, None, ""], "name": ["Alpha", "", None, "Beta"]})
+
+    assert types == {"Id": SqlType(Kind.GUID), "name": string_type(5)}
+
+
+def test_one_value_that_is_no_guid_leaves_the_column_text() -> None:
+    types = typed_file_types({"code": [*GUIDS, "5F1C3A52-0C7B-4E4A-9A55-0D2B9C1E7F1"]})
+
+    assert types == {"code": string_type(38)}  # the braced GUID
+
+
+def test_a_column_without_any_value_cannot_be_shown_to_be_guid() -> None:
+    assert typed_file_types({"parentid": [None, ""]}) == {"parentid": string_type(None)}
+
+
+def test_an_existing_guid_column_stays_guid_whatever_the_values_and_with_no_infer() -> None:
+    existing = {"parentid": SqlType(Kind.GUID)}
+
+    for infer in (True, False):
+        types = typed_file_types({"parentid": ["n/a", None]}, infer=infer, existing=existing)
+        assert types == {"parentid": SqlType(Kind.GUID)}, infer
+
+
+def test_an_existing_text_column_stays_text_when_the_values_are_guids() -> None:
+    types = typed_file_types({"code": GUIDS}, existing={"code": string_type(100)})
+
+    assert types == {"code": string_type(100)}
+
+
+def test_a_pinned_type_wins_over_guids() -> None:
+    pinned = parse_overrides("account:\n  Id: nvarchar(40)\n")
+
+    types = typed_file_types({"Id": GUIDS}, overrides=pinned, existing={"Id": SqlType(Kind.GUID)})
+
+    assert types == {"Id": string_type(40)}
+
+
+def test_csv_strings_of_guids_stay_strings_as_their_metadata_says() -> None:
+    schema = TableSchema("account", (Column("code", CdmType.STRING, "string"),))
+
+    types = batch_types(schema, NO_OVERRIDES, True, lambda: iter([[pa.array(GUIDS)]])).types
+
+    assert types == {"code": string_type(38)}
+
+
+def test_a_dry_run_plans_existing_guid_columns_as_guid_and_knows_no_typed_file_string() -> None:
+    schema = TableSchema("account", (column_of(pa.field("Id", pa.string())),))
+    declared = declared_types(schema, NO_OVERRIDES)
+
+    planned = keep_existing_guids(schema, NO_OVERRIDES, declared, {"Id": SqlType(Kind.GUID)})
+
+    assert declared == {"Id": SqlType(Kind.STRING)}
+    assert planned == {"Id": SqlType(Kind.GUID)}
+    assert keep_existing_guids(schema, NO_OVERRIDES, declared, None) == declared
+    assert known_types(schema, NO_OVERRIDES, infer=False) == {}

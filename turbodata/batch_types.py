@@ -69,10 +69,28 @@ class BatchTypes:
                 types[name] = widen(existing[name], types[name])
             except IncompatibleType:
                 types[name] = existing[name]
-        for name in self.maybe_guid & existing.keys():
-            if existing[name].kind is Kind.GUID:
-                types[name] = existing[name]
+        types = _existing_guids_kept(types, self.maybe_guid, existing)
         return BatchTypes(types, self.inferred, self.maybe_guid)
+
+
+def _existing_guids_kept(
+    types: dict[str, SqlType], maybe_guid: frozenset[str], existing: dict[str, SqlType]
+) -> dict[str, SqlType]:
+    kept = {n: existing[n] for n in maybe_guid & existing.keys() if existing[n].kind is Kind.GUID}
+    return {**types, **kept}
+
+
+def keep_existing_guids(
+    schema: TableSchema,
+    overrides: Overrides,
+    types: dict[str, SqlType],
+    existing: dict[str, SqlType] | None,
+) -> dict[str, SqlType]:
+    """`types` (e.g. `declared_types` for a dry run's plan) with the typed-file string columns
+    that the table already has as GUID kept GUID, as a load keeps them (`reconciled`)."""
+    if not existing:
+        return types
+    return _existing_guids_kept(types, _maybe_guid(schema, overrides), existing)
 
 
 class _LongestString:
