@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from deltalake import write_deltalake
 
@@ -72,7 +73,7 @@ def write_csv_lake(root: Path, table: str, rows: list[tuple], folder: str) -> La
     return lake
 
 
-def write_delta(root: Path, table: str, rows: list[tuple], mode: str = "overwrite") -> None:
+def arrow_table(rows: list[tuple]) -> pa.Table:
     records = [
         {
             "Id": key,
@@ -85,11 +86,17 @@ def write_delta(root: Path, table: str, rows: list[tuple], mode: str = "overwrit
         }
         for key, parent, name, description, limit, version in rows
     ]
-    write_deltalake(
-        str(root / "deltalake" / f"{table}_partitioned"),
-        pa.Table.from_pylist(records, schema=DELTA_SCHEMA),
-        mode=mode,  # type: ignore[arg-type]
-    )
+    return pa.Table.from_pylist(records, schema=DELTA_SCHEMA)
+
+
+def write_delta(root: Path, table: str, rows: list[tuple], mode: str = "overwrite") -> None:
+    folder = root / "deltalake" / f"{table}_partitioned"
+    write_deltalake(str(folder), arrow_table(rows), mode=mode)  # type: ignore[arg-type]
+
+
+def write_parquet(root: Path, table: str, rows: list[tuple]) -> None:
+    (root / table).mkdir(parents=True)
+    pq.write_table(arrow_table(rows), root / table / "part-0.parquet")
 
 
 def column_types(db_url: str, table: str) -> dict[str, SqlType]:
@@ -106,9 +113,13 @@ def sorted_rows(db_url: str, table: str) -> list[dict[str, object]]:
     return sorted(fetch(db_url, table), key=lambda r: str(r["Id"]))
 
 
-def test_csv_and_delta_exports_give_identical_types_and_rows(tmp_path: Path, db_url: str) -> None:
+@pytest.mark.parametrize("typed", ["delta", "parquet"])
+def test_csv_and_typed_exports_give_identical_types_and_rows(
+    tmp_path: Path, db_url: str, typed: str
+) -> None:
     write_csv_lake(tmp_path / "csv", "account", ROWS, "2024-05-01T00.00.00Z")
-    write_delta(tmp_path / "delta", "accountdelta", ROWS)
+    write = write_delta if typed == "delta" else write_parquet
+    write(tmp_path / "delta", "accountdelta", ROWS)
 
     from_csv = migrate(tmp_path / "csv", db_url)
     from_delta = migrate(tmp_path / "delta", db_url)
