@@ -596,7 +596,7 @@ def _run_event(summary: RunSummary) -> Iterator[None]:
             raise
         finally:
             status, error_line = _log_run_event(summary, escaped)
-            telemetry().finish_run(span, status, error_line or "; ".join(summary.problems[:1]))
+            telemetry().finish_run(span, status, error_line or next(iter(summary.problems), None))
 
 
 def _log_run_event(summary: RunSummary, escaped: BaseException | None) -> tuple[str, str | None]:
