@@ -234,6 +234,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     AzureWebJobsStorage__clientId: identity.properties.clientId
     APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.properties.clientId};Authorization=AAD'
+    PYTHON_ENABLE_OPENTELEMETRY: 'true' // the invocation's span is the parent of turbodata's run span
     AZURE_CLIENT_ID: identity.properties.clientId // DefaultAzureCredential: this identity
     TURBODATA_LAKE: lakeUrl
     TURBODATA_TABLES: tables

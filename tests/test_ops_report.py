@@ -17,8 +17,7 @@ import sqlalchemy as sa
 
 from tests.lakebuilder import LakeBuilder, attribute
 from turbodata import ledger
-from turbodata.ops import render_report, write_report
-from turbodata.ops.report import SAMPLES_PER_GROUP, collect
+from turbodata.ops.report import SAMPLES_PER_GROUP, collect, render_report, write_report
 from turbodata.pipeline import DatabaseNotFound, migrate
 
 SCRIPT_TABLE = "acc<script>alert(1)</script>"

@@ -19,7 +19,7 @@ import pytest
 from tests.browser.cdp import Browser, Page
 from tests.browser.chromium import ChromiumNotAvailable, ensure_chromium
 from tests.lakebuilder import LakeBuilder, attribute
-from turbodata.ops import write_report
+from turbodata.ops.report import write_report
 from turbodata.pipeline import migrate
 from turbodata.summary import RunSummary
 

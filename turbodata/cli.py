@@ -29,8 +29,8 @@ from sqlalchemy.engine import Engine
 from turbodata import __version__, ledger
 from turbodata.lake import Lake
 from turbodata.loader import LoadOptions, one_line
-from turbodata.ops import logs, telemetry, write_report
-from turbodata.ops.report import RUNS_SHOWN, RunLine, recent_runs
+from turbodata.ops import logs, telemetry
+from turbodata.ops.report import RUNS_SHOWN, RunLine, recent_runs, write_report
 from turbodata.overrides import OverrideError, Overrides, load_overrides
 from turbodata.pipeline import (
     DEFAULT_JOBS,

@@ -15,7 +15,6 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from types import ModuleType
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -40,6 +39,7 @@ from turbodata.dialects.base import Dialect
 from turbodata.lake import Lake
 from turbodata.layouts import folder_time
 from turbodata.model import DataFile, LoadMode, RowSource, TableBatch, TableSchema
+from turbodata.ops import telemetry
 from turbodata.overrides import Overrides
 from turbodata.reader import RawChunk, RowReject, read_raw
 from turbodata.summary import TableResult
@@ -131,7 +131,7 @@ class TableLoader:
             for path in (f.info.path for f in files if f.info.path in loaded):
                 log.warning("%s changed since it was loaded; loading it again", path)
             try:
-                with telemetry().batch_span(result, batch.batch_id, len(files)):
+                with telemetry.batch_span(result, batch.batch_id, len(files)):
                     self._with_retries(result, batch, files, batch.batch_id in shifted)
             except Exception as error:  # rolled back; the table's later batches depend on it
                 log.exception("%s: batch %s failed", result.name, batch.batch_id)
@@ -599,14 +599,6 @@ class TableLoader:
 
 
 # -------------------------------------------------------------------------------- helpers
-
-
-def telemetry() -> ModuleType:
-    """turbodata.ops.telemetry, imported when first used: importing it at the top would run
-    turbodata.ops's __init__, whose report module imports the pipeline, which imports this."""
-    import turbodata.ops.telemetry
-
-    return turbodata.ops.telemetry
 
 
 @dataclass(frozen=True)

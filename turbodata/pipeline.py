@@ -30,8 +30,9 @@ from sqlalchemy.engine import Engine
 from turbodata import dialects, layouts, lease, ledger, preflight
 from turbodata.dialects.base import Dialect
 from turbodata.lake import Lake, LakeLocation
-from turbodata.loader import LoadOptions, Progress, TableLoader, one_line, telemetry
+from turbodata.loader import LoadOptions, Progress, TableLoader, one_line
 from turbodata.model import LoadMode, TableBatch
+from turbodata.ops import telemetry
 from turbodata.secrets import mask_secrets, redact_data
 from turbodata.settings import open_lake
 from turbodata.summary import RunSummary, TableResult
@@ -474,14 +475,14 @@ def _run_one(
 ) -> None:
     result = TableResult(table)
     summary.tables[table] = result
-    with telemetry().table_span(table) as span:
+    with telemetry.table_span(table) as span:
         try:
             _run_table(plan, result, load)
         finally:
             _log_table_event(summary, result)
-            telemetry().finish_table(span, result)
+            telemetry.finish_table(span, result)
             if not summary.dry_run:
-                telemetry().record_table(result, _newest_folder(plan, table))
+                telemetry.record_table(result, _newest_folder(plan, table))
 
 
 def _newest_folder(plan: layouts.LakePlan, table: str) -> str | None:
@@ -586,7 +587,7 @@ def _run_event(summary: RunSummary) -> Iterator[None]:
     database unreachable before any table) makes it `failed` (`interrupted` for a signal) in
     the event even where the summary holds no problem yet: a log must not say `succeeded`."""
     escaped: BaseException | None = None
-    with telemetry().run_span(
+    with telemetry.run_span(
         summary.run_id, summary.lake, summary.database, summary.dry_run
     ) as span:
         try:
@@ -596,7 +597,7 @@ def _run_event(summary: RunSummary) -> Iterator[None]:
             raise
         finally:
             status, error_line = _log_run_event(summary, escaped)
-            telemetry().finish_run(span, status, error_line or next(iter(summary.problems), None))
+            telemetry.finish_run(span, status, error_line or next(iter(summary.problems), None))
 
 
 def _log_run_event(summary: RunSummary, escaped: BaseException | None) -> tuple[str, str | None]:

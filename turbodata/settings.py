@@ -202,8 +202,21 @@ PLATFORM_SETTING_DOCS: tuple[SettingDoc, ...] = (
     ),
     SettingDoc(
         "APPLICATIONINSIGHTS_CONNECTION_STRING",
-        "Application Insights the Functions host sends its logs and invocations to "
-        "(the Bicep sets it).",
+        "Application Insights that the Functions host and turbodata's OpenTelemetry traces, "
+        "metrics and logs go to (the Bicep sets it). Unset: no telemetry is sent.",
+        example=None,
+    ),
+    SettingDoc(
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+        "`Authorization=AAD;ClientId=<client id>`: telemetry is sent signed in as that managed "
+        "identity (which needs Monitoring Metrics Publisher), not with the instrumentation key "
+        "alone (the Bicep sets it).",
+        example=None,
+    ),
+    SettingDoc(
+        "PYTHON_ENABLE_OPENTELEMETRY",
+        "`true` (with `telemetryMode: OpenTelemetry` in host.json): the function invocation is "
+        "the parent span of a run (the Bicep sets it).",
         example=None,
     ),
 )

@@ -1,5 +1,3 @@
-"""Operating turbodata: what people who run it look at (the HTML run report)."""
-
-from turbodata.ops.report import render_report, write_report
-
-__all__ = ["render_report", "write_report"]
+"""Operating turbodata: what the people who run it look at and collect (the HTML run report,
+JSON logs, OpenTelemetry traces and metrics). The package imports none of its modules, so the
+loader can use `telemetry` without loading the report, which reads through the pipeline."""
