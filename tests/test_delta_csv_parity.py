@@ -197,3 +197,26 @@ def test_a_string_column_with_a_non_guid_in_its_first_load_stays_text(
     assert types["Id"] == GUID_TYPE
     assert types["parentaccountid"] != GUID_TYPE
     assert "not-a-guid" in [r["parentaccountid"] for r in fetch(db_url, "account")]
+
+
+def test_keep_empty_strings_keeps_them_on_both_paths(tmp_path: Path, db_url: str) -> None:
+    write_csv_lake(tmp_path / "csv", "account", ROWS, "2024-05-01T00.00.00Z")
+    write_delta(tmp_path / "delta", "accountdelta", ROWS)
+    options = LoadOptions(keep_empty_strings=True)
+
+    assert migrate(tmp_path / "csv", db_url, options=options).ok
+    assert migrate(tmp_path / "delta", db_url, options=options).ok
+
+    csv_rows = sorted_rows(db_url, "account")
+    assert [r["description"] for r in csv_rows] == ["", None, "first client"]
+    assert sorted_rows(db_url, "accountdelta") == csv_rows
+
+
+def test_a_dry_run_after_the_switch_to_delta_plans_no_conflict(tmp_path: Path, db_url: str) -> None:
+    write_csv_lake(tmp_path / "lake", "account", ROWS[:2], "2024-05-01T00.00.00Z")
+    assert migrate(tmp_path / "lake", db_url).ok
+    write_delta(tmp_path / "delta", "account", ROWS)
+
+    plan = migrate(tmp_path / "delta", db_url, dry_run=True)
+
+    assert plan.ok, plan.to_dict()  # was: "column 'Id' is guid in the database but ..."

@@ -29,6 +29,7 @@ from turbodata.batch_types import (
     batch_types,
     declared_types,
     is_number,
+    keep_existing_guids,
     known_types,
 )
 from turbodata.changes import ChangeColumns, Staging
@@ -175,7 +176,9 @@ class TableLoader:
         with self.engine.connect() as conn:
             types = schema.reflect(conn, self.dialect, batches[0].table, self.options.db_schema)
             for batch in batches:
-                wanted = types_of(batch.schema, self.options.overrides)
+                overrides = self.options.overrides
+                wanted = types_of(batch.schema, overrides)
+                wanted = keep_existing_guids(batch.schema, overrides, wanted, types)
                 table_plan = schema.plan_table(
                     conn.dialect,
                     self.dialect,
@@ -495,6 +498,7 @@ class TableLoader:
                 row_numbers,
                 reading.batch.schema.column_names,
                 reading.types,
+                keep_empty_strings=self.options.keep_empty_strings,
                 unstorable_text=self.dialect.unstorable_text,
             )
             chunk = _reject_missing_keys(chunk, reading.key)
