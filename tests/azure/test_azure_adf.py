@@ -32,6 +32,11 @@ def pipeline() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def activities(pipeline: dict[str, Any]) -> dict[str, Activity]:
+    return activities_by_name(pipeline)
+
+
+def activities_by_name(pipeline: dict[str, Any]) -> dict[str, Activity]:
+    """Every activity of the pipeline, nested ones too, by its (unique) name."""
     found: dict[str, Activity] = {}
     for activity in walk(pipeline["properties"]["activities"]):
         assert activity["name"] not in found, f"duplicate activity name {activity['name']}"

@@ -12,7 +12,7 @@ from typing import Any
 import azure.functions as func
 import pytest
 from adf_expressions import Scope, evaluate
-from test_azure_adf import http_routes, value, walk
+from test_azure_adf import activities_by_name, http_routes, value
 
 from turbodata.http_api import FIELDS, parse_migrate_request
 from turbodata.settings import Settings
@@ -28,11 +28,7 @@ def pipeline() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def activities(pipeline: dict[str, Any]) -> dict[str, Activity]:
-    found: dict[str, Activity] = {}
-    for activity in walk(pipeline["properties"]["activities"]):
-        assert activity["name"] not in found, f"duplicate activity name {activity['name']}"
-        found[activity["name"]] = activity
-    return found
+    return activities_by_name(pipeline)
 
 
 def test_it_lists_the_tables_then_loads_them_in_a_bounded_parallel_foreach(

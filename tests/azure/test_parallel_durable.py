@@ -70,7 +70,9 @@ def replay(
     queue: deque[_Work | tuple[str, _Work]] = deque()
     next_id = seen = in_flight = 0
     for result.outcome.episodes in range(1, 500):
-        state = _episode(handle, history, orchestration_input, instance_id, result)
+        state = durable_replay.episode(
+            handle, history, orchestration_input, instance_id, result.outcome
+        )
         if state is None:
             return result
         history.append(durable_replay._event(durable_replay.ORCHESTRATOR_COMPLETED))
@@ -126,41 +128,6 @@ def replay(
         else:
             in_flight -= item.name == "migrate_table"
     raise AssertionError("the orchestration did not finish in 500 episodes")
-
-
-def _episode(
-    handle: Callable[[str], str],
-    history: list[dict[str, Any]],
-    orchestration_input: Any,
-    instance_id: str,
-    result: Replay,
-) -> dict[str, Any] | None:
-    """One replay; None once the orchestration ended (recorded in `result.outcome`)."""
-    body = json.dumps(
-        {
-            "history": history,
-            "instanceId": instance_id,
-            "isReplaying": False,
-            "parentInstanceId": None,
-            "input": json.dumps(orchestration_input),
-            "upperSchemaVersion": 0,
-        }
-    )
-    outcome = result.outcome
-    try:
-        state = json.loads(handle(body))
-    except Exception as exc:
-        if durable_replay.OUT_OF_PROC not in str(exc):
-            raise
-        state = json.loads(str(exc).split(durable_replay.OUT_OF_PROC, 1)[1])
-        outcome.runtime_status, outcome.error = "Failed", state.get("error")
-        outcome.custom_status = state.get("customStatus")
-        return None
-    outcome.custom_status = state.get("customStatus")
-    if state.get("isDone"):
-        outcome.runtime_status, outcome.output = "Completed", state.get("output")
-        return None
-    return state
 
 
 def _run(work: _Work, activities: Mapping[str, Callable[[Any], Any]], result: Replay) -> dict:

@@ -48,28 +48,8 @@ def run(
     outcome = Outcome("Running")
     scheduled = 0
     for outcome.episodes in range(1, 100):
-        body = json.dumps(
-            {
-                "history": history,
-                "instanceId": instance_id,
-                "isReplaying": False,
-                "parentInstanceId": None,
-                "input": json.dumps(orchestration_input),
-                "upperSchemaVersion": 0,
-            }
-        )
-        try:
-            state = json.loads(handle(body))
-        except Exception as exc:  # how the SDK reports an orchestrator that raised
-            if OUT_OF_PROC not in str(exc):
-                raise
-            state = json.loads(str(exc).split(OUT_OF_PROC, 1)[1])
-            outcome.runtime_status, outcome.error = "Failed", state.get("error")
-            outcome.custom_status = state.get("customStatus")
-            return outcome
-        outcome.custom_status = state.get("customStatus")
-        if state.get("isDone"):
-            outcome.runtime_status, outcome.output = "Completed", state.get("output")
+        state = episode(handle, history, orchestration_input, instance_id, outcome)
+        if state is None:
             return outcome
         actions = [a for group in state["actions"] for a in group][scheduled:]
         if not actions:
@@ -85,6 +65,41 @@ def run(
         scheduled += len(actions)
         history += [_event(ORCHESTRATOR_STARTED), *results]
     raise AssertionError("the orchestration did not finish in 100 episodes")
+
+
+def episode(
+    handle: Callable[[str], str],
+    history: list[dict[str, Any]],
+    orchestration_input: Any,
+    instance_id: str,
+    outcome: Outcome,
+) -> dict[str, Any] | None:
+    """One replay of the orchestrator over `history`: its state (the actions it scheduled), or
+    None once the orchestration ended, recorded in `outcome`."""
+    body = json.dumps(
+        {
+            "history": history,
+            "instanceId": instance_id,
+            "isReplaying": False,
+            "parentInstanceId": None,
+            "input": json.dumps(orchestration_input),
+            "upperSchemaVersion": 0,
+        }
+    )
+    try:
+        state = json.loads(handle(body))
+    except Exception as exc:  # how the SDK reports an orchestrator that raised
+        if OUT_OF_PROC not in str(exc):
+            raise
+        state = json.loads(str(exc).split(OUT_OF_PROC, 1)[1])
+        outcome.runtime_status, outcome.error = "Failed", state.get("error")
+        outcome.custom_status = state.get("customStatus")
+        return None
+    outcome.custom_status = state.get("customStatus")
+    if state.get("isDone"):
+        outcome.runtime_status, outcome.output = "Completed", state.get("output")
+        return None
+    return state
 
 
 def _complete(task_id: int, activity: Callable[[Any], Any], task_input: Any) -> dict[str, Any]:
