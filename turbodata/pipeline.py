@@ -211,7 +211,7 @@ def migrate(
         started_at=datetime.now(UTC),
         dry_run=dry_run,
     )
-    work = _Work(_effective_jobs(engine, jobs), lease_wait_seconds(lease_wait))
+    work = _Work(_effective_jobs(dialect, jobs), lease_wait_seconds(lease_wait))
     with _run_event(summary):
         _plan_and_load(
             summary, lake, engine, dialect, tables, count_rows, progress, options, reload, work
@@ -245,11 +245,11 @@ def lease_wait_seconds(given: float | None = None) -> float:
     return seconds
 
 
-def _effective_jobs(engine: Engine, jobs: int) -> int:
+def _effective_jobs(dialect: Dialect, jobs: int) -> int:
     if jobs < 1:
         raise ValueError(f"jobs must be 1 or more, not {jobs}")
-    if jobs > 1 and engine.dialect.name == "sqlite":
-        log.info("SQLite has one writer at a time: loading one table at a time (--jobs 1)")
+    if jobs > 1 and dialect.single_writer:
+        log.info("%s has one writer at a time: loading one table at a time", dialect.title)
         return 1
     return jobs
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from turbodata import layouts
+from turbodata import dialects, layouts
 from turbodata.lake import Lake
 from turbodata.loader import LoadOptions
 from turbodata.model import LoadMode
@@ -116,9 +116,11 @@ def _reload_problems(
 def _schema_problems(engine: Engine, db_schema: str | None) -> list[str]:
     if not db_schema:
         return []
-    if engine.dialect.name == "sqlite":  # decided without opening (and creating) the file
-        ok = db_schema == "main"
-        return [] if ok else [f"--schema {db_schema}: SQLite has no schemas; leave --schema out"]
+    dialect = dialects.for_engine(engine)
+    if dialect.fixed_schemas is not None:
+        if db_schema in dialect.fixed_schemas:
+            return []
+        return [f"--schema {db_schema}: {dialect.title} has no schemas; leave --schema out"]
     with engine.connect() as conn:
         known = sa.inspect(conn).get_schema_names()
     if db_schema in known:

@@ -42,8 +42,12 @@ class Dialect:
     """The shared base. Subclasses set `name` to SQLAlchemy's dialect name."""
 
     name = ""
+    title = "the database"  # in messages
     default_schema: str | None = None
     max_identifier_length = 128
+    single_writer = False  # one writer at a time: a run loads its tables one after another
+    # the only schemas there are, when they are known without connecting (None: ask the server)
+    fixed_schemas: tuple[str, ...] | None = None
 
     def configure_engine(self, engine: Engine) -> Engine:
         """Adjust a freshly created engine (driver options, transactional DDL)."""

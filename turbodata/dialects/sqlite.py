@@ -61,7 +61,10 @@ _REFLECTED_NAMES = {
 
 class SQLiteDialect(Dialect):
     name = "sqlite"
+    title = "SQLite"
     max_identifier_length = 1024
+    single_writer = True
+    fixed_schemas = ("main",)  # answered without opening (and so creating) the file
 
     def configure_engine(self, engine: Engine) -> Engine:
         # pysqlite opens transactions only before DML, so CREATE/ALTER would commit on their
