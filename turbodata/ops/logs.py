@@ -14,20 +14,30 @@ Design choices:
 - `configure` adds one handler of its own to the root logger and `LogSetup.close` takes it out
   again and restores the root level, so calling the CLI in-process (tests, notebooks) leaves
   the process's logging as it found it; the handler writes to the `sys.stderr` of the time.
-- JSON logs are for machines that collect events, so they include INFO (the per-table and
-  per-run events); the text default stays at WARNING so a terminal shows problems only.
+- JSON logs are for machines that collect events, so they include INFO (the per-batch,
+  per-table and per-run events); the text default stays at WARNING so a terminal shows problems
+  only (skipped folders, metadata anomalies: `log_plan_note`), and `-v` shows the events too.
+- Event fields carry no secret by construction where they can (error lines and DDL are passed
+  through `mask_secrets` before they are logged), so the text form is safe even where
+  `secrets.install_log_redaction` was never called (the library used without the CLI).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from turbodata.secrets import mask_secrets, redact_data
+
+if TYPE_CHECKING:
+    from turbodata.summary import TableResult
 
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
@@ -93,3 +103,115 @@ def configure(
         root.setLevel(logging.INFO if structured else logging.WARNING)
     root.addHandler(handler)
     return setup
+
+
+# ---------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What one batch did to its table: the fields of a `batch_finished` event."""
+
+    files: int
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_deleted: int = 0
+    rows_rejected: int = 0
+    ddl: tuple[str, ...] = ()
+    seconds: float = 0.0
+    status: str = "loaded"  # loaded | failed | interrupted
+    error: str | None = None
+
+
+_BATCH_COUNTERS = ("rows_inserted", "rows_updated", "rows_deleted", "rows_rejected")
+
+
+def log_batch(
+    logger: logging.Logger, run_id: str, table: str, folder: str, outcome: BatchOutcome
+) -> None:
+    """Log one `batch_finished` event (INFO): run id, table, folder (the batch's id: its
+    timestamp folder, `snapshot`, or `delta vN`), files, rows inserted / updated / deleted /
+    rejected, the DDL applied (`ddl`: how many; `ddl_statements`: which), seconds, status and
+    error."""
+    error = None if outcome.error is None else mask_secrets(outcome.error)
+    fields = {
+        "event": "batch_finished",
+        "run_id": run_id,
+        "table": table,
+        "folder": folder,
+        "status": outcome.status,
+        "files": outcome.files,
+        **{counter: getattr(outcome, counter) for counter in _BATCH_COUNTERS},
+        "ddl": len(outcome.ddl),
+        "ddl_statements": [mask_secrets(statement) for statement in outcome.ddl],
+        "seconds": round(outcome.seconds, 3),
+        "error": error,
+    }
+    logger.info(
+        "%s %s %s: %s, %d files, %d inserted, %d updated, %d deleted, %d rejected, %d DDL, "
+        "%.2f s%s",
+        run_id,
+        table,
+        folder,
+        outcome.status,
+        outcome.files,
+        *(getattr(outcome, counter) for counter in _BATCH_COUNTERS),
+        len(outcome.ddl),
+        outcome.seconds,
+        f": {error}" if error else "",
+        extra=fields,
+    )
+
+
+@contextlib.contextmanager
+def batch_event(
+    logger: logging.Logger, run_id: str, result: TableResult, folder: str, files: int
+) -> Iterator[None]:
+    """Log the `batch_finished` event of the batch loaded inside the block, however it ends.
+
+    Its counts are what the block added to `result` (the table's running totals). A batch that
+    rolls back has its counts taken back out of `result` before the error leaves the loader
+    (`loader._restore`), so a failed batch logs the zeros it really applied, with its error;
+    Ctrl-C logs `interrupted`. The error propagates unchanged.
+    """
+    counts_before = [getattr(result, counter) for counter in _BATCH_COUNTERS]
+    ddl_before = len(result.ddl)
+    started = time.monotonic()
+    status, error = "loaded", None
+    try:
+        yield
+    except Exception as failure:
+        status, error = "failed", _first_line(failure)
+        raise
+    except BaseException:
+        status, error = "interrupted", "run interrupted"
+        raise
+    finally:
+        added = {
+            counter: getattr(result, counter) - before
+            for counter, before in zip(_BATCH_COUNTERS, counts_before, strict=True)
+        }
+        outcome = BatchOutcome(
+            files,
+            **added,
+            ddl=tuple(result.ddl[ddl_before:]),
+            seconds=time.monotonic() - started,
+            status=status,
+            error=error,
+        )
+        log_batch(logger, run_id, result.name, folder, outcome)
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def log_plan_note(logger: logging.Logger, run_id: str, note: str, *, warning: bool) -> None:
+    """Log one note of the lake's plan: `plan_warning` (WARNING, shown on a terminal by
+    default) for a folder or table skipped for a reason someone should look at, and for
+    anomalies in the metadata; `plan_note` (INFO, `-v`) for what a healthy lake does too
+    (a folder still being written, the layout found)."""
+    fields = {"event": "plan_warning" if warning else "plan_note", "run_id": run_id}
+    level = logging.WARNING if warning else logging.INFO
+    logger.log(level, "%s", mask_secrets(note), extra=fields)
