@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.engine import Connection
@@ -14,6 +17,7 @@ from turbodata.dialects.base import (
     SEVENTH_DIGIT,
     Dialect,
     decimal_strings,
+    decimal_text,
     without_seventh_digit,
 )
 from turbodata.types import Kind, SqlType
@@ -92,16 +96,92 @@ class PostgreSQLDialect(Dialect):
     def insert_batch(
         self, conn: Connection, table: sa.Table, batch: pa.RecordBatch, types: Sequence[SqlType]
     ) -> int:
+        """COPY in PostgreSQL's text format, built in Arrow (`copy_text`): no Python object per
+        value. A batch with a column type `copy_text` does not know goes row by row."""
         if batch.num_rows == 0:
             return 0
         prep = conn.dialect.identifier_preparer
         names = ", ".join(prep.quote(name) for name in batch.schema.names)
-        columns = [self.python_values(batch.column(i), t) for i, t in enumerate(types)]
+        statement = f"COPY {prep.format_table(table)} ({names}) FROM STDIN"
         driver_connection = conn.connection.driver_connection
-        with (
-            driver_connection.cursor() as cursor,
-            cursor.copy(f"COPY {prep.format_table(table)} ({names}) FROM STDIN") as copy,
-        ):
+        columnar = all(_copyable(column.type) for column in batch.columns)
+        with driver_connection.cursor() as cursor:
+            if columnar:
+                with cursor.copy(f"{statement} (ENCODING 'UTF8')") as copy:
+                    for start in range(0, batch.num_rows, COPY_SLICE_ROWS):
+                        copy.write(copy_text(batch.slice(start, COPY_SLICE_ROWS), types))
+            else:
+                self._write_rows(cursor, statement, batch, types)
+            if cursor.rowcount != batch.num_rows:  # never a short load that looks complete
+                raise RuntimeError(
+                    f"COPY into {table.name} stored {cursor.rowcount} of {batch.num_rows} rows"
+                )
+        return batch.num_rows
+
+    def _write_rows(
+        self, cursor: Any, statement: str, batch: pa.RecordBatch, types: Sequence[SqlType]
+    ) -> None:
+        columns = [self.python_values(batch.column(i), t) for i, t in enumerate(types)]
+        with cursor.copy(statement) as copy:
             for row in zip(*columns, strict=True):
                 copy.write_row(row)
-        return batch.num_rows
+
+
+# rows per COPY text buffer: bounds the client's memory, and is large enough that Arrow's
+# per-call costs do not show
+COPY_SLICE_ROWS = 10_000
+# text COPY escapes, backslash first so that the escapes added after it are not doubled. A
+# quote is plain data in the text format, but Arrow's CSV writer refuses it unquoted: it goes
+# as its octal escape.
+_COPY_ESCAPES = (
+    ("\\", "\\\\"),
+    ("\t", "\\t"),
+    ("\n", "\\n"),
+    ("\r", "\\r"),
+    ('"', "\\042"),
+)
+_NEEDS_ESCAPE = r'[\\\t\n\r"]'
+_COPY_FORMAT = pacsv.WriteOptions(
+    include_header=False, delimiter="\t", null_string="\\N", quoting_style="none"
+)
+
+
+def _copyable(arrow_type: pa.DataType) -> bool:
+    return (
+        pa.types.is_string(arrow_type)
+        or pa.types.is_decimal(arrow_type)
+        or pa.types.is_boolean(arrow_type)
+        or pa.types.is_integer(arrow_type)
+        or pa.types.is_floating(arrow_type)
+    )
+
+
+def copy_text(batch: pa.RecordBatch, types: Sequence[SqlType]) -> memoryview:
+    """The rows of `batch` as the data of `COPY … FROM STDIN` (text format, UTF-8): fields
+    separated by tabs, `\\N` for NULL, one line per row, written by Arrow's CSV writer
+    (no quoting) from escaped fields (`copy_field`).
+
+    Design choice: the text format rather than CSV, which Arrow writes with less client CPU
+    (about 1.4 against 2.9 µs/row on bench/columnar.py's table): PostgreSQL parses the text
+    format with about a quarter less server CPU (6.1 against 8.2 µs/row), and the server is
+    the slower side of the COPY; NULL and '' need no quoting rule to stay apart."""
+    fields = [copy_field(batch.column(i), t) for i, t in enumerate(types)]
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(pa.Table.from_arrays(fields, names=batch.schema.names), sink, _COPY_FORMAT)
+    return memoryview(sink.getvalue())
+
+
+def copy_field(array: pa.Array, sql_type: SqlType) -> pa.Array:
+    """One column, as the CSV writer turns it into its text COPY field: exact positional
+    decimals, date/times cut to microseconds (`without_seventh_digit`), strings escaped;
+    integers, floats (shortest round-trip text, Python's repr digits) and booleans
+    ('true'/'false') as they are."""
+    if pa.types.is_decimal(array.type):
+        return decimal_text(array)
+    if not pa.types.is_string(array.type):
+        return array
+    text = without_seventh_digit(array, sql_type)
+    if pc.any(pc.match_substring_regex(text, _NEEDS_ESCAPE)).as_py():
+        for character, escaped in _COPY_ESCAPES:
+            text = pc.replace_substring(text, character, escaped)
+    return text

@@ -8,7 +8,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -18,13 +18,14 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.types import TypeEngine
 
-from turbodata.dialects.base import DeclaredType, Dialect, decimal_strings
+from turbodata.dialects.base import DeclaredType, Dialect, decimal_strings, insert_statement
 from turbodata.types import Kind, SqlType
 
 log = logging.getLogger(__name__)
 
 LOCK_WAIT_SECONDS = 60.0  # the longest wait for a writer that holds no run's lease
 _CHECK_EVERY_MS = 1000  # how often a waiting BEGIN looks at who holds the lock
+INSERT_SLICE_ROWS = 10_000  # rows per executemany: bounds the Python objects alive at once
 
 _TYPES: dict[Kind, Callable[[SqlType], str]] = {
     Kind.BOOLEAN: lambda t: "BOOLEAN",
@@ -122,6 +123,31 @@ class SQLiteDialect(Dialect):
         if sql_type.kind is Kind.DECIMAL:
             return decimal_strings(array)
         return array.to_pylist()
+
+    def insert_batch(
+        self, conn: Connection, table: sa.Table, batch: pa.RecordBatch, types: Sequence[SqlType]
+    ) -> int:
+        """`executemany` on the driver's cursor, fed by an iterator over per-column lists of
+        INSERT_SLICE_ROWS rows: no list of row tuples, and a tenth of the batch as Python
+        objects at a time. Errors are raised as SQLAlchemy's, as through the connection."""
+        if batch.num_rows == 0:
+            return 0
+        statement = insert_statement(conn.dialect, table, batch.schema.names)
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            for start in range(0, batch.num_rows, INSERT_SLICE_ROWS):
+                rows = batch.slice(start, INSERT_SLICE_ROWS)
+                columns = [self.python_values(rows.column(i), t) for i, t in enumerate(types)]
+                cursor.executemany(statement, zip(*columns, strict=True))
+                if cursor.rowcount != rows.num_rows:  # never a short insert that looks complete
+                    raise RuntimeError(
+                        f"INSERT into {table.name} stored {cursor.rowcount} of {rows.num_rows} rows"
+                    )
+        except sqlite3.Error as error:
+            raise sa.exc.DBAPIError.instance(statement, None, error, sqlite3.Error) from error
+        finally:
+            cursor.close()
+        return batch.num_rows
 
 
 def begin_immediate(dbapi_connection: sqlite3.Connection) -> None:
