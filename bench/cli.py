@@ -376,7 +376,7 @@ def measure(scenario: Scenario, repeat: int, databases: Databases) -> dict[str, 
 
 
 def command_line(argv: list[str], variant: Variant) -> str:
-    shown = [a if len(a) < 200 else a[:60] + "…" for a in argv]
+    shown = ["<CREATE TABLE raw …>" if "CREATE TABLE" in a else a for a in argv]
     prefix = f"PYTHONPATH={variant.tree.path} " if variant.tree else ""
     return prefix + shlex.join(shown)
 
