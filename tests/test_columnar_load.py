@@ -255,3 +255,17 @@ def test_decimal_text_is_the_exact_positional_text_of_every_value(scale: int) ->
     array = pa.array(values, pa.decimal128(38, scale))
     expected = [None if v is None else format(v, "f") for v in array.to_pylist()]
     assert decimal_text(array).to_pylist() == expected
+
+
+def test_a_failing_sqlite_insert_raises_sqlalchemys_error(sqlite_url: str) -> None:
+    engine, dialect = connect(sqlite_url)
+    types = {"seq": SqlType(Kind.BIGINT), "s": SqlType(Kind.STRING)}
+    table = table_object(dialect, "keyed", types, None, key=["seq"])
+    batch = pa.RecordBatch.from_arrays([pa.array([1, 1]), pa.array(["a", "b"])], names=["seq", "s"])
+    try:
+        with engine.begin() as conn:
+            table.create(conn)
+            with pytest.raises(sa.exc.IntegrityError, match="UNIQUE"):
+                dialect.insert_batch(conn, table, batch, list(types.values()))
+    finally:
+        engine.dispose()
