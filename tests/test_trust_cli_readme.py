@@ -1,9 +1,10 @@
-"""The README's console examples run as written and print what the README shows, so the two
-cannot drift apart; bench/README's flags exist.
+"""The console examples of the README and the docs/ pages run as written and print what the
+pages show, so the two cannot drift apart; bench/README's flags exist.
 
-Every ```console block (and every ```sh block that builds the README's `out/mini` lake) runs
-in document order in a scratch folder that links `examples/` and `.venv/`, the way a reader
-runs them from the repository root. Outputs are compared line by line, after blanking what
+Every ```console block (and every ```sh block that builds a lake under `out/`) of the pages in
+DOCUMENTS runs, page after page in that order (later pages continue with the `out/mini` lake
+that docs/rejects.md builds), in one scratch folder that links `examples/` and `.venv/`, the way
+a reader runs them from the repository root. Outputs are compared line by line, after blanking what
 changes from run to run (run ids, seconds) and collapsing column padding; a `...` line
 stands for any lines. The `--json` example, trimmed in the README, is compared key by key.
 `./scripts/demo` runs the command it prints (the venv it would set up is this one). Where the
@@ -27,12 +28,22 @@ SECONDS = re.compile(r" \d+\.\d\d$")  # the last column of a run's table
 DEMO = "./scripts/demo"
 DEMO_COMMAND = "turbodata migrate --lake examples/lake --db sqlite:///out/demo.sqlite"
 VOLATILE_KEYS = {"run_id", "started_at", "finished_at", "seconds", "lake", "ddl"}
+# the pages whose examples run, in the order a reader follows them
+DOCUMENTS = (
+    "README.md",
+    "docs/rejects.md",
+    "docs/database.md",
+    "docs/reruns.md",
+    "docs/troubleshooting.md",
+    "docs/monitoring.md",
+)
 
 
 @dataclass
 class Step:
     command: str
     expected: list[str]
+    page: str = ""
 
 
 def readme_blocks(path: Path) -> list[tuple[str, str]]:
@@ -53,14 +64,24 @@ def console_steps(body: str) -> list[Step]:
     return steps
 
 
+def builds_a_lake(language: str, body: str) -> bool:
+    return language == "sh" and "mkdir -p out/" in body
+
+
 def runnable_blocks() -> list[list[Step]]:
-    """The console blocks and the sh blocks that build the mini lake, in README order."""
+    """The console blocks and the sh blocks that build a lake, page by page in DOCUMENTS."""
     blocks = []
-    for language, body in readme_blocks(REPO / "README.md"):
-        if language == "console":
-            blocks.append(console_steps(body))
-        elif language == "sh" and "out/mini" in body:
-            blocks.append([Step(body, [])])  # its output is not shown in the README
+    for page in DOCUMENTS:
+        for language, body in readme_blocks(REPO / page):
+            if language == "console":
+                steps = console_steps(body)
+            elif builds_a_lake(language, body):
+                steps = [Step(body, [])]  # its output is not shown
+            else:
+                continue
+            for step in steps:
+                step.page = page
+            blocks.append(steps)
     return blocks
 
 
@@ -156,7 +177,7 @@ def _container_keys(value: object) -> list[str]:
     return []
 
 
-def test_the_readme_console_examples_print_what_the_readme_shows(tmp_path: Path) -> None:
+def test_the_console_examples_print_what_the_pages_show(tmp_path: Path) -> None:
     (tmp_path / "examples").symlink_to(REPO / "examples")
     (tmp_path / ".venv").symlink_to(REPO / ".venv")
     path = tool_path(tmp_path)
@@ -174,10 +195,23 @@ def test_the_readme_console_examples_print_what_the_readme_shows(tmp_path: Path)
             want = [normal(line) for line in step.expected]
             got = [normal(line) for line in output.splitlines()]
             assert lines_match(want, got), (
-                f"README step `{step.command}` printed:\n{output}\nREADME shows:\n"
+                f"{step.page} step `{step.command}` printed:\n{output}\n{step.page} shows:\n"
                 + "\n".join(step.expected)
             )
-    assert compared >= 8  # every block with output was compared
+    assert compared >= 30  # every block with output was compared
+
+
+def test_every_page_with_examples_has_them_run() -> None:
+    """A console example or a lake-building block on a page outside DOCUMENTS would never
+    be compared with what the CLI prints."""
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    with_examples = {
+        page.relative_to(REPO).as_posix()
+        for page in pages
+        for language, body in readme_blocks(page)
+        if language == "console" or builds_a_lake(language, body)
+    }
+    assert with_examples == set(DOCUMENTS)
 
 
 def test_bench_readme_names_only_flags_the_scripts_take() -> None:
