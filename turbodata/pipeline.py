@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -56,6 +57,11 @@ LEASE_WAIT_ENV = "TURBODATA_LEASE_WAIT_SECONDS"
 DEFAULT_LEASE_WAIT_SECONDS = 5.0  # how long a table held by another run is waited for
 # the database lease is held only for a moment by a run starting: always worth a short wait
 DATABASE_LEASE_WAIT_SECONDS = 5.0
+# A table's lease is renewed between batches once this long has passed since it was taken or
+# last renewed, not after every batch: each renewal is a commit (an fsync on SQLite), which
+# was a third of a small batch's cost. Its TTL (lease.DEFAULT_TTL, 30 min) must outlast the
+# longest batch plus this.
+LEASE_RENEW_SECONDS = 60.0
 
 
 class DatabaseUrlError(ValueError):
@@ -343,7 +349,8 @@ class _StopRequested(KeyboardInterrupt):
 
 @dataclasses.dataclass
 class _TableLeases:
-    """Loads a table under its own lease: waited for, renewed between batches, released."""
+    """Loads a table under its own lease: waited for, renewed between batches once
+    LEASE_RENEW_SECONDS have passed since it was taken or renewed, released."""
 
     engine: Engine
     dialect: Dialect
@@ -367,10 +374,15 @@ class _TableLeases:
             result.fail(str(held))
             return
 
+        renewed = time.monotonic()
+
         def between_batches() -> None:
+            nonlocal renewed
             if self.stop.is_set():
                 raise _StopRequested("run interrupted")
-            lease.renew(self.engine, run_id, name=name)
+            if time.monotonic() - renewed >= LEASE_RENEW_SECONDS:
+                lease.renew(self.engine, run_id, name=name)
+                renewed = time.monotonic()
 
         try:
             dataclasses.replace(self.loader, between_batches=between_batches).load(result, batches)
