@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from types import FrameType
 
 import sqlalchemy as sa
-from azure.core.exceptions import AzureError
 from sqlalchemy.engine import Engine
 
 from turbodata import __version__, ledger
@@ -67,8 +66,17 @@ USAGE_ERRORS = (
     argparse.ArgumentTypeError,
 )
 # the database or the lake cannot be reached or read (the lake's own errors are ValueErrors
-# or the Azure SDK's): exit 1
-RUNTIME_ERRORS = (sa.exc.DBAPIError, OSError, AzureError, ValueError)
+# or the Azure SDK's, see `_runtime_errors`): exit 1
+RUNTIME_ERRORS: tuple[type[Exception], ...] = (sa.exc.DBAPIError, OSError, ValueError)
+AZURE_ERRORS_MODULE = "azure.core.exceptions"
+
+
+def _runtime_errors() -> tuple[type[Exception], ...]:
+    """RUNTIME_ERRORS, with the Azure SDK's AzureError once the SDK is loaded. Design: the SDK
+    is imported only by runs that use Azure (an abfs:// lake, Key Vault), which saves its
+    import on every other start; an AzureError cannot be raised before it is loaded."""
+    azure_errors = sys.modules.get(AZURE_ERRORS_MODULE)
+    return RUNTIME_ERRORS + ((azure_errors.AzureError,) if azure_errors else ())
 
 
 class _Terminated(KeyboardInterrupt):
@@ -121,7 +129,7 @@ def _run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace)
     except USAGE_ERRORS as error:
         _error(one_line(error), args.verbose)
         return 2
-    except RUNTIME_ERRORS as error:
+    except _runtime_errors() as error:
         _error(one_line(error), args.verbose)
         return 1
 
