@@ -1,0 +1,49 @@
+"""The ledger's prebuilt statements (executed with parameters, built once) write and read the
+same rows as before: file rows, their forgetting, and the table state's update-or-insert."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from turbodata import ledger
+from turbodata.model import FileInfo
+
+
+def test_file_rows_and_table_state_round_trip() -> None:
+    engine = sa.create_engine("sqlite://")
+    modified = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    with engine.begin() as conn:
+        ledger.ensure(conn)
+        for path in ("a/1.csv", "a/2.csv", "a/3.csv"):
+            info = FileInfo(path, 10, modified, "etag")
+            ledger.record_file(
+                conn,
+                run_id="r1",
+                table="t",
+                batch_id="b1",
+                info=info,
+                rows_loaded=3,
+                rows_rejected=1,
+            )
+        ledger.forget_files(conn, "t", ["a/1.csv", "a/3.csv", "elsewhere.csv"])
+        ledger.forget_files(conn, "t", [])
+        ledger.note_width(conn, "t", 5)
+        ledger.note_width(conn, "t", 7)  # wider: the narrowest stays
+        ledger.set_watermark(conn, "t", "2025-01-01T00.00.00Z", "r1")
+        ledger.set_table_outcome(conn, "t", "r2", "loaded", None)
+        ledger.set_watermark(conn, "other", "2025-01-02T00.00.00Z", "r2")
+
+        history = ledger.history(conn, "t")
+        assert history.loaded == {"a/2.csv": FileInfo("a/2.csv", 10, modified, "etag").fingerprint}
+        assert (history.watermark, history.narrowest) == ("2025-01-01T00.00.00Z", 5)
+        assert ledger.watermark(conn, "other") == "2025-01-02T00.00.00Z"
+        assert ledger.narrowest(conn, "other") is None
+        assert ledger.watermark(conn, "missing") is None
+        states = ledger.table_states(conn)
+        assert (states["t"]["last_run_id"], states["t"]["last_status"]) == ("r2", "loaded")
+        assert states["other"]["last_run_id"] == "r2"
+        row = conn.execute(sa.select(ledger.files)).mappings().one()
+        assert (row["rows_loaded"], row["rows_rejected"], row["batch_id"]) == (3, 1, "b1")
+        assert ledger.loaded_by_run(conn, "r1") == {"t": (1, 3)}
