@@ -7,6 +7,7 @@ change raises `SchemaConflict` before anything is changed.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -43,10 +44,26 @@ def table_object(
     key: Sequence[str] = (),
 ) -> sa.Table:
     """A SQLAlchemy Table for `types`: the key columns form the primary key, every other
-    column is NULL-able (delete rows are mostly empty; `isNullable` is unreliable)."""
+    column is NULL-able (delete rows are mostly empty; `isNullable` is unreliable).
+
+    Design: the same inputs give the same Table object (kept for the process, bounded), as
+    every batch of a table plans it again and building it cost more than a small file's
+    rows; nothing changes a Table once it is built here.
+    """
+    return _table_object(dialect, name, tuple(types.items()), schema, tuple(key))
+
+
+@functools.lru_cache(maxsize=1024)
+def _table_object(
+    dialect: Dialect,
+    name: str,
+    types: tuple[tuple[str, SqlType], ...],
+    schema: str | None,
+    key: tuple[str, ...],
+) -> sa.Table:
     dialect.check_identifier(name)
     columns = []
-    for column_name, sql_type in types.items():
+    for column_name, sql_type in types:
         dialect.check_identifier(column_name)
         in_key = column_name in key
         columns.append(
