@@ -212,6 +212,73 @@ def profile_in_process(lake: Path, case: str, profiler: str, top: int, sort: str
             print(profile(work, top=top, sort=sort))
 
 
+# the stages a run's time is split into (`--breakdown`): (module, owner, function, label)
+STAGES = [
+    ("turbodata.layouts", None, "discover", "plan: discover the lake (list, model.json)"),
+    ("turbodata.preflight", None, "problems", "plan: preflight checks"),
+    ("turbodata.pipeline", None, "_start_run", "run: start (ledger tables, run row)"),
+    ("turbodata.pipeline", None, "_record_end", "run: end (summary row)"),
+    ("turbodata.lease", None, "acquire_waiting", "lease: acquire"),
+    ("turbodata.lease", None, "renew", "lease: renew"),
+    ("turbodata.lease", None, "release", "lease: release"),
+    ("turbodata.loader", "TableLoader", "_history", "table: ledger history"),
+    ("turbodata.loader", "TableLoader", "_check_schema_changes", "table: schema check"),
+    ("turbodata.ledger", None, "set_table_outcome", "table: outcome"),
+    ("turbodata.schema", None, "reflect", "schema: reflect"),
+    ("turbodata.schema", None, "plan_table", "schema: plan"),
+    ("turbodata.schema", None, "apply", "schema: DDL"),
+    ("turbodata.ledger", None, "record_ddl", "ledger: DDL rows"),
+    ("turbodata.loader", "TableLoader", "_types", "batch: infer types"),
+    ("turbodata.loader", None, "read_raw", "batch: read CSV"),
+    ("turbodata.loader", None, "convert_chunk", "batch: convert values"),
+    ("turbodata.dialects.base", "Dialect", "insert_batch", "batch: insert rows"),
+    ("turbodata.changes", "Staging", "__init__", "staging: create"),
+    ("turbodata.changes", "Staging", "add", "staging: add rows"),
+    ("turbodata.changes", "Staging", "keep_winners", "staging: keep winners"),
+    ("turbodata.changes", "Staging", "apply", "staging: apply"),
+    ("turbodata.changes", "Staging", "drop", "staging: drop"),
+    ("turbodata.ledger", None, "forget_files", "ledger: forget files"),
+    ("turbodata.ledger", None, "note_width", "ledger: note width"),
+    ("turbodata.loader", "TableLoader", "_record_file", "ledger: record file + rejects"),
+    ("turbodata.ledger", None, "set_watermark", "ledger: watermark"),
+    ("turbodata.ledger", None, "watermark", "ledger: read watermark"),
+    ("sqlalchemy.engine.base", "Connection", "_begin_impl", "BEGIN"),
+    ("sqlalchemy.engine.base", "Connection", "_commit_impl", "COMMIT"),
+]
+
+
+def breakdown(lake: Path, case: str, files: int) -> None:
+    """One run in-process with timers around its stages: ms per file by stage."""
+    import importlib
+
+    from load import Stages
+
+    from turbodata import cli
+
+    stages = Stages()
+    generators = {"read_raw"}
+    with tempfile.TemporaryDirectory(prefix="many-files-") as scratch:
+        args = migrate_args(lake, Path(scratch) / "breakdown.sqlite")
+        if case == "rerun":
+            _quiet(lambda: cli.main(args))
+        for module_name, owner_name, function, label in STAGES:
+            module = importlib.import_module(module_name)
+            owner = getattr(module, owner_name) if owner_name else module
+            stages.wrap(owner, function, label, generator=function in generators)
+        started = time.perf_counter()
+        code = _quiet(lambda: cli.main(args))
+        total = time.perf_counter() - started
+    if code != 0:
+        raise RuntimeError(f"migrate exited {code}")
+    print(f"{case}: {files} files in {total:.2f} s in-process; {environment()}")
+    print("| Stage (a/b: b inside a) | calls | s | ms per file |")
+    print("|---|---:|---:|---:|")
+    for path, seconds, calls in stages.report(total, 0):
+        print(f"| {path} | {calls} | {seconds:.2f} | {seconds / files * 1000:.2f} |")
+    if stages.missing:
+        print(f"not found (renamed?): {', '.join(stages.missing)}")
+
+
 def _quiet(call: Callable[[], int]) -> int:
     """Run `call()` with stdout discarded (migrate --json prints the summary)."""
     with contextlib.redirect_stdout(io.StringIO()):
@@ -226,12 +293,17 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds (first run + rerun)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="generated data cache")
     parser.add_argument("--profile", choices=("first", "rerun"), help="profile in-process")
+    parser.add_argument(
+        "--breakdown", choices=("first", "rerun"), help="time per stage, in-process"
+    )
     parser.add_argument("--profiler", choices=("cprofile", "pyinstrument"), default="cprofile")
     parser.add_argument("--top", type=int, default=40, help="functions listed by cProfile")
     parser.add_argument("--sort", default="tottime", help="cProfile order (tottime, cumulative)")
     args = parser.parse_args()
     lake = ensure_lake(args.data, args.tables, args.folders, args.rows)
-    if args.profile:
+    if args.breakdown:
+        breakdown(lake, args.breakdown, args.tables * args.folders)
+    elif args.profile:
         profile_in_process(lake, args.profile, args.profiler, args.top, args.sort)
     else:
         measure(lake, args.tables * args.folders, args.repeat)
