@@ -4,6 +4,7 @@
     .venv/bin/python bench/many_files.py --tables 50 --repeat 1
     .venv/bin/python bench/many_files.py --profile first       # cProfile of a first run, in-process
     .venv/bin/python bench/many_files.py --profile rerun --profiler pyinstrument
+    .venv/bin/python bench/many_files.py --breakdown first     # ms per file by stage, in-process
 
 The lake (`ensure_lake`) is the Synapse Link incremental layout: F closed timestamp folders,
 each with its model.json listing every table, one CSV partition per table and folder of R
