@@ -38,6 +38,25 @@ TABLE_PREFIX = "table:"
 DEFAULT_TTL = timedelta(minutes=30)
 POLL_SECONDS = 0.25  # between two attempts of acquire_waiting
 
+# Statements built once and executed with parameters (SQLAlchemy's compiled cache then serves
+# them without building a statement per call): a lease is taken and given up per table.
+_lease = ledger.lease
+_NAME, _HOLDER, _NOW = sa.bindparam("_name"), sa.bindparam("_holder"), sa.bindparam("_now")
+_live_database_lease = sa.select(_lease).where(
+    _lease.c.name == DATABASE, _lease.c.holder != _HOLDER, _lease.c.expires_at >= _NOW
+)
+_live_leases_of_others = sa.select(_lease).where(
+    _lease.c.holder != _HOLDER, _lease.c.expires_at >= _NOW
+)
+_named_lease = sa.select(_lease).where(_lease.c.name == _NAME)
+_insert_lease = sa.insert(_lease)
+_take_ours_or_expired = sa.update(_lease).where(
+    _lease.c.name == _NAME, sa.or_(_lease.c.holder == _HOLDER, _lease.c.expires_at < _NOW)
+)
+_take_held_by = sa.update(_lease).where(_lease.c.name == _NAME, _lease.c.holder == _HOLDER)
+_release_named = sa.delete(_lease).where(_lease.c.holder == _HOLDER, _lease.c.name == _NAME)
+_release_all = sa.delete(_lease).where(_lease.c.holder == _HOLDER)
+
 
 class LeaseHeld(Exception):
     """Another run holds the lease: it is loading this database, or this table of it."""
@@ -130,27 +149,23 @@ def _take(engine: Engine, holder: str, ttl: timedelta, name: str, table: str | N
             _refuse_during_database_lease(conn, holder)
         if _take_over(conn, holder, ttl, name) or _take_from_dead_process(conn, holder, ttl, name):
             return
-        conn.execute(sa.insert(ledger.lease).values(name=name, **_mine(holder, ttl)))
+        conn.execute(_insert_lease, {"name": name, **_mine(holder, ttl)})
 
 
 def _refuse_during_database_lease(conn: Connection, holder: str) -> None:
     """A table lease waits while another live run holds the database lease (it may be
     sweeping, or be an older turbodata that holds it for its whole run)."""
-    lease = ledger.lease
-    live = sa.select(lease).where(
-        lease.c.name == DATABASE, lease.c.holder != holder, lease.c.expires_at >= ledger.now()
-    )
-    row = conn.execute(live).one_or_none()
+    row = conn.execute(
+        _live_database_lease, {"_holder": holder, "_now": ledger.now()}
+    ).one_or_none()
     if row is not None and not (row.host == socket.gethostname() and not _alive(row.pid)):
         raise LeaseHeld(row.holder, row.expires_at)
 
 
 def _others_hold_leases(engine: Engine, holder: str) -> bool:
     """Whether another run holds an unexpired lease whose process may still run."""
-    lease = ledger.lease
-    query = sa.select(lease).where(lease.c.holder != holder, lease.c.expires_at >= ledger.now())
     with engine.connect() as conn:
-        rows = conn.execute(query).all()
+        rows = conn.execute(_live_leases_of_others, {"_holder": holder, "_now": ledger.now()}).all()
     here = socket.gethostname()
     return any(row.host != here or _alive(row.pid) for row in rows)
 
@@ -163,14 +178,11 @@ def renew(engine: Engine, holder: str, ttl: timedelta = DEFAULT_TTL, name: str =
 
 def release(engine: Engine, holder: str, name: str | None = DATABASE) -> None:
     """Give up the lease `name`, or, with None, every lease `holder` has."""
-    lease = ledger.lease
-    mine = lease.c.holder == holder
     with engine.begin() as conn:
-        conn.execute(sa.delete(lease).where(mine if name is None else sa.and_(mine, _named(name))))
-
-
-def _named(name: str) -> sa.ColumnElement[bool]:
-    return ledger.lease.c.name == name
+        if name is None:
+            conn.execute(_release_all, {"_holder": holder})
+        else:
+            conn.execute(_release_named, {"_holder": holder, "_name": name})
 
 
 def _mine(holder: str, ttl: timedelta) -> dict[str, object]:
@@ -184,24 +196,17 @@ def _mine(holder: str, ttl: timedelta) -> dict[str, object]:
 
 def _take_over(conn: Connection, holder: str, ttl: timedelta, name: str) -> bool:
     """Renew our lease or take an expired one; False when there is none or it is alive."""
-    lease = ledger.lease
-    free = sa.or_(lease.c.holder == holder, lease.c.expires_at < ledger.now())
-    statement = sa.update(lease).where(_named(name), free).values(_mine(holder, ttl))
-    return conn.execute(statement).rowcount == 1
+    where = {"_name": name, "_holder": holder, "_now": ledger.now()}
+    return conn.execute(_take_ours_or_expired, {**where, **_mine(holder, ttl)}).rowcount == 1
 
 
 def _take_from_dead_process(conn: Connection, holder: str, ttl: timedelta, name: str) -> bool:
     """A lease whose holder was a process on this host that no longer runs (a crash)."""
-    lease = ledger.lease
-    row = conn.execute(sa.select(lease).where(_named(name))).one_or_none()
+    row = conn.execute(_named_lease, {"_name": name}).one_or_none()
     if row is None or row.host != socket.gethostname() or _alive(row.pid):
         return False
-    statement = (
-        sa.update(lease)
-        .where(_named(name), lease.c.holder == row.holder)
-        .values(_mine(holder, ttl))
-    )
-    return conn.execute(statement).rowcount == 1
+    where = {"_name": name, "_holder": row.holder}
+    return conn.execute(_take_held_by, {**where, **_mine(holder, ttl)}).rowcount == 1
 
 
 def _utc_text(moment: datetime | str) -> str:
@@ -228,4 +233,4 @@ def _alive(pid: int) -> bool:
 
 def _current(engine: Engine, name: str = DATABASE) -> sa.Row | None:
     with engine.connect() as conn:
-        return conn.execute(sa.select(ledger.lease).where(_named(name))).one_or_none()
+        return conn.execute(_named_lease, {"_name": name}).one_or_none()
