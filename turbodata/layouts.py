@@ -395,6 +395,7 @@ def _folder_batches(
         }
     )
     batches = []
+    by_folder = csvs_by_folder(files)
     for table in sorted(set(csv_folders) | _tables_with_partitions(model)):
         if table.casefold() in _OPTIONSET_KEYS:  # planned by _add_optionsets, never as data
             continue
@@ -412,7 +413,9 @@ def _folder_batches(
         if not _initial_sync_completed(schema):
             plan.notes.append(f"{folder}/{table}: initial sync not completed, skipped")
             continue
-        data_files = _partition_files(schema, files, join(folder, table), plan, unlisted=True)
+        data_files = _partition_files(
+            schema, files, join(folder, table), plan, unlisted=True, by_folder=by_folder
+        )
         if data_files:
             batches.append(TableBatch(schema.name, folder, schema, data_files, LoadMode.APPEND))
     return batches
@@ -640,9 +643,11 @@ def _partition_files(
     plan: LakePlan,
     *,
     unlisted: bool,
+    by_folder: dict[str, list[FileInfo]] | None = None,
 ) -> tuple[DataFile, ...]:
     """The listed partitions that exist and, when `unlisted`, the other CSVs directly in
-    `folder` (incremental folders list their CSVs only once the folder closes)."""
+    `folder` (incremental folders list their CSVs only once the folder closes). `by_folder`:
+    `csvs_by_folder(files)`, when the caller asks for many folders of the same files."""
     chosen: dict[str, DataFile] = {}
     for partition in schema.partitions:
         info = resolve_location(partition.location, files)
@@ -652,12 +657,22 @@ def _partition_files(
             chosen[info.path] = DataFile(info, partition.dialect)
     if unlisted:
         dialect = schema.partitions[0].dialect if schema.partitions else CsvDialect()
-        prefix = folder.rstrip("/") + "/"
-        for path, info in files.items():
-            name = path[len(prefix) :]
-            if path.startswith(prefix) and name.endswith(".csv") and "/" not in name:
-                chosen.setdefault(path, DataFile(info, dialect))
+        parent = folder.rstrip("/")
+        csvs = (by_folder if by_folder is not None else csvs_by_folder(files)).get(parent, [])
+        for info in csvs if parent else ():  # never the root's own CSVs
+            chosen.setdefault(info.path, DataFile(info, dialect))
     return tuple(sorted(chosen.values(), key=lambda f: f.info.path))
+
+
+def csvs_by_folder(files: dict[str, FileInfo]) -> dict[str, list[FileInfo]]:
+    """The `.csv` files by the folder directly holding them ('' for the root): built once per
+    listing, where looking through every file for each table cost tables × files."""
+    grouped: dict[str, list[FileInfo]] = {}
+    for path, info in files.items():
+        if path.endswith(".csv"):
+            folder, _, _name = path.rpartition("/")
+            grouped.setdefault(folder, []).append(info)
+    return grouped
 
 
 def _missing_partitions(schema: TableSchema, files: dict[str, FileInfo]) -> list[str]:
