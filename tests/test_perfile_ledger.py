@@ -47,3 +47,28 @@ def test_file_rows_and_table_state_round_trip() -> None:
         row = conn.execute(sa.select(ledger.files)).mappings().one()
         assert (row["rows_loaded"], row["rows_rejected"], row["batch_id"]) == (3, 1, "b1")
         assert ledger.loaded_by_run(conn, "r1") == {"t": (1, 3)}
+
+
+def test_every_tables_history_at_once_equals_each_tables_own() -> None:
+    engine = sa.create_engine("sqlite://")
+    modified = datetime(2025, 1, 2, tzinfo=UTC)
+    with engine.begin() as conn:
+        ledger.ensure(conn)
+        for table, path in (("t", "a/1.csv"), ("t", "a/2.csv"), ("u", "b/1.csv")):
+            info = FileInfo(path, 1, modified, None)
+            ledger.record_file(
+                conn,
+                run_id="r",
+                table=table,
+                batch_id="b",
+                info=info,
+                rows_loaded=1,
+                rows_rejected=0,
+            )
+        ledger.set_watermark(conn, "t", "2025-01-01T00.00.00Z", "r")
+        ledger.note_width(conn, "v", 4)  # a state row without files
+        every = ledger.histories(conn)
+        assert set(every) == {"t", "u", "v"}
+        for table in ("t", "u", "v"):
+            assert every[table] == ledger.history(conn, table)
+        assert ledger.history(conn, "missing") == ledger.TableHistory()

@@ -117,6 +117,8 @@ _state = sa.select(table_state.c.watermark, table_state.c.narrowest).where(
     table_state.c.table_name == _TABLE
 )
 _update_table_state = sa.update(table_state).where(table_state.c.table_name == _TABLE)
+_all_fingerprints = sa.select(files.c.table_name, files.c.path, files.c.fingerprint)
+_all_states = sa.select(table_state.c.table_name, table_state.c.watermark, table_state.c.narrowest)
 
 
 def ensure(conn: Connection) -> None:
@@ -277,6 +279,18 @@ def history(conn: Connection, table: str) -> TableHistory:
     state = conn.execute(_state, {"_table": table}).one_or_none()
     watermark, narrowest = state if state else (None, None)
     return TableHistory(loaded_fingerprints(conn, table), watermark, narrowest)
+
+
+def histories(conn: Connection) -> dict[str, TableHistory]:
+    """`history` of every table the ledger knows, in two queries: what a run reads once
+    instead of twice per table (tables absent here have an empty history)."""
+    loaded: dict[str, dict[str, str]] = {}
+    for table, path, fingerprint in conn.execute(_all_fingerprints):
+        loaded.setdefault(table, {})[path] = fingerprint
+    out = {name: TableHistory(paths) for name, paths in loaded.items()}
+    for table, watermark_value, narrowest_value in conn.execute(_all_states):
+        out[table] = TableHistory(loaded.get(table, {}), watermark_value, narrowest_value)
+    return out
 
 
 def note_width(conn: Connection, table: str, width: int) -> None:
