@@ -282,8 +282,10 @@ def history(conn: Connection, table: str) -> TableHistory:
 
 
 def histories(conn: Connection) -> dict[str, TableHistory]:
-    """`history` of every table the ledger knows, in two queries: what a run reads once
-    instead of twice per table (tables absent here have an empty history)."""
+    """`history` of every table the ledger knows, in two queries (tables absent here have an
+    empty history). Read outside the tables' leases it is a snapshot: enough to tell that a
+    table has nothing new (the ledger only gains files, outside `--reload`), but a table
+    that loads must read its own `history` again under its lease."""
     loaded: dict[str, dict[str, str]] = {}
     for table, path, fingerprint in conn.execute(_all_fingerprints):
         loaded.setdefault(table, {})[path] = fingerprint
