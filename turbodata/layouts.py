@@ -135,7 +135,14 @@ class LakePlan:
     batches: list[TableBatch] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # skipped folders and such, for the log
+    # the notes that are logged as warnings: skipped for a reason to look at, metadata anomalies
+    warnings: list[str] = field(default_factory=list)
     min_widths: dict[str, int] = field(default_factory=dict)  # narrowest schema per table
+
+    def warn(self, *notes: str) -> None:
+        """Notes that are logged as warnings (they are in `notes` too)."""
+        self.notes += notes
+        self.warnings += notes
 
     @property
     def tables(self) -> list[str]:
@@ -294,7 +301,7 @@ def _incremental(
                     "it and later folders are left for a later run"
                 )
                 break
-            plan.notes.append(
+            plan.warn(
                 f"{name}: no model.json {_age(now - next_start)} after the next folder started: "
                 "abandoned (Synapse Link re-commits its rows into a later folder), skipped"
             )
@@ -308,7 +315,7 @@ def _incremental(
             plan.notes.append(f"{name}: no model.json and no Changelog; using the root model.json")
             model = root_model
         else:
-            plan.notes.append(f"{name}: no model.json and no root model.json, skipped")
+            plan.warn(f"{name}: no model.json and no root model.json, skipped")
             continue
         try:
             files = {f.path: f for f in lake.iter_files(name)}
@@ -340,7 +347,7 @@ def _folder_model(lake: Lake, folder: str, plan: LakePlan, settling: bool) -> Mo
         else:
             _stop_at(plan, folder, str(error))
         return None
-    plan.notes.extend(model.warnings)
+    plan.warn(*model.warnings)
     return model
 
 
@@ -376,9 +383,9 @@ def _read_model(lake: Lake, path: str, plan: LakePlan) -> Model | None:
     try:
         model = metadata.parse_model_json(read_bytes(lake, path), path)
     except metadata.SchemaUnavailable as error:
-        plan.notes.append(str(error))
+        plan.warn(str(error))
         return None
-    plan.notes.extend(model.warnings)
+    plan.warn(*model.warnings)
     return model
 
 
@@ -411,7 +418,7 @@ def _folder_batches(
             )
             continue
         if not _initial_sync_completed(schema):
-            plan.notes.append(f"{folder}/{table}: initial sync not completed, skipped")
+            plan.warn(f"{folder}/{table}: initial sync not completed, skipped")
             continue
         data_files = _partition_files(
             schema, files, join(folder, table), plan, unlisted=True, by_folder=by_folder
@@ -452,7 +459,7 @@ def _model_json_snapshot(lake: Lake) -> LakePlan:
     except metadata.SchemaUnavailable as error:
         plan.problems.append(Problem(None, str(error), file="model.json"))
         return plan  # nothing is loaded from a lake whose model.json cannot be read
-    plan.notes.extend(model.warnings)
+    plan.warn(*model.warnings)
     files = {f.path: f for f in lake.iter_files("")}
     data_tables = [s for s in model.tables.values() if s.name.casefold() not in _OPTIONSET_KEYS]
     _add_snapshots(plan, data_tables, files, dataless_problems=False)
@@ -463,7 +470,7 @@ def _model_json_snapshot(lake: Lake) -> LakePlan:
 def _manifest_snapshot(lake: Lake, manifest_path: str) -> LakePlan:
     plan = LakePlan("cdm manifest")
     model = manifest.load_manifest(lake, manifest_path)
-    plan.notes.extend(model.warnings)
+    plan.warn(*model.warnings)
     files = {f.path: f for f in lake.iter_files("")}
     _add_snapshots(plan, model.tables.values(), files)
     return plan
@@ -506,7 +513,7 @@ def _add_snapshots(
     An incomplete snapshot (`_incomplete_snapshot`) fails its table too."""
     for schema in schemas:
         if not _initial_sync_completed(schema):
-            plan.notes.append(f"{schema.name}: initial sync not completed, skipped")
+            plan.warn(f"{schema.name}: initial sync not completed, skipped")
             continue
         data_files = _partition_files(
             schema, files, schema.name, plan, unlisted=not schema.partitions
@@ -514,7 +521,7 @@ def _add_snapshots(
         if schema.problem and (data_files or dataless_problems):
             plan.problems.append(Problem(schema.name, schema.problem, file=schema.source))
         elif schema.problem:
-            plan.notes.append(f"{schema.name}: {schema.problem} (no data files)")
+            plan.warn(f"{schema.name}: {schema.problem} (no data files)")
         elif incomplete := _incomplete_snapshot(schema, data_files, files):
             plan.problems.append(Problem(schema.name, incomplete, file=schema.source))
         elif data_files:
@@ -610,7 +617,7 @@ def _optionset_schema(table: str, models: list[Model], plan: LakePlan) -> TableS
         if schema is None:
             continue
         if schema.problem or not schema.columns:
-            plan.notes.append(
+            plan.warn(
                 f"{table}: {model.source} entity unusable ({schema.problem or 'no attributes'}); "
                 "using the documented column list"
             )
@@ -652,7 +659,7 @@ def _partition_files(
     for partition in schema.partitions:
         info = resolve_location(partition.location, files)
         if info is None:
-            plan.notes.append(f"{schema.name}: listed partition not found: {partition.location}")
+            plan.warn(f"{schema.name}: listed partition not found: {partition.location}")
         elif info.path not in chosen:
             chosen[info.path] = DataFile(info, partition.dialect)
     if unlisted:

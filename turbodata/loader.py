@@ -40,7 +40,7 @@ from turbodata.dialects.base import Dialect
 from turbodata.lake import Lake
 from turbodata.layouts import folder_time
 from turbodata.model import DataFile, LoadMode, RowSource, TableBatch, TableSchema
-from turbodata.ops import telemetry
+from turbodata.ops import logs, telemetry
 from turbodata.overrides import Overrides
 from turbodata.reader import RawChunk, RowReject, read_raw
 from turbodata.summary import TableResult
@@ -132,7 +132,10 @@ class TableLoader:
             for path in (f.info.path for f in files if f.info.path in loaded):
                 log.warning("%s changed since it was loaded; loading it again", path)
             try:
-                with telemetry.batch_span(result, batch.batch_id, len(files)):
+                with (
+                    logs.batch_event(log, self.run_id, result, batch.batch_id, len(files)),
+                    telemetry.batch_span(result, batch.batch_id, len(files)),
+                ):
                     self._with_retries(result, batch, files, batch.batch_id in shifted)
             except Exception as error:  # rolled back; the table's later batches depend on it
                 log.exception("%s: batch %s failed", result.name, batch.batch_id)
@@ -291,24 +294,19 @@ class TableLoader:
     ) -> None:
         def attempt() -> None:
             before = _snapshot(result)
-            try:
-                load_once(size_numbers=False)
-            except _NumbersOutgrowTypes as outgrown:
-                # rolled back: load the batch again, sizing number columns by their values
-                log.info("%s: %s: %s; widening", result.name, batch.batch_id, outgrown)
-                _restore(result, before)
+            how = _How()
+            while True:
                 try:
-                    load_once(size_numbers=True)
+                    with self.engine.begin() as conn:
+                        self._load_batch(conn, result, batch, files, exact_width, how)
+                    return
+                except _LoadAgain as again:  # rolled back: load the batch again, another way
+                    log.info("%s: %s: %s", result.name, batch.batch_id, again)
+                    _restore(result, before)
+                    how = again.next_try(how)
                 except BaseException:
                     _restore(result, before)
                     raise
-            except BaseException:
-                _restore(result, before)
-                raise
-
-        def load_once(size_numbers: bool) -> None:
-            with self.engine.begin() as conn:
-                self._load_batch(conn, result, batch, files, exact_width, size_numbers)
 
         retrying = Retrying(
             stop=stop_after_attempt(self.options.retries + 1),
@@ -335,23 +333,25 @@ class TableLoader:
         batch: TableBatch,
         files: list[DataFile],
         exact_width: bool,
-        widen_numbers: bool,
+        how: _How,
     ) -> None:
         if batch.table in self.reload or (
             batch.version is not None and batch.mode is LoadMode.SNAPSHOT
         ):  # a Delta snapshot replaces the table: the versions recorded before are history
             ledger.forget_table(conn, self.ledger_name(batch.table), except_run=self.run_id)
         existing = schema.reflect(conn, self.dialect, result.name, self.options.db_schema)
-        wanted = self._types(batch, files, widen_numbers).reconciled(existing).types
+        wanted = self._types(batch, files, how.sized_numbers).reconciled(existing).types
         key = self.options.key_for(batch.table, list(wanted))
         table_plan = self._apply_schema(conn, result, wanted, existing, key)
         ledger.forget_files(conn, self.ledger_name(batch.table), [f.info.path for f in files])
         ledger.note_width(conn, self.ledger_name(batch.table), len(batch.schema.columns))
-        reading = _Reading(batch, list(wanted.values()), key, exact_width, widen_numbers)
-        if key:
-            self._apply_changes(conn, result, reading, files, table_plan)
-        else:
+        reading = _Reading(batch, list(wanted.values()), key, exact_width, how.sized_numbers)
+        if not key:
             self._insert_rows(conn, result, reading, files, table_plan)
+        elif how.direct and table_plan.created and _boolean_deletes(reading):
+            self._insert_keyed_rows(conn, result, reading, files, table_plan)
+        else:
+            self._apply_changes(conn, result, reading, files, table_plan)
         if batch.mode is LoadMode.APPEND:
             name = self.ledger_name(batch.table)
             newest = later_folder(ledger.watermark(conn, name), batch.batch_id)
@@ -383,12 +383,15 @@ class TableLoader:
         reading: _Reading,
         files: list[DataFile],
         table_plan: schema.TablePlan,
+        delete_column: str | None = None,
     ) -> None:
+        """Every row as it is. `delete_column` (a keyed table this batch created, see
+        `_insert_keyed_rows`): the rows it marks deleted are removed after the insert."""
         replaced = 0
         if not _applies_changes(reading.batch.mode):
             replaced = conn.execute(sa.delete(table_plan.table)).rowcount
             result.rows_deleted += replaced
-        loaded, read_before = 0, result.rows_read
+        loaded, delete_rows, read_before = 0, 0, result.rows_read
         for data_file in files:
             rows, rejects = 0, []
             for chunk in self._chunks(result, reading, data_file, rejects):
@@ -398,11 +401,38 @@ class TableLoader:
                 )
                 rows += inserted
                 result.rows_inserted += inserted
+                delete_rows += _delete_rows(chunk.batch, delete_column)
                 self._report(result)
             self._record_file(conn, result, reading.batch, data_file, rows, rejects)
             loaded += rows
+        if delete_rows:
+            flag = table_plan.table.c[delete_column]
+            conn.execute(sa.delete(table_plan.table).where(flag == sa.true()))
+            result.rows_inserted -= delete_rows
         read = result.rows_read - read_before
         _refuse_empty_snapshot(reading.batch, files, loaded, replaced, read)
+
+    def _insert_keyed_rows(
+        self,
+        conn: Connection,
+        result: TableResult,
+        reading: _Reading,
+        files: list[DataFile],
+        table_plan: schema.TablePlan,
+    ) -> None:
+        """A keyed batch into the table it just created: with nothing to update, the rows go
+        straight in, without staging, when every key comes once. The primary key is the
+        check: a repeated key (also a delete row's) fails the insert, and the batch is rolled
+        back and loaded again through staging, which keeps the winner of each key
+        (`_RepeatedKeys`). Delete rows go in with the others, so the key check covers them,
+        and are removed at the end: they have nothing to delete, and staging would not insert
+        them either."""
+        # the driver's own error where rows go through its cursor (COPY, bulk copy)
+        integrity_errors = (sa.exc.IntegrityError, conn.dialect.loaded_dbapi.IntegrityError)
+        try:
+            self._insert_rows(conn, result, reading, files, table_plan, _delete_column(reading))
+        except integrity_errors as error:
+            raise _RepeatedKeys(one_line(error)) from error
 
     def _apply_changes(
         self,
@@ -637,8 +667,39 @@ def _refuse_empty_snapshot(
         )
 
 
-class _NumbersOutgrowTypes(Exception):
+@dataclass(frozen=True)
+class _How:
+    """How a batch is loaded. Each way a try gives up is not taken again (`_LoadAgain`)."""
+
+    sized_numbers: bool = False  # number columns sized by their values, not their metadata
+    direct: bool = True  # keyed rows into a table the batch created go in without staging
+
+
+class _LoadAgain(Exception):
+    """The batch was rolled back and loads again another way (`next_try`)."""
+
+    def next_try(self, how: _How) -> _How:
+        raise NotImplementedError
+
+
+class _NumbersOutgrowTypes(_LoadAgain):
     """A value needs a wider number type than its column's: load the batch again, widened."""
+
+    def next_try(self, how: _How) -> _How:
+        return replace(how, sized_numbers=True)
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}; widening"
+
+
+class _RepeatedKeys(_LoadAgain):
+    """A key came twice in a batch inserted without staging: load it again through staging."""
+
+    def next_try(self, how: _How) -> _How:
+        return replace(how, direct=False)
+
+    def __str__(self) -> str:
+        return f"a key comes more than once ({super().__str__()}); loading through staging"
 
 
 def _outgrown_number(raw: RawChunk, chunk: TypedChunk, reading: _Reading) -> str | None:
@@ -720,6 +781,27 @@ def _typed_as_text(
 def _unbounded(sql_type: SqlType) -> SqlType:
     """Staging columns take any string length; the target is widened before the apply."""
     return SqlType(Kind.STRING) if sql_type.kind is Kind.STRING else sql_type
+
+
+def _delete_column(reading: _Reading) -> str | None:
+    return ChangeColumns.find(reading.batch.schema.column_names, reading.key).delete
+
+
+def _boolean_deletes(reading: _Reading) -> bool:
+    """Whether the batch's delete column, if any, is boolean: what tells delete rows apart
+    without staging (another type is left to staging's comparison with true)."""
+    delete_column = _delete_column(reading)
+    if delete_column is None:
+        return True
+    names = reading.batch.schema.column_names
+    return reading.types[names.index(delete_column)].kind is Kind.BOOLEAN
+
+
+def _delete_rows(batch: pa.RecordBatch, delete_column: str | None) -> int:
+    """How many rows are marked deleted (`IsDelete` true)."""
+    if delete_column is None or batch.num_rows == 0:
+        return 0
+    return pc.sum(pc.fill_null(pc.equal(batch.column(delete_column), True), False)).as_py() or 0
 
 
 def _reject_missing_keys(chunk: TypedChunk, key: tuple[str, ...]) -> TypedChunk:

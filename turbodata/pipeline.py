@@ -33,7 +33,7 @@ from turbodata.dialects.base import Dialect
 from turbodata.lake import Lake, LakeLocation
 from turbodata.loader import LoadOptions, Progress, TableLoader, one_line
 from turbodata.model import LoadMode, TableBatch
-from turbodata.ops import telemetry
+from turbodata.ops import logs, telemetry
 from turbodata.secrets import mask_secrets, redact_data
 from turbodata.settings import open_lake
 from turbodata.summary import RunSummary, TableResult
@@ -277,7 +277,7 @@ def _plan_and_load(
     engine = _planning_engine(engine) if dry_run else _loading_engine(engine)
     plan = layouts.discover(lake)
     for note in plan.notes:
-        log.info("%s", note)
+        logs.log_plan_note(log, summary.run_id, note, warning=note in plan.warnings)
     summary.problems += preflight.problems(lake, plan, engine, options, tables, reload)
     if summary.problems:  # a typo in an option, or nothing to load: load nothing, say why
         summary.finished_at = datetime.now(UTC)

@@ -1,0 +1,90 @@
+"""Issue 11: a keyed batch into the table it creates goes in without staging when every key
+comes once; a repeated key (also a delete row's) rolls it back and loads it through staging.
+Either way the table, the counts and the ledger are what staging alone gives."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from tests.dbcheck import fetch, scalar
+from tests.test_changes import ChangeLake, guid, loaded, row
+from turbodata import migrate
+from turbodata.changes import Staging
+from turbodata.loader import LoadOptions
+
+STAGING_LOG = "loading through staging"
+
+
+@pytest.fixture()
+def lake(tmp_path: Path) -> ChangeLake:
+    return ChangeLake(tmp_path / "lake")
+
+
+@pytest.fixture()
+def stagings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The target of every staging table made."""
+    made: list[str] = []
+    original = Staging.__init__
+
+    def recording(self: Staging, *args: object, **kwargs: object) -> None:
+        made.append(args[2].name)  # type: ignore[attr-defined]  # (conn, dialect, target, ...)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Staging, "__init__", recording)
+    return made
+
+
+def test_unique_keys_of_a_first_load_go_in_without_staging(
+    lake: ChangeLake, db_url: str, stagings: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    lake.folder([row(1, 1, 1, "a"), row(2, 1, 1, "b")], [row(3, 2, 2, "c")])
+    lake.folder([row(1, 2, 6, "a2")])
+    with caplog.at_level(logging.INFO, logger="turbodata"):
+        summary = migrate(lake.root, db_url)
+    assert summary.ok, summary.to_dict()
+    assert loaded(db_url) == lake.expected()
+    assert stagings == ["t"]  # the second folder updates: staged; the first was not
+    assert STAGING_LOG not in caplog.text
+    t = summary.tables["t"]
+    assert (t.rows_inserted, t.rows_updated, t.rows_deleted) == (3, 1, 0)
+    assert scalar(db_url, "SELECT sum(rows_loaded) FROM _turbodata_files") == 4
+
+
+def test_a_repeated_key_in_a_first_load_falls_back_to_staging(
+    lake: ChangeLake, db_url: str, stagings: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    lake.folder([row(1, 1, 1, "old"), row(2, 1, 1, "b")], [row(1, 2, 2, "new")])
+    with caplog.at_level(logging.INFO, logger="turbodata"):
+        summary = migrate(lake.root, db_url)
+    assert summary.ok, summary.to_dict()
+    assert loaded(db_url) == lake.expected() == {guid(1): ("new", 2), guid(2): ("b", 1)}
+    assert STAGING_LOG in caplog.text and stagings == ["t"]
+    t = summary.tables["t"]
+    assert (t.rows_read, t.rows_inserted, t.rows_updated, t.rows_deleted) == (3, 2, 0, 0)
+    assert scalar(db_url, "SELECT count(*) FROM _turbodata_files") == 2  # once, not twice
+
+
+def test_a_delete_row_of_a_key_created_in_the_same_first_batch_wins(
+    lake: ChangeLake, db_url: str, stagings: list[str]
+) -> None:
+    lake.folder([row(1, 1, 1, "created"), row(2, 1, 1, "kept")], [row(1, None, 4, delete=True)])
+    summary = migrate(lake.root, db_url)
+    assert summary.ok, summary.to_dict()
+    assert loaded(db_url) == lake.expected() == {guid(2): ("kept", 1)}
+    assert stagings == ["t"]  # the delete row's key repeats: staged
+
+
+@pytest.mark.parametrize("soft_delete", [False, True])
+def test_a_lone_delete_row_in_a_first_load_is_not_inserted(
+    lake: ChangeLake, db_url: str, stagings: list[str], soft_delete: bool
+) -> None:
+    lake.folder([row(1, 1, 1, "a")], [row(9, None, 2, delete=True)])
+    summary = migrate(lake.root, db_url, options=LoadOptions(soft_delete=soft_delete))
+    assert summary.ok, summary.to_dict()
+    assert [str(r["Id"]) for r in fetch(db_url, "t")] == [guid(1)]
+    assert stagings == []
+    t = summary.tables["t"]
+    assert (t.rows_inserted, t.rows_updated, t.rows_deleted) == (1, 0, 0)
