@@ -232,3 +232,36 @@ def test_sigkill_mid_load_then_rerun_equals_an_uninterrupted_load(
     got = {r[0] for r in rows_of(mssql_url, "t", schema)}
     assert got == {k.lower() for k in final_state(batches)}
     assert committed_files(mssql_url, schema) == folders
+
+
+def test_a_first_load_with_a_repeated_key_falls_back_to_staging(
+    mssql_url: str,
+    schema: str,
+    engine: sa.Engine,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A keyed first load goes straight into the table it creates; the primary key refuses a
+    repeated key through this driver's path (bulk copy or INSERT), and the batch loads again
+    through staging. A first load whose keys come once stays on the direct path."""
+    from tests.mssql.conftest import drop_schema
+    from tests.test_changes import ChangeLake, row
+
+    unique, repeated = ChangeLake(tmp_path / "unique"), ChangeLake(tmp_path / "repeated")
+    unique.folder([row(1, 1, 1, "a"), row(2, 1, 1, "b")], [row(3, None, 2, delete=True)])
+    repeated.folder([row(1, 1, 1, "old"), row(2, 1, 1, "b")], [row(1, 2, 2, "new")])
+    unique_schema = f"{schema}_u"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA [{unique_schema}]")
+    try:
+        with caplog.at_level("INFO", logger="turbodata"):
+            load(unique.root, mssql_url, unique_schema)
+            assert "loading through staging" not in caplog.text
+            load(repeated.root, mssql_url, schema)
+            assert "loading through staging" in caplog.text
+        for lake, name, where in ((unique, "u", unique_schema), (repeated, "r", schema)):
+            (tmp_path / name).mkdir()
+            reference = sqlite_reference(tmp_path / name, lake.root)
+            assert rows_of(mssql_url, "t", where) == rows_of(reference, "t"), name
+    finally:
+        drop_schema(engine, unique_schema)

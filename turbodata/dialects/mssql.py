@@ -22,6 +22,7 @@ the transaction rules, the same for every driver:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import uuid
@@ -210,27 +211,45 @@ class MSSQLDialect(Dialect):
         done, else why the landed rows were wrong (then nothing was moved)."""
         landing = _landing_for(conn, driver, table, batch.schema.names, types)
         try:
-            try:
-                driver.bulk_copy(
-                    landing.owner(conn).connection.driver_connection,
-                    landing.name,
-                    landing.landed_columns,
-                    batch,
-                    types,
+            problem = self._land_and_move(conn, driver, landing, table, batch, types)
+        except BaseException:
+            # the error may have ended the transaction and the landing table with it: the
+            # error is what the caller must see, not a failed TRUNCATE after it (a landing
+            # table left with rows is caught by the next batch's count check, then swept)
+            with contextlib.suppress(Exception):
+                landing.empty(conn)
+            raise
+        landing.empty(conn)
+        return problem
+
+    def _land_and_move(
+        self,
+        conn: Connection,
+        driver: Driver,
+        landing: _Landing,
+        table: sa.Table,
+        batch: pa.RecordBatch,
+        types: Sequence[SqlType],
+    ) -> str | None:
+        try:
+            driver.bulk_copy(
+                landing.owner(conn).connection.driver_connection,
+                landing.name,
+                landing.landed_columns,
+                batch,
+                types,
+            )
+        except Exception as error:  # nothing was applied: the INSERT path takes over
+            return f"bulk copy failed: {' '.join(str(error).split())[:300]}"
+        problem = _landed_problem(conn, landing, batch)
+        if problem is None:
+            moved = conn.exec_driver_sql(landing.move_sql(table)).rowcount
+            if moved not in (-1, batch.num_rows):
+                raise RuntimeError(
+                    f"{moved} rows moved from {landing.name} into {table.name} for "
+                    f"{batch.num_rows} checked: the load is stopped"
                 )
-            except Exception as error:  # nothing was applied: the INSERT path takes over
-                return f"bulk copy failed: {' '.join(str(error).split())[:300]}"
-            problem = _landed_problem(conn, landing, batch)
-            if problem is None:
-                moved = conn.exec_driver_sql(landing.move_sql(table)).rowcount
-                if moved not in (-1, batch.num_rows):
-                    raise RuntimeError(
-                        f"{moved} rows moved from {landing.name} into {table.name} for "
-                        f"{batch.num_rows} checked: the load is stopped"
-                    )
-            return problem
-        finally:
-            landing.empty(conn)
+        return problem
 
 
 _COLUMNS_QUERY = sa.text(
