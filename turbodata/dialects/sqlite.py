@@ -76,6 +76,14 @@ class SQLiteDialect(Dialect):
         ) -> None:
             dbapi_connection.isolation_level = None
             dbapi_connection.execute(f"PRAGMA busy_timeout = {int(LOCK_WAIT_SECONDS * 1000)}")
+            # Write-ahead log: a commit appends to the -wal file and syncs once, instead of a
+            # rollback journal synced twice (10.8 ms → 0.03 ms per commit here, most of a small
+            # file's cost). With synchronous=NORMAL a commit survives a killed process; a power
+            # cut can lose the last commits, never half of one, and the ledger commits with
+            # its rows, so those files simply load again. The -wal and -shm files live beside
+            # the database while it is open (sqlite.org/wal.html: not for network shares).
+            dbapi_connection.execute("PRAGMA journal_mode = WAL")
+            dbapi_connection.execute("PRAGMA synchronous = NORMAL")
 
         # SQLAlchemy's inspector reads our type names back (DECIMAL_TEXT(38,10), DATETIME2(7)
         # …) instead of guessing an affinity type; set on this engine's dialect only.
