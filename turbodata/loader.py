@@ -2,8 +2,10 @@
 
 A batch is the files of one table in one timestamp folder (or the one snapshot). Per batch:
 reflect and extend the table (schema), stream every file through the reader and the value
-converter, then either insert the rows (tables without a key) or stage them and apply them
-as changes (`changes.Staging`: upserts and deletes by key, or a snapshot replacing the table).
+converter (the next chunk is read and converted in a thread while the database takes this one:
+`prefetch`), then either insert the rows (tables without a key, and keyed rows into the table
+the batch created when every key comes once) or stage them and apply them as changes
+(`changes.Staging`: upserts and deletes by key, or a snapshot replacing the table).
 Transient database errors retry the whole batch; anything else fails the table, and the
 table's later batches wait for the next run (they depend on this one).
 """
@@ -42,6 +44,7 @@ from turbodata.layouts import folder_time
 from turbodata.model import DataFile, LoadMode, RowSource, TableBatch, TableSchema
 from turbodata.ops import logs, telemetry
 from turbodata.overrides import Overrides
+from turbodata.prefetch import prefetched
 from turbodata.reader import RawChunk, RowReject, read_raw
 from turbodata.summary import TableResult
 from turbodata.types import Kind, SqlType, string_type
@@ -394,7 +397,7 @@ class TableLoader:
         loaded, delete_rows, read_before = 0, 0, result.rows_read
         for data_file in files:
             rows, rejects = 0, []
-            for chunk in self._chunks(result, reading, data_file, rejects):
+            for chunk in prefetched(self._chunks(result, reading, data_file, rejects)):
                 table_plan = self._widen_strings(conn, result, table_plan, chunk.max_lengths)
                 inserted = self.dialect.insert_batch(
                     conn, table_plan.table, chunk.batch, reading.types
@@ -455,7 +458,7 @@ class TableLoader:
         staged, read_before = 0, result.rows_read
         for index, data_file in enumerate(files):
             rows, rejects = 0, []
-            for chunk in self._chunks(result, reading, data_file, rejects):
+            for chunk in prefetched(self._chunks(result, reading, data_file, rejects)):
                 rows += staging.add(chunk.batch, index, chunk.row_numbers)
                 for name, length in chunk.max_lengths.items():
                     longest[name] = max(length, longest.get(name, 0))

@@ -1,0 +1,73 @@
+"""turbodata.prefetch: the next chunk is produced in a thread while this one is loaded."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from turbodata.prefetch import prefetched
+
+
+def test_items_arrive_in_order_and_are_produced_in_another_thread() -> None:
+    producers: set[str] = set()
+
+    def numbers() -> Iterator[int]:
+        for n in range(1000):
+            producers.add(threading.current_thread().name)
+            yield n
+
+    assert list(prefetched(numbers())) == list(range(1000))
+    assert producers == {"turbodata-prefetch"}
+
+
+def test_the_next_item_is_produced_while_the_caller_works_on_this_one() -> None:
+    def slow() -> Iterator[int]:
+        for n in range(4):
+            time.sleep(0.2)
+            yield n
+
+    started = time.monotonic()
+    for _ in prefetched(slow()):
+        time.sleep(0.2)  # the caller's own work, overlapping the next item's
+    assert time.monotonic() - started < 4 * 0.4 - 0.3
+
+
+def test_an_error_while_producing_is_raised_at_its_item_with_the_items_before() -> None:
+    def failing() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise ValueError("row 3 is bad")
+
+    got = []
+    with pytest.raises(ValueError, match="row 3 is bad") as raised:
+        for item in prefetched(failing()):
+            got.append(item)
+    assert got == [1, 2]
+    assert "failing" in str(raised.traceback[-1])  # the producer's own frame
+
+
+def test_stopping_early_stops_the_thread_and_closes_the_source() -> None:
+    closed = threading.Event()
+    produced: list[int] = []
+
+    def endless() -> Iterator[int]:
+        try:
+            n = 0
+            while True:
+                produced.append(n)
+                yield n
+                n += 1
+        finally:
+            closed.set()
+
+    before = threading.active_count()
+    with pytest.raises(RuntimeError):
+        for item in prefetched(endless()):
+            if item == 3:
+                raise RuntimeError("the database refused the batch")
+    assert closed.wait(2)
+    assert threading.active_count() == before
+    assert len(produced) <= 6  # one ahead, not the whole source
