@@ -52,6 +52,9 @@ from turbodata.types import Kind, SqlType, string_type
 log = logging.getLogger("turbodata")
 
 DEFAULT_KEY = ("Id",)
+# A batch this small, whose types depend on its data, is read once: the chunks the type pass
+# read are kept for the load (at most about twice this in memory) instead of read again.
+READ_ONCE_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -343,12 +346,19 @@ class TableLoader:
         ):  # a Delta snapshot replaces the table: the versions recorded before are history
             ledger.forget_table(conn, self.ledger_name(batch.table), except_run=self.run_id)
         existing = schema.reflect(conn, self.dialect, result.name, self.options.db_schema)
-        wanted = self._types(batch, files, how.sized_numbers).reconciled(existing).types
+        read_once: dict[str, list[RawChunk]] = {}  # kept by the type pass for the load
+        if not exact_width and sum(f.info.size for f in files) <= READ_ONCE_BYTES:
+            keep = read_once
+        else:
+            keep = None
+        wanted = self._types(batch, files, how.sized_numbers, keep).reconciled(existing).types
         key = self.options.key_for(batch.table, list(wanted))
         table_plan = self._apply_schema(conn, result, wanted, existing, key)
         ledger.forget_files(conn, self.ledger_name(batch.table), [f.info.path for f in files])
         ledger.note_width(conn, self.ledger_name(batch.table), len(batch.schema.columns))
-        reading = _Reading(batch, list(wanted.values()), key, exact_width, how.sized_numbers)
+        reading = _Reading(
+            batch, list(wanted.values()), key, exact_width, how.sized_numbers, read_once
+        )
         if not key:
             self._insert_rows(conn, result, reading, files, table_plan)
         elif how.direct and table_plan.created and _boolean_deletes(reading):
@@ -362,13 +372,25 @@ class TableLoader:
         elif batch.version is not None:
             versions.record_applied(conn, self.ledger_name(batch.table), batch.version, self.run_id)
 
-    def _types(self, batch: TableBatch, files: list[DataFile], widen_numbers: bool) -> BatchTypes:
+    def _types(
+        self,
+        batch: TableBatch,
+        files: list[DataFile],
+        widen_numbers: bool,
+        keep: dict[str, list[RawChunk]] | None = None,
+    ) -> BatchTypes:
+        """The batch's column types, reading its files first when a type depends on the
+        data; `keep`: where to keep what that read, by path, for the load to use again."""
+
         def string_chunks() -> Iterator[list[pa.Array]]:
             if batch.source is not None:
                 yield from _typed_as_text(batch, batch.source, files)
                 return
             for data_file in files:
+                kept = keep.setdefault(data_file.info.path, []) if keep is not None else None
                 for raw in self._raw_chunks(batch, data_file, exact_width=False):
+                    if kept is not None:
+                        kept.append(raw)
                     yield raw.columns
 
         return batch_types(
@@ -492,7 +514,10 @@ class TableLoader:
         if reading.batch.source is not None:
             yield from self._typed_chunks(result, reading, reading.batch.source, data_file, rejects)
             return
-        for raw in self._raw_chunks(reading.batch, data_file, reading.exact_width):
+        raws = reading.read_once.get(data_file.info.path)
+        if raws is None:
+            raws = self._raw_chunks(reading.batch, data_file, reading.exact_width)
+        for raw in raws:
             if reading.exact_width and any(r.width for r in raw.rejects):
                 raise schema.SchemaConflict(
                     f"columns of {reading.batch.table} were inserted, moved or removed in the"
@@ -647,6 +672,7 @@ class _Reading:
     key: tuple[str, ...]
     exact_width: bool  # columns moved in this batch: every row must have the full width
     sized_numbers: bool = False  # number columns were sized by their values already
+    read_once: Mapping[str, list[RawChunk]] = field(default_factory=dict)  # path → its chunks
 
 
 class IncompleteSnapshot(Exception):
