@@ -51,12 +51,16 @@ def assert_agrees(texts: list[str | None], sql_type: SqlType, **kw: bool) -> Con
     return result
 
 
+def not_a(sql_type: SqlType) -> str:
+    return f"not {'an' if str(sql_type)[0] in 'aeiou' else 'a'} {sql_type}"
+
+
 def check_table(sql_type: SqlType, text: str | None, expected: object, **kw: bool) -> None:
     """One case, through both paths, alone and repeated among nulls."""
     result = assert_agrees([text], sql_type, **kw)
     if expected is BAD:
         assert 0 in result.errors and repr(text) in result.errors[0]
-        with pytest.raises(ValueError, match=re.escape(f"not a {sql_type}: ")):
+        with pytest.raises(ValueError, match=re.escape(f"{not_a(sql_type)}: ")):
             parse_value(text, sql_type, **kw)
     else:
         assert result.errors == {}
@@ -329,7 +333,7 @@ def test_mixed_chunk_reports_exactly_the_bad_rows() -> None:
         result = assert_agrees(texts, sql_type)
         assert set(result.errors) == set(bad_rows)
         for row, raw in bad_rows.items():
-            assert result.errors[row].startswith(f"not a {sql_type}: {raw!r}")
+            assert result.errors[row].startswith(f"{not_a(sql_type)}: {raw!r}")
 
 
 def test_chunked_and_other_string_inputs() -> None:

@@ -251,7 +251,8 @@ def parse_value(text: str | None, sql_type: SqlType, *, keep_empty_strings: bool
     try:
         return _PARSERS[sql_type.kind](text, sql_type)
     except ValueError as exc:
-        raise ValueError(f"not a {sql_type}: {_show(text)} ({exc})") from None
+        article = "an" if str(sql_type)[:1].lower() in "aeiou" else "a"
+        raise ValueError(f"not {article} {sql_type}: {_show(text)} ({exc})") from None
 
 
 # ------------------------------------------------------------------------------------------
