@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.dbcheck import fetch
+from tests.slow_batches.delay import slowed
 from tests.test_parallel_leases import (
     FOLDERS,
     REPO,
@@ -25,6 +26,7 @@ from tests.test_parallel_leases import (
     wait_for,
     write_tables_lake,
 )
+from turbodata.loader import TableLoader
 from turbodata.pipeline import RunInterrupted, migrate
 from turbodata.summary import TableResult
 
@@ -73,9 +75,11 @@ def test_sqlite_loads_one_table_at_a_time_whatever_jobs_says(
 
 
 def test_ctrl_c_stops_every_table_after_its_batch_and_a_rerun_finishes_exactly(
-    lake_of_three: tuple[Path, Expected], postgres_url: str
+    lake_of_three: tuple[Path, Expected], postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lake, expected = lake_of_three
+    # each batch 0.3 s longer, so the run is still loading when the signal lands
+    monkeypatch.setattr(TableLoader, "_with_retries", slowed(TableLoader._with_retries, 0.3))
 
     def interrupt_once_loading() -> None:
         wait_for(lambda: files_of(postgres_url, "alpha") >= 1)
@@ -92,6 +96,7 @@ def test_ctrl_c_stops_every_table_after_its_batch_and_a_rerun_finishes_exactly(
     assert not fetch(postgres_url, "_turbodata_lease")
     assert sum(files_of(postgres_url, t) for t in TABLES) < FOLDERS * len(TABLES)
 
+    monkeypatch.undo()
     rerun = migrate(lake, postgres_url, jobs=3)
     assert rerun.ok, rerun.to_dict()
     assert_exact(postgres_url, expected)

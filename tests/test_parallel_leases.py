@@ -78,8 +78,15 @@ def tables_lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Expecte
     return root, write_tables_lake(root, TABLES, FOLDERS, ROWS)
 
 
-def start_cli(lake: Path, db_url: str, *args: str, wait: float = 0.0) -> subprocess.Popen:
+def start_cli(
+    lake: Path, db_url: str, *args: str, wait: float = 0.0, batch_seconds: float = 0.0
+) -> subprocess.Popen:
+    """`batch_seconds`: each batch takes that much longer (tests/slow_batches), so the run is
+    still loading when the test starts another."""
     env = {**os.environ, "TURBODATA_LEASE_WAIT_SECONDS": str(wait)}
+    if batch_seconds:
+        env["TURBODATA_TEST_BATCH_SECONDS"] = str(batch_seconds)
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO / "tests" / "slow_batches"), str(REPO)])
     command = [sys.executable, "-m", "turbodata", "migrate", "--lake", str(lake), "--db", db_url]
     return subprocess.Popen(
         [*command, *args],
@@ -163,7 +170,7 @@ def test_a_second_run_on_the_same_table_fails_it_naming_the_holder(
     tables_lake: tuple[Path, Expected], postgres_url: str
 ) -> None:
     lake, expected = tables_lake
-    first = start_cli(lake, postgres_url, "--table", "alpha")
+    first = start_cli(lake, postgres_url, "--table", "alpha", batch_seconds=1.0)
     wait_for(lambda: files_of(postgres_url, "alpha") >= 1 or first.poll() is not None)
     assert first.poll() is None, "the first run finished before the second started"
 
