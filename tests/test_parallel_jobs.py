@@ -86,8 +86,14 @@ def test_ctrl_c_stops_every_table_after_its_batch_and_a_rerun_finishes_exactly(
         os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=interrupt_once_loading, daemon=True).start()
-    with pytest.raises(RunInterrupted) as stopped:
-        migrate(lake, postgres_url, jobs=3)
+    # Python leaves SIGINT ignored when its parent did (a background job of a script, as CI
+    # may start it): Ctrl-C here must raise KeyboardInterrupt as it does on a terminal
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(RunInterrupted) as stopped:
+            migrate(lake, postgres_url, jobs=3)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
     summary = stopped.value.summary
     assert summary.status == "interrupted"
