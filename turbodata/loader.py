@@ -452,11 +452,9 @@ class TableLoader:
         (`_RepeatedKeys`). Delete rows go in with the others, so the key check covers them,
         and are removed at the end: they have nothing to delete, and staging would not insert
         them either."""
-        # the driver's own error where rows go through its cursor (COPY, bulk copy)
-        integrity_errors = (sa.exc.IntegrityError, conn.dialect.loaded_dbapi.IntegrityError)
         try:
             self._insert_rows(conn, result, reading, files, table_plan, _delete_column(reading))
-        except integrity_errors as error:
+        except sa.exc.IntegrityError as error:
             raise _RepeatedKeys(one_line(error)) from error
 
     def _apply_changes(

@@ -7,9 +7,10 @@ what its database does differently.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -209,6 +210,22 @@ class Dialect:
     def python_values(self, array: pa.Array, sql_type: SqlType) -> list[object]:
         """One column as Python values the driver accepts."""
         return array.to_pylist()
+
+
+@contextlib.contextmanager
+def driver_errors(conn: Connection, statement: str) -> Iterator[None]:
+    """The driver's own errors, raised where rows go through its cursor (COPY, executemany,
+    bulk copy), as SQLAlchemy's (`IntegrityError`, `OperationalError`, … with `.orig`), as
+    every other statement raises them: the loader and `is_transient` see one kind of error."""
+    try:
+        yield
+    except Exception as error:
+        dbapi = conn.dialect.dbapi  # the driver's module (None for a dialect without one)
+        if dbapi is None or not isinstance(error, dbapi.Error):
+            raise
+        raise sa.exc.DBAPIError.instance(
+            statement, None, error, dbapi.Error, dialect=conn.dialect
+        ) from error
 
 
 def on_conflict_upsert(

@@ -36,7 +36,7 @@ from sqlalchemy.dialects import mssql
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.types import TypeEngine
 
-from turbodata.dialects.base import Dialect, without_seventh_digit
+from turbodata.dialects.base import Dialect, driver_errors, without_seventh_digit
 from turbodata.dialects.mssql_drivers import (
     EXECUTEMANY_ROWS,
     SQL_WLONGVARCHAR,
@@ -196,7 +196,8 @@ class MSSQLDialect(Dialect):
         statement = insert_sql(table, batch.schema.names, types, driver.placeholder)
         columns = [driver.python_values(batch.column(i), t) for i, t in enumerate(types)]
         rows = list(zip(*columns, strict=True))
-        driver.executemany(conn.connection.driver_connection, statement, rows, types)
+        with driver_errors(conn, statement):
+            driver.executemany(conn.connection.driver_connection, statement, rows, types)
         return batch.num_rows
 
     def _bulk_insert(

@@ -18,6 +18,7 @@ from turbodata.dialects.base import (
     Dialect,
     decimal_strings,
     decimal_text,
+    driver_errors,
     without_seventh_digit,
 )
 from turbodata.types import Kind, SqlType
@@ -105,7 +106,7 @@ class PostgreSQLDialect(Dialect):
         statement = f"COPY {prep.format_table(table)} ({names}) FROM STDIN"
         driver_connection = conn.connection.driver_connection
         columnar = all(_copyable(column.type) for column in batch.columns)
-        with driver_connection.cursor() as cursor:
+        with driver_connection.cursor() as cursor, driver_errors(conn, statement):
             if columnar:
                 with cursor.copy(f"{statement} (ENCODING 'UTF8')") as copy:
                     for start in range(0, batch.num_rows, COPY_SLICE_ROWS):

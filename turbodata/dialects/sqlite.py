@@ -18,7 +18,13 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.types import TypeEngine
 
-from turbodata.dialects.base import DeclaredType, Dialect, decimal_strings, insert_statement
+from turbodata.dialects.base import (
+    DeclaredType,
+    Dialect,
+    decimal_strings,
+    driver_errors,
+    insert_statement,
+)
 from turbodata.types import Kind, SqlType
 
 log = logging.getLogger(__name__)
@@ -142,7 +148,7 @@ class SQLiteDialect(Dialect):
             return 0
         statement = insert_statement(conn.dialect, table, batch.schema.names)
         cursor = conn.connection.driver_connection.cursor()
-        try:
+        with contextlib.closing(cursor), driver_errors(conn, statement):
             for start in range(0, batch.num_rows, INSERT_SLICE_ROWS):
                 rows = batch.slice(start, INSERT_SLICE_ROWS)
                 columns = [self.python_values(rows.column(i), t) for i, t in enumerate(types)]
@@ -151,10 +157,6 @@ class SQLiteDialect(Dialect):
                     raise RuntimeError(
                         f"INSERT into {table.name} stored {cursor.rowcount} of {rows.num_rows} rows"
                     )
-        except sqlite3.Error as error:
-            raise sa.exc.DBAPIError.instance(statement, None, error, sqlite3.Error) from error
-        finally:
-            cursor.close()
         return batch.num_rows
 
 
