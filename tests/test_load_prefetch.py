@@ -5,9 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.dbcheck import fetch
+from tests.test_load_read_once import write_lake
+from turbodata import loader, migrate
 from turbodata.prefetch import prefetched
 
 
@@ -71,3 +75,28 @@ def test_stopping_early_stops_the_thread_and_closes_the_source() -> None:
     assert closed.wait(2)
     assert threading.active_count() == before
     assert len(produced) <= 6  # one ahead, not the whole source
+
+
+@pytest.mark.parametrize(("prefetch_from", "read_ahead"), [(loader.PREFETCH_FROM_BYTES, 0), (1, 2)])
+def test_the_loader_reads_ahead_only_in_files_large_enough_to_have_a_next_chunk(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    prefetch_from: int,
+    read_ahead: int,
+) -> None:
+    """A small file is one chunk: a thread to read it ahead would only cost its start-up."""
+    monkeypatch.setattr(loader, "PREFETCH_FROM_BYTES", prefetch_from)
+    threads: list[str] = []
+    original = loader.prefetched
+
+    def counting(items: Iterator[object]) -> Iterator[object]:
+        threads.append("prefetch")
+        return original(items)
+
+    monkeypatch.setattr(loader, "prefetched", counting)
+    write_lake(tmp_path / "lake")
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    summary = migrate(tmp_path / "lake", url)
+    assert summary.ok, summary.to_dict()
+    assert len(threads) == read_ahead
+    assert sorted(r["amount"] for r in fetch(url, "t")) == list(range(1, 40))

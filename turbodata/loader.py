@@ -55,6 +55,9 @@ DEFAULT_KEY = ("Id",)
 # A batch this small, whose types depend on its data, is read once: the chunks the type pass
 # read are kept for the load (at most about twice this in memory) instead of read again.
 READ_ONCE_BYTES = 16 << 20
+# A file this large is read ahead in a thread (`prefetch`); a smaller one is one chunk, with
+# nothing to overlap, and a thread per file cost more than reading it (2 ms per small file).
+PREFETCH_FROM_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -419,7 +422,7 @@ class TableLoader:
         loaded, delete_rows, read_before = 0, 0, result.rows_read
         for data_file in files:
             rows, rejects = 0, []
-            for chunk in prefetched(self._chunks(result, reading, data_file, rejects)):
+            for chunk in self._file_chunks(result, reading, data_file, rejects):
                 table_plan = self._widen_strings(conn, result, table_plan, chunk.max_lengths)
                 inserted = self.dialect.insert_batch(
                     conn, table_plan.table, chunk.batch, reading.types
@@ -478,7 +481,7 @@ class TableLoader:
         staged, read_before = 0, result.rows_read
         for index, data_file in enumerate(files):
             rows, rejects = 0, []
-            for chunk in prefetched(self._chunks(result, reading, data_file, rejects)):
+            for chunk in self._file_chunks(result, reading, data_file, rejects):
                 rows += staging.add(chunk.batch, index, chunk.row_numbers)
                 for name, length in chunk.max_lengths.items():
                     longest[name] = max(length, longest.get(name, 0))
@@ -535,6 +538,17 @@ class TableLoader:
             rejects += chunk.rejects
             result.rows_read += raw.num_rows + len(raw.rejects)
             yield chunk
+
+    def _file_chunks(
+        self,
+        result: TableResult,
+        reading: _Reading,
+        data_file: DataFile,
+        rejects: list[RowReject],
+    ) -> Iterator[TypedChunk]:
+        """`_chunks`, the next one read ahead in a thread when the file is large."""
+        chunks = self._chunks(result, reading, data_file, rejects)
+        return prefetched(chunks) if data_file.info.size >= PREFETCH_FROM_BYTES else chunks
 
     def _typed_chunks(
         self,
