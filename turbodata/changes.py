@@ -16,12 +16,14 @@ Everything runs in the caller's transaction; the dialect supplies the upsert sta
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.sql.elements import ColumnElement
 
 from turbodata.dialects.base import Dialect
@@ -122,14 +124,8 @@ class Staging:
         self.conn, self.dialect, self.target, self.columns = conn, dialect, target, columns
         self.names = list(types)
         self.types = [*types.values(), SqlType(Kind.BIGINT)]
-        self.table = dialect.staging_table(
-            target.name,
-            [
-                *(sa.Column(n, dialect.column_type(t), quote=True) for n, t in types.items()),
-                sa.Column(SEQUENCE, dialect.column_type(SqlType(Kind.BIGINT))),
-            ],
-        )
-        for statement in dialect.create_staging_sql(conn.dialect, self.table):
+        self.table, create = staging_table(dialect, conn.dialect, target, tuple(types.items()))
+        for statement in create:
             conn.exec_driver_sql(statement)
 
     def add(self, batch: pa.RecordBatch, file_index: int, row_numbers: pa.Array) -> int:
@@ -234,6 +230,32 @@ class Staging:
             .where(~sa.exists().where(self._matches()))
         )
         return self.conn.execute(new).scalar_one()
+
+
+def staging_table(
+    dialect: Dialect, sql: SqlDialect, target: sa.Table, types: tuple[tuple[str, SqlType], ...]
+) -> tuple[sa.Table, list[str]]:
+    """The staging table for a batch of `target` and the statements that create it: the same
+    Table object for every batch of a table with the same columns, where the staging table
+    is gone with its transaction (`Dialect.staging_ends_with_transaction`)."""
+    if dialect.staging_ends_with_transaction:
+        return _reused_staging_table(dialect, sql, target, types)
+    return _new_staging_table(dialect, sql, target, types)
+
+
+def _new_staging_table(
+    dialect: Dialect, sql: SqlDialect, target: sa.Table, types: tuple[tuple[str, SqlType], ...]
+) -> tuple[sa.Table, list[str]]:
+    columns = [
+        *(sa.Column(n, dialect.column_type(t), quote=True) for n, t in types),
+        sa.Column(SEQUENCE, dialect.column_type(SqlType(Kind.BIGINT))),
+    ]
+    table = dialect.staging_table(target.name, columns)
+    return table, dialect.create_staging_sql(sql, table)
+
+
+# a run's tables, each with its staging columns (one entry per table, mostly)
+_reused_staging_table = functools.lru_cache(maxsize=256)(_new_staging_table)
 
 
 def _desc_nulls_last(column: ColumnElement) -> list[ColumnElement]:

@@ -128,6 +128,12 @@ class Dialect:
         slug = re.sub(r"[^A-Za-z0-9_]", "_", target_name)[:40]
         return f"{self.staging_name}_{slug}_{uuid.uuid4().hex[:12]}"
 
+    # Whether a staging table is gone when its transaction ends, committed or rolled back
+    # (a temporary table created in the transaction): then one Table object, its name
+    # included, can serve every batch of a table in a run, and SQLAlchemy compiles each
+    # staging statement once per table instead of once per batch (`changes.staging_table`).
+    staging_ends_with_transaction = True
+
     def staging_table(self, target_name: str, columns: list[sa.Column]) -> sa.Table:
         """A temporary table for one batch of one table."""
         name = self.staging_table_name(target_name)

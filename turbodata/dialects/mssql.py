@@ -131,6 +131,10 @@ class MSSQLDialect(Dialect):
     # A #temp table lives as long as the session and is private to it; named per batch.
     staging_name = "#turbodata_stage"
 
+    # it outlives its transaction: a name per batch, so one a failed batch left in a pooled
+    # session is never taken again
+    staging_ends_with_transaction = False
+
     def staging_table(self, target_name: str, columns: list[sa.Column]) -> sa.Table:
         return sa.Table(self.staging_table_name(target_name), sa.MetaData(), *columns)
 
