@@ -1,0 +1,107 @@
+"""Issue 11, per-file cost: the batches of a table in one run share one staging Table object
+(SQLite, PostgreSQL), so its statements are compiled once per table; a batch rolled back and
+tried again takes the same name without colliding; SQL Server keeps a name per batch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from tests.dbcheck import fetch
+from tests.lakebuilder import LakeBuilder, attribute
+from turbodata import changes, migrate
+from turbodata.dialects.mssql import MSSQLDialect
+from turbodata.loader import LoadOptions
+from turbodata.types import Kind, SqlType
+
+COLUMNS = [
+    attribute("Id", "guid"),
+    attribute("amount", "int64"),
+    attribute("versionnumber", "int64"),
+]
+FOLDERS = ["2025-01-01T00.00.00Z", "2025-01-02T00.00.00Z", "2025-01-03T00.00.00Z"]
+
+
+def key(n: int) -> str:
+    return f"00000000-0000-0000-0000-{n:012d}"
+
+
+def write_lake(root: Path) -> None:
+    """Three folders of `t`: each updates key 1 (newer version) and adds one key."""
+    lake = LakeBuilder(root)
+    for index, folder in enumerate(FOLDERS):
+        rows = [f"{key(1)},{index},{index + 1}", f"{key(index + 2)},{100 + index},1"]
+        lake.folder(folder, {"t": COLUMNS}, {"t/part.csv": "\n".join(rows) + "\n"})
+
+
+def staging_statements(lake: Path, url: str) -> list[tuple[str, str]]:
+    """(SQLAlchemy's cache outcome, statement) of every staging statement a migrate runs."""
+    seen: list[tuple[str, str]] = []
+
+    def record(conn, cursor, statement, params, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if "_turbodata_stage" in statement and context is not None and context.compiled:
+            seen.append((context._get_cache_stats().split()[0], statement))
+
+    event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        summary = migrate(lake, url)
+    finally:
+        event.remove(sa.engine.Engine, "before_cursor_execute", record)
+    assert summary.ok, summary.to_dict()
+    return seen
+
+
+def test_later_batches_of_a_table_reuse_the_compiled_staging_statements(
+    tmp_path: Path, db_url: str
+) -> None:
+    write_lake(tmp_path / "lake")
+    seen = staging_statements(tmp_path / "lake", db_url)
+    # the first folder goes into the table it creates without staging; the second compiles
+    # the staging statements, the third finds every one of them in the cache
+    assert seen, "the later folders go through staging"
+    first_compiled = {statement for outcome, statement in seen if outcome == "generated"}
+    reused = [statement for outcome, statement in seen if outcome == "cached"]
+    assert first_compiled and set(reused) == first_compiled
+    rows = {str(r["Id"]).lower(): r for r in fetch(db_url, "t")}
+    assert {k: (r["amount"], r["versionnumber"]) for k, r in rows.items()} == {
+        key(1): (2, 3),
+        key(2): (100, 1),
+        key(3): (101, 1),
+        key(4): (102, 1),
+    }
+
+
+def test_a_batch_rolled_back_after_staging_loads_again_under_the_same_name(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transient error after the staging table was created rolls the batch back; the retry
+    creates the same staging table again, which a leftover would make fail."""
+    write_lake(tmp_path / "lake")
+    names: list[str] = []
+    original = changes.Staging.keep_winners
+
+    def fail_once(self: changes.Staging) -> None:
+        names.append(self.table.name)
+        if len(names) == 1:
+            dropped = Exception("server closed the connection unexpectedly")
+            raise sa.exc.OperationalError("SELECT 1", {}, dropped, connection_invalidated=True)
+        original(self)
+
+    monkeypatch.setattr(changes.Staging, "keep_winners", fail_once)
+    summary = migrate(tmp_path / "lake", db_url, options=LoadOptions(retry_wait=0.01))
+    assert summary.ok, summary.to_dict()
+    assert len(names) == 3 and len(set(names)) == 1  # folder 2 twice, folder 3 once
+    assert sorted(r["amount"] for r in fetch(db_url, "t")) == [2, 100, 101, 102]
+
+
+def test_sql_server_takes_a_new_staging_table_for_every_batch() -> None:
+    dialect = MSSQLDialect()
+    target = sa.Table("t", sa.MetaData(), sa.Column("Id", sa.Integer, primary_key=True))
+    types = (("Id", SqlType(Kind.INTEGER)),)
+    sql = sa.create_engine("mssql+pytds://").dialect
+    first, _ = changes.staging_table(dialect, sql, target, types)
+    second, _ = changes.staging_table(dialect, sql, target, types)
+    assert first is not second and first.name != second.name
