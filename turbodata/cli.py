@@ -21,62 +21,76 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-
-from turbodata import __version__, ledger
-from turbodata.lake import Lake
-from turbodata.loader import LoadOptions, one_line
-from turbodata.ops import logs, telemetry
-from turbodata.ops.report import RUNS_SHOWN, RunLine, recent_runs, write_report
-from turbodata.overrides import OverrideError, Overrides, load_overrides
-from turbodata.pipeline import (
-    DEFAULT_JOBS,
-    DatabaseNotFound,
-    DatabaseUrlError,
-    RunInterrupted,
-    connect_existing,
-    migrate,
-    status,
-)
+from turbodata import __version__
+from turbodata.ops import logs
 from turbodata.secrets import (
-    SecretError,
     install_log_redaction,
     mask_secrets,
     redact_data,
     register_embedded_secrets,
 )
-from turbodata.settings import Settings, SettingsError
+from turbodata.settings import Settings
 from turbodata.summary import RunSummary, TableResult
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from turbodata.lake import Lake
+    from turbodata.ops.report import RunLine
+    from turbodata.pipeline import RunInterrupted
+
+# Design: the modules that load SQLAlchemy, pyarrow and the Azure SDK are imported inside the
+# commands that use them, so `--version`, `--help` and a mistyped argument answer at once.
+# Hence these two mirror pipeline.DEFAULT_JOBS and ops.report.RUNS_SHOWN (a test holds them
+# equal): the parser needs them for every command.
+DEFAULT_JOBS = 2
+RUNS_SHOWN = 20
 MAX_PROBLEM_LINES = 50  # per table, on stderr; all of them are in _turbodata_rejects
 MAX_PROGRESS_TABLES = 4  # tables on the progress line (the latest to report)
 EXIT_SIGINT, EXIT_SIGTERM, EXIT_SIGPIPE = 130, 143, 141
 
 log = logging.getLogger("turbodata")
 
-# a mistake the person running the command can fix in the command or the settings: exit 2
+# A mistake the person running the command can fix in the command or the settings: exit 2.
+# (module, class): a class counts once its module is loaded (it cannot be raised before).
 USAGE_ERRORS = (
-    SettingsError,
-    SecretError,
-    OverrideError,
-    DatabaseUrlError,
-    DatabaseNotFound,
-    argparse.ArgumentTypeError,
+    ("turbodata.settings", "SettingsError"),
+    ("turbodata.secrets", "SecretError"),
+    ("turbodata.overrides", "OverrideError"),
+    ("turbodata.pipeline", "DatabaseUrlError"),
+    ("turbodata.pipeline", "DatabaseNotFound"),
+    ("argparse", "ArgumentTypeError"),
 )
-# the database or the lake cannot be reached or read (the lake's own errors are ValueErrors
-# or the Azure SDK's, see `_runtime_errors`): exit 1
-RUNTIME_ERRORS: tuple[type[Exception], ...] = (sa.exc.DBAPIError, OSError, ValueError)
-AZURE_ERRORS_MODULE = "azure.core.exceptions"
+# The database or the lake cannot be reached or read (the lake's own errors are ValueErrors or
+# the Azure SDK's AzureError): exit 1. Design: the Azure SDK is imported only by runs that use
+# Azure (an abfs:// lake, Key Vault), and SQLAlchemy only by commands that use a database.
+RUNTIME_ERRORS = (
+    ("sqlalchemy.exc", "DBAPIError"),
+    ("builtins", "OSError"),
+    ("builtins", "ValueError"),
+    ("azure.core.exceptions", "AzureError"),
+)
+RUN_INTERRUPTED = (("turbodata.pipeline", "RunInterrupted"),)  # before KeyboardInterrupt
 
 
-def _runtime_errors() -> tuple[type[Exception], ...]:
-    """RUNTIME_ERRORS, with the Azure SDK's AzureError once the SDK is loaded. Design: the SDK
-    is imported only by runs that use Azure (an abfs:// lake, Key Vault), which saves its
-    import on every other start; an AzureError cannot be raised before it is loaded."""
-    azure_errors = sys.modules.get(AZURE_ERRORS_MODULE)
-    return RUNTIME_ERRORS + ((azure_errors.AzureError,) if azure_errors else ())
+def _loaded(classes: tuple[tuple[str, str], ...]) -> tuple[type[BaseException], ...]:
+    """The classes whose modules are loaded (the others cannot have been raised)."""
+    return tuple(
+        getattr(sys.modules[module], name) for module, name in classes if module in sys.modules
+    )
+
+
+def one_line(error: BaseException | None) -> str:
+    """One line for the person running the command: the database's own message when there
+    is one (`loader.one_line`, once SQLAlchemy is loaded: only then can a database fail)."""
+    if "sqlalchemy" in sys.modules:
+        from turbodata.loader import one_line as database_line
+
+        return database_line(error)
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 class _Terminated(KeyboardInterrupt):
@@ -102,6 +116,8 @@ def _configure_telemetry() -> None:
     it up is shown as an error but does not stop the command; the data still loads, and the
     ledger, `turbodata status` and the logs on stderr still say what happened."""
     try:
+        from turbodata.ops import telemetry
+
         telemetry.configure()
     except Exception as error:
         _stderr(logging.ERROR, f"error: telemetry not sent: {one_line(error)}")
@@ -117,7 +133,7 @@ def _run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace)
         code = command(args)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's final flush
         return code
-    except RunInterrupted as stop:
+    except _loaded(RUN_INTERRUPTED) as stop:
         _error(_interrupted_line(stop), args.verbose)
         return EXIT_SIGTERM if isinstance(stop.__cause__, _Terminated) else EXIT_SIGINT
     except KeyboardInterrupt as stop:
@@ -126,10 +142,10 @@ def _run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace)
     except BrokenPipeError:  # `turbodata status | head`: the reader has gone, so go quietly
         _silence_stdout()
         return EXIT_SIGPIPE
-    except USAGE_ERRORS as error:
+    except _loaded(USAGE_ERRORS) as error:
         _error(one_line(error), args.verbose)
         return 2
-    except _runtime_errors() as error:
+    except _loaded(RUNTIME_ERRORS) as error:
         _error(one_line(error), args.verbose)
         return 1
 
@@ -345,7 +361,17 @@ def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
+def migrate(*args: Any, **kwargs: Any) -> RunSummary:
+    """`pipeline.migrate`, imported when a command runs it."""
+    from turbodata.pipeline import migrate as run
+
+    return run(*args, **kwargs)
+
+
 def _migrate(args: argparse.Namespace, dry_run: bool = False) -> int:
+    from turbodata.loader import LoadOptions
+    from turbodata.overrides import Overrides, load_overrides
+
     structured = _logs is not None and _logs.structured
     progress = _Progress() if sys.stderr.isatty() and not (args.json or structured) else None
     try:
@@ -412,6 +438,8 @@ def _database(args: argparse.Namespace) -> Engine | str:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from turbodata.pipeline import status
+
     rows = status(_database(args), args.db_schema)
     if not rows:
         _stderr(logging.WARNING, "no table loaded into this database (schema) yet")
@@ -447,6 +475,12 @@ def _positive(text: str) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from turbodata import ledger
+    from turbodata.ops.report import recent_runs
+    from turbodata.pipeline import connect_existing
+
     engine, _ = connect_existing(_database(args))
     with engine.connect() as conn:
         has_runs = sa.inspect(conn).has_table(ledger.runs.name)
@@ -509,6 +543,9 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _rejects(args: argparse.Namespace) -> int:
+    from turbodata import ledger
+    from turbodata.pipeline import connect_existing
+
     engine, _ = connect_existing(_database(args))
     with engine.connect() as conn:
         rows = ledger.list_rejects(conn, args.run) if _has_ledger(conn) else []
@@ -525,6 +562,8 @@ def _rejects(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from turbodata.ops.report import write_report
+
     lake = None
     if args.lake or os.environ.get("TURBODATA_LAKE"):
         lake = Settings.from_env().open_lake(args.lake)
@@ -534,6 +573,10 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _has_ledger(conn: object) -> bool:
+    import sqlalchemy as sa
+
+    from turbodata import ledger
+
     return sa.inspect(conn).has_table(ledger.rejects.name)
 
 

@@ -1,0 +1,72 @@
+"""Start-up: `import turbodata`, `turbodata --version` and `--help` load neither SQLAlchemy nor
+pyarrow (nor the pipeline); the public API is still there, loaded on first use."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import turbodata
+from turbodata import cli, pipeline, summary
+from turbodata.ops import report
+
+REPO = Path(__file__).resolve().parents[1]
+HEAVY = ("sqlalchemy", "pyarrow", "deltalake", "turbodata.pipeline", "turbodata.loader")
+
+RUN_CLI = """
+import runpy
+sys.argv = ["turbodata", *sys.argv[1:]]
+try:
+    runpy.run_module("turbodata", run_name="__main__", alter_sys=True)
+except SystemExit:
+    pass
+"""
+
+
+def heavy_modules_after(code: str, *args: str) -> list[str]:
+    """The heavy modules loaded once `code` ran in a fresh interpreter (given `args`)."""
+    report = (
+        f"print(sorted(m for m in sys.modules if m in {HEAVY!r} or m.split('.')[0] in {HEAVY!r}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", f"import sys\n{code}\n{report}", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
+    )
+    return ast.literal_eval(done.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_package_loads_no_heavy_module() -> None:
+    assert heavy_modules_after("import turbodata") == []
+
+
+@pytest.mark.parametrize(
+    "args", [("--version",), ("--help",), ("migrate", "--help"), ("runs", "--help")]
+)
+def test_the_cli_answers_version_and_help_without_heavy_modules(args: tuple[str, ...]) -> None:
+    assert heavy_modules_after(RUN_CLI, *args) == []
+
+
+def test_the_check_sees_a_heavy_module_when_one_is_loaded() -> None:
+    assert "sqlalchemy" in heavy_modules_after("import sqlalchemy\n" + RUN_CLI, "--version")
+    assert "turbodata.pipeline" in heavy_modules_after("from turbodata import migrate")
+
+
+def test_the_public_api_is_the_pipelines() -> None:
+    assert turbodata.migrate is pipeline.migrate
+    assert turbodata.discover_tables is pipeline.discover_tables
+    assert turbodata.RunSummary is summary.RunSummary
+    assert set(turbodata.__all__) <= set(dir(turbodata))
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        turbodata.nothing_here  # noqa: B018
+
+
+def test_the_cli_defaults_are_those_of_the_modules_it_does_not_import_at_start() -> None:
+    assert cli.DEFAULT_JOBS == pipeline.DEFAULT_JOBS
+    assert cli.RUNS_SHOWN == report.RUNS_SHOWN
