@@ -209,6 +209,52 @@ def _inferred_indexes(schema: TableSchema, overrides: Overrides, infer: bool) ->
     ]
 
 
+class TypePass:
+    """A batch's column types found chunk by chunk: `update` with each chunk's string
+    columns, `result` at any point (what the chunks seen so far need)."""
+
+    def __init__(
+        self,
+        schema: TableSchema,
+        overrides: Overrides,
+        infer: bool,
+        *,
+        widen_numbers: bool = False,
+    ) -> None:
+        self.schema = schema
+        self.declared = declared_types(schema, overrides)
+        self.inferring: dict[int, TypeInference | _LongestString | WidenedNumber] = {
+            index: _inference_for(schema.columns[index])
+            for index in _inferred_indexes(schema, overrides, infer)
+        }
+        if widen_numbers:
+            for index, column in enumerate(schema.columns):
+                pinned = overrides.type_for(schema.name, column.name)
+                if (
+                    index not in self.inferring
+                    and not pinned
+                    and is_number(self.declared[column.name])
+                ):
+                    self.inferring[index] = WidenedNumber(self.declared[column.name])
+        self.maybe_guid = _maybe_guid(schema, overrides)
+
+    @property
+    def needs_data(self) -> bool:
+        """Whether a type depends on the values (else `result` is known without reading)."""
+        return bool(self.inferring)
+
+    def update(self, columns: list[pa.Array]) -> None:
+        for index, inference in self.inferring.items():
+            inference.update(columns[index])
+
+    def result(self) -> BatchTypes:
+        types = dict(self.declared)
+        for index, inference in self.inferring.items():
+            types[self.schema.columns[index].name] = inference.result()
+        inferred = frozenset(self.schema.columns[i].name for i in self.inferring)
+        return BatchTypes(types, inferred, self.maybe_guid)
+
+
 def batch_types(
     schema: TableSchema,
     overrides: Overrides,
@@ -220,23 +266,8 @@ def batch_types(
     """`string_columns` yields each chunk of the batch as one string array per column; it is
     only called when a column needs inference, or, with `widen_numbers`, to size declared
     integer and decimal columns by their values."""
-    types = declared_types(schema, overrides)
-    inferring: dict[int, TypeInference | _LongestString | WidenedNumber] = {
-        index: _inference_for(schema.columns[index])
-        for index in _inferred_indexes(schema, overrides, infer)
-    }
-    if widen_numbers:
-        for index, column in enumerate(schema.columns):
-            pinned = overrides.type_for(schema.name, column.name)
-            if index not in inferring and not pinned and is_number(types[column.name]):
-                inferring[index] = WidenedNumber(types[column.name])
-    maybe_guid = _maybe_guid(schema, overrides)
-    if not inferring:
-        return BatchTypes(types, frozenset(), maybe_guid)
-    for columns in string_columns():
-        for index, inference in inferring.items():
-            inference.update(columns[index])
-    for index, inference in inferring.items():
-        types[schema.columns[index].name] = inference.result()
-    inferred = frozenset(schema.columns[i].name for i in inferring)
-    return BatchTypes(types, inferred, maybe_guid)
+    type_pass = TypePass(schema, overrides, infer, widen_numbers=widen_numbers)
+    if type_pass.needs_data:
+        for columns in string_columns():
+            type_pass.update(columns)
+    return type_pass.result()
