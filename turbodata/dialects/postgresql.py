@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -13,6 +14,7 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeEngine
 
+from turbodata.dialects import pg_binary
 from turbodata.dialects.base import (
     SEVENTH_DIGIT,
     Dialect,
@@ -97,8 +99,11 @@ class PostgreSQLDialect(Dialect):
     def insert_batch(
         self, conn: Connection, table: sa.Table, batch: pa.RecordBatch, types: Sequence[SqlType]
     ) -> int:
-        """COPY in PostgreSQL's text format, built in Arrow (`copy_text`): no Python object per
-        value. A batch with a column type `copy_text` does not know goes row by row."""
+        """COPY built in Arrow, no Python object per value: PostgreSQL's binary format
+        (`pg_binary`) where every column type has one here and the connection speaks UTF-8,
+        else the text format (`copy_text`). A slice with a value the binary form does not
+        take exactly goes as text, in a COPY of its own. A batch with a column type
+        `copy_text` does not know goes row by row."""
         if batch.num_rows == 0:
             return 0
         prep = conn.dialect.identifier_preparer
@@ -106,16 +111,24 @@ class PostgreSQLDialect(Dialect):
         statement = f"COPY {prep.format_table(table)} ({names}) FROM STDIN"
         driver_connection = conn.connection.driver_connection
         columnar = all(_copyable(column.type) for column in batch.columns)
+        binary = None
+        if columnar and driver_connection.info.encoding == "utf-8":
+            binary = pg_binary.encoders(table, batch.schema)
+        stored = 0
         with driver_connection.cursor() as cursor, driver_errors(conn, statement):
-            if columnar:
-                with cursor.copy(f"{statement} (ENCODING 'UTF8')") as copy:
-                    for start in range(0, batch.num_rows, COPY_SLICE_ROWS):
-                        copy.write(copy_text(batch.slice(start, COPY_SLICE_ROWS), types))
-            else:
+            if not columnar:
                 self._write_rows(cursor, statement, batch, types)
-            if cursor.rowcount != batch.num_rows:  # never a short load that looks complete
+                stored = cursor.rowcount
+            else:
+                for as_binary, payloads in _copy_payloads(batch, types, binary):
+                    options = "(FORMAT binary)" if as_binary else "(ENCODING 'UTF8')"
+                    with cursor.copy(f"{statement} {options}") as copy:
+                        for payload in payloads:
+                            copy.write(payload)
+                    stored += cursor.rowcount
+            if stored != batch.num_rows:  # never a short load that looks complete
                 raise RuntimeError(
-                    f"COPY into {table.name} stored {cursor.rowcount} of {batch.num_rows} rows"
+                    f"COPY into {table.name} stored {stored} of {batch.num_rows} rows"
                 )
         return batch.num_rows
 
@@ -128,9 +141,41 @@ class PostgreSQLDialect(Dialect):
                 copy.write_row(row)
 
 
-# rows per COPY text buffer: bounds the client's memory, and is large enough that Arrow's
+# rows per COPY buffer: bounds the client's memory, and is large enough that Arrow's
 # per-call costs do not show
 COPY_SLICE_ROWS = 10_000
+
+
+def _copy_payloads(
+    batch: pa.RecordBatch,
+    types: Sequence[SqlType],
+    binary: list[pg_binary.Encoder] | None,
+) -> Iterator[tuple[bool, Iterator[bytes | memoryview]]]:
+    """(binary?, the data of one COPY) for each run of slices that go in one format, built
+    slice by slice as the COPY takes them. A binary run starts with the format's header and
+    ends with its trailer."""
+    slices = (
+        batch.slice(start, COPY_SLICE_ROWS) for start in range(0, batch.num_rows, COPY_SLICE_ROWS)
+    )
+    if binary is None:
+        yield False, (copy_text(part, types) for part in slices)
+        return
+    encoded = ((part, pg_binary.copy_rows(part, binary)) for part in slices)
+    for as_binary, run in itertools.groupby(encoded, key=lambda pair: pair[1] is not None):
+        if as_binary:
+            yield True, _binary_run(body for _, body in run)
+        else:
+            yield False, (copy_text(part, types) for part, _ in run)
+
+
+def _binary_run(bodies: Iterator[memoryview | None]) -> Iterator[bytes | memoryview]:
+    yield pg_binary.HEADER
+    for body in bodies:
+        if body is not None:
+            yield body
+    yield pg_binary.TRAILER
+
+
 # text COPY escapes, backslash first so that the escapes added after it are not doubled. A
 # quote is plain data in the text format, but Arrow's CSV writer refuses it unquoted: it goes
 # as its octal escape.
