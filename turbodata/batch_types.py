@@ -1,7 +1,7 @@
 """The SQL type each column of a batch is read and stored as.
 
 In order of precedence: a type pinned in the override file; what the data needs where the
-metadata is weak, found by a first pass over the batch's files — the narrowest type for
+metadata is weak, found from the batch's values (`TypePass`) — the narrowest type for
 `unclassified` (and untyped) columns, the longest value's length for strings declared without
 one (a string stays a string: postal codes, phone numbers); otherwise the declared CDM type.
 An inferred type never narrows an existing column: when the table's column already holds

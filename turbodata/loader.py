@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
@@ -27,8 +27,8 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from turbodata import ledger, schema
 from turbodata.batch_types import (
     BatchTypes,
+    TypePass,
     WidenedNumber,
-    batch_types,
     declared_types,
     is_number,
     keep_existing_guids,
@@ -52,8 +52,10 @@ from turbodata.types import Kind, SqlType, string_type
 log = logging.getLogger("turbodata")
 
 DEFAULT_KEY = ("Id",)
-# A batch this small, whose types depend on its data, is read once: the chunks the type pass
-# read are kept for the load (at most about twice this in memory) instead of read again.
+# A batch whose types depend on its data is read once. The type pass reads this much of it
+# and keeps it for the load (at most about twice this in memory); the rest is typed while it
+# loads, and when its rows need other types than the first ones, the batch is rolled back and
+# loaded again after a type pass over all of it (`_TypesNeedAllRows`).
 READ_ONCE_BYTES = 16 << 20
 # A file this large is read ahead in a thread (`prefetch`); a smaller one is one chunk, with
 # nothing to overlap, and a thread per file cost more than reading it (2 ms per small file).
@@ -349,18 +351,20 @@ class TableLoader:
         ):  # a Delta snapshot replaces the table: the versions recorded before are history
             ledger.forget_table(conn, self.ledger_name(batch.table), except_run=self.run_id)
         existing = schema.reflect(conn, self.dialect, result.name, self.options.db_schema)
-        read_once: dict[str, list[RawChunk]] = {}  # kept by the type pass for the load
-        if not exact_width and sum(f.info.size for f in files) <= READ_ONCE_BYTES:
-            keep = read_once
-        else:
-            keep = None
-        wanted = self._types(batch, files, how.sized_numbers, keep).reconciled(existing).types
+        found = self._types(batch, files, exact_width, how)
+        wanted = found.types.reconciled(existing).types
         key = self.options.key_for(batch.table, list(wanted))
         table_plan = self._apply_schema(conn, result, wanted, existing, key)
         ledger.forget_files(conn, self.ledger_name(batch.table), [f.info.path for f in files])
         ledger.note_width(conn, self.ledger_name(batch.table), len(batch.schema.columns))
         reading = _Reading(
-            batch, list(wanted.values()), key, exact_width, how.sized_numbers, read_once
+            batch,
+            list(wanted.values()),
+            key,
+            exact_width,
+            how.sized_numbers,
+            found.started,
+            found.unfinished,
         )
         if not key:
             self._insert_rows(conn, result, reading, files, table_plan)
@@ -368,6 +372,8 @@ class TableLoader:
             self._insert_keyed_rows(conn, result, reading, files, table_plan)
         else:
             self._apply_changes(conn, result, reading, files, table_plan)
+        if found.unfinished is not None:
+            _check_types_held(found.types, found.unfinished.result())
         if batch.mode is LoadMode.APPEND:
             name = self.ledger_name(batch.table)
             newest = later_folder(ledger.watermark(conn, name), batch.batch_id)
@@ -376,33 +382,48 @@ class TableLoader:
             versions.record_applied(conn, self.ledger_name(batch.table), batch.version, self.run_id)
 
     def _types(
-        self,
-        batch: TableBatch,
-        files: list[DataFile],
-        widen_numbers: bool,
-        keep: dict[str, list[RawChunk]] | None = None,
-    ) -> BatchTypes:
-        """The batch's column types, reading its files first when a type depends on the
-        data; `keep`: where to keep what that read, by path, for the load to use again."""
-
-        def string_chunks() -> Iterator[list[pa.Array]]:
-            if batch.source is not None:
-                yield from _typed_as_text(batch, batch.source, files)
-                return
-            for data_file in files:
-                kept = keep.setdefault(data_file.info.path, []) if keep is not None else None
-                for raw in self._raw_chunks(batch, data_file, exact_width=False):
-                    if kept is not None:
-                        kept.append(raw)
-                    yield raw.columns
-
-        return batch_types(
+        self, batch: TableBatch, files: list[DataFile], exact_width: bool, how: _How
+    ) -> _TypesFound:
+        """The batch's column types, reading its files first when a type depends on the data.
+        Of CSV files it reads up to READ_ONCE_BYTES and keeps what it read for the load; the
+        types are then those of these first rows, and the type pass goes on while the rest
+        loads (`_TypesFound.unfinished`), unless `how` says to read everything first."""
+        type_pass = TypePass(
             batch.schema,
             self.options.overrides,
             self.options.infer,
-            string_chunks,
-            widen_numbers=widen_numbers,
+            widen_numbers=how.sized_numbers,
         )
+        if not type_pass.needs_data:
+            return _TypesFound(type_pass.result())
+        if batch.source is not None:
+            for columns in _typed_as_text(batch, batch.source, files):
+                type_pass.update(columns)
+            return _TypesFound(type_pass.result())
+        if exact_width or not how.one_pass:
+            for data_file in files:
+                for raw in self._raw_chunks(batch, data_file, exact_width=False):
+                    type_pass.update(raw.columns)
+            return _TypesFound(type_pass.result())
+        return self._first_rows_types(batch, files, type_pass)
+
+    def _first_rows_types(
+        self, batch: TableBatch, files: list[DataFile], type_pass: TypePass
+    ) -> _TypesFound:
+        started: dict[str, Iterator[RawChunk]] = {}
+        kept_bytes = 0
+        for data_file in files:
+            chunks = iter(self._raw_chunks(batch, data_file, exact_width=False))
+            kept: list[RawChunk] = []
+            for raw in chunks:
+                type_pass.update(raw.columns)
+                kept.append(raw)
+                kept_bytes += sum(column.nbytes for column in raw.columns)
+                if kept_bytes >= READ_ONCE_BYTES:
+                    started[data_file.info.path] = _then(kept, _typed_on(chunks, type_pass))
+                    return _TypesFound(type_pass.result(), started, unfinished=type_pass)
+            started[data_file.info.path] = _then(kept, iter(()))
+        return _TypesFound(type_pass.result(), started)
 
     def _insert_rows(
         self,
@@ -515,9 +536,11 @@ class TableLoader:
         if reading.batch.source is not None:
             yield from self._typed_chunks(result, reading, reading.batch.source, data_file, rejects)
             return
-        raws = reading.read_once.get(data_file.info.path)
+        raws = reading.started.pop(data_file.info.path, None)
         if raws is None:
             raws = self._raw_chunks(reading.batch, data_file, reading.exact_width)
+            if reading.unfinished is not None:
+                raws = _typed_on(raws, reading.unfinished)
         for raw in raws:
             if reading.exact_width and any(r.width for r in raw.rejects):
                 raise schema.SchemaConflict(
@@ -684,7 +707,50 @@ class _Reading:
     key: tuple[str, ...]
     exact_width: bool  # columns moved in this batch: every row must have the full width
     sized_numbers: bool = False  # number columns were sized by their values already
-    read_once: Mapping[str, list[RawChunk]] = field(default_factory=dict)  # path → its chunks
+    # path → what is left to load of a file the type pass began: its chunks, then the rest
+    started: dict[str, Iterator[RawChunk]] = field(default_factory=dict)
+    unfinished: TypePass | None = None  # takes every chunk the type pass has not seen
+
+
+@dataclass(frozen=True)
+class _TypesFound:
+    """A batch's types, and what the type pass read of its files for the load."""
+
+    types: BatchTypes
+    started: dict[str, Iterator[RawChunk]] = field(default_factory=dict)
+    # the type pass, when `types` are those of the first rows only: the load hands it the
+    # rest, and the batch is loaded again when all of its rows need other types
+    unfinished: TypePass | None = None
+
+
+def _then(kept: list[RawChunk], rest: Iterator[RawChunk]) -> Iterator[RawChunk]:
+    """The kept chunks, each let go once loaded, then `rest`."""
+    kept.reverse()
+    while kept:
+        yield kept.pop()
+    yield from rest
+
+
+def _typed_on(raws: Iterable[RawChunk], type_pass: TypePass) -> Iterator[RawChunk]:
+    """`raws`, each handed to the type pass on its way to the load."""
+    for raw in raws:
+        type_pass.update(raw.columns)
+        yield raw
+
+
+def _check_types_held(first_rows: BatchTypes, all_rows: BatchTypes) -> None:
+    """Raise `_TypesNeedAllRows` when the batch's rows need other types than its first rows
+    gave. A string that needs more length is not a reason: its column was widened before
+    the rows went in, to the same length a type pass over all the rows finds."""
+    for name, first in first_rows.types.items():
+        every = all_rows.types[name]
+        lengths_only = (
+            first.kind is every.kind is Kind.STRING
+            and first.length is not None
+            and every.length is not None
+        )
+        if first != every and not lengths_only:
+            raise _TypesNeedAllRows(f"column {name!r} needs {every}, its first rows {first}")
 
 
 class IncompleteSnapshot(Exception):
@@ -714,6 +780,7 @@ class _How:
 
     sized_numbers: bool = False  # number columns sized by their values, not their metadata
     direct: bool = True  # keyed rows into a table the batch created go in without staging
+    one_pass: bool = True  # types from the first rows, checked against the rest as it loads
 
 
 class _LoadAgain(Exception):
@@ -727,10 +794,20 @@ class _NumbersOutgrowTypes(_LoadAgain):
     """A value needs a wider number type than its column's: load the batch again, widened."""
 
     def next_try(self, how: _How) -> _How:
-        return replace(how, sized_numbers=True)
+        return replace(how, sized_numbers=True, one_pass=False)
 
     def __str__(self) -> str:
         return f"{super().__str__()}; widening"
+
+
+class _TypesNeedAllRows(_LoadAgain):
+    """The rows after the first ones need other types: load again after a full type pass."""
+
+    def next_try(self, how: _How) -> _How:
+        return replace(how, one_pass=False)
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}; loading again after a type pass over every row"
 
 
 class _RepeatedKeys(_LoadAgain):
