@@ -259,15 +259,15 @@ class Stages:
     def install(self) -> None:
         import sqlalchemy.engine.base as sa_base
 
-        from turbodata import changes, loader
+        from turbodata import batch_reading, batch_writing, changes
         from turbodata.dialects import base, postgresql, sqlite
 
-        self.wrap(loader, "read_raw", "read_raw (CSV → string chunks)", generator=True)
-        self.wrap(loader, "convert_chunk", "convert_chunk (text → typed Arrow)")
-        self.wrap(loader.TableLoader, "_types", "infer types (extra read of the batch)")
-        self.wrap(loader, "batch_types", "batch_types")
-        self.wrap(loader.TableLoader, "_widen_strings", "widen strings")
-        self.wrap(loader.TableLoader, "_record_file", "ledger: record file")
+        self.wrap(batch_reading, "read_raw", "read_raw (CSV → string chunks)", generator=True)
+        self.wrap(batch_reading, "convert_chunk", "convert_chunk (text → typed Arrow)")
+        self.wrap(batch_reading.BatchReader, "types", "types (type pass over the first rows)")
+        self.wrap(batch_reading.TypePass, "update", "type pass: one chunk")
+        self.wrap(batch_writing.BatchWriter, "_widen_strings", "widen strings")
+        self.wrap(batch_writing.BatchWriter, "_record_file", "ledger: record file")
         for dialect in (base.Dialect, sqlite.SQLiteDialect, postgresql.PostgreSQLDialect):
             self.wrap(dialect, "insert_batch", "insert_batch (driver: executemany / COPY)")
             self.wrap(dialect, "python_values", "python_values (Arrow → Python)")

@@ -11,7 +11,7 @@ import pytest
 
 from tests.dbcheck import fetch
 from tests.test_load_read_once import write_lake
-from turbodata import loader, migrate
+from turbodata import batch_reading, migrate
 from turbodata.prefetch import prefetched
 
 
@@ -77,7 +77,9 @@ def test_stopping_early_stops_the_thread_and_closes_the_source() -> None:
     assert len(produced) <= 6  # one ahead, not the whole source
 
 
-@pytest.mark.parametrize(("prefetch_from", "read_ahead"), [(loader.PREFETCH_FROM_BYTES, 0), (1, 2)])
+@pytest.mark.parametrize(
+    ("prefetch_from", "read_ahead"), [(batch_reading.PREFETCH_FROM_BYTES, 0), (1, 2)]
+)
 def test_the_loader_reads_ahead_only_in_files_large_enough_to_have_a_next_chunk(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -85,15 +87,15 @@ def test_the_loader_reads_ahead_only_in_files_large_enough_to_have_a_next_chunk(
     read_ahead: int,
 ) -> None:
     """A small file is one chunk: a thread to read it ahead would only cost its start-up."""
-    monkeypatch.setattr(loader, "PREFETCH_FROM_BYTES", prefetch_from)
+    monkeypatch.setattr(batch_reading, "PREFETCH_FROM_BYTES", prefetch_from)
     threads: list[str] = []
-    original = loader.prefetched
+    original = batch_reading.prefetched
 
     def counting(items: Iterator[object]) -> Iterator[object]:
         threads.append("prefetch")
         return original(items)
 
-    monkeypatch.setattr(loader, "prefetched", counting)
+    monkeypatch.setattr(batch_reading, "prefetched", counting)
     write_lake(tmp_path / "lake")
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     summary = migrate(tmp_path / "lake", url)

@@ -13,7 +13,7 @@ import pytest
 from tests.dbcheck import fetch
 from tests.lakebuilder import LakeBuilder, attribute
 from tests.test_drift import column_types as drift_column_types
-from turbodata import loader, migrate
+from turbodata import batch_reading, migrate
 from turbodata.types import Kind, SqlType, string_type
 
 COLUMNS = [attribute("Id", "guid"), attribute("note"), attribute("amount", "int64")]
@@ -34,17 +34,17 @@ def write_lake(root: Path) -> None:
 def reads(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """How often each file was opened by the reader."""
     counted: Counter[str] = Counter()
-    original = loader.read_raw
+    original = batch_reading.read_raw
 
     def counting(open_stream, **kwargs: object) -> Iterator[object]:  # type: ignore[no-untyped-def]
         counted[open_stream.args[0]] += 1
         return original(open_stream, **kwargs)
 
-    monkeypatch.setattr(loader, "read_raw", counting)
+    monkeypatch.setattr(batch_reading, "read_raw", counting)
     return counted
 
 
-@pytest.mark.parametrize("read_once_bytes", [loader.READ_ONCE_BYTES, 10])
+@pytest.mark.parametrize("read_once_bytes", [batch_reading.READ_ONCE_BYTES, 10])
 def test_a_batch_is_read_once_whether_the_type_pass_reads_all_of_it_or_its_first_rows(
     tmp_path: Path,
     db_url: str,
@@ -55,7 +55,7 @@ def test_a_batch_is_read_once_whether_the_type_pass_reads_all_of_it_or_its_first
     """Small: the type pass reads every file and the load takes what it read. Large (10
     bytes): the type pass reads the first chunk, the rest is typed as it loads; the notes
     grow longer in the second file, and their column is widened, not loaded again."""
-    monkeypatch.setattr(loader, "READ_ONCE_BYTES", read_once_bytes)
+    monkeypatch.setattr(batch_reading, "READ_ONCE_BYTES", read_once_bytes)
     write_lake(tmp_path / "lake")
     summary = migrate(tmp_path / "lake", db_url)
     assert summary.ok, summary.to_dict()
@@ -103,7 +103,7 @@ def test_rows_that_need_other_types_than_the_first_rows_load_the_batch_again_typ
     code_types: set[SqlType],
     opened: dict[str, int],
 ) -> None:
-    monkeypatch.setattr(loader, "READ_ONCE_BYTES", 10)  # the type pass reads one chunk
+    monkeypatch.setattr(batch_reading, "READ_ONCE_BYTES", 10)  # the type pass reads one chunk
     write_untyped_lake(tmp_path / "lake", later_code)
     summary = migrate(tmp_path / "lake", db_url)
     assert summary.ok, summary.to_dict()

@@ -542,7 +542,7 @@ def _incomplete_snapshot(
     bytes (how a file looks while the exporter rewrites it) makes the snapshot incomplete, not
     a table without rows: the table is failed and left as it is, never emptied. A partition
     with only a header has bytes; the loader still refuses any snapshot without a loadable
-    row that would delete rows (`loader.IncompleteSnapshot`).
+    row that would delete rows (`batch_writing.IncompleteSnapshot`).
     """
     if missing := _missing_partitions(schema, files):
         return (

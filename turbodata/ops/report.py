@@ -310,7 +310,7 @@ def _summary(stored: object) -> dict[str, object]:
 
 def _ledger_names(conn: Connection, db_schema: str | None, tables: Iterable[str]) -> set[str]:
     """How the ledger names these tables: `schema.table` for a schema other than the default
-    (as `loader.TableLoader._ledger_name` does)."""
+    (as `loader.TableLoader.ledger_name` does)."""
     default = sa.inspect(conn).default_schema_name
     prefix = f"{db_schema}." if db_schema and db_schema != default else ""
     return {prefix + name for name in tables}

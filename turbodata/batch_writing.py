@@ -1,0 +1,228 @@
+"""Writing one batch into its table, in the batch's transaction.
+
+The table is created or extended first (`apply_schema`, each statement kept in the ledger),
+and a string column is widened before a longer value goes in. Then the rows are inserted as
+they are (`insert_rows`), or staged and applied as changes by key (`apply_changes`, through
+`changes.Staging`: upserts and deletes, or a snapshot replacing the table). Each file gets its
+ledger row and its rejects when its last row is in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from turbodata import ledger, schema
+from turbodata.batch_reading import BatchReader, Reading
+from turbodata.changes import ChangeColumns, Staging
+from turbodata.dialects.base import Dialect
+from turbodata.load_options import LoadOptions
+from turbodata.model import DataFile, LoadMode, TableBatch
+from turbodata.reader import RowReject
+from turbodata.summary import TableResult
+from turbodata.types import Kind, SqlType, string_type
+
+
+@dataclass
+class BatchWriter:
+    conn: Connection
+    dialect: Dialect
+    reader: BatchReader
+    options: LoadOptions
+    result: TableResult
+    run_id: str
+    ledger_table: str  # how the ledger names the table
+    report: Callable[[TableResult], None]  # progress, after each chunk
+
+    def apply_schema(
+        self,
+        wanted: dict[str, SqlType],
+        existing: dict[str, SqlType] | None,
+        key: tuple[str, ...],
+    ) -> schema.TablePlan:
+        """Create the table, or add and widen its columns, as `wanted` needs."""
+        name = self.result.name
+        sql = self.conn.dialect
+        table_plan = schema.plan_table(
+            sql, self.dialect, name, wanted, existing, self.options.db_schema, key
+        )
+        schema.apply(self.conn, table_plan)
+        ledger.record_ddl(
+            self.conn, run_id=self.run_id, table=self.ledger_table, statements=table_plan.statements
+        )
+        self.result.ddl += table_plan.statements
+        self.result.columns_created += (
+            len(table_plan.types) if table_plan.created else len(table_plan.added)
+        )
+        return table_plan
+
+    def insert_rows(
+        self,
+        reading: Reading,
+        files: list[DataFile],
+        table_plan: schema.TablePlan,
+        delete_column: str | None = None,
+    ) -> None:
+        """Every row as it is. `delete_column` (a keyed table this batch created, see
+        `TableLoader._insert_keyed_rows`): the rows it marks deleted are removed after the
+        insert."""
+        result = self.result
+        replaced = 0
+        if not applies_changes(reading.batch.mode):
+            replaced = self.conn.execute(sa.delete(table_plan.table)).rowcount
+            result.rows_deleted += replaced
+        loaded, delete_rows, read_before = 0, 0, result.rows_read
+        for data_file in files:
+            rows, rejects = 0, []
+            for chunk in self.reader.file_chunks(result, reading, data_file, rejects):
+                table_plan = self._widen_strings(table_plan, chunk.max_lengths)
+                inserted = self.dialect.insert_batch(
+                    self.conn, table_plan.table, chunk.batch, reading.types
+                )
+                rows += inserted
+                result.rows_inserted += inserted
+                delete_rows += _delete_rows(chunk.batch, delete_column)
+                self.report(result)
+            self._record_file(reading.batch, data_file, rows, rejects)
+            loaded += rows
+        if delete_rows:
+            flag = table_plan.table.c[delete_column]
+            self.conn.execute(sa.delete(table_plan.table).where(flag == sa.true()))
+            result.rows_inserted -= delete_rows
+        read = result.rows_read - read_before
+        _refuse_empty_snapshot(reading.batch, files, loaded, replaced, read)
+
+    def apply_changes(
+        self, reading: Reading, files: list[DataFile], table_plan: schema.TablePlan
+    ) -> None:
+        """The rows staged, one winner kept per key, then applied: upserts and deletes, or
+        the snapshot replacing the table."""
+        result = self.result
+        names = reading.batch.schema.column_names
+        staged_types = {n: _unbounded(t) for n, t in zip(names, reading.types, strict=True)}
+        staging = Staging(
+            self.conn,
+            self.dialect,
+            table_plan.table,
+            staged_types,
+            ChangeColumns.find(names, reading.key),
+        )
+        longest: dict[str, int] = {}
+        staged, read_before = 0, result.rows_read
+        for index, data_file in enumerate(files):
+            rows, rejects = 0, []
+            for chunk in self.reader.file_chunks(result, reading, data_file, rejects):
+                rows += staging.add(chunk.batch, index, chunk.row_numbers)
+                for name, length in chunk.max_lengths.items():
+                    longest[name] = max(length, longest.get(name, 0))
+                self.report(result)
+            self._record_file(reading.batch, data_file, rows, rejects)
+            staged += rows
+        self._widen_strings(table_plan, longest)
+        staging.keep_winners()
+        if applies_changes(reading.batch.mode):
+            counts = staging.apply(soft_delete=self.options.soft_delete)
+        else:
+            counts = staging.replace_all(soft_delete=self.options.soft_delete)
+            read = result.rows_read - read_before
+            _refuse_empty_snapshot(reading.batch, files, staged, counts.deleted, read)
+        staging.drop()
+        result.rows_inserted += counts.inserted
+        result.rows_updated += counts.updated
+        result.rows_deleted += counts.deleted
+
+    def _widen_strings(
+        self, table_plan: schema.TablePlan, max_lengths: dict[str, int]
+    ) -> schema.TablePlan:
+        """Strings longer than their column: widen it before the rows go in (never truncate)."""
+        longer = {
+            name: string_type(length)
+            for name, length in max_lengths.items()
+            if (current := table_plan.types[name].length) is not None and length > current
+        }
+        if not longer:
+            return table_plan
+        return self.apply_schema(longer, table_plan.types, table_plan.key)
+
+    def _record_file(
+        self, batch: TableBatch, data_file: DataFile, rows: int, rejects: list[RowReject]
+    ) -> None:
+        """The file's ledger row and its rejects, in the batch's transaction."""
+        path = data_file.info.path
+        ledger.record_rejects(
+            self.conn, run_id=self.run_id, table=self.ledger_table, file=path, row_rejects=rejects
+        )
+        ledger.record_file(
+            self.conn,
+            run_id=self.run_id,
+            table=self.ledger_table,
+            batch_id=batch.batch_id,
+            info=data_file.info,
+            rows_loaded=rows,
+            rows_rejected=len(rejects),
+        )
+        self.result.files_read += 1
+        self.result.rows_rejected += len(rejects)
+        self.result.problems += [_reject_line(path, r) for r in rejects]
+
+
+class IncompleteSnapshot(Exception):
+    """A snapshot without one loadable row would empty a table that has rows: the batch is
+    rolled back and the table fails (see `layouts._incomplete_snapshot` for the design)."""
+
+
+def _refuse_empty_snapshot(
+    batch: TableBatch, files: Sequence[DataFile], loaded: int, deleted: int, read: int
+) -> None:
+    """Design: a Delta version without any row is exempt: its log says atomically what the
+    table holds, so it is a table that was emptied (the summary counts the deletes). One
+    whose rows were all rejected is refused like any snapshot."""
+    if batch.version is not None and read == 0:
+        return
+    if loaded == 0 and deleted > 0:
+        paths = ", ".join(f.info.path for f in files)
+        raise IncompleteSnapshot(
+            f"the snapshot ({paths}) holds no row that loads: it is taken as incomplete, and"
+            f" the table's {deleted} rows are left as they are"
+        )
+
+
+def applies_changes(mode: LoadMode) -> bool:
+    """Rows applied as changes (upserts, deletes), not replacing the table."""
+    return mode in (LoadMode.APPEND, LoadMode.CHANGES)
+
+
+def delete_column(reading: Reading) -> str | None:
+    return ChangeColumns.find(reading.batch.schema.column_names, reading.key).delete
+
+
+def boolean_deletes(reading: Reading) -> bool:
+    """Whether the batch's delete column, if any, is boolean: what tells delete rows apart
+    without staging (another type is left to staging's comparison with true)."""
+    column = delete_column(reading)
+    if column is None:
+        return True
+    names = reading.batch.schema.column_names
+    return reading.types[names.index(column)].kind is Kind.BOOLEAN
+
+
+def _unbounded(sql_type: SqlType) -> SqlType:
+    """Staging columns take any string length; the target is widened before the apply."""
+    return SqlType(Kind.STRING) if sql_type.kind is Kind.STRING else sql_type
+
+
+def _delete_rows(batch: pa.RecordBatch, delete_column: str | None) -> int:
+    """How many rows are marked deleted (`IsDelete` true)."""
+    if delete_column is None or batch.num_rows == 0:
+        return 0
+    return pc.sum(pc.fill_null(pc.equal(batch.column(delete_column), True), False)).as_py() or 0
+
+
+def _reject_line(path: str, reject: RowReject) -> str:
+    column = f", column {reject.column!r}" if reject.column else ""
+    return f"{path}: row {reject.row}{column}: {reject.reason}"
