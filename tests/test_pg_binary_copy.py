@@ -305,3 +305,21 @@ def test_the_binary_rows_are_the_documented_wire_form() -> None:
     second = b"\x00\x02" + b"\xff\xff\xff\xff" + numeric_head
     second += b"\x00\x00\x00\x05" + b"\x00\x00\x00\x00\x03\xe8"  # 0 0000 1000
     assert body == first + second
+
+
+@pytest.mark.parametrize("value", [123_456, -99_999, 10**20])
+def test_a_decimal_beyond_its_precision_fails_as_with_text(
+    pg: tuple[sa.Engine, postgresql.PostgreSQLDialect], value: int
+) -> None:
+    """An Arrow decimal can hold more digits than its type says; binary never drops them:
+    the value goes as text and the server refuses it."""
+    engine, dialect = pg
+    sql_type = SqlType(Kind.DECIMAL, precision=4, scale=0)
+    table = table_object(dialect, "small", {"d": sql_type}, None)
+    digits = pa.array([Decimal(1), Decimal(value)], pa.decimal128(38, 0))
+    batch = pa.RecordBatch.from_arrays([digits.view(pa.decimal128(4, 0))], names=["d"])
+    with engine.begin() as conn:
+        table.create(conn)
+        with pytest.raises(sa.exc.DataError, match="numeric field overflow"):
+            dialect.insert_batch(conn, table, batch, [sql_type])
+        conn.rollback()

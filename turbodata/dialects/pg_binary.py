@@ -32,8 +32,6 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
-from turbodata.dialects.base import decimal_text
-
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)  # signature, flags, extension
 TRAILER = struct.pack("!h", -1)
 
@@ -225,7 +223,7 @@ def _uuid(values: pa.Array) -> list[pa.Array]:
 # ---------------------------------------------------------------------------- numeric
 
 _NEGATIVE = 0x4000  # NUMERIC's sign word; 0 is positive
-_U16 = {n: pa.scalar(n, pa.uint16()) for n in (10, 100, 1000, ord("0") * 1111)}
+_LIMB = 2**32
 
 
 def _numeric(values: pa.Array) -> list[pa.Array]:
@@ -235,87 +233,81 @@ def _numeric(values: pa.Array) -> list[pa.Array]:
     fraction groups, zeros included): the server strips zero groups at either end itself,
     and it sets the display scale to the column's, as it does for text.
 
-    The digits come from the decimal's exact positional text (`decimal_text`), zero-padded to
-    one width, so each digit sits at the same byte of every row."""
-    scale = values.type.scale
+    The digits come from the decimal's unscaled 128-bit integer, as four 32-bit limbs in
+    64-bit integers, by long division (exact: every partial dividend stays below 2**59):
+    first by 10**(scale % 4), so that the decimal point falls between two groups, then by
+    10**8, two groups at a time."""
+    scale, rows = values.type.scale, len(values)
     integer_groups = -(-(values.type.precision - scale) // 4)
     groups = integer_groups + -(-scale // 4)
-    integer_width = max(4 * integer_groups, 1)  # "0.5" keeps its "0" when no integer group
-    width = integer_width + (scale + 1 if scale else 0)
-    text = decimal_text(pc.fill_null(values, pa.scalar(0, values.type)))
-    padded = pc.utf8_lpad(pc.ascii_ltrim(text, "-"), width, "0")
-    _check_lengths(padded, width)
-    rows = len(values)
-    source = pa.concat_arrays([_byte_array(b"0"), _string_bytes(padded)])
-    if scale and _bytes_at(source, (1 + integer_width,), width, rows) != {ord(".")}:
-        raise NotEncodable
-    # words per row: the sign, then the groups; each group from its 4 ASCII digits
-    slots = _numeric_digit_slots(integer_groups, groups, integer_width, scale)
-    digits = [pc.take(source, _periodic(slots[j], _steps(slots[j], width), rows)) for j in range(4)]
-    if any(_outside_digits(d) for d in digits):
-        raise NotEncodable
-    wide = [pc.cast(d, pa.uint16()) for d in digits]
-    words = pc.subtract(
-        pc.add(
-            pc.add(pc.multiply(wide[0], _U16[1000]), pc.multiply(wide[1], _U16[100])),
-            pc.add(pc.multiply(wide[2], _U16[10]), wide[3]),
-        ),
-        _U16[ord("0") * 1111],
-    )
-    sign_words = pc.if_else(pc.starts_with(text, "-"), _NEGATIVE, 0).cast(pa.uint16())
-    signs = pc.take(
-        pa.concat_arrays([pa.array([0], pa.uint16()), sign_words]),
-        _periodic((1,) + (0,) * groups, (1,) + (0,) * groups, rows),
-    )
-    words = pc.add(words, signs)
+    filled = pc.fill_null(values, pa.scalar(0, values.type))
+    negative = pc.less(filled, pa.scalar(0, values.type))
+    limbs = _limbs(pc.abs(filled))
+    least_first: list[pa.Array] = []  # base-10000 digits, the least significant first
+    if scale % 4:
+        limbs, remainder = _divide(limbs, 10 ** (scale % 4))
+        least_first.append(pc.multiply(remainder, pa.scalar(10 ** (4 - scale % 4), pa.uint64())))
+    while len(least_first) < groups:
+        limbs, remainder = _divide(limbs, 10**8)
+        high = pc.divide(remainder, _U64_10000)
+        least_first += [pc.subtract(remainder, pc.multiply(high, _U64_10000)), high]
+    beyond = [*limbs, *least_first[groups:]]
+    if pc.max(pc.max_element_wise(*beyond)).as_py():
+        raise NotEncodable  # more digits than the precision: the server refuses it as text
+    signs = pc.if_else(negative, _NEGATIVE, 0).cast(pa.uint64())
+    words = [signs, *least_first[groups - 1 :: -1]]
+    row_major = pc.take(pa.concat_arrays(words), _transposed(len(words), rows))
     row_width = 2 * (groups + 1)
     head = struct.pack("!ihh", 8 + 2 * groups, groups, integer_groups - 1)
     template = (
         *(-1 - i for i in range(8)),  # length, digit count, weight
-        1,
-        0,  # the sign word, big-endian
-        -9,
-        -10,  # the display scale
+        *(1, 0),  # the sign word, big-endian
+        *(-9, -10),  # the display scale
         *(offset for g in range(groups) for offset in (3 + 2 * g, 2 + 2 * g)),
     )
-    fields = _fields(
-        head + struct.pack("!h", scale), template, _value_bytes(words, 2), row_width, rows
-    )
+    data = _value_bytes(row_major.cast(pa.uint16(), safe=False), 2)
+    fields = _fields(head + struct.pack("!h", scale), template, data, row_width, rows)
     return [_with_nulls(fields, values)]
 
 
-def _numeric_digit_slots(
-    integer_groups: int, groups: int, integer_width: int, scale: int
-) -> list[tuple[int, ...]]:
-    """For each of a group's 4 digits: per word of a row (the sign, then the groups), the
-    index of that digit in `[b"0"] + padded text` of row 0 (0: a zero, for the sign word and
-    fraction digits beyond the scale)."""
-    slots = []
-    for j in range(4):
-        row = [0]
-        for group in range(groups):
-            if group < integer_groups:
-                row.append(1 + integer_width - 4 * integer_groups + 4 * group + j)
-                continue
-            fraction_digit = 4 * (group - integer_groups) + j
-            inside = fraction_digit < scale
-            row.append(1 + integer_width + 1 + fraction_digit if inside else 0)
-        slots.append(tuple(row))
-    return slots
+_U64_10000 = pa.scalar(10_000, pa.uint64())
 
 
-def _steps(slots: tuple[int, ...], width: int) -> tuple[int, ...]:
-    return tuple(width if slot else 0 for slot in slots)
+def _limbs(unsigned: pa.Array) -> list[pa.Array]:
+    """A non-negative decimal128's unscaled integer as 32-bit limbs (uint64), the most
+    significant first, without the leading limbs that are 0 in every row."""
+    words = pa.Array.from_buffers(
+        pa.uint32(), len(unsigned) * 4, [None, unsigned.buffers()[1]], offset=unsigned.offset * 4
+    )
+    limbs = [
+        pc.take(words, _periodic((k,), (4,), len(unsigned))).cast(pa.uint64()) for k in (3, 2, 1, 0)
+    ]
+    while len(limbs) > 1 and not pc.max(limbs[0]).as_py():
+        limbs.pop(0)
+    return limbs
 
 
-def _outside_digits(digits: pa.Array) -> bool:
-    bounds = pc.min_max(digits)
-    return bounds["min"].as_py() < ord("0") or bounds["max"].as_py() > ord("9")
+def _divide(limbs: list[pa.Array], divisor: int) -> tuple[list[pa.Array], pa.Array]:
+    """(the quotient's limbs, the remainder) of a long division by `divisor` (< 2**27)."""
+    by = pa.scalar(divisor, pa.uint64())
+    quotient, remainder = [], None
+    for limb in limbs:
+        dividend = limb if remainder is None else pc.add(pc.multiply(remainder, _U64_LIMB), limb)
+        digit = pc.divide(dividend, by)
+        remainder = pc.subtract(dividend, pc.multiply(digit, by))
+        quotient.append(digit)
+    while len(quotient) > 1 and not pc.max(quotient[0]).as_py():
+        quotient.pop(0)
+    return quotient, remainder
 
 
-def _bytes_at(source: pa.Array, offsets: tuple[int, ...], width: int, rows: int) -> set[int]:
-    taken = pc.unique(pc.take(source, _periodic(offsets, (width,) * len(offsets), rows)))
-    return set(taken.to_pylist())
+_U64_LIMB = pa.scalar(_LIMB, pa.uint64())
+
+
+@functools.lru_cache(maxsize=16)
+def _transposed(columns: int, rows: int) -> pa.Array:
+    """Indices that read `columns` arrays of `rows` values, concatenated, row by row."""
+    return _periodic(tuple(c * rows for c in range(columns)), (1,) * columns, rows)
 
 
 # ---------------------------------------------------------------------------- byte layout
