@@ -105,3 +105,27 @@ def test_sql_server_takes_a_new_staging_table_for_every_batch() -> None:
     first, _ = changes.staging_table(dialect, sql, target, types)
     second, _ = changes.staging_table(dialect, sql, target, types)
     assert first is not second and first.name != second.name
+
+
+@pytest.mark.parametrize("index_from_rows", [changes.INDEX_FROM_ROWS, 1])
+def test_the_staged_key_is_indexed_only_for_many_rows_and_the_winners_are_the_same(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, index_from_rows: int
+) -> None:
+    monkeypatch.setattr(changes, "INDEX_FROM_ROWS", index_from_rows)
+    write_lake(tmp_path / "lake")
+    repeated = [f"{key(1)},10,10", f"{key(1)},9,9", f"{key(5)},50,1", f"{key(5)},51,1"]
+    LakeBuilder(tmp_path / "lake").folder(
+        "2025-01-04T00.00.00Z", {"t": COLUMNS}, {"t/part.csv": "\n".join(repeated) + "\n"}
+    )
+    seen = staging_statements(tmp_path / "lake", db_url)
+    indexed = any(s.lstrip().upper().startswith("CREATE INDEX") for _, s in seen)
+    assert indexed == (index_from_rows == 1)
+    rows = {str(r["Id"]).lower(): (r["amount"], r["versionnumber"]) for r in fetch(db_url, "t")}
+    # the newest version wins; of equal versions, the later row
+    assert rows == {
+        key(1): (10, 10),
+        key(2): (100, 1),
+        key(3): (101, 1),
+        key(4): (102, 1),
+        key(5): (51, 1),
+    }

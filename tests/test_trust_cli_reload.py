@@ -92,10 +92,10 @@ def test_a_reload_stopped_after_its_first_batch_continues_with_a_plain_rerun(
     fix_metadata(lake)
     real_load_batch = TableLoader._load_batch
 
-    def stop_at_the_second_folder(self, conn, result, batch, *args):
-        if batch.batch_id == SECOND:
+    def stop_at_the_second_folder(self, conn, result, work, *args):
+        if work.batch.batch_id == SECOND:
             raise KeyboardInterrupt
-        return real_load_batch(self, conn, result, batch, *args)
+        return real_load_batch(self, conn, result, work, *args)
 
     monkeypatch.setattr(TableLoader, "_load_batch", stop_at_the_second_folder)
     with pytest.raises(RunInterrupted):

@@ -30,6 +30,9 @@ from turbodata.dialects.base import Dialect
 from turbodata.types import Kind, SqlType
 
 SEQUENCE = "_turbodata_seq"
+# Staged rows from which keep_winners indexes the key first; fewer are ranked faster without
+# (an index is a statement and a structure more, per batch of a few rows).
+INDEX_FROM_ROWS = 10_000
 ROWS_PER_FILE = 1 << 32  # sequence = file index * this + row number
 
 
@@ -125,19 +128,24 @@ class Staging:
         self.names = list(types)
         self.types = [*types.values(), SqlType(Kind.BIGINT)]
         self.table, create = staging_table(dialect, conn.dialect, target, tuple(types.items()))
+        self.rows = 0
         for statement in create:
             conn.exec_driver_sql(statement)
 
     def add(self, batch: pa.RecordBatch, file_index: int, row_numbers: pa.Array) -> int:
         sequence = pa.compute.add(row_numbers, file_index * ROWS_PER_FILE)
         with_sequence = batch.append_column(SEQUENCE, sequence)
-        return self.dialect.insert_batch(self.conn, self.table, with_sequence, self.types)
+        added = self.dialect.insert_batch(self.conn, self.table, with_sequence, self.types)
+        self.rows += added
+        return added
 
     def keep_winners(self) -> None:
-        """Index the staged rows by key, then delete every row but the winner of each key."""
-        name = f"{self.table.name.lstrip('#')}_key"
-        key_index = sa.Index(name, *(self.table.c[k] for k in self.columns.key))
-        self.conn.execute(sa.schema.CreateIndex(key_index))
+        """Index the staged rows by key (when there are many), then delete every row but the
+        winner of each key."""
+        if self.rows >= INDEX_FROM_ROWS:
+            name = f"{self.table.name.lstrip('#')}_key"
+            key_index = sa.Index(name, *(self.table.c[k] for k in self.columns.key))
+            self.conn.execute(sa.schema.CreateIndex(key_index))
         s, c = self.table, self.columns
         key = [s.c[k] for k in c.key]
         repeated = sa.select(*key).group_by(*key).having(sa.func.count() > 1).limit(1)

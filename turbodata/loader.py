@@ -98,14 +98,16 @@ class TableLoader:
                     " it again without duplicating rows (give it a key with --key)"
                 )
                 break
-            for path in (f.info.path for f in files if f.info.path in loaded):
+            loaded_before = [f.info.path for f in files if f.info.path in loaded]
+            for path in loaded_before:
                 log.warning("%s changed since it was loaded; loading it again", path)
+            work = _Work(batch, files, batch.batch_id in shifted, loaded_before)
             try:
                 with (
                     logs.batch_event(log, self.run_id, result, batch.batch_id, len(files)),
                     telemetry.batch_span(result, batch.batch_id, len(files)),
                 ):
-                    self._with_retries(result, batch, files, batch.batch_id in shifted)
+                    self._with_retries(result, work)
             except Exception as error:  # rolled back; the table's later batches depend on it
                 log.exception("%s: batch %s failed", result.name, batch.batch_id)
                 result.fail(f"{batch.batch_id}: {one_line(error)}")
@@ -262,16 +264,16 @@ class TableLoader:
         for _ in self._table_plans(batches, known):
             pass
 
-    def _with_retries(
-        self, result: TableResult, batch: TableBatch, files: list[DataFile], exact_width: bool
-    ) -> None:
+    def _with_retries(self, result: TableResult, work: _Work) -> None:
+        batch = work.batch
+
         def attempt() -> None:
             before = _snapshot(result)
             how = How()
             while True:
                 try:
                     with self.engine.begin() as conn:
-                        self._load_batch(conn, result, batch, files, exact_width, how)
+                        self._load_batch(conn, result, work, how)
                     return
                 except LoadAgain as again:  # rolled back: load the batch again, another way
                     log.info("%s: %s: %s", result.name, batch.batch_id, again)
@@ -299,15 +301,8 @@ class TableLoader:
 
     # ---------------------------------------------------------------------- one batch
 
-    def _load_batch(
-        self,
-        conn: Connection,
-        result: TableResult,
-        batch: TableBatch,
-        files: list[DataFile],
-        exact_width: bool,
-        how: How,
-    ) -> None:
+    def _load_batch(self, conn: Connection, result: TableResult, work: _Work, how: How) -> None:
+        batch, files, exact_width = work.batch, work.files, work.exact_width
         if batch.table in self.reload or (
             batch.version is not None and batch.mode is LoadMode.SNAPSHOT
         ):  # a Delta snapshot replaces the table: the versions recorded before are history
@@ -327,7 +322,7 @@ class TableLoader:
             self._report,
         )
         table_plan = writer.apply_schema(wanted, existing, key)
-        ledger.forget_files(conn, writer.ledger_table, [f.info.path for f in files])
+        ledger.forget_files(conn, writer.ledger_table, work.loaded_before)
         ledger.note_width(conn, writer.ledger_table, len(batch.schema.columns))
         types = list(wanted.values())
         reading = Reading(
@@ -341,8 +336,8 @@ class TableLoader:
             writer.apply_changes(reading, files, table_plan)
         if found.unfinished is not None:
             check_types_held(found.types, found.unfinished.result())
-        if batch.mode is LoadMode.APPEND:
-            newest = later_folder(ledger.watermark(conn, writer.ledger_table), batch.batch_id)
+        if batch.mode is LoadMode.APPEND:  # the table's watermark, as the ledger holds it
+            newest = later_folder(result.watermark, batch.batch_id)
             ledger.set_watermark(conn, writer.ledger_table, newest, self.run_id)
         elif batch.version is not None:
             versions.record_applied(conn, writer.ledger_table, batch.version, self.run_id)
@@ -372,6 +367,16 @@ class TableLoader:
 
 
 # -------------------------------------------------------------------------------- helpers
+
+
+@dataclass(frozen=True)
+class _Work:
+    """One batch to load: its files, and what the ledger already holds of them."""
+
+    batch: TableBatch
+    files: list[DataFile]
+    exact_width: bool  # columns moved in this batch: every row must have the full width
+    loaded_before: list[str]  # paths of its files loaded by an earlier run (changed since)
 
 
 def _shifted_batches(batches: list[TableBatch]) -> set[str]:
