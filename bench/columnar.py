@@ -1,5 +1,9 @@
 """`Dialect.insert_batch` alone, on the typed chunks of the bench lake: the row path it
 replaced (Arrow → Python lists → `copy.write_row` / `executemany`) against the columnar path.
+PostgreSQL also: COPY in the text format built in Arrow (`copy_text`, the path before binary
+COPY), psycopg's own binary COPY (`write_row` of Python values with `set_types`), and the
+binary COPY built in Arrow (`pg_binary`, what insert_batch does now); printed with the
+server's CPU (its processes' user + system time, from /proc) beside the client's.
 
     .venv/bin/python bench/columnar.py [--rows 200000] [--repeat 3] [--targets sqlite,postgresql]
 
@@ -13,11 +17,16 @@ SQLite: every value quoted with its storage class), so a fast wrong variant cann
 from __future__ import annotations
 
 import argparse
+import datetime
+import glob
 import io
+import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from common import DEFAULT_DATA, add_repo_paths, environment
@@ -31,6 +40,7 @@ import pyarrow.csv as pacsv  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from turbodata.convert import convert_chunk  # noqa: E402
+from turbodata.dialects import pg_binary  # noqa: E402
 from turbodata.dialects.base import (  # noqa: E402
     SEVENTH_DIGIT,
     Dialect,
@@ -105,6 +115,87 @@ def csv_path(quoting: str) -> Insert:
     return insert
 
 
+@contextmanager
+def text_copy() -> Iterator[None]:
+    """insert_batch as it was before binary COPY: no column gets a binary encoder."""
+    real = pg_binary.encoders
+    pg_binary.encoders = lambda *_: None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        pg_binary.encoders = real
+
+
+def text_insert_batch(dialect: Dialect) -> Insert:
+    def insert(conn: sa.Connection, table: sa.Table, batch: pa.RecordBatch, types: list) -> None:
+        with text_copy():
+            dialect.insert_batch(conn, table, batch, types)
+
+    return insert
+
+
+_PG_TYPE_NAMES = {
+    Kind.BOOLEAN: "bool",
+    Kind.INTEGER: "int4",
+    Kind.BIGINT: "int8",
+    Kind.DECIMAL: "numeric",
+    Kind.FLOAT: "float8",
+    Kind.STRING: "text",
+    Kind.GUID: "uuid",
+    Kind.DATETIME: "timestamp",
+    Kind.DATETIMEOFFSET: "timestamptz",
+    Kind.DATE: "date",
+    Kind.TIME: "time",
+}
+_FROM_TEXT: dict[Kind, Callable[[str], object]] = {
+    Kind.GUID: uuid.UUID,
+    Kind.DATETIME: datetime.datetime.fromisoformat,
+    Kind.DATETIMEOFFSET: datetime.datetime.fromisoformat,
+    Kind.DATE: datetime.date.fromisoformat,
+    Kind.TIME: datetime.time.fromisoformat,
+}
+
+
+def psycopg_binary(
+    conn: sa.Connection, table: sa.Table, batch: pa.RecordBatch, types: list
+) -> None:
+    """psycopg's own binary COPY: Python values (datetime, UUID, Decimal) from the Arrow
+    columns, `set_types`, `write_row`."""
+    columns = []
+    for column, sql_type in zip(batch.columns, types, strict=True):
+        values = without_seventh_digit(column, sql_type).to_pylist()
+        parse = _FROM_TEXT.get(sql_type.kind)
+        columns.append(values if parse is None else [v if v is None else parse(v) for v in values])
+    names = ", ".join(f'"{n}"' for n in batch.schema.names)
+    with (
+        conn.connection.driver_connection.cursor() as cursor,
+        cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT binary)') as copy,
+    ):
+        copy.set_types([_PG_TYPE_NAMES[t.kind] for t in types])
+        for row in zip(*columns, strict=True):
+            copy.write_row(row)
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_seconds(postmaster: int | None) -> float:
+    """User + system CPU of the cluster's postmaster (with the backends it has reaped) and
+    of its live children; 0 without a server."""
+    if postmaster is None:
+        return 0.0
+    total = 0
+    for path in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            stat = Path(path).read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(Path(path).parent.name) == postmaster or int(fields[1]) == postmaster:
+            total += sum(int(f) for f in fields[11:15])
+    return total / _TICKS
+
+
 def stored(conn: sa.Connection, dialect: Dialect, table: sa.Table) -> str:
     if dialect.name == "postgresql":
         sql = f'SELECT md5(string_agg(t::text, \'|\' ORDER BY "Id")) FROM "{table.name}" t'
@@ -114,13 +205,17 @@ def stored(conn: sa.Connection, dialect: Dialect, table: sa.Table) -> str:
     return str(hash(tuple(tuple(r) for r in rows)))
 
 
-def experiment(url: str, chunks: list, types: list[SqlType], repeat: int) -> str:
+def experiment(
+    url: str, chunks: list, types: list[SqlType], repeat: int, postmaster: int | None = None
+) -> str:
     engine, dialect = connect(url)
     names = chunks[0].schema.names
     variants: dict[str, Insert] = {"row path (before)": row_path(dialect)}
     if dialect.name == "postgresql":
         variants["write_csv, all quoted → COPY csv"] = csv_path("all_valid")
         variants["write_csv, strings quoted → COPY csv"] = csv_path("needed")
+        variants["text COPY built in Arrow (copy_text)"] = text_insert_batch(dialect)
+        variants["psycopg binary COPY (set_types, write_row)"] = psycopg_binary
     variants["columnar insert_batch (now)"] = dialect.insert_batch
     tables = {
         label: table_object(dialect, f"v{n}", dict(zip(names, types, strict=True)), None)
@@ -129,18 +224,24 @@ def experiment(url: str, chunks: list, types: list[SqlType], repeat: int) -> str
     rows = sum(c.num_rows for c in chunks)
     walls: dict[str, list[float]] = {label: [] for label in variants}
     cpus: dict[str, list[float]] = {label: [] for label in variants}
+    servers: dict[str, list[float]] = {label: [] for label in variants}
     for _ in range(repeat):
         for label, insert in variants.items():
             table = tables[label]
             with engine.begin() as conn:
                 table.drop(conn, checkfirst=True)
                 table.create(conn)
-            started, cpu = time.perf_counter(), time.process_time()
+            started, cpu, server = (
+                time.perf_counter(),
+                time.process_time(),
+                server_cpu_seconds(postmaster),
+            )
             with engine.begin() as conn:
                 for chunk in chunks:
                     insert(conn, table, chunk, types)
             walls[label].append(time.perf_counter() - started)
             cpus[label].append(time.process_time() - cpu)
+            servers[label].append(server_cpu_seconds(postmaster) - server)
     with engine.connect() as conn:
         digests = {label: stored(conn, dialect, tables[label]) for label in variants}
     engine.dispose()
@@ -149,15 +250,16 @@ def experiment(url: str, chunks: list, types: list[SqlType], repeat: int) -> str
         f"**insert_batch, {dialect.name}**, {rows:,} rows, {len(chunks)} chunks, medians of "
         f"{repeat}",
         "",
-        "| Variant | Median s (min–max) | wall µs/row | client CPU µs/row | vs before |",
-        "|---|---:|---:|---:|---:|",
+        "| Variant | Median s (min–max) | wall µs/row | client CPU µs/row | server CPU µs/row"
+        " | vs before |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for label in variants:
         median = statistics.median(walls[label])
         out.append(
             f"| {label} | {median:.2f} ({min(walls[label]):.2f}–{max(walls[label]):.2f}) "
             f"| {median / rows * 1e6:.2f} | {statistics.median(cpus[label]) / rows * 1e6:.2f} "
-            f"| {base / median:.1f}× |"
+            f"| {statistics.median(servers[label]) / rows * 1e6:.2f} | {base / median:.1f}× |"
         )
     same = len(set(digests.values())) == 1
     out.append(
@@ -192,7 +294,8 @@ def main() -> None:
         with PostgresServer() as server:
             server.create_database("columnar")
             print()
-            print(experiment(server.url("columnar"), chunks, types, args.repeat))
+            postmaster = int((server.data_dir / "postmaster.pid").read_text().split()[0])
+            print(experiment(server.url("columnar"), chunks, types, args.repeat, postmaster))
     print(f"\nload average after: {environment().rsplit('load average ', 1)[1]}")
 
 
