@@ -4,21 +4,26 @@ per value).
 The binary format (`COPY … FROM STDIN (FORMAT binary)`): a signature header, then per row a
 16-bit field count and per field a 32-bit length (-1 for NULL) and the value in the type's
 binary wire form, all big-endian; a 16-bit -1 ends the data. The server then only copies
-bytes into tuples where it would parse text (about 6 µs/row of server CPU for the text form
-of a 25-column table).
+bytes into tuples where it would parse text: on bench/columnar.py's 20-column table, 3.1
+against 5.5 µs/row of server CPU, for about the client CPU the text form costs to build.
 
 How it is built: each column becomes one or two Arrow binary arrays of per-row pieces (a
 fixed-width field; or a length header and the value's bytes), and
 `binary_join_element_wise` joins the pieces of every row, so the joined array's data buffer
 is the rows, in order. The fixed-width wire forms are gathered byte by byte with `take`
 from a little-endian buffer in a periodic order (the byte swap), with the field's constant
-bytes in front.
+bytes in front. Date/time text is parsed by Arrow's own casts, GUID hex digits through a
+lookup table, and NUMERIC's base-10000 digits come from long division of the decimal's
+128-bit integer.
 
 Which column gets which wire form comes from the table's SQLAlchemy column type, never from
 the Arrow type alone: a value of the wrong width would be read as another value, silently.
-A column type or a value this module does not encode exactly (`REAL`, a value that is not
-in the canonical text the converters write) makes `encoders` or `copy_rows` return None,
-and the caller uses the text format for that batch.
+A column type this module has no exact wire form for (`REAL`: float8 → float4 in the client
+could round apart from the server's reading of the text) makes `encoders` return None, and
+the caller sends the batch as text; a value it does not take (not the canonical text the
+converters write, an integer beyond its column, a decimal beyond its precision) makes
+`copy_rows` return None, and the caller sends that slice as text, so the server judges it
+as it always did.
 """
 
 from __future__ import annotations
@@ -41,13 +46,13 @@ _MICROS_PER_DAY = 86_400_000_000
 _DAYS_1970_TO_2000 = 10_957  # PostgreSQL counts days and microseconds from 2000-01-01
 _MICROS_1970_TO_2000 = _DAYS_1970_TO_2000 * _MICROS_PER_DAY
 
-# a column's values → the pieces (binary arrays, one element per row) of its fields; None
-# when a value is not one this module encodes exactly
-Encoder = Callable[[pa.Array], list[pa.Array] | None]
+# a column's values → the pieces (binary arrays, one element per row) of its fields; raises
+# NotEncodable when a value is not one this module encodes exactly
+Encoder = Callable[[pa.Array], list[pa.Array]]
 
 
 class NotEncodable(Exception):
-    """A value is not in the form the encoder expects: the batch goes as text instead."""
+    """A value is not in the form the encoder expects: the slice goes as text instead."""
 
 
 def encoders(table: sa.Table, batch_schema: pa.Schema) -> list[Encoder] | None:
