@@ -67,6 +67,7 @@ Columns = sa.sql.ColumnCollection  # a table's `.c`, or ON CONFLICT's `excluded`
 Newer = Callable[[Columns, Columns], ColumnElement[bool]]
 
 
+@functools.lru_cache(maxsize=256)  # one function per columns: statements built with it are cached
 def newer_condition(columns: ChangeColumns) -> Newer:
     """incoming row is newer than the table's: versionnumber, else SinkModifiedOn.
 
@@ -93,6 +94,7 @@ def newer_condition(columns: ChangeColumns) -> Newer:
     return newer
 
 
+@functools.lru_cache(maxsize=256)
 def strictly_newer(columns: ChangeColumns) -> Newer:
     """`first` is known to be newer than `second` (never NULL: safe under NOT): a greater
     versionnumber, or where either has none, a later SinkModifiedOn."""
@@ -146,27 +148,9 @@ class Staging:
             name = f"{self.table.name.lstrip('#')}_key"
             key_index = sa.Index(name, *(self.table.c[k] for k in self.columns.key))
             self.conn.execute(sa.schema.CreateIndex(key_index))
-        s, c = self.table, self.columns
-        key = [s.c[k] for k in c.key]
-        repeated = sa.select(*key).group_by(*key).having(sa.func.count() > 1).limit(1)
-        if self.conn.execute(repeated).first() is None:
+        if self.conn.execute(_repeated_key(self.table, self.columns.key)).first() is None:
             return  # every key once (an initial load, mostly): nothing to rank
-        extra = []
-        if c.version:  # the newest version of each key, for rows that carry none
-            extra.append(sa.func.max(s.c[c.version]).over(partition_by=key).label("newest"))
-        rows = sa.select(*s.c, *extra).subquery("rows")
-        order = []
-        if c.version:
-            order += _desc_nulls_last(sa.func.coalesce(rows.c[c.version], rows.c.newest))
-        if c.modified:
-            order += _desc_nulls_last(rows.c[c.modified])
-        if c.delete:
-            order.append(sa.case((rows.c[c.delete] == sa.true(), 1), else_=0).desc())
-        order.append(rows.c[SEQUENCE].desc())
-        rank = sa.func.row_number().over(partition_by=[rows.c[k] for k in c.key], order_by=order)
-        ranked = sa.select(rows.c[SEQUENCE].label("seq"), rank.label("rank")).subquery("ranked")
-        winners = sa.select(ranked.c.seq).where(ranked.c.rank == 1)
-        self.conn.execute(sa.delete(s).where(s.c[SEQUENCE].not_in(winners)))
+        self.conn.execute(_delete_losers(self.table, self.columns))
 
     def apply(self, *, soft_delete: bool) -> AppliedCounts:
         counts = AppliedCounts()
@@ -192,7 +176,7 @@ class Staging:
             not_yet = sa.or_(flag.is_(None), flag != sa.true())
             mark = sa.update(self.target).where(gone, not_yet).values({flag.name: sa.true()})
             deleted = self.conn.execute(mark).rowcount
-            touched = self._upsert(lambda _incoming, _existing: sa.true())  # the snapshot wins
+            touched = self._upsert(_snapshot_wins)
             return AppliedCounts(inserted=new, updated=touched - new, deleted=deleted)
         count_gone = sa.select(sa.func.count()).select_from(self.target).where(gone)
         deleted = self.conn.execute(count_gone).scalar_one()
@@ -206,38 +190,93 @@ class Staging:
         self.conn.exec_driver_sql(self.dialect.drop_staging_sql(self.conn.dialect, self.table))
 
     def _matches(self) -> ColumnElement[bool]:
-        return sa.and_(*(self.table.c[k] == self.target.c[k] for k in self.columns.key))
-
-    def _is_delete(self) -> ColumnElement[bool]:
-        return self.table.c[self.columns.delete] == sa.true()
+        return _matches(self.table, self.target, self.columns.key)
 
     def _apply_deletes(self, soft_delete: bool) -> int:
         if not self.columns.delete:
             return 0
-        # a delete never removes a row newer than itself (a late or replayed delete)
-        kept = strictly_newer(self.columns)(self.target.c, self.table.c)
-        doomed = sa.exists().where(self._matches(), self._is_delete(), sa.not_(kept))
-        if soft_delete:
-            statement = (
-                sa.update(self.target).where(doomed).values({self.columns.delete: sa.true()})
-            )
-        else:
-            statement = sa.delete(self.target).where(doomed)
+        statement = _delete_statement(self.target, self.table, self.columns, soft_delete)
         deleted = self.conn.execute(statement).rowcount
         self._drop_delete_rows()
         return deleted
 
     def _drop_delete_rows(self) -> None:
         if self.columns.delete:
-            self.conn.execute(sa.delete(self.table).where(self._is_delete()))
+            self.conn.execute(_drop_delete_rows(self.table, self.columns.delete))
 
     def _count_new(self) -> int:
-        new = (
-            sa.select(sa.func.count())
-            .select_from(self.table)
-            .where(~sa.exists().where(self._matches()))
-        )
-        return self.conn.execute(new).scalar_one()
+        return self.conn.execute(_count_new(self.table, self.target, self.columns.key)).scalar_one()
+
+
+# The statements of a batch's staging, built once per staging table (`staging_table` keeps one
+# per target table where it can): SQLAlchemy's compiled cache then answers every later batch.
+
+
+def _matches(staging: sa.Table, target: sa.Table, key: tuple[str, ...]) -> ColumnElement[bool]:
+    return sa.and_(*(staging.c[k] == target.c[k] for k in key))
+
+
+def _is_delete(staging: sa.Table, delete: str) -> ColumnElement[bool]:
+    return staging.c[delete] == sa.true()
+
+
+@functools.lru_cache(maxsize=256)
+def _repeated_key(staging: sa.Table, key: tuple[str, ...]) -> sa.Select:
+    columns = [staging.c[k] for k in key]
+    return sa.select(*columns).group_by(*columns).having(sa.func.count() > 1).limit(1)
+
+
+@functools.lru_cache(maxsize=256)
+def _delete_losers(staging: sa.Table, c: ChangeColumns) -> sa.Delete:
+    """Every staged row but the winner of its key."""
+    key = [staging.c[k] for k in c.key]
+    extra = []
+    if c.version:  # the newest version of each key, for rows that carry none
+        extra.append(sa.func.max(staging.c[c.version]).over(partition_by=key).label("newest"))
+    rows = sa.select(*staging.c, *extra).subquery("rows")
+    order = []
+    if c.version:
+        order += _desc_nulls_last(sa.func.coalesce(rows.c[c.version], rows.c.newest))
+    if c.modified:
+        order += _desc_nulls_last(rows.c[c.modified])
+    if c.delete:
+        order.append(sa.case((rows.c[c.delete] == sa.true(), 1), else_=0).desc())
+    order.append(rows.c[SEQUENCE].desc())
+    rank = sa.func.row_number().over(partition_by=[rows.c[k] for k in c.key], order_by=order)
+    ranked = sa.select(rows.c[SEQUENCE].label("seq"), rank.label("rank")).subquery("ranked")
+    winners = sa.select(ranked.c.seq).where(ranked.c.rank == 1)
+    return sa.delete(staging).where(staging.c[SEQUENCE].not_in(winners))
+
+
+@functools.lru_cache(maxsize=256)
+def _delete_statement(
+    target: sa.Table, staging: sa.Table, c: ChangeColumns, soft_delete: bool
+) -> sa.Delete | sa.Update:
+    """The table's rows that staged delete rows remove (or, soft, mark deleted)."""
+    assert c.delete is not None
+    # a delete never removes a row newer than itself (a late or replayed delete)
+    kept = strictly_newer(c)(target.c, staging.c)
+    doomed = sa.exists().where(
+        _matches(staging, target, c.key), _is_delete(staging, c.delete), sa.not_(kept)
+    )
+    if soft_delete:
+        return sa.update(target).where(doomed).values({c.delete: sa.true()})
+    return sa.delete(target).where(doomed)
+
+
+@functools.lru_cache(maxsize=256)
+def _drop_delete_rows(staging: sa.Table, delete: str) -> sa.Delete:
+    return sa.delete(staging).where(_is_delete(staging, delete))
+
+
+@functools.lru_cache(maxsize=256)
+def _count_new(staging: sa.Table, target: sa.Table, key: tuple[str, ...]) -> sa.Select:
+    unmatched = ~sa.exists().where(_matches(staging, target, key))
+    return sa.select(sa.func.count()).select_from(staging).where(unmatched)
+
+
+def _snapshot_wins(_incoming: Columns, _existing: Columns) -> ColumnElement[bool]:
+    return sa.true()
 
 
 def staging_table(

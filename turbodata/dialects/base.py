@@ -8,6 +8,7 @@ what its database does differently.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -245,6 +246,22 @@ def on_conflict_upsert(
     absent: Sequence[str] = (),
 ) -> int:
     """One statement; needs a unique constraint on `key` (the table's primary key)."""
+    statement = _on_conflict_statement(
+        insert, target, staging, tuple(names), tuple(key), newer, tuple(absent)
+    )
+    return conn.execute(statement).rowcount
+
+
+@functools.lru_cache(maxsize=256)  # built once per staging table (see changes.staging_table)
+def _on_conflict_statement(
+    insert: Callable[[sa.Table], Any],
+    target: sa.Table,
+    staging: sa.Table,
+    names: tuple[str, ...],
+    key: tuple[str, ...],
+    newer: Newer,
+    absent: tuple[str, ...],
+) -> Any:
     # `WHERE true` keeps SQLite from reading ON CONFLICT as part of the SELECT's join
     rows = sa.select(*(staging.c[n] for n in names)).where(sa.true())
     statement = insert(target).from_select(list(names), rows)
@@ -255,7 +272,7 @@ def on_conflict_upsert(
         )
     else:
         statement = statement.on_conflict_do_nothing(index_elements=list(key))
-    return conn.execute(statement.execution_options(preserve_rowcount=True)).rowcount
+    return statement.execution_options(preserve_rowcount=True)
 
 
 def insert_statement(sql: SqlDialect, table: sa.Table, names: Sequence[str]) -> str:
