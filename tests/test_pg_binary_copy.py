@@ -323,3 +323,26 @@ def test_a_decimal_beyond_its_precision_fails_as_with_text(
         with pytest.raises(sa.exc.DataError, match="numeric field overflow"):
             dialect.insert_batch(conn, table, batch, [sql_type])
         conn.rollback()
+
+
+def test_a_connection_not_speaking_utf8_gets_text_copy(
+    pg: tuple[sa.Engine, postgresql.PostgreSQLDialect], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Binary text fields are read in the connection's client encoding; the text COPY names
+    UTF-8 itself. With LATIN1 as client encoding, binary would store 'ß' as 'ÃŸ'."""
+    engine, dialect = pg
+    types = {"seq": TYPES["seq"], "s": TYPES["s"]}
+    table = table_object(dialect, "latin", types, None)
+    batch = pa.RecordBatch.from_arrays(
+        [pa.array([1, 2]), pa.array(["ßüé 中文", "😀"])], names=list(types)
+    )
+    formats = Formats(monkeypatch)
+    with engine.begin() as conn:
+        table.create(conn)
+        conn.exec_driver_sql("SET client_encoding TO 'LATIN1'")
+        assert conn.connection.driver_connection.info.encoding != "utf-8"
+        dialect.insert_batch(conn, table, batch, list(types.values()))
+        conn.exec_driver_sql("SET client_encoding TO 'UTF8'")
+        stored = conn.execute(sa.select(table.c.s).order_by(table.c.seq)).scalars().all()
+    assert formats.used == ["text"]
+    assert stored == ["ßüé 中文", "😀"]
