@@ -12,7 +12,7 @@ from sqlalchemy import event
 
 from tests.dbcheck import fetch
 from tests.lakebuilder import LakeBuilder, attribute
-from turbodata import changes, migrate
+from turbodata import changes, migrate, schema
 from turbodata.dialects.mssql import MSSQLDialect
 from turbodata.loader import LoadOptions
 from turbodata.types import Kind, SqlType
@@ -129,3 +129,23 @@ def test_the_staged_key_is_indexed_only_for_many_rows_and_the_winners_are_the_sa
         key(4): (102, 1),
         key(5): (51, 1),
     }
+
+
+def test_a_table_is_reflected_once_per_run_not_once_per_batch(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its later batches start from the types the batch before left (under the table's lease
+    nothing else changes them); the schema check before the load reflects it once."""
+    write_lake(tmp_path / "lake")
+    reflected: list[str] = []
+    original = schema.reflect
+
+    def counting(conn, dialect, name, db_schema):  # type: ignore[no-untyped-def]
+        reflected.append(name)
+        return original(conn, dialect, name, db_schema)
+
+    monkeypatch.setattr(schema, "reflect", counting)
+    summary = migrate(tmp_path / "lake", db_url)
+    assert summary.ok, summary.to_dict()
+    assert reflected.count("t") == 2  # the schema check, then the first batch
+    assert sorted(r["amount"] for r in fetch(db_url, "t")) == [2, 100, 101, 102]

@@ -10,7 +10,7 @@ ledger row and its rejects when its last row is in.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -38,6 +38,7 @@ class BatchWriter:
     run_id: str
     ledger_table: str  # how the ledger names the table
     report: Callable[[TableResult], None]  # progress, after each chunk
+    table_types: dict[str, SqlType] = field(default_factory=dict)  # as the DDL so far left it
 
     def apply_schema(
         self,
@@ -55,6 +56,7 @@ class BatchWriter:
         ledger.record_ddl(
             self.conn, run_id=self.run_id, table=self.ledger_table, statements=table_plan.statements
         )
+        self.table_types = table_plan.types
         self.result.ddl += table_plan.statements
         self.result.columns_created += (
             len(table_plan.types) if table_plan.created else len(table_plan.added)

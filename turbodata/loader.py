@@ -119,6 +119,7 @@ class TableLoader:
             result.status = "loaded"
             self.between_batches()
         result.seconds = time.monotonic() - started
+        self._committed_types.pop(result.name, None)
         with self.engine.begin() as conn:
             ledger.set_table_outcome(
                 conn, self.ledger_name(result.name), self.run_id, result.status, result.error
@@ -273,7 +274,8 @@ class TableLoader:
             while True:
                 try:
                     with self.engine.begin() as conn:
-                        self._load_batch(conn, result, work, how)
+                        table_types = self._load_batch(conn, result, work, how)
+                    self._committed_types[result.name] = table_types
                     return
                 except LoadAgain as again:  # rolled back: load the batch again, another way
                     log.info("%s: %s: %s", result.name, batch.batch_id, again)
@@ -301,13 +303,16 @@ class TableLoader:
 
     # ---------------------------------------------------------------------- one batch
 
-    def _load_batch(self, conn: Connection, result: TableResult, work: _Work, how: How) -> None:
+    def _load_batch(
+        self, conn: Connection, result: TableResult, work: _Work, how: How
+    ) -> dict[str, SqlType]:
+        """Load one batch in `conn`'s transaction; the table's column types after it."""
         batch, files, exact_width = work.batch, work.files, work.exact_width
         if batch.table in self.reload or (
             batch.version is not None and batch.mode is LoadMode.SNAPSHOT
         ):  # a Delta snapshot replaces the table: the versions recorded before are history
             ledger.forget_table(conn, self.ledger_name(batch.table), except_run=self.run_id)
-        existing = schema.reflect(conn, self.dialect, result.name, self.options.db_schema)
+        existing = self._table_types(conn, result.name)
         found = self.reader.types(batch, files, exact_width, how)
         wanted = found.types.reconciled(existing).types
         key = self.options.key_for(batch.table, list(wanted))
@@ -341,6 +346,19 @@ class TableLoader:
             ledger.set_watermark(conn, writer.ledger_table, newest, self.run_id)
         elif batch.version is not None:
             versions.record_applied(conn, writer.ledger_table, batch.version, self.run_id)
+        return writer.table_types
+
+    def _table_types(self, conn: Connection, table: str) -> dict[str, SqlType] | None:
+        """The table's column types: as the batch before in this run left them, else
+        reflected (None: no such table). Under the table's lease nothing else changes them,
+        so a table is reflected once per run, not once per batch."""
+        if table in self._committed_types:
+            return self._committed_types.pop(table)
+        return schema.reflect(conn, self.dialect, table, self.options.db_schema)
+
+    @functools.cached_property
+    def _committed_types(self) -> dict[str, dict[str, SqlType]]:
+        return {}  # table → its types after its last committed batch in this run
 
     def _insert_keyed_rows(
         self,
