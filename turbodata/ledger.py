@@ -113,12 +113,22 @@ _forget_paths = sa.delete(files).where(
 )
 _watermark = sa.select(table_state.c.watermark).where(table_state.c.table_name == _TABLE)
 _narrowest = sa.select(table_state.c.narrowest).where(table_state.c.table_name == _TABLE)
-_state = sa.select(table_state.c.watermark, table_state.c.narrowest).where(
-    table_state.c.table_name == _TABLE
-)
+_state = sa.select(
+    table_state.c.watermark, table_state.c.narrowest, table_state.c.last_run_id
+).where(table_state.c.table_name == _TABLE)
 _update_table_state = sa.update(table_state).where(table_state.c.table_name == _TABLE)
 _all_fingerprints = sa.select(files.c.table_name, files.c.path, files.c.fingerprint)
-_all_states = sa.select(table_state.c.table_name, table_state.c.watermark, table_state.c.narrowest)
+_all_states = sa.select(
+    table_state.c.table_name,
+    table_state.c.watermark,
+    table_state.c.narrowest,
+    table_state.c.last_run_id,
+)
+# a run's outcome for a table it found nothing new in, unless another run wrote the table's
+# state since the run read it (`_seen`: the last run then; that run's outcome is newer)
+_unchanged_outcome = sa.update(table_state).where(
+    table_state.c.table_name == _TABLE, table_state.c.last_run_id == sa.bindparam("_seen")
+)
 
 
 def ensure(conn: Connection) -> None:
@@ -273,12 +283,13 @@ class TableHistory:
     loaded: dict[str, str] = field(default_factory=dict)  # path → fingerprint
     watermark: str | None = None
     narrowest: int | None = None
+    last_run_id: str | None = None  # the last run that recorded the table's outcome
 
 
 def history(conn: Connection, table: str) -> TableHistory:
     state = conn.execute(_state, {"_table": table}).one_or_none()
-    watermark, narrowest = state if state else (None, None)
-    return TableHistory(loaded_fingerprints(conn, table), watermark, narrowest)
+    watermark, narrowest, last_run_id = state if state else (None, None, None)
+    return TableHistory(loaded_fingerprints(conn, table), watermark, narrowest, last_run_id)
 
 
 def histories(conn: Connection) -> dict[str, TableHistory]:
@@ -290,8 +301,8 @@ def histories(conn: Connection) -> dict[str, TableHistory]:
     for table, path, fingerprint in conn.execute(_all_fingerprints):
         loaded.setdefault(table, {})[path] = fingerprint
     out = {name: TableHistory(paths) for name, paths in loaded.items()}
-    for table, watermark_value, narrowest_value in conn.execute(_all_states):
-        out[table] = TableHistory(loaded.get(table, {}), watermark_value, narrowest_value)
+    for table, watermark_value, narrowest_value, last_run in conn.execute(_all_states):
+        out[table] = TableHistory(loaded.get(table, {}), watermark_value, narrowest_value, last_run)
     return out
 
 
@@ -312,6 +323,20 @@ def set_table_outcome(
     _merge_table_state(
         conn, table, {"last_run_id": run_id, "last_status": status, "last_error": error}
     )
+
+
+def set_unchanged_outcomes(conn: Connection, run_id: str, last_runs: dict[str, str]) -> None:
+    """Record `unchanged` as `run_id`'s outcome for the tables in `last_runs` (table → the
+    `last_run_id` its state row had when the run read it), in one statement: what
+    `set_table_outcome` writes for each. A table whose state another run wrote since keeps
+    that run's outcome, which is newer."""
+    if last_runs:
+        values = {"last_run_id": run_id, "last_status": "unchanged", "last_error": None}
+        values["updated_at"] = now()
+        conn.execute(
+            _unchanged_outcome,
+            [{**values, "_table": table, "_seen": seen} for table, seen in last_runs.items()],
+        )
 
 
 def table_states(conn: Connection) -> dict[str, dict[str, object]]:

@@ -4,7 +4,8 @@ Tables are independent: one that fails is reported and the others go on (`loader
 that finds nothing to load, or is stopped by a signal, never ends `succeeded`. A run takes the
 database's lease only for a moment (ledger tables, its start recorded), then each table's own
 lease while it loads it (`turbodata.lease`): runs on different tables load together, up to
-`jobs` tables of one run load at once.
+`jobs` tables of one run load at once. A table the ledger shows has no file to load (a rerun's
+usual case) takes no lease and does not go through the loader (`_nothing_new`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from sqlalchemy.engine import Engine
 from turbodata import dialects, layouts, lease, ledger, preflight
 from turbodata.dialects.base import Dialect
 from turbodata.lake import Lake, LakeLocation
-from turbodata.loader import LoadOptions, Progress, TableLoader, one_line
+from turbodata.loader import LoadOptions, Progress, TableLoader, files_to_load, one_line
 from turbodata.model import LoadMode, TableBatch
 from turbodata.ops import logs, telemetry
 from turbodata.secrets import mask_secrets, redact_data
@@ -201,7 +202,8 @@ def migrate(
     queue on the file's write lock. With `jobs` > 1, Ctrl-C stops each table after the batch it
     is in. A table another run is loading is waited for `lease_wait` seconds (None:
     $TURBODATA_LEASE_WAIT_SECONDS, else 5), then fails naming that run; the run's other tables
-    go on. A run whose every table was held so is `blocked`.
+    go on. A run whose every table was held so is `blocked`. A table with nothing new to load
+    is not waited for: it is `unchanged` whoever holds it.
     """
     if options is not None and (keys or soft_delete or db_schema):
         raise TypeError("give keys, soft_delete and db_schema inside `options`, not beside it")
@@ -305,7 +307,45 @@ def _plan_and_load(
         return
     if progress is not None and work.jobs > 1:
         loader.progress = _serialized(progress)
-    _load(engine, plan, tables, summary, _TableLeases(engine, dialect, loader, work))
+    leases = _TableLeases(engine, dialect, loader, work)
+    leases.nothing_new = _nothing_new(engine, plan, _select(plan, tables), loader)
+    _load(engine, plan, tables, summary, leases)
+
+
+def _nothing_new(
+    engine: Engine, plan: layouts.LakePlan, selected: Sequence[str], loader: TableLoader
+) -> dict[str, ledger.TableHistory]:
+    """The selected tables with no file to load, each with its history, from one read of
+    every table's history. Such a table takes no lease and skips the loader; its outcome is
+    recorded with the run's end. Left to the loader, which decides under the table's lease:
+    tables to reload, Delta tables (their versions say what is new), tables whose batches
+    differ in columns (the loader warns when columns moved), and tables without a recorded
+    outcome yet."""
+    with engine.connect() as conn:
+        histories = ledger.histories(conn)
+    batches_of = _batches_by_table(plan)
+    found = {}
+    for table in selected:
+        history = histories.get(loader.ledger_name(table))
+        batches = batches_of.get(table, [])
+        if (
+            history is not None
+            and history.last_run_id is not None
+            and table not in loader.reload
+            and all(batch.mode is not LoadMode.VERSIONED for batch in batches)
+            and len({tuple(batch.schema.column_names) for batch in batches}) <= 1
+            and not any(files_to_load(batch, history.loaded) for batch in batches)
+        ):
+            found[table] = history
+    return found
+
+
+def _batches_by_table(plan: layouts.LakePlan) -> dict[str, list[TableBatch]]:
+    """The plan's batches of each table, in plan order."""
+    batches: dict[str, list[TableBatch]] = {}
+    for batch in plan.batches:
+        batches.setdefault(batch.table, []).append(batch)
+    return batches
 
 
 def _start_run(engine: Engine, dialect: Dialect, summary: RunSummary) -> None:
@@ -357,8 +397,13 @@ class _TableLeases:
     loader: TableLoader
     work: _Work
     stop: threading.Event = dataclasses.field(default_factory=threading.Event)
+    # tables with no file to load (`_nothing_new`): no lease, no loader
+    nothing_new: dict[str, ledger.TableHistory] = dataclasses.field(default_factory=dict)
 
     def load(self, result: TableResult, batches: list[TableBatch]) -> None:
+        if (history := self.nothing_new.get(result.name)) is not None:
+            result.watermark = history.watermark  # as the loader says it: status `unchanged`
+            return
         run_id, name = self.loader.run_id, lease.table_lease(self.loader.ledger_name(result.name))
         try:
             lease.acquire_waiting(
@@ -404,7 +449,6 @@ def _load(
     `succeeded` on the strength of the tables finished before it."""
     interrupted: RunInterrupted | None = None
     stopped: BaseException | None = None
-    loader = leases.loader
     try:
         _run_tables(plan, tables, summary, leases.load, leases.work.jobs, leases.stop)
         _note_blocked(summary)
@@ -419,7 +463,7 @@ def _load(
     finally:
         summary.finished_at = datetime.now(UTC)
         try:
-            _record_end(engine, summary, loader, interrupted)
+            _record_end(engine, summary, leases, interrupted)
         except Exception:
             if stopped is None:
                 raise
@@ -430,17 +474,23 @@ def _load(
 def _record_end(
     engine: Engine,
     summary: RunSummary,
-    loader: TableLoader,
+    leases: _TableLeases,
     interrupted: RunInterrupted | None,
 ) -> None:
-    """Record how the run ended (and an interrupted table's state), then release the lease,
-    also when recording fails (else the lease would stay held until it expires)."""
+    """Record how the run ended (and the outcome of the tables the loader did not record:
+    interrupted, or with nothing new), then release the lease, also when recording fails
+    (else the lease would stay held until it expires)."""
+    loader = leases.loader
+    unchanged: dict[str, str] = {}  # ledger name → the last run its state row had
     try:
         with engine.begin() as conn:
             for result in summary.tables.values():
+                name = loader.ledger_name(result.name)
                 if result.status == "interrupted":  # the loader did not get to record it
-                    name = loader.ledger_name(result.name)
                     ledger.set_table_outcome(conn, name, summary.run_id, "interrupted", None)
+                elif result.status == "unchanged" and result.name in leases.nothing_new:
+                    unchanged[name] = leases.nothing_new[result.name].last_run_id or ""
+            ledger.set_unchanged_outcomes(conn, summary.run_id, unchanged)
             stored = json.dumps(redact_data(summary.to_dict()))
             ledger.finish_run(conn, summary.run_id, summary.status, stored)
             if interrupted:
@@ -471,40 +521,50 @@ def _run_tables(
     stop: threading.Event | None = None,
 ) -> None:
     selected = _select(plan, tables)
+    tables_plan = _TablesPlan(plan, _batches_by_table(plan))
     if jobs <= 1 or len(selected) <= 1:
         for table in selected:
-            _run_one(plan, summary, load, table)
+            _run_one(tables_plan, summary, load, table)
     else:
-        _run_in_parallel(plan, summary, load, selected, jobs, stop or threading.Event())
+        _run_in_parallel(tables_plan, summary, load, selected, jobs, stop or threading.Event())
     summary.problems += [str(p) for p in plan.problems if p.table is None]
 
 
+@dataclasses.dataclass(frozen=True)
+class _TablesPlan:
+    """The plan, with its batches grouped by table (once, not once per table)."""
+
+    plan: layouts.LakePlan
+    batches_of: dict[str, list[TableBatch]]
+
+
 def _run_one(
-    plan: layouts.LakePlan,
+    plan: _TablesPlan,
     summary: RunSummary,
     load: Callable[[TableResult, list[TableBatch]], None],
     table: str,
 ) -> None:
     result = TableResult(table)
     summary.tables[table] = result
+    batches = plan.batches_of.get(table, [])
     with telemetry.table_span(table) as span:
         try:
-            _run_table(plan, result, load)
+            _run_table(plan.plan, result, batches, load)
         finally:
             _log_table_event(summary, result)
             telemetry.finish_table(span, result)
             if not summary.dry_run:
-                telemetry.record_table(result, _newest_folder(plan, table))
+                telemetry.record_table(result, _newest_folder(batches))
 
 
-def _newest_folder(plan: layouts.LakePlan, table: str) -> str | None:
+def _newest_folder(batches: list[TableBatch]) -> str | None:
     """The table's newest timestamp folder in the lake (incremental layouts), for its lag."""
-    folders = [b.batch_id for b in plan.batches if b.table == table and b.mode is LoadMode.APPEND]
+    folders = [b.batch_id for b in batches if b.mode is LoadMode.APPEND]
     return max(folders, key=lambda f: layouts.folder_time(f) or datetime.min, default=None)
 
 
 def _run_in_parallel(
-    plan: layouts.LakePlan,
+    plan: _TablesPlan,
     summary: RunSummary,
     load: Callable[[TableResult, list[TableBatch]], None],
     selected: list[str],
@@ -539,6 +599,7 @@ def _run_in_parallel(
 def _run_table(
     plan: layouts.LakePlan,
     result: TableResult,
+    batches: list[TableBatch],
     load: Callable[[TableResult, list[TableBatch]], None],
 ) -> None:
     table = result.name
@@ -548,7 +609,7 @@ def _run_table(
     if result.status == "failed":
         return
     try:
-        load(result, [b for b in plan.batches if b.table == table])
+        load(result, list(batches))
     except Exception as error:  # this table failed; the others go on
         log.exception("%s failed", table)
         result.fail(one_line(error))
@@ -614,8 +675,10 @@ def _run_event(summary: RunSummary) -> Iterator[None]:
 
 def _log_run_event(summary: RunSummary, escaped: BaseException | None) -> tuple[str, str | None]:
     """Log the event; the run's status and its masked error (that of `escaped`), if any."""
-    data = summary.to_dict()
-    status, ok = data["status"], data["ok"]
+    # as `RunSummary.to_dict` says them, without building that dict (a copy of every table)
+    status, ok = summary.status, summary.ok
+    finished = summary.finished_at or datetime.now(UTC)
+    seconds = round((finished - summary.started_at).total_seconds(), 3)
     if escaped is not None and ok:
         status, ok = ("interrupted" if isinstance(escaped, KeyboardInterrupt) else "failed"), False
     totals = {
@@ -628,16 +691,16 @@ def _log_run_event(summary: RunSummary, escaped: BaseException | None) -> tuple[
         "status": status,
         "ok": ok,
         "dry_run": summary.dry_run,
-        "lake": data["lake"],
-        "database": data["database"],
+        "lake": mask_secrets(summary.lake),
+        "database": mask_secrets(summary.database),
         "tables": len(summary.tables),
         "tables_failed": sorted(n for n, t in summary.tables.items() if t.status == "failed"),
         **totals,
         "problems": len(summary.problems),
         "error": None if escaped is None else mask_secrets(one_line(escaped)),
-        "seconds": data["seconds"],
+        "seconds": seconds,
     }
-    log.info("run %s %s in %.2f s", summary.run_id, status, data["seconds"], extra=fields)
+    log.info("run %s %s in %.2f s", summary.run_id, status, seconds, extra=fields)
     return status, fields["error"]
 
 
