@@ -218,6 +218,7 @@ STAGES = [
     ("turbodata.layouts", None, "discover", "plan: discover the lake (list, model.json)"),
     ("turbodata.preflight", None, "problems", "plan: preflight checks"),
     ("turbodata.pipeline", None, "_start_run", "run: start (ledger tables, run row)"),
+    ("turbodata.pipeline", None, "_nothing_new", "run: tables with nothing new (one ledger read)"),
     ("turbodata.pipeline", None, "_record_end", "run: end (summary row)"),
     ("turbodata.lease", None, "acquire_waiting", "lease: acquire"),
     ("turbodata.lease", None, "renew", "lease: renew"),
