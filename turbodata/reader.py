@@ -12,7 +12,12 @@ Two paths produce the same chunks:
 The fast path gives up at the first irregular row; the exact path then reads the file again
 from a fresh stream and resumes right after the rows already yielded, so a file is never read
 into memory whole and no row is seen twice. Empty unquoted fields are NULL (None); a quoted `""`
-is the empty string.
+is the empty string. A tiny file (`TINY_FILE_BYTES`) is read whole and goes to the exact path
+alone: for a few rows, pyarrow's set-up and the hand-overs to its read-ahead thread cost more
+(tests/test_reader_small_files.py holds both paths to the same chunks on irregular input).
+
+Chunks are bounded in bytes as well as rows (`CHUNK_BYTES`): 50,000 rows of 25 wide columns
+were 25 MB of text, held several times over between reader, converter and database driver.
 
 Design: the two paths never share a stream. pyarrow reads ahead on a background thread, which
 may still be inside `read()` when the fast path gives up; seeking that stream back to 0 for the
@@ -28,8 +33,8 @@ non-ASCII row of a windows-1252 file). One Python cannot decode text with fails 
 from __future__ import annotations
 
 import codecs
+import functools
 import io
-import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -40,8 +45,12 @@ import pyarrow.csv as pacsv
 
 from turbodata.model import CsvDialect
 
-CHUNK_ROWS = 50_000  # rows per chunk handed to the loader
+CHUNK_ROWS = 50_000  # rows per chunk handed to the loader, at most
+CHUNK_BYTES = 8 << 20  # ... and about this many bytes of values at most
 READ_BLOCK = 1 << 20  # small blocks keep pyarrow's read-ahead lean (performance.md §6)
+# A file this small is read by the exact path alone, from memory: pyarrow's reader set-up and
+# the hand-overs to its read-ahead thread cost more than tokenizing its few rows in Python.
+TINY_FILE_BYTES = 16 << 10
 
 Opener = Callable[[], BinaryIO]  # a fresh stream of the file's bytes from its start, each call
 
@@ -85,36 +94,68 @@ def read_raw(
     dialect: CsvDialect,
     min_width: int | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> Iterator[RawChunk]:
     """Stream a CSV partition as string chunks.
 
     `open_stream` is called once per path, so the exact path never reads a stream pyarrow's
     read-ahead thread may still be reading. `min_width` is the narrowest row width the table's
     metadata history allows (columns are only ever appended); shorter rows are rejected.
-    Defaults to the full width.
+    Defaults to the full width. A chunk ends after `chunk_rows` rows or about `chunk_bytes`
+    bytes of values, whichever comes first (it may pass either by one read block).
     """
     width = len(column_names)
     min_width = width if min_width is None else min_width
     encoding = _text_encoding(dialect.encoding)
-    rows_done = 0
-    if dialect.quote_char is not None and encoding == _UTF8:
+    rows_done, tiny = 0, None
+    if _fast_dialect(dialect, encoding):
         with open_stream() as stream:
-            fast_input = _FastInput(stream, dialect.quote_char, dialect.delimiter)
-            try:
-                for chunk in _fast_chunks(fast_input, width, dialect, chunk_rows):
-                    rows_done += chunk.num_rows
-                    yield chunk
-                return
-            except _Irregular:
-                pass
-            finally:
-                fast_input.retire()
-    with open_stream() as stream:
+            head = _read_up_to(stream, TINY_FILE_BYTES + 1)
+            if len(head) <= TINY_FILE_BYTES:
+                tiny = head  # read by the exact path alone, from memory
+            else:
+                fast_input = _FastInput(stream, dialect, head)
+                try:
+                    for chunk in _fast_chunks(fast_input, width, dialect, chunk_rows, chunk_bytes):
+                        rows_done += chunk.num_rows
+                        yield chunk
+                    return
+                except _Irregular:
+                    pass
+                finally:
+                    fast_input.retire()
+    reopen = open_stream if tiny is None else functools.partial(io.BytesIO, tiny)
+    with reopen() as stream:
         text = io.TextIOWrapper(stream, encoding=encoding, errors=_MARK_UNDECODABLE, newline="")
         try:
-            yield from _exact_chunks(text, column_names, min_width, dialect, chunk_rows, rows_done)
+            yield from _exact_chunks(
+                text, column_names, min_width, dialect, (chunk_rows, chunk_bytes), rows_done
+            )
         finally:
             text.detach()  # the opener's `with` closes the stream
+
+
+def _fast_dialect(dialect: CsvDialect, encoding: str) -> bool:
+    """Whether pyarrow's parser can read this dialect (ASCII quote and delimiter, UTF-8)."""
+    quote, delimiter = dialect.quote_char, dialect.delimiter
+    return (
+        quote is not None
+        and encoding == _UTF8
+        and len(quote) == len(delimiter) == 1
+        and (quote + delimiter).isascii()
+    )
+
+
+def _read_up_to(stream: BinaryIO, size: int) -> bytes:
+    """The stream's first `size` bytes, or all of it when shorter (a read may return less)."""
+    parts, missing = [], size
+    while missing > 0:
+        part = stream.read(missing)
+        if not part:
+            break
+        parts.append(part)
+        missing -= len(part)
+    return b"".join(parts)
 
 
 _UTF8 = "utf-8-sig"  # UTF-8, with or without a byte order mark
@@ -148,7 +189,11 @@ codecs.register_error(_MARK_UNDECODABLE, _mark_undecodable)
 
 
 def _fast_chunks(
-    fast_input: _FastInput, width: int, dialect: CsvDialect, chunk_rows: int
+    fast_input: _FastInput,
+    width: int,
+    dialect: CsvDialect,
+    chunk_rows: int,
+    chunk_bytes: int,
 ) -> Iterator[RawChunk]:
     names = [f"c{i}" for i in range(width)]
 
@@ -161,7 +206,6 @@ def _fast_chunks(
             read_options=pacsv.ReadOptions(
                 column_names=names,
                 block_size=READ_BLOCK,
-                skip_rows=1 if dialect.header else 0,
                 use_threads=False,
             ),
             parse_options=pacsv.ParseOptions(
@@ -184,8 +228,8 @@ def _fast_chunks(
         if "Empty CSV file" in str(error):
             return
         raise _Irregular from error
-    first_row, pending, pending_rows = 1, [], 0
-    held: RawChunk | None = None  # a finished chunk, yielded once we know it is not the last
+    first_row, pending = 1, _Pending()
+    header = dialect.header  # pyarrow's skip_rows skips a line, not a record with quoted newlines
     while True:
         try:
             batch = reader.read_next_batch()
@@ -193,47 +237,98 @@ def _fast_chunks(
             break
         except pa.ArrowInvalid as error:  # invalid UTF-8, or a row of the wrong width
             raise _Irregular from error
-        pending.append(batch)
-        pending_rows += batch.num_rows
-        if pending_rows >= chunk_rows:
-            if held:
-                yield held
-            held = _chunk_from_batches(pending, first_row)
-            first_row += pending_rows
-            pending, pending_rows = [], 0
-    last = _chunk_from_batches(pending, first_row) if pending_rows else None
+        if header and batch.num_rows:
+            batch, header = batch.slice(1), False
+        if not batch.num_rows:
+            continue
+        if pending.rows >= chunk_rows or pending.bytes >= chunk_bytes:
+            # full, and not the file's last rows (a batch follows): safe to hand over
+            chunk = _chunk_from_batches(pending.take(), first_row)
+            first_row += chunk.num_rows
+            yield chunk
+        pending.add(batch)
     if fast_input.inside_quotes:
         # pyarrow takes a file that ends inside a quoted field as complete: its last row is
-        # truncated. The exact path re-reads the chunk holding it and rejects that row.
-        if held and last:
-            yield held
+        # truncated. The exact path re-reads the last batch, which holds it, and rejects it.
+        batches = pending.take()[:-1]
+        if batches:
+            yield _chunk_from_batches(batches, first_row)
         raise _Irregular
-    yield from (chunk for chunk in (held, last) if chunk)
+    if pending.rows:
+        yield _chunk_from_batches(pending.take(), first_row)
 
 
-class _FastInput(io.RawIOBase):
-    """The fast path's view of its stream: passes it through, counting quote characters, and
-    can be retired so that pyarrow's read-ahead thread never reads it again.
+class _Pending:
+    """pyarrow's record batches not yet handed over as a chunk."""
+
+    def __init__(self) -> None:
+        self.batches: list[pa.RecordBatch] = []
+        self.rows = self.bytes = 0
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        self.batches.append(batch)
+        self.rows += batch.num_rows
+        self.bytes += batch.nbytes
+
+    def take(self) -> list[pa.RecordBatch]:
+        batches, self.batches, self.rows, self.bytes = self.batches, [], 0, 0
+        return batches
+
+
+class _QuoteCheck:
+    """Whether the bytes shown to it may end inside a quoted field, where pyarrow would take
+    a truncated last row as complete.
 
     An odd quote count at the end means the file ends inside a quoted field (doubled quotes
     and quoted fields count even). A quote inside an unquoted field (`5" screen`) is literal
     text and would spoil the count, so one between two ordinary characters also sends the
-    file to the exact path."""
+    file to the exact path. Bytes are mapped to classes (quote, edge, ordinary) so that the
+    pattern is a plain substring search: a regular expression took 50 ms per MB."""
 
-    def __init__(self, stream: BinaryIO, quote: str, delimiter: str) -> None:
-        self.stream, self.quote, self.quotes = stream, quote.encode(), 0
-        self._lock = threading.Lock()  # a read in progress finishes before `retire` returns
-        self._retired = False
-        edges = re.escape((delimiter + quote).encode() + b"\r\n")
-        self._literal = re.compile(
-            b"[^" + edges + b"]" + re.escape(self.quote) + b"[^" + edges + b"]"
-        )
-        self._tail = b""  # the last byte read, so a pattern across two reads is seen
+    def __init__(self, dialect: CsvDialect) -> None:
+        quote = str(dialect.quote_char).encode()
+        classes = bytearray(_ORDINARY * 256)
+        for edge in dialect.delimiter.encode() + b"\r\n":
+            classes[edge] = _EDGE[0]
+        classes[quote[0]] = _QUOTE[0]
+        self._classes = bytes(classes)
+        self._quote = quote
+        self._tail = b""  # the classes of the last two bytes seen: a pattern across two reads
+        self.quotes = 0
         self.literal_quote = False
 
     @property
     def inside_quotes(self) -> bool:
         return self.quotes % 2 == 1 or self.literal_quote
+
+    def see(self, data: bytes) -> None:
+        self.quotes += data.count(self._quote)
+        if self.literal_quote or not data:
+            return
+        classes = self._tail + data.translate(self._classes)
+        self.literal_quote = _LITERAL_QUOTE in classes
+        self._tail = classes[-2:]
+
+
+_ORDINARY, _EDGE, _QUOTE = b"o", b"e", b"q"
+_LITERAL_QUOTE = _ORDINARY + _QUOTE + _ORDINARY
+
+
+class _FastInput(io.RawIOBase):
+    """The fast path's view of its stream: passes it through (after the `head` already read
+    from it), showing every byte to a `_QuoteCheck`, and can be retired so that pyarrow's
+    read-ahead thread never reads it again."""
+
+    def __init__(self, stream: BinaryIO, dialect: CsvDialect, head: bytes = b"") -> None:
+        self.stream = stream
+        self.check = _QuoteCheck(dialect)
+        self._head = head  # read from the stream before pyarrow's first read
+        self._lock = threading.Lock()  # a read in progress finishes before `retire` returns
+        self._retired = False
+
+    @property
+    def inside_quotes(self) -> bool:
+        return self.check.inside_quotes
 
     def readable(self) -> bool:
         return True
@@ -247,11 +342,15 @@ class _FastInput(io.RawIOBase):
         with self._lock:
             if self._retired:
                 return b""
-            data = self.stream.read(size)
-        self.quotes += data.count(self.quote)
-        if not self.literal_quote and self._literal.search(self._tail + data):
-            self.literal_quote = True
-        self._tail = data[-1:]
+            if not self._head:
+                data = self.stream.read(size)
+            elif size < 0:
+                data, self._head = self._head + self.stream.read(), b""
+            else:  # a whole block: pyarrow fails a row that straddles three blocks
+                data, self._head = self._head[:size], self._head[size:]
+                if len(data) < size:
+                    data += _read_up_to(self.stream, size - len(data))
+        self.check.see(data)
         return data
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
@@ -261,14 +360,17 @@ class _FastInput(io.RawIOBase):
 
 
 def _chunk_from_batches(batches: list[pa.RecordBatch], first_row: int) -> RawChunk:
-    table = pa.Table.from_batches(batches).combine_chunks()
-    rows = table.num_rows
+    """One array per column. Each column's pieces are let go once it is joined, so joining
+    holds the chunk once plus one column, not twice."""
+    rows = sum(batch.num_rows for batch in batches)
+    pieces = [[batch.column(i) for batch in batches] for i in range(batches[0].num_columns)]
+    batches.clear()  # the caller's list: the pieces are the last references to the buffers
+    columns = []
+    for index, parts in enumerate(pieces):
+        columns.append(parts[0] if len(parts) == 1 else pa.concat_arrays(parts))
+        pieces[index] = []
     return RawChunk(
-        columns=[
-            column.chunk(0) if column.num_chunks else pa.array([], pa.string())
-            for column in table.columns
-        ],
-        row_numbers=pa.array(range(first_row, first_row + rows), pa.int64()),
+        columns=columns, row_numbers=pa.array(range(first_row, first_row + rows), pa.int64())
     )
 
 
@@ -280,7 +382,7 @@ def _exact_chunks(
     column_names: list[str],
     min_width: int,
     dialect: CsvDialect,
-    chunk_rows: int,
+    chunk_size: tuple[int, int],
     skip_rows: int,
 ) -> Iterator[RawChunk]:
     records = _records(text, dialect)
@@ -300,8 +402,8 @@ def _exact_chunks(
         if reject:
             builder.rejects.append(reject)
         else:
-            builder.add(row_number, fields)
-        if builder.num_rows >= chunk_rows:
+            builder.add(row_number, fields, raw)
+        if builder.num_rows >= chunk_size[0] or builder.characters >= chunk_size[1]:
             yield builder.take()
     if builder.num_rows or builder.rejects:
         yield builder.take()
@@ -360,13 +462,15 @@ class _ChunkBuilder:
         self.values: list[list[str | None]] = [[] for _ in range(self.width)]
         self.row_numbers: list[int] = []
         self.rejects: list[RowReject] = []
+        self.characters = 0  # of the values added: the chunk's size, near enough
 
     @property
     def num_rows(self) -> int:
         return len(self.row_numbers)
 
-    def add(self, row_number: int, fields: list[str | None]) -> None:
+    def add(self, row_number: int, fields: list[str | None], raw: str) -> None:
         self.row_numbers.append(row_number)
+        self.characters += len(raw)
         for index, column in enumerate(self.values):
             column.append(fields[index] if index < len(fields) else None)
 
@@ -409,24 +513,28 @@ def _open_quote(raw: str, delimiter: str, quote: str) -> bool:
     """True when `raw` ends inside a quoted field (more lines belong to the record).
 
     A quote opens a quoted field only at the start of a field, as in pyarrow's parser; inside
-    one, a doubled quote is a literal quote.
+    one, a doubled quote is a literal quote. Jumps from quote to quote (a loop over every
+    character was most of a small file's cost).
     """
-    if quote not in raw:
-        return False
-    start, unquoted, quoted, quote_seen = 0, 1, 2, 3
-    state = start
-    for ch in raw:
-        if state == quoted:
-            state = quote_seen if ch == quote else quoted
-        elif state == quote_seen and ch == quote:
-            state = quoted
-        elif ch == delimiter or ch in "\r\n":
-            state = start
-        elif state == start and ch == quote:
-            state = quoted
-        else:
-            state = unquoted
-    return state == quoted
+    at = raw.find(quote)
+    while at != -1:
+        if at == 0 or raw[at - 1] in (delimiter, "\r", "\n"):  # opens a quoted field
+            closing = _closing_quote(raw, at + 1, quote)
+            if closing == -1:
+                return True
+            at = raw.find(quote, closing + 1)
+        else:  # a literal quote inside an unquoted field
+            at = raw.find(quote, at + 1)
+    return False
+
+
+def _closing_quote(raw: str, position: int, quote: str) -> int:
+    """The index of the quote that closes a quoted field, from `position` on; -1 if none."""
+    while True:
+        closing = raw.find(quote, position)
+        if closing == -1 or not raw.startswith(quote, closing + 1):
+            return closing
+        position = closing + 2  # a doubled quote
 
 
 def _split(body: str, delimiter: str, quote: str | None) -> list[str | None]:
