@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tests.dbcheck import fetch, scalar
 from tests.test_changes import ChangeLake, guid, loaded, row
@@ -88,3 +89,26 @@ def test_a_lone_delete_row_in_a_first_load_is_not_inserted(
     assert stagings == []
     t = summary.tables["t"]
     assert (t.rows_inserted, t.rows_updated, t.rows_deleted) == (1, 0, 0)
+
+
+def test_the_table_has_its_primary_key_and_postgresql_builds_it_after_the_rows(
+    lake: ChangeLake, db_url: str
+) -> None:
+    """PostgreSQL creates the table without its key, COPYs the rows and then adds the key
+    (one index build); SQLite cannot add one later and declares it in CREATE TABLE."""
+    lake.folder([row(1, 1, 1, "a"), row(2, 1, 1, "b")])
+    summary = migrate(lake.root, db_url)
+    assert summary.ok, summary.to_dict()
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            assert sa.inspect(conn).get_pk_constraint("t")["constrained_columns"] == ["Id"]
+    finally:
+        engine.dispose()
+    ddl = [r["statement"] for r in fetch(db_url, "_turbodata_ddl")]
+    assert ddl == summary.tables["t"].ddl
+    if db_url.startswith("postgresql"):
+        assert ddl[0].startswith("CREATE TABLE") and "PRIMARY KEY" not in ddl[0]
+        assert ddl[1:] == ['ALTER TABLE "t" ADD PRIMARY KEY ("Id")']
+    else:
+        assert len(ddl) == 1 and "PRIMARY KEY" in ddl[0]

@@ -11,6 +11,7 @@ import pytest
 
 from tests.dbcheck import comparable_rows, fetch, scalar, table_names
 from tests.lakebuilder import LakeBuilder, attribute
+from tests.test_drift import schema_ddl
 from turbodata.cli import main
 
 ACCOUNT = [
@@ -186,7 +187,7 @@ def test_incremental_folders_follow_an_appended_column_and_skip_the_in_progress_
     assert summary["tables"]["t"]["columns_created"] == 3  # 2 at CREATE, 1 ADD
     rows = sorted((int(r["n"]), r["tier"]) for r in fetch(db_url, "t"))
     assert rows == [(1, None), (2, None), (3, "gold")]
-    ddl = [r["statement"] for r in fetch(db_url, "_turbodata_ddl")]
+    ddl = schema_ddl(db_url)
     assert len(ddl) == 2 and ddl[0].startswith("CREATE TABLE") and "ADD" in ddl[1]
 
 

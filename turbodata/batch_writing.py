@@ -45,23 +45,29 @@ class BatchWriter:
         wanted: dict[str, SqlType],
         existing: dict[str, SqlType] | None,
         key: tuple[str, ...],
+        key_later: bool = False,
     ) -> schema.TablePlan:
-        """Create the table, or add and widen its columns, as `wanted` needs."""
+        """Create the table, or add and widen its columns, as `wanted` needs. `key_later`:
+        a new table gets its primary key when its first rows are in (`insert_rows`)."""
         name = self.result.name
         sql = self.conn.dialect
         table_plan = schema.plan_table(
-            sql, self.dialect, name, wanted, existing, self.options.db_schema, key
+            sql, self.dialect, name, wanted, existing, self.options.db_schema, key, key_later
         )
-        schema.apply(self.conn, table_plan)
-        ledger.record_ddl(
-            self.conn, run_id=self.run_id, table=self.ledger_table, statements=table_plan.statements
-        )
+        self._run_ddl(table_plan.statements)
         self.table_types = table_plan.types
-        self.result.ddl += table_plan.statements
         self.result.columns_created += (
             len(table_plan.types) if table_plan.created else len(table_plan.added)
         )
         return table_plan
+
+    def _run_ddl(self, statements: list[str]) -> None:
+        for statement in statements:
+            self.conn.exec_driver_sql(statement)
+        ledger.record_ddl(
+            self.conn, run_id=self.run_id, table=self.ledger_table, statements=statements
+        )
+        self.result.ddl += statements
 
     def insert_rows(
         self,
@@ -70,9 +76,10 @@ class BatchWriter:
         table_plan: schema.TablePlan,
         delete_column: str | None = None,
     ) -> None:
-        """Every row as it is. `delete_column` (a keyed table this batch created, see
-        `TableLoader._insert_keyed_rows`): the rows it marks deleted are removed after the
-        insert."""
+        """Every row as it is. A table created without its key gets it once the rows are in
+        (a repeated key fails there as it would have failed an insert). `delete_column` (a
+        keyed table this batch created, see `TableLoader._insert_keyed_rows`): the rows it
+        marks deleted are removed after that."""
         result = self.result
         replaced = 0
         if not applies_changes(reading.batch.mode):
@@ -92,6 +99,8 @@ class BatchWriter:
                 self.report(result)
             self._record_file(reading.batch, data_file, rows, rejects)
             loaded += rows
+        if table_plan.add_key:
+            self._run_ddl([table_plan.add_key])
         if delete_rows:
             flag = table_plan.table.c[delete_column]
             self.conn.execute(sa.delete(table_plan.table).where(flag == sa.true()))

@@ -326,16 +326,18 @@ class TableLoader:
             self.ledger_name(batch.table),
             self._report,
         )
-        table_plan = writer.apply_schema(wanted, existing, key)
-        ledger.forget_files(conn, writer.ledger_table, work.loaded_before)
-        ledger.note_width(conn, writer.ledger_table, len(batch.schema.columns))
         types = list(wanted.values())
         reading = Reading(
             batch, types, key, exact_width, how.sized_numbers, found.started, found.unfinished
         )
+        direct = how.direct and existing is None and bool(key) and boolean_deletes(reading)
+        key_later = direct and self.dialect.key_after_first_load
+        table_plan = writer.apply_schema(wanted, existing, key, key_later)
+        ledger.forget_files(conn, writer.ledger_table, work.loaded_before)
+        ledger.note_width(conn, writer.ledger_table, len(batch.schema.columns))
         if not key:
             writer.insert_rows(reading, files, table_plan)
-        elif how.direct and table_plan.created and boolean_deletes(reading):
+        elif direct:
             self._insert_keyed_rows(writer, reading, files, table_plan)
         else:
             writer.apply_changes(reading, files, table_plan)
@@ -369,11 +371,12 @@ class TableLoader:
     ) -> None:
         """A keyed batch into the table it just created: with nothing to update, the rows go
         straight in, without staging, when every key comes once. The primary key is the
-        check: a repeated key (also a delete row's) fails the insert, and the batch is rolled
-        back and loaded again through staging, which keeps the winner of each key
-        (`RepeatedKeys`). Delete rows go in with the others, so the key check covers them,
-        and are removed at the end: they have nothing to delete, and staging would not insert
-        them either."""
+        check (where the dialect adds it after the rows, `key_after_first_load`, its index is
+        built once instead of row by row): a repeated key (also a delete row's) fails, and
+        the batch is rolled back and loaded again through staging, which keeps the winner of
+        each key (`RepeatedKeys`). Delete rows go in with the others, so the key check covers
+        them, and are removed at the end: they have nothing to delete, and staging would not
+        insert them either."""
         try:
             writer.insert_rows(reading, files, table_plan, delete_column(reading))
         except sa.exc.IntegrityError as error:

@@ -34,6 +34,9 @@ class TablePlan:
     added: list[str] = field(default_factory=list)
     widened: list[str] = field(default_factory=list)
     statements: list[str] = field(default_factory=list)
+    # a table created without its primary key (`key_later`): the statement that adds it once
+    # the first rows are in (an index built once, not maintained row by row)
+    add_key: str | None = None
 
 
 def table_object(
@@ -60,6 +63,7 @@ def _table_object(
     types: tuple[tuple[str, SqlType], ...],
     schema: str | None,
     key: tuple[str, ...],
+    key_constraint: bool = True,  # False: the key columns NOT NULL, without the constraint
 ) -> sa.Table:
     dialect.check_identifier(name)
     columns = []
@@ -71,7 +75,7 @@ def _table_object(
                 column_name,
                 dialect.column_type(sql_type),
                 nullable=not in_key,
-                primary_key=in_key,
+                primary_key=in_key and key_constraint,
                 quote=True,
             )
         )
@@ -96,15 +100,33 @@ def plan_table(
     existing: dict[str, SqlType] | None,
     schema: str | None = None,
     key: Sequence[str] = (),
+    key_later: bool = False,
 ) -> TablePlan:
     """What must change so the table holds every column of `wanted` at its type.
 
     `existing` is the reflected table (`reflect`), None when it does not exist. Pure: the
     statements are compiled for `sql` (SQLAlchemy's dialect) and nothing is executed.
+    `key_later`: a new table is created without its primary key (`TablePlan.add_key`).
     """
     wanted = {column: dialect.stored_type(t) for column, t in wanted.items()}
     if existing is None:
         table = table_object(dialect, name, wanted, schema, key)
+        if key_later and key:
+            types = tuple(wanted.items())
+            created = _table_object(dialect, name, types, schema, tuple(key), key_constraint=False)
+            create = str(sa.schema.CreateTable(created).compile(dialect=sql)).strip()
+            # AddConstraint marks its constraint as not part of CREATE TABLE: compiled from a
+            # Table of its own, never the cached one that later statements use
+            keyed = _table_object.__wrapped__(dialect, name, types, schema, tuple(key))
+            add_key = str(sa.schema.AddConstraint(keyed.primary_key).compile(dialect=sql))
+            return TablePlan(
+                table,
+                dict(wanted),
+                tuple(key),
+                created=True,
+                statements=[create],
+                add_key=add_key.strip(),
+            )
         create = str(sa.schema.CreateTable(table).compile(dialect=sql)).strip()
         return TablePlan(table, dict(wanted), tuple(key), created=True, statements=[create])
     merged = dict(existing)

@@ -129,6 +129,11 @@ class Dialect:
         slug = re.sub(r"[^A-Za-z0-9_]", "_", target_name)[:40]
         return f"{self.staging_name}_{slug}_{uuid.uuid4().hex[:12]}"
 
+    # Whether a table a batch creates and fills with keyed rows gets its primary key after the
+    # rows (ALTER TABLE … ADD PRIMARY KEY: one index build instead of one insert per row);
+    # SQLite cannot add a primary key to a table.
+    key_after_first_load = False
+
     # Whether a staging table is gone when its transaction ends, committed or rolled back
     # (a temporary table created in the transaction): then one Table object, its name
     # included, can serve every batch of a table in a run, and SQLAlchemy compiles each
