@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeEngine
 
-from turbodata.dialects import pg_binary
+import turbodata.dialects.pg_binary as pg_binary
 from turbodata.dialects.base import (
     SEVENTH_DIGIT,
     Dialect,
