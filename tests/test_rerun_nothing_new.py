@@ -235,3 +235,23 @@ def test_unchanged_outcomes_leave_a_newer_outcome_of_another_run() -> None:
     assert states["t"]["last_error"] == "boom"
     assert (states["u"]["last_run_id"], states["u"]["last_status"]) == ("run-3", "unchanged")
     assert states["u"]["last_error"] is None
+
+
+def test_a_run_of_some_tables_reads_only_their_histories(
+    tmp_path: Path, sqlite_url: str, spied: dict[str, list[str]]
+) -> None:
+    lake = two_table_lake(tmp_path / "lake")
+    assert migrate(lake.root, sqlite_url).ok
+    engine, _ = connect(sqlite_url)
+    with engine.connect() as conn:
+        every = ledger.histories(conn)
+        assert ledger.histories(conn, ["alpha"]) == {"alpha": every["alpha"]}
+        assert ledger.histories(conn, []) == {}
+    spied["loaded"].clear()
+
+    rerun = migrate(lake.root, sqlite_url, tables=["alpha"])
+
+    assert list(rerun.tables) == ["alpha"] and rerun.tables["alpha"].status == "unchanged"
+    assert spied["loaded"] == []
+    assert table_states(sqlite_url)["alpha"]["last_run_id"] == rerun.run_id
+    assert table_states(sqlite_url)["beta"]["last_run_id"] != rerun.run_id

@@ -308,12 +308,12 @@ def _plan_and_load(
     if progress is not None and work.jobs > 1:
         loader.progress = _serialized(progress)
     leases = _TableLeases(engine, dialect, loader, work)
-    leases.nothing_new = _nothing_new(engine, plan, _select(plan, tables), loader)
+    leases.nothing_new = _nothing_new(engine, plan, tables, loader)
     _load(engine, plan, tables, summary, leases)
 
 
 def _nothing_new(
-    engine: Engine, plan: layouts.LakePlan, selected: Sequence[str], loader: TableLoader
+    engine: Engine, plan: layouts.LakePlan, tables: Sequence[str] | None, loader: TableLoader
 ) -> dict[str, ledger.TableHistory]:
     """The selected tables with no file to load, each with its history, from one read of
     every table's history. Such a table takes no lease and skips the loader; its outcome is
@@ -321,8 +321,10 @@ def _nothing_new(
     tables to reload, Delta tables (their versions say what is new), tables whose batches
     differ in columns (the loader warns when columns moved), and tables without a recorded
     outcome yet."""
+    selected = _select(plan, tables)
+    named = [loader.ledger_name(table) for table in selected] if tables else None
     with engine.connect() as conn:
-        histories = ledger.histories(conn)
+        histories = ledger.histories(conn, named)
     batches_of = _batches_by_table(plan)
     found = {}
     for table in selected:
