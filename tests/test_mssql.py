@@ -176,8 +176,13 @@ class RecordingConnection:
         self.sql.append(" ".join(sql.split()))
 
 
-def test_change_rows_are_staged_in_a_temp_table_and_applied_without_merge() -> None:
+def test_change_rows_are_staged_in_a_temp_table_and_applied_without_merge(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from turbodata import changes
     from turbodata.changes import ChangeColumns, Staging
+
+    monkeypatch.setattr(changes, "INDEX_FROM_ROWS", 0)  # the staged key's index, compiled too
 
     types = {
         "Id": SqlType(Kind.GUID),
