@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
+from tests.lakebuilder import LakeBuilder, attribute
+from turbodata import arrow_memory, cli, http_api
 from turbodata.arrow_memory import use_lean_pool
 from turbodata.model import CsvDialect
 from turbodata.reader import read_raw
@@ -38,3 +41,30 @@ def test_the_lean_pool_takes_the_reader_and_the_converter_allocations(default_po
     converted = convert_column(chunk.columns[1], SqlType(Kind.DATETIME))
     assert jemalloc.bytes_allocated() - before >= chunk.columns[0].nbytes + converted.array.nbytes
     assert converted.array[0].as_py() == "2025-01-01 10:00:00.0000000"
+
+
+def test_the_cli_and_the_http_api_load_with_the_lean_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, default_pool: None
+) -> None:
+    """Both entry points that load set the pool before the first chunk is read."""
+    calls: list[str] = []
+    original = arrow_memory.use_lean_pool
+
+    def recording() -> str:
+        calls.append("pool")
+        return original()
+
+    monkeypatch.setattr(arrow_memory, "use_lean_pool", recording)
+    LakeBuilder(tmp_path / "lake").folder(
+        "2025-01-01T00.00.00Z",
+        {"t": [attribute("Id", "guid"), attribute("n", "int64")]},
+        {"t/1.csv": "00000000-0000-0000-0000-000000000001,1\n"},
+    )
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    assert cli.main(["migrate", "--lake", str(tmp_path / "lake"), "--db", db]) == 0
+    assert calls == ["pool"]
+    monkeypatch.setenv("TURBODATA_LAKE", str(tmp_path / "lake"))
+    monkeypatch.setenv("TURBODATA_DATABASE_URL", f"sqlite:///{tmp_path / 'api.sqlite'}")
+    status, body = http_api.run_migration(http_api.MigrateRequest())
+    assert status == 200, body
+    assert calls == ["pool", "pool"]

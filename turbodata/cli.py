@@ -363,8 +363,10 @@ def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
 
 def migrate(*args: Any, **kwargs: Any) -> RunSummary:
     """`pipeline.migrate`, imported when a command runs it."""
+    from turbodata.arrow_memory import use_lean_pool
     from turbodata.pipeline import migrate as run
 
+    use_lean_pool()  # before the first chunk: freed Arrow pages go back to the system at once
     return run(*args, **kwargs)
 
 

@@ -216,6 +216,9 @@ def load_settings() -> Settings:
 def run_migration(request: MigrateRequest) -> tuple[int, dict[str, Any]]:
     """Run one migration: (HTTP status, JSON-ready summary with secrets masked)."""
     from turbodata import pipeline
+    from turbodata.arrow_memory import use_lean_pool
+
+    use_lean_pool()  # a Function is billed by its memory: freed Arrow pages returned at once
 
     engine = None
     try:
