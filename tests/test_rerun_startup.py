@@ -70,3 +70,24 @@ def test_the_public_api_is_the_pipelines() -> None:
 def test_the_cli_defaults_are_those_of_the_modules_it_does_not_import_at_start() -> None:
     assert cli.DEFAULT_JOBS == pipeline.DEFAULT_JOBS
     assert cli.RUNS_SHOWN == report.RUNS_SHOWN
+
+
+def test_a_csv_lake_into_sqlite_loads_neither_other_databases_nor_delta_lake(
+    tmp_path: Path,
+) -> None:
+    """Only the target's dialect module is imported, and deltalake only for Delta tables."""
+    lake = REPO / "examples" / "lake"
+    db = f"sqlite:///{tmp_path / 'out.sqlite'}"
+    code = RUN_CLI + "\nprint(sorted(m for m in sys.modules if m.startswith(WATCHED)))"
+    watched = ("turbodata.dialects.", "deltalake")
+    program = f"import sys\nWATCHED = {watched!r}\n{code}"
+    done = subprocess.run(
+        [sys.executable, "-c", program, "migrate", "--lake", str(lake), "--db", db],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
+    )
+    loaded = ast.literal_eval(done.stdout.strip().splitlines()[-1])
+    assert "turbodata.dialects.sqlite" in loaded, done.stdout  # it did load
+    assert not [m for m in loaded if "postgresql" in m or "mssql" in m or "deltalake" in m]

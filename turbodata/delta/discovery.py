@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
-from deltalake import DeltaTable
 
 from turbodata.delta import parquet
 from turbodata.delta.columns import UnsupportedType, columns_of
@@ -129,6 +128,8 @@ def delta_location(lake: Lake, folder: str) -> tuple[str, dict[str, str]]:
 def _delta_batch(lake: Lake, folder: str) -> TableBatch:
     name = table_name(folder)
     uri, storage_options = delta_location(lake, folder)
+    from deltalake import DeltaTable  # imported only for lakes that have Delta tables
+
     try:
         table = DeltaTable(uri, storage_options=storage_options or None)
     except Exception as error:

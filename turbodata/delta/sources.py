@@ -24,15 +24,18 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-from deltalake import DeltaTable
 
 from turbodata.lake import Lake, join
 from turbodata.model import DataFile, LoadMode, Resolved
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
 
 BATCH_ROWS = 64 * 1024  # rows per record batch read: bounds memory with wide rows too
 CHANGE_TYPE = "_change_type"
@@ -195,6 +198,8 @@ class DeltaSource:
     # ------------------------------------------------------------------ reading
 
     def _open(self, version: int) -> DeltaTable:
+        from deltalake import DeltaTable  # imported only for lakes that have Delta tables
+
         try:
             options = self.storage_options or None
             return DeltaTable(self.uri, version=version, storage_options=options)
