@@ -17,8 +17,8 @@ from typing import Any
 from turbodata.lake import Lake, parent, read_bytes
 from turbodata.metadata import (
     SchemaUnavailable,
+    Tables,
     Trait,
-    add_table,
     corpus_path,
     declared_length,
     find_trait,
@@ -100,7 +100,7 @@ class _Reader:
     """One load: the lake, the documents read so far, and what the manifests declare."""
 
     lake: Lake
-    tables: dict[str, TableSchema] = field(default_factory=dict)
+    tables: Tables = field(default_factory=Tables)
     warnings: list[str] = field(default_factory=list)
     manifests_read: set[str] = field(default_factory=set)
     documents: dict[str, Any] = field(default_factory=dict)
@@ -125,7 +125,7 @@ class _Reader:
         for declaration in _objects(manifest.get("entities")):
             table = self.declared_table(declaration, path)
             if table is not None:
-                add_table(self.tables, table, self.warnings)
+                self.tables.add(table, self.warnings)
         for declaration in _objects(manifest.get("subManifests")):
             self.read_sub_manifest(declaration, path)
 

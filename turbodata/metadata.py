@@ -311,21 +311,28 @@ def parse_model_json(data: bytes, source: str) -> Model:
     if not isinstance(entities, list):
         raise SchemaUnavailable(f"{source}: no `entities` list, schema not available")
     warnings: list[str] = []
-    tables: dict[str, TableSchema] = {}
+    tables = Tables()
     for entity in entities:
         table = _model_entity(entity, source, warnings)
         if table is not None:
-            add_table(tables, table, warnings)
+            tables.add(table, warnings)
     return Model(tables, source, tuple(warnings))
 
 
-def add_table(tables: dict[str, TableSchema], table: TableSchema, warnings: list[str]) -> None:
-    """Keep the first of two tables whose names are equal ignoring case."""
-    clash = next((name for name in tables if name.casefold() == table.name.casefold()), None)
-    if clash is None:
-        tables[table.name] = table
-    else:
-        warnings.append(f"{table.source}: entity {table.name!r} declared again; kept {clash!r}")
+class Tables(dict[str, TableSchema]):
+    """Tables by name, of which `add` keeps the first of two whose names are equal ignoring
+    case (a lake of hundreds of tables: the names are folded once each, not compared)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._by_folded: dict[str, str] = {}
+
+    def add(self, table: TableSchema, warnings: list[str]) -> None:
+        clash = self._by_folded.setdefault(table.name.casefold(), table.name)
+        if clash == table.name and table.name not in self:
+            self[table.name] = table
+        else:
+            warnings.append(f"{table.source}: entity {table.name!r} declared again; kept {clash!r}")
 
 
 def _model_entity(entity: Any, source: str, warnings: list[str]) -> TableSchema | None:
