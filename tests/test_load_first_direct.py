@@ -91,12 +91,15 @@ def test_a_lone_delete_row_in_a_first_load_is_not_inserted(
     assert (t.rows_inserted, t.rows_updated, t.rows_deleted) == (1, 0, 0)
 
 
+@pytest.mark.parametrize("longer_name", [False, True])
 def test_the_table_has_its_primary_key_and_postgresql_builds_it_after_the_rows(
-    lake: ChangeLake, db_url: str
+    lake: ChangeLake, db_url: str, longer_name: bool
 ) -> None:
     """PostgreSQL creates the table without its key, COPYs the rows and then adds the key
-    (one index build); SQLite cannot add one later and declares it in CREATE TABLE."""
-    lake.folder([row(1, 1, 1, "a"), row(2, 1, 1, "b")])
+    (one index build), also when a column was widened on the way (a name longer than its
+    declared 50); SQLite cannot add one later and declares it in CREATE TABLE."""
+    second = "b" * (80 if longer_name else 1)
+    lake.folder([row(1, 1, 1, "a")], [row(2, 1, 1, second)])
     summary = migrate(lake.root, db_url)
     assert summary.ok, summary.to_dict()
     engine = sa.create_engine(db_url)
@@ -107,8 +110,13 @@ def test_the_table_has_its_primary_key_and_postgresql_builds_it_after_the_rows(
         engine.dispose()
     ddl = [r["statement"] for r in fetch(db_url, "_turbodata_ddl")]
     assert ddl == summary.tables["t"].ddl
+    widened = ddl[1:-1] if db_url.startswith("postgresql") else ddl[1:]
+    assert bool(widened) == longer_name  # SQLite widens by rebuilding the table
     if db_url.startswith("postgresql"):
         assert ddl[0].startswith("CREATE TABLE") and "PRIMARY KEY" not in ddl[0]
-        assert ddl[1:] == ['ALTER TABLE "t" ADD PRIMARY KEY ("Id")']
+        assert ddl[-1] == 'ALTER TABLE "t" ADD PRIMARY KEY ("Id")'
     else:
-        assert len(ddl) == 1 and "PRIMARY KEY" in ddl[0]
+        assert "PRIMARY KEY" in ddl[0]
+    lake.folder([row(2, 2, 9, "updated")])  # an upsert needs the key
+    assert migrate(lake.root, db_url).ok
+    assert loaded(db_url) == lake.expected()

@@ -85,6 +85,7 @@ class BatchWriter:
         if not applies_changes(reading.batch.mode):
             replaced = self.conn.execute(sa.delete(table_plan.table)).rowcount
             result.rows_deleted += replaced
+        add_key = table_plan.add_key  # the plans of widened columns after it do not carry it
         loaded, delete_rows, read_before = 0, 0, result.rows_read
         for data_file in files:
             rows, rejects = 0, []
@@ -99,8 +100,8 @@ class BatchWriter:
                 self.report(result)
             self._record_file(reading.batch, data_file, rows, rejects)
             loaded += rows
-        if table_plan.add_key:
-            self._run_ddl([table_plan.add_key])
+        if add_key:
+            self._run_ddl([add_key])
         if delete_rows:
             flag = table_plan.table.c[delete_column]
             self.conn.execute(sa.delete(table_plan.table).where(flag == sa.true()))
