@@ -72,22 +72,26 @@ def test_the_cli_defaults_are_those_of_the_modules_it_does_not_import_at_start()
     assert cli.RUNS_SHOWN == report.RUNS_SHOWN
 
 
+def modules_loaded_by_cli(*args: str) -> list[str]:
+    """The dialect, Delta, Parquet and retry modules a CLI run in a fresh interpreter loaded."""
+    watched = ("turbodata.dialects.", "deltalake", "pyarrow.parquet", "tenacity")
+    code = RUN_CLI + "\nprint(sorted(m for m in sys.modules if m.startswith(WATCHED)))"
+    program = f"import sys\nWATCHED = {watched!r}\n{code}"
+    done = subprocess.run(
+        [sys.executable, "-c", program, *args], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    return ast.literal_eval(done.stdout.strip().splitlines()[-1])
+
+
 def test_a_csv_lake_into_sqlite_loads_neither_other_databases_nor_delta_lake(
     tmp_path: Path,
 ) -> None:
-    """Only the target's dialect module is imported, and deltalake only for Delta tables."""
-    lake = REPO / "examples" / "lake"
-    db = f"sqlite:///{tmp_path / 'out.sqlite'}"
-    code = RUN_CLI + "\nprint(sorted(m for m in sys.modules if m.startswith(WATCHED)))"
-    watched = ("turbodata.dialects.", "deltalake")
-    program = f"import sys\nWATCHED = {watched!r}\n{code}"
-    done = subprocess.run(
-        [sys.executable, "-c", program, "migrate", "--lake", str(lake), "--db", db],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        check=True,
-    )
-    loaded = ast.literal_eval(done.stdout.strip().splitlines()[-1])
-    assert "turbodata.dialects.sqlite" in loaded, done.stdout  # it did load
-    assert not [m for m in loaded if "postgresql" in m or "mssql" in m or "deltalake" in m]
+    """Only the target's dialect module is imported, deltalake and Parquet only for lakes that
+    have them, and the retry library only when a batch loads (a rerun with nothing new)."""
+    args = ("migrate", "--lake", str(REPO / "examples" / "lake"), "--db", f"sqlite:///{tmp_path}/o")
+    first = modules_loaded_by_cli(*args)
+    assert "turbodata.dialects.sqlite" in first and "tenacity" in first  # it did load
+    others = ("postgresql", "mssql", "deltalake", "parquet")
+    assert not [m for m in first if any(other in m for other in others)]
+    again = modules_loaded_by_cli(*args)
+    assert "turbodata.dialects.sqlite" in again and "tenacity" not in again

@@ -20,7 +20,6 @@ from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from turbodata import ledger, schema
 from turbodata.batch_reading import BatchReader, Reading, check_types_held
@@ -284,6 +283,9 @@ class TableLoader:
                 except BaseException:
                     _restore(result, before)
                     raise
+
+        # imported here: a rerun with nothing to load never retries (start-up, bench/README.md)
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
         retrying = Retrying(
             stop=stop_after_attempt(self.options.retries + 1),

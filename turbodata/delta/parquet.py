@@ -14,7 +14,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from turbodata.lake import Lake
 from turbodata.model import DataFile, FileInfo
@@ -64,6 +63,8 @@ def _partition_type(values: list[str | None]) -> pa.DataType:
 
 
 def _file_schema(table: str, lake: Lake, info: FileInfo) -> pa.Schema:
+    import pyarrow.parquet as pq  # imported only for lakes with Parquet folders
+
     try:
         with lake.open(info.path) as stream:
             return pq.read_schema(stream)
@@ -84,6 +85,8 @@ class ParquetSource:
     partitions: tuple[str, ...] = ()
 
     def read(self, data_file: DataFile) -> Iterator[pa.RecordBatch]:
+        import pyarrow.parquet as pq  # imported only for lakes with Parquet folders
+
         path = data_file.info.path
         constants = partition_values(self.folder, path)
         try:
