@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from turbodata import schema
+from turbodata.dialects.postgresql import PostgreSQLDialect
 from turbodata.dialects.sqlite import SQLiteDialect
 from turbodata.types import Kind, SqlType
 
@@ -28,3 +29,17 @@ def test_a_planned_table_without_changes_reuses_the_table_and_plans_nothing() ->
     again = schema.plan_table(sql, dialect, "account", dict(TYPES), created.types, None, ("Id",))
     assert again.table is created.table
     assert (again.statements, again.created) == ([], False)
+
+
+def test_a_table_planned_with_its_key_later_leaves_the_cached_table_its_key() -> None:
+    """The key added after a first load is compiled from a Table of its own: SQLAlchemy's
+    AddConstraint would drop it from the CREATE TABLE of the cached one, which the next plan
+    (a batch loaded through staging, or another run) uses."""
+    dialect = PostgreSQLDialect()
+    sql = sa.create_engine("postgresql+psycopg://").dialect
+    later = schema.plan_table(sql, dialect, "t", dict(TYPES), None, None, ("Id",), key_later=True)
+    assert "PRIMARY KEY" not in later.statements[0]
+    assert later.add_key == 'ALTER TABLE "t" ADD PRIMARY KEY ("Id")'
+    assert [c.name for c in later.table.primary_key] == ["Id"]  # upserts need it
+    now = schema.plan_table(sql, dialect, "t", dict(TYPES), None, None, ("Id",))
+    assert 'PRIMARY KEY ("Id")' in now.statements[0] and now.add_key is None
