@@ -39,10 +39,10 @@ from tests.biglake import write_big_lake
 from tests.servers.mssql_urls import driver_urls
 from turbodata import migrate
 from turbodata.dialects import for_engine
-from turbodata.loader import LoadOptions
+from turbodata.load.loader import LoadOptions
+from turbodata.load.schema import plan_table
 from turbodata.pipeline import connect
-from turbodata.schema import plan_table
-from turbodata.types import Kind, SqlType, arrow_type, string_type
+from turbodata.types.sql import Kind, SqlType, arrow_type, string_type
 
 TYPES = {
     "Id": SqlType(Kind.GUID),

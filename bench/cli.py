@@ -178,9 +178,9 @@ def create_table_ddl(model: Path, table: str) -> str:
     from sqlalchemy.dialects import postgresql
 
     from turbodata.dialects.postgresql import PostgreSQLDialect
-    from turbodata.metadata import parse_model_json
-    from turbodata.schema import table_object
-    from turbodata.types import from_cdm
+    from turbodata.load.schema import table_object
+    from turbodata.metadata.model_json import parse_model_json
+    from turbodata.types.sql import from_cdm
 
     schema = parse_model_json(model.read_bytes(), "model.json").tables[table]
     types = {c.name: from_cdm(c) for c in schema.columns}

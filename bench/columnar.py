@@ -39,7 +39,6 @@ import pyarrow.compute as pc  # noqa: E402
 import pyarrow.csv as pacsv  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from turbodata.convert import convert_chunk  # noqa: E402
 from turbodata.dialects import pg_binary  # noqa: E402
 from turbodata.dialects.base import (  # noqa: E402
     SEVENTH_DIGIT,
@@ -48,12 +47,13 @@ from turbodata.dialects.base import (  # noqa: E402
     insert_statement,
     without_seventh_digit,
 )
-from turbodata.metadata import parse_model_json  # noqa: E402
+from turbodata.load.schema import table_object  # noqa: E402
+from turbodata.metadata.model_json import parse_model_json  # noqa: E402
 from turbodata.model import CsvDialect  # noqa: E402
 from turbodata.pipeline import connect  # noqa: E402
-from turbodata.reader import read_raw  # noqa: E402
-from turbodata.schema import table_object  # noqa: E402
-from turbodata.types import Kind, SqlType, from_cdm  # noqa: E402
+from turbodata.read.convert import convert_chunk  # noqa: E402
+from turbodata.read.reader import read_raw  # noqa: E402
+from turbodata.types.sql import Kind, SqlType, from_cdm  # noqa: E402
 
 Insert = Callable[[sa.Connection, sa.Table, pa.RecordBatch, list[SqlType]], object]
 

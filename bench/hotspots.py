@@ -45,15 +45,15 @@ import pyarrow.compute as pc  # noqa: E402
 import pyarrow.csv as pacsv  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from turbodata.changes import SEQUENCE, ChangeColumns, Staging  # noqa: E402
-from turbodata.convert import TypedChunk, convert_chunk  # noqa: E402
 from turbodata.dialects.base import decimal_strings  # noqa: E402
-from turbodata.metadata import parse_model_json  # noqa: E402
+from turbodata.load.changes import SEQUENCE, ChangeColumns, Staging  # noqa: E402
+from turbodata.load.schema import table_object  # noqa: E402
+from turbodata.metadata.model_json import parse_model_json  # noqa: E402
 from turbodata.model import CsvDialect  # noqa: E402
 from turbodata.pipeline import connect  # noqa: E402
-from turbodata.reader import READ_BLOCK, read_raw  # noqa: E402
-from turbodata.schema import table_object  # noqa: E402
-from turbodata.types import Kind, SqlType, from_cdm  # noqa: E402
+from turbodata.read.convert import TypedChunk, convert_chunk  # noqa: E402
+from turbodata.read.reader import READ_BLOCK, read_raw  # noqa: E402
+from turbodata.types.sql import Kind, SqlType, from_cdm  # noqa: E402
 
 CPU: list[float] = []  # client CPU seconds of the runs `timed` last measured
 

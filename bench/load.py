@@ -92,8 +92,8 @@ def engine_for(spec: dict[str, Any]) -> Any:
 
 
 def declared_types(model: Path) -> dict[str, Any]:
-    from turbodata.metadata import parse_model_json
-    from turbodata.types import from_cdm
+    from turbodata.metadata.model_json import parse_model_json
+    from turbodata.types.sql import from_cdm
 
     schema = parse_model_json(model.read_bytes(), "model.json").tables[TABLE]
     return {c.name: from_cdm(c) for c in schema.columns}
@@ -124,7 +124,7 @@ def pg_copy(spec: dict[str, Any]) -> Callable[[], int]:
     from sqlalchemy.dialects import postgresql
 
     from turbodata.dialects.postgresql import PostgreSQLDialect
-    from turbodata.schema import table_object
+    from turbodata.load.schema import table_object
 
     types = declared_types(Path(spec["model"]))
     target = table_object(PostgreSQLDialect(), "account_copy", types, None)
@@ -259,8 +259,8 @@ class Stages:
     def install(self) -> None:
         import sqlalchemy.engine.base as sa_base
 
-        from turbodata import batch_reading, batch_writing, changes
         from turbodata.dialects import base, postgresql, sqlite
+        from turbodata.load import batch_reading, batch_writing, changes
 
         self.wrap(batch_reading, "read_raw", "read_raw (CSV → string chunks)", generator=True)
         self.wrap(batch_reading, "convert_chunk", "convert_chunk (text → typed Arrow)")

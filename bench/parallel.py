@@ -55,7 +55,7 @@ def build_lake(base: Path, rows: int, tables: int, seed: int) -> Path:
 
 def child(spec: dict[str, Any]) -> None:
     """One timed `migrate(jobs=N)` into an empty database; prints the report line."""
-    from turbodata.lake import LocalLake
+    from turbodata.lake.storage import LocalLake
     from turbodata.pipeline import migrate
 
     start_rss = common.rss_kb()

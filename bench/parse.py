@@ -9,7 +9,7 @@ a fresh child process, so its peak RSS is its own. Variants:
   arrow-strings     baseline: pyarrow `csv.open_csv`, every column a string, the reader's own
                     options (1 MB blocks, newlines_in_values, one thread); batches discarded
   csv-module        Python `csv.reader` (newline=""), strings only; rows discarded
-  read_raw          turbodata.reader.read_raw, fast path: 50k-row chunks of string columns
+  read_raw          turbodata.read.reader.read_raw, fast path: 50k-row chunks of string columns
   read_raw+convert  read_raw then convert.convert_chunk: typed Arrow batches (what migrate does
                     before the database)
   exact             read_raw on the same rows with the first row one column short, so the
@@ -51,8 +51,8 @@ BASELINE = "arrow-strings"
 
 def schema(model_path: Path) -> tuple[list[str], list[Any]]:
     """Column names and declared SqlTypes of the lake's table, as the loader computes them."""
-    from turbodata.metadata import parse_model_json
-    from turbodata.types import from_cdm
+    from turbodata.metadata.model_json import parse_model_json
+    from turbodata.types.sql import from_cdm
 
     table_schema = parse_model_json(model_path.read_bytes(), "model.json").tables[TABLE]
     return table_schema.column_names, [from_cdm(c) for c in table_schema.columns]
@@ -62,7 +62,7 @@ def arrow_strings(path: Path, names: list[str]) -> int:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from turbodata.reader import READ_BLOCK
+    from turbodata.read.reader import READ_BLOCK
 
     columns = [f"c{i}" for i in range(len(names))]
     reader = pacsv.open_csv(
@@ -90,9 +90,9 @@ def csv_module(path: Path, names: list[str]) -> int:
 
 
 def turbodata_reader(path: Path, names: list[str], types: list[Any], *, convert: bool) -> int:
-    from turbodata.convert import convert_chunk
     from turbodata.model import CsvDialect
-    from turbodata.reader import read_raw
+    from turbodata.read.convert import convert_chunk
+    from turbodata.read.reader import read_raw
 
     rows = 0
     for raw in read_raw(
@@ -130,7 +130,7 @@ def child(spec: dict[str, Any]) -> None:
     import pyarrow.compute
     import pyarrow.csv  # noqa: F401
 
-    import turbodata.convert  # noqa: F401
+    import turbodata.read.convert  # noqa: F401
 
     work, path = work_for(spec)
     start_rss = rss_kb()
@@ -146,8 +146,8 @@ def child(spec: dict[str, Any]) -> None:
 def per_column(spec: dict[str, Any]) -> str:
     """In-process: time `convert_column` per column over the whole file (fast reader path)."""
     from turbodata.model import CsvDialect
-    from turbodata.reader import read_raw
-    from turbodata.values import convert_column
+    from turbodata.read.reader import read_raw
+    from turbodata.read.values import convert_column
 
     names, types = schema(Path(spec["model"]))
     spent = dict.fromkeys(names, 0.0)

@@ -12,7 +12,7 @@ from tests.dbcheck import fetch, scalar
 from tests.lakebuilder import LakeBuilder, attribute
 from tests.reference import final_state
 from turbodata import migrate
-from turbodata.loader import LoadOptions
+from turbodata.load.loader import LoadOptions
 
 COLUMNS = [
     attribute("Id", "guid"),

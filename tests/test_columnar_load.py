@@ -19,10 +19,10 @@ from turbodata.dialects.base import (
     insert_statement,
     without_seventh_digit,
 )
+from turbodata.load.schema import table_object
 from turbodata.pipeline import connect
-from turbodata.schema import table_object
-from turbodata.types import Kind, SqlType, arrow_type
-from turbodata.values import convert_column
+from turbodata.read.values import convert_column
+from turbodata.types.sql import Kind, SqlType, arrow_type
 
 NASTY_TEXT = [
     "",

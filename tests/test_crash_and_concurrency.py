@@ -19,7 +19,7 @@ from tests.dbcheck import fetch, scalar
 from tests.reference import final_state
 from turbodata import migrate
 from turbodata.dialects.base import Dialect
-from turbodata.loader import LoadOptions
+from turbodata.load.loader import LoadOptions
 
 FOLDERS, ROWS = 6, 60_000
 REPO = Path(__file__).resolve().parents[1]
@@ -116,7 +116,8 @@ def test_a_second_run_started_during_a_load_does_not_load(
 def test_the_cli_exits_3_with_a_clear_message_while_another_run_holds_the_lease(
     tmp_path: Path, sqlite_url: str
 ) -> None:
-    from turbodata import lease, ledger
+    from turbodata.ledger import lease
+    from turbodata.ledger import records as ledger
     from turbodata.pipeline import connect
 
     write_big_lake(tmp_path / "lake", 1, 10)
@@ -149,12 +150,12 @@ def test_the_cli_exits_3_with_a_clear_message_while_another_run_holds_the_lease(
 
 
 def test_a_lease_left_by_a_crashed_process_does_not_block(tmp_path: Path, sqlite_url: str):
-    from turbodata import lease
+    from turbodata.ledger import lease
     from turbodata.pipeline import connect
 
     engine, _ = connect(sqlite_url)
     with engine.begin() as conn:
-        from turbodata import ledger
+        from turbodata.ledger import records as ledger
 
         ledger.ensure(conn)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -197,8 +198,8 @@ def test_transient_errors_are_retried_and_logged_permanent_ones_are_not(
     tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch, caplog, transient: bool
 ) -> None:
     from turbodata import pipeline
-    from turbodata.lake import LocalLake
-    from turbodata.loader import TableLoader
+    from turbodata.lake.storage import LocalLake
+    from turbodata.load.loader import TableLoader
 
     write_big_lake(tmp_path / "lake", 1, 10)
     real_connect = pipeline.connect
@@ -225,7 +226,7 @@ def test_transient_errors_are_retried_and_logged_permanent_ones_are_not(
 
 
 def test_a_refused_connection_is_not_mistaken_for_a_busy_database() -> None:
-    from turbodata import lease
+    from turbodata.ledger import lease
     from turbodata.pipeline import connect
 
     engine, dialect = connect("postgresql+psycopg://nobody@127.0.0.1:1/none")

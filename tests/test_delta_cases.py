@@ -10,9 +10,10 @@ from deltalake import DeltaTable, write_deltalake
 
 from tests.dbcheck import fetch
 from tests.test_delta_load import FIRST, SCHEMA, assert_table, merge, row, write
-from turbodata import layouts, migrate
-from turbodata.lake import LocalLake
-from turbodata.loader import LoadOptions
+from turbodata import migrate
+from turbodata.lake import layouts
+from turbodata.lake.storage import LocalLake
+from turbodata.load.loader import LoadOptions
 
 
 def synapse(lake: Path) -> Path:

@@ -20,9 +20,9 @@ from deltalake import write_deltalake
 from tests.dbcheck import fetch
 from tests.lakebuilder import LakeBuilder, attribute
 from turbodata import migrate
-from turbodata.loader import LoadOptions
+from turbodata.load.loader import LoadOptions
 from turbodata.pipeline import connect
-from turbodata.types import Kind, SqlType
+from turbodata.types.sql import Kind, SqlType
 
 ACCOUNT_ID = "5f1c3a52-0c7b-4e4a-9a55-0d2b9c1e7f1{}"
 PARENT_ID = "0a9e2d41-77c3-4b0e-8f1d-3c5b6a7e8d9{}"

@@ -13,8 +13,9 @@ from deltalake import write_deltalake
 from tests.dbcheck import fetch
 from tests.lakebuilder import LakeBuilder, attribute, entity, model_json
 from tests.test_delta_load import FIRST, SCHEMA, assert_table, expected, row, write
-from turbodata import layouts, migrate
-from turbodata.lake import LocalLake
+from turbodata import migrate
+from turbodata.lake import layouts
+from turbodata.lake.storage import LocalLake
 
 CONTACT = pa.schema([("Id", pa.string()), ("versionnumber", pa.int64()), ("age", pa.int32())])
 

@@ -16,8 +16,9 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from tests.dbcheck import comparable_rows, fetch
-from turbodata import layouts, migrate
-from turbodata.lake import LocalLake
+from turbodata import migrate
+from turbodata.lake import layouts
+from turbodata.lake.storage import LocalLake
 
 SCHEMA = pa.schema(
     [

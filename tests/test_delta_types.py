@@ -8,13 +8,13 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pytest
+from turbodata.lake.delta.columns import UnsupportedType, column_of
 
-from turbodata.batch_types import batch_types, declared_types, keep_existing_guids, known_types
-from turbodata.convert import convert_typed
-from turbodata.delta.columns import UnsupportedType, column_of
+from turbodata.metadata.overrides import Overrides, parse_overrides
 from turbodata.model import CdmType, Column, TableSchema
-from turbodata.overrides import Overrides, parse_overrides
-from turbodata.types import Kind, SqlType, decimal_type, from_cdm, string_type
+from turbodata.read.convert import convert_typed
+from turbodata.types.batch import batch_types, declared_types, keep_existing_guids, known_types
+from turbodata.types.sql import Kind, SqlType, decimal_type, from_cdm, string_type
 
 NO_OVERRIDES = Overrides()
 

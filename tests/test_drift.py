@@ -13,10 +13,10 @@ from tests.dbcheck import fetch, scalar
 from tests.lakebuilder import LakeBuilder, attribute
 from turbodata import migrate
 from turbodata.cli import main
-from turbodata.loader import LoadOptions
-from turbodata.overrides import parse_overrides
+from turbodata.load.loader import LoadOptions
+from turbodata.metadata.overrides import parse_overrides
 from turbodata.pipeline import connect
-from turbodata.types import Kind, SqlType
+from turbodata.types.sql import Kind, SqlType
 
 ID = attribute("Id", "guid")
 
@@ -286,7 +286,7 @@ def test_plan_prints_the_ddl_and_changes_nothing_and_dry_run_counts_rows(
 
 
 def test_every_type_reads_back_through_the_inspector_as_it_was_created(db_url: str) -> None:
-    from turbodata.schema import plan_table, reflect
+    from turbodata.load.schema import plan_table, reflect
 
     types = {
         "b": SqlType(Kind.BOOLEAN),

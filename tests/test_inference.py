@@ -1,4 +1,4 @@
-"""turbodata.inference: the narrowest correct type from a column's values (issue 3)."""
+"""turbodata.types.inference: the narrowest correct type from a column's values (issue 3)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from turbodata import values as values_module
-from turbodata.inference import TypeInference, infer_type, needs_inference
 from turbodata.model import CdmType, Column
-from turbodata.types import INTEGER_RANGES, Kind, SqlType, decimal_type, string_type
-from turbodata.values import convert_column
+from turbodata.read import values as values_module
+from turbodata.read.values import convert_column
+from turbodata.types.inference import TypeInference, infer_type, needs_inference
+from turbodata.types.sql import INTEGER_RANGES, Kind, SqlType, decimal_type, string_type
 
 MAX = string_type(None)
 BOOL, GUID, DATE = SqlType(Kind.BOOLEAN), SqlType(Kind.GUID), SqlType(Kind.DATE)

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from tests.lakebuilder import LakeBuilder, attribute, entity, model_json
-from turbodata.lake import LocalLake
-from turbodata.layouts import (
+from turbodata.lake.layouts import (
     OPTIONSET_TABLES,
     LakePlan,
     discover,
     folder_time,
     resolve_location,
 )
+from turbodata.lake.storage import LocalLake
 from turbodata.model import CdmType, FileInfo, LoadMode, TableBatch
 
 COLUMNS = [attribute("Id", "guid"), attribute("n", "int64")]

@@ -17,7 +17,8 @@ FIRST_RUN = "20260101T000000Z-first"
 # seconds, then commits and keeps the lease (between batches) until it is killed.
 HOLDER = f"""
 import sys, time
-from turbodata import lease, ledger
+from turbodata.ledger import lease
+from turbodata.ledger import records as ledger
 from turbodata.pipeline import connect
 engine, _ = connect(sys.argv[1])
 with engine.begin() as conn:
@@ -74,7 +75,7 @@ def test_a_second_migrate_says_whom_it_waits_for_then_exits_blocked(tmp_path: Pa
 def test_the_lease_expiry_is_shown_in_utc_whatever_form_the_driver_returns() -> None:
     from datetime import UTC, datetime, timedelta, timezone
 
-    from turbodata.lease import LeaseHeld
+    from turbodata.ledger.lease import LeaseHeld
 
     plus_two = datetime(2026, 1, 2, 5, 4, 5, tzinfo=timezone(timedelta(hours=2)))
     assert "until 2026-01-02 03:04:05 UTC" in str(LeaseHeld("r", plus_two))

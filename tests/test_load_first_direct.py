@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from tests.dbcheck import fetch, scalar
 from tests.test_changes import ChangeLake, guid, loaded, row
 from turbodata import migrate
-from turbodata.changes import Staging
-from turbodata.loader import LoadOptions
+from turbodata.load.changes import Staging
+from turbodata.load.loader import LoadOptions
 
 STAGING_LOG = "loading through staging"
 

@@ -1,4 +1,4 @@
-"""turbodata.prefetch: the next chunk is produced in a thread while this one is loaded."""
+"""turbodata.read.prefetch: the next chunk is produced in a thread while this one is loaded."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 
 from tests.dbcheck import fetch
 from tests.test_load_read_once import write_lake
-from turbodata import batch_reading, migrate
-from turbodata.prefetch import prefetched
+from turbodata import migrate
+from turbodata.load import batch_reading
+from turbodata.read.prefetch import prefetched
 
 
 def test_items_arrive_in_order_and_are_produced_in_another_thread() -> None:

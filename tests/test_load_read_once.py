@@ -13,8 +13,9 @@ import pytest
 from tests.dbcheck import fetch
 from tests.lakebuilder import LakeBuilder, attribute
 from tests.test_drift import column_types as drift_column_types
-from turbodata import batch_reading, migrate
-from turbodata.types import Kind, SqlType, string_type
+from turbodata import migrate
+from turbodata.load import batch_reading
+from turbodata.types.sql import Kind, SqlType, string_type
 
 COLUMNS = [attribute("Id", "guid"), attribute("note"), attribute("amount", "int64")]
 FOLDER = "2025-01-01T10.00.00Z"

@@ -12,10 +12,11 @@ from sqlalchemy import event
 
 from tests.dbcheck import fetch
 from tests.lakebuilder import LakeBuilder, attribute
-from turbodata import changes, migrate, schema
+from turbodata import migrate
 from turbodata.dialects.mssql import MSSQLDialect
-from turbodata.loader import LoadOptions
-from turbodata.types import Kind, SqlType
+from turbodata.load import changes, schema
+from turbodata.load.loader import LoadOptions
+from turbodata.types.sql import Kind, SqlType
 
 COLUMNS = [
     attribute("Id", "guid"),

@@ -11,12 +11,13 @@ import pyarrow as pa
 import pytest
 
 from tests.lakebuilder import LakeBuilder, attribute
-from turbodata import arrow_memory, cli, http_api
-from turbodata.arrow_memory import use_lean_pool
+from turbodata import cli, http_api
 from turbodata.model import CsvDialect
-from turbodata.reader import read_raw
-from turbodata.types import Kind, SqlType
-from turbodata.values import convert_column
+from turbodata.read import arrow_memory
+from turbodata.read.arrow_memory import use_lean_pool
+from turbodata.read.reader import read_raw
+from turbodata.read.values import convert_column
+from turbodata.types.sql import Kind, SqlType
 
 
 @pytest.fixture()

@@ -1,4 +1,4 @@
-"""turbodata.metadata (and turbodata.manifest): CDM metadata parsed into model values.
+"""turbodata.metadata (model_json, manifest): CDM metadata parsed into model values.
 
 Every metadata file of the shared fixture corpus is parsed and asserted on; synthetic inputs
 cover the metadata cases of docs/lake-format.md section 10 (items 1-9).
@@ -17,14 +17,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from turbodata.lake import LocalLake
-from turbodata.manifest import (
+from turbodata.lake.storage import LocalLake
+from turbodata.metadata.manifest import (
     find_entity_documents,
     load_entity_document,
     load_manifest,
     pattern_files,
 )
-from turbodata.metadata import (
+from turbodata.metadata.model_json import (
     SchemaUnavailable,
     Trait,
     find_trait,

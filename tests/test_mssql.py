@@ -17,8 +17,8 @@ from sqlalchemy.dialects import mssql as sa_mssql
 
 from turbodata.dialects import for_engine, for_name
 from turbodata.dialects.mssql import EXECUTEMANY_ROWS
-from turbodata.schema import plan_table, table_object
-from turbodata.types import Kind, SqlType, arrow_type, string_type
+from turbodata.load.schema import plan_table, table_object
+from turbodata.types.sql import Kind, SqlType, arrow_type, string_type
 
 TSQL = sa_mssql.pyodbc.dialect(paramstyle="qmark")  # pyodbc's parameter style
 MSSQL = for_name("mssql")
@@ -179,8 +179,8 @@ class RecordingConnection:
 def test_change_rows_are_staged_in_a_temp_table_and_applied_without_merge(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from turbodata import changes
-    from turbodata.changes import ChangeColumns, Staging
+    from turbodata.load import changes
+    from turbodata.load.changes import ChangeColumns, Staging
 
     monkeypatch.setattr(changes, "INDEX_FROM_ROWS", 0)  # the staged key's index, compiled too
 

@@ -25,8 +25,8 @@ from turbodata.dialects.mssql_drivers import (
     error_number,
     for_driver_name,
 )
-from turbodata.schema import table_object
-from turbodata.types import Kind, SqlType, arrow_type, string_type
+from turbodata.load.schema import table_object
+from turbodata.types.sql import Kind, SqlType, arrow_type, string_type
 
 DECIMAL_38_10 = SqlType(Kind.DECIMAL, precision=38, scale=10)
 TYPES = {
@@ -218,7 +218,7 @@ def test_a_rollback_that_fails_for_another_reason_is_not_hidden() -> None:
 @pytest.mark.parametrize("driver", ["pyodbc", "mssqlpython", "pytds"])
 def test_aware_datetimes_reach_every_driver_as_naive_utc(driver: str) -> None:
     """pyodbc's dialect turned them into text, which Babelfish refuses for DATETIMEOFFSET."""
-    from turbodata import ledger
+    from turbodata.ledger import records as ledger
 
     engine = sa.create_engine(f"mssql+{driver}://u:p@h/db?driver=FreeTDS")
     for_name("mssql").configure_engine(engine)
@@ -356,7 +356,7 @@ def login_failure_seen(url: str, driver_error: Exception) -> str:
     handler = mssql_module._name_the_failed_login(sa.engine.make_url(url))
     with pytest.raises(sa.exc.OperationalError) as raised:
         handler(SimpleNamespace(original_exception=driver_error))
-    from turbodata.loader import one_line
+    from turbodata.load.loader import one_line
 
     return one_line(raised.value)
 

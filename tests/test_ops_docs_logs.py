@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_LAKE = REPO / "examples" / "lake"
 PLANTED = "Planted-Setting-Secret-4471"
 URL_PASSWORD = "Planted-Url-Password-4471"
-LOADER = logging.getLogger("turbodata.loader")
+LOADER = logging.getLogger("turbodata.load.loader")
 OUTCOME = logs.BatchOutcome(
     files=3,
     rows_inserted=10,
@@ -73,7 +73,7 @@ def test_a_batch_event_as_json_carries_every_field(
     logs.log_batch(LOADER, "RUN-1", "ticket", "2025-01-02T00.00.00Z", OUTCOME)
 
     [event] = events(json_stream, "batch_finished")
-    assert event["level"] == "INFO" and event["logger"] == "turbodata.loader"
+    assert event["level"] == "INFO" and event["logger"] == "turbodata.load.loader"
     assert {k: event[k] for k in ("run_id", "table", "folder", "status", "files")} == {
         "run_id": "RUN-1",
         "table": "ticket",
@@ -95,8 +95,8 @@ def test_a_batch_event_on_a_terminal_is_one_readable_line(
     logs.log_batch(LOADER, "RUN-1", "ticket", "2025-01-02T00.00.00Z", OUTCOME)
 
     assert text.getvalue() == (
-        "INFO turbodata.loader: RUN-1 ticket 2025-01-02T00.00.00Z: loaded, 3 files, 10 inserted,"
-        " 4 updated, 1 deleted, 2 rejected, 1 DDL, 0.50 s\n"
+        "INFO turbodata.load.loader: RUN-1 ticket 2025-01-02T00.00.00Z: loaded, 3 files,"
+        " 10 inserted, 4 updated, 1 deleted, 2 rejected, 1 DDL, 0.50 s\n"
     )
 
 

@@ -113,7 +113,7 @@ def test_a_run_logs_one_event_per_table_and_one_for_the_run(
 def test_a_failed_table_is_logged_as_failed(
     db: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from turbodata.loader import TableLoader
+    from turbodata.load.loader import TableLoader
 
     def broken(self: TableLoader, result: object, batches: object) -> None:
         raise OSError("disk on fire")
@@ -134,7 +134,7 @@ def test_a_run_stopped_by_an_error_is_never_logged_as_succeeded(
     db: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The error escapes before any table ran, so the summary has no problem to show."""
-    from turbodata import ledger
+    from turbodata.ledger import records as ledger
 
     def unreachable(conn: object) -> None:
         raise OSError("database went away")

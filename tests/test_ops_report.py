@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.lakebuilder import LakeBuilder, attribute
-from turbodata import ledger
+from turbodata.ledger import records as ledger
 from turbodata.ops.report import SAMPLES_PER_GROUP, collect, render_report, write_report
 from turbodata.pipeline import DatabaseNotFound, migrate
 

@@ -14,7 +14,7 @@ from types import ModuleType
 from tests.dbcheck import comparable_rows, fetch
 from tests.lakebuilder import LakeBuilder, attribute
 from turbodata import migrate
-from turbodata.layouts import OPTIONSET_TABLES
+from turbodata.lake.layouts import OPTIONSET_TABLES
 
 NEW_FOLDER = "2025-02-03T13.15.00Z"  # after the sample lake's in-progress 12.15 folder
 

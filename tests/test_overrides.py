@@ -1,4 +1,4 @@
-"""turbodata.overrides: the type override file (issue 3, "Minimal types")."""
+"""turbodata.metadata.overrides: the type override file (issue 3, "Minimal types")."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from turbodata.overrides import (
+from turbodata.metadata.overrides import (
     OverrideError,
     Overrides,
     load_overrides,
     parse_overrides,
     parse_type,
 )
-from turbodata.types import Kind, SqlType, decimal_type
+from turbodata.types.sql import Kind, SqlType, decimal_type
 
 EXAMPLE = """\
 # table -> column -> SQL type (or settings)

@@ -26,7 +26,7 @@ from tests.test_parallel_leases import (
     wait_for,
     write_tables_lake,
 )
-from turbodata.loader import TableLoader
+from turbodata.load.loader import TableLoader
 from turbodata.pipeline import RunInterrupted, migrate
 from turbodata.summary import TableResult
 

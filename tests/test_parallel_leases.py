@@ -20,7 +20,8 @@ from tests.biglake import COLUMNS
 from tests.dbcheck import fetch, scalar
 from tests.lakebuilder import LakeBuilder
 from tests.reference import final_state
-from turbodata import lease, ledger
+from turbodata.ledger import lease
+from turbodata.ledger import records as ledger
 from turbodata.pipeline import connect, lease_wait_seconds, migrate
 
 REPO = Path(__file__).resolve().parents[1]

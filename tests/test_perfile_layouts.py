@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.lakebuilder import LakeBuilder, attribute
-from turbodata.lake import LocalLake
-from turbodata.layouts import csvs_by_folder, discover
+from turbodata.lake.layouts import csvs_by_folder, discover
+from turbodata.lake.storage import LocalLake
 from turbodata.model import FileInfo
 
 COLUMNS = [attribute("Id", "guid"), attribute("name", "string", 20)]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.lakebuilder import LakeBuilder, attribute
-from turbodata import lease, migrate, pipeline
+from turbodata import migrate, pipeline
+from turbodata.ledger import lease
 
 ACCOUNT = [attribute("Id", "guid"), attribute("name", "string", 20)]
 FOLDERS = ("2025-01-01T00.00.00Z", "2025-01-01T01.00.00Z", "2025-01-01T02.00.00Z")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from turbodata import ledger
+from turbodata.ledger import records as ledger
 from turbodata.model import FileInfo
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from turbodata import schema
 from turbodata.dialects.postgresql import PostgreSQLDialect
 from turbodata.dialects.sqlite import SQLiteDialect
-from turbodata.types import Kind, SqlType
+from turbodata.load import schema
+from turbodata.types.sql import Kind, SqlType
 
 TYPES = {"Id": SqlType(Kind.GUID), "name": SqlType(Kind.STRING, length=20)}
 

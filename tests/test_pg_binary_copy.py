@@ -15,10 +15,10 @@ import sqlalchemy as sa
 
 from tests.test_columnar_load import TYPES as COLUMNAR_TYPES
 from turbodata.dialects import pg_binary, postgresql
+from turbodata.load.schema import table_object
 from turbodata.pipeline import connect
-from turbodata.schema import table_object
-from turbodata.types import Kind, SqlType, arrow_type
-from turbodata.values import convert_column
+from turbodata.read.values import convert_column
+from turbodata.types.sql import Kind, SqlType, arrow_type
 
 TEXT = ["", None, "a\tb", "x\ny\r\n", "\\", "\\N", "NULL", "😀 non-BMP 𝄞", "ßüé 中文", " "]
 STAMPS = [

@@ -7,7 +7,7 @@ import io
 import pytest
 
 from turbodata.model import CsvDialect
-from turbodata.reader import RawChunk, read_raw
+from turbodata.read.reader import RawChunk, read_raw
 
 NAMES = ["a", "b", "c"]
 

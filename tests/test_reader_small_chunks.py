@@ -8,10 +8,10 @@ import pyarrow as pa
 import pytest
 
 from tests import test_values as cases
-from turbodata import convert
-from turbodata.convert import convert_chunk
-from turbodata.reader import RawChunk
-from turbodata.values import convert_column, convert_values
+from turbodata.read import convert
+from turbodata.read.convert import convert_chunk
+from turbodata.read.reader import RawChunk
+from turbodata.read.values import convert_column, convert_values
 
 TABLES = [
     cases.BOOLEAN_CASES,

@@ -11,9 +11,9 @@ from dataclasses import astuple
 
 import pytest
 
-from turbodata import reader
 from turbodata.model import CsvDialect
-from turbodata.reader import READ_BLOCK, read_raw
+from turbodata.read import reader
+from turbodata.read.reader import READ_BLOCK, read_raw
 
 NAMES = ["a", "b", "c"]
 HEADER = CsvDialect(header=True)

@@ -14,8 +14,10 @@ from deltalake import write_deltalake
 
 from tests.dbcheck import fetch
 from tests.lakebuilder import LakeBuilder, attribute
-from turbodata import lease, ledger, pipeline
-from turbodata.loader import TableLoader
+from turbodata import pipeline
+from turbodata.ledger import lease
+from turbodata.ledger import records as ledger
+from turbodata.load.loader import TableLoader
 from turbodata.pipeline import connect, migrate
 from turbodata.summary import RunSummary
 

@@ -15,7 +15,7 @@ from turbodata import cli, pipeline, summary
 from turbodata.ops import report
 
 REPO = Path(__file__).resolve().parents[1]
-HEAVY = ("sqlalchemy", "pyarrow", "deltalake", "turbodata.pipeline", "turbodata.loader")
+HEAVY = ("sqlalchemy", "pyarrow", "deltalake", "turbodata.pipeline", "turbodata.load.loader")
 
 RUN_CLI = """
 import runpy

@@ -13,8 +13,8 @@ from azure.core.exceptions import ClientAuthenticationError
 
 from tests.dbcheck import table_names
 from turbodata import cli
-from turbodata.azure_lake import AzureLakeError
 from turbodata.cli import main
+from turbodata.lake.azure import AzureLakeError
 
 REPO = Path(__file__).resolve().parents[1]
 

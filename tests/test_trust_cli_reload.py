@@ -12,7 +12,7 @@ from tests.dbcheck import fetch
 from tests.lakebuilder import LakeBuilder, attribute, entity, model_json
 from turbodata import migrate
 from turbodata.cli import main
-from turbodata.loader import TableLoader
+from turbodata.load.loader import TableLoader
 from turbodata.pipeline import RunInterrupted
 
 TICKET = [attribute("Id", "guid"), attribute("title", "string", 50)]

@@ -11,8 +11,9 @@ import pytest
 
 from tests.dbcheck import fetch
 from tests.lakebuilder import LakeBuilder, attribute
-from turbodata import ledger, migrate
-from turbodata.loader import TableLoader
+from turbodata import migrate
+from turbodata.ledger import records as ledger
+from turbodata.load.loader import TableLoader
 from turbodata.pipeline import RunInterrupted
 
 COLUMNS = [attribute("Id", "guid"), attribute("title", "string", 20)]

@@ -13,7 +13,7 @@ from tests.dbcheck import fetch
 from tests.lakebuilder import LakeBuilder, attribute, entity
 from turbodata import migrate
 from turbodata.model import CsvDialect
-from turbodata.reader import UnsupportedEncoding, read_raw
+from turbodata.read.reader import UnsupportedEncoding, read_raw
 
 NAMES = ["a", "b", "c"]
 TEXTS = ["café", "Müller & Söhne", "€ 5 “quoted”", "naïve – dash", "Zoë\nsecond line"]

@@ -17,8 +17,8 @@ from tests.dbcheck import fetch
 from tests.lakebuilder import LakeBuilder, attribute
 from turbodata import migrate
 from turbodata.cli import main
-from turbodata.lake import LocalLake
-from turbodata.layouts import discover
+from turbodata.lake.layouts import discover
+from turbodata.lake.storage import LocalLake
 
 ACCOUNT = [attribute("Id", "guid"), attribute("name", "string", 20)]
 FOLDERS = ("2025-01-01T00.00.00Z", "2025-01-01T01.00.00Z", "2025-01-01T02.00.00Z")

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from turbodata.model import CsvDialect
-from turbodata.reader import READ_BLOCK, RawChunk, read_raw
+from turbodata.read.reader import READ_BLOCK, RawChunk, read_raw
 
 NAMES = ["a", "b", "c"]
 

@@ -9,10 +9,11 @@ import sqlalchemy as sa
 
 from tests.dbcheck import fetch
 from tests.lakebuilder import LakeBuilder, attribute
-from turbodata import ledger, migrate
+from turbodata import migrate
 from turbodata.cli import main
-from turbodata.lake import LocalLake
-from turbodata.layouts import RESERVED_PREFIX, discover
+from turbodata.lake.layouts import RESERVED_PREFIX, discover
+from turbodata.lake.storage import LocalLake
+from turbodata.ledger import records as ledger
 
 ACCOUNT = [attribute("Id", "guid"), attribute("name", "string", 20)]
 IMPOSTOR = [attribute("Id", "guid"), attribute("path", "string", 20)]

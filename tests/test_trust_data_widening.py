@@ -10,9 +10,9 @@ import pytest
 from tests.dbcheck import fetch
 from tests.lakebuilder import LakeBuilder, attribute
 from turbodata import migrate
-from turbodata.batch_types import WidenedNumber
 from turbodata.pipeline import connect
-from turbodata.types import Kind, SqlType, decimal_type
+from turbodata.types.batch import WidenedNumber
+from turbodata.types.sql import Kind, SqlType, decimal_type
 
 FORTY_ONE_DIGITS = "1" * 41
 INT32 = SqlType(Kind.INTEGER)

@@ -1,4 +1,4 @@
-"""turbodata.types: the CDM -> SQL mapping (lake-format.md 5) and the widening lattice (issue 3)."""
+"""turbodata.types.sql: the CDM -> SQL mapping (lake-format.md 5), widening lattice (issue 3)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from turbodata.model import CdmType, Column
-from turbodata.types import (
+from turbodata.read.values import convert_column
+from turbodata.types.sql import (
     INTEGER_DIGITS,
     INTEGER_RANGES,
     IncompatibleType,
@@ -22,7 +23,6 @@ from turbodata.types import (
     string_type,
     widen,
 )
-from turbodata.values import convert_column
 
 BOOL, FLOAT, REAL, GUID = (SqlType(k) for k in (Kind.BOOLEAN, Kind.FLOAT, Kind.REAL, Kind.GUID))
 TINY, SMALL, INT, BIG = (SqlType(k) for k in INTEGER_RANGES)

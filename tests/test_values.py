@@ -1,4 +1,4 @@
-"""turbodata.values: text -> typed Arrow values (lake-format.md 4.4-4.7, 10 items 11-15)."""
+"""turbodata.read.values: text -> typed Arrow values (lake-format.md 4.4-4.7, 10 items 11-15)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from turbodata import values as values_module
-from turbodata.types import INTEGER_RANGES, Kind, SqlType, arrow_type, decimal_type
-from turbodata.values import Converted, convert_column, parse_value
+from turbodata.read import values as values_module
+from turbodata.read.values import Converted, convert_column, parse_value
+from turbodata.types.sql import INTEGER_RANGES, Kind, SqlType, arrow_type, decimal_type
 
 BAD = object()  # expected: the value is rejected with a reason
 

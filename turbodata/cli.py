@@ -37,7 +37,7 @@ from turbodata.summary import RunSummary, TableResult
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from turbodata.lake import Lake
+    from turbodata.lake.storage import Lake
     from turbodata.ops.report import RunLine
     from turbodata.pipeline import RunInterrupted
 
@@ -58,7 +58,7 @@ log = logging.getLogger("turbodata")
 USAGE_ERRORS = (
     ("turbodata.settings", "SettingsError"),
     ("turbodata.secrets", "SecretError"),
-    ("turbodata.overrides", "OverrideError"),
+    ("turbodata.metadata.overrides", "OverrideError"),
     ("turbodata.pipeline", "DatabaseUrlError"),
     ("turbodata.pipeline", "DatabaseNotFound"),
     ("argparse", "ArgumentTypeError"),
@@ -86,7 +86,7 @@ def one_line(error: BaseException | None) -> str:
     """One line for the person running the command: the database's own message when there
     is one (`loader.one_line`, once SQLAlchemy is loaded: only then can a database fail)."""
     if "sqlalchemy" in sys.modules:
-        from turbodata.loader import one_line as database_line
+        from turbodata.load.loader import one_line as database_line
 
         return database_line(error)
     text = str(error).strip()
@@ -363,16 +363,16 @@ def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
 
 def migrate(*args: Any, **kwargs: Any) -> RunSummary:
     """`pipeline.migrate`, imported when a command runs it."""
-    from turbodata.arrow_memory import use_lean_pool
     from turbodata.pipeline import migrate as run
+    from turbodata.read.arrow_memory import use_lean_pool
 
     use_lean_pool()  # before the first chunk: freed Arrow pages go back to the system at once
     return run(*args, **kwargs)
 
 
 def _migrate(args: argparse.Namespace, dry_run: bool = False) -> int:
-    from turbodata.loader import LoadOptions
-    from turbodata.overrides import Overrides, load_overrides
+    from turbodata.load.loader import LoadOptions
+    from turbodata.metadata.overrides import Overrides, load_overrides
 
     structured = _logs is not None and _logs.structured
     progress = _Progress() if sys.stderr.isatty() and not (args.json or structured) else None
@@ -479,7 +479,7 @@ def _positive(text: str) -> int:
 def _runs(args: argparse.Namespace) -> int:
     import sqlalchemy as sa
 
-    from turbodata import ledger
+    from turbodata.ledger import records as ledger
     from turbodata.ops.report import recent_runs
     from turbodata.pipeline import connect_existing
 
@@ -545,7 +545,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _rejects(args: argparse.Namespace) -> int:
-    from turbodata import ledger
+    from turbodata.ledger import records as ledger
     from turbodata.pipeline import connect_existing
 
     engine, _ = connect_existing(_database(args))
@@ -577,7 +577,7 @@ def _report(args: argparse.Namespace) -> int:
 def _has_ledger(conn: object) -> bool:
     import sqlalchemy as sa
 
-    from turbodata import ledger
+    from turbodata.ledger import records as ledger
 
     return sa.inspect(conn).has_table(ledger.rejects.name)
 

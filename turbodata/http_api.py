@@ -42,9 +42,10 @@ log = logging.getLogger("turbodata.functions")
 
 MAX_PROBLEMS = 100  # per table and per run in a response; the ledger keeps every reject
 # How many table activities a Durable run has running at once, unless TURBODATA_PARALLEL_TABLES
-# says otherwise. Tables have leases of their own (turbodata.lease), so activities on different
-# tables load together. 1 by default because the right number is the database's (its log write
-# rate, DTU/vCore limits; SQLite has one writer): the deployment sets it (infra/main.bicep).
+# says otherwise. Tables have leases of their own (turbodata.ledger.lease), so activities on
+# different tables load together. 1 by default because the right number is the database's (its
+# log write rate, DTU/vCore limits; SQLite has one writer): the deployment sets it
+# (infra/main.bicep).
 PARALLEL_TABLES = 1
 PARALLEL_TABLES_ENV = "TURBODATA_PARALLEL_TABLES"
 # Attempts of a table's activity (a failed or blocked table is tried again, the others not),
@@ -194,7 +195,7 @@ def _lake(value: Any) -> str | None:
         return None
     if not isinstance(value, str) or not value.lower().startswith(AZURE_LAKE_SCHEMES + WEB_SCHEMES):
         raise RequestError("lake", "must be an abfs://, abfss:// or az:// URL")
-    from turbodata.azure_lake import AzureLakeError, AzureLocation
+    from turbodata.lake.azure import AzureLakeError, AzureLocation
 
     try:
         AzureLocation.parse(value)
@@ -216,7 +217,7 @@ def load_settings() -> Settings:
 def run_migration(request: MigrateRequest) -> tuple[int, dict[str, Any]]:
     """Run one migration: (HTTP status, JSON-ready summary with secrets masked)."""
     from turbodata import pipeline
-    from turbodata.arrow_memory import use_lean_pool
+    from turbodata.read.arrow_memory import use_lean_pool
 
     use_lean_pool()  # a Function is billed by its memory: freed Arrow pages returned at once
 
@@ -260,7 +261,7 @@ def table_status() -> list[dict[str, Any]]:
 
 def error_body(exc: BaseException) -> dict[str, Any]:
     """The JSON object answering a read that failed: `ok` false and one masked line."""
-    from turbodata.loader import one_line
+    from turbodata.load.loader import one_line
 
     return {"ok": False, "error": mask_secrets(f"{type(exc).__name__}: {one_line(exc)}")}
 

@@ -3,7 +3,7 @@
 Tables are independent: one that fails is reported and the others go on (`loader`). A run
 that finds nothing to load, or is stopped by a signal, never ends `succeeded`. A run takes the
 database's lease only for a moment (ledger tables, its start recorded), then each table's own
-lease while it loads it (`turbodata.lease`): runs on different tables load together, up to
+lease while it loads it (`turbodata.ledger.lease`): runs on different tables load together, up to
 `jobs` tables of one run load at once. A table the ledger shows has no file to load (a rerun's
 usual case) takes no lease and does not go through the loader (`_nothing_new`).
 """
@@ -29,10 +29,13 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from turbodata import dialects, layouts, lease, ledger, preflight
+from turbodata import dialects, preflight
 from turbodata.dialects.base import Dialect
-from turbodata.lake import Lake, LakeLocation
-from turbodata.loader import LoadOptions, Progress, TableLoader, files_to_load, one_line
+from turbodata.lake import layouts
+from turbodata.lake.storage import Lake, LakeLocation
+from turbodata.ledger import lease
+from turbodata.ledger import records as ledger
+from turbodata.load.loader import LoadOptions, Progress, TableLoader, files_to_load, one_line
 from turbodata.model import LoadMode, TableBatch
 from turbodata.ops import logs, telemetry
 from turbodata.secrets import mask_secrets, redact_data

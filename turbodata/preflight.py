@@ -11,9 +11,10 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from turbodata import dialects, layouts
-from turbodata.lake import Lake
-from turbodata.loader import LoadOptions
+from turbodata import dialects
+from turbodata.lake import layouts
+from turbodata.lake.storage import Lake
+from turbodata.load.loader import LoadOptions
 from turbodata.model import LoadMode
 from turbodata.secrets import mask_secrets
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from turbodata import secrets
-from turbodata.lake import Lake, LakeLocation, LocalLake
+from turbodata.lake.storage import Lake, LakeLocation, LocalLake
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -331,7 +331,7 @@ class Settings:
         `TURBODATA_STORAGE_ACCOUNTS` and the account of `TURBODATA_LAKE`."""
         accounts = {a for a in (self.storage_account, *self.storage_accounts) if a}
         if self.lake and self.lake.lower().startswith(AZURE_LAKE_SCHEMES):
-            from turbodata.azure_lake import AzureLakeError, AzureLocation
+            from turbodata.lake.azure import AzureLakeError, AzureLocation
 
             with contextlib.suppress(AzureLakeError):  # a run of it says what is wrong
                 accounts.add(AzureLocation.parse(self.lake).account or "")
@@ -345,7 +345,7 @@ class Settings:
         of a configured account (`allowed_storage_accounts`); a location without an account
         uses the configured one. Raises `AzureLakeError` saying which setting allows more.
         """
-        from turbodata.azure_lake import AzureLakeError, AzureLocation
+        from turbodata.lake.azure import AzureLakeError, AzureLocation
 
         requested = AzureLocation.parse(location)
         requested.check_endpoint(self.storage_endpoint_suffixes)
@@ -369,7 +369,7 @@ class Settings:
         """The lake at `override` or `TURBODATA_LAKE`, Azure URLs with these settings."""
         location = self.lake_location(override)
         if "://" in location:  # abfs:// (https:// and others are refused with the form to use)
-            from turbodata.azure_lake import AzureLake  # the Azure SDK only when needed
+            from turbodata.lake.azure import AzureLake  # the Azure SDK only when needed
 
             return AzureLake.from_url(location, settings=self)
         return LocalLake(location)

@@ -25,7 +25,7 @@ from azure.functions.timer import TimerRequest
 from azure.storage.blob import ContainerClient
 
 from turbodata import http_api, pipeline
-from turbodata.azure_lake import AzureLake
+from turbodata.lake.azure import AzureLake
 from turbodata.settings import Settings
 
 RUN_KEYS = ("status", "rows_inserted", "rows_rejected", "files_read", "columns_created", "error")

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from azure.functions.timer import TimerRequest
 
 from turbodata import http_api
-from turbodata.layouts import OPTIONSET_TABLES
+from turbodata.lake.layouts import OPTIONSET_TABLES
 from turbodata.settings import Settings
 
 Index = dict[str, Any]
@@ -95,7 +95,7 @@ def test_timer_durable_and_activity_functions_are_indexed(functions_index: Index
     assert "durableClient" in bindings
 
 
-# the sample lake's data tables, then its option-set tables (turbodata.layouts)
+# the sample lake's data tables, then its option-set tables (turbodata.lake.layouts)
 SAMPLE_TABLES = ["account", "contact", *OPTIONSET_TABLES]
 
 

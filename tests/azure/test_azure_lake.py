@@ -17,8 +17,8 @@ from azure.storage.blob import ContainerClient
 from throttle_proxy import ThrottlingProxy
 
 from turbodata import secrets
-from turbodata.azure_lake import AzureLake, AzureLakeError, AzureLocation
-from turbodata.lake import read_bytes
+from turbodata.lake.azure import AzureLake, AzureLakeError, AzureLocation
+from turbodata.lake.storage import read_bytes
 from turbodata.settings import Settings, open_lake
 
 MiB = 1024 * 1024

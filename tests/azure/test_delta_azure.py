@@ -13,7 +13,7 @@ from deltalake import DeltaTable, write_deltalake
 from tests.azure.conftest import upload_folder
 from tests.dbcheck import fetch
 from turbodata import migrate
-from turbodata.azure_lake import AzureLake
+from turbodata.lake.azure import AzureLake
 
 
 def test_a_parquet_folder_and_a_delta_table_load_from_azure(

@@ -23,8 +23,10 @@ import durable_replay
 import pytest
 import sqlalchemy as sa
 
-from turbodata import http_api, lease, ledger
-from turbodata.layouts import OPTIONSET_TABLES
+from turbodata import http_api
+from turbodata.lake.layouts import OPTIONSET_TABLES
+from turbodata.ledger import lease
+from turbodata.ledger import records as ledger
 from turbodata.pipeline import connect
 from turbodata.settings import Settings
 

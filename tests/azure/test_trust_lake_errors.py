@@ -17,7 +17,7 @@ from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.blob import ContainerClient
 
 from turbodata import pipeline
-from turbodata.azure_lake import AzureLake, AzureLakeError, abfs_for_web_url
+from turbodata.lake.azure import AzureLake, AzureLakeError, abfs_for_web_url
 from turbodata.settings import Settings
 
 CHAIN_WARNING = "DefaultAzureCredential failed to retrieve a token from the included credentials."

@@ -19,7 +19,7 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import ServiceRequestError
 from azure.core.pipeline.transport import RequestsTransport
 
-from turbodata.azure_lake import AzureLake, AzureLakeError, AzureLocation
+from turbodata.lake.azure import AzureLake, AzureLakeError, AzureLocation
 from turbodata.settings import DEFAULT_STORAGE_SUFFIXES, Settings
 
 Index = dict[str, Any]

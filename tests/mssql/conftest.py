@@ -64,7 +64,7 @@ def schema(engine: sa.Engine) -> Iterator[str]:
     """A schema of the test's own; its tables and the schema are dropped afterwards. A lease
     left by an earlier test that failed is removed first, so one failure does not block
     every later test."""
-    from turbodata import ledger
+    from turbodata.ledger import records as ledger
 
     name = f"td_{uuid.uuid4().hex[:10]}"
     with engine.begin() as conn:

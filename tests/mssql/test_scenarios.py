@@ -22,9 +22,9 @@ from tests.lakebuilder import LakeBuilder, attribute
 from tests.reference import final_state
 from turbodata import migrate
 from turbodata.dialects import for_name
-from turbodata.loader import LoadOptions
+from turbodata.load.loader import LoadOptions
 from turbodata.pipeline import connect
-from turbodata.types import Kind, SqlType, string_type
+from turbodata.types.sql import Kind, SqlType, string_type
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -16,11 +16,12 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
-from turbodata import lease, ledger
-from turbodata.changes import ChangeColumns, Staging
 from turbodata.dialects import for_engine
-from turbodata.schema import plan_table
-from turbodata.types import Kind, SqlType, arrow_type, string_type
+from turbodata.ledger import lease
+from turbodata.ledger import records as ledger
+from turbodata.load.changes import ChangeColumns, Staging
+from turbodata.load.schema import plan_table
+from turbodata.types.sql import Kind, SqlType, arrow_type, string_type
 
 TYPES = {
     "Id": SqlType(Kind.GUID),

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from turbodata.loader import TableLoader
+from turbodata.load.loader import TableLoader
 
 
 def slowed(load_batch: Callable[..., Any], seconds: float) -> Callable[..., Any]:

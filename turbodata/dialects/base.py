@@ -22,7 +22,7 @@ from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine, UserDefinedType
 
-from turbodata.types import Kind, SqlType
+from turbodata.types.sql import Kind, SqlType
 
 # "the incoming row is newer than the table's": (incoming columns, existing columns) → condition
 Newer = Callable[[sa.ColumnCollection, sa.ColumnCollection], ColumnElement[bool]]

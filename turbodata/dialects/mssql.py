@@ -47,7 +47,7 @@ from turbodata.dialects.mssql_drivers import (
     has_parameter_arrays,
     nulls_in,
 )
-from turbodata.types import Kind, SqlType
+from turbodata.types.sql import Kind, SqlType
 
 __all__ = ["EXECUTEMANY_ROWS", "MSSQLDialect"]
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from turbodata.dialects.base import decimal_strings
-from turbodata.types import Kind, SqlType
+from turbodata.types.sql import Kind, SqlType
 
 # a bulk copy on its own connection that waits on a lock the load's transaction holds would
 # wait for ever (no server sees that deadlock): it fails after this long and the batch

@@ -23,7 +23,7 @@ from turbodata.dialects.base import (
     driver_errors,
     without_seventh_digit,
 )
-from turbodata.types import Kind, SqlType
+from turbodata.types.sql import Kind, SqlType
 
 # serialization failure, deadlock, lock not available, admin/crash shutdown, cannot connect now
 _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P03"})

@@ -25,7 +25,7 @@ from turbodata.dialects.base import (
     driver_errors,
     insert_statement,
 )
-from turbodata.types import Kind, SqlType
+from turbodata.types.sql import Kind, SqlType
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,8 @@ def other_live_lease_holder(dbapi_connection: sqlite3.Connection) -> str | None:
     """Who holds this database's run lease, when it is another process that still runs (or
     another host's unexpired lease); None otherwise. Raises sqlite3.OperationalError when the
     database cannot be read at this moment."""
-    from turbodata import ledger  # the ledger imports the reader: only when waiting
+    # the ledger imports the reader: only when waiting
+    from turbodata.ledger import records as ledger
 
     try:
         row = dbapi_connection.execute(

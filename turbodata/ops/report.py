@@ -1,7 +1,7 @@
 """The run report: one static HTML page about what turbodata did to a database.
 
-It shows, from the ledger (`turbodata.ledger`): per table its status and how far it is behind
-the lake, the rows each of the last runs wrote (an inline SVG bar chart), the rejected rows
+It shows, from the ledger (`turbodata.ledger.records`): per table its status and how far it is
+behind the lake, the rows each of the last runs wrote (an inline SVG bar chart), the rejected rows
 grouped by reason with sample rows, and the last runs with their status.
 
 Design choices:
@@ -21,7 +21,7 @@ Design choices:
   values are replaced by `…` to group), keeping only counts and a few samples, so a database
   with millions of rejects does not need them in memory.
 
-Read queries `ledger.py` lacks (the runs, streamed rejects) are here: `recent_runs` and
+Read queries `ledger/records.py` lacks (the runs, streamed rejects) are here: `recent_runs` and
 `reject_groups`; `turbodata runs` reads the runs with `recent_runs` too.
 """
 
@@ -40,8 +40,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from turbodata import __version__, layouts, ledger
-from turbodata.lake import LakeLocation
+from turbodata import __version__
+from turbodata.lake import layouts
+from turbodata.lake.storage import LakeLocation
+from turbodata.ledger import records as ledger
 from turbodata.model import LoadMode
 from turbodata.pipeline import connect_existing, display_url, status
 from turbodata.secrets import mask_secrets

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Span, Status, StatusCode
 
-from turbodata.layouts import folder_time
+from turbodata.lake.layouts import folder_time
 from turbodata.secrets import mask_secrets
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ def run_span(
         "turbodata.run",
         {
             "turbodata.run_id": run_id,
-            "turbodata.lake": mask_secrets(lake),
+            "turbodata.lake.storage": mask_secrets(lake),
             "turbodata.database": mask_secrets(database),
             "turbodata.dry_run": dry_run,
         },

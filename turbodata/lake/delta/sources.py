@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from turbodata.lake import Lake, join
+from turbodata.lake.storage import Lake, join
 from turbodata.model import DataFile, LoadMode, Resolved
 
 if TYPE_CHECKING:

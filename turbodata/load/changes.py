@@ -27,7 +27,7 @@ from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.sql.elements import ColumnElement
 
 from turbodata.dialects.base import Dialect
-from turbodata.types import Kind, SqlType
+from turbodata.types.sql import Kind, SqlType
 
 SEQUENCE = "_turbodata_seq"
 # Staged rows from which keep_winners indexes the key first; fewer are ranked faster without

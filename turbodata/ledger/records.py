@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from turbodata.model import FileInfo
-from turbodata.reader import RowReject
+from turbodata.read.reader import RowReject
 
 PREFIX = "_turbodata_"
 _text = sa.UnicodeText

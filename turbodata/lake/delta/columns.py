@@ -1,9 +1,9 @@
 """A Delta/Parquet (Arrow) schema → the metadata columns the CSV path works with.
 
 Each Arrow type becomes the CDM type the CDM metadata path would declare for it, so both
-paths meet in the same type lattice (`turbodata.types.from_cdm`): strings have no declared
+paths meet in the same type lattice (`turbodata.types.sql.from_cdm`): strings have no declared
 length (sized by their longest value, like CDM strings without one; GUID when every value is
-one, see `turbodata.batch_types`), decimals keep their
+one, see `turbodata.types.batch`), decimals keep their
 precision and scale, timestamps become UTC `datetime` (Delta `timestamp` is UTC; a
 `timestamp_ntz` is taken as UTC too, the convention of every Dataverse export).
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.types as pt
 
-from turbodata.inference import TYPED_FILE_STRING
 from turbodata.model import CdmType, Column
+from turbodata.types.inference import TYPED_FILE_STRING
 
 _SIMPLE: tuple[tuple[object, CdmType], ...] = (
     (pt.is_boolean, CdmType.BOOLEAN),

@@ -47,7 +47,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from turbodata.types import INTEGER_RANGES, Kind, SqlType, arrow_type
+from turbodata.types.sql import INTEGER_RANGES, Kind, SqlType, arrow_type
 
 
 @dataclass(frozen=True)

@@ -16,18 +16,18 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from turbodata import schema
-from turbodata.batch_types import BatchTypes, TypePass, WidenedNumber, is_number
-from turbodata.convert import TypedChunk, as_text, convert_chunk, convert_typed, plain_array
 from turbodata.dialects.base import Dialect
-from turbodata.lake import Lake
-from turbodata.load_again import How, NumbersOutgrowTypes, TypesNeedAllRows
-from turbodata.load_options import LoadOptions
+from turbodata.lake.storage import Lake
+from turbodata.load import schema
+from turbodata.load.again import How, NumbersOutgrowTypes, TypesNeedAllRows
+from turbodata.load.options import LoadOptions
 from turbodata.model import DataFile, RowSource, TableBatch
-from turbodata.prefetch import prefetched
-from turbodata.reader import RawChunk, RowReject, read_raw
+from turbodata.read.convert import TypedChunk, as_text, convert_chunk, convert_typed, plain_array
+from turbodata.read.prefetch import prefetched
+from turbodata.read.reader import RawChunk, RowReject, read_raw
 from turbodata.summary import TableResult
-from turbodata.types import Kind, SqlType
+from turbodata.types.batch import BatchTypes, TypePass, WidenedNumber, is_number
+from turbodata.types.sql import Kind, SqlType
 
 # A batch whose types depend on its data is read once. The type pass reads this much of it
 # and keeps it for the load (at most about twice this in memory); the rest is typed while it

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from turbodata.reader import RawChunk, RowReject
-from turbodata.types import INTEGER_RANGES, Kind, SqlType, arrow_type
-from turbodata.values import convert_column, convert_values, utf16_max_length
+from turbodata.read.reader import RawChunk, RowReject
+from turbodata.read.values import convert_column, convert_values, utf16_max_length
+from turbodata.types.sql import INTEGER_RANGES, Kind, SqlType, arrow_type
 
 # A chunk this short (a small file's) is converted value by value: the vectorised path's fixed
 # cost per column was most of a 3-row file's 3 ms of conversion.

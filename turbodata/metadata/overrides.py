@@ -32,7 +32,7 @@ from pathlib import Path
 
 import yaml
 
-from turbodata.types import (
+from turbodata.types.sql import (
     FRACTION_DIGITS,
     MAX_BOUNDED_STRING,
     MAX_DECIMAL_PRECISION,

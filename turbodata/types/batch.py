@@ -26,7 +26,10 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from turbodata.inference import (
+from turbodata.metadata.overrides import Overrides
+from turbodata.model import CdmType, Column, TableSchema
+from turbodata.read.values import utf16_max_length
+from turbodata.types.inference import (
     TypeInference,
     all_guids,
     is_typed_file_string,
@@ -34,9 +37,7 @@ from turbodata.inference import (
     number_digits,
     present_text,
 )
-from turbodata.model import CdmType, Column, TableSchema
-from turbodata.overrides import Overrides
-from turbodata.types import (
+from turbodata.types.sql import (
     INTEGER_ORDER,
     MAX_DECIMAL_PRECISION,
     IncompatibleType,
@@ -46,7 +47,6 @@ from turbodata.types import (
     string_type,
     widen,
 )
-from turbodata.values import utf16_max_length
 
 NUMERIC_KINDS = frozenset({*INTEGER_ORDER, Kind.DECIMAL})
 _PLAIN_NUMBER = r"^[+-]?[0-9]+(\.[0-9]+)?$"

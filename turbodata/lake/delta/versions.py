@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Connection
 
-from turbodata import ledger
+from turbodata.ledger import records as ledger
 
 PREFIX = "delta:"
 

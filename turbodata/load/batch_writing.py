@@ -17,15 +17,16 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from turbodata import ledger, schema
-from turbodata.batch_reading import BatchReader, Reading
-from turbodata.changes import ChangeColumns, Staging
 from turbodata.dialects.base import Dialect
-from turbodata.load_options import LoadOptions
+from turbodata.ledger import records as ledger
+from turbodata.load import schema
+from turbodata.load.batch_reading import BatchReader, Reading
+from turbodata.load.changes import ChangeColumns, Staging
+from turbodata.load.options import LoadOptions
 from turbodata.model import DataFile, LoadMode, TableBatch
-from turbodata.reader import RowReject
+from turbodata.read.reader import RowReject
 from turbodata.summary import TableResult
-from turbodata.types import Kind, SqlType, string_type
+from turbodata.types.sql import Kind, SqlType, string_type
 
 
 @dataclass

@@ -10,7 +10,7 @@
 * **Entity documents without a manifest** (F&O Export to Data Lake): `<Entity>.cdm.json`
   next to a `<Entity>/` folder of CSVs.
 
-Delta Lake and Parquet tables (`turbodata.delta.discovery`) are found next to any of these:
+Delta Lake and Parquet tables (`turbodata.lake.delta.discovery`) are found next to any of these:
 Synapse Link's `deltalake/<table>_partitioned`, a Fabric lakehouse's `Tables/<table>`, plain
 Parquet folders. A table exported both ways loads from Delta (see `_add_typed_tables`).
 
@@ -26,9 +26,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from turbodata import manifest, metadata
-from turbodata.delta import discovery as typed_tables
-from turbodata.lake import Lake, join, read_bytes
+from turbodata.lake.delta import discovery as typed_tables
+from turbodata.lake.storage import Lake, join, read_bytes
+from turbodata.metadata import manifest
+from turbodata.metadata import model_json as metadata
 from turbodata.model import (
     CdmType,
     Column,

@@ -3,7 +3,7 @@
 Written by the F&O "Export to Data Lake" add-in and CDM-SDK tools (docs/lake-format.md
 section 3). Only resolved documents are read: one that needs the CDM foundation corpus
 (imports of `cdm:/core/...`, entity or attribute-group attributes) becomes a TableSchema with
-`problem` set, never a guessed schema. `turbodata.metadata` re-exports the two loaders.
+`problem` set, never a guessed schema. `turbodata.metadata.model_json` re-exports the two loaders.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from turbodata.lake import Lake, parent, read_bytes
-from turbodata.metadata import (
+from turbodata.lake.storage import Lake, parent, read_bytes
+from turbodata.metadata.model_json import (
     SchemaUnavailable,
     Tables,
     Trait,

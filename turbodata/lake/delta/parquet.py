@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from turbodata.lake import Lake
+from turbodata.lake.storage import Lake
 from turbodata.model import DataFile, FileInfo
 
 BATCH_ROWS = 64 * 1024

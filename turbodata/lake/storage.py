@@ -1,7 +1,7 @@
 """The storage seam: list, stat and stream files of a lake container.
 
 Two implementations share the `Lake` protocol: `LocalLake` (a folder laid out like a container,
-the embedded default) and `turbodata.azure_lake.AzureLake` (ADLS Gen2 through the Blob API,
+the embedded default) and `turbodata.lake.azure.AzureLake` (ADLS Gen2 through the Blob API,
 which Azurite can serve in tests). Paths are always lake-relative posix paths with no leading
 "/"; the lake root is a folder, not necessarily the container root.
 """

@@ -21,22 +21,23 @@ from dataclasses import dataclass, replace
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from turbodata import ledger, schema
-from turbodata.batch_reading import BatchReader, Reading, check_types_held
-from turbodata.batch_types import declared_types, keep_existing_guids, known_types
-from turbodata.batch_writing import BatchWriter, boolean_deletes, delete_column
-from turbodata.delta import versions
-from turbodata.delta.sources import DeltaReadError
 from turbodata.dialects.base import Dialect
-from turbodata.lake import Lake
-from turbodata.layouts import folder_time
-from turbodata.load_again import How, LoadAgain, RepeatedKeys
-from turbodata.load_options import LoadOptions
+from turbodata.lake.delta import versions
+from turbodata.lake.delta.sources import DeltaReadError
+from turbodata.lake.layouts import folder_time
+from turbodata.lake.storage import Lake
+from turbodata.ledger import records as ledger
+from turbodata.load import schema
+from turbodata.load.again import How, LoadAgain, RepeatedKeys
+from turbodata.load.batch_reading import BatchReader, Reading, check_types_held
+from turbodata.load.batch_writing import BatchWriter, boolean_deletes, delete_column
+from turbodata.load.options import LoadOptions
+from turbodata.metadata.overrides import Overrides
 from turbodata.model import DataFile, LoadMode, TableBatch, TableSchema
 from turbodata.ops import logs, telemetry
-from turbodata.overrides import Overrides
 from turbodata.summary import TableResult
-from turbodata.types import SqlType
+from turbodata.types.batch import declared_types, keep_existing_guids, known_types
+from turbodata.types.sql import SqlType
 
 __all__ = ["LoadOptions", "Progress", "TableLoader", "files_to_load", "later_folder", "one_line"]
 

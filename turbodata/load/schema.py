@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Dialect as SqlDialect
 
 from turbodata.dialects.base import Dialect
-from turbodata.types import IncompatibleType, SqlType, widen
+from turbodata.types.sql import IncompatibleType, SqlType, widen
 
 
 class SchemaConflict(Exception):

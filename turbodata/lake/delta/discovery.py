@@ -9,7 +9,7 @@
 Design: delta-rs opens a Delta table's files itself: through a local path, or through the
 object store a lake names with `delta_storage()` (`DeltaStorage`); on a lake without it each
 Delta table is a problem of its table, never silently left out. Parquet folders are read
-through the lake's own file API (`turbodata.delta.parquet`) and load from every lake.
+through the lake's own file API (`turbodata.lake.delta.parquet`) and load from every lake.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 
-from turbodata.delta import parquet
-from turbodata.delta.columns import UnsupportedType, columns_of
-from turbodata.delta.sources import DeltaSource
-from turbodata.lake import Lake, LocalLake, join, read_bytes
+from turbodata.lake.delta import parquet
+from turbodata.lake.delta.columns import UnsupportedType, columns_of
+from turbodata.lake.delta.sources import DeltaSource
+from turbodata.lake.storage import Lake, LocalLake, join, read_bytes
 from turbodata.model import DataFile, LoadMode, Problem, TableBatch, TableSchema
 
 CONTAINERS = ("deltalake", "Tables")  # Synapse Link's Delta folder, a Fabric lakehouse's

@@ -58,7 +58,7 @@ from azure.storage.blob import (
     StorageStreamDownloader,
 )
 
-from turbodata.lake import Listing, join
+from turbodata.lake.storage import Listing, join
 from turbodata.model import FileInfo
 
 DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024
@@ -192,7 +192,7 @@ class StorageSettings(Protocol):
 
 
 class AzureLake:
-    """A folder in a blob container, as a `turbodata.lake.Lake`."""
+    """A folder in a blob container, as a `turbodata.lake.storage.Lake`."""
 
     def __init__(self, container: ContainerClient, root: str = "", *, url: str | None = None):
         self._container = container

@@ -45,7 +45,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from turbodata.model import CdmType, Column
-from turbodata.types import (
+from turbodata.read.values import convert_column
+from turbodata.types.sql import (
     INTEGER_RANGES,
     MAX_DECIMAL_PRECISION,
     Kind,
@@ -53,7 +54,6 @@ from turbodata.types import (
     decimal_type,
     string_type,
 )
-from turbodata.values import convert_column
 
 _INT = r"-?(?:0|[1-9][0-9]*)"
 _NUMBER = _INT + r"(?:\.[0-9]+)?"

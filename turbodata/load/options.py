@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from turbodata.overrides import Overrides
+from turbodata.metadata.overrides import Overrides
 
 DEFAULT_KEY = ("Id",)
 

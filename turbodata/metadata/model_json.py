@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from turbodata.lake import parent
+from turbodata.lake.storage import parent
 from turbodata.model import CdmType, Column, CsvDialect, Model, Partition, TableSchema
 
 
@@ -125,7 +125,7 @@ def _bounded(value: Any) -> int | None:
 
 
 def numeric_shape(traits: Sequence[Trait]) -> tuple[int | None, int | None]:
-    """(precision, scale) from `is.dataFormat.numeric.shaped`, kept as given (types.py clamps)."""
+    """(precision, scale) from `is.dataFormat.numeric.shaped`, kept as given (types.sql clamps)."""
     shaped = find_trait(traits, "is.dataFormat.numeric.shaped")
     if shaped is None:
         return None, None

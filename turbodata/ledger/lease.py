@@ -29,7 +29,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from turbodata import dialects, ledger
+from turbodata import dialects
+from turbodata.ledger import records as ledger
 
 log = logging.getLogger(__name__)
 
