@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pytest
-from turbodata.lake.delta.columns import UnsupportedType, column_of
 
+from turbodata.lake.delta.columns import UnsupportedType, column_of
 from turbodata.metadata.overrides import Overrides, parse_overrides
 from turbodata.model import CdmType, Column, TableSchema
 from turbodata.read.convert import convert_typed

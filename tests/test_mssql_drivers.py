@@ -356,7 +356,7 @@ def login_failure_seen(url: str, driver_error: Exception) -> str:
     handler = mssql_module._name_the_failed_login(sa.engine.make_url(url))
     with pytest.raises(sa.exc.OperationalError) as raised:
         handler(SimpleNamespace(original_exception=driver_error))
-    from turbodata.load.loader import one_line
+    from turbodata.errors import one_line
 
     return one_line(raised.value)
 

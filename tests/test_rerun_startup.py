@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import turbodata
+from tests.lakebuilder import attribute, entity, model_json
 from turbodata import cli, pipeline, summary
 from turbodata.ops import report
 
@@ -72,9 +73,12 @@ def test_the_cli_defaults_are_those_of_the_modules_it_does_not_import_at_start()
     assert cli.RUNS_SHOWN == report.RUNS_SHOWN
 
 
-def modules_loaded_by_cli(*args: str) -> list[str]:
-    """The dialect, Delta, Parquet and retry modules a CLI run in a fresh interpreter loaded."""
-    watched = ("turbodata.dialects.", "deltalake", "pyarrow.parquet", "tenacity")
+def modules_loaded_by_cli(
+    *args: str,
+    watched: tuple[str, ...] = ("turbodata.dialects.", "deltalake", "pyarrow.parquet", "tenacity"),
+) -> list[str]:
+    """The dialect, Delta, Parquet and retry modules (or `watched`) a CLI run in a fresh
+    interpreter loaded."""
     code = RUN_CLI + "\nprint(sorted(m for m in sys.modules if m.startswith(WATCHED)))"
     program = f"import sys\nWATCHED = {watched!r}\n{code}"
     done = subprocess.run(
@@ -95,3 +99,24 @@ def test_a_csv_lake_into_sqlite_loads_neither_other_databases_nor_delta_lake(
     assert not [m for m in first if any(other in m for other in others)]
     again = modules_loaded_by_cli(*args)
     assert "turbodata.dialects.sqlite" in again and "tenacity" not in again
+
+
+ARROW_READERS = ("pyarrow.csv", "pyarrow.dataset")
+
+
+def test_a_rerun_with_nothing_new_imports_no_load_path(tmp_path: Path) -> None:
+    """A rerun with nothing new decides from the lake's listing and the ledger: the loader,
+    the readers and Arrow's CSV and dataset modules are never imported (a first run
+    imports them), nor the Delta table readers on a lake without Delta tables."""
+    lake = tmp_path / "lake"
+    (lake / "account").mkdir(parents=True)
+    columns = [attribute("Id", "guid"), attribute("name", "string", 100)]
+    (lake / "model.json").write_text(model_json([entity("account", columns, ["account/1.csv"])]))
+    (lake / "account" / "1.csv").write_text("11111111-1111-1111-1111-111111111111,a\n")
+    args = ("migrate", "--lake", str(lake), "--db", f"sqlite:///{tmp_path}/o")
+    load_path = ("turbodata.load.", "turbodata.lake.delta.", "tenacity", *ARROW_READERS)
+
+    first = modules_loaded_by_cli(*args, watched=load_path)
+    assert {"turbodata.load.loader", *ARROW_READERS} <= set(first)
+    again = modules_loaded_by_cli(*args, watched=load_path)
+    assert again == ["turbodata.lake.delta.discovery", "turbodata.load.options"]

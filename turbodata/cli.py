@@ -86,7 +86,7 @@ def one_line(error: BaseException | None) -> str:
     """One line for the person running the command: the database's own message when there
     is one (`loader.one_line`, once SQLAlchemy is loaded: only then can a database fail)."""
     if "sqlalchemy" in sys.modules:
-        from turbodata.load.loader import one_line as database_line
+        from turbodata.errors import one_line as database_line
 
         return database_line(error)
     text = str(error).strip()
@@ -371,7 +371,7 @@ def migrate(*args: Any, **kwargs: Any) -> RunSummary:
 
 
 def _migrate(args: argparse.Namespace, dry_run: bool = False) -> int:
-    from turbodata.load.loader import LoadOptions
+    from turbodata.load.options import LoadOptions
     from turbodata.metadata.overrides import Overrides, load_overrides
 
     structured = _logs is not None and _logs.structured

@@ -261,7 +261,7 @@ def table_status() -> list[dict[str, Any]]:
 
 def error_body(exc: BaseException) -> dict[str, Any]:
     """The JSON object answering a read that failed: `ok` false and one masked line."""
-    from turbodata.load.loader import one_line
+    from turbodata.errors import one_line
 
     return {"ok": False, "error": mask_secrets(f"{type(exc).__name__}: {one_line(exc)}")}
 

@@ -25,22 +25,27 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from turbodata import dialects, preflight
 from turbodata.dialects.base import Dialect
+from turbodata.errors import one_line
 from turbodata.lake import layouts
 from turbodata.lake.storage import Lake, LakeLocation
 from turbodata.ledger import lease
 from turbodata.ledger import records as ledger
-from turbodata.load.loader import LoadOptions, Progress, TableLoader, files_to_load, one_line
+from turbodata.load.options import LoadOptions
 from turbodata.model import LoadMode, TableBatch
 from turbodata.ops import logs, telemetry
 from turbodata.secrets import mask_secrets, redact_data
 from turbodata.settings import open_lake
-from turbodata.summary import RunSummary, TableResult
+from turbodata.summary import Progress, RunSummary, TableResult
+
+if TYPE_CHECKING:
+    from turbodata.load.loader import TableLoader
 
 log = logging.getLogger("turbodata")
 
@@ -287,17 +292,27 @@ def _plan_and_load(
     if summary.problems:  # a typo in an option, or nothing to load: load nothing, say why
         summary.finished_at = datetime.now(UTC)
         return
-    loader = TableLoader(
-        engine,
-        dialect,
-        lake,
-        summary.run_id,
-        options,
-        plan.min_widths,
-        progress,
-        reload=frozenset(reload),
-    )
+    if progress is not None and work.jobs > 1 and not dry_run:
+        progress = _serialized(progress)
+
+    def new_loader() -> TableLoader:
+        # Imported here: the load path (pyarrow among it) costs a tenth of a second of
+        # start-up that a rerun with nothing new does not need.
+        from turbodata.load.loader import TableLoader
+
+        return TableLoader(
+            engine,
+            dialect,
+            lake,
+            summary.run_id,
+            options,
+            plan.min_widths,
+            progress,
+            reload=frozenset(reload),
+        )
+
     if dry_run:
+        loader = new_loader()
         _run_tables(plan, tables, summary, lambda r, b: loader.plan(r, b, count_rows))
         summary.finished_at = datetime.now(UTC)
         return
@@ -308,15 +323,19 @@ def _plan_and_load(
         summary.problems.append(str(held))
         summary.finished_at = datetime.now(UTC)
         return
-    if progress is not None and work.jobs > 1:
-        loader.progress = _serialized(progress)
-    leases = _TableLeases(engine, dialect, loader, work)
-    leases.nothing_new = _nothing_new(engine, plan, tables, loader)
+    leases = _TableLeases(
+        engine, dialect, new_loader, ledger.LedgerNames(engine, options.db_schema), work
+    )
+    leases.nothing_new = _nothing_new(engine, plan, tables, leases.ledger_name, frozenset(reload))
     _load(engine, plan, tables, summary, leases)
 
 
 def _nothing_new(
-    engine: Engine, plan: layouts.LakePlan, tables: Sequence[str] | None, loader: TableLoader
+    engine: Engine,
+    plan: layouts.LakePlan,
+    tables: Sequence[str] | None,
+    ledger_name: Callable[[str], str],
+    reload: frozenset[str],
 ) -> dict[str, ledger.TableHistory]:
     """The selected tables with no file to load, each with its history, from one read of
     every table's history. Such a table takes no lease and skips the loader; its outcome is
@@ -325,21 +344,21 @@ def _nothing_new(
     differ in columns (the loader warns when columns moved), and tables without a recorded
     outcome yet."""
     selected = _select(plan, tables)
-    named = [loader.ledger_name(table) for table in selected] if tables else None
+    named = [ledger_name(table) for table in selected] if tables else None
     with engine.connect() as conn:
         histories = ledger.histories(conn, named)
     batches_of = _batches_by_table(plan)
     found = {}
     for table in selected:
-        history = histories.get(loader.ledger_name(table))
+        history = histories.get(ledger_name(table))
         batches = batches_of.get(table, [])
         if (
             history is not None
             and history.last_run_id is not None
-            and table not in loader.reload
+            and table not in reload
             and all(batch.mode is not LoadMode.VERSIONED for batch in batches)
             and len({tuple(batch.schema.column_names) for batch in batches}) <= 1
-            and not any(files_to_load(batch, history.loaded) for batch in batches)
+            and not any(ledger.files_to_load(batch, history.loaded) for batch in batches)
         ):
             found[table] = history
     return found
@@ -399,17 +418,27 @@ class _TableLeases:
 
     engine: Engine
     dialect: Dialect
-    loader: TableLoader
+    new_loader: Callable[[], TableLoader]  # built when the first table has something to load
+    ledger_name: Callable[[str], str]
     work: _Work
     stop: threading.Event = dataclasses.field(default_factory=threading.Event)
     # tables with no file to load (`_nothing_new`): no lease, no loader
     nothing_new: dict[str, ledger.TableHistory] = dataclasses.field(default_factory=dict)
+    _loader: TableLoader | None = None
+    _building: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+    @property
+    def loader(self) -> TableLoader:
+        with self._building:  # one loader for all table threads: its caches are shared
+            if self._loader is None:
+                self._loader = self.new_loader()
+            return self._loader
 
     def load(self, result: TableResult, batches: list[TableBatch]) -> None:
         if (history := self.nothing_new.get(result.name)) is not None:
             result.watermark = history.watermark  # as the loader says it: status `unchanged`
             return
-        run_id, name = self.loader.run_id, lease.table_lease(self.loader.ledger_name(result.name))
+        run_id, name = self.loader.run_id, lease.table_lease(self.ledger_name(result.name))
         try:
             lease.acquire_waiting(
                 self.engine,
@@ -485,12 +514,11 @@ def _record_end(
     """Record how the run ended (and the outcome of the tables the loader did not record:
     interrupted, or with nothing new), then release the lease, also when recording fails
     (else the lease would stay held until it expires)."""
-    loader = leases.loader
     unchanged: dict[str, str] = {}  # ledger name → the last run its state row had
     try:
         with engine.begin() as conn:
             for result in summary.tables.values():
-                name = loader.ledger_name(result.name)
+                name = leases.ledger_name(result.name)
                 if result.status == "interrupted":  # the loader did not get to record it
                     ledger.set_table_outcome(conn, name, summary.run_id, "interrupted", None)
                 elif result.status == "unchanged" and result.name in leases.nothing_new:

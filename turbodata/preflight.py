@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from turbodata import dialects
 from turbodata.lake import layouts
 from turbodata.lake.storage import Lake
-from turbodata.load.loader import LoadOptions
+from turbodata.load.options import LoadOptions
 from turbodata.model import LoadMode
 from turbodata.secrets import mask_secrets
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
@@ -91,3 +92,6 @@ def _table_dict(result: TableResult) -> dict[str, object]:
     data.pop("blocked_by")
     data["seconds"] = round(result.seconds, 3)
     return data
+
+
+Progress = Callable[[TableResult], None]  # called with a table's result as it finishes

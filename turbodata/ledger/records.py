@@ -6,15 +6,19 @@ ledger row, its rejects and its data commit together or not at all.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
-from turbodata.model import FileInfo
-from turbodata.read.reader import RowReject
+from turbodata.model import DataFile, FileInfo, LoadMode, TableBatch
+
+if TYPE_CHECKING:
+    from turbodata.read.reader import RowReject
 
 PREFIX = "_turbodata_"
 _text = sa.UnicodeText
@@ -350,3 +354,34 @@ def set_unchanged_outcomes(conn: Connection, run_id: str, last_runs: dict[str, s
 def table_states(conn: Connection) -> dict[str, dict[str, object]]:
     rows = conn.execute(sa.select(table_state).order_by(table_state.c.table_name)).mappings()
     return {row["table_name"]: dict(row) for row in rows}
+
+
+@dataclass
+class LedgerNames:
+    """How the ledger names a table: with its schema when one other than the connection's
+    default is given, so one lake loaded into two schemas keeps two histories."""
+
+    engine: Engine
+    db_schema: str | None
+
+    def __call__(self, table: str) -> str:
+        if not self.db_schema or self.db_schema == self._default_schema:
+            return table
+        return f"{self.db_schema}.{table}"
+
+    @functools.cached_property
+    def _default_schema(self) -> str | None:
+        with self.engine.connect() as conn:
+            return sa.inspect(conn).default_schema_name
+
+
+def files_to_load(batch: TableBatch, loaded: dict[str, str]) -> list[DataFile]:
+    """New or changed files; a snapshot with anything new or changed reloads all its files.
+    A resolved Delta batch loads all its files (its version, not its files, says what is
+    new: see `TableLoader._resolve_versions`)."""
+    if batch.version is not None:
+        return list(batch.files)
+    changed = [f for f in batch.files if loaded.get(f.info.path) != f.info.fingerprint]
+    if changed and batch.mode is not LoadMode.APPEND:
+        return list(batch.files)
+    return changed

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from turbodata.dialects.base import Dialect
+from turbodata.errors import one_line
 from turbodata.lake.delta import versions
 from turbodata.lake.delta.sources import DeltaReadError
 from turbodata.lake.layouts import folder_time
@@ -35,15 +36,13 @@ from turbodata.load.options import LoadOptions
 from turbodata.metadata.overrides import Overrides
 from turbodata.model import DataFile, LoadMode, TableBatch, TableSchema
 from turbodata.ops import logs, telemetry
-from turbodata.summary import TableResult
+from turbodata.summary import Progress, TableResult
 from turbodata.types.batch import declared_types, keep_existing_guids, known_types
 from turbodata.types.sql import SqlType
 
-__all__ = ["LoadOptions", "Progress", "TableLoader", "files_to_load", "later_folder", "one_line"]
+__all__ = ["LoadOptions", "TableLoader", "later_folder"]
 
 log = logging.getLogger("turbodata")
-
-Progress = Callable[[TableResult], None]
 
 
 @dataclass
@@ -79,7 +78,7 @@ class TableLoader:
             # short rows are judged against every schema the table has had, also those of
             # folders that retention has removed since (lake-format.md 4.2)
             self.min_widths[result.name] = min(self.min_widths[result.name], history.narrowest)
-        todo = [(batch, files_to_load(batch, loaded)) for batch in batches]
+        todo = [(batch, ledger.files_to_load(batch, loaded)) for batch in batches]
         todo = [
             (batch, files) for batch, files in todo if not (files and self._late(batch, watermark))
         ]
@@ -129,7 +128,7 @@ class TableLoader:
         """Dry run: the DDL, files (and rows) a load would take; changes nothing."""
         history = self._history(result.name)
         batches = self._resolve_versions(result, batches, history.watermark)
-        todo = [(batch, files_to_load(batch, history.loaded)) for batch in batches]
+        todo = [(batch, ledger.files_to_load(batch, history.loaded)) for batch in batches]
         todo = [(batch, files) for batch, files in todo if files]
         plans = self._table_plans([batch for batch, _ in todo], declared_types)
         for (batch, files), table_plan in zip(todo, plans, strict=True):
@@ -228,22 +227,13 @@ class TableLoader:
             return None
         return next((f.info.path for f in files if f.info.path in loaded), None)
 
-    def ledger_name(self, table: str) -> str:
-        """How the ledger names a table: with its schema when one other than the connection's
-        default is given, so one lake loaded into two schemas keeps two histories."""
-        schema_name = self.options.db_schema
-        if not schema_name or schema_name == self._default_schema:
-            return table
-        return f"{schema_name}.{table}"
+    @functools.cached_property
+    def ledger_name(self) -> ledger.LedgerNames:
+        return ledger.LedgerNames(self.engine, self.options.db_schema)
 
     @functools.cached_property
     def reader(self) -> BatchReader:
         return BatchReader(self.lake, self.dialect, self.options, self.min_widths)
-
-    @functools.cached_property
-    def _default_schema(self) -> str | None:
-        with self.engine.connect() as conn:
-            return sa.inspect(conn).default_schema_name
 
     def _history(self, table: str) -> ledger.TableHistory:
         """What the ledger knows of the table (nothing before the first run: a dry run)."""
@@ -430,25 +420,6 @@ def later_folder(first: str | None, second: str) -> str:
     if first_time is None or second_time is None:
         return max(first, second)
     return second if second_time > first_time else first
-
-
-def files_to_load(batch: TableBatch, loaded: dict[str, str]) -> list[DataFile]:
-    """New or changed files; a snapshot with anything new or changed reloads all its files.
-    A resolved Delta batch loads all its files (its version, not its files, says what is
-    new: see `TableLoader._resolve_versions`)."""
-    if batch.version is not None:
-        return list(batch.files)
-    changed = [f for f in batch.files if loaded.get(f.info.path) != f.info.fingerprint]
-    if changed and batch.mode is not LoadMode.APPEND:
-        return list(batch.files)
-    return changed
-
-
-def one_line(error: BaseException | None) -> str:
-    """One line for the summary: the database's own message when there is one."""
-    if isinstance(error, sa.exc.DBAPIError) and error.orig is not None:
-        return str(error.orig).strip().splitlines()[0]
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 _COUNTERS = (

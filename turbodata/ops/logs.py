@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
+from turbodata.errors import first_line
 from turbodata.secrets import mask_secrets, redact_data
 
 if TYPE_CHECKING:
@@ -181,7 +182,7 @@ def batch_event(
     try:
         yield
     except Exception as failure:
-        status, error = "failed", _first_line(failure)
+        status, error = "failed", first_line(failure)
         raise
     except BaseException:
         status, error = "interrupted", "run interrupted"
@@ -200,11 +201,6 @@ def batch_event(
             error=error,
         )
         log_batch(logger, run_id, result.name, folder, outcome)
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
 
 
 def log_plan_note(logger: logging.Logger, run_id: str, note: str, *, warning: bool) -> None:

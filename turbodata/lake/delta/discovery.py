@@ -17,15 +17,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import pyarrow as pa
-
-from turbodata.lake.delta import parquet
-from turbodata.lake.delta.columns import UnsupportedType, columns_of
-from turbodata.lake.delta.sources import DeltaSource
+from turbodata.errors import first_line
 from turbodata.lake.storage import Lake, LocalLake, join, read_bytes
 from turbodata.model import DataFile, LoadMode, Problem, TableBatch, TableSchema
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# Design: what reads a found table (pyarrow, deltalake, the column mapping) is imported by the
+# functions that build its batch, so a lake without Delta or Parquet tables (and every rerun)
+# starts without them: a tenth of a second of start-up.
 
 CONTAINERS = ("deltalake", "Tables")  # Synapse Link's Delta folder, a Fabric lakehouse's
 SYNAPSE_SUFFIX = "_partitioned"
@@ -100,7 +103,7 @@ def _add(found: Found, folder: str, kind: str, make: Callable[[], TableBatch]) -
     try:
         found.batches.append(make())
     except Exception as error:  # unreadable log, unsupported type: this table's problem
-        found.problems.append(Problem(table_name(folder), _first_line(error), file=folder))
+        found.problems.append(Problem(table_name(folder), first_line(error), file=folder))
 
 
 @runtime_checkable
@@ -126,15 +129,19 @@ def delta_location(lake: Lake, folder: str) -> tuple[str, dict[str, str]]:
 
 
 def _delta_batch(lake: Lake, folder: str) -> TableBatch:
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    from turbodata.lake.delta.sources import DeltaSource
+
     name = table_name(folder)
     uri, storage_options = delta_location(lake, folder)
-    from deltalake import DeltaTable  # imported only for lakes that have Delta tables
 
     try:
         table = DeltaTable(uri, storage_options=storage_options or None)
     except Exception as error:
         where = _damaged_commit(lake, folder) or f"the Delta log in {folder}/{DELTA_LOG}"
-        raise ValueError(f"{where} cannot be read ({_first_line(error)})") from error
+        raise ValueError(f"{where} cannot be read ({first_line(error)})") from error
     arrow_schema = pa.schema(table.schema().to_arrow())
     schema = _table_schema(name, arrow_schema, folder)
     configuration = table.metadata().configuration
@@ -168,6 +175,8 @@ def _damaged_commit(lake: Lake, folder: str) -> str | None:
 
 
 def _parquet_batch(lake: Lake, folder: str) -> TableBatch:
+    from turbodata.lake.delta import parquet
+
     name = table_name(folder)
     infos = [i for i in lake.iter_files(folder) if i.path.endswith(".parquet")]
     arrow_schema, partitions = parquet.folder_schema(name, lake, folder, infos)
@@ -178,6 +187,8 @@ def _parquet_batch(lake: Lake, folder: str) -> TableBatch:
 
 
 def _table_schema(name: str, arrow_schema: pa.Schema, folder: str) -> TableSchema:
+    from turbodata.lake.delta.columns import UnsupportedType, columns_of
+
     try:
         columns = columns_of(arrow_schema)
     except UnsupportedType as error:
@@ -199,8 +210,3 @@ def _refuse_duplicates(found: Found) -> None:
                 " (remove or rename one)",
             )
         )
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from turbodata.errors import first_line
 from turbodata.lake.storage import Lake, join
 from turbodata.model import DataFile, LoadMode, Resolved
 
@@ -125,7 +126,7 @@ class DeltaSource:
         except Exception as error:
             raise DeltaReadError(
                 f"{self.table}: version {self.version}: the table cannot be read"
-                f" ({_first_line(error)})"
+                f" ({first_line(error)})"
             ) from error
 
     # ------------------------------------------------------------------ resolving
@@ -206,7 +207,7 @@ class DeltaSource:
         except Exception as error:  # delta-rs raises its own error types, all unreadable logs
             raise DeltaReadError(
                 f"{self.table}: version {version}: the Delta log in {self.folder}/_delta_log"
-                f" cannot be read ({_first_line(error)})"
+                f" cannot be read ({first_line(error)})"
             ) from error
 
     def _check_files_exist(self, table: DeltaTable) -> None:
@@ -246,7 +247,7 @@ class _DeltaChanges:
         except Exception as error:
             raise DeltaReadError(
                 f"{source.table}: version {version}: the change data feed cannot be read"
-                f" ({_first_line(error)})"
+                f" ({first_line(error)})"
             ) from error
 
     def _added(self, version: int, adds: Sequence[str]) -> Iterator[pa.RecordBatch]:
@@ -303,8 +304,3 @@ def _relative_paths(table: DeltaTable) -> list[str]:
 def _normalised(path: str) -> str:
     """A data file's path relative to the table folder, URL-decoded, posix."""
     return unquote(path).replace("\\", "/").lstrip("/")
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
