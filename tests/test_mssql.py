@@ -216,9 +216,11 @@ def test_change_rows_are_staged_in_a_temp_table_and_applied_without_merge(
     assert "row_number() OVER (PARTITION BY rows.[Id] ORDER BY" in winners
     assert "max(" in winners and "OVER (PARTITION BY [#turbodata_stage].[Id])" in winners
     assert delete.startswith(
-        "DELETE FROM [dbo].[account] WHERE EXISTS (SELECT * FROM [#turbodata_stage] "
-        "WHERE [#turbodata_stage].[Id] = [dbo].[account].[Id] AND "
-        "[#turbodata_stage].[IsDelete] = 1 AND NOT ([dbo].[account].[versionnumber] IS NOT NULL"
+        "DELETE FROM [dbo].[account] WHERE [dbo].[account].[Id] IN (SELECT [#turbodata_stage]"
+        ".[Id] FROM [#turbodata_stage] WHERE [#turbodata_stage].[IsDelete] = 1) AND (EXISTS "
+        "(SELECT * FROM [#turbodata_stage] WHERE [#turbodata_stage].[Id] = [dbo].[account].[Id] "
+        "AND [#turbodata_stage].[IsDelete] = 1 AND NOT ([dbo].[account].[versionnumber] IS NOT "
+        "NULL"
     )  # a delete never removes a row newer than itself
     assert drop_deletes == "DELETE FROM [#turbodata_stage] WHERE [#turbodata_stage].[IsDelete] = 1"
     assert count.startswith("SELECT count(*) AS count_1 FROM [#turbodata_stage] WHERE NOT")

@@ -259,6 +259,13 @@ def _delete_statement(
     doomed = sa.exists().where(
         _matches(staging, target, c.key), _is_delete(staging, c.delete), sa.not_(kept)
     )
+    if len(c.key) == 1:
+        # Implied by the EXISTS, but lets the database find the table's rows by their key from
+        # the staged deletes: SQLite otherwise tests every row of the table (0.4 s for 1,500
+        # deletes onto 300,000 rows). SQL Server has no IN over several columns.
+        key = c.key[0]
+        deleted_keys = sa.select(staging.c[key]).where(_is_delete(staging, c.delete))
+        doomed = sa.and_(target.c[key].in_(deleted_keys), doomed)
     if soft_delete:
         return sa.update(target).where(doomed).values({c.delete: sa.true()})
     return sa.delete(target).where(doomed)
