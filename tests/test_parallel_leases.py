@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -285,6 +286,29 @@ def test_a_run_whose_every_table_is_held_is_blocked(
     assert all("(20260101T000000Z-other)" in p for p in summary.problems)
     (run,) = [r for r in fetch(db_url, "_turbodata_runs") if r["run_id"] == summary.run_id]
     assert run["status"] == "blocked"
+
+
+@pytest.mark.slow
+def test_a_run_waits_for_a_database_lease_held_longer_than_a_few_seconds(
+    small_lake: tuple[Path, Expected], db_url: str
+) -> None:
+    """Runs started together queue for the database lease; one that took six seconds (a
+    busy database) must not make the next one exit `blocked` (the wait was 5 s)."""
+    lake, expected = small_lake
+    hold(db_url, lease.DATABASE)
+    engine, _ = connect(db_url)
+    releaser = threading.Timer(6.0, lease.release, (engine, "20260101T000000Z-other"))
+    releaser.start()
+    try:
+        started = time.monotonic()
+        summary = migrate(lake, db_url)
+    finally:
+        releaser.join()
+        engine.dispose()
+
+    assert time.monotonic() - started >= 6.0
+    assert summary.ok and not summary.blocked, summary.to_dict()
+    assert_exact(db_url, expected, ("alpha", "beta"))
 
 
 def test_no_table_lease_is_taken_while_another_run_holds_the_database_lease(
