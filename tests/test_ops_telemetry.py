@@ -103,6 +103,7 @@ def test_a_migrate_makes_the_run_table_batch_tree_under_the_invocation(
     assert run.attributes["turbodata.run_id"] == summary.run_id
     assert run.attributes["turbodata.status"] == "succeeded"
     assert run.attributes["turbodata.database"] == f"sqlite:///{tmp_path / 'out.db'}"
+    assert run.attributes["turbodata.lake"] == str(EXAMPLE_LAKE)
     assert run.status.status_code is not StatusCode.ERROR
 
     tables = {s.attributes["turbodata.table"]: s for s in by_name(finished, "turbodata.table")}

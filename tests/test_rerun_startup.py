@@ -13,6 +13,7 @@ import pytest
 import turbodata
 from tests.lakebuilder import attribute, entity, model_json
 from turbodata import cli, pipeline, summary
+from turbodata.load import options
 from turbodata.ops import report
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,6 +64,7 @@ def test_the_public_api_is_the_pipelines() -> None:
     assert turbodata.migrate is pipeline.migrate
     assert turbodata.discover_tables is pipeline.discover_tables
     assert turbodata.RunSummary is summary.RunSummary
+    assert turbodata.LoadOptions is options.LoadOptions
     assert set(turbodata.__all__) <= set(dir(turbodata))
     with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
         turbodata.nothing_here  # noqa: B018

@@ -6,11 +6,12 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from turbodata.load.options import LoadOptions
     from turbodata.pipeline import discover_tables, migrate
     from turbodata.summary import RunSummary
 
 __version__ = "0.1.0"
-__all__ = ["RunSummary", "__version__", "discover_tables", "migrate"]
+__all__ = ["LoadOptions", "RunSummary", "__version__", "discover_tables", "migrate"]
 
 # Design: the API is imported on first use (PEP 562), not with the package: `import turbodata`
 # and `turbodata --version` then load neither SQLAlchemy nor pyarrow (a fifth of a second).
@@ -18,6 +19,7 @@ _LAZY = {
     "discover_tables": "turbodata.pipeline",
     "migrate": "turbodata.pipeline",
     "RunSummary": "turbodata.summary",
+    "LoadOptions": "turbodata.load.options",
 }
 
 

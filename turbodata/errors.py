@@ -18,5 +18,5 @@ def one_line(error: BaseException | None) -> str:
     is loaded, and what prints a summary (`--version`, `--help`) loads no SQLAlchemy."""
     sqlalchemy = sys.modules.get("sqlalchemy")
     if sqlalchemy is not None and isinstance(error, sqlalchemy.exc.DBAPIError) and error.orig:
-        return str(error.orig).strip().splitlines()[0]
+        return first_line(error.orig)
     return first_line(error) if error is not None else "None"

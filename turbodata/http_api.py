@@ -15,8 +15,9 @@
   at most `parallel_tables()` at once, a failed table retried (`table_attempts()`), the
   orchestrator merges their summaries.
 
-`run_migration` answers 409 when the whole request was blocked: another run holds the
-database, or every requested table, and waiting `TURBODATA_LEASE_WAIT_SECONDS` did not help.
+`run_migration` answers 409 when the whole request was blocked: another run held the
+database lease longer than `pipeline.DATABASE_LEASE_WAIT_SECONDS`, or held every requested
+table longer than `TURBODATA_LEASE_WAIT_SECONDS`.
 
 `lake` in a request must be an `abfs://`/`az://` URL: a Functions host has no lake folder,
 and a caller holding a function key must not make the app read arbitrary local paths. Its

@@ -65,12 +65,11 @@ DEFAULT_JOBS = 2
 LEASE_WAIT_ENV = "TURBODATA_LEASE_WAIT_SECONDS"
 DEFAULT_LEASE_WAIT_SECONDS = 5.0  # how long a table held by another run is waited for
 # The database lease is held only for a moment by each run starting (its ledger tables and
-# its start recorded), so it is always worth waiting for: runs on different tables started
-# together (a Data Factory ForEach, parallel Durable activities) queue for it one after the
-# other, and on a slow or busy database five seconds was too little for the last of three to
-# start (it exited `blocked`, seen here under load). Only a run of an older turbodata, which
-# held it for a whole run, makes a run wait this long for nothing.
-DATABASE_LEASE_WAIT_SECONDS = 60.0
+# its start recorded): runs on different tables started together (a Data Factory ForEach,
+# parallel Durable activities) queue for it one after the other. Five seconds was too little
+# for the last of three on a busy machine (it exited `blocked`); a run held by a live run of
+# an older turbodata, which held it for a whole run, waits this long and says so first.
+DATABASE_LEASE_WAIT_SECONDS = 15.0
 # A table's lease is renewed between batches once this long has passed since it was taken or
 # last renewed, not after every batch: each renewal is a commit (an fsync on SQLite), which
 # was a third of a small batch's cost. Its TTL (lease.DEFAULT_TTL, 30 min) must outlast the

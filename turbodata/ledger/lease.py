@@ -130,8 +130,8 @@ def acquire_waiting(
         except LeaseHeld as held:
             if time.monotonic() + POLL_SECONDS > deadline:
                 raise
-            if not announced:
-                log.info("waiting up to %.0f s: %s", wait_seconds, held)
+            if not announced:  # a warning: a terminal shows it (text logs start at WARNING)
+                log.warning("waiting up to %.0f s: %s", wait_seconds, held)
                 announced = True
         time.sleep(POLL_SECONDS)
 

@@ -128,7 +128,7 @@ def run_span(
         "turbodata.run",
         {
             "turbodata.run_id": run_id,
-            "turbodata.lake.storage": mask_secrets(lake),
+            "turbodata.lake": mask_secrets(lake),
             "turbodata.database": mask_secrets(database),
             "turbodata.dry_run": dry_run,
         },
