@@ -179,10 +179,10 @@ class RecordingConnection:
 def test_change_rows_are_staged_in_a_temp_table_and_applied_without_merge(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from turbodata.load import changes
     from turbodata.load.changes import ChangeColumns, Staging
 
-    monkeypatch.setattr(changes, "INDEX_FROM_ROWS", 0)  # the staged key's index, compiled too
+    # the staged key's index, compiled too
+    monkeypatch.setattr(type(for_name("mssql")), "staged_key_index_from_rows", 0)
 
     types = {
         "Id": SqlType(Kind.GUID),

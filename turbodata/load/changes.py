@@ -30,9 +30,6 @@ from turbodata.dialects.base import Dialect
 from turbodata.types.sql import Kind, SqlType
 
 SEQUENCE = "_turbodata_seq"
-# Staged rows from which keep_winners indexes the key first; fewer are ranked faster without
-# (an index is a statement and a structure more, per batch of a few rows).
-INDEX_FROM_ROWS = 10_000
 ROWS_PER_FILE = 1 << 32  # sequence = file index * this + row number
 
 
@@ -142,9 +139,10 @@ class Staging:
         return added
 
     def keep_winners(self) -> None:
-        """Index the staged rows by key (when there are many), then delete every row but the
-        winner of each key."""
-        if self.rows >= INDEX_FROM_ROWS:
+        """Index the staged rows by key (when there are many and the database needs it), then
+        delete every row but the winner of each key."""
+        index_from = self.dialect.staged_key_index_from_rows
+        if index_from is not None and self.rows >= index_from:
             name = f"{self.table.name.lstrip('#')}_key"
             key_index = sa.Index(name, *(self.table.c[k] for k in self.columns.key))
             self.conn.execute(sa.schema.CreateIndex(key_index))
