@@ -10,7 +10,8 @@ import pyarrow as pa
 import pytest
 
 from turbodata.lake.delta.columns import UnsupportedType, column_of
-from turbodata.metadata.overrides import Overrides, parse_overrides
+from turbodata.metadata.override_file import parse_overrides
+from turbodata.metadata.overrides import Overrides
 from turbodata.model import CdmType, Column, TableSchema
 from turbodata.read.convert import convert_typed
 from turbodata.types.batch import batch_types, declared_types, keep_existing_guids, known_types

@@ -14,7 +14,7 @@ from tests.lakebuilder import LakeBuilder, attribute
 from turbodata import migrate
 from turbodata.cli import main
 from turbodata.load.loader import LoadOptions
-from turbodata.metadata.overrides import parse_overrides
+from turbodata.metadata.override_file import parse_overrides
 from turbodata.pipeline import connect
 from turbodata.types.sql import Kind, SqlType
 

@@ -7,13 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from turbodata.metadata.overrides import (
-    OverrideError,
-    Overrides,
-    load_overrides,
-    parse_overrides,
-    parse_type,
-)
+from turbodata.metadata.override_file import load_overrides, parse_overrides
+from turbodata.metadata.overrides import OverrideError, Overrides, parse_type
 from turbodata.types.sql import Kind, SqlType, decimal_type
 
 EXAMPLE = """\

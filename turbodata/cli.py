@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from turbodata.lake.storage import Lake
+    from turbodata.metadata.overrides import Overrides
     from turbodata.ops.report import RunLine
     from turbodata.pipeline import RunInterrupted
 
@@ -370,14 +371,24 @@ def migrate(*args: Any, **kwargs: Any) -> RunSummary:
     return run(*args, **kwargs)
 
 
+def _overrides(path: str | None) -> Overrides:
+    """The override file's types (YAML is read, and imported, only when there is one)."""
+    from turbodata.metadata.overrides import Overrides
+
+    if not path:
+        return Overrides()
+    from turbodata.metadata.override_file import load_overrides
+
+    return load_overrides(path)
+
+
 def _migrate(args: argparse.Namespace, dry_run: bool = False) -> int:
     from turbodata.load.options import LoadOptions
-    from turbodata.metadata.overrides import Overrides, load_overrides
 
     structured = _logs is not None and _logs.structured
     progress = _Progress() if sys.stderr.isatty() and not (args.json or structured) else None
     try:
-        overrides = load_overrides(args.types) if args.types else Overrides()
+        overrides = _overrides(args.types)
         keys = _keys(getattr(args, "key", []))
     except (OSError, ValueError) as error:
         raise argparse.ArgumentTypeError(str(error)) from error

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from turbodata.model import CdmType, Column
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 MAX_DECIMAL_PRECISION = 38
 DEFAULT_DECIMAL = (38, 10)  # Dataverse Decimal has 10 fraction digits, Money 4
@@ -115,6 +117,8 @@ def arrow_type(sql_type: SqlType) -> pa.DataType:
     "+00:00"): Arrow's nanosecond timestamps cannot hold 0001-01-01 or 9999-12-31, and
     microseconds would drop the 7th fractional digit DATETIME2(7) keeps.
     """
+    import pyarrow as pa  # here: the types are needed without Arrow (a rerun, a plan)
+
     kind = sql_type.kind
     if kind is Kind.BOOLEAN:
         return pa.bool_()
