@@ -25,6 +25,7 @@ add_repo_paths()
 
 import pyarrow as pa  # noqa: E402
 
+from turbodata.arrow_memory import use_lean_pool  # noqa: E402
 from turbodata.convert import convert_chunk  # noqa: E402
 from turbodata.dialects import pg_binary, postgresql  # noqa: E402
 from turbodata.metadata import parse_model_json  # noqa: E402
@@ -71,7 +72,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=300_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--pool", choices=["lean", "default"], default="lean", help="lean: the CLI's (jemalloc)"
+    )
     args = parser.parse_args()
+    if args.pool == "lean":
+        use_lean_pool()
     batches, encoders = typed_rows(args.rows)
     parts = slices(batches)
     batch = batches[0]
