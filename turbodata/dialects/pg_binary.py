@@ -229,9 +229,9 @@ def _check_lengths(values: pa.Array, length: int) -> None:
 
 def _text(values: pa.Array) -> list[pa.Array]:
     """A 32-bit length (-1 for NULL), then the UTF-8 bytes as they are."""
-    lengths = _pc.coalesce(_pc.binary_length(values), pa.scalar(-1, pa.int32()))
+    lengths = _filled(_pc.binary_length(values), pa.scalar(-1, pa.int32()))
     length_fields = _fields(b"", (3, 2, 1, 0), _value_bytes(lengths, 4), 4, len(values))
-    return [length_fields, _pc.coalesce(values.view(pa.binary()), _EMPTY)]
+    return [length_fields, _filled(values.view(pa.binary()), _EMPTY)]
 
 
 _HEX_VALUES = bytes(int(chr(c), 16) if chr(c) in "0123456789abcdef" else 0xFF for c in range(256))
@@ -240,7 +240,7 @@ _UUID_HEX = [p for p in range(36) if p not in (8, 13, 18, 23)]  # its 32 hex dig
 
 def _uuid(values: pa.Array) -> list[pa.Array]:
     """Canonical lower-case 8-4-4-4-12 text → its 16 bytes."""
-    text = _pc.coalesce(values, "00000000-0000-0000-0000-000000000000")
+    text = _filled(values, "00000000-0000-0000-0000-000000000000")
     _check_lengths(text, 36)
     rows = len(text)
     nibbles = _pc.take(_byte_array(_HEX_VALUES), _string_bytes(text))
@@ -272,27 +272,41 @@ def _numeric(values: pa.Array) -> list[pa.Array]:
     group at a time, in uint64 where every value of the slice is below 2**64, else by long
     division (`_wide_digits`)."""
     scale, rows = values.type.scale, len(values)
-    filled = _pc.coalesce(values, pa.scalar(0, values.type))
+    filled = _filled(values, pa.scalar(0, values.type))
     negative = _pc.less(filled, pa.scalar(0, values.type))
     least_first = _base_10000_digits(_pc.abs(filled), scale)  # the least significant first
     groups = len(least_first)
     integer_groups = groups - _fraction_groups(scale)
     if integer_groups > -(-(values.type.precision - scale) // 4):
         raise NotEncodable  # more digits than the precision: the server refuses it as text
-    signs = _pc.if_else(negative, _NEGATIVE, 0).cast(pa.uint64(), memory_pool=_POOL)
-    words = [signs, *least_first[::-1]]
-    row_major = _pc.take(pa.concat_arrays(words, memory_pool=_POOL), _transposed(len(words), rows))
-    row_width = 2 * (groups + 1)
+    signs = _pc.if_else(negative, _NEGATIVE, 0).cast(pa.uint16(), memory_pool=_POOL)
+    words = [signs, *(digits.cast(pa.uint16(), safe=False) for digits in least_first[::-1])]
+    # each word padded to the capacity `_periodic` caches for, so that the gather's offsets
+    # depend on the slice's length only through it
+    capacity = _capacity(rows)
+    padding = _zeros_uint16(capacity).slice(0, capacity - rows)
+    column_major = pa.concat_arrays(
+        [piece for word in words for piece in (word, padding)], memory_pool=_POOL
+    )
     head = struct.pack("!ihh", 8 + 2 * groups, groups, integer_groups - 1)
     template = (
         *(-1 - i for i in range(8)),  # length, digit count, weight
         *(1, 0),  # the sign word, big-endian
         *(-9, -10),  # the display scale
-        *(offset for g in range(groups) for offset in (3 + 2 * g, 2 + 2 * g)),
+        *(
+            offset
+            for w in range(1, groups + 1)
+            for offset in (2 * w * capacity + 1, 2 * w * capacity)
+        ),
     )
-    data = _value_bytes(row_major.cast(pa.uint16(), safe=False, memory_pool=_POOL), 2)
-    fields = _fields(head + struct.pack("!h", scale), template, data, row_width, rows)
+    data = _value_bytes(column_major, 2)
+    fields = _fields(head + struct.pack("!h", scale), template, data, 2, rows)
     return [_with_nulls(fields, values)]
+
+
+@functools.lru_cache(maxsize=4)
+def _zeros_uint16(length: int) -> pa.Array:
+    return pa.Array.from_buffers(pa.uint16(), length, [None, pa.py_buffer(bytes(2 * length))])
 
 
 def _fraction_groups(scale: int) -> int:
@@ -385,12 +399,6 @@ def _divide(limbs: list[pa.Array], divisor: int) -> tuple[list[pa.Array], pa.Arr
 _U64_LIMB = pa.scalar(_LIMB, pa.uint64())
 
 
-@functools.lru_cache(maxsize=16)
-def _transposed(columns: int, rows: int) -> pa.Array:
-    """Indices that read `columns` arrays of `rows` values, concatenated, row by row."""
-    return _periodic_up_to(tuple(c * rows for c in range(columns)), (1,) * columns, rows)
-
-
 # ---------------------------------------------------------------------------- byte layout
 
 _CONSTANT_HEAD = (-1, -2, -3, -4)  # a field's first 4 constant bytes: its length
@@ -421,6 +429,11 @@ def _fields(
     gathered = _pc.take(source, _periodic(base, steps, rows))
     offsets = _offsets(len(template), rows)
     return pa.Array.from_buffers(pa.binary(), rows, [None, offsets, gathered.buffers()[1]])
+
+
+def _filled(values: pa.Array, fill: object) -> pa.Array:
+    """`values` with `fill` for NULL; the same array (not a copy) when it has no NULL."""
+    return _pc.coalesce(values, fill) if values.null_count else values
 
 
 def _with_nulls(fields: pa.Array, original: pa.Array) -> pa.Array:
