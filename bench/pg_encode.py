@@ -25,14 +25,14 @@ add_repo_paths()
 
 import pyarrow as pa  # noqa: E402
 
-from turbodata.arrow_memory import use_lean_pool  # noqa: E402
-from turbodata.convert import convert_chunk  # noqa: E402
 from turbodata.dialects import pg_binary, postgresql  # noqa: E402
-from turbodata.metadata import parse_model_json  # noqa: E402
+from turbodata.load.schema import table_object  # noqa: E402
+from turbodata.metadata.model_json import parse_model_json  # noqa: E402
 from turbodata.model import CsvDialect  # noqa: E402
-from turbodata.reader import read_raw  # noqa: E402
-from turbodata.schema import table_object  # noqa: E402
-from turbodata.types import from_cdm  # noqa: E402
+from turbodata.read.arrow_memory import use_lean_pool  # noqa: E402
+from turbodata.read.convert import convert_chunk  # noqa: E402
+from turbodata.read.reader import read_raw  # noqa: E402
+from turbodata.types.sql import from_cdm  # noqa: E402
 
 
 def typed_rows(rows: int) -> tuple[list[pa.RecordBatch], list[pg_binary.Encoder]]:

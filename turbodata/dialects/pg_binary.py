@@ -50,10 +50,12 @@ _MICROS_1970_TO_2000 = _DAYS_1970_TO_2000 * _MICROS_PER_DAY
 
 
 def _encoder_pool() -> pa.MemoryPool:
-    """The pool the encoders allocate from: one that keeps freed pages for reuse. The CLI's
-    default pool (`arrow_memory.use_lean_pool`: jemalloc, pages returned at once) made every
-    one of the encoders' short-lived arrays fault in fresh pages: 1.19 against 0.67 s of CPU
-    for 300k rows × 25 columns (bench/pg_encode.py). Their working set is one COPY slice's."""
+    """The pool the encoders allocate from: one that keeps freed pages for reuse (their
+    working set is one COPY slice's). With the lean pool (`read.arrow_memory.use_lean_pool`:
+    jemalloc returning freed pages at once) each short-lived array faults in fresh pages
+    wherever the thread's jemalloc arena has that decay: in bench/pg_encode.py, 1.19 against
+    0.66 s of CPU for 300k rows × 25 columns. (In the CLI's main thread, whose arena kept
+    jemalloc's default decay, page faults were the same either way.)"""
     try:
         return pa.mimalloc_memory_pool()
     except NotImplementedError:
