@@ -54,8 +54,9 @@ def _encoder_pool() -> pa.MemoryPool:
     working set is one COPY slice's). With the lean pool (`read.arrow_memory.use_lean_pool`:
     jemalloc returning freed pages at once) each short-lived array faults in fresh pages
     wherever the thread's jemalloc arena has that decay: in bench/pg_encode.py, 1.19 against
-    0.66 s of CPU for 300k rows × 25 columns. (In the CLI's main thread, whose arena kept
-    jemalloc's default decay, page faults were the same either way.)"""
+    0.66 s of CPU for 300k rows × 25 columns. (In the CLI, page faults were the same with
+    and without it: the main thread, which encodes, seems to keep an arena with jemalloc's
+    default decay.)"""
     try:
         return pa.mimalloc_memory_pool()
     except NotImplementedError:
