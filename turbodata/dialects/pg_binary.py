@@ -32,7 +32,6 @@ from __future__ import annotations
 import functools
 import struct
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -48,34 +47,6 @@ _MICROS_PER_DAY = 86_400_000_000
 _DAYS_1970_TO_2000 = 10_957  # PostgreSQL counts days and microseconds from 2000-01-01
 _MICROS_1970_TO_2000 = _DAYS_1970_TO_2000 * _MICROS_PER_DAY
 
-
-def _encoder_pool() -> pa.MemoryPool:
-    """The pool the encoders allocate from: one that keeps freed pages for reuse (their
-    working set is one COPY slice's). With the lean pool (`read.arrow_memory.use_lean_pool`:
-    jemalloc returning freed pages at once) each short-lived array faults in fresh pages
-    wherever the thread's jemalloc arena has that decay: in bench/pg_encode.py, 1.19 against
-    0.66 s of CPU for 300k rows × 25 columns. (In the CLI, page faults were the same with
-    and without it: the main thread, which encodes, seems to keep an arena with jemalloc's
-    default decay.)"""
-    try:
-        return pa.mimalloc_memory_pool()
-    except NotImplementedError:
-        return pa.system_memory_pool()
-
-
-_POOL = _encoder_pool()
-
-
-class _PooledCompute:
-    """`pyarrow.compute`, every function allocating from `_POOL`."""
-
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        function = functools.partial(getattr(pc, name), memory_pool=_POOL)
-        setattr(self, name, function)
-        return function
-
-
-_pc = _PooledCompute()
 
 # a column's values → the pieces (binary arrays, one element per row) of its fields; raises
 # NotEncodable when a value is not one this module encodes exactly
@@ -108,7 +79,7 @@ def copy_rows(batch: pa.RecordBatch, column_encoders: Sequence[Encoder]) -> memo
             pieces += encode(array)
     except NotEncodable:
         return None
-    rows = _pc.binary_join_element_wise(*pieces, _EMPTY)
+    rows = pc.binary_join_element_wise(*pieces, _EMPTY)
     offsets = rows.buffers()[1]
     end = struct.unpack_from("<i", offsets, (rows.offset + len(rows)) * 4)[0]
     start = struct.unpack_from("<i", offsets, rows.offset * 4)[0]
@@ -165,14 +136,14 @@ _INTEGER_TYPES = {2: pa.int16(), 4: pa.int32(), 8: _INT64}
 
 def _integer(values: pa.Array, width: int) -> list[pa.Array]:
     try:
-        narrow = values.cast(_INTEGER_TYPES[width], safe=True, memory_pool=_POOL)
+        narrow = values.cast(_INTEGER_TYPES[width], safe=True)
     except (pa.ArrowInvalid, OverflowError) as error:  # out of the column's range: the
         raise NotEncodable from error  # text path lets the server say so
     return [_fixed_fields(narrow, width)]
 
 
 def _boolean(values: pa.Array) -> list[pa.Array]:
-    return [_fixed_fields(values.cast(pa.uint8(), memory_pool=_POOL), 1)]
+    return [_fixed_fields(values.cast(pa.uint8()), 1)]
 
 
 def _float8(values: pa.Array) -> list[pa.Array]:
@@ -184,47 +155,47 @@ def _timestamp(values: pa.Array) -> list[pa.Array]:
     digit cut as the text path cuts it; the server rounds to the column's precision on
     receipt, as it does for text."""
     micros = _parsed(_cut(values, 26, 27), pa.timestamp("us"))
-    return [_fixed_fields(_pc.subtract(micros, _MICROS_1970_TO_2000), 8, values)]
+    return [_fixed_fields(pc.subtract(micros, _MICROS_1970_TO_2000), 8, values)]
 
 
 def _timestamptz(values: pa.Array) -> list[pa.Array]:
     """Canonical '…fffffff+HH:MM' → microseconds since 2000-01-01 UTC."""
     micros = _parsed(_cut(values, 26, 33), pa.timestamp("us", tz="UTC"))
-    return [_fixed_fields(_pc.subtract(micros, _MICROS_1970_TO_2000), 8, values)]
+    return [_fixed_fields(pc.subtract(micros, _MICROS_1970_TO_2000), 8, values)]
 
 
 def _date(values: pa.Array) -> list[pa.Array]:
     """'YYYY-MM-DD' → days since 2000-01-01 (int4)."""
     _check_lengths(values, 10)
     days = _parsed(values, pa.date32(), pa.int32())
-    since_2000 = _pc.subtract(days, pa.scalar(_DAYS_1970_TO_2000, pa.int32()))
+    since_2000 = pc.subtract(days, pa.scalar(_DAYS_1970_TO_2000, pa.int32()))
     return [_fixed_fields(since_2000, 4, values)]
 
 
 def _time(values: pa.Array) -> list[pa.Array]:
     """'HH:MM:SS.fffffff' → microseconds since midnight (int8)."""
-    stamps = _pc.binary_join_element_wise("2000-01-01 ", _cut(values, 15, 16), "")
+    stamps = pc.binary_join_element_wise("2000-01-01 ", _cut(values, 15, 16), "")
     micros = _parsed(stamps, pa.timestamp("us"))
-    return [_fixed_fields(_pc.subtract(micros, _MICROS_1970_TO_2000), 8, values)]
+    return [_fixed_fields(pc.subtract(micros, _MICROS_1970_TO_2000), 8, values)]
 
 
 def _cut(values: pa.Array, digit: int, length: int) -> pa.Array:
     """Canonical date/time text of `length` characters without the character at `digit`
     (the 7th fraction digit, cut, never rounded); text of another length is not canonical."""
     _check_lengths(values, length)
-    return _pc.binary_replace_slice(values, digit, digit + 1, "")
+    return pc.binary_replace_slice(values, digit, digit + 1, "")
 
 
 def _parsed(text: pa.Array, arrow: pa.DataType, as_int: pa.DataType = _INT64) -> pa.Array:
     try:
-        return text.cast(arrow, memory_pool=_POOL).cast(as_int, memory_pool=_POOL)
+        return text.cast(arrow).cast(as_int)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
         raise NotEncodable from error
 
 
 def _check_lengths(values: pa.Array, length: int) -> None:
     """Every value (NULLs aside) is `length` bytes long."""
-    bounds = _pc.min_max(_pc.binary_length(values))
+    bounds = pc.min_max(pc.binary_length(values))
     low, high = bounds["min"].as_py(), bounds["max"].as_py()
     if low is not None and (low, high) != (length, length):
         raise NotEncodable
@@ -232,7 +203,7 @@ def _check_lengths(values: pa.Array, length: int) -> None:
 
 def _text(values: pa.Array) -> list[pa.Array]:
     """A 32-bit length (-1 for NULL), then the UTF-8 bytes as they are."""
-    lengths = _filled(_pc.binary_length(values), pa.scalar(-1, pa.int32()))
+    lengths = _filled(pc.binary_length(values), pa.scalar(-1, pa.int32()))
     length_fields = _fields(b"", (3, 2, 1, 0), _value_bytes(lengths, 4), 4, len(values))
     return [length_fields, _filled(values.view(pa.binary()), _EMPTY)]
 
@@ -246,12 +217,12 @@ def _uuid(values: pa.Array) -> list[pa.Array]:
     text = _filled(values, "00000000-0000-0000-0000-000000000000")
     _check_lengths(text, 36)
     rows = len(text)
-    nibbles = _pc.take(_byte_array(_HEX_VALUES), _string_bytes(text))
-    high = _pc.take(nibbles, _periodic(tuple(_UUID_HEX[0::2]), (36,) * 16, rows))
-    low = _pc.take(nibbles, _periodic(tuple(_UUID_HEX[1::2]), (36,) * 16, rows))
-    if _pc.max(_pc.bit_wise_or(high, low)).as_py() > 15:  # not lower-case hex digits
+    nibbles = pc.take(_byte_array(_HEX_VALUES), _string_bytes(text))
+    high = pc.take(nibbles, _periodic(tuple(_UUID_HEX[0::2]), (36,) * 16, rows))
+    low = pc.take(nibbles, _periodic(tuple(_UUID_HEX[1::2]), (36,) * 16, rows))
+    if pc.max(pc.bit_wise_or(high, low)).as_py() > 15:  # not lower-case hex digits
         raise NotEncodable
-    uuid_bytes = _pc.bit_wise_or(_pc.shift_left(high, pa.scalar(4, pa.uint8())), low)
+    uuid_bytes = pc.bit_wise_or(pc.shift_left(high, pa.scalar(4, pa.uint8())), low)
     fields = _fields(struct.pack("!i", 16), (*_CONSTANT_HEAD, *range(16)), uuid_bytes, 16, rows)
     return [_with_nulls(fields, values)]
 
@@ -276,21 +247,19 @@ def _numeric(values: pa.Array) -> list[pa.Array]:
     division (`_wide_digits`)."""
     scale, rows = values.type.scale, len(values)
     filled = _filled(values, pa.scalar(0, values.type))
-    negative = _pc.less(filled, pa.scalar(0, values.type))
-    least_first = _base_10000_digits(_pc.abs(filled), scale)  # the least significant first
+    negative = pc.less(filled, pa.scalar(0, values.type))
+    least_first = _base_10000_digits(pc.abs(filled), scale)  # the least significant first
     groups = len(least_first)
     integer_groups = groups - _fraction_groups(scale)
     if integer_groups > -(-(values.type.precision - scale) // 4):
         raise NotEncodable  # more digits than the precision: the server refuses it as text
-    signs = _pc.if_else(negative, _NEGATIVE, 0).cast(pa.uint16(), memory_pool=_POOL)
+    signs = pc.if_else(negative, _NEGATIVE, 0).cast(pa.uint16())
     words = [signs, *(digits.cast(pa.uint16(), safe=False) for digits in least_first[::-1])]
     # each word padded to the capacity `_periodic` caches for, so that the gather's offsets
     # depend on the slice's length only through it
     capacity = _capacity(rows)
     padding = _zeros_uint16(capacity).slice(0, capacity - rows)
-    column_major = pa.concat_arrays(
-        [piece for word in words for piece in (word, padding)], memory_pool=_POOL
-    )
+    column_major = pa.concat_arrays([piece for word in words for piece in (word, padding)])
     head = struct.pack("!ihh", 8 + 2 * groups, groups, integer_groups - 1)
     template = (
         *(-1 - i for i in range(8)),  # length, digit count, weight
@@ -324,17 +293,17 @@ def _base_10000_digits(unsigned: pa.Array, scale: int) -> list[pa.Array]:
     halves = pa.Array.from_buffers(
         pa.uint64(), rows * 2, [None, unsigned.buffers()[1]], offset=unsigned.offset * 2
     )
-    if _pc.max(_pc.take(halves, _periodic((1,), (2,), rows))).as_py():
+    if pc.max(pc.take(halves, _periodic((1,), (2,), rows))).as_py():
         least_first, rest = _wide_digits(unsigned, scale)
     else:
-        least_first, rest = [], _pc.take(halves, _periodic((0,), (2,), rows))
+        least_first, rest = [], pc.take(halves, _periodic((0,), (2,), rows))
         if scale % 4:
             rest, remainder = _divmod(rest, 10 ** (scale % 4))
-            least_first.append(_pc.multiply(remainder, _uint64(10 ** (4 - scale % 4))))
-    while len(least_first) < _fraction_groups(scale) or _pc.max(rest).as_py():
+            least_first.append(pc.multiply(remainder, _uint64(10 ** (4 - scale % 4))))
+    while len(least_first) < _fraction_groups(scale) or pc.max(rest).as_py():
         rest, remainder = _divmod(rest, 10_000)
         least_first.append(remainder)
-    while len(least_first) > _fraction_groups(scale) and not _pc.max(least_first[-1]).as_py():
+    while len(least_first) > _fraction_groups(scale) and not pc.max(least_first[-1]).as_py():
         least_first.pop()  # an upper group of `_wide_digits`, zero in every row
     return least_first
 
@@ -345,8 +314,8 @@ def _uint64(value: int) -> pa.Scalar:
 
 def _divmod(dividend: pa.Array, divisor: int) -> tuple[pa.Array, pa.Array]:
     by = _uint64(divisor)
-    quotient = _pc.divide(dividend, by)
-    return quotient, _pc.subtract(dividend, _pc.multiply(quotient, by))
+    quotient = pc.divide(dividend, by)
+    return quotient, pc.subtract(dividend, pc.multiply(quotient, by))
 
 
 def _wide_digits(unsigned: pa.Array, scale: int) -> tuple[list[pa.Array], pa.Array]:
@@ -357,14 +326,14 @@ def _wide_digits(unsigned: pa.Array, scale: int) -> tuple[list[pa.Array], pa.Arr
     least_first: list[pa.Array] = []
     if scale % 4:
         limbs, remainder = _divide(limbs, 10 ** (scale % 4))
-        least_first.append(_pc.multiply(remainder, _uint64(10 ** (4 - scale % 4))))
+        least_first.append(pc.multiply(remainder, _uint64(10 ** (4 - scale % 4))))
     while len(limbs) > 2:
         limbs, remainder = _divide(limbs, 10**8)
-        high = _pc.divide(remainder, _U64_10000)
-        least_first += [_pc.subtract(remainder, _pc.multiply(high, _U64_10000)), high]
+        high = pc.divide(remainder, _U64_10000)
+        least_first += [pc.subtract(remainder, pc.multiply(high, _U64_10000)), high]
     if len(limbs) == 1:
         return least_first, limbs[0]
-    return least_first, _pc.add(_pc.multiply(limbs[0], _U64_LIMB), limbs[1])
+    return least_first, pc.add(pc.multiply(limbs[0], _U64_LIMB), limbs[1])
 
 
 _U64_10000 = _uint64(10_000)
@@ -377,10 +346,9 @@ def _limbs(unsigned: pa.Array) -> list[pa.Array]:
         pa.uint32(), len(unsigned) * 4, [None, unsigned.buffers()[1]], offset=unsigned.offset * 4
     )
     limbs = [
-        _pc.take(words, _periodic((k,), (4,), len(unsigned))).cast(pa.uint64(), memory_pool=_POOL)
-        for k in (3, 2, 1, 0)
+        pc.take(words, _periodic((k,), (4,), len(unsigned))).cast(pa.uint64()) for k in (3, 2, 1, 0)
     ]
-    while len(limbs) > 1 and not _pc.max(limbs[0]).as_py():
+    while len(limbs) > 1 and not pc.max(limbs[0]).as_py():
         limbs.pop(0)
     return limbs
 
@@ -390,11 +358,11 @@ def _divide(limbs: list[pa.Array], divisor: int) -> tuple[list[pa.Array], pa.Arr
     by = pa.scalar(divisor, pa.uint64())
     quotient, remainder = [], None
     for limb in limbs:
-        dividend = limb if remainder is None else _pc.add(_pc.multiply(remainder, _U64_LIMB), limb)
-        digit = _pc.divide(dividend, by)
-        remainder = _pc.subtract(dividend, _pc.multiply(digit, by))
+        dividend = limb if remainder is None else pc.add(pc.multiply(remainder, _U64_LIMB), limb)
+        digit = pc.divide(dividend, by)
+        remainder = pc.subtract(dividend, pc.multiply(digit, by))
         quotient.append(digit)
-    while len(quotient) > 1 and not _pc.max(quotient[0]).as_py():
+    while len(quotient) > 1 and not pc.max(quotient[0]).as_py():
         quotient.pop(0)
     return quotient, remainder
 
@@ -424,25 +392,23 @@ def _fields(
     `template[t]` is negative."""
     base = tuple(len(constants) + t if t >= 0 else -1 - t for t in template)
     steps = tuple(row_width if t >= 0 else 0 for t in template)
-    source = (
-        pa.concat_arrays([_byte_array(constants), data], memory_pool=_POOL) if constants else data
-    )
+    source = pa.concat_arrays([_byte_array(constants), data]) if constants else data
     if source.type != pa.uint8():
         raise TypeError(f"bytes expected, not {source.type}")
-    gathered = _pc.take(source, _periodic(base, steps, rows))
+    gathered = pc.take(source, _periodic(base, steps, rows))
     offsets = _offsets(len(template), rows)
     return pa.Array.from_buffers(pa.binary(), rows, [None, offsets, gathered.buffers()[1]])
 
 
 def _filled(values: pa.Array, fill: object) -> pa.Array:
     """`values` with `fill` for NULL; the same array (not a copy) when it has no NULL."""
-    return _pc.coalesce(values, fill) if values.null_count else values
+    return pc.coalesce(values, fill) if values.null_count else values
 
 
 def _with_nulls(fields: pa.Array, original: pa.Array) -> pa.Array:
     if original.null_count == 0:
         return fields
-    return _pc.if_else(_pc.is_valid(original), fields, _NULL_FIELD)
+    return pc.if_else(pc.is_valid(original), fields, _NULL_FIELD)
 
 
 def _periodic(base: tuple[int, ...], steps: tuple[int, ...], rows: int) -> pa.Array:
