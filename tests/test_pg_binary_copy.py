@@ -5,6 +5,7 @@ text."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterator
 from decimal import Decimal
@@ -332,3 +333,111 @@ def test_a_connection_not_speaking_utf8_gets_text_copy(
         stored = conn.execute(sa.select(table.c.s).order_by(table.c.seq)).scalars().all()
     assert formats.used == ["text"]
     assert stored == ["ßüé 中文", "😀"]
+
+
+# Decimal slices that each take another path of the NUMERIC encoder: every value below 1 (no
+# integer group: weight -1), zeros only, one integer group, values at and beyond 2**64
+# unscaled (long division first, then uint64), the largest 38 digits, and negatives.
+DECIMAL_SLICES = {
+    "d": [
+        ["0.0000000001", "-0.5", "0.9999999999", None],
+        ["0", None, "-0"],
+        ["1", "-9999.9999999999", "42.1"],
+        ["1844674407.3709551615", "-1844674407.3709551616", "1844674407.3709551617"],
+        ["9" * 28 + "." + "9" * 10, "-" + "9" * 28 + ".0000000001", "0.0000000001"],
+        ["123456789012345678.9", "-1", None, "0.1"],
+    ],
+    "d0": [["0", None], ["9999", "-10000"], ["18446744073709551616", "-1"], ["9" * 38, "1"]],
+    "d5": [["0.00001", "-0.99999"], ["9999.99999", "-1234.5", None]],
+    "d4": [["0.0001", "-0.9999", None], ["0", "0"]],
+}
+
+
+@pytest.mark.parametrize("name", list(DECIMAL_SLICES))
+def test_each_decimal_slice_stores_what_text_stores(
+    pg: tuple[sa.Engine, postgresql.PostgreSQLDialect], monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Each slice a batch of its own, so each gets the digit groups its own values need."""
+    types = {"seq": TYPES["seq"], name: TYPES[name]}
+    batches = []
+    for values in DECIMAL_SLICES[name]:
+        start = sum(batch.num_rows for batch in batches)
+        decimals = [None if v is None else Decimal(v) for v in values]
+        seq = pa.array(range(start, start + len(values)), pa.int64())
+        batches.append(
+            pa.RecordBatch.from_arrays(
+                [seq, pa.array(decimals, arrow_type(TYPES[name]))], names=list(types)
+            )
+        )
+    with monkeypatch.context() as patch:
+        Formats(patch, binary=False)
+        expected_rows = load_batches(pg, f"{name}_text", types, batches)
+    formats = Formats(monkeypatch)
+    assert load_batches(pg, f"{name}_binary", types, batches) == expected_rows
+    assert formats.used == ["binary"] * len(batches)
+    values = [v for slice_values in DECIMAL_SLICES[name] for v in slice_values]
+    expected = [None if v is None else Decimal(v) for v in values]
+    engine = pg[0]
+    with engine.connect() as conn:
+        numbers = conn.exec_driver_sql(f'SELECT {name} FROM "{name}_binary" ORDER BY seq')
+        assert numbers.scalars().all() == expected
+
+
+def load_batches(
+    pg: tuple[sa.Engine, postgresql.PostgreSQLDialect],
+    name: str,
+    types: dict[str, SqlType],
+    batches: list[pa.RecordBatch],
+) -> list[str]:
+    """`load`, one insert_batch per batch."""
+    engine, dialect = pg
+    stored = {n: dialect.stored_type(t) for n, t in types.items()}
+    table = table_object(dialect, name, stored, None)
+    with engine.begin() as conn:
+        table.create(conn)
+        for batch in batches:
+            dialect.insert_batch(conn, table, batch, list(types.values()))
+    with engine.connect() as conn:
+        sql = f'SELECT stored_row::text FROM "{name}" stored_row ORDER BY seq'
+        return list(conn.exec_driver_sql(sql).scalars())
+
+
+def test_a_numeric_gets_the_digit_groups_its_values_need() -> None:
+    """0.5 in NUMERIC(38, 10): the three fraction groups only, weight -1 (the precision's 7
+    integer groups of zeros are not built or sent); 2**64 in NUMERIC(38, 0): five groups."""
+    types = {"d": SqlType(Kind.DECIMAL, precision=38, scale=10), "d0": TYPES["d0"]}
+    table = table_object(postgresql.PostgreSQLDialect(), "groups", types, None)
+    batch = pa.RecordBatch.from_arrays(
+        [
+            pa.array([Decimal("0.5")], arrow_type(types["d"])),
+            pa.array([Decimal(2**64)], arrow_type(types["d0"])),
+        ],
+        names=list(types),
+    )
+    encoders = pg_binary.encoders(table, batch.schema)
+    assert encoders is not None
+    body = bytes(pg_binary.copy_rows(batch, encoders) or b"")
+    half = b"\x00\x00\x00\x0e" + b"\x00\x03\xff\xff\x00\x00\x00\x0a"  # 3 digits, weight -1
+    half += b"\x13\x88\x00\x00\x00\x00"  # 5000 0000 0000
+    big = b"\x00\x00\x00\x12" + b"\x00\x05\x00\x04\x00\x00\x00\x00"  # 5 digits, weight 4
+    big += b"\x07\x34\x1a\x58\x02\xe1\x03\xbb\x06\x50"  # 1844 6744 0737 0955 1616
+    assert body == b"\x00\x02" + half + big
+
+
+def test_slices_of_any_length_are_encoded_alike() -> None:
+    """The index arrays the encoders gather with are cached for more rows than a slice has
+    and read in part: a slice of any length (1, 7, 9,999, 16,385, 30,000 rows, in this
+    order) gets the bytes its rows get as part of one whole batch. No decimal column: its
+    digit groups depend on the slice's values."""
+    types = {n: t for n, t in TYPES.items() if t.kind is not Kind.DECIMAL}
+    batch = typed_batch(types, 56_392)
+    table = table_object(postgresql.PostgreSQLDialect(), "lengths", types, None)
+    encoders = pg_binary.encoders(table, batch.schema)
+    assert encoders is not None
+    bounds = [0, 1, 8, 10_007, 26_392, 56_392]
+    parts = [
+        bytes(pg_binary.copy_rows(batch.slice(start, stop - start), encoders) or b"")
+        for start, stop in itertools.pairwise(bounds)
+    ]
+    assert all(parts)
+    assert b"".join(parts) == bytes(pg_binary.copy_rows(batch, encoders) or b"")
