@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from turbodata.read import values as values_module
-from turbodata.read.values import Converted, convert_column, parse_value
+from turbodata.read.values import Converted, convert_column, parse_value, utf16_max_length
 from turbodata.types.sql import INTEGER_RANGES, Kind, SqlType, arrow_type, decimal_type
 
 BAD = object()  # expected: the value is rejected with a reason
@@ -207,6 +207,15 @@ def test_max_length_counts_utf16_units_as_nvarchar_does() -> None:
     assert convert([None, ""], STRING).max_length is None
     assert convert([None, ""], STRING, keep_empty_strings=True).max_length == 0
     assert convert(["1"], BIG).max_length is None
+
+
+@given(st.lists(st.one_of(st.none(), st.text()), min_size=1, max_size=8))
+def test_max_length_agrees_with_counting_every_character(values: list[str | None]) -> None:
+    """The search for characters outside the BMP looks only at values with 3 extra bytes;
+    counted character by character, any text gives the same longest value."""
+    units = [len(v.encode("utf-16-le")) // 2 for v in values if v is not None]
+    expected = max(units) if units else None
+    assert utf16_max_length(pa.array(values, pa.string())) == expected
 
 
 DATETIME_CASES = [  # lake-format 4.6 and the rules under it
