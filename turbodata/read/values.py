@@ -377,6 +377,8 @@ def _us_text(values: pa.Array) -> pa.Array:
 def _fast_stamp(values: pa.Array) -> pa.Array:
     """'YYYY-MM-DD HH:MM:SS.fffffff' of the common UTC forms; null for anything else."""
     iso = pc.fill_null(pc.match_substring_regex(values, f"^(?:{_ISO_FAST})$"), False)
+    if not pc.any(iso).as_py():  # a column in the US form (Synapse Link's CSV): no ISO work
+        return _us_text(_matching(values, _US_FAST))
     text = _iso_text(_keep(values, iso))
     if text.null_count > values.null_count:  # not all ISO: try the US form on the others
         text = pc.coalesce(text, _us_text(_matching(_keep(values, pc.invert(iso)), _US_FAST)))
