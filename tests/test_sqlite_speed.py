@@ -1,0 +1,136 @@
+"""SQLite's fast insert path: rows of a keyed table go in ordered by key, NULLs and booleans
+are bound as values the driver needs no adapter for (NaN, 0/1); what is stored is exactly
+what the plain `executemany` of the Arrow values in file order stored, for every Kind."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
+
+from tests.test_columnar_load import TYPES, insert_row_by_row, nasty_batch
+from turbodata.dialects import sqlite as sqlite_dialect
+from turbodata.dialects.sqlite import INSERT_SLICE_ROWS, SQLiteDialect
+from turbodata.load.schema import table_object
+from turbodata.pipeline import connect
+from turbodata.types.sql import Kind, SqlType
+
+
+def stored(conn: sa.Connection, table: str, order: str) -> list[tuple[Any, ...]]:
+    """Every value as SQLite's storage class and exact value (REAL compared as its bits)."""
+    fields = ", ".join(f'typeof("{n}"), "{n}"' for n in TYPES)
+    return [tuple(r) for r in conn.exec_driver_sql(f'SELECT {fields} FROM "{table}" {order}')]
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_url: str) -> Iterator[tuple[sa.Engine, SQLiteDialect]]:
+    engine, dialect = connect(sqlite_url)
+    assert isinstance(dialect, SQLiteDialect)
+    yield engine, dialect
+    engine.dispose()
+
+
+@pytest.mark.parametrize("rows", [25, 25_000])
+def test_a_keyed_table_stores_what_the_plain_executemany_stored(
+    sqlite_engine: tuple[sa.Engine, SQLiteDialect], rows: int
+) -> None:
+    """Nasty values of every Kind (NULLs, extremes, unicode, 38-digit decimals, 7-digit
+    fractions), a key in random order, more rows than one executemany slice."""
+    engine, dialect = sqlite_engine
+    batch = nasty_batch(rows)
+    keyed = table_object(dialect, "keyed", TYPES, None, key=["seq"])
+    plain = table_object(dialect, "plain", TYPES, None)
+    shuffled = batch.take(pa.array([(n * 7919) % rows for n in range(rows)]))  # 7919: prime
+    with engine.begin() as conn:
+        keyed.create(conn)
+        plain.create(conn)
+        assert dialect.insert_batch(conn, keyed, shuffled, list(TYPES.values())) == rows
+        insert_row_by_row(conn, dialect, plain, shuffled)  # list(zip(to_pylist…)), file order
+    with engine.connect() as conn:
+        expected = stored(conn, "plain", "ORDER BY seq")
+        assert len(expected) == rows
+        assert stored(conn, "keyed", "ORDER BY seq") == expected
+        nulls = conn.exec_driver_sql('SELECT count(*) FROM keyed WHERE "s" IS NULL').scalar()
+        assert nulls == sum(v is None for v in batch.column("s").to_pylist()) > 0
+
+
+def test_rows_of_a_keyed_table_go_in_by_key_within_each_batch(
+    sqlite_engine: tuple[sa.Engine, SQLiteDialect],
+) -> None:
+    engine, dialect = sqlite_engine
+    rows = 2 * INSERT_SLICE_ROWS + 17
+    keys = [f"{(n * 7919) % rows:08d}-guid" for n in range(rows)]  # not in key order
+    types = {"Id": SqlType(Kind.GUID), "n": SqlType(Kind.INTEGER)}
+    table = table_object(dialect, "keyed_order", types, None, key=["Id"])
+    batch = pa.RecordBatch.from_pydict({"Id": keys, "n": list(range(rows))})
+    with engine.begin() as conn:
+        table.create(conn)
+        dialect.insert_batch(conn, table, batch, list(types.values()))
+    with engine.connect() as conn:
+        by_rowid = conn.exec_driver_sql('SELECT "Id", n FROM keyed_order ORDER BY rowid').all()
+    assert [tuple(r) for r in by_rowid] == sorted(zip(keys, range(rows), strict=True))
+
+
+def test_rows_of_a_table_without_a_key_go_in_in_batch_order(
+    sqlite_engine: tuple[sa.Engine, SQLiteDialect],
+) -> None:
+    """Staging tables (whose sequence column ranks repeated keys) and keyless tables."""
+    engine, dialect = sqlite_engine
+    types = {"Id": SqlType(Kind.GUID), "n": SqlType(Kind.INTEGER)}
+    table = table_object(dialect, "no_key", types, None)
+    keys = ["c", "a", "b", "a"]
+    batch = pa.RecordBatch.from_pydict({"Id": keys, "n": [1, 2, 3, 4]})
+    with engine.begin() as conn:
+        table.create(conn)
+        dialect.insert_batch(conn, table, batch, list(types.values()))
+    with engine.connect() as conn:
+        by_rowid = conn.exec_driver_sql('SELECT "Id", n FROM no_key ORDER BY rowid').all()
+    assert [tuple(r) for r in by_rowid] == [("c", 1), ("a", 2), ("b", 3), ("a", 4)]
+
+
+def test_a_repeated_key_still_fails_the_insert(
+    sqlite_engine: tuple[sa.Engine, SQLiteDialect],
+) -> None:
+    """What sends a first load to staging (`RepeatedKeys`) is unchanged by the ordering."""
+    engine, dialect = sqlite_engine
+    types = {"Id": SqlType(Kind.GUID), "n": SqlType(Kind.INTEGER)}
+    table = table_object(dialect, "repeated", types, None, key=["Id"])
+    batch = pa.RecordBatch.from_pydict({"Id": ["b", "a", "b"], "n": [1, 2, 3]})
+    with engine.begin() as conn:
+        table.create(conn)
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        dialect.insert_batch(conn, table, batch, list(types.values()))
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM repeated").scalar() == 0
+
+
+def test_nulls_and_booleans_are_bound_without_the_drivers_adapter_lookup() -> None:
+    values = SQLiteDialect().python_values(
+        pa.array([True, None, False], pa.bool_()), SqlType(Kind.BOOLEAN)
+    )
+    assert [type(v) for v in values] == [int, float, int]
+    assert values[0] == 1 and math.isnan(values[1]) and values[2] == 0  # type: ignore[arg-type]
+    text = SQLiteDialect().python_values(pa.array(["a", None]), SqlType(Kind.STRING))
+    assert text[0] == "a" and math.isnan(text[1])  # type: ignore[arg-type]
+
+
+def test_a_float_adapter_registered_by_the_process_never_sees_a_null(
+    sqlite_engine: tuple[sa.Engine, SQLiteDialect], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sqlite3.adapters, (float, sqlite3.PrepareProtocol), lambda v: "adapted")
+    values = SQLiteDialect().python_values(pa.array(["a", None]), SqlType(Kind.STRING))
+    assert values == ["a", None]
+
+
+def test_key_order_needs_the_whole_key_in_the_batch() -> None:
+    types = {"a": SqlType(Kind.INTEGER), "b": SqlType(Kind.INTEGER)}
+    keyed = table_object(SQLiteDialect(), "two_keys", types, None, key=["a", "b"])
+    batch = pa.RecordBatch.from_pydict({"a": [2, 1, 1], "b": [0, 5, 3]})
+    assert sqlite_dialect.key_order(keyed, batch).to_pylist() == [2, 1, 0]
+    assert sqlite_dialect.key_order(keyed, batch.select(["a"])) is None
+    assert sqlite_dialect.key_order(table_object(SQLiteDialect(), "k", types, None), batch) is None
