@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 LOCK_WAIT_SECONDS = 60.0  # the longest wait for a writer that holds no run's lease
 _CHECK_EVERY_MS = 1000  # how often a waiting BEGIN looks at who holds the lock
 INSERT_SLICE_ROWS = 10_000  # rows per executemany: bounds the Python objects alive at once
-PAGE_SIZE = 16_384  # bytes, for files this module creates
 NULL = math.nan  # bound as NULL by SQLite, without the driver's adapter lookup for None
 
 _TYPES: dict[Kind, Callable[[SqlType], str]] = {
@@ -86,12 +85,6 @@ class SQLiteDialect(Dialect):
         ) -> None:
             dbapi_connection.isolation_level = None
             dbapi_connection.execute(f"PRAGMA busy_timeout = {int(LOCK_WAIT_SECONDS * 1000)}")
-            # A new file's page size, before anything writes it (a file that exists keeps its
-            # own). 16 KiB instead of 4: a page holds four times the rows and key entries, so
-            # a load reads, splits and writes a quarter of the pages; a keyed snapshot's insert
-            # took 15-30% less CPU (300k-1M rows, bench/sqlite_insert.py). The page cache
-            # stays 2 MB: its default size is in KiB, not pages.
-            dbapi_connection.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             # Write-ahead log: a commit appends to the -wal file and syncs once, instead of a
             # rollback journal synced twice (10.8 ms → 0.03 ms per commit here, most of a small
             # file's cost). With synchronous=NORMAL a commit survives a killed process; a power
