@@ -21,6 +21,8 @@ from turbodata.load.schema import table_object
 from turbodata.pipeline import connect
 from turbodata.types.sql import Kind, SqlType
 
+TEXT = SqlType(Kind.STRING)
+
 
 def stored(conn: sa.Connection, table: str, order: str) -> list[tuple[Any, ...]]:
     """Every value as SQLite's storage class and exact value (REAL compared as its bits)."""
@@ -110,31 +112,42 @@ def test_a_repeated_key_still_fails_the_insert(
         assert conn.exec_driver_sql("SELECT count(*) FROM repeated").scalar() == 0
 
 
-def test_nulls_and_booleans_are_bound_without_the_drivers_adapter_lookup() -> None:
-    values = SQLiteDialect().python_values(
-        pa.array([True, None, False], pa.bool_()), SqlType(Kind.BOOLEAN)
+@pytest.mark.parametrize("rows", [3, 3_000])
+def test_nulls_are_bound_without_the_drivers_adapter_lookup(rows: int) -> None:
+    """Small columns (a small file's) take a Python pass, large ones Arrow kernels."""
+    flags = SQLiteDialect().python_values(
+        pa.array([True, None, False] * (rows // 3), pa.bool_()), SqlType(Kind.BOOLEAN)
     )
-    assert [type(v) for v in values] == [int, float, int]
-    assert values[0] == 1 and math.isnan(values[1]) and values[2] == 0  # type: ignore[arg-type]
-    text = SQLiteDialect().python_values(pa.array(["a", None]), SqlType(Kind.STRING))
-    assert text[0] == "a" and math.isnan(text[1])  # type: ignore[arg-type]
+    text = SQLiteDialect().python_values(pa.array(["a", None, "b"] * (rows // 3)), TEXT)
+    assert len(flags) == len(text) == rows
+    assert flags[0] == 1 and math.isnan(flags[1]) and flags[2] == 0  # type: ignore[arg-type]
+    assert text[0] == "a" and math.isnan(text[1]) and text[2] == "b"  # type: ignore[arg-type]
+    assert {type(v) for v in text} == {str, float}
+    if rows >= sqlite_dialect.ARROW_FROM_ROWS:  # booleans as exact ints, no adapter lookup
+        assert {type(v) for v in flags} == {int, float}
 
 
 def test_a_float_adapter_registered_by_the_process_never_sees_a_null(
     sqlite_engine: tuple[sa.Engine, SQLiteDialect], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sqlite3.adapters, (float, sqlite3.PrepareProtocol), lambda v: "adapted")
-    values = SQLiteDialect().python_values(pa.array(["a", None]), SqlType(Kind.STRING))
-    assert values == ["a", None]
+    for rows in (2, 2_000):
+        values = SQLiteDialect().python_values(pa.array(["a", None] * (rows // 2)), TEXT)
+        assert values[:2] == ["a", None] and None in values[-2:]
 
 
 def test_key_order_needs_the_whole_key_in_the_batch() -> None:
     types = {"a": SqlType(Kind.INTEGER), "b": SqlType(Kind.INTEGER)}
     keyed = table_object(SQLiteDialect(), "two_keys", types, None, key=["a", "b"])
-    batch = pa.RecordBatch.from_pydict({"a": [2, 1, 1], "b": [0, 5, 3]})
-    assert sqlite_dialect.key_order(keyed, batch).to_pylist() == [2, 1, 0]
+    rows = 1_500
+    batch = pa.RecordBatch.from_pydict({"a": [n % 7 for n in range(rows)], "b": list(range(rows))})
+    order = sqlite_dialect.key_order(keyed, batch)
+    assert order is not None
+    pairs = [(n % 7, n) for n in range(rows)]
+    assert [pairs[i] for i in order.to_pylist()] == sorted(pairs)
     assert sqlite_dialect.key_order(keyed, batch.select(["a"])) is None
     assert sqlite_dialect.key_order(table_object(SQLiteDialect(), "k", types, None), batch) is None
+    assert sqlite_dialect.key_order(keyed, batch.slice(0, 10)) is None  # a small file's batch
 
 
 def test_the_connection_pragmas_are_in_effect(tmp_path: Path) -> None:

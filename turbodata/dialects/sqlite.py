@@ -35,6 +35,9 @@ LOCK_WAIT_SECONDS = 60.0  # the longest wait for a writer that holds no run's le
 _CHECK_EVERY_MS = 1000  # how often a waiting BEGIN looks at who holds the lock
 INSERT_SLICE_ROWS = 10_000  # rows per executemany: bounds the Python objects alive at once
 NULL = math.nan  # bound as NULL by SQLite, without the driver's adapter lookup for None
+# below this many rows, Arrow kernels (null positions, bool cast, key sort, take) cost more
+# per call than they save: small files' columns take plain Python
+ARROW_FROM_ROWS = 1_000
 
 _TYPES: dict[Kind, Callable[[SqlType], str]] = {
     Kind.BOOLEAN: lambda t: "BOOLEAN",
@@ -144,16 +147,21 @@ class SQLiteDialect(Dialect):
         adapter for every value of another type, None and bool included, and that lookup
         formats an AttributeError each time (about 0.5 µs a value: a fifth of a snapshot's
         insert). The stored values are the same; a process that registered its own adapter
-        for float keeps None, so that adapter never sees a NULL."""
+        for float keeps None, so that adapter never sees a NULL. A column of fewer than
+        ARROW_FROM_ROWS values keeps its booleans (a kernel call costs more than it saves)."""
+        large = len(array) >= ARROW_FROM_ROWS
         if sql_type.kind is Kind.DECIMAL:
             values = decimal_strings(array)
-        elif pa.types.is_boolean(array.type):
+        elif large and pa.types.is_boolean(array.type):
             values = pc.cast(array, pa.int64()).to_pylist()
         else:
             values = array.to_pylist()
-        if array.null_count and (float, sqlite3.PrepareProtocol) not in sqlite3.adapters:
-            for position in pc.indices_nonzero(array.is_null()).to_pylist():
-                values[position] = NULL
+        if not array.null_count or (float, sqlite3.PrepareProtocol) in sqlite3.adapters:
+            return values
+        if not large:
+            return [NULL if value is None else value for value in values]
+        for position in pc.indices_nonzero(array.is_null()).to_pylist():
+            values[position] = NULL
         return values
 
     def insert_batch(
@@ -185,8 +193,8 @@ class SQLiteDialect(Dialect):
 
 
 def key_order(table: sa.Table, batch: pa.RecordBatch) -> pa.Array | None:
-    """The batch's row positions ordered by the table's primary key, or None (no key, or a
-    key the batch does not carry in full).
+    """The batch's row positions ordered by the table's primary key, or None (no key, a key
+    the batch does not carry in full, or fewer than ARROW_FROM_ROWS rows).
 
     Why: a primary key other than an INTEGER one is a separate B-tree index, and rows in
     random key order (GUIDs) make every insert touch a random index page: with SQLite's small
@@ -199,7 +207,7 @@ def key_order(table: sa.Table, batch: pa.RecordBatch) -> pa.Array | None:
     (decimals stored as text) the rows go in as fast as before, not wrongly.
     """
     key = [column.name for column in table.primary_key.columns]
-    if not key or not set(key) <= set(batch.schema.names) or batch.num_rows < 2:
+    if not key or not set(key) <= set(batch.schema.names) or batch.num_rows < ARROW_FROM_ROWS:
         return None
     return pc.sort_indices(batch, sort_keys=[(name, "ascending") for name in key])
 
