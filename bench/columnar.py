@@ -40,13 +40,12 @@ import pyarrow.csv as pacsv  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from turbodata.dialects import pg_binary  # noqa: E402
-from turbodata.dialects.base import (  # noqa: E402
+from turbodata.dialects.arrow_text import (  # noqa: E402
     SEVENTH_DIGIT,
-    Dialect,
     decimal_text,
-    insert_statement,
     without_seventh_digit,
 )
+from turbodata.dialects.base import Dialect, insert_statement  # noqa: E402
 from turbodata.load.schema import table_object  # noqa: E402
 from turbodata.metadata.model_json import parse_model_json  # noqa: E402
 from turbodata.model import CsvDialect  # noqa: E402

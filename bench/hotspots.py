@@ -45,7 +45,7 @@ import pyarrow.compute as pc  # noqa: E402
 import pyarrow.csv as pacsv  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from turbodata.dialects.base import decimal_strings  # noqa: E402
+from turbodata.dialects.arrow_text import decimal_strings  # noqa: E402
 from turbodata.load.changes import SEQUENCE, ChangeColumns, Staging  # noqa: E402
 from turbodata.load.schema import table_object  # noqa: E402
 from turbodata.metadata.model_json import parse_model_json  # noqa: E402

@@ -12,13 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from turbodata.dialects import postgresql
-from turbodata.dialects.base import (
-    SEVENTH_DIGIT,
-    Dialect,
-    decimal_text,
-    insert_statement,
-    without_seventh_digit,
-)
+from turbodata.dialects.arrow_text import SEVENTH_DIGIT, decimal_text, without_seventh_digit
+from turbodata.dialects.base import Dialect, insert_statement
 from turbodata.load.schema import table_object
 from turbodata.pipeline import connect
 from turbodata.read.values import convert_column

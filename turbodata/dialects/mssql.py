@@ -36,7 +36,8 @@ from sqlalchemy.dialects import mssql
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.types import TypeEngine
 
-from turbodata.dialects.base import Dialect, driver_errors, without_seventh_digit
+from turbodata.dialects.arrow_text import without_seventh_digit
+from turbodata.dialects.base import Dialect, driver_errors
 from turbodata.dialects.mssql_drivers import (
     EXECUTEMANY_ROWS,
     SQL_WLONGVARCHAR,

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from turbodata.dialects.base import decimal_strings
+from turbodata.dialects.arrow_text import decimal_strings
 from turbodata.types.sql import Kind, SqlType
 
 # a bulk copy on its own connection that waits on a lock the load's transaction holds would

@@ -15,14 +15,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeEngine
 
 import turbodata.dialects.pg_binary as pg_binary
-from turbodata.dialects.base import (
+from turbodata.dialects.arrow_text import (
     SEVENTH_DIGIT,
-    Dialect,
     decimal_strings,
     decimal_text,
-    driver_errors,
     without_seventh_digit,
 )
+from turbodata.dialects.base import Dialect, driver_errors
 from turbodata.types.sql import Kind, SqlType
 
 # serialization failure, deadlock, lock not available, admin/crash shutdown, cannot connect now

@@ -20,13 +20,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.types import TypeEngine
 
-from turbodata.dialects.base import (
-    DeclaredType,
-    Dialect,
-    decimal_strings,
-    driver_errors,
-    insert_statement,
-)
+from turbodata.dialects.arrow_text import decimal_strings
+from turbodata.dialects.base import DeclaredType, Dialect, driver_errors, insert_statement
 from turbodata.types.sql import Kind, SqlType
 
 log = logging.getLogger(__name__)
