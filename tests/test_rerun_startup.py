@@ -103,12 +103,12 @@ def test_a_csv_lake_into_sqlite_loads_neither_other_databases_nor_delta_lake(
     assert "turbodata.dialects.sqlite" in again and "tenacity" not in again
 
 
-ARROW_READERS = ("pyarrow.csv", "pyarrow.dataset")
+ARROW_READERS = ("pyarrow.compute", "pyarrow.csv", "pyarrow.dataset")
 
 
 def test_a_rerun_with_nothing_new_imports_no_load_path(tmp_path: Path) -> None:
     """A rerun with nothing new decides from the lake's listing and the ledger: the loader,
-    the readers, Arrow's CSV and dataset modules and YAML are never imported (a first run
+    the readers, Arrow's compute, CSV and dataset modules and YAML are never imported (a first run
     imports them), nor the Delta table readers on a lake without Delta tables."""
     lake = tmp_path / "lake"
     (lake / "account").mkdir(parents=True)

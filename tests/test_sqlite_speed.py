@@ -15,8 +15,9 @@ import pytest
 import sqlalchemy as sa
 
 from tests.test_columnar_load import TYPES, insert_row_by_row, nasty_batch
-from turbodata.dialects import sqlite as sqlite_dialect
-from turbodata.dialects.sqlite import INSERT_SLICE_ROWS, SQLiteDialect
+from turbodata.dialects import sqlite_rows
+from turbodata.dialects.sqlite import SQLiteDialect
+from turbodata.dialects.sqlite_rows import INSERT_SLICE_ROWS
 from turbodata.load.schema import table_object
 from turbodata.pipeline import connect
 from turbodata.types.sql import Kind, SqlType
@@ -123,7 +124,7 @@ def test_nulls_are_bound_without_the_drivers_adapter_lookup(rows: int) -> None:
     assert flags[0] == 1 and math.isnan(flags[1]) and flags[2] == 0  # type: ignore[arg-type]
     assert text[0] == "a" and math.isnan(text[1]) and text[2] == "b"  # type: ignore[arg-type]
     assert {type(v) for v in text} == {str, float}
-    if rows >= sqlite_dialect.ARROW_FROM_ROWS:  # booleans as exact ints, no adapter lookup
+    if rows >= sqlite_rows.ARROW_FROM_ROWS:  # booleans as exact ints, no adapter lookup
         assert {type(v) for v in flags} == {int, float}
 
 
@@ -141,13 +142,13 @@ def test_key_order_needs_the_whole_key_in_the_batch() -> None:
     keyed = table_object(SQLiteDialect(), "two_keys", types, None, key=["a", "b"])
     rows = 1_500
     batch = pa.RecordBatch.from_pydict({"a": [n % 7 for n in range(rows)], "b": list(range(rows))})
-    order = sqlite_dialect.key_order(keyed, batch)
+    order = sqlite_rows.key_order(keyed, batch)
     assert order is not None
     pairs = [(n % 7, n) for n in range(rows)]
     assert [pairs[i] for i in order.to_pylist()] == sorted(pairs)
-    assert sqlite_dialect.key_order(keyed, batch.select(["a"])) is None
-    assert sqlite_dialect.key_order(table_object(SQLiteDialect(), "k", types, None), batch) is None
-    assert sqlite_dialect.key_order(keyed, batch.slice(0, 10)) is None  # a small file's batch
+    assert sqlite_rows.key_order(keyed, batch.select(["a"])) is None
+    assert sqlite_rows.key_order(table_object(SQLiteDialect(), "k", types, None), batch) is None
+    assert sqlite_rows.key_order(keyed, batch.slice(0, 10)) is None  # a small file's batch
 
 
 def test_the_connection_pragmas_are_in_effect(tmp_path: Path) -> None:

@@ -4,35 +4,31 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import socket
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.types import TypeEngine
 
-from turbodata.dialects.arrow_text import decimal_strings
-from turbodata.dialects.base import DeclaredType, Dialect, driver_errors, insert_statement
+from turbodata.dialects.base import DeclaredType, Dialect
 from turbodata.types.sql import Kind, SqlType
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
 LOCK_WAIT_SECONDS = 60.0  # the longest wait for a writer that holds no run's lease
 _CHECK_EVERY_MS = 1000  # how often a waiting BEGIN looks at who holds the lock
-INSERT_SLICE_ROWS = 10_000  # rows per executemany: bounds the Python objects alive at once
-NULL = math.nan  # bound as NULL by SQLite, without the driver's adapter lookup for None
-# below this many rows, Arrow kernels (null positions, bool cast, key sort, take) cost more
-# per call than they save: small files' columns take plain Python
-ARROW_FROM_ROWS = 1_000
 
 _TYPES: dict[Kind, Callable[[SqlType], str]] = {
     Kind.BOOLEAN: lambda t: "BOOLEAN",
@@ -135,80 +131,21 @@ class SQLiteDialect(Dialect):
         return isinstance(error, sa.exc.OperationalError) and "locked" in str(error.orig)
 
     def python_values(self, array: pa.Array, sql_type: SqlType) -> list[object]:
-        """The column as values `sqlite3` binds without its adapter lookup: str, int, float.
-
-        NULL is bound as float NaN, which SQLite stores as NULL (sqlite3_bind_double), and a
-        boolean as the integer 0/1 it was stored as anyway. Why: the driver looks for an
-        adapter for every value of another type, None and bool included, and that lookup
-        formats an AttributeError each time (about 0.5 µs a value: a fifth of a snapshot's
-        insert). The stored values are the same; a process that registered its own adapter
-        for float keeps None, so that adapter never sees a NULL. A column of fewer than
-        ARROW_FROM_ROWS values keeps its booleans (a kernel call costs more than it saves)."""
-        large = len(array) >= ARROW_FROM_ROWS
-        if sql_type.kind is Kind.DECIMAL:
-            values = decimal_strings(array)
-        elif large and pa.types.is_boolean(array.type):
-            values = pc.cast(array, pa.int64()).to_pylist()
-        else:
-            values = array.to_pylist()
-        if not array.null_count or (float, sqlite3.PrepareProtocol) in sqlite3.adapters:
-            return values
-        if not large:
-            return [NULL if value is None else value for value in values]
-        for position in pc.indices_nonzero(array.is_null()).to_pylist():
-            values[position] = NULL
-        return values
+        return sqlite_rows().bind_values(array, sql_type)
 
     def insert_batch(
         self, conn: Connection, table: sa.Table, batch: pa.RecordBatch, types: Sequence[SqlType]
     ) -> int:
-        """`executemany` on the driver's cursor, fed by an iterator over per-column lists of
-        INSERT_SLICE_ROWS rows: no list of row tuples, and a tenth of the batch as Python
-        objects at a time. Errors are raised as SQLAlchemy's, as through the connection.
-
-        Rows of a table with a primary key go in ordered by that key (`key_order`)."""
-        if batch.num_rows == 0:
-            return 0
-        statement = insert_statement(conn.dialect, table, batch.schema.names)
-        order = key_order(table, batch)
-        cursor = conn.connection.driver_connection.cursor()
-        with contextlib.closing(cursor), driver_errors(conn, statement):
-            for start in range(0, batch.num_rows, INSERT_SLICE_ROWS):
-                if order is None:
-                    rows = batch.slice(start, INSERT_SLICE_ROWS)
-                else:
-                    rows = batch.take(order.slice(start, INSERT_SLICE_ROWS))
-                columns = [self.python_values(rows.column(i), t) for i, t in enumerate(types)]
-                cursor.executemany(statement, zip(*columns, strict=True))
-                if cursor.rowcount != rows.num_rows:  # never a short insert that looks complete
-                    raise RuntimeError(
-                        f"INSERT into {table.name} stored {cursor.rowcount} of {rows.num_rows} rows"
-                    )
-        return batch.num_rows
+        """`executemany` on the driver's cursor (`sqlite_rows.insert`)."""
+        return sqlite_rows().insert(conn, table, batch, types)
 
 
-def key_order(table: sa.Table, batch: pa.RecordBatch) -> pa.Array | None:
-    """The batch's row positions ordered by the table's primary key, or None (no key, a key
-    the batch does not carry in full, or fewer than ARROW_FROM_ROWS rows).
+def sqlite_rows() -> ModuleType:
+    """The Arrow side of loading rows, imported when rows are loaded: a run that loads none (a
+    rerun with nothing new, `status`) starts without pyarrow."""
+    from turbodata.dialects import sqlite_rows
 
-    Why: a primary key other than an INTEGER one is a separate B-tree index, and rows in
-    random key order (GUIDs) make every insert touch a random index page: with SQLite's small
-    page cache most are read and written again, which made the keyed insert about 1.5× the
-    cost of the same rows without a key. In key order consecutive rows share index pages.
-    Only the order in which rows go in changes: the same rows are stored, a repeated key
-    still fails the insert, and nothing reads the rowids this gives (a keyed table's rows are
-    found by key; staging tables, whose sequence column orders their rows, have no key).
-    Arrow's byte order of text is SQLite's BINARY collation; where the two orders differ
-    (decimals stored as text) the rows go in as fast as before, not wrongly. The price: the
-    table's rows lie in key order per batch, so a later upsert whose rows come in the
-    snapshot's file order touches more table pages (bench/cli.py's incremental folder, which
-    updates every second Id in file order: ~0.35 s more for 150k updates; 1.4 s less for the
-    300k-row snapshot).
-    """
-    key = [column.name for column in table.primary_key.columns]
-    if not key or not set(key) <= set(batch.schema.names) or batch.num_rows < ARROW_FROM_ROWS:
-        return None
-    return pc.sort_indices(batch, sort_keys=[(name, "ascending") for name in key])
+    return sqlite_rows
 
 
 def begin_immediate(dbapi_connection: sqlite3.Connection) -> None:
