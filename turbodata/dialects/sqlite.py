@@ -125,6 +125,7 @@ class SQLiteDialect(Dialect):
         ]
 
     on_conflict_insert = staticmethod(sqlite_insert)
+    upsert_in_key_order = True
 
     def is_busy(self, error: BaseException) -> bool:
         # one writer at a time: "database is locked" once busy_timeout has passed
