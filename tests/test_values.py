@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -588,3 +589,25 @@ NEAR_MISSES = st.one_of(
 def test_near_misses_property(texts: list[str]) -> None:
     for sql_type in ALL_TYPES:
         assert_agrees(texts, sql_type)
+
+
+@given(
+    st.lists(
+        st.tuples(st.one_of(st.none(), st.text(max_size=5)), st.sampled_from([True, False, None]))
+    )
+)
+def test_keeping_text_under_a_mask_equals_if_else(
+    rows: list[tuple[str | None, bool | None]],
+) -> None:
+    """The text fast path keeps the characters and swaps the validity bitmap; what it holds
+    must be exactly what `if_else` makes, for every kernel that reads it afterwards."""
+    values = pa.array([v for v, _ in rows], pa.string())
+    mask = pa.array([m for _, m in rows], pa.bool_())
+    kept = values_module._keep(values, mask)
+    expected = pc.if_else(mask, values, pa.scalar(None, pa.string()))
+    assert kept.to_pylist() == expected.to_pylist()
+    assert kept.null_count == expected.null_count
+    kept.validate(full=True)
+    assert pc.binary_join_element_wise(kept, "x", "").to_pylist() == (
+        pc.binary_join_element_wise(expected, "x", "").to_pylist()
+    )
