@@ -143,7 +143,7 @@ class SQLiteDialect(Dialect):
 
 def sqlite_rows() -> ModuleType:
     """The Arrow side of loading rows, imported when rows are loaded: a run that loads none (a
-    rerun with nothing new, `status`) starts without pyarrow."""
+    rerun with nothing new, `status`) starts without Arrow's compute functions."""
     from turbodata.dialects import sqlite_rows
 
     return sqlite_rows
@@ -189,8 +189,7 @@ def other_live_lease_holder(dbapi_connection: sqlite3.Connection) -> str | None:
     """Who holds this database's run lease, when it is another process that still runs (or
     another host's unexpired lease); None otherwise. Raises sqlite3.OperationalError when the
     database cannot be read at this moment."""
-    # the ledger imports the reader: only when waiting
-    from turbodata.ledger import records as ledger
+    from turbodata.ledger import records as ledger  # only when waiting for another run
 
     try:
         row = dbapi_connection.execute(
