@@ -132,18 +132,7 @@ def load(
     batch: pa.RecordBatch,
 ) -> list[str]:
     """`batch` loaded by insert_batch into a new table; every row as PostgreSQL's text."""
-    engine, dialect = pg
-    stored = {n: dialect.stored_type(t) for n, t in types.items()}
-    table = table_object(dialect, name, stored, None)
-    with engine.begin() as conn:
-        table.create(conn)
-        assert dialect.insert_batch(conn, table, batch, list(types.values())) == batch.num_rows
-    with engine.connect() as conn:
-        return list(
-            conn.exec_driver_sql(
-                f'SELECT stored_row::text FROM "{name}" stored_row ORDER BY seq'
-            ).scalars()
-        )
+    return load_batches(pg, name, types, [batch])
 
 
 class Formats:
@@ -396,7 +385,7 @@ def load_batches(
     with engine.begin() as conn:
         table.create(conn)
         for batch in batches:
-            dialect.insert_batch(conn, table, batch, list(types.values()))
+            assert dialect.insert_batch(conn, table, batch, list(types.values())) == len(batch)
     with engine.connect() as conn:
         sql = f'SELECT stored_row::text FROM "{name}" stored_row ORDER BY seq'
         return list(conn.exec_driver_sql(sql).scalars())
