@@ -144,7 +144,7 @@ def test_the_cli_exits_3_with_a_clear_message_while_another_run_holds_the_lease(
     )
 
     assert done.returncode == 3
-    assert "waiting up to 15 s: another run (20260101T000000Z-other)" in done.stderr  # first
+    assert "waiting up to 15 s for another run (20260101T000000Z-other)" in done.stderr  # first
     assert "another run (20260101T000000Z-other) is loading this database" in done.stderr
     lease.release(engine, "20260101T000000Z-other")
     assert migrate(tmp_path / "lake", sqlite_url).ok

@@ -66,9 +66,10 @@ class LeaseHeld(Exception):
         self, holder: str, expires_at: datetime | str | None, table: str | None = None
     ) -> None:
         until = f" until {_utc_text(expires_at)}" if expires_at else ""
-        what = f"this database's table {table}" if table else "this database"
+        self.what = f"this database's table {table}" if table else "this database"
         super().__init__(
-            f"another run ({holder}) is loading {what}; its lease holds{until}. Try again later."
+            f"another run ({holder}) is loading {self.what}; its lease holds{until}."
+            " Try again later."
         )
         self.holder = holder
         self.table = table
@@ -131,7 +132,12 @@ def acquire_waiting(
             if time.monotonic() + POLL_SECONDS > deadline:
                 raise
             if not announced:  # a warning: a terminal shows it (text logs start at WARNING)
-                log.warning("waiting up to %.0f s: %s", wait_seconds, held)
+                log.warning(
+                    "waiting up to %.0f s for another run (%s), loading %s",
+                    wait_seconds,
+                    held.holder,
+                    held.what,
+                )
                 announced = True
         time.sleep(POLL_SECONDS)
 
