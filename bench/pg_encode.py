@@ -1,6 +1,6 @@
 """PostgreSQL's binary COPY encoding (`pg_binary.copy_rows`) alone, in-process: the client CPU
-`insert_batch` spends turning the bench lake's typed rows into COPY data, in 10k-row slices as
-it sends them; with each column's encoder timed on its own. No server.
+`insert_batch` spends turning the bench lake's typed rows into COPY data, in slices of
+`postgresql.COPY_SLICE_ROWS` as it sends them; each column's encoder timed on its own. No server.
 
     nice -n 10 .venv/bin/python bench/pg_encode.py [--rows 300000] [--repeat 5]
 

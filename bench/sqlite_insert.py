@@ -85,19 +85,29 @@ def load_saved(out: Path) -> tuple[str, list[str], list[object], list[object]]:
     return saved["table"], saved["key"], types, batches
 
 
+def _value_conversion(dialect_class: type) -> tuple[object, str]:
+    """Where the tree converts a column to the values sqlite3 binds: `sqlite_rows.bind_values`
+    (this tree), or the dialect's `python_values` (trees before it)."""
+    try:
+        from turbodata.dialects import sqlite_rows
+    except ImportError:
+        return dialect_class, "python_values"
+    return sqlite_rows, "bind_values"
+
+
 def one_run(name: str, key: list[str], types: list[object], batches: list[object]) -> dict:
     from turbodata import pipeline
     from turbodata.load import schema
     from turbodata.types.sql import Kind, SqlType
 
     spent = {"python_values": 0.0}
-    dialect_class = type(pipeline.connect("sqlite://")[1])
-    original = dialect_class.python_values
+    owner, attribute = _value_conversion(type(pipeline.connect("sqlite://")[1]))
+    original = getattr(owner, attribute)
 
-    def timed(self, array, sql_type):  # type: ignore[no-untyped-def]
+    def timed(*args):  # type: ignore[no-untyped-def]
         started = time.perf_counter()
         try:
-            return original(self, array, sql_type)
+            return original(*args)
         finally:
             spent["python_values"] += time.perf_counter() - started
 
@@ -113,14 +123,14 @@ def one_run(name: str, key: list[str], types: list[object], batches: list[object
             plan = schema.plan_table(conn.dialect, dialect, name, wanted, None, None, key)
             for statement in plan.statements:
                 conn.exec_driver_sql(statement)
-        dialect_class.python_values = timed  # type: ignore[method-assign]
+        setattr(owner, attribute, timed)
         rss_before = _rss_kb()
         wall, cpu = time.perf_counter(), time.process_time()
         with engine.begin() as conn:
             for batch in batches:
                 dialect.insert_batch(conn, plan.table, batch, types)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        dialect_class.python_values = original  # type: ignore[method-assign]
+        setattr(owner, attribute, original)
         with engine.connect() as conn:
             rows = conn.exec_driver_sql(f'SELECT count(*) FROM "{name}"').scalar()
         engine.dispose()
