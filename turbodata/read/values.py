@@ -272,9 +272,7 @@ def _masked_text(values: pa.Array, mask: pa.Array) -> pa.Array:
     """`_keep` for text without copying it: the same offsets and characters under a new
     validity bitmap (`if_else` copies every string, a tenth of a snapshot's conversion). The
     characters of a row made null stay in the data buffer, as Arrow allows."""
-    valid = pc.and_(pc.is_valid(values), pc.fill_null(mask, False))
-    if valid.offset != 0:
-        return pc.if_else(mask, values, pa.scalar(None, values.type))
+    valid = pc.and_(pc.is_valid(values), pc.fill_null(mask, False))  # a new array: offset 0
     _validity, offsets, data = values.buffers()
     return pa.Array.from_buffers(values.type, len(values), [valid.buffers()[1], offsets, data])
 
