@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from tests.biglake import write_big_lake
-from tests.dbcheck import fetch, scalar
+from tests.dbcheck import fetch
+from tests.killing import committed_files, kill_inside_a_write, start_cli, wait_for
 from tests.reference import final_state
 from turbodata import migrate
 from turbodata.dialects.base import Dialect
@@ -33,31 +32,6 @@ def big_lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     return root, expected
 
 
-def start_cli(lake: Path, db_url: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "turbodata", "migrate", "--lake", str(lake), "--db", db_url],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def committed_files(db_url: str) -> int:
-    try:
-        return int(scalar(db_url, "SELECT COUNT(*) FROM _turbodata_files") or 0)
-    except sa.exc.DBAPIError:  # not created yet, or SQLite busy with the writer
-        return -1
-
-
-def wait_for(condition, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.02)
-
-
 def table_state(db_url: str) -> dict:
     return {str(r["Id"]): (r["name"], r["versionnumber"]) for r in fetch(db_url, "t")}
 
@@ -69,18 +43,9 @@ def test_sigkill_mid_load_then_rerun_equals_an_uninterrupted_load(
 ) -> None:
     lake, expected = big_lake
     process = start_cli(lake, db_url)
-    if kill_after_batches:
-        wait_for(
-            lambda: committed_files(db_url) >= kill_after_batches or process.poll() is not None
-        )
-    else:
-        wait_for(lambda: committed_files(db_url) == 0 or process.poll() is not None)
-        time.sleep(0.3)  # inside the first batch's transaction
-    assert process.poll() is None, "the load finished before it could be killed: make it bigger"
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    died_with = kill_inside_a_write(process, db_url, at_least=kill_after_batches)
     done_before = committed_files(db_url)
-    assert done_before < FOLDERS
+    assert done_before == died_with < FOLDERS
 
     rerun = migrate(lake, db_url)
 

@@ -3,8 +3,6 @@ the version recorded once (see tests/test_crash_and_concurrency.py for the CSV p
 
 from __future__ import annotations
 
-import signal
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -12,7 +10,7 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from tests.dbcheck import fetch, scalar
-from tests.test_crash_and_concurrency import committed_files, start_cli, wait_for
+from tests.killing import committed_files, kill_inside_a_write, start_cli
 from tests.test_delta_load import SCHEMA
 from turbodata import migrate
 
@@ -51,12 +49,8 @@ def state(db_url: str) -> tuple[object, ...]:
 
 
 def kill_mid_load(lake: Path, db_url: str, committed_before: int) -> None:
-    process = start_cli(lake, db_url)
-    wait_for(lambda: committed_files(db_url) >= committed_before or process.poll() is not None)
-    time.sleep(1.0)  # inside the version's transaction
-    assert process.poll() is None, "the load finished before it could be killed: make it bigger"
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    died_with = kill_inside_a_write(start_cli(lake, db_url), db_url, at_least=committed_before)
+    assert died_with == committed_before
 
 
 @pytest.mark.slow

@@ -13,8 +13,9 @@ import pytest
 
 from tests.biglake import write_big_lake
 from tests.dbcheck import fetch
+from tests.killing import committed_files, wait_for
 from tests.reference import final_state
-from tests.test_crash_and_concurrency import committed_files, table_state, wait_for
+from tests.test_crash_and_concurrency import table_state
 from turbodata import migrate
 
 FOLDERS, ROWS = 6, 40_000
