@@ -54,6 +54,9 @@ NASTY: list[tuple[bytes, CsvDialect, int | None]] = [
     (b"1,caf\xe9,x\n2,\x80,y\n", CsvDialect(encoding="windows-1252"), None),
     ("1,é,x\n2,ü,y\n".encode("utf-16"), CsvDialect(encoding="utf-16"), None),
     (b"1,a,b\n" * 300, CsvDialect(), None),
+    (b'x,"a",', CsvDialect(), None),  # pyarrow alone reads the last field as '', not NULL
+    (b'x,"a",\n', CsvDialect(), None),
+    (b'x,"a",""', CsvDialect(), None),
 ]
 
 
@@ -123,6 +126,49 @@ def test_random_tiny_files_read_exactly_as_the_fast_path_reads_them(
         min_width = rng.choice([None, 2])
         tiny, fast = both_paths(monkeypatch, data, dialect, min_width)
         assert tiny == fast, f"case {case}: {data!r}"
+
+
+CHARACTERS = ["a", "b", " ", '"', '""', ",", "\n", "\r", "é"]
+
+
+def test_random_quoting_reads_exactly_as_the_fast_path_reads_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Character by character: lone, doubled and literal quotes, open quoted fields at the
+    end, line breaks anywhere. The fast path decides from the file's last bytes whether it
+    may end inside a quoted field (`reader._may_end_inside_quotes`); a wrong "no" would load
+    a truncated last row that the exact path rejects."""
+    rng = random.Random(20261206)
+    for case in range(3000):
+        data = "".join(rng.choice(CHARACTERS) for _ in range(rng.randrange(1, 16))).encode()
+        dialect = rng.choice([CsvDialect(), CsvDialect(), HEADER])
+        min_width = rng.choice([None, 2])
+        tiny, fast = both_paths(monkeypatch, data, dialect, min_width)
+        assert tiny == fast, f"case {case}: {data!r}"
+
+
+@pytest.mark.parametrize("closed", [True, False])
+def test_a_last_field_longer_than_the_bytes_kept_is_still_judged_right(closed: bool) -> None:
+    """The fast path keeps only its last two reads; a quoted last value reaching further back
+    sends the file's last rows to the exact path, which finds whether the quote was closed."""
+    long_value = ("line " + "v" * 70 + ' ""quoted""\n') * 40_000  # 3.4 MB, past two reads
+    data = b"1,a,b\n" + b'2,c,"' + long_value.encode() + (b'"\n' if closed else b"")
+    assert len(long_value) > 2 * READ_BLOCK
+    chunks = chunks_of(data, CsvDialect(), None)
+    rows = [list(zip(*columns, strict=True)) for _, columns, _ in chunks]
+    rejects = [reject for _, _, chunk_rejects in chunks for reject in chunk_rejects]
+    expected_value = long_value.replace('""', '"')
+    if closed:
+        assert [row for part in rows for row in part] == [
+            ("1", "a", "b"),
+            ("2", "c", expected_value),
+        ]
+        assert rejects == []
+    else:
+        assert [row for part in rows for row in part] == [("1", "a", "b")]
+        assert [(row, reason) for row, _, reason, *_ in rejects] == [
+            (2, "the file ends inside a quoted field (truncated row)")
+        ]
 
 
 class _ThreadRecording(io.BytesIO):
