@@ -39,8 +39,15 @@ def ddl_log(db_url: str) -> list[str]:
 
 
 def schema_ddl(db_url: str) -> list[str]:
-    """The DDL log without the primary key PostgreSQL adds after a table's first load."""
-    return [s for s in ddl_log(db_url) if not s.endswith('ADD PRIMARY KEY ("Id")')]
+    """The DDL log without the key added after a table's first load (PostgreSQL's primary
+    key, SQLite's unique index)."""
+    return [s for s in ddl_log(db_url) if not is_key_ddl(s)]
+
+
+def is_key_ddl(statement: str) -> bool:
+    return statement.endswith('ADD PRIMARY KEY ("Id")') or statement.startswith(
+        "CREATE UNIQUE INDEX _turbodata_key_"
+    )
 
 
 def assert_rerun_changes_nothing(lake: Path, db_url: str, tables: list[str]) -> None:

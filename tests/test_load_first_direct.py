@@ -92,12 +92,13 @@ def test_a_lone_delete_row_in_a_first_load_is_not_inserted(
 
 
 @pytest.mark.parametrize("longer_name", [False, True])
-def test_the_table_has_its_primary_key_and_postgresql_builds_it_after_the_rows(
+def test_the_table_gets_its_key_after_the_rows(
     lake: ChangeLake, db_url: str, longer_name: bool
 ) -> None:
-    """PostgreSQL creates the table without its key, COPYs the rows and then adds the key
-    (one index build), also when a column was widened on the way (a name longer than its
-    declared 50); SQLite cannot add one later and declares it in CREATE TABLE."""
+    """The table is created without its key, the rows go in, then the key is added (one index
+    build), also when a column was widened on the way (a name longer than its declared 50):
+    PostgreSQL's primary key; SQLite, which cannot add a primary key to a table, a unique
+    index (a widening rebuilds its table, which must not build the index early)."""
     second = "b" * (80 if longer_name else 1)
     lake.folder([row(1, 1, 1, "a")], [row(2, 1, 1, second)])
     summary = migrate(lake.root, db_url)
@@ -105,18 +106,67 @@ def test_the_table_has_its_primary_key_and_postgresql_builds_it_after_the_rows(
     engine = sa.create_engine(db_url)
     try:
         with engine.connect() as conn:
-            assert sa.inspect(conn).get_pk_constraint("t")["constrained_columns"] == ["Id"]
+            inspector = sa.inspect(conn)
+            if db_url.startswith("postgresql"):
+                assert inspector.get_pk_constraint("t")["constrained_columns"] == ["Id"]
+            else:
+                [index] = inspector.get_indexes("t")
+                assert (index["name"], index["column_names"]) == ("_turbodata_key_t", ["Id"])
+                assert index["unique"]
     finally:
         engine.dispose()
     ddl = [r["statement"] for r in fetch(db_url, "_turbodata_ddl")]
     assert ddl == summary.tables["t"].ddl
-    widened = ddl[1:-1] if db_url.startswith("postgresql") else ddl[1:]
-    assert bool(widened) == longer_name  # SQLite widens by rebuilding the table
+    assert ddl[0].startswith("CREATE TABLE") and "PRIMARY KEY" not in ddl[0]
+    assert bool(ddl[1:-1]) == longer_name  # SQLite widens by rebuilding the table
     if db_url.startswith("postgresql"):
-        assert ddl[0].startswith("CREATE TABLE") and "PRIMARY KEY" not in ddl[0]
         assert ddl[-1] == 'ALTER TABLE "t" ADD PRIMARY KEY ("Id")'
     else:
-        assert "PRIMARY KEY" in ddl[0]
+        assert ddl[-1] == 'CREATE UNIQUE INDEX _turbodata_key_t ON "t" ("Id")'
     lake.folder([row(2, 2, 9, "updated")])  # an upsert needs the key
     assert migrate(lake.root, db_url).ok
     assert loaded(db_url) == lake.expected()
+
+
+@pytest.mark.parametrize("declared_key", [False, True])
+def test_sqlite_keeps_the_key_index_when_a_later_run_widens_the_table(
+    lake: ChangeLake, sqlite_url: str, declared_key: bool
+) -> None:
+    """A widening rebuilds a SQLite table, and dropping the old table drops its index: the
+    rebuilt table gets it again, so a repeated key is still refused and upserts still work.
+    A table created with a declared primary key (turbodata before 2026-12-06) gets it too."""
+    lake.folder([row(1, 1, 1, "a"), row(2, 1, 1, "b")])
+    assert migrate(lake.root, sqlite_url).ok
+    if declared_key:
+        redeclare_the_key(sqlite_url)
+    lake.folder([row(2, 2, 2, "b" * 80)])  # longer than the declared 50: a rebuild
+    lake.folder([row(1, 3, 3, "a3"), row(3, 1, 3, "c")])
+    summary = migrate(lake.root, sqlite_url)
+    assert summary.ok, summary.to_dict()
+    assert loaded(sqlite_url) == lake.expected()
+    assert any("_turbodata_rebuild_t" in s for s in summary.tables["t"].ddl)
+    engine = sa.create_engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            assert [i["name"] for i in sa.inspect(conn).get_indexes("t")] == ["_turbodata_key_t"]
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.exec_driver_sql(f"INSERT INTO t (\"Id\") VALUES ('{guid(3)}')")
+    finally:
+        engine.dispose()
+
+
+def redeclare_the_key(sqlite_url: str) -> None:
+    """Turn the table's key index into a declared PRIMARY KEY, as turbodata made it before."""
+    engine = sa.create_engine(sqlite_url)
+    try:
+        with engine.begin() as conn:
+            create = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 't'")
+            keyed = create.scalar_one().rstrip().removesuffix(")") + ', PRIMARY KEY ("Id"))'
+            conn.exec_driver_sql("ALTER TABLE t RENAME TO old_t")
+            conn.exec_driver_sql("DROP INDEX _turbodata_key_t")
+            conn.exec_driver_sql(keyed)
+            conn.exec_driver_sql("INSERT INTO t SELECT * FROM old_t")
+            conn.exec_driver_sql("DROP TABLE old_t")
+            assert sa.inspect(conn).get_pk_constraint("t")["constrained_columns"] == ["Id"]
+    finally:
+        engine.dispose()

@@ -105,9 +105,11 @@ class Dialect:
         table: sa.Table,
         columns: list[sa.Column],
         old: dict[str, SqlType],
+        key_pending: bool = False,
     ) -> list[str]:
         """Statements giving `columns` (already holding their wider types) their new type;
-        `old` holds their current types."""
+        `old` holds their current types. `key_pending`: the table was created without its
+        key, which `add_key_sql` adds once the first load's rows are in."""
         prep = sql.identifier_preparer
         return [
             f"ALTER TABLE {prep.format_table(table)} ALTER COLUMN {prep.quote(column.name)} "
@@ -130,10 +132,18 @@ class Dialect:
         slug = re.sub(r"[^A-Za-z0-9_]", "_", target_name)[:40]
         return f"{self.staging_name}_{slug}_{uuid.uuid4().hex[:12]}"
 
-    # Whether a table a batch creates and fills with keyed rows gets its primary key after the
-    # rows (ALTER TABLE … ADD PRIMARY KEY: one index build instead of one insert per row);
-    # SQLite cannot add a primary key to a table.
+    # Whether a table a batch creates and fills with keyed rows gets its key after the rows
+    # (`add_key_sql`: one index build instead of one index insert per row).
     key_after_first_load = False
+
+    # Whether CREATE TABLE declares the key; False: `add_key_sql` adds it right after.
+    key_in_create_table = True
+
+    def add_key_sql(self, sql: SqlDialect, keyed: sa.Table) -> str:
+        """The statement that gives a table created without its key (`keyed`: the table with
+        its primary key) that key: ALTER TABLE … ADD PRIMARY KEY. `keyed` must be a Table of
+        its own: SQLAlchemy's AddConstraint marks the constraint as not part of CREATE TABLE."""
+        return str(sa.schema.AddConstraint(keyed.primary_key).compile(dialect=sql)).strip()
 
     # Whether a staging table is gone when its transaction ends, committed or rolled back
     # (a temporary table created in the transaction): then one Table object, its name

@@ -1,5 +1,5 @@
 """SQLite's rows from Arrow batches: `executemany` fed per-column values `sqlite3` binds without
-its adapter lookup, a keyed table's rows in key order."""
+its adapter lookup."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from turbodata.types.sql import Kind, SqlType
 
 INSERT_SLICE_ROWS = 10_000  # rows per executemany: bounds the Python objects alive at once
 NULL = math.nan  # bound as NULL by SQLite, without the driver's adapter lookup for None
-# below this many rows, Arrow kernels (null positions, bool cast, key sort, take) cost more
+# below this many rows, Arrow kernels (null positions, bool cast) cost more
 # per call than they save: small files' columns take plain Python
 ARROW_FROM_ROWS = 1_000
 
@@ -31,18 +31,17 @@ def insert(
     INSERT_SLICE_ROWS rows: no list of row tuples, and a tenth of the batch as Python
     objects at a time. Errors are raised as SQLAlchemy's, as through the connection.
 
-    Rows of a table with a primary key go in ordered by that key (`key_order`)."""
+    Rows go in in file order: a keyed table gets its key index after a first load's rows
+    (`SQLiteDialect.key_after_first_load`), and other keyed rows go through staging, so no
+    insert here maintains a key index (sorting each batch by key for it, as before, cost
+    more than it saved once the index was built after the rows)."""
     if batch.num_rows == 0:
         return 0
     statement = insert_statement(conn.dialect, table, batch.schema.names)
-    order = key_order(table, batch)
     cursor = conn.connection.driver_connection.cursor()
     with contextlib.closing(cursor), driver_errors(conn, statement):
         for start in range(0, batch.num_rows, INSERT_SLICE_ROWS):
-            if order is None:
-                rows = batch.slice(start, INSERT_SLICE_ROWS)
-            else:
-                rows = batch.take(order.slice(start, INSERT_SLICE_ROWS))
+            rows = batch.slice(start, INSERT_SLICE_ROWS)
             columns = [bind_values(rows.column(i), t) for i, t in enumerate(types)]
             cursor.executemany(statement, zip(*columns, strict=True))
             if cursor.rowcount != rows.num_rows:  # never a short insert that looks complete
@@ -76,27 +75,3 @@ def bind_values(array: pa.Array, sql_type: SqlType) -> list[object]:
     for position in pc.indices_nonzero(array.is_null()).to_pylist():
         values[position] = NULL
     return values
-
-
-def key_order(table: sa.Table, batch: pa.RecordBatch) -> pa.Array | None:
-    """The batch's row positions ordered by the table's primary key, or None (no key, a key
-    the batch does not carry in full, or fewer than ARROW_FROM_ROWS rows).
-
-    Why: a primary key other than an INTEGER one is a separate B-tree index, and rows in
-    random key order (GUIDs) make every insert touch a random index page: with SQLite's small
-    page cache most are read and written again, which made the keyed insert about 1.5× the
-    cost of the same rows without a key. In key order consecutive rows share index pages.
-    Only the order in which rows go in changes: the same rows are stored, a repeated key
-    still fails the insert, and nothing reads the rowids this gives (a keyed table's rows are
-    found by key; staging tables, whose sequence column orders their rows, have no key).
-    Arrow's byte order of text is SQLite's BINARY collation; where the two orders differ
-    (decimals stored as text) the rows go in as fast as before, not wrongly. The price: the
-    table's rows lie in key order per batch, so a later upsert whose rows come in the
-    snapshot's file order touches more table pages (bench/cli.py's incremental folder, which
-    updates every second Id in file order: ~0.35 s more for 150k updates; 1.4 s less for the
-    300k-row snapshot).
-    """
-    key = [column.name for column in table.primary_key.columns]
-    if not key or not set(key) <= set(batch.schema.names) or batch.num_rows < ARROW_FROM_ROWS:
-        return None
-    return pc.sort_indices(batch, sort_keys=[(name, "ascending") for name in key])

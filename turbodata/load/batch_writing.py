@@ -49,7 +49,8 @@ class BatchWriter:
         key_later: bool = False,
     ) -> schema.TablePlan:
         """Create the table, or add and widen its columns, as `wanted` needs. `key_later`:
-        a new table gets its primary key when its first rows are in (`insert_rows`)."""
+        a new table gets its key when its first rows are in (`insert_rows`); a table that
+        exists has its key still to come."""
         name = self.result.name
         sql = self.conn.dialect
         table_plan = schema.plan_table(
@@ -91,7 +92,7 @@ class BatchWriter:
         for data_file in files:
             rows, rejects = 0, []
             for chunk in self.reader.file_chunks(result, reading, data_file, rejects):
-                table_plan = self._widen_strings(table_plan, chunk.max_lengths)
+                table_plan = self._widen_strings(table_plan, chunk.max_lengths, bool(add_key))
                 inserted = self.dialect.insert_batch(
                     self.conn, table_plan.table, chunk.batch, reading.types
                 )
@@ -150,9 +151,10 @@ class BatchWriter:
         result.rows_deleted += counts.deleted
 
     def _widen_strings(
-        self, table_plan: schema.TablePlan, max_lengths: dict[str, int]
+        self, table_plan: schema.TablePlan, max_lengths: dict[str, int], key_pending: bool = False
     ) -> schema.TablePlan:
-        """Strings longer than their column: widen it before the rows go in (never truncate)."""
+        """Strings longer than their column: widen it before the rows go in (never truncate).
+        `key_pending`: the table's key is added after these rows (`TablePlan.add_key`)."""
         longer = {
             name: string_type(length)
             for name, length in max_lengths.items()
@@ -160,7 +162,7 @@ class BatchWriter:
         }
         if not longer:
             return table_plan
-        return self.apply_schema(longer, table_plan.types, table_plan.key)
+        return self.apply_schema(longer, table_plan.types, table_plan.key, key_pending)
 
     def _record_file(
         self, batch: TableBatch, data_file: DataFile, rows: int, rejects: list[RowReject]

@@ -106,27 +106,24 @@ def plan_table(
 
     `existing` is the reflected table (`reflect`), None when it does not exist. Pure: the
     statements are compiled for `sql` (SQLAlchemy's dialect) and nothing is executed.
-    `key_later`: a new table is created without its primary key (`TablePlan.add_key`).
+    `key_later`: a new table is created without its key (`TablePlan.add_key`); for a table
+    that exists, its key is still to come (a first load's rows are going in).
     """
     wanted = {column: dialect.stored_type(t) for column, t in wanted.items()}
     if existing is None:
         table = table_object(dialect, name, wanted, schema, key)
-        if key_later and key:
+        if key and (key_later or not dialect.key_in_create_table):
             types = tuple(wanted.items())
             created = _table_object(dialect, name, types, schema, tuple(key), key_constraint=False)
             create = str(sa.schema.CreateTable(created).compile(dialect=sql)).strip()
-            # AddConstraint marks its constraint as not part of CREATE TABLE: compiled from a
-            # Table of its own, never the cached one that later statements use
+            # compiled from a Table of its own, never the cached one later statements use
             keyed = _table_object.__wrapped__(dialect, name, types, schema, tuple(key))
-            add_key = str(sa.schema.AddConstraint(keyed.primary_key).compile(dialect=sql))
-            return TablePlan(
-                table,
-                dict(wanted),
-                tuple(key),
-                created=True,
-                statements=[create],
-                add_key=add_key.strip(),
-            )
+            add_key = dialect.add_key_sql(sql, keyed)
+            if key_later:
+                return TablePlan(
+                    table, dict(wanted), tuple(key), True, statements=[create], add_key=add_key
+                )
+            return TablePlan(table, dict(wanted), tuple(key), True, statements=[create, add_key])
         create = str(sa.schema.CreateTable(table).compile(dialect=sql)).strip()
         return TablePlan(table, dict(wanted), tuple(key), created=True, statements=[create])
     merged = dict(existing)
@@ -148,7 +145,8 @@ def plan_table(
     table = table_object(dialect, name, merged, schema, key)
     statements = [dialect.add_column_sql(sql, table, table.c[column]) for column in added]
     if widened:
-        statements += dialect.widen_columns_sql(sql, table, [table.c[c] for c in widened], existing)
+        columns = [table.c[c] for c in widened]
+        statements += dialect.widen_columns_sql(sql, table, columns, existing, key_later)
     return TablePlan(table, merged, tuple(key), added=added, widened=widened, statements=statements)
 
 
