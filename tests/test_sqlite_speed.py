@@ -63,24 +63,32 @@ def test_a_keyed_table_stores_what_the_plain_executemany_stored(
         assert nulls == sum(v is None for v in batch.column("s").to_pylist()) > 0
 
 
-def test_rows_go_in_in_batch_order(sqlite_engine: tuple[sa.Engine, SQLiteDialect]) -> None:
-    """Staging tables rank repeated keys by it; a keyed table's first load, whose key index
-    comes after the rows, is not sorted by key either (more than one executemany slice)."""
+def test_rows_of_a_keyed_table_go_in_by_key_within_each_batch(
+    sqlite_engine: tuple[sa.Engine, SQLiteDialect],
+) -> None:
+    engine, dialect = sqlite_engine
+    rows = 2 * INSERT_SLICE_ROWS + 17
+    keys = [f"{(n * 7919) % rows:08d}-guid" for n in range(rows)]  # not in key order
+    types = {"Id": SqlType(Kind.GUID), "n": SqlType(Kind.INTEGER)}
+    table = table_object(dialect, "keyed_order", types, None, key=["Id"])
+    batch = pa.RecordBatch.from_pydict({"Id": keys, "n": list(range(rows))})
+    with engine.begin() as conn:
+        table.create(conn)
+        dialect.insert_batch(conn, table, batch, list(types.values()))
+    with engine.connect() as conn:
+        by_rowid = conn.exec_driver_sql('SELECT "Id", n FROM keyed_order ORDER BY rowid').all()
+    assert [tuple(r) for r in by_rowid] == sorted(zip(keys, range(rows), strict=True))
+
+
+def test_rows_of_a_table_without_a_key_go_in_in_batch_order(
+    sqlite_engine: tuple[sa.Engine, SQLiteDialect],
+) -> None:
+    """Staging tables (whose sequence column ranks repeated keys) and keyless tables."""
     engine, dialect = sqlite_engine
     types = {"Id": SqlType(Kind.GUID), "n": SqlType(Kind.INTEGER)}
     table = table_object(dialect, "no_key", types, None)
     keys = ["c", "a", "b", "a"]
     batch = pa.RecordBatch.from_pydict({"Id": keys, "n": [1, 2, 3, 4]})
-    rows = 2 * INSERT_SLICE_ROWS + 17
-    many = [f"{(n * 7919) % rows:08d}-guid" for n in range(rows)]  # not in key order
-    keyed = table_object(dialect, "keyed_order", types, None, key=["Id"])
-    with engine.begin() as conn:
-        conn.exec_driver_sql('CREATE TABLE keyed_order ("Id" UUID NOT NULL, n INTEGER)')
-        data = pa.RecordBatch.from_pydict({"Id": many, "n": list(range(rows))})
-        dialect.insert_batch(conn, keyed, data, list(types.values()))
-    with engine.connect() as conn:
-        by_rowid = conn.exec_driver_sql('SELECT "Id", n FROM keyed_order ORDER BY rowid').all()
-    assert [tuple(r) for r in by_rowid] == list(zip(many, range(rows), strict=True))
     with engine.begin() as conn:
         table.create(conn)
         dialect.insert_batch(conn, table, batch, list(types.values()))
@@ -127,6 +135,20 @@ def test_a_float_adapter_registered_by_the_process_never_sees_a_null(
     for rows in (2, 2_000):
         values = SQLiteDialect().python_values(pa.array(["a", None] * (rows // 2)), TEXT)
         assert values[:2] == ["a", None] and None in values[-2:]
+
+
+def test_key_order_needs_the_whole_key_in_the_batch() -> None:
+    types = {"a": SqlType(Kind.INTEGER), "b": SqlType(Kind.INTEGER)}
+    keyed = table_object(SQLiteDialect(), "two_keys", types, None, key=["a", "b"])
+    rows = 1_500
+    batch = pa.RecordBatch.from_pydict({"a": [n % 7 for n in range(rows)], "b": list(range(rows))})
+    order = sqlite_rows.key_order(keyed, batch)
+    assert order is not None
+    pairs = [(n % 7, n) for n in range(rows)]
+    assert [pairs[i] for i in order.to_pylist()] == sorted(pairs)
+    assert sqlite_rows.key_order(keyed, batch.select(["a"])) is None
+    assert sqlite_rows.key_order(table_object(SQLiteDialect(), "k", types, None), batch) is None
+    assert sqlite_rows.key_order(keyed, batch.slice(0, 10)) is None  # a small file's batch
 
 
 def test_the_connection_pragmas_are_in_effect(tmp_path: Path) -> None:
