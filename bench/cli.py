@@ -20,6 +20,9 @@ Scenarios (`--scenarios`, and the opt-in `--memory-rows` and `--startup`):
   incremental  `bench/data.py`'s lake (20 columns): the first folder is loaded by the CLI as
                untimed setup, then the CLI run that applies the second folder (--rows/2 rows,
                99% updates, 1% deletes) is timed, against the baseline loading the same file.
+               The updates follow the first folder's order (`--updates file`, the default,
+               as in earlier figures) or come in random order (`--updates random`, as
+               changes come in a real export).
   many-files   `bench/many_files.py`'s lake (300 tables × 4 closed folders × 3 rows) into
                SQLite: a first run on a fresh file, then a rerun with nothing new.
   memory       (--memory-rows N,M) the snapshot into SQLite at each size: peak RSS.
@@ -482,6 +485,12 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=300_000, help="snapshot rows")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--updates",
+        choices=("file", "random"),
+        default="file",
+        help="incremental: updates in the snapshot's file order, or in random order",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs per variant (median)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="generated data cache")
     parser.add_argument("--targets", default="sqlite,postgresql", help="sqlite, postgresql")
@@ -533,7 +542,7 @@ def scenarios(args: argparse.Namespace, trees: list[Tree]) -> Iterator[tuple[Sce
         lake = ensure_classic_lake(args.rows, args.seed, args.data)
         yield snapshot_with_spec(lake, variants), args.repeat
     if "incremental" in args.scenarios:
-        inc = ensure_lake(args.rows, args.seed, args.data)
+        inc = ensure_lake(args.rows, args.seed, args.data, args.updates == "random")
         model = inc.root / FOLDERS[1] / "model.json"
         spec = table_spec(model, args.targets)
         yield incremental_scenario(inc, variants, spec), args.repeat

@@ -162,10 +162,14 @@ def delete_row(rng: random.Random, seed: int, n: int, folder: int) -> str:
     )
 
 
-def rows(count: int, seed: int, folder: int) -> Iterator[str]:
-    """Folder 0: Ids 0..count-1. Folder 1: every second Id again, 1 in 100 of them deleted."""
+def rows(count: int, seed: int, folder: int, random_updates: bool = False) -> Iterator[str]:
+    """Folder 0: Ids 0..count-1. Folder 1: every second Id again, 1 in 100 of them deleted;
+    in file order, or (`random_updates`) in random order, as changes come in a real export."""
     rng = random.Random(f"{seed}/{folder}")
-    for i in range(count):
+    order = list(range(count))
+    if folder and random_updates:
+        random.Random(f"{seed}/order").shuffle(order)
+    for i in order:
         if folder == 0:
             yield upsert_row(rng, seed, i, 0)
         elif i % 100 == 99:
@@ -175,12 +179,18 @@ def rows(count: int, seed: int, folder: int) -> Iterator[str]:
 
 
 def write_csv(
-    path: Path, count: int, seed: int, folder: int = 0, *, short_first_row: bool = False
+    path: Path,
+    count: int,
+    seed: int,
+    folder: int = 0,
+    *,
+    short_first_row: bool = False,
+    random_updates: bool = False,
 ) -> int:
     """Write one partition; its size in bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8", newline="") as out:
-        lines = rows(count, seed, folder)
+        lines = rows(count, seed, folder, random_updates)
         if short_first_row:
             first = next(lines)
             out.write(first.removesuffix(",") + "\n")  # drop the (empty) last column
@@ -195,25 +205,27 @@ def write_csv(
     return path.stat().st_size
 
 
-def write_lake(root: Path, count: int, seed: int) -> Lake:
+def write_lake(root: Path, count: int, seed: int, random_updates: bool = False) -> Lake:
     for folder, name in enumerate(FOLDERS):
         n = count if folder == 0 else count // 2
-        write_csv(root / name / PARTITION, n, seed, folder)
+        write_csv(root / name / PARTITION, n, seed, folder, random_updates=random_updates)
         model = model_json([entity(TABLE, COLUMNS, [f"{name}/{PARTITION}"])])
         (root / name / "model.json").write_text(model, encoding="utf-8")
     return Lake(root, count, count // 2)
 
 
-def ensure_lake(count: int, seed: int = 1, base: Path = DEFAULT_DATA) -> Lake:
+def ensure_lake(
+    count: int, seed: int = 1, base: Path = DEFAULT_DATA, random_updates: bool = False
+) -> Lake:
     """The lake for (count, seed) under `base`, generated unless already there."""
-    root = base / f"lake-{count}-s{seed}"
+    root = base / f"lake-{count}-s{seed}{'-random-updates' if random_updates else ''}"
     stamp = root / "bench-params.json"
     params = {"rows": count, "seed": seed, "version": GENERATOR_VERSION}
     if stamp.exists() and json.loads(stamp.read_text()) == params:
         return Lake(root, count, count // 2)
     started = time.perf_counter()
     print(f"generating {count:,} rows (seed {seed}) into {root} ...", file=sys.stderr)
-    lake = write_lake(root, count, seed)
+    lake = write_lake(root, count, seed, random_updates)
     stamp.write_text(json.dumps(params))
     print(f"  done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return lake
