@@ -139,11 +139,13 @@ class Dialect:
     # Whether CREATE TABLE declares the key; False: `add_key_sql` adds it right after.
     key_in_create_table = True
 
-    def add_key_sql(self, sql: SqlDialect, keyed: sa.Table) -> str:
-        """The statement that gives a table created without its key (`keyed`: the table with
-        its primary key) that key: ALTER TABLE … ADD PRIMARY KEY. `keyed` must be a Table of
-        its own: SQLAlchemy's AddConstraint marks the constraint as not part of CREATE TABLE."""
-        return str(sa.schema.AddConstraint(keyed.primary_key).compile(dialect=sql)).strip()
+    def add_key_sql(self, sql: SqlDialect, table: sa.Table) -> str:
+        """The statement that gives `table` (whose Table object has its primary key) its key
+        once it was created without it: ALTER TABLE … ADD PRIMARY KEY. Compiled from a copy:
+        SQLAlchemy's AddConstraint marks the constraint as not part of CREATE TABLE, and the
+        Table object serves later statements."""
+        own = table.to_metadata(sa.MetaData())
+        return str(sa.schema.AddConstraint(own.primary_key).compile(dialect=sql)).strip()
 
     # Whether a staging table is gone when its transaction ends, committed or rolled back
     # (a temporary table created in the transaction): then one Table object, its name

@@ -83,6 +83,23 @@ def _table_object(
     return sa.Table(name, sa.MetaData(), *columns, schema=quoted_schema, quote=True)
 
 
+@functools.lru_cache(maxsize=1024)
+def _create_then_key(
+    sql: SqlDialect,
+    dialect: Dialect,
+    name: str,
+    types: tuple[tuple[str, SqlType], ...],
+    schema: str | None,
+    key: tuple[str, ...],
+) -> tuple[str, str]:
+    """CREATE TABLE without the key, and the statement that adds it (`Dialect.add_key_sql`).
+    Kept per table: a run plans a table for every batch (a SQLite keyed table always takes
+    this path)."""
+    created = _table_object(dialect, name, types, schema, key, key_constraint=False)
+    create = str(sa.schema.CreateTable(created).compile(dialect=sql)).strip()
+    return create, dialect.add_key_sql(sql, _table_object(dialect, name, types, schema, key))
+
+
 def reflect(
     conn: Connection, dialect: Dialect, name: str, schema: str | None
 ) -> dict[str, SqlType] | None:
@@ -113,12 +130,9 @@ def plan_table(
     if existing is None:
         table = table_object(dialect, name, wanted, schema, key)
         if key and (key_later or not dialect.key_in_create_table):
-            types = tuple(wanted.items())
-            created = _table_object(dialect, name, types, schema, tuple(key), key_constraint=False)
-            create = str(sa.schema.CreateTable(created).compile(dialect=sql)).strip()
-            # compiled from a Table of its own, never the cached one later statements use
-            keyed = _table_object.__wrapped__(dialect, name, types, schema, tuple(key))
-            add_key = dialect.add_key_sql(sql, keyed)
+            create, add_key = _create_then_key(
+                sql, dialect, name, tuple(wanted.items()), schema, tuple(key)
+            )
             if key_later:
                 return TablePlan(
                     table, dict(wanted), tuple(key), True, statements=[create], add_key=add_key
