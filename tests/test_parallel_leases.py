@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import sqlalchemy as sa
 
 from tests.biglake import COLUMNS
 from tests.dbcheck import fetch, scalar
+from tests.killing import wait_for
 from tests.lakebuilder import LakeBuilder
 from tests.reference import final_state
 from turbodata.ledger import lease
@@ -103,14 +103,6 @@ def start_cli(
 def finish(process: subprocess.Popen) -> tuple[int, str]:
     _, err = process.communicate(timeout=600)
     return process.returncode, err
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.02)
 
 
 def files_of(db_url: str, table: str) -> int:

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.biglake import write_big_lake
 from tests.dbcheck import fetch
-from tests.killing import committed_files, wait_for
+from tests.killing import committed_files, start_cli, wait_for
 from tests.reference import final_state
 from tests.test_crash_and_concurrency import table_state
 from turbodata import migrate
@@ -28,16 +26,6 @@ def big_lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     batches = write_big_lake(root, FOLDERS, ROWS)
     expected = {k: (r["name"], r["versionnumber"]) for k, r in final_state(batches).items()}
     return root, expected
-
-
-def start_cli(lake: Path, db_url: str, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "turbodata", "migrate", "--lake", str(lake), "--db", db_url, *extra],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 @pytest.mark.parametrize(
