@@ -1,6 +1,7 @@
 """Issue 11: a tiny file is read by the exact path alone, in the caller's thread, and gives
 the same chunks, rows, row numbers and rejects as pyarrow's fast path on every input; chunks
-are bounded in bytes as well as rows; the fast path's quote check sees across its reads."""
+are bounded in bytes as well as rows; the fast path finds a file that ends inside a quoted
+field from its last bytes, whatever quotes came before and wherever its reads split them."""
 
 from __future__ import annotations
 
@@ -212,8 +213,9 @@ def test_a_file_past_the_tiny_size_stays_on_the_fast_path_across_its_first_read(
 
 
 def test_a_literal_quote_across_two_reads_still_exposes_a_truncated_last_row() -> None:
-    """`5" screen` with `5"` ending pyarrow's first block of the file: the quote count is
-    even only because of it, and the truncated last row must still be rejected."""
+    """`5" screen` with `5"` ending pyarrow's first block of the file: the file's quote count
+    is even only because of it (which fooled a quote count once, and a scan across reads had
+    to catch it), and the truncated last row must still be rejected."""
     literal = b'b,5" screen,1\n'
     filler_rows = b"".join(b"%d,name,x\n" % n for n in range(1, 200_000))
     before = READ_BLOCK - len(b"b,5") - 1  # `5"` are the first block's last two bytes
