@@ -14,14 +14,13 @@ import sqlalchemy as sa
 
 from tests.biglake import write_big_lake
 from tests.dbcheck import fetch
-from tests.killing import committed_files, kill_inside_a_write, start_cli, wait_for
+from tests.killing import REPO, committed_files, kill_inside_a_write, start_cli, wait_for
 from tests.reference import final_state
 from turbodata import migrate
 from turbodata.dialects.base import Dialect
 from turbodata.load.loader import LoadOptions
 
 FOLDERS, ROWS = 6, 60_000
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

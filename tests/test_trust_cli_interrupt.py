@@ -17,7 +17,6 @@ from tests.test_crash_and_concurrency import table_state
 from turbodata import migrate
 
 FOLDERS, ROWS = 6, 40_000
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

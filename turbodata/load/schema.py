@@ -134,10 +134,12 @@ def plan_table(
                 sql, dialect, name, tuple(wanted.items()), schema, tuple(key)
             )
             if key_later:
-                return TablePlan(
-                    table, dict(wanted), tuple(key), True, statements=[create], add_key=add_key
-                )
-            return TablePlan(table, dict(wanted), tuple(key), True, statements=[create, add_key])
+                statements, later = [create], add_key
+            else:
+                statements, later = [create, add_key], None
+            return TablePlan(
+                table, dict(wanted), tuple(key), created=True, statements=statements, add_key=later
+            )
         create = str(sa.schema.CreateTable(table).compile(dialect=sql)).strip()
         return TablePlan(table, dict(wanted), tuple(key), created=True, statements=[create])
     merged = dict(existing)

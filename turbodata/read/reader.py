@@ -509,11 +509,13 @@ def _open_quote(line: str, delimiter: str, quote: str, inside: bool = False) -> 
     character was most of a small file's cost). Each line is scanned once: rescanning the
     record from its start for every line took minutes for one field of 40,000 lines.
     """
-    at = _closing_quote(line, 0, quote) if inside else line.find(quote)
+    start = 0
     if inside:
-        if at == -1:
+        closing = _closing_quote(line, 0, quote)
+        if closing == -1:
             return True
-        at = line.find(quote, at + 1)
+        start = closing + 1
+    at = line.find(quote, start)
     while at != -1:
         if at == 0 or line[at - 1] in (delimiter, "\r", "\n"):  # opens a quoted field
             closing = _closing_quote(line, at + 1, quote)
