@@ -1,6 +1,6 @@
 """PostgreSQL's binary COPY encoding (`pg_binary.copy_rows`) alone, in-process: the client CPU
 `insert_batch` spends turning the bench lake's typed rows into COPY data, in slices of
-`postgresql.COPY_SLICE_ROWS` as it sends them; each column's encoder timed on its own. No server.
+`pg_copy.COPY_SLICE_ROWS` as it sends them; each column's encoder timed on its own. No server.
 
     nice -n 10 .venv/bin/python bench/pg_encode.py [--rows 300000] [--repeat 5]
 
@@ -25,7 +25,7 @@ add_repo_paths()
 
 import pyarrow as pa  # noqa: E402
 
-from turbodata.dialects import pg_binary, postgresql  # noqa: E402
+from turbodata.dialects import pg_binary, pg_copy, postgresql  # noqa: E402
 from turbodata.load.schema import table_object  # noqa: E402
 from turbodata.metadata.model_json import parse_model_json  # noqa: E402
 from turbodata.model import CsvDialect  # noqa: E402
@@ -53,7 +53,7 @@ def typed_rows(rows: int) -> tuple[list[pa.RecordBatch], list[pg_binary.Encoder]
 
 def slices(batches: list[pa.RecordBatch]) -> list[pa.RecordBatch]:
     """Each batch in COPY slices, as insert_batch sends it."""
-    step = postgresql.COPY_SLICE_ROWS
+    step = pg_copy.COPY_SLICE_ROWS
     return [
         batch.slice(start, step) for batch in batches for start in range(0, batch.num_rows, step)
     ]

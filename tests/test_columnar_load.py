@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
-from turbodata.dialects import postgresql
+from turbodata.dialects import pg_copy
 from turbodata.dialects.arrow_text import SEVENTH_DIGIT, decimal_text, without_seventh_digit
 from turbodata.dialects.base import Dialect, insert_statement
 from turbodata.load.schema import table_object
@@ -201,13 +201,13 @@ def test_the_columnar_path_stores_what_the_row_path_stored(db_url: str, rows: in
 def test_a_copy_that_stores_fewer_rows_than_the_batch_fails(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_copy_text = postgresql.copy_text
+    real_copy_text = pg_copy.copy_text
 
     def without_last_line(batch: pa.RecordBatch, types: list[SqlType]) -> memoryview:
         text = real_copy_text(batch, types)
         return text[: bytes(text)[:-1].rfind(b"\n") + 1]
 
-    monkeypatch.setattr(postgresql, "copy_text", without_last_line)
+    monkeypatch.setattr(pg_copy, "copy_text", without_last_line)
     engine, dialect = connect(postgres_url)
     table = table_object(dialect, "short", TYPES, None)
     try:

@@ -3,6 +3,7 @@ the CLI runs as a subprocess and is killed with SIGKILL in the middle of a load.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
@@ -17,7 +18,7 @@ from tests.dbcheck import fetch
 from tests.killing import REPO, committed_files, kill_inside_a_write, start_cli, wait_for
 from tests.reference import final_state
 from turbodata import migrate
-from turbodata.dialects.base import Dialect
+from turbodata.dialects.base import Dialect, RowSink
 from turbodata.load.loader import LoadOptions
 
 FOLDERS, ROWS = 6, 60_000
@@ -141,7 +142,8 @@ def test_a_lease_left_by_a_crashed_process_does_not_block(tmp_path: Path, sqlite
 
 
 class FlakyDialect:
-    """Wraps a dialect: the first `failures` inserts raise a dropped-connection error."""
+    """Wraps a dialect: the first `failures` batches written raise a dropped-connection
+    error."""
 
     def __init__(self, inner: Dialect, failures: int, transient: bool) -> None:
         self.inner, self.failures, self.transient = inner, failures, transient
@@ -149,13 +151,26 @@ class FlakyDialect:
     def __getattr__(self, name: str):
         return getattr(self.inner, name)
 
-    def insert_batch(self, *args, **kwargs):
-        if self.failures:
-            self.failures -= 1
+    @contextlib.contextmanager
+    def bulk_insert(self, conn, types):
+        with self.inner.bulk_insert(conn, types) as sink:
+            yield FlakySink(self, sink)
+
+
+class FlakySink:
+    def __init__(self, dialect: FlakyDialect, inner: RowSink) -> None:
+        self.dialect, self.inner = dialect, inner
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def write(self, *args, **kwargs):
+        if self.dialect.failures:
+            self.dialect.failures -= 1
             error = sa.exc.OperationalError("INSERT", {}, Exception("connection reset by peer"))
-            error.connection_invalidated = self.transient
+            error.connection_invalidated = self.dialect.transient
             raise error
-        return self.inner.insert_batch(*args, **kwargs)
+        return self.inner.write(*args, **kwargs)
 
 
 @pytest.mark.parametrize("transient", [True, False])

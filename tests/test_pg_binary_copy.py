@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.test_columnar_load import TYPES as COLUMNAR_TYPES
-from turbodata.dialects import pg_binary, postgresql
+from turbodata.dialects import pg_binary, pg_copy, postgresql
 from turbodata.load.schema import table_object
 from turbodata.pipeline import connect
 from turbodata.read.values import convert_column
@@ -141,7 +141,7 @@ class Formats:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, *, binary: bool = True) -> None:
         self.used: list[str] = []
         real_copy_rows = pg_binary.copy_rows
-        real_copy_text = postgresql.copy_text
+        real_copy_text = pg_copy.copy_text
 
         def copy_rows(*args: object) -> memoryview | None:
             body = real_copy_rows(*args) if binary else None  # type: ignore[arg-type]
@@ -154,7 +154,7 @@ class Formats:
             return real_copy_text(*args)  # type: ignore[arg-type]
 
         monkeypatch.setattr(pg_binary, "copy_rows", copy_rows)
-        monkeypatch.setattr(postgresql, "copy_text", copy_text)
+        monkeypatch.setattr(pg_copy, "copy_text", copy_text)
 
 
 @pytest.mark.parametrize("rows", [40, 25_000])
@@ -211,10 +211,10 @@ def test_a_slice_with_a_value_binary_does_not_take_goes_as_text(
     """The middle slice's timestamp is not canonical text (10 characters, no time): that
     slice goes in a text COPY of its own, and the server reads it as text always did."""
     types = {"seq": TYPES["seq"], "dt": TYPES["dt"], "s": TYPES["s"]}
-    rows = 3 * postgresql.COPY_SLICE_ROWS
+    rows = 3 * pg_copy.COPY_SLICE_ROWS
     batch = typed_batch(types, rows)
     stamps = batch.column(1).to_pylist()
-    odd_row = postgresql.COPY_SLICE_ROWS + 17
+    odd_row = pg_copy.COPY_SLICE_ROWS + 17
     stamps[odd_row] = "2024-02-29"
     batch = batch.set_column(1, "dt", pa.array(stamps, pa.string()))
     formats = Formats(monkeypatch)

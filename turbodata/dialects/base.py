@@ -41,6 +41,33 @@ class DeclaredType(UserDefinedType):
         return self.spec
 
 
+class RowSink:
+    """Batches into their tables, in order, through the dialect's bulk path (`bulk_insert`).
+
+    This one inserts each batch when it is written (`Dialect.insert_batch`). A dialect's own
+    sink may hold rows back to send many batches as one stream: its `flush` is when they are
+    all in and checked. Design: a stream is a state of the connection, so the sink flushes
+    itself before any other statement runs on it (DDL, the ledger); callers still flush at
+    the points that matter to them (a file's end), to say so."""
+
+    def __init__(self, dialect: Dialect, conn: Connection, types: Sequence[SqlType]) -> None:
+        self.dialect, self.conn, self.types = dialect, conn, types
+
+    def write(self, table: sa.Table, batch: pa.RecordBatch) -> int:
+        """Send `batch`'s rows (columns named and ordered like `table`'s); how many."""
+        return self.dialect.insert_batch(self.conn, table, batch, self.types)
+
+    def flush(self) -> None:
+        """Every row written so far is in the table."""
+
+    def abort(self, error: BaseException) -> None:
+        """Stop after `error`: what is held back is dropped (the transaction rolls back)."""
+
+    def close(self) -> None:
+        """The end: `flush`, and let go of the connection."""
+        self.flush()
+
+
 class Dialect:
     """The shared base. Subclasses set `name` to SQLAlchemy's dialect name."""
 
@@ -247,6 +274,21 @@ class Dialect:
         columns = [self.python_values(batch.column(i), t) for i, t in enumerate(types)]
         self.executemany(conn, statement, list(zip(*columns, strict=True)))
         return batch.num_rows
+
+    row_sink: type[RowSink] = RowSink
+
+    @contextlib.contextmanager
+    def bulk_insert(self, conn: Connection, types: Sequence[SqlType]) -> Iterator[RowSink]:
+        """A `RowSink` for many batches in `conn`'s transaction: on leaving the block
+        without an error every row is in (and checked); with an error, nothing more is sent
+        and the error goes on as it was."""
+        sink = self.row_sink(self, conn, types)
+        try:
+            yield sink
+        except BaseException as error:
+            sink.abort(error)
+            raise
+        sink.close()
 
     def executemany(self, conn: Connection, statement: str, rows: list[tuple]) -> None:
         conn.exec_driver_sql(statement, rows)

@@ -423,7 +423,7 @@ def _capacity(rows: int) -> int:
     return max(_MIN_CAPACITY, 1 << (rows - 1).bit_length())
 
 
-_MIN_CAPACITY = 16_384  # postgresql.COPY_SLICE_ROWS: every slice the dialect sends
+_MIN_CAPACITY = 16_384  # pg_copy.COPY_SLICE_ROWS: every slice the dialect sends
 
 
 @functools.lru_cache(maxsize=64)

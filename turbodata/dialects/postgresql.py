@@ -1,27 +1,19 @@
-"""PostgreSQL: native types and COPY FROM STDIN (psycopg 3) inside the load transaction."""
+"""PostgreSQL: native types, DDL, and COPY FROM STDIN (psycopg 3, `pg_copy`) inside the load
+transaction."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeEngine
 
-import turbodata.dialects.pg_binary as pg_binary
-from turbodata.dialects.arrow_text import (
-    SEVENTH_DIGIT,
-    decimal_strings,
-    decimal_text,
-    without_seventh_digit,
-)
-from turbodata.dialects.base import Dialect, driver_errors
+from turbodata.dialects.arrow_text import SEVENTH_DIGIT, decimal_strings, without_seventh_digit
+from turbodata.dialects.base import Dialect
+from turbodata.dialects.pg_copy import CopyStream
 from turbodata.types.sql import Kind, SqlType
 
 # serialization failure, deadlock, lock not available, admin/crash shutdown, cannot connect now
@@ -100,138 +92,8 @@ class PostgreSQLDialect(Dialect):
     def insert_batch(
         self, conn: Connection, table: sa.Table, batch: pa.RecordBatch, types: Sequence[SqlType]
     ) -> int:
-        """COPY built in Arrow, no Python object per value: PostgreSQL's binary format
-        (`pg_binary`) where every column type has one here and the connection speaks UTF-8,
-        else the text format (`copy_text`). A slice with a value the binary form does not
-        take exactly goes as text, in a COPY of its own. A batch with a column type
-        `copy_text` does not know goes row by row."""
-        if batch.num_rows == 0:
-            return 0
-        prep = conn.dialect.identifier_preparer
-        names = ", ".join(prep.quote(name) for name in batch.schema.names)
-        statement = f"COPY {prep.format_table(table)} ({names}) FROM STDIN"
-        driver_connection = conn.connection.driver_connection
-        columnar = all(_copyable(column.type) for column in batch.columns)
-        binary = None
-        if columnar and driver_connection.info.encoding == "utf-8":
-            binary = pg_binary.encoders(table, batch.schema)
-        stored = 0
-        with driver_connection.cursor() as cursor, driver_errors(conn, statement):
-            if not columnar:
-                self._write_rows(cursor, statement, batch, types)
-                stored = cursor.rowcount
-            else:
-                for as_binary, payloads in _copy_payloads(batch, types, binary):
-                    options = "(FORMAT binary)" if as_binary else "(ENCODING 'UTF8')"
-                    with cursor.copy(f"{statement} {options}") as copy:
-                        for payload in payloads:
-                            copy.write(payload)
-                    stored += cursor.rowcount
-            if stored != batch.num_rows:  # never a short load that looks complete
-                raise RuntimeError(
-                    f"COPY into {table.name} stored {stored} of {batch.num_rows} rows"
-                )
-        return batch.num_rows
+        """One batch, as `CopyStream` sends batches."""
+        with self.bulk_insert(conn, types) as sink:
+            return sink.write(table, batch)
 
-    def _write_rows(
-        self, cursor: Any, statement: str, batch: pa.RecordBatch, types: Sequence[SqlType]
-    ) -> None:
-        columns = [self.python_values(batch.column(i), t) for i, t in enumerate(types)]
-        with cursor.copy(statement) as copy:
-            for row in zip(*columns, strict=True):
-                copy.write_row(row)
-
-
-# rows per COPY buffer: bounds the client's memory, and is large enough that Arrow's
-# per-call costs do not show. Above the ~15k rows of the reader's 8 MB chunks of a 25-column
-# table, so that such a batch is encoded in one piece (0.56 → 0.52 s CPU for 300k rows
-# against 10k, bench/pg_encode.py), and no more than pg_binary's cached index arrays cover.
-COPY_SLICE_ROWS = 16_384
-
-
-def _copy_payloads(
-    batch: pa.RecordBatch,
-    types: Sequence[SqlType],
-    binary: list[pg_binary.Encoder] | None,
-) -> Iterator[tuple[bool, Iterator[bytes | memoryview]]]:
-    """(binary?, the data of one COPY) for each run of slices that go in one format, built
-    slice by slice as the COPY takes them. A binary run starts with the format's header and
-    ends with its trailer."""
-    slices = (
-        batch.slice(start, COPY_SLICE_ROWS) for start in range(0, batch.num_rows, COPY_SLICE_ROWS)
-    )
-    if binary is None:
-        yield False, (copy_text(part, types) for part in slices)
-        return
-    encoded = ((part, pg_binary.copy_rows(part, binary)) for part in slices)
-    for as_binary, run in itertools.groupby(encoded, key=lambda pair: pair[1] is not None):
-        if as_binary:
-            yield True, _binary_run(body for _, body in run)
-        else:
-            yield False, (copy_text(part, types) for part, _ in run)
-
-
-def _binary_run(bodies: Iterator[memoryview | None]) -> Iterator[bytes | memoryview]:
-    yield pg_binary.HEADER
-    for body in bodies:
-        if body is not None:
-            yield body
-    yield pg_binary.TRAILER
-
-
-# text COPY escapes, backslash first so that the escapes added after it are not doubled. A
-# quote is plain data in the text format, but Arrow's CSV writer refuses it unquoted: it goes
-# as its octal escape.
-_COPY_ESCAPES = (
-    ("\\", "\\\\"),
-    ("\t", "\\t"),
-    ("\n", "\\n"),
-    ("\r", "\\r"),
-    ('"', "\\042"),
-)
-_NEEDS_ESCAPE = r'[\\\t\n\r"]'
-_COPY_FORMAT = pacsv.WriteOptions(
-    include_header=False, delimiter="\t", null_string="\\N", quoting_style="none"
-)
-
-
-def _copyable(arrow_type: pa.DataType) -> bool:
-    return (
-        pa.types.is_string(arrow_type)
-        or pa.types.is_decimal(arrow_type)
-        or pa.types.is_boolean(arrow_type)
-        or pa.types.is_integer(arrow_type)
-        or pa.types.is_floating(arrow_type)
-    )
-
-
-def copy_text(batch: pa.RecordBatch, types: Sequence[SqlType]) -> memoryview:
-    """The rows of `batch` as the data of `COPY … FROM STDIN` (text format, UTF-8): fields
-    separated by tabs, `\\N` for NULL, one line per row, written by Arrow's CSV writer
-    (no quoting) from escaped fields (`copy_field`).
-
-    Design choice: the text format rather than CSV. Arrow writes CSV with less client CPU
-    (about 1.4 against 2.9 µs/row on bench/columnar.py's table), but PostgreSQL parses the
-    text format with about a quarter less server CPU (6.1 against 8.2 µs/row), and the server
-    is the slower side of the COPY. NULL and '' need no quoting rule to stay apart, and the
-    row path this replaces used the same format."""
-    fields = [copy_field(batch.column(i), t) for i, t in enumerate(types)]
-    sink = pa.BufferOutputStream()
-    pacsv.write_csv(pa.Table.from_arrays(fields, names=batch.schema.names), sink, _COPY_FORMAT)
-    return memoryview(sink.getvalue())
-
-
-def copy_field(array: pa.Array, sql_type: SqlType) -> pa.Array:
-    """One column, as the CSV writer turns it into its text COPY field: exact positional
-    decimals, date/times cut to microseconds (`without_seventh_digit`), strings escaped;
-    integers, floats (shortest round-trip text, Python's repr digits) and booleans
-    ('true'/'false') as they are."""
-    if pa.types.is_decimal(array.type):
-        return decimal_text(array)
-    if not pa.types.is_string(array.type):
-        return array
-    text = without_seventh_digit(array, sql_type)
-    if pc.any(pc.match_substring_regex(text, _NEEDS_ESCAPE)).as_py():
-        for character, escaped in _COPY_ESCAPES:
-            text = pc.replace_substring(text, character, escaped)
-    return text
+    row_sink = CopyStream

@@ -89,19 +89,19 @@ class BatchWriter:
             result.rows_deleted += replaced
         add_key = table_plan.add_key  # the plans of widened columns after it do not carry it
         loaded, delete_rows, read_before = 0, 0, result.rows_read
-        for data_file in files:
-            rows, rejects = 0, []
-            for chunk in self.reader.file_chunks(result, reading, data_file, rejects):
-                table_plan = self._widen_strings(table_plan, chunk.max_lengths, bool(add_key))
-                inserted = self.dialect.insert_batch(
-                    self.conn, table_plan.table, chunk.batch, reading.types
-                )
-                rows += inserted
-                result.rows_inserted += inserted
-                delete_rows += _delete_rows(chunk.batch, delete_column)
-                self.report(result)
-            self._record_file(reading.batch, data_file, rows, rejects)
-            loaded += rows
+        with self.dialect.bulk_insert(self.conn, reading.types) as sink:
+            for data_file in files:
+                rows, rejects = 0, []
+                for chunk in self.reader.file_chunks(result, reading, data_file, rejects):
+                    table_plan = self._widen_strings(table_plan, chunk.max_lengths, bool(add_key))
+                    inserted = sink.write(table_plan.table, chunk.batch)
+                    rows += inserted
+                    result.rows_inserted += inserted
+                    delete_rows += _delete_rows(chunk.batch, delete_column)
+                    self.report(result)
+                sink.flush()  # the file's rows are in before its ledger row
+                self._record_file(reading.batch, data_file, rows, rejects)
+                loaded += rows
         if add_key:
             self._run_ddl([add_key])
         if delete_rows:
@@ -128,15 +128,17 @@ class BatchWriter:
         )
         longest: dict[str, int] = {}
         staged, read_before = 0, result.rows_read
-        for index, data_file in enumerate(files):
-            rows, rejects = 0, []
-            for chunk in self.reader.file_chunks(result, reading, data_file, rejects):
-                rows += staging.add(chunk.batch, index, chunk.row_numbers)
-                for name, length in chunk.max_lengths.items():
-                    longest[name] = max(length, longest.get(name, 0))
-                self.report(result)
-            self._record_file(reading.batch, data_file, rows, rejects)
-            staged += rows
+        with self.dialect.bulk_insert(self.conn, staging.types) as sink:
+            for index, data_file in enumerate(files):
+                rows, rejects = 0, []
+                for chunk in self.reader.file_chunks(result, reading, data_file, rejects):
+                    rows += staging.add(sink, chunk.batch, index, chunk.row_numbers)
+                    for name, length in chunk.max_lengths.items():
+                        longest[name] = max(length, longest.get(name, 0))
+                    self.report(result)
+                sink.flush()  # the file's rows are staged before its ledger row
+                self._record_file(reading.batch, data_file, rows, rejects)
+                staged += rows
         self._widen_strings(table_plan, longest)
         staging.keep_winners()
         if applies_changes(reading.batch.mode):

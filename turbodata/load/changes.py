@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.sql.elements import ColumnElement
 
-from turbodata.dialects.base import Dialect
+from turbodata.dialects.base import Dialect, RowSink
 from turbodata.types.sql import Kind, SqlType
 
 SEQUENCE = "_turbodata_seq"
@@ -131,10 +131,13 @@ class Staging:
         for statement in create:
             conn.exec_driver_sql(statement)
 
-    def add(self, batch: pa.RecordBatch, file_index: int, row_numbers: pa.Array) -> int:
+    def add(
+        self, sink: RowSink, batch: pa.RecordBatch, file_index: int, row_numbers: pa.Array
+    ) -> int:
+        """Stage `batch` through `sink` (`Dialect.bulk_insert` with `types`)."""
         sequence = pa.compute.add(row_numbers, file_index * ROWS_PER_FILE)
         with_sequence = batch.append_column(SEQUENCE, sequence)
-        added = self.dialect.insert_batch(self.conn, self.table, with_sequence, self.types)
+        added = sink.write(self.table, with_sequence)
         self.rows += added
         return added
 
