@@ -40,6 +40,7 @@ from turbodata.ledger import records as ledger
 from turbodata.load.options import LoadOptions
 from turbodata.model import LoadMode, TableBatch
 from turbodata.ops import logs, telemetry
+from turbodata.ops.gc_pacing import fewer_full_collections
 from turbodata.secrets import mask_secrets, redact_data
 from turbodata.settings import open_lake
 from turbodata.summary import Progress, RunSummary, TableResult
@@ -232,7 +233,7 @@ def migrate(
         dry_run=dry_run,
     )
     work = _Work(_effective_jobs(dialect, jobs), lease_wait_seconds(lease_wait))
-    with _run_event(summary):
+    with _run_event(summary), fewer_full_collections():
         _plan_and_load(
             summary, lake, engine, dialect, tables, count_rows, progress, options, reload, work
         )
