@@ -4,7 +4,10 @@ after it, whatever runs overlap in the process (`ops.gc_pacing`)."""
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import threading
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,3 +77,28 @@ def test_a_higher_threshold_is_left_as_it_is() -> None:
     with fewer_full_collections():
         assert gc.get_threshold() == (700, 10, 500)
     assert gc.get_threshold() == (700, 10, 500)
+
+
+def test_the_process_entry_point_leaves_the_run_out_of_the_shutdown_collections(
+    example_lake: Path, sqlite_url: str, repo_root: Path
+) -> None:
+    """`turbodata` and `python -m turbodata` end with `gc.freeze()`; `main`, which tests and
+    programs call in their own process, does not."""
+    script = (
+        "import gc, sys\n"
+        "from turbodata import cli\n"
+        f"args = ['migrate', '--lake', {str(example_lake)!r}, '--db', {sqlite_url!r}]\n"
+        "code = cli.main(args)\n"
+        "after_main = gc.get_freeze_count()\n"
+        "sys.argv = ['turbodata', *args]\n"
+        "code2 = cli.process_main()\n"
+        "print('RESULT', code, after_main, code2, gc.get_freeze_count() > 0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=repo_root, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].split() == ["RESULT", "0", "0", "0", "True"]
+    entry = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]["scripts"]
+    assert entry == {"turbodata": "turbodata.cli:process_main"}
+    assert "process_main()" in (repo_root / "turbodata" / "__main__.py").read_text()

@@ -1,5 +1,5 @@
 import sys
 
-from turbodata.cli import main
+from turbodata.cli import process_main
 
-sys.exit(main())
+sys.exit(process_main())
