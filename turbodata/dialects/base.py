@@ -45,10 +45,10 @@ class RowSink:
     """Batches into their tables, in order, through the dialect's bulk path (`bulk_insert`).
 
     This one inserts each batch when it is written (`Dialect.insert_batch`). A dialect's own
-    sink may hold rows back to send many batches as one stream: its `flush` is when they are
-    all in and checked. Design: a stream is a state of the connection, so the sink flushes
-    itself before any other statement runs on it (DDL, the ledger); callers still flush at
-    the points that matter to them (a file's end), to say so."""
+    sink may send many batches as one stream (PostgreSQL's COPY): its `flush` is when they
+    are all in and checked. Design: such a stream is a state of the connection, so its sink
+    ends it before any other statement runs on the connection (DDL, the ledger); callers
+    still flush where it matters to them (a file's end), to say so."""
 
     def __init__(self, dialect: Dialect, conn: Connection, types: Sequence[SqlType]) -> None:
         self.dialect, self.conn, self.types = dialect, conn, types

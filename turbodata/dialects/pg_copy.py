@@ -28,7 +28,7 @@ from psycopg.copy import QueuedLibpqWriter
 
 import turbodata.dialects.pg_binary as pg_binary
 from turbodata.dialects.arrow_text import decimal_text, without_seventh_digit
-from turbodata.dialects.base import RowSink, driver_errors
+from turbodata.dialects.base import Dialect, RowSink, driver_errors
 from turbodata.types.sql import SqlType
 
 # rows per COPY buffer: bounds the client's memory, and is large enough that Arrow's
@@ -59,7 +59,7 @@ class CopyStream(RowSink):
     The rows a COPY stored are checked against the rows sent when it ends: never a short
     load that looks complete."""
 
-    def __init__(self, dialect: Any, conn: sa.Connection, types: Sequence[SqlType]) -> None:
+    def __init__(self, dialect: Dialect, conn: sa.Connection, types: Sequence[SqlType]) -> None:
         super().__init__(dialect, conn, types)
         self._open: _OpenCopy | None = None
         sa.event.listen(conn, "before_cursor_execute", self._before_statement)
@@ -105,7 +105,8 @@ class CopyStream(RowSink):
             # here (a broken connection) must not hide the first
             with contextlib.suppress(Exception):
                 stream.stack.__exit__(type(error), error, error.__traceback__)
-            stream.cursor.close()
+            with contextlib.suppress(Exception):
+                stream.cursor.close()
 
     def close(self) -> None:
         try:

@@ -134,7 +134,7 @@ class Staging:
     def add(
         self, sink: RowSink, batch: pa.RecordBatch, file_index: int, row_numbers: pa.Array
     ) -> int:
-        """Stage `batch` through `sink` (`Dialect.bulk_insert` with `types`)."""
+        """Stage `batch` through `sink` (`Dialect.bulk_insert` opened with `self.types`)."""
         sequence = pa.compute.add(row_numbers, file_index * ROWS_PER_FILE)
         with_sequence = batch.append_column(SEQUENCE, sequence)
         added = sink.write(self.table, with_sequence)
