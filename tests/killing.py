@@ -77,24 +77,34 @@ def _sqlite_write_lock_is_held(path: str) -> bool:
 
 
 def kill_inside_a_write(
-    process: subprocess.Popen, db_url: str, at_least: int = 0, timeout: float = 120.0
+    process: subprocess.Popen,
+    db_url: str,
+    at_least: int = 0,
+    timeout: float = 120.0,
+    *,
+    committed: Callable[[], int] | None = None,
+    writing: Callable[[], bool] | None = None,
 ) -> int:
     """SIGKILL `process` inside a write transaction that has been open for a while, once at
     least `at_least` files are committed; return how many were committed when it died (none
-    of the killed transaction's files among them)."""
+    of the killed transaction's files among them). `committed` and `writing` count the
+    committed files and see an open write transaction where `committed_files` and
+    `someone_is_writing` do not know how (another database, files in one schema)."""
+    committed = committed or (lambda: committed_files(db_url))
+    writing = writing or (lambda: someone_is_writing(db_url))
     deadline = time.monotonic() + timeout
     open_since: float | None = None
     while time.monotonic() < deadline:
         assert process.poll() is None, "the load finished before it could be killed"
-        seen = committed_files(db_url)
-        if seen < at_least or not someone_is_writing(db_url):
+        seen = committed()
+        if seen < at_least or not writing():
             open_since = None
         elif open_since is None:
             open_since = time.monotonic()
         elif time.monotonic() - open_since >= INSIDE:
             process.send_signal(signal.SIGSTOP)
             time.sleep(SETTLE)
-            if committed_files(db_url) == seen and someone_is_writing(db_url):
+            if committed() == seen and writing():
                 process.send_signal(signal.SIGKILL)
                 process.wait()
                 return seen

@@ -4,12 +4,9 @@ rejects, and a run killed with SIGKILL then run again."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.biglake import write_big_lake
+from tests.killing import kill_inside_a_write
 from tests.lakebuilder import LakeBuilder, attribute
 from tests.reference import final_state
 from turbodata import migrate
@@ -172,11 +170,22 @@ def test_drift_adds_and_widens_columns_and_rejects_bad_values(
     assert rejects == 1 and summary.tables["t"].rows_rejected == 1  # type: ignore[attr-defined]
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+def others_in_a_transaction(url: str) -> bool:
+    """Whether another session has a transaction open (`sys.dm_exec_sessions`, which SQL
+    Server and Babelfish both have; Babelfish lacks the views that tell a write transaction
+    apart, and a driver's idle connection may hold an empty one open: a kill can come
+    between two batches, which the rerun must survive just as well)."""
+    engine = connect(url)[0]
+    try:
+        with engine.connect() as conn:
+            return bool(
+                conn.exec_driver_sql(
+                    "SELECT COUNT(*) FROM sys.dm_exec_sessions"
+                    " WHERE open_transaction_count > 0 AND session_id <> @@SPID"
+                ).scalar()
+            )
+    finally:
+        engine.dispose()
 
 
 def committed_files(url: str, schema: str) -> int:
@@ -217,12 +226,13 @@ def test_sigkill_mid_load_then_rerun_equals_an_uninterrupted_load(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_for(lambda: committed_files(mssql_url, schema) >= kill_after_files)
-    time.sleep(0.2)  # inside a batch's transaction
-    assert process.poll() is None, "the load finished before it could be killed"
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    done_before = committed_files(mssql_url, schema)
+    done_before = kill_inside_a_write(
+        process,
+        mssql_url,
+        kill_after_files,
+        committed=lambda: committed_files(mssql_url, schema),
+        writing=lambda: others_in_a_transaction(mssql_url),
+    )
     assert done_before < folders
 
     rerun = migrate(tmp_path / "lake", mssql_url, options=LoadOptions(db_schema=schema))

@@ -202,7 +202,8 @@ def test_a_staging_table_left_by_a_failed_batch_never_blocks_the_next(
             [pa.array(["6f1b1c2e-0000-4000-8000-000000000009"]), pa.array(["n"])],
             names=list(types),
         )
-        staging.add(batch, 0, pa.array([1], pa.int64()))
+        with dialect.bulk_insert(conn, staging.types) as sink:
+            staging.add(sink, batch, 0, pa.array([1], pa.int64()))
         staging.keep_winners()
         assert staging.apply(soft_delete=False).inserted == 1
         staging.drop()
