@@ -209,13 +209,16 @@ def test_sigkill_of_a_parallel_worker_then_rerun_is_exact(
         workers = {t: start_cli(lake, postgres_url, "--table", t) for t in TABLES}
         victim = "beta"
     wait_for(lambda: files_of(postgres_url, "beta") >= 1 or workers[victim].poll() is not None)
-    assert workers[victim].poll() is None, "the load finished before it could be killed"
+    if workers[victim].poll() is not None:
+        code, err = finish(workers[victim])
+        raise AssertionError(f"the load ended (exit {code}) before it could be killed:\n{err}")
     workers[victim].send_signal(signal.SIGKILL)
     workers[victim].wait()
     assert files_of(postgres_url, "beta") < FOLDERS
     for name, process in workers.items():
         if name != victim:
-            assert finish(process)[0] == 0
+            code, err = finish(process)
+            assert code == 0, err
 
     rerun = migrate(lake, postgres_url, jobs=2, lease_wait=0)  # the dead worker's leases
     # are taken over at once: its process is gone
@@ -318,6 +321,64 @@ def test_no_table_lease_is_taken_while_another_run_holds_the_database_lease(
         lease.acquire(engine, "third-run", name=lease.table_lease("alpha"), table="alpha")
     lease.acquire(engine, "third-run", name=lease.table_lease("beta"), table="beta")
     engine.dispose()
+
+
+def test_a_table_lease_with_no_wait_still_waits_out_another_runs_start(db_url: str) -> None:
+    """A run holds the database lease for a moment at its start: a table lease refused by it
+    waits up to `database_wait`, however short the wait for held tables; a table another
+    run holds is still not waited for."""
+    hold(db_url, lease.DATABASE)  # another run, starting
+    engine, _ = connect(db_url)
+    alpha, beta = lease.table_lease("alpha"), lease.table_lease("beta")
+    releaser = threading.Timer(1.0, lease.release, (engine, "20260101T000000Z-other"))
+    try:
+        with pytest.raises(lease.LeaseHeld, match=r"is loading this database;"):
+            lease.acquire_waiting(engine, "new-run", 0, name=alpha, table="alpha")
+        releaser.start()
+        started = time.monotonic()
+        lease.acquire_waiting(engine, "new-run", 0, name=alpha, table="alpha", database_wait=10)
+        assert time.monotonic() - started >= 0.9  # it waited for the other run's start
+        hold(db_url, beta, holder="20260101T000000Z-third")
+        started = time.monotonic()
+        with pytest.raises(lease.LeaseHeld, match="table beta"):
+            lease.acquire_waiting(engine, "new-run", 0, name=beta, table="beta", database_wait=10)
+        assert time.monotonic() - started < 1
+    finally:
+        releaser.cancel()
+        engine.dispose()
+
+
+def test_runs_started_together_with_no_wait_do_not_block_each_other(
+    small_lake: tuple[Path, Expected], db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CI failure: three `migrate --table X` processes with TURBODATA_LEASE_WAIT_SECONDS=0;
+    one took its table lease while another was starting, under the database lease, and exited
+    `blocked`. Staged here: another run starts just before this run's first table lease."""
+    lake, expected = small_lake
+    engine, _ = connect(db_url)
+    real_acquire_waiting = lease.acquire_waiting
+    releasers: list[threading.Timer] = []
+
+    def another_run_starts_first(*args: object, **kwargs: object) -> None:
+        if kwargs.get("table") is not None and not releasers:  # a table lease
+            lease.acquire(engine, "20260101T000000Z-other")  # the database lease, a moment
+            releasers.append(
+                threading.Timer(1.0, lease.release, (engine, "20260101T000000Z-other"))
+            )
+            releasers[0].start()
+        real_acquire_waiting(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(lease, "acquire_waiting", another_run_starts_first)
+    try:
+        summary = migrate(lake, db_url, lease_wait=0, jobs=1)  # one table at a time: the stage
+    finally:
+        for releaser in releasers:
+            releaser.join()
+        engine.dispose()
+
+    assert releasers, "no table lease was taken"
+    assert summary.ok and not summary.blocked, summary.to_dict()
+    assert_exact(db_url, expected, ("alpha", "beta"))
 
 
 def test_an_expired_table_lease_is_taken_over(db_url: str) -> None:

@@ -452,6 +452,7 @@ class _TableLeases:
                 is_busy=self.dialect.is_busy,
                 name=name,
                 table=result.name,
+                database_wait=DATABASE_LEASE_WAIT_SECONDS,
             )
         except lease.LeaseHeld as held:
             result.blocked_by = held.holder

@@ -120,16 +120,23 @@ def acquire_waiting(
     is_busy: Callable[[BaseException], bool] = lambda _error: False,
     name: str = DATABASE,
     table: str | None = None,
+    database_wait: float = 0.0,
 ) -> None:
-    """`acquire`, tried again for up to `wait_seconds` while another run holds the lease."""
-    deadline = time.monotonic() + max(wait_seconds, 0.0)
+    """`acquire`, tried again for up to `wait_seconds` while another run holds the lease.
+    A table's lease refused because another run holds the database lease is tried again
+    for up to `database_wait` seconds, however short `wait_seconds` is: a run holds the
+    database lease for a moment at its start, and runs started together must not fail
+    each other's tables (with a wait of 0, one did, at random)."""
+    started = time.monotonic()
     announced = False
     while True:
         try:
             acquire(engine, holder, ttl, is_busy, name, table)
             return
         except LeaseHeld as held:
-            if time.monotonic() + POLL_SECONDS > deadline:
+            by_database_lease = name != DATABASE and held.table is None
+            waited = max(wait_seconds, database_wait if by_database_lease else 0.0, 0.0)
+            if time.monotonic() + POLL_SECONDS > started + waited:
                 raise
             if not announced:  # a warning: a terminal shows it (text logs start at WARNING)
                 log.warning(
