@@ -160,7 +160,9 @@ SETTING_DOCS: dict[str, SettingDoc] = {
     "lease_wait_seconds": SettingDoc(
         "TURBODATA_LEASE_WAIT_SECONDS",
         "Seconds a run waits for a table that another run is loading before it fails that "
-        "table, naming the other run. A request whose every table stays held answers 409. "
+        "table, naming the other run (another run's start, which holds the database-wide "
+        "lease for a moment, is waited for up to 15 s whatever this says). A request whose "
+        "every table stays held answers 409. "
         "A value that is not a number of 0 or more is an error.",
         example="5",
         default="5",
