@@ -123,10 +123,11 @@ def acquire_waiting(
     database_wait: float = 0.0,
 ) -> None:
     """`acquire`, tried again for up to `wait_seconds` while another run holds the lease.
-    A table's lease refused because another run holds the database lease is tried again
-    for up to `database_wait` seconds, however short `wait_seconds` is: a run holds the
-    database lease for a moment at its start, and runs started together must not fail
-    each other's tables (with a wait of 0, one did, at random)."""
+    A table's lease refused because another run holds the database lease (or the database
+    is busy with another writer) is tried again for up to `database_wait` seconds, however
+    short `wait_seconds` is: a run holds the database lease for a moment at its start, and
+    runs started together must not fail each other's tables (with a wait of 0, one did, at
+    random)."""
     started = time.monotonic()
     announced = False
     while True:
@@ -141,7 +142,7 @@ def acquire_waiting(
             if not announced:  # a warning: a terminal shows it (text logs start at WARNING)
                 log.warning(
                     "waiting up to %.0f s for another run (%s), loading %s",
-                    wait_seconds,
+                    waited,
                     held.holder,
                     held.what,
                 )
