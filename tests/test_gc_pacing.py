@@ -19,11 +19,11 @@ from turbodata.summary import TableResult
 
 
 @pytest.fixture(autouse=True)
-def pythons_pacing() -> Iterator[tuple[int, int, int]]:
+def pythons_pacing() -> Iterator[None]:
     saved = gc.get_threshold()
     gc.set_threshold(700, 10, 10)
     try:
-        yield gc.get_threshold()
+        yield
     finally:
         gc.set_threshold(*saved)
 

@@ -4,8 +4,6 @@ rejects, and a run killed with SIGKILL then run again."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -15,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.biglake import write_big_lake
-from tests.killing import kill_inside_a_write
+from tests.killing import kill_inside_a_write, start_cli
 from tests.lakebuilder import LakeBuilder, attribute
 from tests.reference import final_state
 from turbodata import migrate
@@ -23,8 +21,6 @@ from turbodata.dialects import for_name
 from turbodata.load.loader import LoadOptions
 from turbodata.pipeline import connect
 from turbodata.types.sql import Kind, SqlType, string_type
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def rows_of(url: str, table: str, schema: str | None = None) -> list[tuple]:
@@ -209,23 +205,7 @@ def test_sigkill_mid_load_then_rerun_equals_an_uninterrupted_load(
 ) -> None:
     folders = 6
     batches = write_big_lake(tmp_path / "lake", folders, 20_000)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "turbodata",
-            "migrate",
-            "--lake",
-            str(tmp_path / "lake"),
-            "--db",
-            mssql_url,
-            "--schema",
-            schema,
-        ],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_cli(tmp_path / "lake", mssql_url, "--schema", schema)
     done_before = kill_inside_a_write(
         process,
         mssql_url,

@@ -116,10 +116,8 @@ class CopyStream(RowSink):
 
     def _copy(self, table: sa.Table, names: Sequence[str], binary: bool) -> _OpenCopy:
         """The open COPY for these rows; the one open before ends if it is another."""
-        prep = self.conn.dialect.identifier_preparer
-        columns = ", ".join(prep.quote(name) for name in names)
         options = "(FORMAT binary)" if binary else "(ENCODING 'UTF8')"
-        statement = f"COPY {prep.format_table(table)} ({columns}) FROM STDIN {options}"
+        statement = self._statement(table, names, options)
         if self._open is not None and self._open.statement == statement:
             return self._open
         self.flush()
@@ -138,9 +136,7 @@ class CopyStream(RowSink):
 
     def _write_rows(self, table: sa.Table, batch: pa.RecordBatch) -> None:
         """Row by row (`copy.write_row`), for column types without a columnar form."""
-        prep = self.conn.dialect.identifier_preparer
-        names = ", ".join(prep.quote(name) for name in batch.schema.names)
-        statement = f"COPY {prep.format_table(table)} ({names}) FROM STDIN"
+        statement = self._statement(table, batch.schema.names)
         types = self.types
         columns = [self.dialect.python_values(batch.column(i), t) for i, t in enumerate(types)]
         with (
@@ -153,6 +149,11 @@ class CopyStream(RowSink):
             stored = cursor.rowcount
         if stored != batch.num_rows:
             raise RuntimeError(f"COPY into {table.name} stored {stored} of {batch.num_rows} rows")
+
+    def _statement(self, table: sa.Table, names: Sequence[str], options: str = "") -> str:
+        prep = self.conn.dialect.identifier_preparer
+        columns = ", ".join(prep.quote(name) for name in names)
+        return f"COPY {prep.format_table(table)} ({columns}) FROM STDIN {options}".rstrip()
 
     def _before_statement(self, *_args: object) -> None:
         if self._open is not None:
