@@ -393,16 +393,20 @@ COMMON_FORMS = [  # must stay on the vectorised path (throughput), not the per-v
     (DT, ["2025-02-03T09:52:01.1234567Z", "2021-06-01 12:34:56", "2025-02-15",
           "2020-01-01T00:15:00.0000000+00:00", "2/3/2025 9:52:15 AM", "12/31/2024 12:59:59 PM",
           "0001-01-01", "9999-12-31T23:59:59.9999999"]),
+    (DT, [None, "2/3/2025 9:52:15 AM", "2025-02-03T09:52:01.1234567Z", "12/31/2024 12:59:59 PM",
+          "2021-06-01 12:34:56"]),  # the US form first: tried first, then ISO on the others
     (DTO, ["2020-01-01T00:15:00.0000000+00:00"]), (DATE, ["2025-02-15T00:00:00.0000000"]),
     (TIME, ["09:30:00.5"]),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize(("sql_type", "texts"), COMMON_FORMS)
-def test_common_forms_take_the_vectorised_path(sql_type: SqlType, texts: list[str]) -> None:
+def test_common_forms_take_the_vectorised_path(sql_type: SqlType, texts: list[str | None]) -> None:
     fast = values_module._FAST[sql_type.kind](pa.array(texts, pa.string()), sql_type)
-    assert fast.null_count == 0
-    assert [v.as_py() for v in fast] == [parse_value(t, sql_type) for t in texts]
+    assert fast.null_count == texts.count(None)
+    assert [v.as_py() for v in fast] == [
+        None if t is None else parse_value(t, sql_type) for t in texts
+    ]
 
 
 # ------------------------------------------------------------------------------------------

@@ -4,7 +4,10 @@ record batch the loader inserts, and the rows that do not convert."""
 from __future__ import annotations
 
 import csv
+import functools
 import io
+import re
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -61,10 +64,36 @@ def convert_chunk(
 
 
 def _unstorable(strings: pa.Array, characters: str) -> list[int]:
-    """Rows whose value holds any of `characters`."""
+    """Rows whose value holds any of `characters`.
+
+    The column's bytes are searched first, as one buffer: nearly always none is there, and
+    that search costs a tenth of the per-value regex on short strings (0.7 against 12 ms for
+    300,000 values). A character's UTF-8 bytes are in the buffer wherever a value holds it,
+    so "not in the buffer" is exact; where the bytes are found (maybe in a NULL row's
+    leftover characters) the regex finds the rows."""
+    data = _string_data(strings)
+    if data is not None and _byte_pattern(characters).search(data) is None:
+        return []
     pattern = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in characters) + "]"
     found = pc.fill_null(pc.match_substring_regex(strings, pattern), False)
     return pc.indices_nonzero(found).to_pylist()
+
+
+@functools.lru_cache(maxsize=8)
+def _byte_pattern(characters: str) -> re.Pattern[bytes]:
+    return re.compile(b"|".join(re.escape(c.encode("utf-8")) for c in characters))
+
+
+def _string_data(strings: pa.Array) -> memoryview | None:
+    """The bytes of a string array's values, back to back (None for another type)."""
+    if strings.type != pa.string() or len(strings) == 0:
+        return None
+    _validity, offsets, data = strings.buffers()
+    if data is None:
+        return None
+    start = struct.unpack_from("<i", offsets, strings.offset * 4)[0]
+    end = struct.unpack_from("<i", offsets, (strings.offset + len(strings)) * 4)[0]
+    return memoryview(data)[start:end]
 
 
 def _row_text(raw: RawChunk, index: int) -> str:

@@ -386,7 +386,16 @@ def _us_text(values: pa.Array) -> pa.Array:
 
 
 def _fast_stamp(values: pa.Array) -> pa.Array:
-    """'YYYY-MM-DD HH:MM:SS.fffffff' of the common UTC forms; null for anything else."""
+    """'YYYY-MM-DD HH:MM:SS.fffffff' of the common UTC forms; null for anything else.
+
+    The form of the first value is tried first: each row matches one form's pattern at
+    most, so the order changes no value, but a column in the US form (Synapse Link's CSV)
+    then skips the ISO pattern over every row (a quarter of its conversion)."""
+    if _first_in_us_form(values):
+        text = _us_text(_matching(values, _US_FAST))
+        if text.null_count > values.null_count:  # not all US: try ISO on the others
+            text = pc.coalesce(text, _iso_text(_matching(_keep(values, text.is_null()), _ISO_FAST)))
+        return text
     iso = pc.fill_null(pc.match_substring_regex(values, f"^(?:{_ISO_FAST})$"), False)
     if not pc.any(iso).as_py():  # a column in the US form (Synapse Link's CSV): no ISO work
         return _us_text(_matching(values, _US_FAST))
@@ -394,6 +403,14 @@ def _fast_stamp(values: pa.Array) -> pa.Array:
     if text.null_count > values.null_count:  # not all ISO: try the US form on the others
         text = pc.coalesce(text, _us_text(_matching(_keep(values, pc.invert(iso)), _US_FAST)))
     return text
+
+
+def _first_in_us_form(values: pa.Array) -> bool:
+    """The first non-null value looks like the US form ('1/17/2025 …', not '2025-…')."""
+    for position in range(min(len(values), 64)):
+        if values[position].is_valid:
+            return "/" in values[position].as_py()[:3]
+    return False
 
 
 def _fast_datetime(values: pa.Array, sql_type: SqlType) -> pa.Array:
