@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -106,6 +107,44 @@ def test_dates_times_and_floats_are_exact() -> None:
     clock = pa.array([time(23, 59, 59, 999999)], pa.time64("us"))
     assert convert(clock, SqlType(Kind.TIME)) == (["23:59:59.9999990"], [])
     assert convert(pa.array([0.1], pa.float32()), SqlType(Kind.REAL)) == ([0.10000000149011612], [])
+
+
+NOT_A_NUMBER = "not a number; NaN and Infinity are rejected"
+
+
+def test_nan_and_infinity_are_rejected_as_on_the_csv_path_not_loaded() -> None:
+    """A cast would load them: SQLite stores NaN as NULL (a value lost), PostgreSQL keeps
+    NaN and Infinity, SQL Server refuses the whole batch. The CSV path rejects the row."""
+    values = pa.array([1.5, math.nan, math.inf, None, -math.inf, 5e-324], pa.float64())
+
+    got, rejects = convert(values, SqlType(Kind.FLOAT))
+
+    assert got == [1.5, None, 5e-324]
+    assert rejects == [
+        f"2: not a float: 'nan' ({NOT_A_NUMBER})",
+        f"3: not a float: 'inf' ({NOT_A_NUMBER})",
+        f"5: not a float: '-inf' ({NOT_A_NUMBER})",
+    ]
+
+
+def test_a_double_beyond_a_real_column_is_rejected_not_made_infinite() -> None:
+    got, rejects = convert(pa.array([0.5, 1e300, -1e39], pa.float64()), SqlType(Kind.REAL))
+
+    assert got == [0.5]
+    assert rejects == [
+        "2: not a real: '1e+300' (out of range)",
+        "3: not a real: '-1e+39' (out of range)",
+    ]
+
+
+def test_a_float4_keeps_its_exact_value_when_its_column_also_holds_a_reject() -> None:
+    exact = [0.10000000149011612, 3.3999999521443642e38]
+
+    alone = convert(pa.array([0.1, 3.4e38], pa.float32()), SqlType(Kind.REAL))
+    beside_nan = convert(pa.array([0.1, math.nan, 3.4e38], pa.float32()), SqlType(Kind.REAL))
+
+    assert alone == (exact, [])
+    assert beside_nan == (exact, [f"2: not a real: 'nan' ({NOT_A_NUMBER})"])
 
 
 def test_a_value_a_narrower_existing_column_cannot_hold_is_rejected_not_truncated() -> None:

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from turbodata.read.reader import RawChunk, RowReject
-from turbodata.read.values import convert_column, convert_values, utf16_max_length
+from turbodata.read.values import FLOAT_LIMITS, convert_column, convert_values, utf16_max_length
 from turbodata.types.sql import INTEGER_RANGES, Kind, SqlType, arrow_type
 
 # A chunk this short (a small file's) is converted value by value: the vectorised path's fixed
@@ -177,6 +177,8 @@ def _typed_column(values: pa.Array, sql_type: SqlType) -> tuple[pa.Array, dict[i
             return values.cast(arrow_type(sql_type), safe=True), {}
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass  # a decimal digit or a value out of range: the parser says which rows
+    if pa.types.is_floating(values.type):  # a float4's text would be a shorter, other double
+        values = values.cast(pa.float64())
     converted = convert_column(as_text(values), sql_type, keep_empty_strings=True)
     return converted.array, converted.errors
 
@@ -188,9 +190,12 @@ def _casts_exactly(values: pa.Array, sql_type: SqlType) -> bool:
         bounds = pc.min_max(values)
         smallest, largest = bounds["min"].as_py(), bounds["max"].as_py()
         return smallest is None or (low <= smallest and largest <= high)
+    if kind in (Kind.FLOAT, Kind.REAL) and pa.types.is_floating(arrow):
+        # NaN and ±Infinity (and, for REAL, a double beyond float4) go by the parser, which
+        # rejects them as on the CSV path: a cast would load them (SQLite stores NaN as NULL)
+        return pc.all(pc.less(pc.abs(values), FLOAT_LIMITS[kind])).as_py() is not False
     return (
         (kind is Kind.DECIMAL and (pa.types.is_integer(arrow) or pa.types.is_decimal(arrow)))
-        or (kind in (Kind.FLOAT, Kind.REAL) and pa.types.is_floating(arrow))
         or (kind is Kind.BOOLEAN and pa.types.is_boolean(arrow))
         or (kind is Kind.STRING and pa.types.is_string(arrow))
     )

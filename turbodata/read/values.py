@@ -65,7 +65,8 @@ _ARROW_DECIMAL_DIGITS = 38  # see _fast_decimal
 _HEX_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _GUID = rf"\{{{_HEX_GUID}\}}|{_HEX_GUID}"
 # |x| must stay below: REAL from 2**128 - 2**103 on rounds to infinity (FLT_MAX + half an ulp)
-_FLOAT_LIMITS = {Kind.FLOAT: math.inf, Kind.REAL: 2.0**128 - 2.0**103}
+# a float column's values are below these in magnitude (REAL: float4's largest, rounded up)
+FLOAT_LIMITS = {Kind.FLOAT: math.inf, Kind.REAL: 2.0**128 - 2.0**103}
 _BOOL_WORDS = {"true": True, "1": True, "false": False, "0": False}
 _MAX_OFFSET = 14 * 60  # minutes; SQL Server DATETIMEOFFSET range
 
@@ -114,7 +115,7 @@ def _parse_float(text: str, sql_type: SqlType) -> float:
     if not re.fullmatch(_NUMBER, text):
         raise ValueError("not a number; NaN and Infinity are rejected")
     value = float(text)
-    if not abs(value) < _FLOAT_LIMITS[sql_type.kind]:
+    if not abs(value) < FLOAT_LIMITS[sql_type.kind]:
         raise ValueError("out of range")
     return value
 
@@ -322,7 +323,7 @@ def _fast_decimal(values: pa.Array, sql_type: SqlType) -> pa.Array:
 
 def _fast_float(values: pa.Array, sql_type: SqlType) -> pa.Array:
     out = _cast_or_null(_matching(values, _NUMBER), pa.float64())
-    return _keep(out, pc.less(pc.abs(out), _FLOAT_LIMITS[sql_type.kind]))
+    return _keep(out, pc.less(pc.abs(out), FLOAT_LIMITS[sql_type.kind]))
 
 
 def _fast_bool(values: pa.Array, sql_type: SqlType) -> pa.Array:
