@@ -259,3 +259,10 @@ def test_a_dry_run_plans_existing_guid_columns_as_guid_and_knows_no_typed_file_s
     assert planned == {"Id": SqlType(Kind.GUID)}
     assert keep_existing_guids(schema, NO_OVERRIDES, declared, None) == declared
     assert known_types(schema, NO_OVERRIDES, infer=False) == {}
+
+
+def test_a_float4_into_a_decimal_or_text_column_is_read_by_its_own_shortest_text() -> None:
+    values = pa.array([0.1, 2.5], pa.float32())
+
+    assert convert(values, decimal_type(10, 2)) == ([Decimal("0.10"), Decimal("2.50")], [])
+    assert convert(values, SqlType(Kind.STRING)) == (["0.1", "2.5"], [])

@@ -177,8 +177,8 @@ def _typed_column(values: pa.Array, sql_type: SqlType) -> tuple[pa.Array, dict[i
             return values.cast(arrow_type(sql_type), safe=True), {}
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass  # a decimal digit or a value out of range: the parser says which rows
-    if pa.types.is_floating(values.type):  # a float4's text would be a shorter, other double
-        values = values.cast(pa.float64())
+    if sql_type.kind in (Kind.FLOAT, Kind.REAL) and pa.types.is_floating(values.type):
+        values = values.cast(pa.float64())  # a float4's own text would parse as another double
     converted = convert_column(as_text(values), sql_type, keep_empty_strings=True)
     return converted.array, converted.errors
 
