@@ -124,7 +124,9 @@ class BatchWriter:
             self.dialect,
             table_plan.table,
             staged_types,
-            ChangeColumns.find(names, reading.key),
+            ChangeColumns.find(
+                names, reading.key, in_commit_order=reading.batch.mode is LoadMode.CHANGES
+            ),
         )
         longest: dict[str, int] = {}
         staged, read_before = 0, result.rows_read

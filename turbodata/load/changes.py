@@ -41,15 +41,21 @@ class ChangeColumns:
     version: str | None = None
     modified: str | None = None
     delete: str | None = None
+    # the staged rows' sequence is the order their changes happened in (a Delta change feed,
+    # one file per commit): where versions tie, the later row wins even over a delete row
+    in_commit_order: bool = False
 
     @classmethod
-    def find(cls, names: Sequence[str], key: Sequence[str]) -> ChangeColumns:
+    def find(
+        cls, names: Sequence[str], key: Sequence[str], *, in_commit_order: bool = False
+    ) -> ChangeColumns:
         by_lower = {n.lower(): n for n in names}
         return cls(
             key=tuple(by_lower.get(k.lower(), k) for k in key),
             version=by_lower.get("versionnumber"),
             modified=by_lower.get("sinkmodifiedon"),
             delete=by_lower.get("isdelete"),
+            in_commit_order=in_commit_order,
         )
 
 
@@ -240,7 +246,9 @@ def _delete_losers(staging: sa.Table, c: ChangeColumns) -> sa.Delete:
         order += _desc_nulls_last(sa.func.coalesce(rows.c[c.version], rows.c.newest))
     if c.modified:
         order += _desc_nulls_last(rows.c[c.modified])
-    if c.delete:
+    if c.in_commit_order:
+        order.append(rows.c[SEQUENCE].desc())
+    if c.delete:  # a delete row wins a tie its file's order cannot break (CSV folders)
         order.append(sa.case((rows.c[c.delete] == sa.true(), 1), else_=0).desc())
     order.append(rows.c[SEQUENCE].desc())
     rank = sa.func.row_number().over(partition_by=[rows.c[k] for k in c.key], order_by=order)
