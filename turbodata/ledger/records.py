@@ -7,7 +7,7 @@ ledger row, its rejects and its data commit together or not at all.
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -375,13 +375,26 @@ class LedgerNames:
             return sa.inspect(conn).default_schema_name
 
 
-def files_to_load(batch: TableBatch, loaded: dict[str, str]) -> list[DataFile]:
-    """New or changed files; a snapshot with anything new or changed reloads all its files.
-    A resolved Delta batch loads all its files (its version, not its files, says what is
-    new: see `TableLoader._resolve_versions`)."""
+def files_to_load(
+    batch: TableBatch, loaded: dict[str, str], gone: Sequence[str] = ()
+) -> list[DataFile]:
+    """New or changed files; a snapshot with anything new, changed or `gone` reloads all its
+    files. A resolved Delta batch loads all its files (its version, not its files, says what
+    is new: see `TableLoader._resolve_versions`)."""
     if batch.version is not None:
         return list(batch.files)
     changed = [f for f in batch.files if loaded.get(f.info.path) != f.info.fingerprint]
-    if changed and batch.mode is not LoadMode.APPEND:
+    if (changed or gone) and batch.mode is not LoadMode.APPEND:
         return list(batch.files)
     return changed
+
+
+def gone_from_snapshot(batches: Sequence[TableBatch], loaded: dict[str, str]) -> list[str]:
+    """The files the ledger has as loaded into a snapshot table (a classic model.json entity,
+    a Parquet folder) that none of its batches holds any more: the table still has their
+    rows, which the snapshot no longer has, so it is loaded again (and they are forgotten)."""
+    snapshots = (LoadMode.SNAPSHOT, LoadMode.FULL_REFRESH)
+    if not batches or any(b.mode not in snapshots or b.version is not None for b in batches):
+        return []
+    present = {f.info.path for batch in batches for f in batch.files}
+    return sorted(path for path in loaded if path not in present)

@@ -78,7 +78,8 @@ class TableLoader:
             # short rows are judged against every schema the table has had, also those of
             # folders that retention has removed since (lake-format.md 4.2)
             self.min_widths[result.name] = min(self.min_widths[result.name], history.narrowest)
-        todo = [(batch, ledger.files_to_load(batch, loaded)) for batch in batches]
+        gone = ledger.gone_from_snapshot(batches, loaded)
+        todo = [(batch, ledger.files_to_load(batch, loaded, gone)) for batch in batches]
         todo = [
             (batch, files) for batch, files in todo if not (files and self._late(batch, watermark))
         ]
@@ -98,8 +99,13 @@ class TableLoader:
                 )
                 break
             loaded_before = [f.info.path for f in files if f.info.path in loaded]
-            for path in loaded_before:
-                log.warning("%s changed since it was loaded; loading it again", path)
+            for f in files:
+                if loaded.get(f.info.path, f.info.fingerprint) != f.info.fingerprint:
+                    log.warning("%s changed since it was loaded; loading it again", f.info.path)
+            for path in gone:
+                log.warning("%s was loaded and is gone from the lake; reloading the table", path)
+            loaded_before += gone
+            gone = []  # forgotten with this batch's commit
             work = _Work(batch, files, batch.batch_id in shifted, loaded_before)
             try:
                 with (
@@ -128,7 +134,8 @@ class TableLoader:
         """Dry run: the DDL, files (and rows) a load would take; changes nothing."""
         history = self._history(result.name)
         batches = self._resolve_versions(result, batches, history.watermark)
-        todo = [(batch, ledger.files_to_load(batch, history.loaded)) for batch in batches]
+        gone = ledger.gone_from_snapshot(batches, history.loaded)
+        todo = [(batch, ledger.files_to_load(batch, history.loaded, gone)) for batch in batches]
         todo = [(batch, files) for batch, files in todo if files]
         plans = self._table_plans([batch for batch, _ in todo], declared_types)
         for (batch, files), table_plan in zip(todo, plans, strict=True):
@@ -390,7 +397,8 @@ class _Work:
     batch: TableBatch
     files: list[DataFile]
     exact_width: bool  # columns moved in this batch: every row must have the full width
-    loaded_before: list[str]  # paths of its files loaded by an earlier run (changed since)
+    # paths an earlier run loaded that this batch loads again, or that are gone from its snapshot
+    loaded_before: list[str]
 
 
 def _shifted_batches(batches: list[TableBatch]) -> set[str]:
