@@ -392,9 +392,12 @@ def files_to_load(
 def gone_from_snapshot(batches: Sequence[TableBatch], loaded: dict[str, str]) -> list[str]:
     """The files the ledger has as loaded into a snapshot table (a classic model.json entity,
     a Parquet folder) that none of its batches holds any more: the table still has their
-    rows, which the snapshot no longer has, so it is loaded again (and they are forgotten)."""
-    snapshots = (LoadMode.SNAPSHOT, LoadMode.FULL_REFRESH)
-    if not batches or any(b.mode not in snapshots or b.version is not None for b in batches):
+    rows, which the snapshot no longer has, so it is loaded again (and they are forgotten).
+    Not FULL_REFRESH tables (option-set labels): each folder's file replaces the last one's,
+    so an older folder's file is superseded, not gone."""
+    if not batches or any(
+        b.mode is not LoadMode.SNAPSHOT or b.version is not None for b in batches
+    ):
         return []
     present = {f.info.path for batch in batches for f in batch.files}
     return sorted(path for path in loaded if path not in present)

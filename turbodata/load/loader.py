@@ -103,7 +103,7 @@ class TableLoader:
                 if loaded.get(f.info.path, f.info.fingerprint) != f.info.fingerprint:
                     log.warning("%s changed since it was loaded; loading it again", f.info.path)
             for path in gone:
-                log.warning("%s was loaded and is gone from the lake; reloading the table", path)
+                log.warning("%s was loaded and is no longer in the snapshot; reloading it", path)
             loaded_before += gone
             gone = []  # forgotten with this batch's commit
             work = _Work(batch, files, batch.batch_id in shifted, loaded_before)
