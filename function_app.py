@@ -14,8 +14,11 @@
   holds) is tried again after 60 s, up to `TURBODATA_TABLE_ATTEMPTS` attempts in all, without
   redoing the others. A run that did not load everything ends Failed (poll with
   `&returnInternalServerErrorOnFailure=true` to get a 500), its summary in `customStatus`; a
-  clean run's summary is the `output`.
-- `GET /api/tables` (function key): `{"tables": [...]}`, what a run would load.
+  clean run's summary is the `output`. A lake where nothing is found fails the run at once,
+  the `list_tables` activity's error saying what the lake's root holds (no `customStatus`).
+- `GET /api/tables` (function key): `{"tables": [...]}`, what a run would load; a lake where
+  nothing is found is a 500 summary whose `problems` say what its root holds (as
+  `POST /api/migrate`'s), so Data Factory's ForEach fails rather than loop over no table.
 - `GET /api/status` (function key): `{"tables": [...]}`, per loaded table the object
   `turbodata status --json` prints; 500 with `{"ok": false, "error": ...}` when the database
   cannot be read.

@@ -13,7 +13,8 @@
 - `list_tables`, `fan_out_plan`, `migrate_one_table`, `table_failed`, `failed_part` and
   `combine` are the Durable activities' and orchestrator's halves: one activity per table,
   at most `parallel_tables()` at once, a failed table retried (`table_attempts()`), the
-  orchestrator merges their summaries.
+  orchestrator merges their summaries. A lake where nothing is found is an error there too
+  (`NothingToLoad`, naming what the lake's root holds), and a run of no table never succeeds.
 
 `run_migration` answers 409 when the whole request was blocked: another run held the
 database lease longer than `pipeline.DATABASE_LEASE_WAIT_SECONDS`, or held every requested
@@ -85,6 +86,16 @@ class MigrationFailed(RuntimeError):
         detail = "; ".join(details) or summary.get("error") or "see the summary"
         super().__init__(f"migration {summary.get('status', 'failed')}: {detail}")
         self.summary = summary
+
+
+class NothingToLoad(RuntimeError):
+    """A lake where a run finds no table: `problems` are the lines `pipeline.migrate` reports
+    for it (what the lake's root holds, or why its metadata could not be read). Fails
+    `GET /api/tables` (500) and a Durable run, as the synchronous run fails."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = [mask_secrets(p) for p in problems] or ["nothing to load: no table found"]
+        super().__init__("; ".join(self.problems[:3]))
 
 
 @dataclass(frozen=True)
@@ -268,7 +279,8 @@ def error_body(exc: BaseException) -> dict[str, Any]:
 
 
 def error_summary(exc: BaseException, tables: Sequence[str] = ()) -> dict[str, Any]:
-    """A summary-shaped body for a run that could not start (bad settings, vault, lake)."""
+    """A summary-shaped body for a run that could not start (bad settings, vault, lake, a
+    lake where nothing is found: its problem lines as the run's)."""
     message = mask_secrets(f"{type(exc).__name__}: {exc}")
     return {
         "run_id": None,
@@ -276,7 +288,7 @@ def error_summary(exc: BaseException, tables: Sequence[str] = ()) -> dict[str, A
         "ok": False,
         "error": message,
         "tables": {t: _failed_table(message) for t in tables},
-        "problems": [message],
+        "problems": list(exc.problems) if isinstance(exc, NothingToLoad) else [message],
     }
 
 
@@ -321,15 +333,24 @@ def run_scheduled(past_due: bool) -> dict[str, Any]:
 
 
 def list_tables(request: MigrateRequest) -> list[str]:
-    """The tables a Durable run fans out over: the request's, the configured, or all."""
+    """The tables a Durable run fans out over: the request's, the configured, or all.
+
+    A lake where nothing is found (no table in its root, an unreadable model.json) raises
+    `NothingToLoad` with the lines the synchronous run fails with, not an empty list: a run
+    over no table would load nothing and succeed. (Named tables are checked by their runs.)"""
     if request.tables:
         return list(request.tables)
     settings = load_settings()
     if settings.tables:
         return list(settings.tables)
-    from turbodata import pipeline
+    from turbodata import preflight
+    from turbodata.lake import layouts
 
-    return pipeline.discover_tables(settings.open_lake(request.lake))
+    lake = settings.open_lake(request.lake)
+    plan = layouts.discover(lake)
+    if not plan.tables:
+        raise NothingToLoad(preflight.why_nothing_found(lake, plan))
+    return plan.tables
 
 
 def parallel_tables() -> int:
@@ -417,7 +438,9 @@ def combine(summaries: Sequence[Mapping[str, Any]], run_id: str) -> dict[str, An
     for part in summaries:
         tables.update(part.get("tables") or {})
         problems += [p for p in part.get("problems") or [] if p not in problems]
-    ok = all(part.get("ok") for part in summaries)
+    if not summaries:  # loaded nothing: never `succeeded` (list_tables raises before this)
+        problems.append("nothing to load: the run had no table")
+    ok = bool(summaries) and all(part.get("ok") for part in summaries)
     failed = any(t.get("status") == "failed" for t in tables.values())
     started = [p["started_at"] for p in summaries if p.get("started_at")]
     finished = [p["finished_at"] for p in summaries if p.get("finished_at")]

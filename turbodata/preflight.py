@@ -31,8 +31,8 @@ def problems(
     option (`--table`, override file, `--key`, `--schema`, `--reload`) naming something that
     isn't there. A typo should not load the wrong thing, nor report success for loading
     nothing."""
-    if not plan.tables:  # the plan's own problems (an unreadable model.json) say why, if any
-        return [str(p) for p in plan.problems] or _nothing_found(lake, plan)
+    if not plan.tables:
+        return why_nothing_found(lake, plan)
     return [
         *[
             f"--table {t}: no such table in the lake{_closest(t, plan.tables)}"
@@ -44,6 +44,12 @@ def problems(
         *_reload_problems(plan, options, reload),
         *_schema_problems(engine, options.db_schema),
     ]
+
+
+def why_nothing_found(lake: Lake, plan: layouts.LakePlan) -> list[str]:
+    """Why a plan has no table: its own problems (an unreadable model.json), if any, else
+    what the lake's root holds."""
+    return [str(p) for p in plan.problems] or _nothing_found(lake, plan)
 
 
 def _nothing_found(lake: Lake, plan: layouts.LakePlan) -> list[str]:

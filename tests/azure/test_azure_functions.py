@@ -69,6 +69,31 @@ def local_run(lake_copy: Path, db_file: Path, use_settings: Callable[[Settings],
     return settings
 
 
+# lakes where nothing is found, and what the answers must say of them
+NOTHING_FOUND = {
+    "README.txt": "it holds README.txt",  # the root holds no table
+    "model.json": "model.json: invalid or truncated JSON",  # the plan's problem, table None
+}
+
+
+@pytest.fixture(params=sorted(NOTHING_FOUND))
+def nothing_found(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    db_file: Path,
+    use_settings: Callable[[Settings], None],
+) -> str:
+    """The app's lake holds only `request.param` (README.txt, or a model.json cut short):
+    returns what the answers must say of it."""
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    (lake / request.param).write_text(
+        '{"name": "cdm", "entities": [' if ".json" in request.param else "notes"
+    )
+    use_settings(Settings(lake=str(lake), database_url=f"sqlite:///{db_file}"))
+    return NOTHING_FOUND[request.param]
+
+
 # -- what the host indexes --------------------------------------------------------------------
 
 
@@ -221,6 +246,19 @@ def test_tables_lists_what_a_run_would_load(functions_index: Index, local_run: S
     assert body_of(resp) == {"tables": SAMPLE_TABLES}
 
 
+def test_tables_of_a_lake_where_nothing_is_found_is_a_500_saying_why(
+    functions_index: Index, nothing_found: str
+) -> None:
+    """Not `{"tables": []}`: Data Factory's ForEach would loop over nothing and succeed."""
+    req = func.HttpRequest(method="GET", url="/api/tables", body=b"")
+    resp = functions_index["tables"].get_user_function()(req)
+    body = body_of(resp)
+    assert resp.status_code == 500, body
+    assert body["ok"] is False and body["status"] == "failed" and body["tables"] == {}
+    assert nothing_found in body["error"]
+    assert body["problems"] == body_of(post(functions_index, "migrate", {}))["problems"]
+
+
 # -- Durable: starter, orchestrator, activities -----------------------------------------------
 
 CLIENT_BINDING = json.dumps(
@@ -336,6 +374,32 @@ def test_orchestration_fails_visibly_when_a_table_fails(
     assert "nosuchtable" in outcome.error
     assert outcome.custom_status["ok"] is False
     assert outcome.custom_status["tables"]["account"]["status"] == "loaded"
+
+
+def test_orchestration_fails_when_nothing_is_found_as_the_synchronous_run_does(
+    functions_index: Index, nothing_found: str, db_file: Path
+) -> None:
+    request = http_api.MigrateRequest().to_dict()
+    outcome = orchestrate(functions_index, request)
+    assert outcome.runtime_status == "Failed", outcome.output
+    assert outcome.activity_calls == [("list_tables", request)]
+    assert row_counts(db_file) == {}
+    resp = post(functions_index, "migrate", {})
+    assert resp.status_code == 500
+    (problem,) = body_of(resp)["problems"]
+    assert nothing_found in problem and problem in outcome.error
+
+
+def test_orchestration_of_no_table_fails(functions_index: Index, local_run: Settings) -> None:
+    """However the plan came to list no table (a history replayed), loading nothing is not
+    a success."""
+    plan = {"tables": [], "parallel_tables": 1, "table_attempts": 1, "retry_seconds": 60}
+    acts = {**activities(functions_index), "list_tables": lambda request: plan}
+    outcome = orchestrate(functions_index, http_api.MigrateRequest().to_dict(), acts)
+    assert outcome.runtime_status == "Failed", outcome.output
+    assert "nothing to load" in outcome.error
+    assert outcome.custom_status["ok"] is False
+    assert outcome.custom_status["status"] == "failed"
 
 
 def test_orchestration_fails_when_an_activity_crashes(
