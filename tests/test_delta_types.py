@@ -266,3 +266,72 @@ def test_a_float4_into_a_decimal_or_text_column_is_read_by_its_own_shortest_text
 
     assert convert(values, decimal_type(10, 2)) == ([Decimal("0.10"), Decimal("2.50")], [])
     assert convert(values, SqlType(Kind.STRING)) == (["0.1", "2.5"], [])
+
+
+def test_a_float16_declares_real_and_converts_exactly_with_nan_and_infinity_rejected() -> None:
+    """Arrow has no compute kernels for float16: widened to float32 (exact) first."""
+    values = [0.5, 65504.0, 2.0**-24, None, math.nan, -math.inf]
+    plain = pa.array(values, pa.float16())
+    encoded = plain.dictionary_encode()
+
+    assert from_cdm(column_of(pa.field("c", pa.float16()))) == SqlType(Kind.REAL)
+    for array in (plain, encoded):
+        for kind in (Kind.REAL, Kind.FLOAT):
+            got, rejects = convert(array, SqlType(kind))
+            assert got == [0.5, 65504.0, 2.0**-24, None]
+            assert rejects == [
+                f"5: not a {kind.value}: 'nan' ({NOT_A_NUMBER})",
+                f"6: not a {kind.value}: '-inf' ({NOT_A_NUMBER})",
+            ]
+
+
+INSTANTS = [
+    datetime(1, 1, 1, 0, 30, tzinfo=UTC),  # the local day before year 1 east of UTC
+    datetime(1850, 1, 1, tzinfo=UTC),  # Berlin's +00:53:28 local mean time
+    datetime(2024, 1, 1, 12, 0, 0, 123456, tzinfo=UTC),  # Berlin in winter, +01:00
+    datetime(2024, 7, 1, 12, tzinfo=UTC),  # Berlin in summer, +02:00
+    datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),  # local year 10000 east of UTC
+    None,
+]
+
+
+@pytest.mark.parametrize(
+    "zone", ["Europe/Berlin", "America/New_York", "+05:30", "-03:00", "Etc/UTC"]
+)
+@pytest.mark.parametrize("kind", [Kind.DATETIME, Kind.DATETIMEOFFSET, Kind.STRING])
+def test_a_timestamp_in_any_zone_loads_the_same_instants_as_its_utc_twin(
+    zone: str, kind: Kind
+) -> None:
+    """Arrow writes a zone's offset as `+0100` (no ISO text) and its local time to the second
+    of the offset: the instant is written in UTC, as for a UTC timestamp, so a
+    DATETIMEOFFSET column holds it at +00:00, as it does a UTC timestamp's."""
+    utc = convert(pa.array(INSTANTS, pa.timestamp("us", tz="UTC")), SqlType(kind))
+    zoned = convert(pa.array(INSTANTS, pa.timestamp("us", tz=zone)), SqlType(kind))
+
+    assert zoned == utc
+    assert zoned[1] == []
+
+
+def test_a_zoned_timestamp_loads_its_utc_instant() -> None:
+    berlin = pa.array(INSTANTS[2:4], pa.timestamp("us", tz="Europe/Berlin"))
+
+    assert convert(berlin, SqlType(Kind.DATETIME)) == (
+        ["2024-01-01 12:00:00.1234560", "2024-07-01 12:00:00.0000000"],
+        [],
+    )
+    assert convert(berlin, SqlType(Kind.DATETIMEOFFSET)) == (
+        ["2024-01-01 12:00:00.1234560+00:00", "2024-07-01 12:00:00.0000000+00:00"],
+        [],
+    )
+
+
+def test_zoned_nanoseconds_keep_100_ns_ticks_and_reject_finer_values() -> None:
+    ticks = 1_700_000_000_123_456_700
+    values = pa.array([ticks, ticks + 89], pa.timestamp("ns", tz="+05:30"))
+
+    got, rejects = convert(values, SqlType(Kind.DATETIME))
+
+    assert got == ["2023-11-14 22:13:20.1234567"]
+    assert rejects == [
+        "2: not a datetime(7): '2023-11-14 22:13:20.123456789Z' (more than 7 fraction digits)"
+    ]

@@ -156,13 +156,16 @@ def convert_typed(
 
 
 def plain_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Dictionary and view arrays as their plain equivalent."""
+    """Dictionary and view arrays as their plain equivalent; float16 as float32 (every half
+    float is a float32 exactly, and Arrow's compute kernels have none for float16)."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if pa.types.is_dictionary(values.type):
         values = values.dictionary_decode()
     if pa.types.is_string_view(values.type) or pa.types.is_large_string(values.type):
         values = values.cast(pa.string())
+    if pa.types.is_float16(values.type):
+        values = values.cast(pa.float32())
     return values
 
 
@@ -207,11 +210,19 @@ def as_text(values: pa.Array) -> pa.Array:
     Nanosecond times keep 7 fraction digits when the last two are zeros (every value a
     100 ns tick holds); any other keeps all 9, which the parser rejects as more precise
     than the column: never rounded silently.
+
+    A timestamp in another zone (`Europe/Berlin`, `+05:30`, even `Etc/UTC`) is written as its
+    UTC instant, ending in `Z` as a UTC timestamp's does (a Parquet timestamp stores the
+    instant; the zone only names how to show it). Arrow's local text would not do: its offset
+    `+0100` is no ISO form the parser takes, it cuts an offset's seconds (Berlin's 1850
+    `+00:53:28` shows as `+0053`), and near year 9999 it can show year 10000.
     """
     if pa.types.is_string(values.type):
         return values
     if pa.types.is_boolean(values.type):
         return pc.if_else(values, "true", "false")
+    if pa.types.is_timestamp(values.type) and values.type.tz not in (None, "UTC"):
+        values = values.cast(pa.timestamp(values.type.unit, "UTC"))
     text = values.cast(pa.string())
     if getattr(values.type, "unit", None) == "ns":
         text = pc.replace_substring_regex(text, r"(\.\d{7})00(\D|$)", r"\1\2")

@@ -55,8 +55,8 @@ from turbodata.types.sql import (
     string_type,
 )
 
-_INT = r"-?(?:0|[1-9][0-9]*)"
-_NUMBER = _INT + r"(?:\.[0-9]+)?"
+INTEGER_TEXT = r"-?(?:0|[1-9][0-9]*)"
+_NUMBER = INTEGER_TEXT + r"(?:\.[0-9]+)?"
 _HEX_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _GUID = rf"\{{{_HEX_GUID}\}}|{_HEX_GUID}"
 _DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
@@ -257,7 +257,7 @@ class TypeInference:
             return
         self.numbers.update_digits(values)
         if self.integer:
-            self.integer = _all(_full(values, _INT))
+            self.integer = _all(_full(values, INTEGER_TEXT))
         if self.integer:
             self.numbers.update_integers(values)
 

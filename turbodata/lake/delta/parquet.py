@@ -4,12 +4,15 @@ Reading goes through `Lake.open` (seekable streams; on Azure, ranged reads pinne
 blob's etag), so Parquet tables load from every lake the CSV layouts load from. The table's
 schema is every file's schema unified (a column widened in a newer file widens the table's);
 `name=value` folders between the table folder and a file are partition columns: int64 when
-every value is a whole number, else string; `__HIVE_DEFAULT_PARTITION__` is NULL. A column a
-file lacks is NULL in its rows.
+every value is a whole number written the way the number itself prints (the integer rule of
+`turbodata.types.inference`: no leading zero, no `+`, and not `-0`) and fits int64, else
+string, so `007`, `0042` and `7` stay three values; `__HIVE_DEFAULT_PARTITION__` is NULL. A
+column a file lacks is NULL in its rows.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -17,6 +20,9 @@ import pyarrow as pa
 
 from turbodata.lake.storage import Lake
 from turbodata.model import DataFile, FileInfo
+from turbodata.types.inference import INTEGER_TEXT  # the one integer-text rule
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 BATCH_ROWS = 64 * 1024
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
@@ -57,9 +63,17 @@ def folder_schema(
 
 
 def _partition_type(values: list[str | None]) -> pa.DataType:
+    """int64 only when every value is the text its own number prints as, so no two distinct
+    folders (`007` and `7`, `-0` and `0`) become the same number; else string."""
     present = [v for v in values if v is not None]
-    whole = present and all(v.lstrip("-").isdigit() and len(v) < 19 for v in present)
+    whole = present and all(_is_int64_text(v) for v in present)
     return pa.int64() if whole else pa.string()
+
+
+def _is_int64_text(value: str) -> bool:
+    if value == "-0" or not re.fullmatch(INTEGER_TEXT, value):  # `-0` would merge with `0`
+        return False
+    return _INT64_MIN <= int(value) <= _INT64_MAX
 
 
 def _file_schema(table: str, lake: Lake, info: FileInfo) -> pa.Schema:
