@@ -57,3 +57,39 @@ def test_a_key_inserted_then_deleted_in_a_later_commit_is_absent(
 
     assert summary.ok, summary.to_dict()
     assert stored(db_url) == [("a", "A1")]
+
+
+VERSIONED = pa.schema([*SCHEMA, ("versionnumber", pa.int64())])
+
+
+def test_an_update_that_changes_a_key_removes_the_old_key(tmp_path: Path, db_url: str) -> None:
+    delta = str(tmp_path / "lake" / "deltalake" / "account_partitioned")
+    write_deltalake(delta, rows(("a", "A1"), ("b", "B1")), configuration=FEED)
+    assert migrate(tmp_path / "lake", db_url).ok
+    DeltaTable(delta).update(updates={"Id": "'z'"}, predicate="Id = 'a'")
+    DeltaTable(delta).update(updates={"name": "'B2'"}, predicate="Id = 'b'")  # same key
+
+    summary = migrate(tmp_path / "lake", db_url)
+
+    assert summary.ok, summary.to_dict()
+    assert summary.tables["account"].problems == []  # the change feed, not a reconciliation
+    assert stored(db_url) == [("b", "B2"), ("z", "A1")]
+    result = summary.tables["account"]
+    assert (result.rows_inserted, result.rows_updated, result.rows_deleted) == (1, 1, 1)
+
+
+def test_a_key_change_of_a_versioned_row_removes_the_old_key(tmp_path: Path, db_url: str) -> None:
+    delta = str(tmp_path / "lake" / "deltalake" / "account_partitioned")
+    first = [
+        {"Id": key, "name": name, "IsDelete": None, "versionnumber": 1}
+        for key, name in (("a", "A1"), ("b", "B1"))
+    ]
+    write_deltalake(delta, pa.Table.from_pylist(first, VERSIONED), configuration=FEED)
+    assert migrate(tmp_path / "lake", db_url).ok
+    DeltaTable(delta).update(updates={"Id": "'z'", "versionnumber": "2"}, predicate="Id = 'a'")
+
+    summary = migrate(tmp_path / "lake", db_url)
+
+    assert summary.ok, summary.to_dict()
+    assert summary.tables["account"].problems == []  # the change feed, not a reconciliation
+    assert stored(db_url) == [("b", "B1"), ("z", "A1")]

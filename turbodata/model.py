@@ -6,7 +6,7 @@ takes and returns these, so each stage can be tested on its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -174,7 +174,9 @@ class Resolved:
 class VersionedSource(RowSource, Protocol):
     """A table whose versions the ledger tracks (Delta): `resolve` says what to load."""
 
-    def resolve(self, applied: int | None, *, keyed: bool, delete_column: bool) -> Resolved | None:
+    def resolve(
+        self, applied: int | None, *, key: Sequence[str], delete_column: bool
+    ) -> Resolved | None:
         """None when `applied` is the current version (nothing to do)."""
         ...
 

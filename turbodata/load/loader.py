@@ -186,7 +186,7 @@ class TableLoader:
             names = batch.schema.column_names
             what = batch.source.resolve(  # type: ignore[union-attr]
                 versions.applied_version(watermark),
-                keyed=bool(self.options.key_for(batch.table, names)),
+                key=self.options.key_for(batch.table, names),
                 delete_column=any(n.lower() == "isdelete" for n in names),
             )
             if what is None:

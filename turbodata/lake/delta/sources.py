@@ -96,7 +96,9 @@ class DeltaSource:
     deletion_vectors: bool = False  # the files of the version cannot be read one by one
     storage_options: dict[str, str] = field(default_factory=dict, repr=False)  # credentials
 
-    def resolve(self, applied: int | None, *, keyed: bool, delete_column: bool) -> Resolved | None:
+    def resolve(
+        self, applied: int | None, *, key: Sequence[str], delete_column: bool
+    ) -> Resolved | None:
         if applied == self.version:
             return None
         if applied is None:
@@ -106,13 +108,13 @@ class DeltaSource:
                 f"the table's version went back from {applied} to {self.version}"
                 " (re-created or restored)"
             )
-        if not keyed:
+        if not key:
             return self._snapshot("the table has no key, so changes cannot be applied by key")
         reason, actions = self._changes_reason(applied, delete_column)
         if reason:
             return self._snapshot(reason)
         files = tuple(self._commit_file(v) for v in range(applied + 1, self.version + 1))
-        changes = _DeltaChanges(self, dict(zip(files, actions, strict=True)))
+        changes = _DeltaChanges(self, dict(zip(files, actions, strict=True)), tuple(key))
         return Resolved(LoadMode.CHANGES, self.version, files, changes)
 
     def read(self, data_file: DataFile) -> Iterator[pa.RecordBatch]:
@@ -225,6 +227,7 @@ class _DeltaChanges:
 
     source: DeltaSource
     actions: dict[DataFile, _VersionActions] = field(default_factory=dict)
+    key: tuple[str, ...] = ()
 
     def read(self, data_file: DataFile) -> Iterator[pa.RecordBatch]:
         version = int(Path(data_file.info.path).stem)
@@ -240,8 +243,13 @@ class _DeltaChanges:
                 starting_version=version, ending_version=version
             )
             stream = pa.RecordBatchReader.from_stream(reader)
+            rekeyed = _RekeyedRows(self.key, source.column_names)
             for batch in stream:
+                batch = _without_views(batch)
+                rekeyed.note(batch)
                 yield _as_change_rows(batch, source.column_names)
+            if (deletes := rekeyed.deletes()) is not None:
+                yield deletes
         except DeltaReadError:
             raise
         except Exception as error:
@@ -266,6 +274,64 @@ class _DeltaChanges:
 
         subset = ds.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
         yield from _batches(subset, source.column_names)
+
+
+class _RekeyedRows:
+    """The rows of one commit whose update changed their key: an `update_preimage` with no
+    `update_postimage` of the same key in the commit. The old key is gone from the table, so
+    it becomes a delete row (after the commit's other rows: nothing of this commit has that
+    key any more). Only the key and the columns that order changes are kept, per pre-image."""
+
+    def __init__(self, key: Sequence[str], names: Sequence[str]) -> None:
+        by_lower = {n.lower(): n for n in names}
+        self.key = [by_lower.get(k.lower(), k) for k in key]
+        self.kept = [n for n in names if n in self.key or n.lower() in _ORDERING_COLUMNS]
+        self.names = list(names)
+        self.before: list[pa.RecordBatch] = []
+        self.after: list[pa.Array] = []
+        self.schema: pa.Schema | None = None
+
+    def note(self, batch: pa.RecordBatch) -> None:
+        if not self.key:
+            return
+        kinds = batch.column(CHANGE_TYPE)
+        if self.schema is None:
+            self.schema = batch.schema
+        before = pc.equal(kinds, "update_preimage")
+        if pc.any(before).as_py():
+            self.before.append(batch.filter(before).select(self.kept))
+            self.after.append(
+                _key_text(batch.filter(pc.equal(kinds, "update_postimage")), self.key)
+            )
+
+    def deletes(self) -> pa.RecordBatch | None:
+        if not self.before or self.schema is None:
+            return None
+        before = pa.Table.from_batches(self.before).combine_chunks()
+        after = pa.concat_arrays(self.after) if self.after else pa.array([], pa.string())
+        gone = pc.invert(pc.is_in(_key_text(before, self.key), value_set=after))
+        if not pc.any(gone).as_py():
+            return None
+        rows = before.filter(gone)
+        columns = [
+            rows.column(name).combine_chunks()
+            if name in self.kept
+            else pa.nulls(rows.num_rows, self.schema.field(name).type)
+            for name in self.names
+        ]
+        kinds = pa.array(["delete"] * rows.num_rows, pa.string())
+        batch = pa.RecordBatch.from_arrays([*columns, kinds], names=[*self.names, CHANGE_TYPE])
+        return _as_change_rows(batch, self.names)
+
+
+_ORDERING_COLUMNS = ("versionnumber", "sinkmodifiedon", "isdelete")
+
+
+def _key_text(rows: pa.RecordBatch | pa.Table, key: Sequence[str]) -> pa.Array:
+    """Each row's key as one string (the columns' text joined by a unit separator)."""
+    parts = [pc.cast(rows.column(k), pa.string()) for k in key]
+    joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "\x1f")
+    return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
 
 
 def _as_change_rows(batch: pa.RecordBatch, names: Sequence[str]) -> pa.RecordBatch:
