@@ -260,6 +260,35 @@ def test_a_late_folder_never_goes_back_over_newer_data(lake: ChangeLake, db_url:
     assert loaded(db_url) == {guid(1): ("re-created", 3)}
     assert again.tables["t"].watermark == "2025-01-01T10.15.00Z"
     assert scalar(db_url, "SELECT watermark FROM _turbodata_tables") == "2025-01-01T10.15.00Z"
+    assert again.tables["t"].problems == [  # skipped, and the summary says so
+        "t: 2025-01-01T10.10.00Z is older than the last applied folder 2025-01-01T10.15.00Z"
+        " and was never loaded (an abandoned folder): skipped"
+    ]
+
+
+@pytest.mark.parametrize("change", ["grown", "added"])
+def test_a_file_new_or_changed_in_a_folder_already_applied_fails_the_table_not_its_rows(
+    lake: ChangeLake, db_url: str, change: str
+):
+    lake.folder([row(1, 1, 1, "a")])
+    lake.folder([row(2, 1, 2, "b")])
+    assert migrate(lake.root, db_url).ok
+    older = lake.root / "2025-01-01T10.05.00Z" / "t"
+    if change == "grown":
+        (older / "2025.csv").write_text(csv_text([row(1, 1, 1, "a"), row(3, 1, 1, "c")]))
+    else:
+        (older / "2026.csv").write_text(csv_text([row(3, 1, 1, "c")]))
+
+    summary = migrate(lake.root, db_url)
+
+    # skipping it would lose row 3 for good: the table stops until it is reloaded
+    assert not summary.ok and summary.tables["t"].status == "failed"
+    assert "2025-01-01T10.05.00Z has new or changed files" in summary.tables["t"].error
+    assert "--reload t" in summary.tables["t"].error
+    assert loaded(db_url) == {guid(1): ("a", 1), guid(2): ("b", 1)}
+    reloaded = migrate(lake.root, db_url, reload=["t"])
+    assert reloaded.ok, reloaded.to_dict()
+    assert set(loaded(db_url)) == {guid(1), guid(2), guid(3)}
 
 
 def test_a_replayed_delete_older_than_the_row_does_not_remove_it(lake: ChangeLake, db_url: str):

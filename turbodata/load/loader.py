@@ -80,9 +80,11 @@ class TableLoader:
             self.min_widths[result.name] = min(self.min_widths[result.name], history.narrowest)
         gone = ledger.gone_from_snapshot(batches, loaded)
         todo = [(batch, ledger.files_to_load(batch, loaded, gone)) for batch in batches]
-        todo = [
-            (batch, files) for batch, files in todo if not (files and self._late(batch, watermark))
-        ]
+        late = [batch for batch, files in todo if files and self._late(batch, watermark)]
+        todo = [(batch, files) for batch, files in todo if batch not in late]
+        if reason := _late_files_problem(result, late, loaded, watermark):
+            todo = []  # nothing of this table changes in this run
+            result.fail(reason)
         shifted = _shifted_batches(batches)
         try:
             self._check_schema_changes([b for b, files in todo if files])
@@ -208,21 +210,11 @@ class TableLoader:
         return resolved
 
     def _late(self, batch: TableBatch, watermark: str | None) -> bool:
-        """New files in a folder older than the last one applied: an abandoned folder whose
-        model.json turned up after all. Synapse Link re-committed its rows into a later
-        folder, and applying it now could bring back rows deleted since (a hard delete leaves
-        no trace to compare with), so it is skipped."""
+        """New or changed files in a folder older than the last one applied (see
+        `_late_files_problem`)."""
         if batch.mode is not LoadMode.APPEND or watermark is None:
             return False
-        if later_folder(watermark, batch.batch_id) == batch.batch_id:
-            return False
-        log.warning(
-            "%s: %s is older than the last applied folder %s: skipped",
-            batch.table,
-            batch.batch_id,
-            watermark,
-        )
-        return True
+        return later_folder(watermark, batch.batch_id) != batch.batch_id
 
     def _reload_would_duplicate(
         self, batch: TableBatch, files: list[DataFile], loaded: dict[str, str]
@@ -388,6 +380,35 @@ class TableLoader:
 
 
 # -------------------------------------------------------------------------------- helpers
+
+
+def _late_files_problem(
+    result: TableResult, late: list[TableBatch], loaded: dict[str, str], watermark: str | None
+) -> str | None:
+    """Why the table cannot load now, or None, for its batches in folders older than the
+    last one applied (`late`).
+
+    A folder this table never loaded from is an abandoned one whose model.json turned up
+    after all: Synapse Link re-committed its rows into a later folder, and applying it now
+    could bring back rows deleted since (a hard delete leaves no trace to compare with), so
+    it is skipped, and the summary says so. A folder it did load from has a file added or
+    changed after the table moved past it: its rows cannot be applied in their order any
+    more, and skipping them would lose them, so the table fails until it is reloaded."""
+    for batch in late:
+        prefix = batch.batch_id.rstrip("/") + "/"
+        if any(path.startswith(prefix) for path in loaded):
+            return (
+                f"{batch.batch_id} has new or changed files after the table was loaded up to"
+                f" {watermark}: they cannot be applied in order (reload the table:"
+                f" turbodata migrate --reload {batch.table})"
+            )
+        note = (
+            f"{batch.table}: {batch.batch_id} is older than the last applied folder"
+            f" {watermark} and was never loaded (an abandoned folder): skipped"
+        )
+        log.warning("%s", note)
+        result.problems.append(note)
+    return None
 
 
 @dataclass(frozen=True)
