@@ -350,3 +350,24 @@ def test_a_late_folder_of_a_keyless_table_is_not_appended_again(tmp_path: Path, 
 
     assert again.ok and again.tables["codes"].files_read == 0
     assert sorted(r["code"] for r in fetch(db_url, "codes")) == ["a", "b", "c"]
+
+
+def test_a_file_its_folder_lists_but_the_lake_lacks_holds_the_table_until_it_is_there(
+    lake: ChangeLake, db_url: str
+):
+    lake.folder([row(1, 1, 1, "a")], [row(2, 1, 1, "b")])  # t/2025.csv and t/2026.csv
+    lake.folder([row(3, 1, 2, "c")])
+    missing = lake.root / "2025-01-01T10.05.00Z" / "t" / "2026.csv"
+    text = missing.read_text()
+    missing.unlink()  # listed in the folder's model.json, not (yet) in the lake
+
+    waiting = migrate(lake.root, db_url)
+    missing.write_text(text)
+    complete = migrate(lake.root, db_url)
+
+    # loading the rest would move the table past the folder: the file's rows would be lost
+    assert waiting.tables["t"].status == "failed" and not waiting.ok
+    assert "t/2026.csv for t, which is not in the lake" in waiting.tables["t"].error
+    assert complete.ok, complete.to_dict()
+    assert loaded(db_url) == lake.expected()
+    assert set(loaded(db_url)) == {guid(1), guid(2), guid(3)}

@@ -459,6 +459,9 @@ def test_unlisted_csvs_in_an_incremental_folder_are_loaded_and_missing_ones_note
         "2024-05-01T10.00.00Z/t/2024_001.csv",
     ]
     assert batch.mode is LoadMode.APPEND
+    assert [m.rsplit("/", 3)[-3:] for m in batch.missing] == [
+        ["2024-05-01T10.00.00Z", "t", "gone.csv"]
+    ]  # the loader holds the table while it is missing
 
 
 def test_classic_layout_reads_listed_snapshots_only(tmp_path: Path) -> None:

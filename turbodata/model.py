@@ -192,6 +192,8 @@ class TableBatch:
     mode: LoadMode = LoadMode.APPEND
     source: RowSource | None = None  # typed rows (Delta, Parquet) instead of CSV files
     version: int | None = None  # a resolved Delta batch: the version it brings the table to
+    # files its folder's metadata lists for the table that are not in the lake
+    missing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

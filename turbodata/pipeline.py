@@ -364,6 +364,7 @@ def _nothing_new(
             and all(batch.mode is not LoadMode.VERSIONED for batch in batches)
             and len({tuple(batch.schema.column_names) for batch in batches}) <= 1
             and not ledger.gone_from_snapshot(batches, history.loaded)
+            and not any(batch.missing for batch in batches)  # the loader judges them
             and not any(ledger.files_to_load(batch, history.loaded) for batch in batches)
         ):
             found[table] = history

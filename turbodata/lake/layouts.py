@@ -424,8 +424,15 @@ def _folder_batches(
         data_files = _partition_files(
             schema, files, join(folder, table), plan, unlisted=True, by_folder=by_folder
         )
-        if data_files:
-            batches.append(TableBatch(schema.name, folder, schema, data_files, LoadMode.APPEND))
+        missing = tuple(
+            p.location for p in schema.partitions if resolve_location(p.location, files) is None
+        )
+        if data_files or missing:  # a listed file missing holds the table (`TableLoader`)
+            batches.append(
+                TableBatch(
+                    schema.name, folder, schema, data_files, LoadMode.APPEND, missing=missing
+                )
+            )
     return batches
 
 

@@ -80,6 +80,9 @@ class TableLoader:
             self.min_widths[result.name] = min(self.min_widths[result.name], history.narrowest)
         gone = ledger.gone_from_snapshot(batches, loaded)
         todo = [(batch, ledger.files_to_load(batch, loaded, gone)) for batch in batches]
+        if reason := _missing_files_problem(batches, watermark):
+            todo = []  # the folder is incomplete: nothing of this table changes in this run
+            result.fail(reason)
         late = [batch for batch, files in todo if files and self._late(batch, watermark)]
         todo = [(batch, files) for batch, files in todo if batch not in late]
         if reason := _late_files_problem(result, late, loaded, watermark):
@@ -380,6 +383,22 @@ class TableLoader:
 
 
 # -------------------------------------------------------------------------------- helpers
+
+
+def _missing_files_problem(batches: list[TableBatch], watermark: str | None) -> str | None:
+    """Why the table waits, or None: a folder it has not applied yet whose metadata lists a
+    file of the table that is not in the lake. A closed folder's model.json names files that
+    were written; loading the rest would move the table past the folder, and the missing
+    file's rows could never be applied after it (`_late_files_problem`)."""
+    for batch in batches:
+        applied = watermark is not None and later_folder(watermark, batch.batch_id) == watermark
+        if batch.missing and not applied:
+            return (
+                f"{batch.batch_id}: its metadata lists {batch.missing[0]} for {batch.table},"
+                " which is not in the lake: the table waits until the file is there (or the"
+                " folder's model.json no longer lists it)"
+            )
+    return None
 
 
 def _late_files_problem(
