@@ -496,3 +496,20 @@ def test_locations_resolve_by_their_longest_existing_suffix(location: str) -> No
 
 def test_a_location_naming_no_existing_file_resolves_to_nothing() -> None:
     assert resolve_location("c/2024-05-01T10.00.00Z/account/gone.csv", {}) is None
+
+
+def test_a_manifest_that_cannot_be_read_is_a_plan_problem_not_a_crash(tmp_path: Path) -> None:
+    lake = LakeBuilder(tmp_path)
+    lake.write(
+        "default.manifest.cdm.json",
+        '{"manifestName": "default", "subManifests": [{"manifestName": "B",'
+        ' "definition": "B/B.manifest.cdm.json"}]}',
+    )
+    lake.write("B/B.manifest.cdm.json", '{"manifestName": "B", "entit')  # cut short
+
+    plan = discover(LocalLake(tmp_path))
+
+    assert plan.batches == []
+    [problem] = plan.problems
+    assert problem.table is None  # fails the run: no table of a half-read manifest loads
+    assert "sub-manifest B/B.manifest.cdm.json: invalid or truncated JSON" in problem.message

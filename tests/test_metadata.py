@@ -920,6 +920,17 @@ def test_sub_manifests_are_walked_once(tmp_path: Path) -> None:
     )
 
 
+def test_a_sub_manifest_cut_short_stops_the_manifest_instead_of_dropping_its_tables(
+    tmp_path: Path,
+) -> None:
+    lake = fno_tree(tmp_path)
+    finance = tmp_path / "Tables/Finance/Finance.manifest.cdm.json"
+    finance.write_text(finance.read_text()[:40])  # being rewritten, or a copy cut short
+
+    with pytest.raises(SchemaUnavailable, match=r"sub-manifest Tables/Finance/Finance\.manifest"):
+        load_manifest(lake, "Tables/Tables.manifest.cdm.json")
+
+
 def test_named_data_types_follow_local_chains(tmp_path: Path) -> None:
     cust = load_manifest(fno_tree(tmp_path), "Tables/Tables.manifest.cdm.json").tables["CustTable"]
     assert cust.source == "Tables/Finance/CustTable.cdm.json" and cust.problem is None

@@ -477,7 +477,11 @@ def _model_json_snapshot(lake: Lake) -> LakePlan:
 
 def _manifest_snapshot(lake: Lake, manifest_path: str) -> LakePlan:
     plan = LakePlan("cdm manifest")
-    model = manifest.load_manifest(lake, manifest_path)
+    try:
+        model = manifest.load_manifest(lake, manifest_path)
+    except metadata.SchemaUnavailable as error:  # nothing is loaded from a manifest half read
+        plan.problems.append(Problem(None, str(error), file=manifest_path))
+        return plan
     plan.warn(*model.warnings)
     files = {f.path: f for f in lake.iter_files("")}
     _add_snapshots(plan, model.tables.values(), files)
