@@ -513,3 +513,21 @@ def test_a_manifest_that_cannot_be_read_is_a_plan_problem_not_a_crash(tmp_path: 
     [problem] = plan.problems
     assert problem.table is None  # fails the run: no table of a half-read manifest loads
     assert "sub-manifest B/B.manifest.cdm.json: invalid or truncated JSON" in problem.message
+
+
+def test_tables_whose_names_differ_only_in_case_are_refused_not_loaded_out_of_order(
+    tmp_path: Path,
+) -> None:
+    lake = LakeBuilder(tmp_path)
+    lake.folder("2024-05-01T10.00.00Z", {"account": COLUMNS}, {"account/2024.csv": ROW})
+    lake.folder("2024-05-01T10.15.00Z", {"Account": COLUMNS}, {"Account/2024.csv": ROW})
+    lake.folder("2024-05-01T10.30.00Z", {"account": COLUMNS}, {"account/2024.csv": ROW})
+
+    plan = discover(LocalLake(tmp_path))
+
+    # one table on SQL Server and SQLite; each name would load with its own history
+    assert plan.batches == []
+    assert sorted((p.table, "differ only in case" in p.message) for p in plan.problems) == [
+        ("Account", True),
+        ("account", True),
+    ]

@@ -193,6 +193,7 @@ def discover(lake: Lake, *, settle: timedelta = SETTLE, now: datetime | None = N
         plan = _entity_documents(lake)
     _add_typed_tables(plan, typed_tables.find_tables(lake, _csv_layout_folder))
     _refuse_reserved_names(plan)
+    _refuse_case_twins(plan)
     _note_min_widths(plan)
     return plan
 
@@ -225,6 +226,31 @@ def _add_typed_tables(plan: LakePlan, found: typed_tables.Found) -> None:
     plan.problems += found.problems
     tables = ", ".join(b.table for b in found.batches) or "none loadable"
     plan.notes.append(f"layout {plan.layout}: Delta/Parquet tables {tables}")
+
+
+def _refuse_case_twins(plan: LakePlan) -> None:
+    """Fail the tables whose names differ only in case (`account` in one folder, `Account`
+    in another). SQL Server and SQLite have one table for both, which each name would load
+    on its own, with its own history, out of folder order; a rename cannot be told from two
+    tables. None of them loads until the lake names the table one way."""
+    by_folded: dict[str, set[str]] = {}
+    for batch in plan.batches:
+        by_folded.setdefault(batch.table.casefold(), set()).add(batch.table)
+    groups = [sorted(names) for names in by_folded.values() if len(names) > 1]
+    if not groups:
+        return
+    twins = {name for group in groups for name in group}
+    plan.batches = [b for b in plan.batches if b.table not in twins]
+    for group in groups:
+        names = " and ".join(repr(name) for name in group)
+        for table in group:
+            plan.problems.append(
+                Problem(
+                    table,
+                    f"tables {names} differ only in case: they would load into one table out"
+                    " of order, so neither is loaded (name the entity one way in every folder)",
+                )
+            )
 
 
 def _refuse_reserved_names(plan: LakePlan) -> None:
