@@ -4,6 +4,7 @@ row with `tests.reference.final_state`, computed independently from the same row
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -283,7 +284,8 @@ def test_a_file_new_or_changed_in_a_folder_already_applied_fails_the_table_not_i
 
     # skipping it would lose row 3 for good: the table stops until it is reloaded
     assert not summary.ok and summary.tables["t"].status == "failed"
-    assert "2025-01-01T10.05.00Z has new or changed files" in summary.tables["t"].error
+    assert "2025-01-01T10.05.00Z/t/" in summary.tables["t"].error
+    assert "was added or changed after the table was loaded" in summary.tables["t"].error
     assert "--reload t" in summary.tables["t"].error
     assert loaded(db_url) == {guid(1): ("a", 1), guid(2): ("b", 1)}
     reloaded = migrate(lake.root, db_url, reload=["t"])
@@ -371,3 +373,22 @@ def test_a_file_its_folder_lists_but_the_lake_lacks_holds_the_table_until_it_is_
     assert complete.ok, complete.to_dict()
     assert loaded(db_url) == lake.expected()
     assert set(loaded(db_url)) == {guid(1), guid(2), guid(3)}
+
+
+def test_an_old_folder_file_with_a_new_fingerprint_but_its_size_is_noted_not_reloaded(
+    lake: ChangeLake, db_url: str
+):
+    lake.folder([row(1, 1, 1, "a")])
+    lake.folder([row(2, 1, 2, "b")])
+    assert migrate(lake.root, db_url).ok
+    older = lake.root / "2025-01-01T10.05.00Z" / "t" / "2025.csv"
+    os.utime(older, (1_900_000_000, 1_900_000_000))  # as a copy of the lake elsewhere has
+
+    summary = migrate(lake.root, db_url)
+
+    assert summary.ok and summary.tables["t"].files_read == 0
+    assert summary.tables["t"].problems == [
+        "t: 2025-01-01T10.05.00Z: 1 file(s) loaded before have another fingerprint and the"
+        " same size (the lake copied elsewhere?): not loaded again"
+    ]
+    assert loaded(db_url) == {guid(1): ("a", 1), guid(2): ("b", 1)}

@@ -34,7 +34,7 @@ from turbodata.load.batch_reading import BatchReader, Reading, check_types_held
 from turbodata.load.batch_writing import BatchWriter, boolean_deletes, delete_column
 from turbodata.load.options import LoadOptions
 from turbodata.metadata.overrides import Overrides
-from turbodata.model import DataFile, LoadMode, TableBatch, TableSchema
+from turbodata.model import DataFile, FileInfo, LoadMode, TableBatch, TableSchema
 from turbodata.ops import logs, telemetry
 from turbodata.summary import Progress, TableResult
 from turbodata.types.batch import declared_types, keep_existing_guids, known_types
@@ -83,8 +83,8 @@ class TableLoader:
         if reason := _missing_files_problem(batches, watermark):
             todo = []  # the folder is incomplete: nothing of this table changes in this run
             result.fail(reason)
-        late = [batch for batch, files in todo if files and self._late(batch, watermark)]
-        todo = [(batch, files) for batch, files in todo if batch not in late]
+        late = [(batch, files) for batch, files in todo if files and self._late(batch, watermark)]
+        todo = [(batch, files) for batch, files in todo if (batch, files) not in late]
         if reason := _late_files_problem(result, late, loaded, watermark):
             todo = []  # nothing of this table changes in this run
             result.fail(reason)
@@ -402,32 +402,57 @@ def _missing_files_problem(batches: list[TableBatch], watermark: str | None) -> 
 
 
 def _late_files_problem(
-    result: TableResult, late: list[TableBatch], loaded: dict[str, str], watermark: str | None
+    result: TableResult,
+    late: list[tuple[TableBatch, list[DataFile]]],
+    loaded: dict[str, str],
+    watermark: str | None,
 ) -> str | None:
-    """Why the table cannot load now, or None, for its batches in folders older than the
-    last one applied (`late`).
+    """Why the table cannot load now, or None, for its files in folders older than the last
+    one applied (`late`).
 
     A folder this table never loaded from is an abandoned one whose model.json turned up
     after all: Synapse Link re-committed its rows into a later folder, and applying it now
     could bring back rows deleted since (a hard delete leaves no trace to compare with), so
-    it is skipped, and the summary says so. A folder it did load from has a file added or
-    changed after the table moved past it: its rows cannot be applied in their order any
-    more, and skipping them would lose them, so the table fails until it is reloaded."""
-    for batch in late:
+    it is skipped, and the summary says so. In a folder it did load from, a file added, or
+    one whose size changed, holds rows that can no longer be applied in order, and skipping
+    them would lose them: the table fails until it is reloaded. A loaded file with another
+    fingerprint but no other size (the lake copied to another store gives every file a new
+    etag) is taken as the same file, and the summary says so."""
+    for batch, files in late:
         prefix = batch.batch_id.rstrip("/") + "/"
-        if any(path.startswith(prefix) for path in loaded):
-            return (
-                f"{batch.batch_id} has new or changed files after the table was loaded up to"
-                f" {watermark}: they cannot be applied in order (reload the table:"
-                f" turbodata migrate --reload {batch.table})"
+        if not any(path.startswith(prefix) for path in loaded):
+            _note(
+                result,
+                f"{batch.batch_id} is older than the last applied folder {watermark}"
+                " and was never loaded (an abandoned folder): skipped",
             )
-        note = (
-            f"{batch.table}: {batch.batch_id} is older than the last applied folder"
-            f" {watermark} and was never loaded (an abandoned folder): skipped"
+            continue
+        for data_file in files:
+            info = data_file.info
+            if info.path not in loaded or _resized(loaded[info.path], info):
+                return (
+                    f"{info.path} was added or changed after the table was loaded up to"
+                    f" {watermark}: its rows cannot be applied in order (reload the table:"
+                    f" turbodata migrate --reload {batch.table})"
+                )
+        _note(
+            result,
+            f"{batch.batch_id}: {len(files)} file(s) loaded before have another"
+            " fingerprint and the same size (the lake copied elsewhere?): not loaded again",
         )
-        log.warning("%s", note)
-        result.problems.append(note)
     return None
+
+
+def _resized(fingerprint: str, info: FileInfo) -> bool:
+    """Whether a file the ledger has as `fingerprint` now has another size (only a local
+    fingerprint, `size:modified`, holds the size; an etag says nothing of it)."""
+    size = fingerprint.split(":", 1)[0]
+    return info.etag is None and size.isdigit() and int(size) != info.size
+
+
+def _note(result: TableResult, note: str) -> None:
+    log.warning("%s: %s", result.name, note)
+    result.problems.append(f"{result.name}: {note}")
 
 
 @dataclass(frozen=True)
