@@ -197,6 +197,27 @@ def test_columns_moved_in_the_middle_load_only_when_every_row_has_the_new_width(
     assert [str(r["Id"]) for r in fetch(db_url, "bad")] == [guid(1)]
 
 
+def test_columns_moved_after_the_folders_before_them_are_gone_are_still_seen_moved(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    x, y, z = (attribute(name, "string", 5) for name in ("x", "y", "z"))
+    lake.folder("2025-01-01T00.00.00Z", {"t": [ID, x, y]}, {"t/1.csv": f"{guid(1)},x1,y1\n"})
+    lake.folder("2025-01-01T00.05.00Z", {"t": [ID, x, y, z]}, {"t/1.csv": f"{guid(2)},x2,y2,z2\n"})
+    assert migrate(lake.root, db_url).ok
+    for folder in ("2025-01-01T00.00.00Z", "2025-01-01T00.05.00Z"):  # retention
+        shutil.rmtree(lake.root / folder)
+    # y and x swapped; a row of the old width would bind x's value to y
+    short = f"{guid(3)},x3,y3\n{guid(4)},y4,x4,z4\n"
+    lake.folder("2025-01-01T00.10.00Z", {"t": [ID, y, x, z]}, {"t/1.csv": short})
+
+    summary = migrate(lake.root, db_url)
+
+    assert summary.tables["t"].status == "failed"
+    assert "moved or removed in the middle" in summary.tables["t"].error
+    assert sorted(str(r["Id"]) for r in fetch(db_url, "t")) == [guid(1), guid(2)]
+
+
 def test_weak_metadata_is_narrowed_from_the_data_and_an_override_file_pins_types(
     tmp_path: Path, db_url: str
 ) -> None:

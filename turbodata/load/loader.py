@@ -88,7 +88,7 @@ class TableLoader:
         if reason := _late_files_problem(result, late, loaded, watermark):
             todo = []  # nothing of this table changes in this run
             result.fail(reason)
-        shifted = _shifted_batches(batches)
+        shifted = _shifted_batches(batches, self._column_order(result.name))
         try:
             self._check_schema_changes([b for b, files in todo if files])
         except schema.SchemaConflict as conflict:
@@ -353,6 +353,15 @@ class TableLoader:
             return self._committed_types.pop(table)
         return schema.reflect(conn, self.dialect, table, self.options.db_schema)
 
+    def _column_order(self, table: str) -> list[str] | None:
+        """The table's columns in the database, in order (None: no such table yet)."""
+        with self.engine.connect() as conn:
+            types = self._table_types(conn, table)
+        if types is None:
+            return None
+        self._committed_types[table] = types  # the first batch takes them without reflecting
+        return list(types)
+
     @functools.cached_property
     def _committed_types(self) -> dict[str, dict[str, SqlType]]:
         return {}  # table → its types after its last committed batch in this run
@@ -466,17 +475,19 @@ class _Work:
     loaded_before: list[str]
 
 
-def _shifted_batches(batches: list[TableBatch]) -> set[str]:
-    """Batches whose columns moved against the previous batch's (lake-format.md section 8).
+def _shifted_batches(batches: list[TableBatch], table_columns: list[str] | None) -> set[str]:
+    """Batches whose columns moved against the previous batch's (lake-format.md section 8),
+    the first against the table's own columns (those of the folders loaded before, also
+    when retention has removed them since).
 
     Appending columns, dropping trailing ones and renaming keep every other column where it
     was, so values bind by position safely; a column inserted, moved or removed in the middle
     shifts the ones after it.
     """
-    shifted, previous = set(), None
+    shifted, previous = set(), table_columns
     for batch in batches:
         names = batch.schema.column_names
-        if previous is not None:
+        if previous is not None and batch.source is None:  # typed rows bind by name
             common = set(previous) & set(names)
             if any(previous.index(n) != names.index(n) for n in common):
                 shifted.add(batch.batch_id)
