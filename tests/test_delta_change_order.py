@@ -93,3 +93,26 @@ def test_a_key_change_of_a_versioned_row_removes_the_old_key(tmp_path: Path, db_
     assert summary.ok, summary.to_dict()
     assert summary.tables["account"].problems == []  # the change feed, not a reconciliation
     assert stored(db_url) == [("b", "B1"), ("z", "A1")]
+
+
+def test_a_row_inserted_under_a_key_renamed_away_in_the_same_commit_stays(
+    tmp_path: Path, db_url: str
+) -> None:
+    delta = str(tmp_path / "lake" / "deltalake" / "account_partitioned")
+    write_deltalake(delta, rows(("a", "A1"), ("b", "B1")), configuration=FEED)
+    assert migrate(tmp_path / "lake", db_url).ok
+    source = pa.Table.from_pylist(
+        [{"key": "a", "new": "z", "name": "A1"}, {"key": "none", "new": "a", "name": "NEW"}]
+    )
+    (  # one commit: a renamed to z, and a new row under a
+        DeltaTable(delta)
+        .merge(source, "t.Id = s.key", source_alias="s", target_alias="t")
+        .when_matched_update(updates={"Id": "s.new"})
+        .when_not_matched_insert(updates={"Id": "s.new", "name": "s.name"})
+        .execute()
+    )
+
+    summary = migrate(tmp_path / "lake", db_url)
+
+    assert summary.ok, summary.to_dict()
+    assert stored(db_url) == [("a", "NEW"), ("b", "B1"), ("z", "A1")]

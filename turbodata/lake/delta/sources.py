@@ -232,24 +232,22 @@ class _DeltaChanges:
     def read(self, data_file: DataFile) -> Iterator[pa.RecordBatch]:
         version = int(Path(data_file.info.path).stem)
         if self.source.change_feed:
-            yield from self._feed(version)
+            yield from self._feed(version, rekeys=bool(self.key and self.actions[data_file].cdc))
         else:
             yield from self._added(version, self.actions[data_file].adds)
 
-    def _feed(self, version: int) -> Iterator[pa.RecordBatch]:
+    def _feed(self, version: int, *, rekeys: bool) -> Iterator[pa.RecordBatch]:
+        """The commit's change rows; first, when it holds updates (`rekeys`), a delete row
+        for each key an update changed away (`_rekeyed_deletes`)."""
         source = self.source
         try:
-            reader = source._open(source.version).load_cdf(
-                starting_version=version, ending_version=version
-            )
-            stream = pa.RecordBatchReader.from_stream(reader)
-            rekeyed = _RekeyedRows(self.key, source.column_names)
-            for batch in stream:
-                batch = _without_views(batch)
-                rekeyed.note(batch)
-                yield _as_change_rows(batch, source.column_names)
-            if (deletes := rekeyed.deletes()) is not None:
+            table = source._open(source.version)
+            deletes = _rekeyed_deletes(table, version, self.key, source) if rekeys else None
+            if deletes is not None:
                 yield deletes
+            reader = table.load_cdf(starting_version=version, ending_version=version)
+            for batch in pa.RecordBatchReader.from_stream(reader):
+                yield _as_change_rows(batch, source.column_names)
         except DeltaReadError:
             raise
         except Exception as error:
@@ -276,52 +274,48 @@ class _DeltaChanges:
         yield from _batches(subset, source.column_names)
 
 
-class _RekeyedRows:
-    """The rows of one commit whose update changed their key: an `update_preimage` with no
-    `update_postimage` of the same key in the commit. The old key is gone from the table, so
-    it becomes a delete row (after the commit's other rows: nothing of this commit has that
-    key any more). Only the key and the columns that order changes are kept, per pre-image."""
+def _rekeyed_deletes(
+    table: DeltaTable, version: int, key: Sequence[str], source: DeltaSource
+) -> pa.RecordBatch | None:
+    """Delete rows for the keys an update of this commit changed away: an `update_preimage`
+    without an `update_postimage` of the same key in the commit (a first, narrow read of the
+    feed: keys and the columns that order changes).
 
-    def __init__(self, key: Sequence[str], names: Sequence[str]) -> None:
-        by_lower = {n.lower(): n for n in names}
-        self.key = [by_lower.get(k.lower(), k) for k in key]
-        self.kept = [n for n in names if n in self.key or n.lower() in _ORDERING_COLUMNS]
-        self.names = list(names)
-        self.before: list[pa.RecordBatch] = []
-        self.after: list[pa.Array] = []
-        self.schema: pa.Schema | None = None
-
-    def note(self, batch: pa.RecordBatch) -> None:
-        if not self.key:
-            return
+    They go before the commit's rows, so that any row of the commit with that key (the key
+    renamed back, a new row inserted under it, the same key in another case, which SQL
+    Server's collation takes as equal) ranks after the delete and wins it; rows of earlier
+    commits rank before it and lose it (`ChangeColumns.in_commit_order`)."""
+    names = list(source.column_names)
+    by_lower = {n.lower(): n for n in names}
+    key = [by_lower.get(k.lower(), k) for k in key]
+    kept = [n for n in names if n in key or n.lower() in _ORDERING_COLUMNS]
+    quoted = ['"' + n.replace('"', '""') + '"' for n in kept]
+    reader = table.load_cdf(
+        starting_version=version, ending_version=version, columns=[*quoted, CHANGE_TYPE]
+    )
+    before, after = [], []
+    for batch in pa.RecordBatchReader.from_stream(reader):
+        batch = _without_views(batch)
         kinds = batch.column(CHANGE_TYPE)
-        if self.schema is None:
-            self.schema = batch.schema
-        before = pc.equal(kinds, "update_preimage")
-        if pc.any(before).as_py():
-            self.before.append(batch.filter(before).select(self.kept))
-            self.after.append(
-                _key_text(batch.filter(pc.equal(kinds, "update_postimage")), self.key)
-            )
-
-    def deletes(self) -> pa.RecordBatch | None:
-        if not self.before or self.schema is None:
-            return None
-        before = pa.Table.from_batches(self.before).combine_chunks()
-        after = pa.concat_arrays(self.after) if self.after else pa.array([], pa.string())
-        gone = pc.invert(pc.is_in(_key_text(before, self.key), value_set=after))
-        if not pc.any(gone).as_py():
-            return None
-        rows = before.filter(gone)
-        columns = [
-            rows.column(name).combine_chunks()
-            if name in self.kept
-            else pa.nulls(rows.num_rows, self.schema.field(name).type)
-            for name in self.names
-        ]
-        kinds = pa.array(["delete"] * rows.num_rows, pa.string())
-        batch = pa.RecordBatch.from_arrays([*columns, kinds], names=[*self.names, CHANGE_TYPE])
-        return _as_change_rows(batch, self.names)
+        before.append(batch.filter(pc.equal(kinds, "update_preimage")).select(kept))
+        after.append(_key_text(batch.filter(pc.equal(kinds, "update_postimage")), key))
+    if not any(b.num_rows for b in before):
+        return None
+    rows = pa.Table.from_batches(before).combine_chunks()
+    gone = pc.invert(pc.is_in(_key_text(rows, key), value_set=pa.concat_arrays(after)))
+    if not pc.any(gone).as_py():
+        return None
+    rows = rows.filter(gone)
+    schema = pa.schema(table.schema().to_arrow())
+    columns = [
+        rows.column(name).combine_chunks()
+        if name in kept
+        else pa.nulls(rows.num_rows, schema.field(name).type)
+        for name in names
+    ]
+    kinds = pa.array(["delete"] * rows.num_rows, pa.string())
+    batch = pa.RecordBatch.from_arrays([*columns, kinds], names=[*names, CHANGE_TYPE])
+    return _as_change_rows(batch, names)
 
 
 _ORDERING_COLUMNS = ("versionnumber", "sinkmodifiedon", "isdelete")
