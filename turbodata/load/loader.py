@@ -357,14 +357,13 @@ class TableLoader:
         """The table's columns in the database, in order (None: no such table yet)."""
         with self.engine.connect() as conn:
             types = self._table_types(conn, table)
-        if types is None:
-            return None
         self._committed_types[table] = types  # the first batch takes them without reflecting
-        return list(types)
+        return None if types is None else list(types)
 
     @functools.cached_property
-    def _committed_types(self) -> dict[str, dict[str, SqlType]]:
-        return {}  # table → its types after its last committed batch in this run
+    def _committed_types(self) -> dict[str, dict[str, SqlType] | None]:
+        # table → its types after its last committed batch in this run (None: no table yet)
+        return {}
 
     def _insert_keyed_rows(
         self,
