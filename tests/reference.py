@@ -42,10 +42,11 @@ def _winners(rows: list[dict[str, object]], key: str) -> dict[object, dict[str, 
 
 
 def _apply(table: dict[object, dict[str, object]], row: dict[str, object], key: str) -> None:
-    if row.get("IsDelete"):
-        table.pop(row[key], None)
-        return
     old = table.get(row[key])
+    if row.get("IsDelete"):
+        if old is not None and not _strictly_newer(old, row):  # a late delete keeps it
+            del table[row[key]]
+        return
     if old is None or _newer(row, old):
         table[row[key]] = row
 
@@ -56,3 +57,13 @@ def _newer(new: dict[str, object], old: dict[str, object]) -> bool:
         return v_new > v_old
     m_new, m_old = new.get("SinkModifiedOn"), old.get("SinkModifiedOn")
     return m_new is None or m_old is None or m_new > m_old
+
+
+def _strictly_newer(first: dict[str, object], second: dict[str, object]) -> bool:
+    """`first` is known to be newer: a greater versionnumber, or, where either has none, a
+    later SinkModifiedOn (docs/database.md: a delete never removes a row newer than it)."""
+    v_first, v_second = first.get("versionnumber"), second.get("versionnumber")
+    if v_first is not None and v_second is not None:
+        return v_first > v_second  # type: ignore[operator]
+    m_first, m_second = first.get("SinkModifiedOn"), second.get("SinkModifiedOn")
+    return m_first is not None and m_second is not None and m_first > m_second  # type: ignore[operator]

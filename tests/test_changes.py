@@ -298,6 +298,7 @@ def test_a_replayed_delete_older_than_the_row_does_not_remove_it(lake: ChangeLak
     lake.folder([row(1, 4, 4, delete=True)])  # the delete of an older version, replayed
     migrate(lake.root, db_url)
     assert loaded(db_url) == {guid(1): ("v5", 5)}
+    assert lake.expected() == loaded(db_url)  # the tests' reference model keeps it too
 
 
 def test_a_keyless_table_whose_loaded_file_changed_fails_instead_of_duplicating(
