@@ -393,3 +393,27 @@ def test_an_old_folder_file_with_a_new_fingerprint_but_its_size_is_noted_not_rel
         " same size (the lake copied elsewhere?): not loaded again"
     ]
     assert loaded(db_url) == {guid(1): ("a", 1), guid(2): ("b", 1)}
+
+
+def test_soft_delete_of_a_snapshot_table_without_isdelete_fails_instead_of_deleting(
+    tmp_path: Path, db_url: str
+):
+    from tests.lakebuilder import entity, model_json
+
+    builder = LakeBuilder(tmp_path / "lake")
+    columns = [attribute("Id", "guid"), attribute("name", "string", 20)]
+    builder.write("model.json", model_json([entity("t", columns, ["t/part.csv"])]))
+    builder.write("t/part.csv", f"{guid(1)},one\n{guid(2)},two\n")
+    options = LoadOptions(soft_delete=True)
+    assert migrate(builder.root, db_url, options=options).ok
+    builder.write("t/part.csv", f"{guid(1)},one again\n")
+
+    summary = migrate(builder.root, db_url, options=options)
+
+    # the user asked to keep deleted rows, and there is nothing to mark them with
+    assert summary.tables["t"].status == "failed"
+    assert "no IsDelete column to mark them" in summary.tables["t"].error
+    assert sorted((str(r["Id"]), r["name"]) for r in fetch(db_url, "t")) == [
+        (guid(1), "one"),
+        (guid(2), "two"),
+    ]

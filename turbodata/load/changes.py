@@ -118,6 +118,10 @@ def strictly_newer(columns: ChangeColumns) -> Newer:
     return newer
 
 
+class SoftDeleteImpossible(Exception):
+    """Soft delete was asked for rows a table has no IsDelete column to mark."""
+
+
 class Staging:
     """One batch's rows in a temporary table, reduced to one row per key, then applied."""
 
@@ -187,6 +191,13 @@ class Staging:
             return AppliedCounts(inserted=new, updated=touched - new, deleted=deleted)
         count_gone = sa.select(sa.func.count()).select_from(self.target).where(gone)
         deleted = self.conn.execute(count_gone).scalar_one()
+        if soft_delete and deleted:
+            raise SoftDeleteImpossible(
+                f"{deleted} row(s) of {self.target.name} are not in its snapshot any more and"
+                " soft delete keeps deleted rows, but the table has no IsDelete column to mark"
+                " them: nothing of this snapshot is applied (load it without soft delete to"
+                " delete them)"
+            )
         self.conn.execute(sa.delete(self.target))
         columns = [self.table.c[n] for n in self.names]
         insert = sa.insert(self.target).from_select(self.names, sa.select(*columns))
