@@ -176,6 +176,22 @@ class RecordingConnection:
         self.sql.append(" ".join(sql.split()))
 
 
+def test_a_staged_text_key_is_not_indexed_sql_server_refuses_nvarchar_max_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from turbodata.load.changes import ChangeColumns, Staging
+
+    monkeypatch.setattr(type(for_name("mssql")), "staged_key_index_from_rows", 0)
+    types = {"code": string_type(None), "name": string_type(None)}  # staged text: unbounded
+    target = table_object(MSSQL, "codes", types, "dbo", key=["code"])
+    conn = RecordingConnection()
+
+    Staging(conn, MSSQL, target, types, ChangeColumns.find(list(types), ["code"])).keep_winners()
+
+    assert conn.sql[0].startswith("CREATE TABLE") and "NVARCHAR(max)" in conn.sql[0]
+    assert not any(s.startswith("CREATE INDEX") for s in conn.sql)  # Msg 1919 on SQL Server
+
+
 def test_change_rows_are_staged_in_a_temp_table_and_applied_without_merge(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -135,6 +135,7 @@ class MSSQLDialect(Dialect):
     # it outlives its transaction: a name per batch, so one a failed batch left in a pooled
     # session is never taken again
     staging_ends_with_transaction = False
+    indexes_unbounded_text = False  # NVARCHAR(max) cannot be an index key (Msg 1919)
 
     def staging_table(self, target_name: str, columns: list[sa.Column]) -> sa.Table:
         return sa.Table(self.staging_table_name(target_name), sa.MetaData(), *columns)

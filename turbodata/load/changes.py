@@ -155,13 +155,19 @@ class Staging:
         """Index the staged rows by key (when there are many and the database needs it), then
         delete every row but the winner of each key."""
         index_from = self.dialect.staged_key_index_from_rows
-        if index_from is not None and self.rows >= index_from:
+        if index_from is not None and self.rows >= index_from and self._key_indexable():
             name = f"{self.table.name.lstrip('#')}_key"
             key_index = sa.Index(name, *(self.table.c[k] for k in self.columns.key))
             self.conn.execute(sa.schema.CreateIndex(key_index))
         if self.conn.execute(_repeated_key(self.table, self.columns.key)).first() is None:
             return  # every key once (an initial load, mostly): nothing to rank
         self.conn.execute(_delete_losers(self.table, self.columns))
+
+    def _key_indexable(self) -> bool:
+        if self.dialect.indexes_unbounded_text:
+            return True
+        key_types = [self.types[self.names.index(k)] for k in self.columns.key]
+        return not any(t.kind is Kind.STRING and t.length is None for t in key_types)
 
     def apply(self, *, soft_delete: bool) -> AppliedCounts:
         counts = AppliedCounts()
