@@ -24,6 +24,14 @@ def rows(*pairs: tuple[str, str]) -> pa.Table:
     return pa.Table.from_pylist([{"Id": k, "name": n, "IsDelete": None} for k, n in pairs], SCHEMA)
 
 
+def loaded_table(tmp_path: Path, db_url: str) -> str:
+    """A Delta table of rows a and b, with its change feed, loaded once; its folder."""
+    delta = str(tmp_path / "lake" / "deltalake" / "account_partitioned")
+    write_deltalake(delta, rows(("a", "A1"), ("b", "B1")), configuration=FEED)
+    assert migrate(tmp_path / "lake", db_url).ok
+    return delta
+
+
 def stored(db_url: str) -> list[tuple[str, str]]:
     return sorted((r["Id"], r["name"]) for r in fetch(db_url, "account"))
 
@@ -31,9 +39,7 @@ def stored(db_url: str) -> list[tuple[str, str]]:
 def test_a_key_deleted_then_inserted_again_in_a_later_commit_is_present(
     tmp_path: Path, db_url: str
 ) -> None:
-    delta = str(tmp_path / "lake" / "deltalake" / "account_partitioned")
-    write_deltalake(delta, rows(("a", "A1"), ("b", "B1")), configuration=FEED)
-    assert migrate(tmp_path / "lake", db_url).ok
+    delta = loaded_table(tmp_path, db_url)
     DeltaTable(delta).delete("Id = 'a'")
     write_deltalake(delta, rows(("a", "A2")), mode="append")
 
@@ -63,9 +69,7 @@ VERSIONED = pa.schema([*SCHEMA, ("versionnumber", pa.int64())])
 
 
 def test_an_update_that_changes_a_key_removes_the_old_key(tmp_path: Path, db_url: str) -> None:
-    delta = str(tmp_path / "lake" / "deltalake" / "account_partitioned")
-    write_deltalake(delta, rows(("a", "A1"), ("b", "B1")), configuration=FEED)
-    assert migrate(tmp_path / "lake", db_url).ok
+    delta = loaded_table(tmp_path, db_url)
     DeltaTable(delta).update(updates={"Id": "'z'"}, predicate="Id = 'a'")
     DeltaTable(delta).update(updates={"name": "'B2'"}, predicate="Id = 'b'")  # same key
 
@@ -98,9 +102,7 @@ def test_a_key_change_of_a_versioned_row_removes_the_old_key(tmp_path: Path, db_
 def test_a_row_inserted_under_a_key_renamed_away_in_the_same_commit_stays(
     tmp_path: Path, db_url: str
 ) -> None:
-    delta = str(tmp_path / "lake" / "deltalake" / "account_partitioned")
-    write_deltalake(delta, rows(("a", "A1"), ("b", "B1")), configuration=FEED)
-    assert migrate(tmp_path / "lake", db_url).ok
+    delta = loaded_table(tmp_path, db_url)
     source = pa.Table.from_pylist(
         [{"key": "a", "new": "z", "name": "A1"}, {"key": "none", "new": "a", "name": "NEW"}]
     )
