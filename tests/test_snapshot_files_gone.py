@@ -77,3 +77,28 @@ def test_a_partition_dropped_from_a_classic_model_json_takes_its_rows_from_the_t
     )
     assert stored(db_url, "account") == [(first, "A")]
     assert migrate(lake.root, db_url).tables["account"].status == "unchanged"
+
+
+def test_a_classic_entity_left_without_any_file_fails_and_keeps_its_rows(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    attributes = [attribute("Id", "guid"), attribute("name", "string", 50)]
+    guid = "00000000-0000-0000-0000-000000000001"
+    lake.write("account/2024.csv", f"{guid},A\n")
+    lake.write("contact/2024.csv", f"{guid},C\n")
+    tables = [entity("account", attributes, ["account/2024.csv"])]
+    contact = entity("contact", attributes, ["contact/2024.csv"])
+    lake.write("model.json", model_json([*tables, contact]))
+    assert migrate(lake.root, db_url).ok
+    (lake.root / "account" / "2024.csv").unlink()
+    lake.write("model.json", model_json([entity("account", attributes, []), contact]))
+
+    summary = migrate(lake.root, db_url)
+
+    # no file listed is no proof of an empty table, and keeping its rows must not look fine
+    assert not summary.ok
+    account = summary.tables["account"]
+    assert account.status == "failed" and "no snapshot of account any more" in account.error
+    assert stored(db_url, "account") == [(guid, "A")]
+    assert summary.tables["contact"].status == "unchanged"

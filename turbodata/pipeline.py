@@ -332,7 +332,34 @@ def _plan_and_load(
         engine, dialect, new_loader, ledger.LedgerNames(engine, options.db_schema), work
     )
     leases.nothing_new = _nothing_new(engine, plan, tables, leases.ledger_name, frozenset(reload))
+    _fail_emptied_snapshots(engine, plan, tables, leases.ledger_name, summary)
     _load(engine, plan, tables, summary, leases)
+
+
+def _fail_emptied_snapshots(
+    engine: Engine,
+    plan: layouts.LakePlan,
+    tables: Sequence[str] | None,
+    ledger_name: Callable[[str], str],
+    summary: RunSummary,
+) -> None:
+    """Fail the snapshot tables loaded before whose metadata now lists no data file: the
+    table still holds the rows of a snapshot the lake no longer has. Never emptied on that
+    alone (a listing without files is no proof of an empty table), never left quietly."""
+    dataless = [t for t in plan.dataless if tables is None or t in tables]
+    if not dataless:
+        return
+    with engine.connect() as conn:
+        histories = ledger.histories(conn, [ledger_name(t) for t in dataless])
+    for table in dataless:
+        history = histories.get(ledger_name(table))
+        if history is not None and history.loaded:
+            summary.tables.setdefault(table, TableResult(table)).fail(
+                f"the lake has no snapshot of {table} any more (its metadata lists no file;"
+                f" {min(history.loaded)} was loaded): its rows are kept, not emptied (if"
+                f" it is empty in the source, empty it and delete its {ledger.files.name}"
+                " rows)"
+            )
 
 
 def _nothing_new(

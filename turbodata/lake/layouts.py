@@ -139,6 +139,8 @@ class LakePlan:
     # the notes that are logged as warnings: skipped for a reason to look at, metadata anomalies
     warnings: list[str] = field(default_factory=list)
     min_widths: dict[str, int] = field(default_factory=dict)  # narrowest schema per table
+    # snapshot tables its metadata describes with no data file (no table, unless loaded before)
+    dataless: list[str] = field(default_factory=list)
 
     def warn(self, *notes: str) -> None:
         """Notes that are logged as warnings (they are in `notes` too)."""
@@ -568,6 +570,7 @@ def _add_snapshots(
             )
         else:
             plan.notes.append(f"{schema.name}: no data files")
+            plan.dataless.append(schema.name)
 
 
 def _incomplete_snapshot(
