@@ -133,6 +133,10 @@ def test_soft_delete_keeps_the_row_and_marks_it(lake: ChangeLake, db_url: str):
     assert summary.ok
     [kept] = fetch(db_url, "t")
     assert (kept["name"], bool(kept["IsDelete"])) == ("kept", True)
+    assert summary.tables["t"].rows_deleted == 1
+    lake.folder([row(1, None, 3, delete=True)])  # deleted again: marked already
+    again = migrate(lake.root, db_url, options=LoadOptions(soft_delete=True))
+    assert again.ok and again.tables["t"].rows_deleted == 0
 
 
 def test_a_reinitialised_table_repeating_every_row_changes_nothing(lake: ChangeLake, db_url: str):

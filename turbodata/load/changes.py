@@ -292,8 +292,10 @@ def _delete_statement(
         key = c.key[0]
         deleted_keys = sa.select(staging.c[key]).where(_is_delete(staging, c.delete))
         doomed = sa.and_(target.c[key].in_(deleted_keys), doomed)
-    if soft_delete:
-        return sa.update(target).where(doomed).values({c.delete: sa.true()})
+    if soft_delete:  # a row marked already is not marked (nor counted) again
+        flag = target.c[c.delete]
+        not_yet = sa.or_(flag.is_(None), flag != sa.true())
+        return sa.update(target).where(doomed, not_yet).values({c.delete: sa.true()})
     return sa.delete(target).where(doomed)
 
 
