@@ -449,11 +449,8 @@ def _folder_batches(
         if not _initial_sync_completed(schema):
             plan.warn(f"{folder}/{table}: initial sync not completed, skipped")
             continue
-        data_files = _partition_files(
+        data_files, missing = _partition_files(
             schema, files, join(folder, table), plan, unlisted=True, by_folder=by_folder
-        )
-        missing = tuple(
-            p.location for p in schema.partitions if resolve_location(p.location, files) is None
         )
         if data_files or missing:  # a listed file missing holds the table (`TableLoader`)
             batches.append(
@@ -555,7 +552,7 @@ def _add_snapshots(
         if not _initial_sync_completed(schema):
             plan.warn(f"{schema.name}: initial sync not completed, skipped")
             continue
-        data_files = _partition_files(
+        data_files, _ = _partition_files(
             schema, files, schema.name, plan, unlisted=not schema.partitions
         )
         if schema.problem and (data_files or dataless_problems):
@@ -692,15 +689,18 @@ def _partition_files(
     *,
     unlisted: bool,
     by_folder: dict[str, list[FileInfo]] | None = None,
-) -> tuple[DataFile, ...]:
+) -> tuple[tuple[DataFile, ...], tuple[str, ...]]:
     """The listed partitions that exist and, when `unlisted`, the other CSVs directly in
-    `folder` (incremental folders list their CSVs only once the folder closes). `by_folder`:
-    `csvs_by_folder(files)`, when the caller asks for many folders of the same files."""
+    `folder` (incremental folders list their CSVs only once the folder closes); and the
+    locations of listed partitions that do not exist. `by_folder`: `csvs_by_folder(files)`,
+    when the caller asks for many folders of the same files."""
     chosen: dict[str, DataFile] = {}
+    missing: list[str] = []
     for partition in schema.partitions:
         info = resolve_location(partition.location, files)
         if info is None:
             plan.warn(f"{schema.name}: listed partition not found: {partition.location}")
+            missing.append(partition.location)
         elif info.path not in chosen:
             chosen[info.path] = DataFile(info, partition.dialect)
     if unlisted:
@@ -709,7 +709,7 @@ def _partition_files(
         csvs = (by_folder if by_folder is not None else csvs_by_folder(files)).get(parent, [])
         for info in csvs if parent else ():  # never the root's own CSVs
             chosen.setdefault(info.path, DataFile(info, dialect))
-    return tuple(sorted(chosen.values(), key=lambda f: f.info.path))
+    return tuple(sorted(chosen.values(), key=lambda f: f.info.path)), tuple(missing)
 
 
 def csvs_by_folder(files: dict[str, FileInfo]) -> dict[str, list[FileInfo]]:

@@ -190,8 +190,8 @@ class Staging:
         new = self._count_new()
         if soft_delete and self.columns.delete:
             flag = self.target.c[self.columns.delete]
-            not_yet = sa.or_(flag.is_(None), flag != sa.true())
-            mark = sa.update(self.target).where(gone, not_yet).values({flag.name: sa.true()})
+            mark = sa.update(self.target).where(gone, _not_marked(flag))
+            mark = mark.values({flag.name: sa.true()})
             deleted = self.conn.execute(mark).rowcount
             touched = self._upsert(_snapshot_wins)
             return AppliedCounts(inserted=new, updated=touched - new, deleted=deleted)
@@ -293,10 +293,14 @@ def _delete_statement(
         deleted_keys = sa.select(staging.c[key]).where(_is_delete(staging, c.delete))
         doomed = sa.and_(target.c[key].in_(deleted_keys), doomed)
     if soft_delete:  # a row marked already is not marked (nor counted) again
-        flag = target.c[c.delete]
-        not_yet = sa.or_(flag.is_(None), flag != sa.true())
-        return sa.update(target).where(doomed, not_yet).values({c.delete: sa.true()})
+        marked = sa.update(target).where(doomed, _not_marked(target.c[c.delete]))
+        return marked.values({c.delete: sa.true()})
     return sa.delete(target).where(doomed)
+
+
+def _not_marked(flag: sa.Column) -> ColumnElement[bool]:
+    """The row's IsDelete is not true yet (NULL or false)."""
+    return sa.or_(flag.is_(None), flag != sa.true())
 
 
 @functools.lru_cache(maxsize=256)

@@ -83,8 +83,11 @@ class TableLoader:
         if reason := _missing_files_problem(batches, watermark):
             todo = []  # the folder is incomplete: nothing of this table changes in this run
             result.fail(reason)
-        late = [(batch, files) for batch, files in todo if files and self._late(batch, watermark)]
-        todo = [(batch, files) for batch, files in todo if (batch, files) not in late]
+        on_time: list[tuple[TableBatch, list[DataFile]]] = []
+        late: list[tuple[TableBatch, list[DataFile]]] = []
+        for batch, files in todo:
+            (late if files and self._late(batch, watermark) else on_time).append((batch, files))
+        todo = on_time
         if reason := _late_files_problem(result, late, loaded, watermark):
             todo = []  # nothing of this table changes in this run
             result.fail(reason)

@@ -65,7 +65,6 @@ _ARROW_DECIMAL_DIGITS = 38  # see _fast_decimal
 _HEX_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _GUID = rf"\{{{_HEX_GUID}\}}|{_HEX_GUID}"
 # |x| must stay below: REAL from 2**128 - 2**103 on rounds to infinity (FLT_MAX + half an ulp)
-# a float column's values are below these in magnitude (REAL: float4's largest, rounded up)
 FLOAT_LIMITS = {Kind.FLOAT: math.inf, Kind.REAL: 2.0**128 - 2.0**103}
 _BOOL_WORDS = {"true": True, "1": True, "false": False, "0": False}
 _MAX_OFFSET = 14 * 60  # minutes; SQL Server DATETIMEOFFSET range
