@@ -221,12 +221,20 @@ def mask_secrets(text: str) -> str:
     """
     if not text:
         return text
+    if not _may_hold_secret_syntax(text):  # most of a summary's strings
+        return redact(text)
     masked = _USERINFO.sub(lambda m: m["head"] + MASK + "@", text)
     for pattern in (_KEY_VALUE, _SIGNATURE, _BEARER):
         masked = pattern.sub(lambda m: m["key"] + MASK, masked)
     masked = _QUOTED_FIELD.sub(lambda m: m["key"] + m["value"][0] + MASK + m["value"][0], masked)
     masked = _QUERY_PARAM.sub(_mask_encoded_parameter, masked)
     return redact(masked)
+
+
+def _may_hold_secret_syntax(text: str) -> bool:
+    """Whether any pattern above can match: each needs "=" (key=value, sig=, query
+    parameters), ":" (URLs, quoted fields) or the word Bearer."""
+    return "=" in text or ":" in text or "bearer" in text.lower()
 
 
 def _mask_encoded_parameter(match: re.Match[str]) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 
 from turbodata.secrets import mask_secrets
@@ -86,10 +86,13 @@ class RunSummary:
         }
 
 
+_TABLE_FIELDS = tuple(f.name for f in fields(TableResult) if f.name not in ("name", "blocked_by"))
+
+
 def _table_dict(result: TableResult) -> dict[str, object]:
-    data = asdict(result)
-    data.pop("name")
-    data.pop("blocked_by")
+    # not dataclasses.asdict: its deep copy of every value was a tenth of a rerun of 300 tables
+    data: dict[str, object] = {name: getattr(result, name) for name in _TABLE_FIELDS}
+    data["ddl"], data["problems"] = list(result.ddl), list(result.problems)
     data["seconds"] = round(result.seconds, 3)
     return data
 

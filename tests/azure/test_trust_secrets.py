@@ -92,6 +92,14 @@ def test_summary_data_masks_every_string() -> None:
     assert redact_data(data)["n"] == 3
 
 
+def test_text_without_connection_syntax_still_hides_registered_values_and_tokens() -> None:
+    """Text without "=", ":" or "Bearer" skips the patterns, not the registered values."""
+    secret = planted()
+    secrets.register_secret(secret)
+    assert redact_data({"table": f"t {secret} x"}) == {"table": "t *** x"}
+    assert mask_secrets("BEARER " + secret * 2) == "BEARER ***"
+
+
 @pytest.fixture
 def secret_db_url(tmp_path: Path) -> tuple[str, str]:
     """A SQLite URL carrying a planted password in `odbc_connect` (SQLite ignores it)."""

@@ -62,7 +62,9 @@ class Trait:
 
 def read_traits(entries: Any) -> list[Trait]:
     """Traits in any of the three shapes: bare string, named arguments, positional arguments."""
-    traits = (_read_trait(entry) for entry in (entries if isinstance(entries, list) else []))
+    if not isinstance(entries, list) or not entries:
+        return []  # most attributes: no traits (a rerun reads thousands of columns)
+    traits = (_read_trait(entry) for entry in entries)
     return [trait for trait in traits if trait is not None]
 
 
@@ -86,6 +88,8 @@ def _read_trait(entry: Any) -> Trait | None:
 
 def find_trait(traits: Sequence[Trait], name: str) -> Trait | None:
     """The first trait called `name` (case-insensitive); earlier traits win."""
+    if not traits:
+        return None
     wanted = name.casefold()
     return next((trait for trait in traits if trait.name.casefold() == wanted), None)
 
