@@ -223,6 +223,9 @@ def test_change_rows_are_staged_in_a_temp_table_and_applied_without_merge(
     statements = [s.replace(name.lstrip("#"), "turbodata_stage") for s in conn.sql[:-1]]
     create, index, repeated, winners, delete, drop_deletes, count, update, insert, drop = statements
     assert create.startswith("CREATE TABLE [#turbodata_stage] ( [Id] UNIQUEIDENTIFIER")
+    # tempdb's collation is the server's: staged text compares under the database's
+    assert "[name] NVARCHAR(max) COLLATE DATABASE_DEFAULT NULL" in create
+    assert create.count("COLLATE") == 1
     assert index == "CREATE INDEX turbodata_stage_key ON [#turbodata_stage] ([Id])"
     assert repeated == (
         "SELECT TOP 1 [#turbodata_stage].[Id] FROM [#turbodata_stage] "

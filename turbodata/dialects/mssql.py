@@ -138,7 +138,15 @@ class MSSQLDialect(Dialect):
     indexes_unbounded_text = False  # NVARCHAR(max) cannot be an index key (Msg 1919)
 
     def staging_table(self, target_name: str, columns: list[sa.Column]) -> sa.Table:
-        return sa.Table(self.staging_table_name(target_name), sa.MetaData(), *columns)
+        """A #temp table lives in tempdb and its text columns would take tempdb's collation,
+        the server's default: where the database's differs, comparing staged keys with the
+        table's fails (Msg 468) or, case-sensitive against case-insensitive, ranks keys the
+        table holds as one apart. COLLATE DATABASE_DEFAULT gives them the database's."""
+        return sa.Table(
+            self.staging_table_name(target_name),
+            sa.MetaData(),
+            *(_in_database_collation(column) for column in columns),
+        )
 
     def reflect_types(self, conn: Connection, table: str, schema: str | None) -> dict[str, SqlType]:
         """From INFORMATION_SCHEMA.COLUMNS (SQL Server's documented view): names as declared
@@ -288,6 +296,13 @@ _KIND_OF_DATA_TYPE = {
     "date": Kind.DATE,
     "time": Kind.TIME,
 }
+
+
+def _in_database_collation(column: sa.Column) -> sa.Column:
+    if not isinstance(column.type, sa.String):
+        return column
+    text = mssql.NVARCHAR(column.type.length, collation="DATABASE_DEFAULT")
+    return sa.Column(column.name, text, quote=column.name.quote, nullable=column.nullable)
 
 
 def _reflected_type(
