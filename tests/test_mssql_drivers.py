@@ -143,6 +143,10 @@ def test_pytds_bulk_copy_declares_every_column_type() -> None:
     assert isinstance(_tds_wire_type(pytds_types, string_type(None)), pytds_types.NVarCharMaxType)
     assert isinstance(_tds_wire_type(pytds_types, string_type(4001)), pytds_types.NVarCharMaxType)
     assert isinstance(_tds_wire_type(pytds_types, SqlType(Kind.BIGINT)), pytds_types.BigIntType)
+    assert isinstance(_tds_wire_type(pytds_types, SqlType(Kind.TINYINT)), pytds_types.TinyIntType)
+    # the landing column's own type: an 8-byte float into REAL landed garbage (Babelfish)
+    assert isinstance(_tds_wire_type(pytds_types, SqlType(Kind.REAL)), pytds_types.RealType)
+    assert isinstance(_tds_wire_type(pytds_types, SqlType(Kind.FLOAT)), pytds_types.FloatType)
     assert isinstance(_tds_wire_type(pytds_types, SqlType(Kind.BOOLEAN)), pytds_types.BitType)
     # decimals and date/time as text the server converts exactly
     assert isinstance(_tds_wire_type(pytds_types, DECIMAL_38_10), pytds_types.NVarCharType)

@@ -9,6 +9,7 @@ elsewhere): DATETIME2/DATETIMEOFFSET keep 6 fractional digits (PostgreSQL undern
 from __future__ import annotations
 
 import logging
+import struct
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -147,6 +148,40 @@ def test_every_value_arrives_exactly(engine: sa.Engine, schema: str, babelfish: 
         assert got_row[5] == want_row[5]  # NVARCHAR(MAX) over 4,000 characters, non-BMP
         assert got_row[6] == want_row[6]  # '' stays '', NULL stays NULL
         assert got_row[7:] == want_row[7:]
+
+
+NUMBER_TYPES = {
+    "k": SqlType(Kind.INTEGER),
+    "tiny": SqlType(Kind.TINYINT),
+    "small": SqlType(Kind.SMALLINT),
+    "i": SqlType(Kind.INTEGER),
+    "big": SqlType(Kind.BIGINT),
+    "single": SqlType(Kind.REAL),
+    "double": SqlType(Kind.FLOAT),
+}
+NUMBER_ROWS = [
+    (1, 0, -32768, -(2**31), -(2**63), 0.1, 0.1),
+    (2, 255, 32767, 2**31 - 1, 2**63 - 1, -1.5, -1e308),
+    (3, 7, 0, 0, 0, 3.4028234663852886e38, 2.2250738585072014e-308),
+]
+
+
+def test_every_number_type_arrives_exactly(engine: sa.Engine, schema: str) -> None:
+    """Each number kind at its limits, a REAL as the nearest single-precision value: a bulk
+    copy that sent REAL as an 8-byte float landed garbage while counting every row."""
+    dialect = for_engine(engine)
+    columns = list(zip(*NUMBER_ROWS, strict=True))
+    arrays = [
+        pa.array(v, arrow_type(t)) for v, t in zip(columns, NUMBER_TYPES.values(), strict=True)
+    ]
+    batch = pa.RecordBatch.from_arrays(arrays, names=list(NUMBER_TYPES))
+    with engine.begin() as conn:
+        table = create(conn, schema, "numbers", NUMBER_TYPES)
+        assert dialect.insert_batch(conn, table, batch, list(NUMBER_TYPES.values())) == 3
+    with engine.connect() as conn:
+        got = [tuple(row) for row in conn.execute(sa.select(table).order_by(table.c.k))]
+    single = [struct.unpack("f", struct.pack("f", row[5]))[0] for row in NUMBER_ROWS]
+    assert got == [(*row[:5], s, row[6]) for row, s in zip(NUMBER_ROWS, single, strict=True)]
 
 
 def test_ddl_adds_and_widens_columns_and_reflects_them(engine: sa.Engine, schema: str) -> None:

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.dialects import mssql
 from sqlalchemy.engine import Connection, Engine
@@ -398,9 +399,21 @@ class _Landing:
         target = sql.identifier_preparer.format_table(table)
         return f"INSERT INTO {target} ({names}) SELECT {values} FROM {self.quoted(self.name)}"
 
-    def count_sql(self) -> str:
-        counts = ", ".join(f"COUNT({self.quoted(c)})" for c in self.landed_columns)
-        return f"SELECT COUNT(*), {counts} FROM {self.quoted(self.name)}"
+    @property
+    def number_positions(self) -> list[int]:
+        """The columns that land as numbers (not text): their range is checked too."""
+        kinds = (Kind.FLOAT, Kind.REAL, *_INTEGERS)
+        return [i for i, t in enumerate(self.types) if t.kind in kinds]
+
+    def check_sql(self) -> str:
+        """Rows, each column's non-NULL values, and each number column's MIN and MAX."""
+        landed = self.landed_columns
+        counts = [f"COUNT({self.quoted(c)})" for c in landed]
+        ranges = [
+            f"MIN({self.quoted(landed[i])}), MAX({self.quoted(landed[i])})"
+            for i in self.number_positions
+        ]
+        return f"SELECT COUNT(*), {', '.join(counts + ranges)} FROM {self.quoted(self.name)}"
 
     def empty(self, conn: Connection) -> None:
         self.run(conn, f"TRUNCATE TABLE {self.quoted(self.name)}")
@@ -469,17 +482,37 @@ def _landing_for(
 
 
 def _landed_problem(conn: Connection, landing: _Landing, batch: pa.RecordBatch) -> str | None:
-    """What differs between the landed rows and the batch: row count, or a column's count
-    of non-NULL values (mssql-python on Babelfish lands all but one column as NULL while
-    reporting every row copied)."""
-    landed = list(conn.exec_driver_sql(landing.count_sql()).one())
+    """What differs between the landed rows and the batch: row count, a column's count of
+    non-NULL values (mssql-python on Babelfish lands all but one column as NULL while
+    reporting every row copied), or a number column's smallest or largest value (a REAL
+    sent as an 8-byte float landed as garbage, every value non-NULL)."""
+    landed = list(conn.exec_driver_sql(landing.check_sql()).one())
     if landed[0] != batch.num_rows:
         return f"{landed[0]} rows arrived for {batch.num_rows} sent"
-    for name, count, column in zip(landing.columns, landed[1:], batch.columns, strict=True):
+    width = len(landing.columns)
+    counts, ranges = landed[1 : width + 1], landed[width + 1 :]
+    for name, count, column in zip(landing.columns, counts, batch.columns, strict=True):
         expected = batch.num_rows - nulls_in(column)
         if count != expected:
             return f"column {name}: {count} values arrived for {expected} sent"
+    for index, position in enumerate(landing.number_positions):
+        arrived = tuple(ranges[2 * index : 2 * index + 2])
+        sent = _number_range(batch.column(position), landing.types[position])
+        if arrived != sent:
+            return (
+                f"column {landing.columns[position]}: values from {arrived[0]} to"
+                f" {arrived[1]} arrived for {sent[0]} to {sent[1]} sent"
+            )
     return None
+
+
+def _number_range(values: pa.Array, sql_type: SqlType) -> tuple[object, object]:
+    """(smallest, largest) of a batch's number column as the column stores them (a REAL's
+    values at single precision)."""
+    if sql_type.kind is Kind.REAL:
+        values = pc.cast(values, pa.float32())
+    extremes = pc.min_max(values).as_py()
+    return extremes["min"], extremes["max"]
 
 
 def _keep_session_landings(conn: Connection) -> None:

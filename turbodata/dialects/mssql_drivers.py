@@ -225,6 +225,14 @@ class PytdsDriver(Driver):
 
 
 _INTEGER_KINDS = (Kind.TINYINT, Kind.SMALLINT, Kind.INTEGER, Kind.BIGINT)
+_NUMBER_WIRE_TYPES = {  # pytds.tds_types class names
+    Kind.TINYINT: "TinyIntType",
+    Kind.SMALLINT: "SmallIntType",
+    Kind.INTEGER: "IntType",
+    Kind.BIGINT: "BigIntType",
+    Kind.REAL: "RealType",
+    Kind.FLOAT: "FloatType",
+}
 # ODBC's SQL type codes (sql.h, sqlucode.h), the same in pyodbc and mssql-python
 SQL_BIT, SQL_BIGINT, SQL_DOUBLE, SQL_WVARCHAR, SQL_WLONGVARCHAR = -7, -5, 8, -9, -10
 
@@ -260,15 +268,15 @@ def _utf16_length(value: object) -> int:
 
 
 def _tds_wire_type(tds_types: Any, sql_type: SqlType) -> Any:
-    """How a column travels in pytds' bulk copy: numbers and bits natively, the rest as
-    Unicode text the server converts (exact for decimals, date/time and GUIDs)."""
+    """How a column travels in pytds' bulk copy: numbers and bits natively, each as the
+    landing column's own type (`mssql.landing_type`), the rest as Unicode text the server
+    converts (exact for decimals, date/time and GUIDs). The wire type is the column's: an
+    8-byte float sent into a REAL column landed as garbage on Babelfish, every row "copied"."""
     kind = sql_type.kind
     if kind is Kind.BOOLEAN:
         return tds_types.BitType()
-    if kind in _INTEGER_KINDS:
-        return tds_types.BigIntType()
-    if kind in (Kind.FLOAT, Kind.REAL):
-        return tds_types.FloatType()
+    if kind in _NUMBER_WIRE_TYPES:
+        return getattr(tds_types, _NUMBER_WIRE_TYPES[kind])()
     if kind is Kind.STRING:
         if sql_type.length is None or sql_type.length > 4000:
             return tds_types.NVarCharMaxType()
