@@ -464,6 +464,25 @@ def test_unlisted_csvs_in_an_incremental_folder_are_loaded_and_missing_ones_note
     ]  # the loader holds the table while it is missing
 
 
+def test_csvs_no_table_takes_in_an_incremental_folder_are_named_in_a_warning(
+    tmp_path: Path,
+) -> None:
+    """A CSV below a table's folder or beside the table folders is no partition of the
+    export: not loaded, and never left without a word."""
+    lake = LakeBuilder(tmp_path)
+    lake.folder("2024-05-01T10.00.00Z", {"t": COLUMNS}, {"t/2024.csv": ROW})
+    lake.write("2024-05-01T10.00.00Z/t/retry/2024.csv", ROW)
+    lake.write("2024-05-01T10.00.00Z/t.csv", ROW)
+    lake.write("2024-05-01T10.00.00Z/OptionsetMetadata/StateMetadata.csv", "")
+    plan = discover(LocalLake(tmp_path))
+    [batch] = plan.batches
+    assert [f.info.path for f in batch.files] == ["2024-05-01T10.00.00Z/t/2024.csv"]
+    [warning] = [w for w in plan.warnings if "no table" in w]
+    assert "2024-05-01T10.00.00Z/t.csv" in warning
+    assert "2024-05-01T10.00.00Z/t/retry/2024.csv" in warning
+    assert "StateMetadata" not in warning
+
+
 def test_classic_layout_reads_listed_snapshots_only(tmp_path: Path) -> None:
     lake = LakeBuilder(tmp_path)
     lake.write("model.json", model_json([entity("t", COLUMNS, ["t/Snapshot/2024_123.csv"])]))

@@ -458,7 +458,30 @@ def _folder_batches(
                     schema.name, folder, schema, data_files, LoadMode.APPEND, missing=missing
                 )
             )
+    _warn_of_stray_csvs(folder, files, batches, plan)
     return batches
+
+
+def _warn_of_stray_csvs(
+    folder: str, files: dict[str, FileInfo], batches: list[TableBatch], plan: LakePlan
+) -> None:
+    """CSVs of the folder that no table takes (beside the table folders, or below one, and
+    not listed): not the export's partitions, so not loaded, but never passed over silently."""
+    taken = {data_file.info.path for batch in batches for data_file in batch.files}
+    stray = [
+        path
+        for path in files
+        if path.endswith(".csv")
+        and path not in taken
+        and path.count("/") != 2  # directly in a table folder: that table's, or its problem
+        and path.split("/")[1] not in NON_DATA_FOLDERS
+    ]
+    if stray:
+        plan.warn(
+            f"{folder}: {len(stray)} CSV file(s) that no table takes (not in a table's folder"
+            f" nor listed in model.json) were not loaded: {', '.join(sorted(stray)[:10])}"
+            + (" …" if len(stray) > 10 else "")
+        )
 
 
 def _tables_with_partitions(model: Model) -> set[str]:
