@@ -150,3 +150,31 @@ def test_metadata_only_samples_fail_each_table_whose_partitions_are_all_missing(
     for result in summary.tables.values():
         assert result.status == "failed" and "missing): the snapshot is incomplete" in result.error
     assert {t for t in table_names(sqlite_url) if not t.startswith("_turbodata_")} == set()
+
+
+def test_a_rejected_row_in_a_snapshot_keeps_its_last_version_and_nothing_is_deleted(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A rejected row is not staged, so the snapshot cannot tell it from a deleted key: the
+    rows the snapshot lacks are kept (named in the table's problems), the rest applies."""
+    lake = LakeBuilder(tmp_path / "lake")
+    columns = [*WITH_ID, attribute("amount", "decimal", precision=10, scale=2)]
+    guid = "00000000-0000-0000-0000-00000000000{}".format
+    lake.write("model.json", model_json([entity("account", columns, [PARTITION])]))
+    lake.write(PARTITION, f"{guid(1)},a,1.50\n{guid(2)},b,2.50\n{guid(3)},c,3.50\n")
+    assert migrate(lake.root, db_url).ok
+    lake.write(PARTITION, f"{guid(1)},a2,1.50\n{guid(2)},b2,2.5.0\n")  # 3 is gone, 2 is bad
+
+    summary = migrate(lake.root, db_url)
+
+    account = summary.tables["account"]
+    assert (account.rows_rejected, account.rows_deleted, account.rows_updated) == (1, 0, 1)
+    assert not summary.ok
+    assert names_in(db_url, "account") == ["a2", "b", "c"]  # b's last good version stays
+    assert any("2 row(s) not in this snapshot were kept" in p for p in account.problems)
+    lake.write(PARTITION, f"{guid(1)},a2,1.50\n{guid(2)},b2,2.60\n")  # fixed at the source
+
+    summary = migrate(lake.root, db_url)
+
+    assert summary.ok and summary.tables["account"].rows_deleted == 1
+    assert names_in(db_url, "account") == ["a2", "b2"]

@@ -129,7 +129,7 @@ class BatchWriter:
             ),
         )
         longest: dict[str, int] = {}
-        staged, read_before = 0, result.rows_read
+        staged, read_before, rejected_before = 0, result.rows_read, result.rows_rejected
         with self.dialect.bulk_insert(self.conn, staging.types) as sink:
             for index, data_file in enumerate(files):
                 rows, rejects = 0, []
@@ -146,9 +146,16 @@ class BatchWriter:
         if applies_changes(reading.batch.mode):
             counts = staging.apply(soft_delete=self.options.soft_delete)
         else:
-            counts = staging.replace_all(soft_delete=self.options.soft_delete)
+            rejected = result.rows_rejected - rejected_before
+            counts = staging.replace_all(soft_delete=self.options.soft_delete, rejected=rejected)
             read = result.rows_read - read_before
             _refuse_empty_snapshot(reading.batch, files, staged, counts.deleted, read)
+            if counts.kept:
+                result.problems.append(
+                    f"{result.name}: {counts.kept} row(s) not in this snapshot were kept, not"
+                    f" deleted: {rejected} of its rows were rejected, and a rejected row cannot"
+                    " be told from a deleted one (they go with a snapshot that loads in full)"
+                )
         staging.drop()
         result.rows_inserted += counts.inserted
         result.rows_updated += counts.updated

@@ -64,6 +64,7 @@ class AppliedCounts:
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
+    kept: int = 0  # rows a snapshot lacks, kept because some of its rows were rejected
 
 
 Columns = sa.sql.ColumnCollection  # a table's `.c`, or ON CONFLICT's `excluded`
@@ -182,9 +183,16 @@ class Staging:
             self.conn, self.target, self.table, self.names, self.columns.key, newer, absent
         )
 
-    def replace_all(self, *, soft_delete: bool) -> AppliedCounts:
+    def replace_all(self, *, soft_delete: bool, rejected: int = 0) -> AppliedCounts:
         """A snapshot: the table becomes exactly the staged rows, minus delete rows; keys
-        absent from the snapshot are deleted (or, with `soft_delete`, marked deleted)."""
+        absent from the snapshot are deleted (or, with `soft_delete`, marked deleted).
+
+        Unless some of the snapshot's rows were `rejected`: a rejected row's key is not
+        staged, so it cannot be told from a deleted one. Then the staged rows are upserted,
+        its delete rows applied, and the table's rows it lacks are kept (`kept`) until a
+        snapshot loads in full; a rejected row keeps its last good version."""
+        if rejected:
+            return self._merge_snapshot(soft_delete)
         self._drop_delete_rows()
         gone = ~sa.exists().where(self._matches())  # the table's rows the snapshot lacks
         new = self._count_new()
@@ -209,6 +217,15 @@ class Staging:
         insert = sa.insert(self.target).from_select(self.names, sa.select(*columns))
         staged = self.conn.execute(insert.execution_options(preserve_rowcount=True)).rowcount
         return AppliedCounts(inserted=new, updated=staged - new, deleted=deleted)
+
+    def _merge_snapshot(self, soft_delete: bool) -> AppliedCounts:
+        deleted = self._apply_deletes(soft_delete)
+        gone = ~sa.exists().where(self._matches())
+        count_gone = sa.select(sa.func.count()).select_from(self.target).where(gone)
+        kept = self.conn.execute(count_gone).scalar_one()
+        new = self._count_new()
+        touched = self._upsert(_snapshot_wins)
+        return AppliedCounts(inserted=new, updated=touched - new, deleted=deleted, kept=kept)
 
     def drop(self) -> None:
         self.conn.exec_driver_sql(self.dialect.drop_staging_sql(self.conn.dialect, self.table))
