@@ -149,7 +149,9 @@ class BatchWriter:
             rejected = result.rows_rejected - rejected_before
             counts = staging.replace_all(soft_delete=self.options.soft_delete, rejected=rejected)
             read = result.rows_read - read_before
-            _refuse_empty_snapshot(reading.batch, files, staged, counts.deleted, read)
+            # rows kept for rejects would have gone: all rejected still refuses the snapshot
+            gone = counts.deleted + counts.kept
+            _refuse_empty_snapshot(reading.batch, files, staged, gone, read)
             if counts.kept:
                 result.problems.append(
                     f"{result.name}: {counts.kept} row(s) not in this snapshot were kept, not"
