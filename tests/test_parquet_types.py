@@ -43,3 +43,31 @@ def test_float16_and_zoned_timestamps_load_as_real_and_utc_datetime(tmp_path: Pa
         ("a", 0.5, *["2024-01-01 00:00:00.0000000"] * 3),
         ("b", -65504.0, *["2024-07-01 12:30:00.0000000"] * 3),
     ]
+
+
+def test_a_decimal_column_floating_point_in_another_file_fails_the_table(tmp_path: Path) -> None:
+    """Arrow's permissive unification would make the column a double and round the decimal
+    (12345678901234567890.12 → 1.2345678901234567e+19): the table fails instead, naming the
+    file; a decimal widened by another file's decimal, or an integer, still loads."""
+    from decimal import Decimal
+
+    lake = tmp_path / "lake"
+    for table, other in (("mixed", pa.array([1.5])), ("wider", pa.array([Decimal("1.5")]))):
+        (lake / table).mkdir(parents=True)
+        exact = pa.array([Decimal("12345678901234567890.12")], pa.decimal128(22, 2))
+        pq.write_table(pa.table({"Id": ["a"], "amount": exact}), lake / table / "part-0.parquet")
+        pq.write_table(pa.table({"Id": ["b"], "amount": other}), lake / table / "part-1.parquet")
+    target = tmp_path / "target.sqlite"
+
+    summary = migrate(lake, f"sqlite:///{target}")
+
+    mixed = summary.tables["mixed"]
+    assert mixed.status == "failed" and not summary.ok
+    assert "'amount' is decimal128(22, 2) in mixed/part-0.parquet" in mixed.error
+    assert summary.tables["wider"].status == "loaded"
+    with sqlite3.connect(target) as db:
+        assert db.execute("SELECT amount FROM wider ORDER BY Id").fetchall() == [
+            ("12345678901234567890.12",),
+            ("1.50",),
+        ]
+        assert db.execute("SELECT name FROM sqlite_master WHERE name = 'mixed'").fetchall() == []

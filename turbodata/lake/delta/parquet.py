@@ -52,6 +52,7 @@ def folder_schema(
         unified = pa.unify_schemas(schemas, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise ParquetReadError(f"{table}: the files of {folder} disagree: {error}") from error
+    _refuse_inexact_widening(table, files, schemas, unified)
     by_column: dict[str, list[str | None]] = {}
     for info in files:
         for name, value in partition_values(folder, info.path).items():
@@ -60,6 +61,26 @@ def folder_schema(
     for name in partitions:
         unified = unified.append(pa.field(name, _partition_type(by_column[name])))
     return unified.remove_metadata(), partitions
+
+
+def _refuse_inexact_widening(
+    table: str, files: Sequence[FileInfo], schemas: Sequence[pa.Schema], unified: pa.Schema
+) -> None:
+    """The one widening of `unify_schemas` that changes values without an error: a decimal
+    column that is floating-point in another file becomes a double (12345678901234567890.12
+    loaded as 1.2345678901234567e+19). Integers become doubles too, but a cast that would
+    change one fails."""
+    for field in unified:
+        if not pa.types.is_floating(field.type):
+            continue
+        for info, schema in zip(files, schemas, strict=True):
+            index = schema.get_field_index(field.name)
+            if index >= 0 and pa.types.is_decimal(schema.field(index).type):
+                raise ParquetReadError(
+                    f"{table}: column {field.name!r} is {schema.field(index).type} in"
+                    f" {info.path} but floating-point in another file: no type holds both"
+                    " exactly (rewrite the files with one type)"
+                )
 
 
 def _partition_type(values: list[str | None]) -> pa.DataType:
