@@ -24,7 +24,7 @@ from turbodata.load.options import LoadOptions
 from turbodata.model import DataFile, RowSource, TableBatch
 from turbodata.read.convert import TypedChunk, as_text, convert_chunk, convert_typed, plain_array
 from turbodata.read.prefetch import prefetched
-from turbodata.read.reader import RawChunk, RowReject, read_raw
+from turbodata.read.reader import HeaderMismatch, RawChunk, RowReject, read_raw
 from turbodata.summary import TableResult
 from turbodata.types.batch import BatchTypes, TypePass, WidenedNumber, is_number
 from turbodata.types.sql import Kind, SqlType
@@ -195,12 +195,15 @@ class BatchReader:
     ) -> Iterator[RawChunk]:
         names = batch.schema.column_names
         min_width = len(names) if exact_width else self.min_widths.get(batch.table)
-        yield from read_raw(
-            functools.partial(self.lake.open, data_file.info.path),
-            column_names=names,
-            dialect=data_file.dialect,
-            min_width=min_width,
-        )
+        try:
+            yield from read_raw(
+                functools.partial(self.lake.open, data_file.info.path),
+                column_names=names,
+                dialect=data_file.dialect,
+                min_width=min_width,
+            )
+        except HeaderMismatch as error:
+            raise HeaderMismatch(f"{data_file.info.path}: {error}") from None
 
     def count_rows(self, batch: TableBatch, data_file: DataFile) -> int:
         if batch.source is not None:

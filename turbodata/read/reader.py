@@ -36,7 +36,7 @@ import codecs
 import functools
 import io
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -83,6 +83,23 @@ class UnsupportedEncoding(ValueError):
     """The metadata declares an encoding Python has no text codec for."""
 
 
+class HeaderMismatch(ValueError):
+    """A file's header row names other columns, or another order, than its metadata: its
+    values would land in the wrong columns."""
+
+
+def check_header(header: Sequence[str | None], column_names: Sequence[str]) -> None:
+    """The header names the metadata's columns in order (case and surrounding spaces aside),
+    or the first of them (a file written before columns were appended)."""
+    named = [(value or "").strip().lstrip("\ufeff").strip() for value in header]
+    declared = [name.casefold() for name in column_names]
+    if [name.casefold() for name in named] != declared[: len(named)]:
+        raise HeaderMismatch(
+            f"its header row names the columns {', '.join(named)}, the metadata"
+            f" {', '.join(column_names)}: its values would go into the wrong columns"
+        )
+
+
 class _Irregular(Exception):
     """The fast path met a row it cannot take; the exact path resumes the file."""
 
@@ -116,7 +133,10 @@ def read_raw(
             else:
                 fast_input = _FastInput(stream, head)
                 try:
-                    for chunk in _fast_chunks(fast_input, width, dialect, chunk_rows, chunk_bytes):
+                    chunks = _fast_chunks(
+                        fast_input, column_names, dialect, chunk_rows, chunk_bytes
+                    )
+                    for chunk in chunks:
                         rows_done += chunk.num_rows
                         yield chunk
                     return
@@ -190,12 +210,12 @@ codecs.register_error(_MARK_UNDECODABLE, _mark_undecodable)
 
 def _fast_chunks(
     fast_input: _FastInput,
-    width: int,
+    column_names: list[str],
     dialect: CsvDialect,
     chunk_rows: int,
     chunk_bytes: int,
 ) -> Iterator[RawChunk]:
-    names = [f"c{i}" for i in range(width)]
+    names = [f"c{i}" for i in range(len(column_names))]
 
     try:
         reader = pacsv.open_csv(
@@ -228,6 +248,7 @@ def _fast_chunks(
         raise _Irregular from error
     first_row, pending, last_batch = 1, _Pending(), None
     header = dialect.header  # pyarrow's skip_rows skips a line, not a record with quoted newlines
+    header_row: list[str | None] | None = None  # checked once it is known to be whole
     while True:
         try:
             batch = reader.read_next_batch()
@@ -238,7 +259,11 @@ def _fast_chunks(
         if batch.num_rows:
             last_batch = batch
         if header and batch.num_rows:
+            header_row = list(batch.slice(0, 1).to_pylist()[0].values())
             batch, header = batch.slice(1), False
+        if header_row is not None and batch.num_rows:  # rows follow: a header complete
+            check_header(header_row, column_names)
+            header_row = None
         if not batch.num_rows:
             continue
         if pending.rows >= chunk_rows or pending.bytes >= chunk_bytes:
@@ -254,6 +279,8 @@ def _fast_chunks(
         if batches:
             yield _chunk_from_batches(batches, first_row)
         raise _Irregular
+    if header_row is not None:
+        check_header(header_row, column_names)
     if pending.rows:
         yield _chunk_from_batches(pending.take(), first_row)
 
@@ -375,8 +402,8 @@ def _exact_chunks(
     skip_rows: int,
 ) -> Iterator[RawChunk]:
     records = _records(text, dialect)
-    if dialect.header:
-        next(records, None)
+    if dialect.header and (first := next(records, None)) is not None and first[0] is not None:
+        check_header(first[0], column_names)  # (None: the file ends inside the header)
     builder = _ChunkBuilder(len(column_names))
     undecodable = f"invalid {_encoding_label(dialect.encoding)}"
     widest = 0  # widths may only grow down a file: a narrower row is truncated or misaligned

@@ -1,0 +1,59 @@
+"""A partition whose metadata says it has a header row (`columnHeaders`): the header is
+compared with the metadata's columns, never skipped blind, because the file states its own
+column order and values bound by position would land in the wrong columns."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.lakebuilder import LakeBuilder, attribute, entity, model_json
+from turbodata import migrate
+
+COLUMNS = [
+    attribute("Id", "guid"),
+    attribute("first", "string", 20),
+    attribute("last", "string", 20),
+]
+ROW = "00000000-0000-0000-0000-000000000001,Alice,Smith\n"
+
+
+def lake_with_header(root: Path, header: str, rows: str = ROW) -> Path:
+    lake = LakeBuilder(root)
+    lake.write("contact/part1.csv", header + "\n" + rows)
+    contact = entity("contact", COLUMNS, ["contact/part1.csv"])
+    contact["partitions"][0]["fileFormatSettings"]["columnHeaders"] = True
+    lake.write("model.json", model_json([contact]))
+    return root
+
+
+@pytest.mark.parametrize("size", ["tiny", "large"])  # the exact path, and pyarrow's
+def test_a_header_in_another_order_fails_the_table_naming_the_file(
+    tmp_path: Path, size: str
+) -> None:
+    rows = ROW * (1 if size == "tiny" else 400)  # 20 kB: past the tiny-file limit
+    rows = rows.replace("0001,", "{:04d},")
+    rows = "".join(line.format(i) + "\n" for i, line in enumerate(rows.splitlines()))
+    lake = lake_with_header(tmp_path / "lake", "Id,last,first", rows)
+    target = tmp_path / "t.sqlite"
+
+    summary = migrate(lake, f"sqlite:///{target}")
+
+    contact = summary.tables["contact"]
+    assert contact.status == "failed" and not summary.ok
+    assert "contact/part1.csv: its header row names the columns Id, last, first" in contact.error
+    with sqlite3.connect(target) as db:
+        assert db.execute("SELECT name FROM sqlite_master WHERE name = 'contact'").fetchall() == []
+
+
+def test_a_header_naming_the_columns_in_another_case_or_spacing_loads(tmp_path: Path) -> None:
+    lake = lake_with_header(tmp_path / "lake", "ID, First ,LAST")
+    target = tmp_path / "t.sqlite"
+
+    summary = migrate(lake, f"sqlite:///{target}")
+
+    assert summary.ok, summary.to_dict()
+    with sqlite3.connect(target) as db:
+        assert db.execute("SELECT first, last FROM contact").fetchall() == [("Alice", "Smith")]
