@@ -255,3 +255,31 @@ def test_a_first_load_with_a_repeated_key_falls_back_to_staging(
             assert rows_of(mssql_url, "t", where) == rows_of(reference, "t"), name
     finally:
         drop_schema(engine, unique_schema)
+
+
+def test_text_keys_the_collation_makes_one_fail_the_table_instead_of_merging(
+    mssql_url: str, schema: str, tmp_path: Path
+) -> None:
+    """'abc', 'ABC' and 'abc ' are three rows in the source and one key to a case-insensitive
+    collation (and `=` ignores trailing spaces under every collation): the table fails,
+    naming the key, instead of keeping one row. SQLite and PostgreSQL keep all three."""
+    columns = [attribute("code", "string", 10), attribute("v", "int32")]
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.folder(
+        "2025-01-01T00.00.00Z",
+        {"twice": columns, "later": columns},
+        {"twice/2025.csv": "abc,1\nABC,2\n", "later/2025.csv": "abc,1\n"},
+    )
+    lake.folder("2025-01-02T00.00.00Z", {"later": columns}, {"later/2025.csv": "abc ,2\n"})
+    keys = {"twice": ["code"], "later": ["code"]}
+
+    summary = migrate(lake.root, mssql_url, options=LoadOptions(db_schema=schema, keys=keys))
+
+    for table in ("twice", "later"):
+        result = summary.tables[table]
+        assert result.status == "failed", result
+        assert "is spelled more than one way" in (result.error or ""), result.error
+    assert rows_of(mssql_url, "later", schema) == [("abc", 1)]  # the first folder's row
+    reference = f"sqlite:///{tmp_path / 'reference.sqlite'}"
+    assert migrate(lake.root, reference, options=LoadOptions(keys=keys)).ok
+    assert len(rows_of(reference, "twice")) == 2 and len(rows_of(reference, "later")) == 2

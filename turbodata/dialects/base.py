@@ -191,6 +191,14 @@ class Dialect:
     # without one, slower but the same rows.
     indexes_unbounded_text = True
 
+    def key_spelling_checks(
+        self, staging: sa.Table, target: sa.Table, key: Sequence[str]
+    ) -> tuple[sa.Select, sa.Select] | None:
+        """Queries that find a key the database compares as equal to another spelled
+        differently: staged twice (ranking would keep one), and staged and in the table (an
+        upsert would update the other). None here: text compares byte for byte."""
+        return None
+
     def staging_table(self, target_name: str, columns: list[sa.Column]) -> sa.Table:
         """A temporary table for one batch of one table."""
         name = self.staging_table_name(target_name)

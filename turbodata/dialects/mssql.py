@@ -149,6 +149,26 @@ class MSSQLDialect(Dialect):
             *(_in_database_collation(column) for column in columns),
         )
 
+    def key_spelling_checks(
+        self, staging: sa.Table, target: sa.Table, key: Sequence[str]
+    ) -> tuple[sa.Select, sa.Select] | None:
+        """Text keys compare under the column's collation, and `=` ignores trailing spaces
+        under every collation: 'abc', 'ABC' and 'abc ' are one key to a case-insensitive
+        database, though the source holds three rows. Finds such a key by its bytes."""
+        text = [k for k in key if isinstance(staging.c[k].type, sa.String)]
+        if not text:
+            return None
+        staged = [staging.c[k] for k in key]
+        twice = sa.or_(
+            *(sa.func.min(_bytes(staging.c[k])) != sa.func.max(_bytes(staging.c[k])) for k in text)
+        )
+        in_table = sa.or_(*(_bytes(staging.c[k]) != _bytes(target.c[k]) for k in text))
+        matches = sa.and_(*(staging.c[k] == target.c[k] for k in key))
+        return (
+            sa.select(*staged).group_by(*staged).having(twice).limit(1),
+            sa.select(*staged).where(matches, in_table).limit(1),
+        )
+
     def reflect_types(self, conn: Connection, table: str, schema: str | None) -> dict[str, SqlType]:
         """From INFORMATION_SCHEMA.COLUMNS (SQL Server's documented view): names as declared
         (Babelfish's sys.columns, which SQLAlchemy's inspector reads, lower-cases them) and no
@@ -297,6 +317,10 @@ _KIND_OF_DATA_TYPE = {
     "date": Kind.DATE,
     "time": Kind.TIME,
 }
+
+
+def _bytes(column: sa.ColumnElement) -> sa.ColumnElement:
+    return sa.cast(column, mssql.VARBINARY("max"))
 
 
 def _in_database_collation(column: sa.Column) -> sa.Column:

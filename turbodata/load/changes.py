@@ -119,6 +119,11 @@ def strictly_newer(columns: ChangeColumns) -> Newer:
     return newer
 
 
+class KeySpelledTwoWays(Exception):
+    """The database compares two spellings of a key as one (case, trailing spaces): an
+    upsert would merge rows the source holds apart."""
+
+
 class SoftDeleteImpossible(Exception):
     """Soft delete was asked for rows a table has no IsDelete column to mark."""
 
@@ -155,6 +160,7 @@ class Staging:
     def keep_winners(self) -> None:
         """Index the staged rows by key (when there are many and the database needs it), then
         delete every row but the winner of each key."""
+        self._refuse_key_spellings(against_table=False)
         index_from = self.dialect.staged_key_index_from_rows
         if index_from is not None and self.rows >= index_from and self._key_indexable():
             name = f"{self.table.name.lstrip('#')}_key"
@@ -164,6 +170,22 @@ class Staging:
             return  # every key once (an initial load, mostly): nothing to rank
         self.conn.execute(_delete_losers(self.table, self.columns))
 
+    def _refuse_key_spellings(self, *, against_table: bool) -> None:
+        """Staged keys spelled two ways (ranking keeps one), or, before an upsert, spelled
+        otherwise in the table (a snapshot that replaces the table takes its spelling)."""
+        checks = self.dialect.key_spelling_checks(self.table, self.target, self.columns.key)
+        if checks is not None:
+            found = self.conn.execute(checks[against_table]).first()
+            if found is not None:
+                key = ", ".join(repr(value) for value in found)
+                raise KeySpelledTwoWays(
+                    f"key {key} of {self.target.name} is spelled more than one way (case or"
+                    f" trailing spaces), in this batch or against the table; {self.dialect.title}"
+                    " compares them as one key under the column's collation, so rows the"
+                    " source holds apart would be merged: nothing of this batch is applied"
+                    " (choose a key without such values)"
+                )
+
     def _key_indexable(self) -> bool:
         if self.dialect.indexes_unbounded_text:
             return True
@@ -171,6 +193,7 @@ class Staging:
         return not any(t.kind is Kind.STRING and t.length is None for t in key_types)
 
     def apply(self, *, soft_delete: bool) -> AppliedCounts:
+        self._refuse_key_spellings(against_table=True)
         counts = AppliedCounts()
         counts.deleted = self._apply_deletes(soft_delete)
         counts.inserted = self._count_new()
@@ -219,6 +242,7 @@ class Staging:
         return AppliedCounts(inserted=new, updated=staged - new, deleted=deleted)
 
     def _merge_snapshot(self, soft_delete: bool) -> AppliedCounts:
+        self._refuse_key_spellings(against_table=True)
         deleted = self._apply_deletes(soft_delete)
         gone = ~sa.exists().where(self._matches())
         count_gone = sa.select(sa.func.count()).select_from(self.target).where(gone)
