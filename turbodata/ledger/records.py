@@ -112,6 +112,9 @@ _insert_file = sa.insert(files)
 _insert_rejects = sa.insert(rejects)
 _insert_table_state = sa.insert(table_state)
 _fingerprints = sa.select(files.c.path, files.c.fingerprint).where(files.c.table_name == _TABLE)
+_sizes = sa.select(files.c.path, files.c.size).where(
+    files.c.table_name == _TABLE, files.c.path.in_(sa.bindparam("_paths", expanding=True))
+)
 _forget_paths = sa.delete(files).where(
     files.c.table_name == _TABLE, files.c.path.in_(sa.bindparam("_paths", expanding=True))
 )
@@ -148,6 +151,15 @@ def loaded_fingerprints(conn: Connection, table: str) -> dict[str, str]:
     return {
         path: fingerprint for path, fingerprint in conn.execute(_fingerprints, {"_table": table})
     }
+
+
+def loaded_sizes(conn: Connection, table: str, paths: Iterable[str]) -> dict[str, int]:
+    """Path → size when loaded, of those of `paths` loaded into `table`."""
+    paths = list(paths)
+    if not paths:
+        return {}
+    rows = conn.execute(_sizes, {"_table": table, "_paths": paths})
+    return {path: size for path, size in rows}
 
 
 def forget_files(conn: Connection, table: str, paths: Iterable[str]) -> None:

@@ -34,7 +34,7 @@ from turbodata.load.batch_reading import BatchReader, Reading, check_types_held
 from turbodata.load.batch_writing import BatchWriter, boolean_deletes, delete_column
 from turbodata.load.options import LoadOptions
 from turbodata.metadata.overrides import Overrides
-from turbodata.model import DataFile, FileInfo, LoadMode, TableBatch, TableSchema
+from turbodata.model import DataFile, LoadMode, TableBatch, TableSchema
 from turbodata.ops import logs, telemetry
 from turbodata.summary import Progress, TableResult
 from turbodata.types.batch import declared_types, keep_existing_guids, known_types
@@ -88,7 +88,8 @@ class TableLoader:
         for batch, files in todo:
             (late if files and self._late(batch, watermark) else on_time).append((batch, files))
         todo = on_time
-        if reason := _late_files_problem(result, late, loaded, watermark):
+        sizes = self._loaded_sizes(result.name, late, loaded)
+        if reason := _late_files_problem(result, late, loaded, sizes, watermark):
             todo = []  # nothing of this table changes in this run
             result.fail(reason)
         shifted = _shifted_batches(batches, self._column_order(result.name))
@@ -249,6 +250,16 @@ class TableLoader:
         if table in self.reload:
             return ledger.TableHistory(narrowest=history.narrowest)
         return history
+
+    def _loaded_sizes(
+        self, table: str, late: list[tuple[TableBatch, list[DataFile]]], loaded: dict[str, str]
+    ) -> dict[str, int]:
+        """The ledger's size of each late file loaded before (`_late_files_problem`)."""
+        paths = [f.info.path for _, files in late for f in files if f.info.path in loaded]
+        if not paths:
+            return {}
+        with self.engine.connect() as conn:
+            return ledger.loaded_sizes(conn, self.ledger_name(table), paths)
 
     def _check_schema_changes(self, batches: list[TableBatch]) -> None:
         """Raise SchemaConflict before anything loads when a batch's declared types cannot
@@ -416,6 +427,7 @@ def _late_files_problem(
     result: TableResult,
     late: list[tuple[TableBatch, list[DataFile]]],
     loaded: dict[str, str],
+    loaded_sizes: dict[str, int],
     watermark: str | None,
 ) -> str | None:
     """Why the table cannot load now, or None, for its files in folders older than the last
@@ -428,7 +440,8 @@ def _late_files_problem(
     one whose size changed, holds rows that can no longer be applied in order, and skipping
     them would lose them: the table fails until it is reloaded. A loaded file with another
     fingerprint but no other size (the lake copied to another store gives every file a new
-    etag) is taken as the same file, and the summary says so."""
+    etag) is taken as the same file, and the summary says so. `loaded_sizes`: the size
+    the ledger recorded for each late file it has loaded (an etag says nothing of it)."""
     for batch, files in late:
         prefix = batch.batch_id.rstrip("/") + "/"
         if not any(path.startswith(prefix) for path in loaded):
@@ -440,7 +453,7 @@ def _late_files_problem(
             continue
         for data_file in files:
             info = data_file.info
-            if info.path not in loaded or _resized(loaded[info.path], info):
+            if loaded_sizes.get(info.path) != info.size:
                 return (
                     f"{info.path} was added or changed after the table was loaded up to"
                     f" {watermark}: its rows cannot be applied in order (reload the table:"
@@ -452,13 +465,6 @@ def _late_files_problem(
             " fingerprint and the same size (the lake copied elsewhere?): not loaded again",
         )
     return None
-
-
-def _resized(fingerprint: str, info: FileInfo) -> bool:
-    """Whether a file the ledger has as `fingerprint` now has another size (only a local
-    fingerprint, `size:modified`, holds the size; an etag says nothing of it)."""
-    size = fingerprint.split(":", 1)[0]
-    return info.etag is None and size.isdigit() and int(size) != info.size
 
 
 def _note(result: TableResult, note: str) -> None:
