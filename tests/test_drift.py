@@ -83,6 +83,26 @@ def test_a_column_appended_mid_stream_with_short_and_long_rows_in_one_file(
     assert_rerun_changes_nothing(lake.root, db_url, ["t"])
 
 
+def test_a_row_between_two_schemas_widths_is_rejected_not_padded(
+    tmp_path: Path, db_url: str
+) -> None:
+    """Schemas of 2 and 4 columns make rows of 2 or 4 values; a row of 3 is one cut short
+    (lake-format.md 4.2), not one that proves its 4th column absent."""
+    lake = LakeBuilder(tmp_path / "lake")
+    old = [ID, attribute("n", "int64")]
+    new = [*old, attribute("tier", "string", 20), attribute("note", "string", 20)]
+    lake.folder("2025-01-01T00.00.00Z", {"t": old}, {"t/1.csv": f"{guid(1)},1\n"})
+    rows = f"{guid(2)},2\n{guid(3)},3,gold\n{guid(4)},4,gold,x\n"
+    lake.folder("2025-01-01T00.05.00Z", {"t": new}, {"t/1.csv": rows})
+
+    summary = migrate(lake.root, db_url)
+
+    t = summary.tables["t"]
+    assert t.rows_rejected == 1 and not summary.ok
+    assert "row 2: row has 3 values, and the table's schemas have 2, 4 columns" in t.problems[0]
+    assert sorted(int(r["n"]) for r in fetch(db_url, "t")) == [1, 2, 4]
+
+
 def test_columns_widen_along_the_lattice_when_the_metadata_or_the_data_grows(
     tmp_path: Path, db_url: str
 ) -> None:

@@ -311,7 +311,7 @@ def _plan_and_load(
             lake,
             summary.run_id,
             options,
-            plan.min_widths,
+            plan.row_widths,
             progress,
             reload=frozenset(reload),
         )

@@ -138,9 +138,16 @@ class LakePlan:
     notes: list[str] = field(default_factory=list)  # skipped folders and such, for the log
     # the notes that are logged as warnings: skipped for a reason to look at, metadata anomalies
     warnings: list[str] = field(default_factory=list)
-    min_widths: dict[str, int] = field(default_factory=dict)  # narrowest schema per table
+    # the row widths each table's schemas allow: a row may be as short as an older schema
+    # of its table, never in between (columns only append; lake-format.md 4.2)
+    row_widths: dict[str, set[int]] = field(default_factory=dict)
     # snapshot tables its metadata describes with no data file (no table, unless loaded before)
     dataless: list[str] = field(default_factory=list)
+
+    @property
+    def min_widths(self) -> dict[str, int]:
+        """The narrowest row width each table allows."""
+        return {table: min(widths) for table, widths in self.row_widths.items()}
 
     def warn(self, *notes: str) -> None:
         """Notes that are logged as warnings (they are in `notes` too)."""
@@ -196,7 +203,7 @@ def discover(lake: Lake, *, settle: timedelta = SETTLE, now: datetime | None = N
     _add_typed_tables(plan, typed_tables.find_tables(lake, _csv_layout_folder))
     _refuse_reserved_names(plan)
     _refuse_case_twins(plan)
-    _note_min_widths(plan)
+    _note_row_widths(plan)
     return plan
 
 
@@ -663,7 +670,7 @@ def _add_optionsets(
                 LoadMode.FULL_REFRESH,
             )
         )
-        plan.min_widths[table] = len(schema.columns) - optional
+        plan.row_widths.setdefault(table, set()).add(len(schema.columns) - optional)
     if found:
         source = f"{batch_id}/{OPTIONSET_FOLDER}" if batch_id != "snapshot" else OPTIONSET_FOLDER
         plan.notes.append(f"option-set metadata: {', '.join(found)} from {source}")
@@ -750,7 +757,6 @@ def _missing_partitions(schema: TableSchema, files: dict[str, FileInfo]) -> list
     return [p.location for p in schema.partitions if resolve_location(p.location, files) is None]
 
 
-def _note_min_widths(plan: LakePlan) -> None:
+def _note_row_widths(plan: LakePlan) -> None:
     for batch in plan.batches:
-        width = len(batch.schema.columns)
-        plan.min_widths[batch.table] = min(plan.min_widths.get(batch.table, width), width)
+        plan.row_widths.setdefault(batch.table, set()).add(len(batch.schema.columns))

@@ -69,7 +69,7 @@ class BatchReader:
     lake: Lake
     dialect: Dialect
     options: LoadOptions
-    min_widths: dict[str, int]  # table → the fewest columns a row may have
+    row_widths: dict[str, set[int]]  # table → the row widths its schemas allow
 
     def types(
         self, batch: TableBatch, files: list[DataFile], exact_width: bool, how: How
@@ -194,13 +194,14 @@ class BatchReader:
         self, batch: TableBatch, data_file: DataFile, exact_width: bool
     ) -> Iterator[RawChunk]:
         names = batch.schema.column_names
-        min_width = len(names) if exact_width else self.min_widths.get(batch.table)
+        widths = None if exact_width else self.row_widths.get(batch.table)
         try:
             yield from read_raw(
                 functools.partial(self.lake.open, data_file.info.path),
                 column_names=names,
                 dialect=data_file.dialect,
-                min_width=min_width,
+                min_width=min(widths) if widths else None,
+                widths=widths,
             )
         except HeaderMismatch as error:
             raise HeaderMismatch(f"{data_file.info.path}: {error}") from None

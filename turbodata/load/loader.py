@@ -52,7 +52,7 @@ class TableLoader:
     lake: Lake
     run_id: str
     options: LoadOptions
-    min_widths: dict[str, int]
+    row_widths: dict[str, set[int]]  # table → the row widths its schemas allow
     progress: Progress | None = None
     between_batches: Callable[[], None] = lambda: None  # e.g. renew the run's lease
     # Tables to load again from their first file (`--reload`). Their history reads as empty,
@@ -74,10 +74,11 @@ class TableLoader:
         except DeltaReadError as error:
             batches = []
             result.fail(str(error))
-        if history.narrowest is not None and result.name in self.min_widths:
-            # short rows are judged against every schema the table has had, also those of
-            # folders that retention has removed since (lake-format.md 4.2)
-            self.min_widths[result.name] = min(self.min_widths[result.name], history.narrowest)
+        if history.narrowest is not None and result.name in self.row_widths:
+            # short rows are judged against the schemas of this run's folders and the
+            # narrowest the table has had, also one whose folders retention removed since
+            # (the ledger keeps the narrowest only: a width between is rejected, loudly)
+            self.row_widths[result.name].add(history.narrowest)
         gone = ledger.gone_from_snapshot(batches, loaded)
         todo = [(batch, ledger.files_to_load(batch, loaded, gone)) for batch in batches]
         if reason := _missing_files_problem(batches, watermark):
@@ -239,7 +240,7 @@ class TableLoader:
 
     @functools.cached_property
     def reader(self) -> BatchReader:
-        return BatchReader(self.lake, self.dialect, self.options, self.min_widths)
+        return BatchReader(self.lake, self.dialect, self.options, self.row_widths)
 
     def _history(self, table: str) -> ledger.TableHistory:
         """What the ledger knows of the table (nothing before the first run: a dry run)."""

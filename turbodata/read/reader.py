@@ -36,7 +36,7 @@ import codecs
 import functools
 import io
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -110,6 +110,7 @@ def read_raw(
     column_names: list[str],
     dialect: CsvDialect,
     min_width: int | None = None,
+    widths: Collection[int] | None = None,
     chunk_rows: int = CHUNK_ROWS,
     chunk_bytes: int = CHUNK_BYTES,
 ) -> Iterator[RawChunk]:
@@ -118,8 +119,10 @@ def read_raw(
     `open_stream` is called once per path, so the exact path never reads a stream pyarrow's
     read-ahead thread may still be reading. `min_width` is the narrowest row width the table's
     metadata history allows (columns are only ever appended); shorter rows are rejected.
-    Defaults to the full width. A chunk ends after `chunk_rows` rows or about `chunk_bytes`
-    bytes of values, whichever comes first (it may pass either by one read block).
+    Defaults to the full width. `widths`: the widths the table's schemas have had; a short
+    row must have one of them (a row between two schemas is a truncated one). A chunk ends
+    after `chunk_rows` rows or about `chunk_bytes` bytes of values, whichever comes first
+    (it may pass either by one read block).
     """
     width = len(column_names)
     min_width = width if min_width is None else min_width
@@ -149,7 +152,12 @@ def read_raw(
         text = io.TextIOWrapper(stream, encoding=encoding, errors=_MARK_UNDECODABLE, newline="")
         try:
             yield from _exact_chunks(
-                text, column_names, min_width, dialect, (chunk_rows, chunk_bytes), rows_done
+                text,
+                column_names,
+                (min_width, widths),
+                dialect,
+                (chunk_rows, chunk_bytes),
+                rows_done,
             )
         finally:
             text.detach()  # the opener's `with` closes the stream
@@ -396,7 +404,7 @@ def _chunk_from_batches(batches: list[pa.RecordBatch], first_row: int) -> RawChu
 def _exact_chunks(
     text: io.TextIOBase,
     column_names: list[str],
-    min_width: int,
+    allowed: tuple[int, Collection[int] | None],
     dialect: CsvDialect,
     chunk_size: tuple[int, int],
     skip_rows: int,
@@ -409,7 +417,12 @@ def _exact_chunks(
     widest = 0  # widths may only grow down a file: a narrower row is truncated or misaligned
     for row_number, (fields, raw) in enumerate(records, start=1):
         reject = _check_row(
-            fields, raw, row_number, column_names, max(min_width, widest), undecodable
+            fields,
+            raw,
+            row_number,
+            column_names,
+            (max(allowed[0], widest), allowed[1]),
+            undecodable,
         )
         if reject is None:
             widest = len(fields)
@@ -434,10 +447,13 @@ def _check_row(
     raw: str,
     row: int,
     column_names: list[str],
-    min_width: int,
+    allowed: tuple[int, Collection[int] | None],
     undecodable: str,
 ) -> RowReject | None:
+    """Why the row cannot load, or None. `allowed`: the narrowest width a row may have, and
+    the widths a short row may have (None: any from the narrowest)."""
     width = len(column_names)
+    min_width, widths = allowed
     if fields is None:
         return RowReject(
             row, None, "the file ends inside a quoted field (truncated row)", _shown(raw)
@@ -448,6 +464,13 @@ def _check_row(
     if len(fields) < min_width:
         reason = (
             f"row has {len(fields)} values, expected at least {min_width} of {width}"
+            " (truncated or misaligned row)"
+        )
+        return RowReject(row, None, reason, _shown(raw), width=True)
+    if widths is not None and len(fields) < width and len(fields) not in widths:
+        known = ", ".join(map(str, sorted({*widths, width})))
+        reason = (
+            f"row has {len(fields)} values, and the table's schemas have {known} columns"
             " (truncated or misaligned row)"
         )
         return RowReject(row, None, reason, _shown(raw), width=True)
