@@ -55,6 +55,26 @@ def test_folders_are_ordered_by_time_not_by_name(tmp_path: Path) -> None:
     assert plan.layout == "incremental"
 
 
+def test_a_closed_folder_newer_than_the_changelogs_is_skipped_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    """Synapse Link starts a folder after moving the changelog on: a closed folder newer than
+    the one it names means a stale changelog. Its rows wait (loading them would put them
+    before the named folder's), and the warning says why."""
+    lake = LakeBuilder(tmp_path)
+    lake.folder("2024-05-01T10.00.00Z", {"t": COLUMNS}, {"t/2024.csv": ROW})
+    lake.folder("2024-05-01T10.15.00Z", {"t": COLUMNS}, {"t/2024.csv": ROW})
+    lake.folder("2024-05-01T10.30.00Z", {"t": COLUMNS}, {"t/2024.csv": ROW})
+    lake.changelog("2024-05-01T10.15.00Z\n")
+
+    plan = discover(LocalLake(tmp_path), now=datetime(2024, 5, 1, 12, 0))
+
+    assert [b.batch_id for b in plan.batches] == ["2024-05-01T10.00.00Z"]
+    assert any("10.15.00Z: in progress" in n for n in plan.notes)
+    [stale] = [w for w in plan.warnings if "stale changelog" in w]
+    assert stale.startswith("2024-05-01T10.30.00Z: is newer than 2024-05-01T10.15.00Z")
+
+
 def test_in_progress_and_unfinished_folders_are_not_read(tmp_path: Path) -> None:
     lake = LakeBuilder(tmp_path)
     lake.folder("2024-05-01T10.00.00Z", {"t": COLUMNS}, {"t/2024.csv": ROW})

@@ -321,12 +321,20 @@ def _incremental(
     for name in ordered:
         time = folder_time(name)
         if in_progress_time and time and time >= in_progress_time:
-            plan.notes.append(f"{name}: in progress (named in Changelog/changelog.info), skipped")
+            if time > in_progress_time and _has_model(lake, name):
+                plan.warn(
+                    f"{name}: is newer than {in_progress}, which Changelog/changelog.info"
+                    " names as the folder being written, and has its model.json (a stale"
+                    " changelog?): skipped until the changelog moves past it"
+                )
+            else:
+                plan.notes.append(
+                    f"{name}: in progress (named in Changelog/changelog.info), skipped"
+                )
             continue
         next_start = min((t for t in starts if time and t > time), default=None)
         settling = has_changelog and (next_start is None or now - next_start < settle)
-        info = lake.stat(join(name, "model.json"))
-        if info is not None and info.size > 0:
+        if _has_model(lake, name):
             model = _folder_model(lake, name, plan, settling)
             if model is None:
                 break
@@ -409,6 +417,11 @@ def _utc_naive(moment: datetime | None) -> datetime:
 def _age(delta: timedelta) -> str:
     minutes = int(delta.total_seconds() // 60)
     return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
+def _has_model(lake: Lake, folder: str) -> bool:
+    info = lake.stat(join(folder, "model.json"))
+    return info is not None and info.size > 0
 
 
 def _in_progress_folder(lake: Lake) -> str | None:
