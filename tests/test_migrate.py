@@ -189,6 +189,23 @@ def test_incremental_folders_follow_an_appended_column_and_skip_the_in_progress_
     assert rows == [(1, None), (2, None), (3, "gold")]
     ddl = schema_ddl(db_url)
     assert len(ddl) == 2 and ddl[0].startswith("CREATE TABLE") and "ADD" in ddl[1]
+    assert summary["warnings"] == []  # an in-progress folder is no reason to look
+
+
+def test_what_the_plan_skipped_for_a_reason_is_in_the_summary_not_only_the_log(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    columns = [attribute("Id", "guid"), attribute("n", "int64")]
+    row = "00000000-0000-0000-0000-000000000001,1\n"
+    lake.folder("2025-01-01T00.00.00Z", {"t": columns}, {"t/2025.csv": row})
+    lake.write("2025-01-01T00.00.00Z/t/retry/2025.csv", row)  # no table takes it
+
+    code, summary, err = run_cli(capsys, "--lake", str(lake.root), "--db", db_url)
+
+    assert code == 0, err  # a warning does not fail the run
+    [warning] = summary["warnings"]
+    assert "2025-01-01T00.00.00Z/t/retry/2025.csv" in warning and "not loaded" in warning
 
 
 def test_sql_keywords_as_names_and_a_string_longer_than_declared(

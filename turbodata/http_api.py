@@ -305,13 +305,15 @@ def _failed_table(message: str) -> dict[str, Any]:
 
 
 def _bounded(summary: dict[str, Any]) -> dict[str, Any]:
-    """At most MAX_PROBLEMS problem lines per list (a response must stay small)."""
+    """At most MAX_PROBLEMS problem (and warning) lines per list (a response must stay
+    small)."""
     lists = [summary, *summary.get("tables", {}).values()]
     for holder in lists:
-        problems = holder.get("problems") or []
-        if len(problems) > MAX_PROBLEMS:
-            holder["problems_omitted"] = len(problems) - MAX_PROBLEMS
-            holder["problems"] = problems[:MAX_PROBLEMS]
+        for name in ("problems", "warnings"):
+            lines = holder.get(name) or []
+            if len(lines) > MAX_PROBLEMS:
+                holder[f"{name}_omitted"] = len(lines) - MAX_PROBLEMS
+                holder[name] = lines[:MAX_PROBLEMS]
     return summary
 
 
@@ -435,9 +437,11 @@ def combine(summaries: Sequence[Mapping[str, Any]], run_id: str) -> dict[str, An
     """One summary from the per-table summaries of a Durable run (deterministic)."""
     tables: dict[str, Any] = {}
     problems: list[str] = []
+    warnings: list[str] = []
     for part in summaries:
         tables.update(part.get("tables") or {})
         problems += [p for p in part.get("problems") or [] if p not in problems]
+        warnings += [w for w in part.get("warnings") or [] if w not in warnings]
     if not summaries:  # loaded nothing: never `succeeded` (list_tables raises before this)
         problems.append("nothing to load: the run had no table")
     ok = bool(summaries) and all(part.get("ok") for part in summaries)
@@ -460,6 +464,7 @@ def combine(summaries: Sequence[Mapping[str, Any]], run_id: str) -> dict[str, An
         "seconds": _seconds(min(started), max(finished)) if started and finished else 0.0,
         "tables": tables,
         "problems": problems[:MAX_PROBLEMS],
+        "warnings": warnings[:MAX_PROBLEMS],
         "run_ids": [p.get("run_id") for p in summaries if p.get("run_id")],
     }
 
@@ -468,7 +473,7 @@ def compact(summary: Mapping[str, Any]) -> dict[str, Any]:
     """The summary without problem lines and DDL (Durable custom status is limited to 16 KB)."""
     keep = ("status", "rows_inserted", "rows_rejected", "error")
     tables = {n: {k: t.get(k) for k in keep} for n, t in (summary.get("tables") or {}).items()}
-    head = {k: v for k, v in summary.items() if k not in ("tables", "problems")}
+    head = {k: v for k, v in summary.items() if k not in ("tables", "problems", "warnings")}
     return {**head, "tables": tables, "problem_count": len(summary.get("problems") or [])}
 
 

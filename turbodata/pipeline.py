@@ -291,6 +291,7 @@ def _plan_and_load(
     dry_run = summary.dry_run
     engine = _planning_engine(engine) if dry_run else _loading_engine(engine)
     plan = layouts.discover(lake)
+    summary.warnings += plan.warnings
     for note in plan.notes:
         logs.log_plan_note(log, summary.run_id, note, warning=note in plan.warnings)
     summary.problems += preflight.problems(lake, plan, engine, options, tables, reload)

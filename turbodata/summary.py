@@ -44,6 +44,8 @@ class RunSummary:
     finished_at: datetime | None = None
     tables: dict[str, TableResult] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # not tied to one table
+    # what the plan skipped for a reason to look at (the run's outcome does not depend on it)
+    warnings: list[str] = field(default_factory=list)
     blocked: bool = False  # another run held the lease: nothing was done
     interrupted: bool = False  # stopped by Ctrl-C or SIGTERM: committed batches stay
 
@@ -83,6 +85,7 @@ class RunSummary:
             "seconds": round((finished - self.started_at).total_seconds(), 3),
             "tables": {name: _table_dict(t) for name, t in self.tables.items()},
             "problems": self.problems,
+            "warnings": self.warnings,
         }
 
 

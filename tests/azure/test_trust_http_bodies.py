@@ -98,3 +98,13 @@ def test_settings_that_fail_while_checking_the_lake_are_a_500_json_object(
     resp = migrate(req)
     assert resp.status_code == 500
     assert "cannot be read" in json.loads(resp.get_body())["error"]
+
+
+def test_a_durable_runs_summary_keeps_each_tables_plan_warnings_once() -> None:
+    part = {"run_id": "r1", "ok": True, "tables": {}, "problems": [], "warnings": ["w: stray"]}
+    other = {**part, "run_id": "r2", "warnings": ["w: stray", "w: stale changelog"]}
+
+    combined = http_api.combine([part, other], "run")
+
+    assert combined["ok"] and combined["warnings"] == ["w: stray", "w: stale changelog"]
+    assert "warnings" not in http_api.compact(combined)
