@@ -100,5 +100,17 @@ def test_a_classic_entity_left_without_any_file_fails_and_keeps_its_rows(
     assert not summary.ok
     account = summary.tables["account"]
     assert account.status == "failed" and "no snapshot of account any more" in account.error
+    assert "turbodata migrate --reload account" in account.error
     assert stored(db_url, "account") == [(guid, "A")]
     assert summary.tables["contact"].status == "unchanged"
+
+    # the source really is empty: --reload takes the table as the lake has it
+    reloaded = migrate(lake.root, db_url, reload=["account"])
+
+    assert reloaded.ok, reloaded.to_dict()
+    assert (reloaded.tables["account"].status, reloaded.tables["account"].rows_deleted) == (
+        "loaded",
+        1,
+    )
+    assert stored(db_url, "account") == []
+    assert migrate(lake.root, db_url).ok  # forgotten with its rows: nothing to fail any more

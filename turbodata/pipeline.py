@@ -333,34 +333,42 @@ def _plan_and_load(
         engine, dialect, new_loader, ledger.LedgerNames(engine, options.db_schema), work
     )
     leases.nothing_new = _nothing_new(engine, plan, tables, leases.ledger_name, frozenset(reload))
-    _fail_emptied_snapshots(engine, plan, tables, leases.ledger_name, summary)
+    _emptied_snapshots(engine, plan, tables, summary, leases, (frozenset(reload), options))
     _load(engine, plan, tables, summary, leases)
 
 
-def _fail_emptied_snapshots(
+def _emptied_snapshots(
     engine: Engine,
     plan: layouts.LakePlan,
     tables: Sequence[str] | None,
-    ledger_name: Callable[[str], str],
     summary: RunSummary,
+    leases: _TableLeases,
+    asked: tuple[frozenset[str], LoadOptions],
 ) -> None:
-    """Fail the snapshot tables loaded before whose metadata now lists no data file: the
-    table still holds the rows of a snapshot the lake no longer has. Never emptied on that
-    alone (a listing without files is no proof of an empty table), never left quietly."""
+    """The snapshot tables loaded before whose metadata now lists no data file: the table
+    still holds the rows of a snapshot the lake no longer has. Never emptied on that alone
+    (a listing without files is no proof of an empty table), never left quietly: the table
+    fails, unless `--reload` asks for it as the lake has it, which is empty."""
+    reload, options = asked
     dataless = [t for t in plan.dataless if tables is None or t in tables]
     if not dataless:
         return
     with engine.connect() as conn:
-        histories = ledger.histories(conn, [ledger_name(t) for t in dataless])
+        histories = ledger.histories(conn, [leases.ledger_name(t) for t in dataless])
     for table in dataless:
-        history = histories.get(ledger_name(table))
-        if history is not None and history.loaded:
-            summary.tables.setdefault(table, TableResult(table)).fail(
-                f"the lake has no snapshot of {table} any more (its metadata lists no file;"
-                f" {min(history.loaded)} was loaded): its rows are kept, not emptied (if"
-                f" it is empty in the source, empty it and delete its {ledger.files.name}"
-                " rows)"
-            )
+        history = histories.get(leases.ledger_name(table))
+        if history is None or not history.loaded:
+            continue
+        result = summary.tables.setdefault(table, TableResult(table))
+        if table in reload and not options.soft_delete:
+            leases.empty(result, options.db_schema)
+            continue
+        result.fail(
+            f"the lake has no snapshot of {table} any more (its metadata lists no file;"
+            f" {min(history.loaded)} was loaded): its rows are kept, not emptied (if it is"
+            f" empty in the source: turbodata migrate --reload {table}, without"
+            " --soft-delete, empties it)"
+        )
 
 
 def _nothing_new(
@@ -474,19 +482,7 @@ class _TableLeases:
             result.watermark = history.watermark  # as the loader says it: status `unchanged`
             return
         run_id, name = self.loader.run_id, lease.table_lease(self.ledger_name(result.name))
-        try:
-            lease.acquire_waiting(
-                self.engine,
-                run_id,
-                self.work.lease_wait,
-                is_busy=self.dialect.is_busy,
-                name=name,
-                table=result.name,
-                database_wait=DATABASE_LEASE_WAIT_SECONDS,
-            )
-        except lease.LeaseHeld as held:
-            result.blocked_by = held.holder
-            result.fail(str(held))
+        if not self._acquire(result, run_id, name):
             return
 
         renewed = time.monotonic()
@@ -505,6 +501,42 @@ class _TableLeases:
             result.fail(f"stopped: {lost}")
         finally:
             lease.release(self.engine, run_id, name)
+
+    def empty(self, result: TableResult, schema: str | None) -> None:
+        """Empty the table and forget the files loaded into it, in one transaction under its
+        lease (`--reload` of a snapshot table whose metadata lists no file)."""
+        run_id, ledger_name = self.loader.run_id, self.ledger_name(result.name)
+        name = lease.table_lease(ledger_name)
+        if not self._acquire(result, run_id, name):
+            return
+        try:
+            with self.engine.begin() as conn:
+                deleted = conn.execute(sa.delete(sa.table(result.name, schema=schema))).rowcount
+                ledger.forget_table(conn, ledger_name, except_run=run_id)
+                ledger.set_table_outcome(conn, ledger_name, run_id, "loaded", None)
+            result.status, result.rows_deleted = "loaded", deleted
+            log.warning("%s: emptied (--reload, and its metadata lists no file)", result.name)
+        finally:
+            lease.release(self.engine, run_id, name)
+
+    def _acquire(self, result: TableResult, run_id: str, name: str) -> bool:
+        """Take the table's lease, waiting for another run; False (the table failed) when
+        it stays held."""
+        try:
+            lease.acquire_waiting(
+                self.engine,
+                run_id,
+                self.work.lease_wait,
+                is_busy=self.dialect.is_busy,
+                name=name,
+                table=result.name,
+                database_wait=DATABASE_LEASE_WAIT_SECONDS,
+            )
+        except lease.LeaseHeld as held:
+            result.blocked_by = held.holder
+            result.fail(str(held))
+            return False
+        return True
 
 
 def _load(

@@ -33,11 +33,12 @@ def problems(
     nothing."""
     if not plan.tables:
         return why_nothing_found(lake, plan)
+    known = [*plan.tables, *plan.dataless]  # a table its metadata lists no file of is there
     return [
         *[
-            f"--table {t}: no such table in the lake{_closest(t, plan.tables)}"
+            f"--table {t}: no such table in the lake{_closest(t, known)}"
             for t in tables or ()
-            if t not in plan.tables
+            if t not in known
         ],
         *options.overrides.unused(_columns_by_table(plan)),
         *_key_problems(plan, options),
@@ -105,11 +106,10 @@ def _reload_problems(
 ) -> list[str]:
     columns = _columns_by_table(plan)
     problems = []
+    known = [*plan.tables, *plan.dataless]
     for table in reload:
-        if table not in plan.tables:
-            problems.append(
-                f"--reload {table}: no such table in the lake{_closest(table, plan.tables)}"
-            )
+        if table not in known:
+            problems.append(f"--reload {table}: no such table in the lake{_closest(table, known)}")
             continue
         appended = any(b.table == table and b.mode is LoadMode.APPEND for b in plan.batches)
         if appended and not options.key_for(table, sorted(columns.get(table, ()))):
