@@ -103,6 +103,27 @@ def test_a_row_between_two_schemas_widths_is_rejected_not_padded(
     assert sorted(int(r["n"]) for r in fetch(db_url, "t")) == [1, 2, 4]
 
 
+def test_a_short_row_of_a_width_the_table_had_in_an_earlier_run_still_loads(
+    tmp_path: Path, db_url: str
+) -> None:
+    """The ledger keeps every width the table's batches had, not only the narrowest: a row
+    of 5 values written under a 5-column schema loads after the metadata grew to 6."""
+    from tests.lakebuilder import entity, model_json
+
+    lake = LakeBuilder(tmp_path / "lake")
+    columns = [ID, *(attribute(name, "string", 20) for name in "abcde")]
+    snapshot, rows = "t/Snapshot/2025_1.csv", ""
+    for run, width in enumerate((4, 5, 6), start=1):  # a column appended before each run
+        rows += f"{guid(run)}," + ",".join("v" * (width - 1)) + "\n"
+        lake.write("model.json", model_json([entity("t", columns[:width], [snapshot])]))
+        lake.write(snapshot, rows)
+
+        summary = migrate(lake.root, db_url)
+
+        assert summary.ok, summary.to_dict()
+    assert sorted(str(r["Id"])[-1] for r in fetch(db_url, "t")) == ["1", "2", "3"]
+
+
 def test_columns_widen_along_the_lattice_when_the_metadata_or_the_data_grows(
     tmp_path: Path, db_url: str
 ) -> None:

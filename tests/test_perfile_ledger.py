@@ -72,3 +72,19 @@ def test_every_tables_history_at_once_equals_each_tables_own() -> None:
         for table in ("t", "u", "v"):
             assert every[table] == ledger.history(conn, table)
         assert ledger.history(conn, "missing") == ledger.TableHistory()
+
+
+def test_sizes_of_more_files_than_one_statement_may_name() -> None:
+    """SQL Server takes at most 2,100 parameters in a statement: asked for in slices."""
+    engine = sa.create_engine("sqlite://")
+    modified = datetime(2025, 1, 2, tzinfo=UTC)
+    paths = [f"f/{n}.csv" for n in range(2 * ledger.MAX_NAMED_TABLES + 1)]
+    with engine.begin() as conn:
+        ledger.ensure(conn)
+        for size, path in enumerate(paths):
+            info = FileInfo(path, size, modified, None)
+            ledger.record_file(
+                conn, run_id="r", table="t", batch_id="b", info=info, rows_loaded=1, rows_rejected=0
+            )
+        sizes = ledger.loaded_sizes(conn, "t", [*paths, "never/loaded.csv"])
+    assert sizes == {path: size for size, path in enumerate(paths)}

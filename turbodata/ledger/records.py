@@ -10,7 +10,7 @@ import functools
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -81,12 +81,21 @@ table_state = sa.Table(
     metadata,
     sa.Column("table_name", sa.Unicode(128), primary_key=True),
     sa.Column("watermark", sa.Unicode(128)),  # last fully applied batch (timestamp folder)
-    # the fewest columns any applied batch's metadata had: older rows may be that short
+    # the fewest columns any applied batch's metadata had, as ledgers before `widths` kept it
     sa.Column("narrowest", sa.Integer),
     sa.Column("last_run_id", sa.Unicode(64)),
     sa.Column("last_status", sa.Unicode(32)),
     sa.Column("last_error", _text),
     sa.Column("updated_at", sa.DateTime(timezone=True)),
+)
+
+# every width (number of columns) an applied batch's metadata had: a row may be that short
+# after retention removed the batch's folder (lake-format.md 4.2)
+widths = sa.Table(
+    f"{PREFIX}widths",
+    metadata,
+    sa.Column("table_name", sa.Unicode(128), primary_key=True),
+    sa.Column("width", sa.Integer, primary_key=True, autoincrement=False),
 )
 
 lease = sa.Table(
@@ -120,14 +129,17 @@ _forget_paths = sa.delete(files).where(
 )
 _watermark = sa.select(table_state.c.watermark).where(table_state.c.table_name == _TABLE)
 _narrowest = sa.select(table_state.c.narrowest).where(table_state.c.table_name == _TABLE)
+_widths_of = sa.select(widths.c.width).where(widths.c.table_name == _TABLE)
+_has_width = _widths_of.where(widths.c.width == sa.bindparam("_width"))
 _state = sa.select(
     table_state.c.watermark, table_state.c.narrowest, table_state.c.last_run_id
 ).where(table_state.c.table_name == _TABLE)
 _update_table_state = sa.update(table_state).where(table_state.c.table_name == _TABLE)
 # `histories` names at most this many tables in its query (SQL Server takes 2,100 parameters
 # per statement); more are read as all tables
-MAX_NAMED_TABLES = 500
+MAX_NAMED_TABLES = 500  # names in one IN list (also paths)
 _all_fingerprints = sa.select(files.c.table_name, files.c.path, files.c.fingerprint)
+_all_widths = sa.select(widths.c.table_name, widths.c.width)
 _all_states = sa.select(
     table_state.c.table_name,
     table_state.c.watermark,
@@ -154,12 +166,14 @@ def loaded_fingerprints(conn: Connection, table: str) -> dict[str, str]:
 
 
 def loaded_sizes(conn: Connection, table: str, paths: Iterable[str]) -> dict[str, int]:
-    """Path → size when loaded, of those of `paths` loaded into `table`."""
-    paths = list(paths)
-    if not paths:
-        return {}
-    rows = conn.execute(_sizes, {"_table": table, "_paths": paths})
-    return {path: size for path, size in rows}
+    """Path → size when loaded, of those of `paths` loaded into `table` (asked for in slices:
+    SQL Server takes at most 2,100 parameters in a statement)."""
+    paths, sizes = list(paths), {}
+    for start in range(0, len(paths), MAX_NAMED_TABLES):
+        names = paths[start : start + MAX_NAMED_TABLES]
+        rows = conn.execute(_sizes, {"_table": table, "_paths": names})
+        sizes.update((path, size) for path, size in rows)
+    return sizes
 
 
 def forget_files(conn: Connection, table: str, paths: Iterable[str]) -> None:
@@ -303,12 +317,25 @@ class TableHistory:
     watermark: str | None = None
     narrowest: int | None = None
     last_run_id: str | None = None  # the last run that recorded the table's outcome
+    widths: frozenset[int] = frozenset()  # every width its applied batches had (`note_width`)
 
 
 def history(conn: Connection, table: str) -> TableHistory:
     state = conn.execute(_state, {"_table": table}).one_or_none()
-    watermark, narrowest, last_run_id = state if state else (None, None, None)
-    return TableHistory(loaded_fingerprints(conn, table), watermark, narrowest, last_run_id)
+    known = conn.execute(_widths_of, {"_table": table}).scalars()
+    return _table_history(loaded_fingerprints(conn, table), state, known)
+
+
+def _table_history(
+    loaded: dict[str, str], state: Sequence[Any] | None, known_widths: Iterable[int]
+) -> TableHistory:
+    """A table's history from its file rows, its state row (watermark, narrowest, last
+    run) and its widths; a ledger before `widths` kept the narrowest width only."""
+    watermark_value, narrowest_value, last_run = state if state else (None, None, None)
+    every = {*known_widths, *([narrowest_value] if narrowest_value is not None else [])}
+    return TableHistory(
+        loaded, watermark_value, min(every, default=None), last_run, frozenset(every)
+    )
 
 
 def histories(conn: Connection, tables: Collection[str] | None = None) -> dict[str, TableHistory]:
@@ -317,24 +344,28 @@ def histories(conn: Connection, tables: Collection[str] | None = None) -> dict[s
     history. Read outside the tables' leases it is a snapshot: enough to tell that a table
     has nothing new (the ledger only gains files, outside `--reload`), but a table that loads
     must read its own `history` again under its lease."""
-    file_rows, state_rows = _all_fingerprints, _all_states
+    file_rows, state_rows, width_rows = _all_fingerprints, _all_states, _all_widths
     if tables is not None and len(tables) <= MAX_NAMED_TABLES:
         file_rows = file_rows.where(files.c.table_name.in_(list(tables)))
         state_rows = state_rows.where(table_state.c.table_name.in_(list(tables)))
+        width_rows = width_rows.where(widths.c.table_name.in_(list(tables)))
     loaded: dict[str, dict[str, str]] = {}
     for table, path, fingerprint in conn.execute(file_rows):
         loaded.setdefault(table, {})[path] = fingerprint
-    out = {name: TableHistory(paths) for name, paths in loaded.items()}
-    for table, watermark_value, narrowest_value, last_run in conn.execute(state_rows):
-        out[table] = TableHistory(loaded.get(table, {}), watermark_value, narrowest_value, last_run)
-    return out
+    known: dict[str, set[int]] = {}
+    for table, width in conn.execute(width_rows):
+        known.setdefault(table, set()).add(width)
+    states = {row[0]: tuple(row[1:]) for row in conn.execute(state_rows)}
+    return {
+        table: _table_history(loaded.get(table, {}), states.get(table), known.get(table, ()))
+        for table in {*loaded, *known, *states}
+    }
 
 
 def note_width(conn: Connection, table: str, width: int) -> None:
     """Remember that rows of `width` columns were valid for the table (columns only append)."""
-    current = narrowest(conn, table)
-    if current is None or width < current:
-        _merge_table_state(conn, table, {"narrowest": width})
+    if conn.execute(_has_width, {"_table": table, "_width": width}).first() is None:
+        conn.execute(widths.insert(), {"table_name": table, "width": width})
 
 
 def narrowest(conn: Connection, table: str) -> int | None:

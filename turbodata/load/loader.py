@@ -74,11 +74,10 @@ class TableLoader:
         except DeltaReadError as error:
             batches = []
             result.fail(str(error))
-        if history.narrowest is not None and result.name in self.row_widths:
-            # short rows are judged against the schemas of this run's folders and the
-            # narrowest the table has had, also one whose folders retention removed since
-            # (the ledger keeps the narrowest only: a width between is rejected, loudly)
-            self.row_widths[result.name].add(history.narrowest)
+        if result.name in self.row_widths:
+            # short rows are judged against the schemas of this run's folders and every one
+            # the table has had, also those whose folders retention has removed since
+            self.row_widths[result.name] |= history.widths
         gone = ledger.gone_from_snapshot(batches, loaded)
         todo = [(batch, ledger.files_to_load(batch, loaded, gone)) for batch in batches]
         if reason := _missing_files_problem(batches, watermark):
@@ -249,7 +248,7 @@ class TableLoader:
                 return ledger.TableHistory()
             history = ledger.history(conn, self.ledger_name(table))
         if table in self.reload:
-            return ledger.TableHistory(narrowest=history.narrowest)
+            return ledger.TableHistory(narrowest=history.narrowest, widths=history.widths)
         return history
 
     def _loaded_sizes(
