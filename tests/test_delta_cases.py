@@ -183,3 +183,24 @@ def test_a_delta_snapshot_whose_rows_are_all_rejected_leaves_the_table_as_it_is(
     assert summary.tables["account"].status == "failed"
     assert "incomplete" in (summary.tables["account"].error or "")
     assert_table(db_url, "account", FIRST)
+
+
+def test_a_delta_snapshot_with_a_keyless_row_deletes_what_it_dropped_for_good(
+    tmp_path: Path, db_url: str
+) -> None:
+    """A row without its key names no row of the table: the full reconciliation still takes
+    the row the version dropped as deleted, so later versions, applied as changes, never
+    leave it behind (it used to stay while every later run succeeded)."""
+    lake = tmp_path / "lake"
+    write(synapse(lake), FIRST, cdf=False)
+    migrate(lake, db_url)
+    write(synapse(lake), [*FIRST[:2], {**FIRST[2], "Id": None}], cdf=False, mode="overwrite")
+
+    summary = migrate(lake, db_url)  # c is gone; its replacement lacks a key
+
+    account = summary.tables["account"]
+    assert (account.rows_rejected, account.rows_deleted) == (1, 1)
+    assert_table(db_url, "account", FIRST[:2])
+    write(synapse(lake), [row("d", 1, "Delta")], cdf=False)
+    assert migrate(lake, db_url).ok
+    assert_table(db_url, "account", [*FIRST[:2], row("d", 1, "Delta")])

@@ -152,25 +152,33 @@ def test_metadata_only_samples_fail_each_table_whose_partitions_are_all_missing(
     assert {t for t in table_names(sqlite_url) if not t.startswith("_turbodata_")} == set()
 
 
-def test_a_rejected_row_in_a_snapshot_keeps_its_last_version_and_nothing_is_deleted(
+def test_a_rejected_row_in_a_snapshot_keeps_its_last_version_and_the_rest_applies(
     db_url: str, tmp_path: Path
 ) -> None:
-    """A rejected row is not staged, so the snapshot cannot tell it from a deleted key: the
-    rows the snapshot lacks are kept (named in the table's problems), the rest applies."""
+    """A rejected row is not staged: its key (read from the row) keeps the table's last good
+    version instead of being taken as deleted; the other absent keys go. A row whose key
+    cannot be read (one of the wrong width) could be any absent row: then none of them goes,
+    and the table's problems say so, until a snapshot loads in full."""
     lake = LakeBuilder(tmp_path / "lake")
     columns = [*WITH_ID, attribute("amount", "decimal", precision=10, scale=2)]
     guid = "00000000-0000-0000-0000-00000000000{}".format
     lake.write("model.json", model_json([entity("account", columns, [PARTITION])]))
-    lake.write(PARTITION, f"{guid(1)},a,1.50\n{guid(2)},b,2.50\n{guid(3)},c,3.50\n")
+    lake.write(PARTITION, "".join(f"{guid(n)},{c},{n}.50\n" for n, c in enumerate("abcd", 1)))
     assert migrate(lake.root, db_url).ok
-    lake.write(PARTITION, f"{guid(1)},a2,1.50\n{guid(2)},b2,2.5.0\n")  # 3 is gone, 2 is bad
+    lake.write(PARTITION, f"{guid(1)},a2,1.50\n{guid(2)},b2,2.5.0\n{guid(4)},d,4.50\n")
+
+    summary = migrate(lake.root, db_url)  # 2 is bad, 3 is gone
+
+    account = summary.tables["account"]
+    assert (account.rows_rejected, account.rows_deleted, account.rows_updated) == (1, 1, 2)
+    assert not summary.ok and not any("were kept" in p for p in account.problems)
+    assert names_in(db_url, "account") == ["a2", "b", "d"]  # b's last good version stays
+    lake.write(PARTITION, f"{guid(1)},a2,1.50\n{guid(2)},b2\n")  # a row cut short
 
     summary = migrate(lake.root, db_url)
 
     account = summary.tables["account"]
-    assert (account.rows_rejected, account.rows_deleted, account.rows_updated) == (1, 0, 1)
-    assert not summary.ok
-    assert names_in(db_url, "account") == ["a2", "b", "c"]  # b's last good version stays
+    assert account.rows_deleted == 0 and names_in(db_url, "account") == ["a2", "b", "d"]
     assert any("2 row(s) not in this snapshot were kept" in p for p in account.problems)
     lake.write(PARTITION, f"{guid(1)},a2,1.50\n{guid(2)},b2,2.60\n")  # fixed at the source
 

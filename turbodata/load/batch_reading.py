@@ -283,9 +283,12 @@ def _reject_missing_keys(chunk: TypedChunk, key: tuple[str, ...]) -> TypedChunk:
     rows = pc.filter(chunk.row_numbers, missing).to_pylist()
     rejects = [RowReject(r, key[0], f"no value for the key {', '.join(key)}", "") for r in rows]
     keep = pc.invert(missing)
+    keyless = chunk.batch.filter(missing)
+    rejected = keyless if chunk.rejected is None else pa.concat_batches([chunk.rejected, keyless])
     return TypedChunk(
         chunk.batch.filter(keep),
         chunk.row_numbers.filter(keep),
         chunk.rejects + rejects,
         chunk.max_lengths,
+        rejected,
     )

@@ -24,6 +24,7 @@ from turbodata.load.batch_reading import BatchReader, Reading
 from turbodata.load.changes import ChangeColumns, Staging
 from turbodata.load.options import LoadOptions
 from turbodata.model import DataFile, LoadMode, TableBatch
+from turbodata.read.convert import TypedChunk
 from turbodata.read.reader import RowReject
 from turbodata.summary import TableResult
 from turbodata.types.sql import Kind, SqlType, string_type
@@ -130,11 +131,13 @@ class BatchWriter:
         )
         longest: dict[str, int] = {}
         staged, read_before, rejected_before = 0, result.rows_read, result.rows_rejected
+        rejected_keys = _RejectedKeys(staging.columns.key)
         with self.dialect.bulk_insert(self.conn, staging.types) as sink:
             for index, data_file in enumerate(files):
                 rows, rejects = 0, []
                 for chunk in self.reader.file_chunks(result, reading, data_file, rejects):
                     rows += staging.add(sink, chunk.batch, index, chunk.row_numbers)
+                    rejected_keys.add(chunk)
                     for name, length in chunk.max_lengths.items():
                         longest[name] = max(length, longest.get(name, 0))
                     self.report(result)
@@ -147,7 +150,11 @@ class BatchWriter:
             counts = staging.apply(soft_delete=self.options.soft_delete)
         else:
             rejected = result.rows_rejected - rejected_before
-            counts = staging.replace_all(soft_delete=self.options.soft_delete, rejected=rejected)
+            counts = staging.replace_all(
+                soft_delete=self.options.soft_delete,
+                rejected=rejected,
+                rejected_keys=rejected_keys.table() if rejected else None,
+            )
             read = result.rows_read - read_before
             # rows kept for rejects would have gone: all rejected still refuses the snapshot
             gone = counts.deleted + counts.kept
@@ -155,8 +162,9 @@ class BatchWriter:
             if counts.kept:
                 result.problems.append(
                     f"{result.name}: {counts.kept} row(s) not in this snapshot were kept, not"
-                    f" deleted: {rejected} of its rows were rejected, and a rejected row cannot"
-                    " be told from a deleted one (they go with a snapshot that loads in full)"
+                    f" deleted: {rejected_keys.unknown} of its rejected rows have no key that"
+                    " can be read, and such a row cannot be told from a deleted one (they go"
+                    " with a snapshot that loads in full)"
                 )
         staging.drop()
         result.rows_inserted += counts.inserted
@@ -197,6 +205,33 @@ class BatchWriter:
         self.result.files_read += 1
         self.result.rows_rejected += len(rejects)
         self.result.problems += [_reject_line(path, r) for r in rejects]
+
+
+class _RejectedKeys:
+    """The keys of a batch's rejected rows: a snapshot keeps those rows' last good version
+    instead of taking them as deleted. A row rejected for a value has its key read (a key
+    that is missing or no valid value names no row of the table); a row the reader
+    rejected (of the wrong width, cut short, not text) has none that can be trusted."""
+
+    def __init__(self, key: Sequence[str]) -> None:
+        self.key: list[str] = list(key)
+        self.batches: list[pa.RecordBatch] = []
+        self.unknown = 0
+
+    def add(self, chunk: TypedChunk) -> None:
+        typed = 0
+        if chunk.rejected is not None and chunk.rejected.num_rows:
+            keys = chunk.rejected.select(self.key)
+            whole = pc.invert(pc.is_null(keys.column(0)))
+            for column in keys.columns[1:]:
+                whole = pc.and_(whole, pc.invert(pc.is_null(column)))
+            self.batches.append(keys.filter(whole))
+            typed = chunk.rejected.num_rows
+        self.unknown += len(chunk.rejects) - typed
+
+    def table(self) -> pa.Table | None:
+        """Every rejected row's key, or None when one cannot be read."""
+        return None if self.unknown else pa.Table.from_batches(self.batches)
 
 
 class IncompleteSnapshot(Exception):

@@ -27,10 +27,11 @@ from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.sql.elements import ColumnElement
 
 from turbodata.dialects.base import Dialect, RowSink
-from turbodata.types.sql import Kind, SqlType
+from turbodata.types.sql import Kind, SqlType, arrow_type
 
 SEQUENCE = "_turbodata_seq"
 ROWS_PER_FILE = 1 << 32  # sequence = file index * this + row number
+KEPT_KEY = -1  # the sequence of a rejected row's key, staged so its row is not taken as gone
 
 
 @dataclass(frozen=True)
@@ -206,50 +207,98 @@ class Staging:
             self.conn, self.target, self.table, self.names, self.columns.key, newer, absent
         )
 
-    def replace_all(self, *, soft_delete: bool, rejected: int = 0) -> AppliedCounts:
+    def replace_all(
+        self, *, soft_delete: bool, rejected: int = 0, rejected_keys: pa.Table | None = None
+    ) -> AppliedCounts:
         """A snapshot: the table becomes exactly the staged rows, minus delete rows; keys
         absent from the snapshot are deleted (or, with `soft_delete`, marked deleted).
 
-        Unless some of the snapshot's rows were `rejected`: a rejected row's key is not
-        staged, so it cannot be told from a deleted one. Then the staged rows are upserted,
-        its delete rows applied, and the table's rows it lacks are kept (`kept`) until a
-        snapshot loads in full; a rejected row keeps its last good version."""
+        Unless some of the snapshot's rows were `rejected` (not staged): then the staged rows
+        are upserted and the absent keys deleted, except the keys of the rejected rows
+        (`rejected_keys`), which keep their last good version. Where a rejected row's key
+        cannot be read (`rejected_keys` None: a row of the wrong width, a bad key), no
+        absent row is deleted (`kept`) until a snapshot loads in full."""
         if rejected:
-            return self._merge_snapshot(soft_delete)
+            return self._merge_snapshot(soft_delete, rejected_keys)
         self._drop_delete_rows()
         gone = ~sa.exists().where(self._matches())  # the table's rows the snapshot lacks
         new = self._count_new()
-        if soft_delete and self.columns.delete:
-            flag = self.target.c[self.columns.delete]
-            mark = sa.update(self.target).where(gone, _not_marked(flag))
-            mark = mark.values({flag.name: sa.true()})
-            deleted = self.conn.execute(mark).rowcount
+        if soft_delete:
+            deleted = self._remove(gone, soft_delete=True)
             touched = self._upsert(_snapshot_wins)
             return AppliedCounts(inserted=new, updated=touched - new, deleted=deleted)
-        count_gone = sa.select(sa.func.count()).select_from(self.target).where(gone)
-        deleted = self.conn.execute(count_gone).scalar_one()
-        if soft_delete and deleted:
-            raise SoftDeleteImpossible(
-                f"{deleted} row(s) of {self.target.name} are not in its snapshot any more and"
-                " soft delete keeps deleted rows, but the table has no IsDelete column to mark"
-                " them: nothing of this snapshot is applied (load it without soft delete to"
-                " delete them)"
-            )
+        deleted = self._count(gone)
         self.conn.execute(sa.delete(self.target))
         columns = [self.table.c[n] for n in self.names]
         insert = sa.insert(self.target).from_select(self.names, sa.select(*columns))
         staged = self.conn.execute(insert.execution_options(preserve_rowcount=True)).rowcount
         return AppliedCounts(inserted=new, updated=staged - new, deleted=deleted)
 
-    def _merge_snapshot(self, soft_delete: bool) -> AppliedCounts:
+    def _merge_snapshot(self, soft_delete: bool, rejected_keys: pa.Table | None) -> AppliedCounts:
         self._refuse_key_spellings(against_table=True)
-        deleted = self._apply_deletes(soft_delete)
         gone = ~sa.exists().where(self._matches())
-        count_gone = sa.select(sa.func.count()).select_from(self.target).where(gone)
-        kept = self.conn.execute(count_gone).scalar_one()
+        kept = 0
+        if rejected_keys is None:
+            deleted = self._remove(self._marked_deleted(), soft_delete)
+            self._drop_delete_rows()
+            kept = self._count(sa.and_(gone, self._not_deleted_yet(soft_delete)))
+        else:
+            self._drop_delete_rows()
+            self._stage_kept_keys(rejected_keys)  # absent from the snapshot, not gone
+            deleted = self._remove(gone, soft_delete)
+            self.conn.execute(_drop_kept_keys(self.table))
         new = self._count_new()
         touched = self._upsert(_snapshot_wins)
         return AppliedCounts(inserted=new, updated=touched - new, deleted=deleted, kept=kept)
+
+    def _remove(self, rows: ColumnElement[bool], soft_delete: bool) -> int:
+        """Delete the table's `rows`, or with `soft_delete` mark those not marked yet."""
+        if not soft_delete:
+            return self.conn.execute(sa.delete(self.target).where(rows)).rowcount
+        if self.columns.delete:
+            flag = self.target.c[self.columns.delete]
+            mark = sa.update(self.target).where(rows, _not_marked(flag))
+            return self.conn.execute(mark.values({flag.name: sa.true()})).rowcount
+        if doomed := self._count(rows):
+            raise SoftDeleteImpossible(
+                f"{doomed} row(s) of {self.target.name} are not in its snapshot any more and"
+                " soft delete keeps deleted rows, but the table has no IsDelete column to mark"
+                " them: nothing of this snapshot is applied (load it without soft delete to"
+                " delete them)"
+            )
+        return 0
+
+    def _marked_deleted(self) -> ColumnElement[bool]:
+        """The table's rows a staged delete row names."""
+        if not self.columns.delete:
+            return sa.false()
+        return sa.exists().where(self._matches(), _is_delete(self.table, self.columns.delete))
+
+    def _not_deleted_yet(self, soft_delete: bool) -> ColumnElement[bool]:
+        if soft_delete and self.columns.delete:
+            return _not_marked(self.target.c[self.columns.delete])
+        return sa.true()
+
+    def _count(self, rows: ColumnElement[bool]) -> int:
+        count = sa.select(sa.func.count()).select_from(self.target).where(rows)
+        return self.conn.execute(count).scalar_one()
+
+    def _stage_kept_keys(self, keys: pa.Table) -> None:
+        """The rejected rows' keys as staged rows of their own (every other column NULL,
+        sequence KEPT_KEY), so that they count as in the snapshot; dropped before the
+        upsert."""
+        count = keys.num_rows
+        if not count:  # every rejected row lacked a key: it names no row of the table
+            return
+        columns = [
+            keys.column(name).combine_chunks()
+            if name in self.columns.key
+            else pa.nulls(count, arrow_type(sql_type))
+            for name, sql_type in zip(self.names, self.types[:-1], strict=True)
+        ]
+        columns.append(pa.array([KEPT_KEY] * count, pa.int64()))
+        batch = pa.RecordBatch.from_arrays(columns, names=[*self.names, SEQUENCE])
+        self.dialect.insert_batch(self.conn, self.table, batch, self.types)
 
     def drop(self) -> None:
         self.conn.exec_driver_sql(self.dialect.drop_staging_sql(self.conn.dialect, self.table))
@@ -342,6 +391,11 @@ def _delete_statement(
 def _not_marked(flag: sa.Column) -> ColumnElement[bool]:
     """The row's IsDelete is not true yet (NULL or false)."""
     return sa.or_(flag.is_(None), flag != sa.true())
+
+
+@functools.lru_cache(maxsize=256)
+def _drop_kept_keys(staging: sa.Table) -> sa.Delete:
+    return sa.delete(staging).where(staging.c[SEQUENCE] == KEPT_KEY)
 
 
 @functools.lru_cache(maxsize=256)

@@ -29,6 +29,8 @@ class TypedChunk:
     row_numbers: pa.Array  # file row number of each good row
     rejects: list[RowReject]  # irregular rows from the reader, then unparsable values
     max_lengths: dict[str, int]  # string columns: the longest value in characters
+    # the rows rejected for a value, typed as far as they convert (a bad value is NULL)
+    rejected: pa.RecordBatch | None = None
 
 
 def convert_chunk(
@@ -60,7 +62,8 @@ def convert_chunk(
     for index, (column, reason) in sorted(bad_rows.items()):
         rejects.append(RowReject(row_numbers[index], column, reason, _row_text(raw, index)))
     keep = pa.array([i not in bad_rows for i in range(batch.num_rows)])
-    return TypedChunk(batch.filter(keep), raw.row_numbers.filter(keep), rejects, max_lengths)
+    good, bad = batch.filter(keep), batch.filter(pc.invert(keep))
+    return TypedChunk(good, raw.row_numbers.filter(keep), rejects, max_lengths, bad)
 
 
 def _unstorable(strings: pa.Array, characters: str) -> list[int]:
@@ -152,7 +155,8 @@ def convert_typed(
         for index, (column, reason) in sorted(bad_rows.items())
     ]
     keep = pa.array([i not in bad_rows for i in range(typed.num_rows)])
-    return TypedChunk(typed.filter(keep), row_numbers.filter(keep), rejects, max_lengths)
+    good, bad = typed.filter(keep), typed.filter(pc.invert(keep))
+    return TypedChunk(good, row_numbers.filter(keep), rejects, max_lengths, bad)
 
 
 def plain_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
