@@ -322,7 +322,7 @@ class TableHistory:
 
 def history(conn: Connection, table: str) -> TableHistory:
     state = conn.execute(_state, {"_table": table}).one_or_none()
-    known = conn.execute(_widths_of, {"_table": table}).scalars()
+    known = conn.execute(_widths_of, {"_table": table}).scalars().all()
     return _table_history(loaded_fingerprints(conn, table), state, known)
 
 
