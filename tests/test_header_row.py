@@ -57,3 +57,26 @@ def test_a_header_naming_the_columns_in_another_case_or_spacing_loads(tmp_path: 
     assert summary.ok, summary.to_dict()
     with sqlite3.connect(target) as db:
         assert db.execute("SELECT first, last FROM contact").fetchall() == [("Alice", "Smith")]
+
+
+@pytest.mark.parametrize(
+    ("header", "fits"),
+    [
+        (["Id", "first", "last"], True),
+        (["\ufeffid", " FIRST ", "Last"], True),  # a BOM, spaces and case aside
+        (["Id", "first", "last", ""], True),  # a trailing delimiter names no column
+        (["Id", "first"], True),  # a file written before `last` was appended
+        (["Id", "last", "first"], False),
+        (["Id", "", "last"], False),
+        (["Id", "first", "last", "extra"], False),
+    ],
+)
+def test_which_header_rows_name_the_metadatas_columns(header: list[str], fits: bool) -> None:
+    from turbodata.read.reader import HeaderMismatch, check_header
+
+    try:
+        check_header(header, ["Id", "first", "last"])
+    except HeaderMismatch:
+        assert not fits
+    else:
+        assert fits

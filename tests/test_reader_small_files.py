@@ -32,6 +32,7 @@ NASTY: list[tuple[bytes, CsvDialect, int | None]] = [
     (b'"a\n",b,c\r\n1,2,3\r\n', HEADER, None),  # a quoted line break in the header
     (b'" A ",b\n1,2,3\n', HEADER, None),  # an older file's header names the first columns
     (b"a,c,b\n1,2,3\n", HEADER, None),  # names in another order: refused by both paths
+    (b"a,b,c,\n1,2,3\n", HEADER, None),  # a trailing delimiter in the header only
     (b"\xef\xbb\xbf1,2,3\n", CsvDialect(), None),
     (b"\xef\xbb\xbfa,b,c\n1,2,3\n", HEADER, None),
     (b"1,a\n2,b\n3,c,new\n4,d,newer\n", CsvDialect(), 2),

@@ -92,6 +92,8 @@ def check_header(header: Sequence[str | None], column_names: Sequence[str]) -> N
     """The header names the metadata's columns in order (case and surrounding spaces aside),
     or the first of them (a file written before columns were appended)."""
     named = [(value or "").strip().lstrip("\ufeff").strip() for value in header]
+    while named and not named[-1]:  # a trailing delimiter names no column
+        named.pop()
     declared = [name.casefold() for name in column_names]
     if [name.casefold() for name in named] != declared[: len(named)]:
         raise HeaderMismatch(
