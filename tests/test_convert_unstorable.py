@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from turbodata.read.convert import _unstorable, convert_chunk
+from turbodata.read.convert import convert_chunk, rows_holding
 from turbodata.read.reader import RawChunk
 from turbodata.read.values import _masked_text
 from turbodata.types.sql import Kind, SqlType
@@ -33,21 +33,21 @@ def test_every_row_holding_a_character_is_found(
 ) -> None:
     sliced = python_values[start : start + length]
     array = pa.array(python_values, pa.string()).slice(start, length)  # offsets not at 0
-    assert _unstorable(array, characters) == holding(sliced, characters)
+    assert rows_holding(array, characters) == holding(sliced, characters)
 
 
 def test_the_characters_of_a_row_made_null_are_not_its_value() -> None:
     # the converter nulls a row's value and leaves its bytes in the buffer (`_masked_text`)
     array = _masked_text(pa.array(["a\x00b", "ok", "c"]), pa.array([False, True, True]))
     assert array.to_pylist() == [None, "ok", "c"]
-    assert _unstorable(array, NUL) == []
-    assert _unstorable(pa.array(["x", "y\x00"]), NUL) == [1]
+    assert rows_holding(array, NUL) == []
+    assert rows_holding(pa.array(["x", "y\x00"]), NUL) == [1]
 
 
 def test_a_column_of_nulls_or_of_another_type_holds_nothing() -> None:
-    assert _unstorable(pa.array([None, None], pa.string()), NUL) == []
-    assert _unstorable(pa.array([], pa.string()), NUL) == []
-    assert _unstorable(pa.array(["a\x00", None], pa.large_string()), NUL) == [0]
+    assert rows_holding(pa.array([None, None], pa.string()), NUL) == []
+    assert rows_holding(pa.array([], pa.string()), NUL) == []
+    assert rows_holding(pa.array(["a\x00", None], pa.large_string()), NUL) == [0]
 
 
 def test_a_chunk_rejects_the_rows_holding_nul_with_their_column() -> None:

@@ -476,3 +476,24 @@ def test_short_rows_stay_valid_after_the_narrower_folder_is_removed_by_retention
 
     assert summary.ok, summary.to_dict()
     assert {str(r["Id"]): int(r["n"]) for r in fetch(db_url, "t")} == {guid(1): 3, guid(2): 2}
+
+
+def test_a_dry_run_reads_a_ledger_from_before_the_widths_table(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """A dry run creates no ledger table, so it reads one whose `_turbodata_widths` a real
+    run has not created yet (the first run of a newer version)."""
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.folder("2025-01-01T00.00.00Z", {"t": [ID]}, {"t/1.csv": f"{guid(1)}\n"})
+    assert migrate(lake.root, sqlite_url).ok
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE _turbodata_widths")
+    engine.dispose()
+    lake.folder("2025-01-01T00.05.00Z", {"t": [ID]}, {"t/1.csv": f"{guid(2)}\n"})
+
+    planned = migrate(lake.root, sqlite_url, dry_run=True)
+
+    assert planned.ok, planned.to_dict()
+    assert planned.tables["t"].files_read == 1
+    assert migrate(lake.root, sqlite_url).ok  # the run creates it

@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import sqlalchemy as sa
 
 from tests.dbcheck import fetch
 from tests.lakebuilder import LakeBuilder, attribute, entity, model_json
@@ -114,3 +115,30 @@ def test_a_classic_entity_left_without_any_file_fails_and_keeps_its_rows(
     )
     assert stored(db_url, "account") == []
     assert migrate(lake.root, db_url).ok  # forgotten with its rows: nothing to fail any more
+
+
+def test_a_table_that_cannot_be_emptied_fails_alone(tmp_path: Path, sqlite_url: str) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    attributes = [attribute("Id", "guid"), attribute("name", "string", 50)]
+    guid = "00000000-0000-0000-0000-000000000001"
+    lake.write("account/2024.csv", f"{guid},A\n")
+    lake.write("contact/2024.csv", f"{guid},C\n")
+    contact = entity("contact", attributes, ["contact/2024.csv"])
+    lake.write(
+        "model.json", model_json([entity("account", attributes, ["account/2024.csv"]), contact])
+    )
+    assert migrate(lake.root, sqlite_url).ok
+    (lake.root / "account" / "2024.csv").unlink()
+    lake.write("model.json", model_json([entity("account", attributes, []), contact]))
+    lake.write("contact/2024.csv", f"{guid},C2\n")
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql('DROP TABLE "account"')  # dropped by hand: DELETE fails
+    engine.dispose()
+
+    summary = migrate(lake.root, sqlite_url, reload=["account"])
+
+    assert summary.tables["account"].status == "failed"
+    assert "could not be emptied" in summary.tables["account"].error
+    assert summary.tables["contact"].status == "loaded"  # the run went on
+    assert stored(sqlite_url, "contact") == [(guid, "C2")]

@@ -516,6 +516,9 @@ class _TableLeases:
                 ledger.set_table_outcome(conn, ledger_name, run_id, "loaded", None)
             result.status, result.rows_deleted = "loaded", deleted
             log.warning("%s: emptied (--reload, and its metadata lists no file)", result.name)
+        except Exception as error:  # rolled back: this table fails, the others still load
+            log.exception("%s: could not be emptied", result.name)
+            result.fail(f"could not be emptied: {one_line(error)}")
         finally:
             lease.release(self.engine, run_id, name)
 

@@ -320,9 +320,10 @@ class TableHistory:
     widths: frozenset[int] = frozenset()  # every width its applied batches had (`note_width`)
 
 
-def history(conn: Connection, table: str) -> TableHistory:
+def history(conn: Connection, table: str, *, widths: bool = True) -> TableHistory:
+    """`widths=False`: without the widths (a dry run, whose ledger may predate their table)."""
     state = conn.execute(_state, {"_table": table}).one_or_none()
-    known = conn.execute(_widths_of, {"_table": table}).scalars().all()
+    known = conn.execute(_widths_of, {"_table": table}).scalars().all() if widths else ()
     return _table_history(loaded_fingerprints(conn, table), state, known)
 
 

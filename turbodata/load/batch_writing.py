@@ -9,6 +9,7 @@ ledger row and its rejects when its last row is in.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -24,7 +25,7 @@ from turbodata.load.batch_reading import BatchReader, Reading
 from turbodata.load.changes import ChangeColumns, Staging
 from turbodata.load.options import LoadOptions
 from turbodata.model import DataFile, LoadMode, TableBatch
-from turbodata.read.convert import TypedChunk
+from turbodata.read.convert import TypedChunk, rows_holding
 from turbodata.read.reader import RowReject
 from turbodata.summary import TableResult
 from turbodata.types.sql import Kind, SqlType, string_type
@@ -131,7 +132,7 @@ class BatchWriter:
         )
         longest: dict[str, int] = {}
         staged, read_before, rejected_before = 0, result.rows_read, result.rows_rejected
-        rejected_keys = _RejectedKeys(staging.columns.key)
+        rejected_keys = _RejectedKeys(staging.columns.key, self.dialect.unstorable_text)
         with self.dialect.bulk_insert(self.conn, staging.types) as sink:
             for index, data_file in enumerate(files):
                 rows, rejects = 0, []
@@ -213,8 +214,10 @@ class _RejectedKeys:
     that is missing or no valid value names no row of the table); a row the reader
     rejected (of the wrong width, cut short, not text) has none that can be trusted."""
 
-    def __init__(self, key: Sequence[str]) -> None:
+    def __init__(self, key: Sequence[str], unstorable: tuple[str, str] | None) -> None:
         self.key: list[str] = list(key)
+        # text the database cannot store (PostgreSQL: NUL) names no row of the table
+        self.unstorable = unstorable[0] if unstorable else ""
         self.batches: list[pa.RecordBatch] = []
         self.unknown = 0
 
@@ -222,12 +225,18 @@ class _RejectedKeys:
         typed = 0
         if chunk.rejected is not None and chunk.rejected.num_rows:
             keys = chunk.rejected.select(self.key)
-            whole = pc.invert(pc.is_null(keys.column(0)))
-            for column in keys.columns[1:]:
-                whole = pc.and_(whole, pc.invert(pc.is_null(column)))
-            self.batches.append(keys.filter(whole))
+            storable = [self._storable(column) for column in keys.columns]
+            self.batches.append(keys.filter(functools.reduce(pc.and_, storable)))
             typed = chunk.rejected.num_rows
         self.unknown += len(chunk.rejects) - typed
+
+    def _storable(self, values: pa.Array) -> pa.Array:
+        """Which values a key of the table can be: present, and text it can store."""
+        present = pc.invert(pc.is_null(values))
+        if not self.unstorable or not pa.types.is_string(values.type):
+            return present
+        held = rows_holding(values, self.unstorable)
+        return pc.and_(present, pa.array([i not in held for i in range(len(values))]))
 
     def table(self) -> pa.Table | None:
         """Every rejected row's key, or None when one cannot be read."""

@@ -141,7 +141,7 @@ class TableLoader:
 
     def plan(self, result: TableResult, batches: list[TableBatch], count_rows: bool) -> None:
         """Dry run: the DDL, files (and rows) a load would take; changes nothing."""
-        history = self._history(result.name)
+        history = self._history(result.name, widths=False)  # a dry run creates no ledger table
         batches = self._resolve_versions(result, batches, history.watermark)
         gone = ledger.gone_from_snapshot(batches, history.loaded)
         todo = [(batch, ledger.files_to_load(batch, history.loaded, gone)) for batch in batches]
@@ -241,12 +241,12 @@ class TableLoader:
     def reader(self) -> BatchReader:
         return BatchReader(self.lake, self.dialect, self.options, self.row_widths)
 
-    def _history(self, table: str) -> ledger.TableHistory:
+    def _history(self, table: str, *, widths: bool = True) -> ledger.TableHistory:
         """What the ledger knows of the table (nothing before the first run: a dry run)."""
         with self.engine.connect() as conn:
             if not sa.inspect(conn).has_table(ledger.table_state.name):
                 return ledger.TableHistory()
-            history = ledger.history(conn, self.ledger_name(table))
+            history = ledger.history(conn, self.ledger_name(table), widths=widths)
         if table in self.reload:
             return ledger.TableHistory(narrowest=history.narrowest, widths=history.widths)
         return history

@@ -50,7 +50,7 @@ def convert_chunk(
         for index, reason in converted.errors.items():
             bad_rows.setdefault(index, (name, reason))
         if sql_type.kind is Kind.STRING and unstorable_text:
-            for index in _unstorable(converted.array, unstorable_text[0]):
+            for index in rows_holding(converted.array, unstorable_text[0]):
                 bad_rows.setdefault(index, (name, unstorable_text[1]))
         if sql_type.kind is Kind.STRING and converted.max_length:
             max_lengths[name] = converted.max_length
@@ -66,7 +66,7 @@ def convert_chunk(
     return TypedChunk(good, raw.row_numbers.filter(keep), rejects, max_lengths, bad)
 
 
-def _unstorable(strings: pa.Array, characters: str) -> list[int]:
+def rows_holding(strings: pa.Array, characters: str) -> list[int]:
     """Rows whose value holds any of `characters`.
 
     The column's bytes are searched first, as one buffer: nearly always none is there, and
@@ -142,7 +142,7 @@ def convert_typed(
             bad_rows.setdefault(index, (name, reason))
         if sql_type.kind is Kind.STRING:
             if unstorable_text:
-                for index in _unstorable(array, unstorable_text[0]):
+                for index in rows_holding(array, unstorable_text[0]):
                     bad_rows.setdefault(index, (name, unstorable_text[1]))
             if length := utf16_max_length(array):
                 max_lengths[name] = length
