@@ -450,7 +450,7 @@ def combine(summaries: Sequence[Mapping[str, Any]], run_id: str) -> dict[str, An
     finished = [p["finished_at"] for p in summaries if p.get("finished_at")]
     # the first part of a run that started (a failed_part has no lake, database, dry_run)
     first = next((p for p in summaries if p.get("run_id")), summaries[0] if summaries else {})
-    return {
+    combined = {
         "run_id": run_id,
         "status": "succeeded"
         if ok
@@ -463,10 +463,11 @@ def combine(summaries: Sequence[Mapping[str, Any]], run_id: str) -> dict[str, An
         "finished_at": max(finished) if finished else None,
         "seconds": _seconds(min(started), max(finished)) if started and finished else 0.0,
         "tables": tables,
-        "problems": problems[:MAX_PROBLEMS],
-        "warnings": warnings[:MAX_PROBLEMS],
+        "problems": problems,
+        "warnings": warnings,
         "run_ids": [p.get("run_id") for p in summaries if p.get("run_id")],
     }
+    return _bounded(combined)  # capped as a run's own answer is, saying how many were left out
 
 
 def compact(summary: Mapping[str, Any]) -> dict[str, Any]:

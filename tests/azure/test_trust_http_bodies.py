@@ -108,3 +108,6 @@ def test_a_durable_runs_summary_keeps_each_tables_plan_warnings_once() -> None:
 
     assert combined["ok"] and combined["warnings"] == ["w: stray", "w: stale changelog"]
     assert "warnings" not in http_api.compact(combined)
+    many = {**part, "warnings": [f"w{n}" for n in range(http_api.MAX_PROBLEMS + 7)]}
+    capped = http_api.combine([many], "run")
+    assert len(capped["warnings"]) == http_api.MAX_PROBLEMS and capped["warnings_omitted"] == 7
