@@ -39,7 +39,7 @@ def test_file_rows_and_table_state_round_trip() -> None:
         assert history.loaded == {"a/2.csv": FileInfo("a/2.csv", 10, modified, "etag").fingerprint}
         assert (history.watermark, history.narrowest) == ("2025-01-01T00.00.00Z", 5)
         assert ledger.watermark(conn, "other") == "2025-01-02T00.00.00Z"
-        assert ledger.narrowest(conn, "other") is None
+        assert ledger.history(conn, "other").narrowest is None
         assert ledger.watermark(conn, "missing") is None
         states = ledger.table_states(conn)
         assert (states["t"]["last_run_id"], states["t"]["last_status"]) == ("r2", "loaded")

@@ -333,7 +333,7 @@ def _plan_and_load(
         engine, dialect, new_loader, ledger.LedgerNames(engine, options.db_schema), work
     )
     leases.nothing_new = _nothing_new(engine, plan, tables, leases.ledger_name, frozenset(reload))
-    _emptied_snapshots(engine, plan, tables, summary, leases, (frozenset(reload), options))
+    _emptied_snapshots(engine, plan, tables, summary, leases, frozenset(reload), options)
     _load(engine, plan, tables, summary, leases)
 
 
@@ -343,13 +343,13 @@ def _emptied_snapshots(
     tables: Sequence[str] | None,
     summary: RunSummary,
     leases: _TableLeases,
-    asked: tuple[frozenset[str], LoadOptions],
+    reload: frozenset[str],
+    options: LoadOptions,
 ) -> None:
     """The snapshot tables loaded before whose metadata now lists no data file: the table
     still holds the rows of a snapshot the lake no longer has. Never emptied on that alone
     (a listing without files is no proof of an empty table), never left quietly: the table
     fails, unless `--reload` asks for it as the lake has it, which is empty."""
-    reload, options = asked
     dataless = [t for t in plan.dataless if tables is None or t in tables]
     if not dataless:
         return

@@ -33,7 +33,7 @@ def problems(
     nothing."""
     if not plan.tables:
         return why_nothing_found(lake, plan)
-    known = [*plan.tables, *plan.dataless]  # a table its metadata lists no file of is there
+    known = plan.known_tables
     return [
         *[
             f"--table {t}: no such table in the lake{_closest(t, known)}"
@@ -106,7 +106,7 @@ def _reload_problems(
 ) -> list[str]:
     columns = _columns_by_table(plan)
     problems = []
-    known = [*plan.tables, *plan.dataless]
+    known = plan.known_tables
     for table in reload:
         if table not in known:
             problems.append(f"--reload {table}: no such table in the lake{_closest(table, known)}")

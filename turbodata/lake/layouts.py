@@ -145,6 +145,12 @@ class LakePlan:
     dataless: list[str] = field(default_factory=list)
 
     @property
+    def known_tables(self) -> list[str]:
+        """The tables an option may name: planned or failed, and those whose metadata lists
+        no file."""
+        return [*self.tables, *self.dataless]
+
+    @property
     def min_widths(self) -> dict[str, int]:
         """The narrowest row width each table allows."""
         return {table: min(widths) for table, widths in self.row_widths.items()}
@@ -595,14 +601,14 @@ def _add_snapshots(
         if not _initial_sync_completed(schema):
             plan.warn(f"{schema.name}: initial sync not completed, skipped")
             continue
-        data_files, _ = _partition_files(
+        data_files, missing = _partition_files(
             schema, files, schema.name, plan, unlisted=not schema.partitions
         )
         if schema.problem and (data_files or dataless_problems):
             plan.problems.append(Problem(schema.name, schema.problem, file=schema.source))
         elif schema.problem:
             plan.warn(f"{schema.name}: {schema.problem} (no data files)")
-        elif incomplete := _incomplete_snapshot(schema, data_files, files):
+        elif incomplete := _incomplete_snapshot(schema, data_files, missing):
             plan.problems.append(Problem(schema.name, incomplete, file=schema.source))
         elif data_files:
             plan.batches.append(
@@ -614,7 +620,7 @@ def _add_snapshots(
 
 
 def _incomplete_snapshot(
-    schema: TableSchema, data_files: tuple[DataFile, ...], files: dict[str, FileInfo]
+    schema: TableSchema, data_files: tuple[DataFile, ...], missing: tuple[str, ...]
 ) -> str | None:
     """Why the snapshot cannot be the table's whole content, or None.
 
@@ -625,7 +631,7 @@ def _incomplete_snapshot(
     with only a header has bytes; the loader still refuses any snapshot without a loadable
     row that would delete rows (`batch_writing.IncompleteSnapshot`).
     """
-    if missing := _missing_partitions(schema, files):
+    if missing:
         return (
             f"listed partition {missing[0]} not found ({len(missing)} of"
             f" {len(schema.partitions)} missing): the snapshot is incomplete,"
@@ -764,10 +770,6 @@ def csvs_by_folder(files: dict[str, FileInfo]) -> dict[str, list[FileInfo]]:
             folder, _, _name = path.rpartition("/")
             grouped.setdefault(folder, []).append(info)
     return grouped
-
-
-def _missing_partitions(schema: TableSchema, files: dict[str, FileInfo]) -> list[str]:
-    return [p.location for p in schema.partitions if resolve_location(p.location, files) is None]
 
 
 def _note_row_widths(plan: LakePlan) -> None:

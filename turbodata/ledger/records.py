@@ -128,7 +128,6 @@ _forget_paths = sa.delete(files).where(
     files.c.table_name == _TABLE, files.c.path.in_(sa.bindparam("_paths", expanding=True))
 )
 _watermark = sa.select(table_state.c.watermark).where(table_state.c.table_name == _TABLE)
-_narrowest = sa.select(table_state.c.narrowest).where(table_state.c.table_name == _TABLE)
 _widths_of = sa.select(widths.c.width).where(widths.c.table_name == _TABLE)
 _has_width = _widths_of.where(widths.c.width == sa.bindparam("_width"))
 _state = sa.select(
@@ -315,9 +314,12 @@ def watermark(conn: Connection, table: str) -> str | None:
 class TableHistory:
     loaded: dict[str, str] = field(default_factory=dict)  # path → fingerprint
     watermark: str | None = None
-    narrowest: int | None = None
     last_run_id: str | None = None  # the last run that recorded the table's outcome
     widths: frozenset[int] = frozenset()  # every width its applied batches had (`note_width`)
+
+    @property
+    def narrowest(self) -> int | None:
+        return min(self.widths, default=None)
 
 
 def history(conn: Connection, table: str, *, widths: bool = True) -> TableHistory:
@@ -334,9 +336,7 @@ def _table_history(
     run) and its widths; a ledger before `widths` kept the narrowest width only."""
     watermark_value, narrowest_value, last_run = state if state else (None, None, None)
     every = {*known_widths, *([narrowest_value] if narrowest_value is not None else [])}
-    return TableHistory(
-        loaded, watermark_value, min(every, default=None), last_run, frozenset(every)
-    )
+    return TableHistory(loaded, watermark_value, last_run, frozenset(every))
 
 
 def histories(conn: Connection, tables: Collection[str] | None = None) -> dict[str, TableHistory]:
@@ -367,10 +367,6 @@ def note_width(conn: Connection, table: str, width: int) -> None:
     """Remember that rows of `width` columns were valid for the table (columns only append)."""
     if conn.execute(_has_width, {"_table": table, "_width": width}).first() is None:
         conn.execute(widths.insert(), {"table_name": table, "width": width})
-
-
-def narrowest(conn: Connection, table: str) -> int | None:
-    return conn.execute(_narrowest, {"_table": table}).scalar_one_or_none()
 
 
 def set_table_outcome(

@@ -235,7 +235,7 @@ class _RejectedKeys:
         present = pc.invert(pc.is_null(values))
         if not self.unstorable or not pa.types.is_string(values.type):
             return present
-        held = rows_holding(values, self.unstorable)
+        held = set(rows_holding(values, self.unstorable))
         return pc.and_(present, pa.array([i not in held for i in range(len(values))]))
 
     def table(self) -> pa.Table | None:

@@ -248,7 +248,7 @@ class TableLoader:
                 return ledger.TableHistory()
             history = ledger.history(conn, self.ledger_name(table), widths=widths)
         if table in self.reload:
-            return ledger.TableHistory(narrowest=history.narrowest, widths=history.widths)
+            return ledger.TableHistory(widths=history.widths)
         return history
 
     def _loaded_sizes(
