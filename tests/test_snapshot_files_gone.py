@@ -117,6 +117,53 @@ def test_a_classic_entity_left_without_any_file_fails_and_keeps_its_rows(
     assert migrate(lake.root, db_url).ok  # forgotten with its rows: nothing to fail any more
 
 
+def test_a_dry_run_says_what_happens_to_a_table_left_without_any_file(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    attributes = [attribute("Id", "guid"), attribute("name", "string", 50)]
+    guid = "00000000-0000-0000-0000-000000000001"
+    lake.write("account/2024.csv", f"{guid},A\n")
+    lake.write("contact/2024.csv", f"{guid},C\n")
+    contact = entity("contact", attributes, ["contact/2024.csv"])
+    tables = [entity("account", attributes, ["account/2024.csv"]), contact]
+    lake.write("model.json", model_json(tables))
+    assert migrate(lake.root, db_url).ok
+    (lake.root / "account" / "2024.csv").unlink()
+    lake.write("model.json", model_json([entity("account", attributes, []), contact]))
+
+    kept = migrate(lake.root, db_url, dry_run=True).tables["account"]
+    emptied = migrate(lake.root, db_url, dry_run=True, reload=["account"]).tables["account"]
+
+    # the dry run shows the failure the run would have, and what --reload would do
+    assert kept.status == "failed" and "no snapshot of account any more" in kept.error
+    assert (emptied.status, emptied.rows_deleted) == ("planned", 1)
+    assert [s.split() for s in emptied.ddl] == [["DELETE", "FROM", "account"]]
+    assert stored(db_url, "account") == [(guid, "A")]  # a dry run changes nothing
+
+
+def test_reload_empties_the_only_table_of_a_lake_when_its_metadata_lists_no_file(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    attributes = [attribute("Id", "guid"), attribute("name", "string", 50)]
+    lake.write("account/2024.csv", "00000000-0000-0000-0000-000000000001,A\n")
+    lake.write("model.json", model_json([entity("account", attributes, ["account/2024.csv"])]))
+    assert migrate(lake.root, db_url).ok
+    (lake.root / "account" / "2024.csv").unlink()
+    lake.write("model.json", model_json([entity("account", attributes, [])]))
+    assert not migrate(lake.root, db_url).ok  # the lake has no file: nothing to load
+
+    planned = migrate(lake.root, db_url, dry_run=True, reload=["account"])
+    reloaded = migrate(lake.root, db_url, reload=["account"])
+
+    # the way out that the failure names works when the table is the lake's only one
+    assert planned.tables["account"].status == "planned", planned.to_dict()
+    assert reloaded.ok, reloaded.to_dict()
+    assert reloaded.tables["account"].rows_deleted == 1
+    assert stored(db_url, "account") == []
+
+
 def test_a_table_that_cannot_be_emptied_fails_alone(tmp_path: Path, sqlite_url: str) -> None:
     lake = LakeBuilder(tmp_path / "lake")
     attributes = [attribute("Id", "guid"), attribute("name", "string", 50)]
@@ -136,8 +183,12 @@ def test_a_table_that_cannot_be_emptied_fails_alone(tmp_path: Path, sqlite_url: 
         conn.exec_driver_sql('DROP TABLE "account"')  # dropped by hand: DELETE fails
     engine.dispose()
 
+    planned = migrate(lake.root, sqlite_url, reload=["account"], dry_run=True)
     summary = migrate(lake.root, sqlite_url, reload=["account"])
 
+    assert planned.tables["account"].status == "failed"  # as the run says, and the dry
+    assert "could not be emptied" in planned.tables["account"].error  # run goes on too
+    assert planned.tables["contact"].status == "planned"
     assert summary.tables["account"].status == "failed"
     assert "could not be emptied" in summary.tables["account"].error
     assert summary.tables["contact"].status == "loaded"  # the run went on

@@ -14,6 +14,7 @@ import contextlib
 import contextvars
 import dataclasses
 import difflib
+import functools
 import json
 import logging
 import os
@@ -319,6 +320,11 @@ def _plan_and_load(
 
     if dry_run:
         loader = new_loader()
+        ledger_name = ledger.LedgerNames(engine, options.db_schema)
+        plan_emptying = functools.partial(_plan_emptying, engine, options.db_schema, count_rows)
+        _emptied_snapshots(
+            engine, plan, tables, summary, ledger_name, reload, options, plan_emptying
+        )
         _run_tables(plan, tables, summary, lambda r, b: loader.plan(r, b, count_rows))
         summary.finished_at = datetime.now(UTC)
         return
@@ -333,7 +339,16 @@ def _plan_and_load(
         engine, dialect, new_loader, ledger.LedgerNames(engine, options.db_schema), work
     )
     leases.nothing_new = _nothing_new(engine, plan, tables, leases.ledger_name, frozenset(reload))
-    _emptied_snapshots(engine, plan, tables, summary, leases, frozenset(reload), options)
+    _emptied_snapshots(
+        engine,
+        plan,
+        tables,
+        summary,
+        leases.ledger_name,
+        reload,
+        options,
+        functools.partial(leases.empty, schema=options.db_schema),
+    )
     _load(engine, plan, tables, summary, leases)
 
 
@@ -342,33 +357,61 @@ def _emptied_snapshots(
     plan: layouts.LakePlan,
     tables: Sequence[str] | None,
     summary: RunSummary,
-    leases: _TableLeases,
-    reload: frozenset[str],
+    ledger_name: Callable[[str], str],
+    reload: Sequence[str],
     options: LoadOptions,
+    empty: Callable[[TableResult], None],
 ) -> None:
     """The snapshot tables loaded before whose metadata now lists no data file: the table
     still holds the rows of a snapshot the lake no longer has. Never emptied on that alone
     (a listing without files is no proof of an empty table), never left quietly: the table
-    fails, unless `--reload` asks for it as the lake has it, which is empty."""
-    dataless = [t for t in plan.dataless if tables is None or t in tables]
-    if not dataless:
-        return
-    with engine.connect() as conn:
-        histories = ledger.histories(conn, [leases.ledger_name(t) for t in dataless])
-    for table in dataless:
-        history = histories.get(leases.ledger_name(table))
-        if history is None or not history.loaded:
-            continue
+    fails, unless `--reload` asks for it as the lake has it, which is empty (`empty`: done,
+    or in a dry run planned)."""
+    for table, first_loaded in _dataless_loaded(engine, plan, tables, ledger_name).items():
         result = summary.tables.setdefault(table, TableResult(table))
         if table in reload and not options.soft_delete:
-            leases.empty(result, options.db_schema)
+            empty(result)
             continue
         result.fail(
             f"the lake has no snapshot of {table} any more (its metadata lists no file;"
-            f" {min(history.loaded)} was loaded): its rows are kept, not emptied (if it is"
+            f" {first_loaded} was loaded): its rows are kept, not emptied (if it is"
             f" empty in the source: turbodata migrate --reload {table}, without"
             " --soft-delete, empties it)"
         )
+
+
+def _dataless_loaded(
+    engine: Engine,
+    plan: layouts.LakePlan,
+    tables: Sequence[str] | None,
+    ledger_name: Callable[[str], str],
+) -> dict[str, str]:
+    """The selected tables whose metadata lists no data file but which were loaded from a
+    file before, each with the first such file (none before the first run: a dry run)."""
+    dataless = [t for t in plan.dataless if tables is None or t in tables]
+    if not dataless:
+        return {}
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table(ledger.files.name):
+            return {}
+        loaded = {t: ledger.loaded_fingerprints(conn, ledger_name(t)) for t in dataless}
+    return {table: min(files) for table, files in loaded.items() if files}
+
+
+def _plan_emptying(
+    engine: Engine, schema: str | None, count_rows: bool, result: TableResult
+) -> None:
+    """What `--reload` of a table whose metadata lists no file would do, in a dry run."""
+    table = sa.table(result.name, schema=schema)
+    result.status = "planned"
+    result.ddl.append(str(sa.delete(table).compile(dialect=engine.dialect)))
+    if count_rows:
+        try:
+            with engine.connect() as conn:
+                count = sa.select(sa.func.count()).select_from(table)
+                result.rows_deleted = conn.execute(count).scalar_one()
+        except sa.exc.DBAPIError as error:  # the run would fail this table, not the others
+            result.fail(f"could not be emptied: {one_line(error)}")
 
 
 def _nothing_new(

@@ -31,7 +31,7 @@ def problems(
     option (`--table`, override file, `--key`, `--schema`, `--reload`) naming something that
     isn't there. A typo should not load the wrong thing, nor report success for loading
     nothing."""
-    if not plan.tables:
+    if not plan.tables and not set(reload) & set(plan.dataless):  # --reload empties those
         return why_nothing_found(lake, plan)
     known = plan.known_tables
     return [
