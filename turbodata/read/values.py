@@ -63,7 +63,7 @@ _PLAIN = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)"
 _NUMBER = _PLAIN + r"(?:[eE][+-]?[0-9]+)?"
 _ARROW_DECIMAL_DIGITS = 38  # see _fast_decimal
 _HEX_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-_GUID = rf"\{{{_HEX_GUID}\}}|{_HEX_GUID}"
+GUID_TEXT = rf"\{{{_HEX_GUID}\}}|{_HEX_GUID}"  # the forms `convert_column` takes as a GUID
 # |x| must stay below: REAL from 2**128 - 2**103 on rounds to infinity (FLT_MAX + half an ulp)
 FLOAT_LIMITS = {Kind.FLOAT: math.inf, Kind.REAL: 2.0**128 - 2.0**103}
 _BOOL_WORDS = {"true": True, "1": True, "false": False, "0": False}
@@ -127,7 +127,7 @@ def _parse_bool(text: str, sql_type: SqlType) -> bool:
 
 
 def _parse_guid(text: str, sql_type: SqlType) -> str:
-    if not re.fullmatch(_GUID, text):
+    if not re.fullmatch(GUID_TEXT, text):
         raise ValueError("expected 8-4-4-4-12 hex digits, optionally in braces")
     return text.strip("{}").lower()
 
@@ -331,7 +331,7 @@ def _fast_bool(values: pa.Array, sql_type: SqlType) -> pa.Array:
 
 
 def _fast_guid(values: pa.Array, sql_type: SqlType) -> pa.Array:
-    return pc.ascii_lower(pc.ascii_trim(_matching(values, _GUID), "{}"))
+    return pc.ascii_lower(pc.ascii_trim(_matching(values, GUID_TEXT), "{}"))
 
 
 def _fast_string(values: pa.Array, sql_type: SqlType) -> pa.Array:

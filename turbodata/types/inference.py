@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from turbodata.model import CdmType, Column
-from turbodata.read.values import convert_column
+from turbodata.read.values import GUID_TEXT, convert_column
 from turbodata.types.sql import (
     INTEGER_RANGES,
     MAX_DECIMAL_PRECISION,
@@ -57,8 +57,6 @@ from turbodata.types.sql import (
 
 INTEGER_TEXT = r"-?(?:0|[1-9][0-9]*)"
 _NUMBER = INTEGER_TEXT + r"(?:\.[0-9]+)?"
-_HEX_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-_GUID = rf"\{{{_HEX_GUID}\}}|{_HEX_GUID}"
 _DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 _ISO = _DATE + r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?"
 _US = r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{4} [0-9]{1,2}:[0-9]{2}:[0-9]{2} [AaPp][Mm]"
@@ -81,7 +79,7 @@ def is_typed_file_string(column: Column) -> bool:
 
 def all_guids(values: pa.Array) -> bool:
     """Whether every value (text, no nulls) is a GUID in a form `convert_column` accepts."""
-    return _all(_full(values, _GUID))
+    return _all(_full(values, GUID_TEXT))
 
 
 def needs_inference(column: Column) -> bool:
