@@ -40,12 +40,13 @@ def mssql_url(request: pytest.FixtureRequest) -> str:
 def babelfish(mssql_url: str) -> bool:
     """Babelfish for PostgreSQL rather than SQL Server (its differences are named where a
     test meets them)."""
+    from turbodata.dialects.mssql import is_babelfish
     from turbodata.pipeline import connect
 
     engine = connect(mssql_url)[0]  # set up as turbodata's (a bare engine's ROLLBACK fails)
     try:
         with engine.connect() as conn:
-            return "babelfish" in str(conn.exec_driver_sql("SELECT @@VERSION").scalar()).lower()
+            return is_babelfish(conn)
     finally:
         engine.dispose()
 

@@ -356,9 +356,16 @@ def _fractions_capped_at_six(conn: Connection) -> bool:
     lose their 7th digit cut, not rounded by the server."""
     info = conn.info
     if "turbodata_babelfish" not in info:
-        version = str(conn.exec_driver_sql("SELECT @@VERSION").scalar() or "")
-        info["turbodata_babelfish"] = "babelfish" in version.lower()
+        info["turbodata_babelfish"] = is_babelfish(conn)
     return bool(info["turbodata_babelfish"])
+
+
+def is_babelfish(conn: Connection) -> bool:
+    """Babelfish answers SERVERPROPERTY('Babelfish') with 1; SQL Server, which has no such
+    property, with NULL. (Not @@VERSION: Babelfish lets an administrator set it to SQL
+    Server's text.)"""
+    answer = conn.exec_driver_sql("SELECT CAST(SERVERPROPERTY('Babelfish') AS INT)").scalar()
+    return answer == 1  # (cast: ODBC drivers do not read sql_variant)
 
 
 def quote(name: str) -> str:
