@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import sqlalchemy as sa
 from deltalake import DeltaTable, write_deltalake
 
 from tests.dbcheck import fetch
@@ -13,6 +14,7 @@ from tests.test_delta_load import FIRST, SCHEMA, assert_table, merge, row, write
 from turbodata import migrate
 from turbodata.lake import layouts
 from turbodata.lake.storage import LocalLake
+from turbodata.ledger import records as ledger
 from turbodata.load.loader import LoadOptions
 
 
@@ -65,7 +67,7 @@ def test_compaction_changes_no_row_and_needs_no_reconciliation(tmp_path: Path, d
     result = summary.tables["account"]
     assert summary.ok, summary.to_dict()
     assert (result.rows_read, result.rows_deleted, result.problems) == (0, 0, [])
-    assert result.watermark == "delta:2"
+    assert result.watermark.startswith("delta:2 id=")
     assert_table(db_url, "account", FIRST)
 
 
@@ -98,14 +100,60 @@ def test_a_re_created_table_whose_version_went_back_is_reconciled(
     write(synapse(lake), FIRST, cdf=True)
     merge(synapse(lake), [row("b", 5, "Beta v5")])
     migrate(lake, db_url)
-    for path in sorted(synapse(lake).rglob("*"), reverse=True):
-        path.unlink() if path.is_file() else path.rmdir()
+    _recreate(synapse(lake))
     write(synapse(lake), [row("z", 1, "Zeta")], cdf=True)
 
     summary = migrate(lake, db_url)
 
-    assert any("went back from 1 to 0" in p for p in summary.tables["account"].problems)
+    assert any("re-created" in p for p in summary.tables["account"].problems)
     assert_table(db_url, "account", [row("z", 1, "Zeta")])
+
+
+def _recreate(table: Path) -> None:
+    for path in sorted(table.rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+
+
+def test_a_re_created_table_that_reached_the_applied_version_again_is_reconciled(
+    tmp_path: Path, db_url: str
+) -> None:
+    """Its versions say nothing of the old table's rows: without its id, version 1 of the new
+    table would pass for the version applied (its row never loaded, the old rows kept)."""
+    lake = tmp_path / "lake"
+    write(synapse(lake), FIRST, cdf=True)
+    write(synapse(lake), [row("d", 4, "Delta")], cdf=True)
+    assert migrate(lake, db_url).ok  # versions 0 and 1 applied
+    _recreate(synapse(lake))
+    write(synapse(lake), [row("x", 1, "Ex")], cdf=True)
+    write(synapse(lake), [row("y", 1, "Why")], cdf=True)  # version 1 again
+
+    summary = migrate(lake, db_url)
+
+    assert summary.ok, summary.to_dict()
+    assert any("re-created" in p for p in summary.tables["account"].problems)
+    assert_table(db_url, "account", [row("x", 1, "Ex"), row("y", 1, "Why")])
+    assert migrate(lake, db_url).tables["account"].status == "unchanged"
+
+
+def test_a_version_recorded_without_the_table_id_is_reconciled_once(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = tmp_path / "lake"
+    write(synapse(lake), FIRST, cdf=True)
+    assert migrate(lake, db_url).ok
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:  # as an earlier turbodata recorded it
+        conn.execute(sa.update(ledger.table_state).values(watermark="delta:0"))
+    engine.dispose()
+    write(synapse(lake), [row("d", 4, "Delta")], cdf=True)
+
+    summary = migrate(lake, db_url)
+    then = migrate(lake, db_url)
+
+    assert summary.ok, summary.to_dict()
+    assert any("not which table" in p for p in summary.tables["account"].problems)
+    assert_table(db_url, "account", [*FIRST, row("d", 4, "Delta")])
+    assert then.tables["account"].status == "unchanged"
 
 
 def test_soft_delete_keeps_a_row_deleted_in_the_change_feed_with_isdelete_set(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
-from deltalake import write_deltalake
+from deltalake import DeltaTable, write_deltalake
 
 from tests.dbcheck import fetch
 from tests.lakebuilder import LakeBuilder, attribute, entity, model_json
@@ -287,3 +287,23 @@ def test_parquet_files_with_different_columns_give_the_union_of_their_columns(
         ("x", None),
         ("y", "12"),
     ]
+
+
+def test_a_lake_pointed_at_a_delta_tables_own_folder_loads_nothing_and_says_why(
+    tmp_path: Path, db_url: str
+) -> None:
+    """Its partition folders are no tables: read as Parquet, they would bypass the log (and
+    load rows a delete removed, whose files are not vacuumed yet)."""
+    table = tmp_path / "lake" / "account"
+    write(table, FIRST, cdf=False)
+    DeltaTable(str(table)).delete("Id = 'a'")
+
+    summary = migrate(table, db_url)
+
+    assert not summary.ok
+    assert any("Delta table's own folder" in p for p in summary.problems), summary.problems
+    engine = sa.create_engine(db_url)
+    try:
+        assert [n for n in sa.inspect(engine).get_table_names() if "Partition" in n] == []
+    finally:
+        engine.dispose()

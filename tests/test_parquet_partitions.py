@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.dbcheck import fetch
 from turbodata import migrate
 from turbodata.lake.delta.parquet import folder_schema
 from turbodata.lake.storage import LocalLake
@@ -102,3 +103,57 @@ def test_folders_of_whole_numbers_up_to_int64_load_as_integers(tmp_path: Path) -
         ("b", 0, "integer"),
         ("c", 2**63 - 1, "integer"),
     ]
+
+
+def stored(db_url: str, table: str, *columns: str) -> list[tuple]:
+    rows = fetch(db_url, table)
+    return sorted(tuple(r[c] for c in columns) for r in rows)
+
+
+def test_partition_values_are_url_decoded_as_writers_encode_them(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = tmp_path / "lake"
+    table = pa.table({"code": ["1", "2", "3", "4"], "city": ["a/b", "x y", "50%", "ü=é"]})
+    pq.write_to_dataset(table, str(lake / "things"), partition_cols=["city"])
+
+    summary = migrate(lake, db_url)
+
+    assert summary.ok, summary.to_dict()
+    assert stored(db_url, "things", "code", "city") == [
+        ("1", "a/b"),
+        ("2", "x y"),
+        ("3", "50%"),
+        ("4", "ü=é"),
+    ]
+
+
+def test_files_under_hidden_names_are_not_the_tables(tmp_path: Path, db_url: str) -> None:
+    """`_temporary/` of a write in progress, `_SUCCESS`, `.crc` copies: Spark and pyarrow
+    skip them, and loading them would duplicate rows."""
+    folder = tmp_path / "lake" / "things"
+    table = pa.table({"code": ["a", "b"], "n": [1, 2]})  # no key: every copy would load
+    for path in ("part-0.parquet", "_temporary/0/part-0.parquet", ".part-1.parquet"):
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, folder / path)
+    (folder / "_SUCCESS").write_text("")
+
+    summary = migrate(tmp_path / "lake", db_url)
+
+    assert summary.ok, summary.to_dict()
+    assert stored(db_url, "things", "code", "n") == [("a", 1), ("b", 2)]
+
+
+def test_a_column_some_files_hold_takes_its_folder_value_where_a_file_lacks_it(
+    tmp_path: Path, db_url: str
+) -> None:
+    folder = tmp_path / "lake" / "things"
+    (folder / "year=2024").mkdir(parents=True)
+    (folder / "year=2023").mkdir(parents=True)
+    pq.write_table(pa.table({"Id": ["a"], "year": [2024]}), folder / "year=2024" / "p0.parquet")
+    pq.write_table(pa.table({"Id": ["b"]}), folder / "year=2023" / "p1.parquet")
+
+    summary = migrate(tmp_path / "lake", db_url)
+
+    assert summary.ok, summary.to_dict()
+    assert stored(db_url, "things", "Id", "year") == [("a", 2024), ("b", 2023)]

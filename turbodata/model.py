@@ -168,6 +168,7 @@ class Resolved:
     version: int
     files: tuple[DataFile, ...]
     source: RowSource
+    watermark: str  # what the ledger records once `version` is applied
     note: str | None = None  # why a full reconciliation instead of the changes, for the summary
 
 
@@ -175,9 +176,10 @@ class VersionedSource(RowSource, Protocol):
     """A table whose versions the ledger tracks (Delta): `resolve` says what to load."""
 
     def resolve(
-        self, applied: int | None, *, key: Sequence[str], delete_column: bool
+        self, watermark: str | None, *, key: Sequence[str], delete_column: bool
     ) -> Resolved | None:
-        """None when `applied` is the current version (nothing to do)."""
+        """What to load after what the table's `watermark` (in the ledger) says was applied;
+        None when that is the current version (nothing to do)."""
         ...
 
 
@@ -192,6 +194,7 @@ class TableBatch:
     mode: LoadMode = LoadMode.APPEND
     source: RowSource | None = None  # typed rows (Delta, Parquet) instead of CSV files
     version: int | None = None  # a resolved Delta batch: the version it brings the table to
+    watermark: str | None = None  # … and what the ledger records when it is applied
     # files its folder's metadata lists for the table that are not in the lake
     missing: tuple[str, ...] = ()
 

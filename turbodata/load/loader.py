@@ -23,7 +23,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from turbodata.dialects.base import Dialect
 from turbodata.errors import one_line
-from turbodata.lake.delta import versions
 from turbodata.lake.delta.sources import DeltaReadError
 from turbodata.lake.layouts import folder_time
 from turbodata.lake.storage import Lake
@@ -128,8 +127,8 @@ class TableLoader:
                 break
             if batch.mode is LoadMode.APPEND:
                 result.watermark = later_folder(result.watermark, batch.batch_id)
-            elif batch.version is not None:
-                result.watermark = versions.as_watermark(batch.version)
+            elif batch.watermark is not None:
+                result.watermark = batch.watermark
             result.status = "loaded"
             self.between_batches()
         result.seconds = time.monotonic() - started
@@ -194,7 +193,7 @@ class TableLoader:
                 continue
             names = batch.schema.column_names
             what = batch.source.resolve(  # type: ignore[union-attr]
-                versions.applied_version(watermark),
+                watermark,
                 key=self.options.key_for(batch.table, names),
                 delete_column=any(n.lower() == "isdelete" for n in names),
             )
@@ -212,6 +211,7 @@ class TableLoader:
                     mode=what.mode,
                     source=what.source,
                     version=what.version,
+                    watermark=what.watermark,
                 )
             )
         return resolved
@@ -355,8 +355,8 @@ class TableLoader:
         if batch.mode is LoadMode.APPEND:  # the table's watermark, as the ledger holds it
             newest = later_folder(result.watermark, batch.batch_id)
             ledger.set_watermark(conn, writer.ledger_table, newest, self.run_id)
-        elif batch.version is not None:
-            versions.record_applied(conn, writer.ledger_table, batch.version, self.run_id)
+        elif batch.watermark is not None:  # a Delta version: applied with its rows
+            ledger.set_watermark(conn, writer.ledger_table, batch.watermark, self.run_id)
         return writer.table_types
 
     def _table_types(self, conn: Connection, table: str) -> dict[str, SqlType] | None:

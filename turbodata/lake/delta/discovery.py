@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from turbodata.errors import first_line
 from turbodata.lake.storage import Lake, LocalLake, join, read_bytes
 from turbodata.model import DataFile, LoadMode, Problem, TableBatch, TableSchema
+from turbodata.secrets import mask_secrets
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -56,6 +57,16 @@ def find_tables(lake: Lake, skip_root_folder: Callable[[str], bool]) -> Found:
     """Every Delta and Parquet table; `skip_root_folder` names root folders of the CSV
     layouts (timestamp folders, Changelog...), which are never looked into."""
     found = Found()
+    if DELTA_LOG in lake.list_dir("").folders:  # its partition folders are no tables
+        found.kinds.add("delta")
+        found.problems.append(
+            Problem(
+                None,
+                f"{mask_secrets(lake.url)} is a Delta table's own folder (it holds"
+                f" {DELTA_LOG}/): point --lake at the folder that holds the table's folder",
+            )
+        )
+        return found
     for folder in _candidate_folders(lake, skip_root_folder):
         listing = lake.list_dir(folder)
         if DELTA_LOG in listing.folders:
@@ -89,9 +100,14 @@ def _tables_or_schema(lake: Lake, folder: str) -> list[str]:
 
 
 def _is_parquet_folder(lake: Lake, folder: str) -> bool:
-    """Parquet files and no CSV (stops listing at the first CSV: CSV layouts' table folders)."""
+    """Parquet files and no CSV (stops listing at the first CSV: CSV layouts' table folders),
+    files under hidden names (`parquet.is_hidden`) aside."""
+    from turbodata.lake.delta.parquet import is_hidden
+
     parquet = False
     for info in lake.iter_files(folder):
+        if is_hidden(folder, info.path):
+            continue
         if info.path.endswith(".csv"):
             return False
         parquet = parquet or info.path.endswith(".parquet")
@@ -152,6 +168,7 @@ def _delta_batch(lake: Lake, folder: str) -> TableBatch:
         uri=uri,
         storage_options=storage_options,
         version=table.version(),
+        table_id=table.metadata().id,
         column_names=tuple(arrow_schema.names),
         change_feed=configuration.get("delta.enableChangeDataFeed", "").lower() == "true",
         deletion_vectors="deletionVectors" in (table.protocol().reader_features or ()),
@@ -178,7 +195,11 @@ def _parquet_batch(lake: Lake, folder: str) -> TableBatch:
     from turbodata.lake.delta import parquet
 
     name = table_name(folder)
-    infos = [i for i in lake.iter_files(folder) if i.path.endswith(".parquet")]
+    infos = [
+        i
+        for i in lake.iter_files(folder)
+        if i.path.endswith(".parquet") and not parquet.is_hidden(folder, i.path)
+    ]
     arrow_schema, partitions = parquet.folder_schema(name, lake, folder, infos)
     schema = _table_schema(name, arrow_schema, folder)
     source = parquet.ParquetSource(name, lake, folder, arrow_schema, partitions)

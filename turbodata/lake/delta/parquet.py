@@ -7,7 +7,8 @@ schema is every file's schema unified (a column widened in a newer file widens t
 every value is a whole number written the way the number itself prints (the integer rule of
 `turbodata.types.inference`: no leading zero, no `+`, and not `-0`) and fits int64, else
 string, so `007`, `0042` and `7` stay three values; `__HIVE_DEFAULT_PARTITION__` is NULL. A
-column a file lacks is NULL in its rows.
+column a file lacks is NULL in its rows, unless its folder names its value. Files under a
+name starting with `_` or `.` are not the table's (`is_hidden`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 import pyarrow as pa
 
@@ -33,14 +35,24 @@ class ParquetReadError(Exception):
 
 
 def partition_values(folder: str, path: str) -> dict[str, str | None]:
-    """`contact/year=2024/part-0.parquet` under `contact` → {"year": "2024"}."""
+    """`contact/year=2024/part-0.parquet` under `contact` → {"year": "2024"}. Names and values
+    are URL-decoded, as Hive-style writers (Spark, pyarrow) encode them: `city=a%2Fb` is
+    `a/b`."""
     inner = path[len(folder.rstrip("/")) + 1 :].split("/")[:-1]
     values: dict[str, str | None] = {}
     for segment in inner:
         name, equals, value = segment.partition("=")
         if equals and name:
-            values[name] = None if value == NULL_PARTITION else value
+            values[unquote(name)] = None if value == NULL_PARTITION else unquote(value)
     return values
+
+
+def is_hidden(folder: str, path: str) -> bool:
+    """Whether a file under the table folder is not the table's: a name starting with `_`
+    or `.` on its way (`_temporary/` of a write in progress, `_SUCCESS`, `.part-0.crc`), which
+    Spark and pyarrow's datasets skip too."""
+    inner = path[len(folder.rstrip("/")) + 1 :].split("/")
+    return any(part.startswith(("_", ".")) for part in inner)
 
 
 def folder_schema(
@@ -142,7 +154,9 @@ class ParquetSource:
         for field in self.schema:
             if field.name in batch.schema.names:
                 values = batch.column(field.name)
-            elif field.name in self.partitions:
+            elif field.name in self.partitions or field.name in constants:
+                # a partition column, or a column other files hold and this file's folder
+                # name gives (`year=2023/` for a file without `year`)
                 values = pa.array([constants.get(field.name)] * batch.num_rows, pa.string())
             else:
                 values = pa.nulls(batch.num_rows, field.type)

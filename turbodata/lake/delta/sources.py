@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from turbodata.errors import first_line
+from turbodata.lake.delta import versions
 from turbodata.lake.storage import Lake, join
 from turbodata.model import DataFile, LoadMode, Resolved
 
@@ -91,18 +92,31 @@ class DeltaSource:
     folder: str  # lake-relative folder holding `_delta_log`
     uri: str  # what delta-rs opens: a local path or an object-store URL
     version: int
+    table_id: str  # the log's metaData.id: a re-created table has a new one
     column_names: tuple[str, ...]
     change_feed: bool
     deletion_vectors: bool = False  # the files of the version cannot be read one by one
     storage_options: dict[str, str] = field(default_factory=dict, repr=False)  # credentials
 
     def resolve(
-        self, applied: int | None, *, key: Sequence[str], delete_column: bool
+        self, watermark: str | None, *, key: Sequence[str], delete_column: bool
     ) -> Resolved | None:
+        done = versions.applied(watermark)
+        if done is None:
+            return self._snapshot(None)
+        if done.table_id is None:
+            return self._snapshot(
+                f"the ledger has version {done.version} applied but not which table it was"
+                " (recorded by an earlier turbodata), so it cannot tell a re-created table"
+            )
+        if done.table_id != versions.recorded_id(self.table_id):
+            return self._snapshot(
+                f"the table was re-created (its Delta table id changed) since version"
+                f" {done.version} of the table before it was applied"
+            )
+        applied = done.version
         if applied == self.version:
             return None
-        if applied is None:
-            return self._snapshot(None)
         if applied > self.version:
             return self._snapshot(
                 f"the table's version went back from {applied} to {self.version}"
@@ -115,7 +129,7 @@ class DeltaSource:
             return self._snapshot(reason)
         files = tuple(self._commit_file(v) for v in range(applied + 1, self.version + 1))
         changes = _DeltaChanges(self, dict(zip(files, actions, strict=True)), tuple(key))
-        return Resolved(LoadMode.CHANGES, self.version, files, changes)
+        return Resolved(LoadMode.CHANGES, self.version, files, changes, self._watermark)
 
     def read(self, data_file: DataFile) -> Iterator[pa.RecordBatch]:
         """The whole table at `version` (the snapshot's one file is its commit file)."""
@@ -135,9 +149,12 @@ class DeltaSource:
 
     def _snapshot(self, why: str | None) -> Resolved:
         note = f"full reconciliation at version {self.version}: {why}" if why else None
-        return Resolved(
-            LoadMode.SNAPSHOT, self.version, (self._commit_file(self.version),), self, note
-        )
+        files = (self._commit_file(self.version),)
+        return Resolved(LoadMode.SNAPSHOT, self.version, files, self, self._watermark, note)
+
+    @property
+    def _watermark(self) -> str:
+        return versions.as_watermark(self.version, self.table_id)
 
     def _changes_reason(
         self, applied: int, delete_column: bool
