@@ -172,6 +172,7 @@ def _delta_batch(lake: Lake, folder: str) -> TableBatch:
         column_names=tuple(arrow_schema.names),
         change_feed=configuration.get("delta.enableChangeDataFeed", "").lower() == "true",
         deletion_vectors="deletionVectors" in (table.protocol().reader_features or ()),
+        column_mapping=configuration.get("delta.columnMapping.mode", "none").lower() != "none",
     )
     return TableBatch(name, f"delta v{source.version}", schema, (), LoadMode.VERSIONED, source)
 

@@ -96,6 +96,9 @@ class DeltaSource:
     column_names: tuple[str, ...]
     change_feed: bool
     deletion_vectors: bool = False  # the files of the version cannot be read one by one
+    # columns stored under physical names (delta.columnMapping.mode name or id): only
+    # delta-rs's scan of the whole table reads them (neither its change feed nor the files)
+    column_mapping: bool = False
     storage_options: dict[str, str] = field(default_factory=dict, repr=False)  # credentials
 
     def resolve(
@@ -124,6 +127,11 @@ class DeltaSource:
             )
         if not key:
             return self._snapshot("the table has no key, so changes cannot be applied by key")
+        if self.column_mapping:
+            return self._snapshot(
+                "its columns are mapped to physical names (delta.columnMapping.mode), which"
+                " only a read of the whole table resolves"
+            )
         reason, actions = self._changes_reason(applied, delete_column)
         if reason:
             return self._snapshot(reason)
@@ -162,6 +170,7 @@ class DeltaSource:
         """Why the versions after `applied` cannot be applied as changes (None: they can),
         and each version's actions."""
         actions = []
+        current: set[str] | None = None  # the files of `self.version`, read when needed
         for version in range(applied + 1, self.version + 1):
             if self.lake.stat(log_path(self.folder, version)) is None:
                 return (
@@ -172,6 +181,15 @@ class DeltaSource:
             found = read_actions(self.lake, self.table, self.folder, version)
             if reason := self._version_reason(version, found, delete_column):
                 return reason, []
+            if not self.change_feed and found.adds:  # read from the current version's files
+                if current is None:
+                    current = set(_relative_paths(self._open(self.version)))
+                if gone := sorted({_normalised(p) for p in found.adds} - current):
+                    return (
+                        f"version {version}'s file {gone[0]} is no longer part of version"
+                        f" {self.version} (compacted or rewritten since)",
+                        [],
+                    )
             actions.append(found)
         return None, actions
 
@@ -200,8 +218,13 @@ class DeltaSource:
         needed = (
             found.cdc if found.cdc else found.adds + (found.removes if self.change_feed else ())
         )
-        for path in needed:
-            if self.lake.stat(join(self.folder, path)) is None:
+        if self.change_feed and any(_normalised(p) != _posix(p) for p in needed):
+            return (  # delta-rs 1.6's change feed looks for them under the decoded name
+                f"version {version}'s files are in partition folders whose names are"
+                " URL-encoded, whose change data delta-rs cannot read"
+            )
+        for path in needed:  # the log's paths are URL-encoded
+            if self.lake.stat(join(self.folder, _normalised(path))) is None:
                 return (
                     f"version {version}'s file {path} is gone (vacuumed): its changes cannot be"
                     " read"
@@ -279,7 +302,8 @@ class _DeltaChanges:
         source = self.source
         dataset = source._open(source.version).to_pyarrow_dataset()
         wanted = {_normalised(p) for p in adds}
-        fragments = [f for f in dataset.get_fragments() if _normalised(f.path) in wanted]
+        # a fragment's path is the file's own (relative, not URL-encoded as the log's)
+        fragments = [f for f in dataset.get_fragments() if _posix(f.path) in wanted]
         if len(fragments) != len(wanted):
             raise DeltaReadError(
                 f"{source.table}: version {version}: {len(wanted) - len(fragments)} added file(s)"
@@ -381,5 +405,9 @@ def _relative_paths(table: DeltaTable) -> list[str]:
 
 
 def _normalised(path: str) -> str:
-    """A data file's path relative to the table folder, URL-decoded, posix."""
-    return unquote(path).replace("\\", "/").lstrip("/")
+    """A data file's path in the log: relative to the table folder, URL-decoded, posix."""
+    return _posix(unquote(path))
+
+
+def _posix(path: str) -> str:
+    return path.replace("\\", "/").lstrip("/")
