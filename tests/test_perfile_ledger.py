@@ -88,3 +88,28 @@ def test_sizes_of_more_files_than_one_statement_may_name() -> None:
             )
         sizes = ledger.loaded_sizes(conn, "t", [*paths, "never/loaded.csv"])
     assert sizes == {path: size for size, path in enumerate(paths)}
+
+
+def test_forgetting_more_files_than_one_statement_may_name() -> None:
+    """A changed snapshot of 2,100 files or more: each statement names at most
+    MAX_NAMED_TABLES of them (SQL Server failed the table on every run)."""
+    engine = sa.create_engine("sqlite://")
+    modified = datetime(2025, 1, 2, tzinfo=UTC)
+    paths = [f"f/{n}.csv" for n in range(2_500)]
+    largest: list[int] = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _count(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("DELETE"):
+            largest.append(len(parameters))
+
+    with engine.begin() as conn:
+        ledger.ensure(conn)
+        for path in paths:
+            info = FileInfo(path, 1, modified, None)
+            ledger.record_file(
+                conn, run_id="r", table="t", batch_id="b", info=info, rows_loaded=1, rows_rejected=0
+            )
+        ledger.forget_files(conn, "t", paths[1:])
+        assert list(ledger.loaded_fingerprints(conn, "t")) == paths[:1]
+    assert 0 < max(largest) <= 2_100

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import struct
-from datetime import datetime, timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pyarrow as pa
@@ -311,3 +312,36 @@ def test_a_landing_table_left_by_a_killed_run_is_dropped_by_the_next_lease_holde
     finally:
         with engine.begin() as conn:
             conn.exec_driver_sql("DROP TABLE [_turbodata_landing_kept]")
+
+
+def test_the_ledger_forgets_more_files_than_one_statement_takes(engine: sa.Engine) -> None:
+    """A snapshot of 2,100 files or more that changed: SQL Server takes at most 2,100
+    parameters in a statement (the table failed on every run)."""
+    table = f"td_many_{uuid.uuid4().hex[:8]}"
+    paths = [f"{table}/part-{n:05d}.csv" for n in range(2_500)]
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        ledger.ensure(conn)
+        conn.execute(ledger.files.insert(), [_file_row(table, path, now) for path in paths])
+    try:
+        with engine.begin() as conn:
+            ledger.forget_files(conn, table, paths)
+            assert ledger.loaded_fingerprints(conn, table) == {}
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.delete(ledger.files).where(ledger.files.c.table_name == table))
+
+
+def _file_row(table: str, path: str, moment: datetime) -> dict[str, object]:
+    return {
+        "table_name": table,
+        "path": path,
+        "batch_id": "snapshot",
+        "size": 1,
+        "modified": moment,
+        "fingerprint": "1",
+        "rows_loaded": 1,
+        "rows_rejected": 0,
+        "run_id": "test",
+        "loaded_at": moment,
+    }

@@ -176,10 +176,12 @@ def loaded_sizes(conn: Connection, table: str, paths: Iterable[str]) -> dict[str
 
 
 def forget_files(conn: Connection, table: str, paths: Iterable[str]) -> None:
-    """Drop ledger rows of files that are being loaded again (changed, or a snapshot reload)."""
+    """Drop ledger rows of files that are being loaded again (changed, or a snapshot reload),
+    in slices (SQL Server's 2,100 parameters: a snapshot of more files failed for good)."""
     paths = list(paths)
-    if paths:
-        conn.execute(_forget_paths, {"_table": table, "_paths": paths})
+    for start in range(0, len(paths), MAX_NAMED_TABLES):
+        names = paths[start : start + MAX_NAMED_TABLES]
+        conn.execute(_forget_paths, {"_table": table, "_paths": names})
 
 
 def forget_table(conn: Connection, table: str, *, except_run: str) -> None:
