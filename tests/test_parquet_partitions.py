@@ -157,3 +157,18 @@ def test_a_column_some_files_hold_takes_its_folder_value_where_a_file_lacks_it(
 
     assert summary.ok, summary.to_dict()
     assert stored(db_url, "things", "Id", "year") == [("a", 2024), ("b", 2023)]
+
+
+def test_a_partition_folder_whose_name_starts_with_an_underscore_is_data(
+    tmp_path: Path, db_url: str
+) -> None:
+    """Spark hides `_temporary`, not `_year=2024` (a partition column named `_year`)."""
+    folder = tmp_path / "lake" / "things"
+    for year in (2023, 2024):
+        (folder / f"_year={year}").mkdir(parents=True)
+        pq.write_table(pa.table({"code": [str(year)]}), folder / f"_year={year}" / "p.parquet")
+
+    summary = migrate(tmp_path / "lake", db_url)
+
+    assert summary.ok, summary.to_dict()
+    assert stored(db_url, "things", "code", "_year") == [("2023", 2023), ("2024", 2024)]

@@ -184,12 +184,31 @@ def test_a_table_that_cannot_be_emptied_fails_alone(tmp_path: Path, sqlite_url: 
     engine.dispose()
 
     planned = migrate(lake.root, sqlite_url, reload=["account"], dry_run=True)
+    uncounted = migrate(
+        lake.root, sqlite_url, reload=["account"], dry_run=True, count_rows=False
+    )  # as the CLI's `plan`
     summary = migrate(lake.root, sqlite_url, reload=["account"])
 
-    assert planned.tables["account"].status == "failed"  # as the run says, and the dry
-    assert "could not be emptied" in planned.tables["account"].error  # run goes on too
-    assert planned.tables["contact"].status == "planned"
+    for dry in (planned, uncounted):
+        assert dry.tables["account"].status == "failed"  # as the run says, and the dry
+        assert "could not be emptied" in dry.tables["account"].error  # run goes on too
+        assert dry.tables["contact"].status == "planned"
     assert summary.tables["account"].status == "failed"
     assert "could not be emptied" in summary.tables["account"].error
     assert summary.tables["contact"].status == "loaded"  # the run went on
     assert stored(sqlite_url, "contact") == [(guid, "C2")]
+
+
+def test_reload_of_a_table_never_loaded_and_without_files_is_no_success(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    attributes = [attribute("Id", "guid"), attribute("name", "string", 50)]
+    lake.write("model.json", model_json([entity("account", attributes, [])]))
+
+    for summary in (
+        migrate(lake.root, sqlite_url, reload=["account"], dry_run=True),
+        migrate(lake.root, sqlite_url, reload=["account"]),
+    ):
+        assert not summary.ok, summary.to_dict()
+        assert "never loaded it" in summary.tables["account"].error

@@ -6,7 +6,7 @@ takes and returns these, so each stage can be tested on its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -176,10 +176,16 @@ class VersionedSource(RowSource, Protocol):
     """A table whose versions the ledger tracks (Delta): `resolve` says what to load."""
 
     def resolve(
-        self, watermark: str | None, *, key: Sequence[str], delete_column: bool
+        self,
+        watermark: str | None,
+        loaded: Mapping[str, str],
+        *,
+        key: Sequence[str],
+        delete_column: bool,
     ) -> Resolved | None:
         """What to load after what the table's `watermark` (in the ledger) says was applied;
-        None when that is the current version (nothing to do)."""
+        None when that is the current version (nothing to do). `loaded`: the ledger's
+        fingerprint of each file loaded into the table."""
         ...
 
 

@@ -368,6 +368,14 @@ def _emptied_snapshots(
     fails, unless `--reload` asks for it as the lake has it, which is empty (`empty`: done,
     or in a dry run planned)."""
     for table, first_loaded in _dataless_loaded(engine, plan, tables, ledger_name).items():
+        if first_loaded is None:
+            if table in reload:  # not a success that loaded nothing
+                summary.tables[table] = TableResult(table)
+                summary.tables[table].fail(
+                    f"--reload {table}: its metadata lists no file and this database never"
+                    " loaded it: nothing to load or to empty"
+                )
+            continue
         result = summary.tables.setdefault(table, TableResult(table))
         if table in reload and not options.soft_delete:
             empty(result)
@@ -385,17 +393,17 @@ def _dataless_loaded(
     plan: layouts.LakePlan,
     tables: Sequence[str] | None,
     ledger_name: Callable[[str], str],
-) -> dict[str, str]:
-    """The selected tables whose metadata lists no data file but which were loaded from a
-    file before, each with the first such file (none before the first run: a dry run)."""
+) -> dict[str, str | None]:
+    """The selected tables whose metadata lists no data file, each with the first file it
+    was loaded from before (None: never loaded, or no ledger yet, in a dry run)."""
     dataless = [t for t in plan.dataless if tables is None or t in tables]
     if not dataless:
         return {}
     with engine.connect() as conn:
         if not sa.inspect(conn).has_table(ledger.files.name):
-            return {}
+            return dict.fromkeys(dataless)
         loaded = {t: ledger.loaded_fingerprints(conn, ledger_name(t)) for t in dataless}
-    return {table: min(files) for table, files in loaded.items() if files}
+    return {table: min(files) if files else None for table, files in loaded.items()}
 
 
 def _plan_emptying(
@@ -405,13 +413,15 @@ def _plan_emptying(
     table = sa.table(result.name, schema=schema)
     result.status = "planned"
     result.ddl.append(str(sa.delete(table).compile(dialect=engine.dialect)))
-    if count_rows:
-        try:
-            with engine.connect() as conn:
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table(result.name, schema=schema):
+                result.fail(f"could not be emptied: the database has no table {result.name}")
+            elif count_rows:
                 count = sa.select(sa.func.count()).select_from(table)
                 result.rows_deleted = conn.execute(count).scalar_one()
-        except sa.exc.DBAPIError as error:  # the run would fail this table, not the others
-            result.fail(f"could not be emptied: {one_line(error)}")
+    except sa.exc.DBAPIError as error:  # the run would fail this table, not the others
+        result.fail(f"could not be emptied: {one_line(error)}")
 
 
 def _nothing_new(

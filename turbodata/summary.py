@@ -21,7 +21,7 @@ class TableResult:
     files_read: int = 0
     columns_created: int = 0
     seconds: float = 0.0
-    watermark: str | None = None  # last batch (timestamp folder) fully applied
+    watermark: str | None = None  # last batch fully applied: timestamp folder, or `delta:N id=…`
     error: str | None = None
     ddl: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # one line each: file, row, column, reason

@@ -80,7 +80,9 @@ table_state = sa.Table(
     f"{PREFIX}tables",
     metadata,
     sa.Column("table_name", sa.Unicode(128), primary_key=True),
-    sa.Column("watermark", sa.Unicode(128)),  # last fully applied batch (timestamp folder)
+    sa.Column(
+        "watermark", sa.Unicode(128)
+    ),  # last batch applied (timestamp folder, `delta:N id=…`)
     # the fewest columns any applied batch's metadata had, as ledgers before `widths` kept it
     sa.Column("narrowest", sa.Integer),
     sa.Column("last_run_id", sa.Unicode(64)),

@@ -69,7 +69,7 @@ class TableLoader:
         loaded, watermark = history.loaded, history.watermark
         result.watermark = watermark
         try:
-            batches = self._resolve_versions(result, batches, watermark)
+            batches = self._resolve_versions(result, batches, history)
         except DeltaReadError as error:
             batches = []
             result.fail(str(error))
@@ -141,7 +141,7 @@ class TableLoader:
     def plan(self, result: TableResult, batches: list[TableBatch], count_rows: bool) -> None:
         """Dry run: the DDL, files (and rows) a load would take; changes nothing."""
         history = self._history(result.name, widths=False)  # a dry run creates no ledger table
-        batches = self._resolve_versions(result, batches, history.watermark)
+        batches = self._resolve_versions(result, batches, history)
         gone = ledger.gone_from_snapshot(batches, history.loaded)
         todo = [(batch, ledger.files_to_load(batch, history.loaded, gone)) for batch in batches]
         todo = [(batch, files) for batch, files in todo if files]
@@ -181,7 +181,7 @@ class TableLoader:
                 yield table_plan
 
     def _resolve_versions(
-        self, result: TableResult, batches: list[TableBatch], watermark: str | None
+        self, result: TableResult, batches: list[TableBatch], history: ledger.TableHistory
     ) -> list[TableBatch]:
         """Delta tables (VERSIONED batches) as what they have to load after the version the
         ledger says was applied: nothing, their changes, or their whole snapshot (a full
@@ -193,7 +193,8 @@ class TableLoader:
                 continue
             names = batch.schema.column_names
             what = batch.source.resolve(  # type: ignore[union-attr]
-                watermark,
+                history.watermark,
+                history.loaded,
                 key=self.options.key_for(batch.table, names),
                 delete_column=any(n.lower() == "isdelete" for n in names),
             )

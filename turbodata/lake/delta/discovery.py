@@ -101,9 +101,7 @@ def _tables_or_schema(lake: Lake, folder: str) -> list[str]:
 
 def _is_parquet_folder(lake: Lake, folder: str) -> bool:
     """Parquet files and no CSV (stops listing at the first CSV: CSV layouts' table folders),
-    files under hidden names (`parquet.is_hidden`) aside."""
-    from turbodata.lake.delta.parquet import is_hidden
-
+    files under hidden names (`is_hidden`) aside."""
     parquet = False
     for info in lake.iter_files(folder):
         if is_hidden(folder, info.path):
@@ -112,6 +110,14 @@ def _is_parquet_folder(lake: Lake, folder: str) -> bool:
             return False
         parquet = parquet or info.path.endswith(".parquet")
     return parquet
+
+
+def is_hidden(folder: str, path: str) -> bool:
+    """Whether a file under a Parquet table's folder is not the table's, by Spark's rule: a
+    name on its way that starts with `.`, or with `_` and is no `name=value` partition
+    (`_temporary/` of a write in progress, `_SUCCESS`, `.part-0.crc`; `_year=2024/` is data)."""
+    inner = path[len(folder.rstrip("/")) + 1 :].split("/")
+    return any(p.startswith(".") or (p.startswith("_") and "=" not in p) for p in inner)
 
 
 def _add(found: Found, folder: str, kind: str, make: Callable[[], TableBatch]) -> None:
@@ -199,7 +205,7 @@ def _parquet_batch(lake: Lake, folder: str) -> TableBatch:
     infos = [
         i
         for i in lake.iter_files(folder)
-        if i.path.endswith(".parquet") and not parquet.is_hidden(folder, i.path)
+        if i.path.endswith(".parquet") and not is_hidden(folder, i.path)
     ]
     arrow_schema, partitions = parquet.folder_schema(name, lake, folder, infos)
     schema = _table_schema(name, arrow_schema, folder)

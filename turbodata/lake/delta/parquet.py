@@ -7,8 +7,7 @@ schema is every file's schema unified (a column widened in a newer file widens t
 every value is a whole number written the way the number itself prints (the integer rule of
 `turbodata.types.inference`: no leading zero, no `+`, and not `-0`) and fits int64, else
 string, so `007`, `0042` and `7` stay three values; `__HIVE_DEFAULT_PARTITION__` is NULL. A
-column a file lacks is NULL in its rows, unless its folder names its value. Files under a
-name starting with `_` or `.` are not the table's (`is_hidden`).
+column a file lacks is NULL in its rows, unless its folder names its value.
 """
 
 from __future__ import annotations
@@ -45,14 +44,6 @@ def partition_values(folder: str, path: str) -> dict[str, str | None]:
         if equals and name:
             values[unquote(name)] = None if value == NULL_PARTITION else unquote(value)
     return values
-
-
-def is_hidden(folder: str, path: str) -> bool:
-    """Whether a file under the table folder is not the table's: a name starting with `_`
-    or `.` on its way (`_temporary/` of a write in progress, `_SUCCESS`, `.part-0.crc`), which
-    Spark and pyarrow's datasets skip too."""
-    inner = path[len(folder.rstrip("/")) + 1 :].split("/")
-    return any(part.startswith(("_", ".")) for part in inner)
 
 
 def folder_schema(

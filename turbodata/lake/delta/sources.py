@@ -21,7 +21,7 @@ error naming the table, version and file: the batch is rolled back, nothing is h
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -102,17 +102,22 @@ class DeltaSource:
     storage_options: dict[str, str] = field(default_factory=dict, repr=False)  # credentials
 
     def resolve(
-        self, watermark: str | None, *, key: Sequence[str], delete_column: bool
+        self,
+        watermark: str | None,
+        loaded: Mapping[str, str],
+        *,
+        key: Sequence[str],
+        delete_column: bool,
     ) -> Resolved | None:
         done = versions.applied(watermark)
         if done is None:
             return self._snapshot(None)
-        if done.table_id is None:
-            return self._snapshot(
-                f"the ledger has version {done.version} applied but not which table it was"
-                " (recorded by an earlier turbodata), so it cannot tell a re-created table"
+        if done.table_id is None and not self._commit_unchanged(done.version, loaded):
+            return self._snapshot(  # recorded by an earlier turbodata, without the id
+                f"the commit file of version {done.version}, applied before, was rewritten or"
+                " is gone (the table may have been re-created)"
             )
-        if done.table_id != versions.recorded_id(self.table_id):
+        if done.table_id not in (None, versions.recorded_id(self.table_id)):
             return self._snapshot(
                 f"the table was re-created (its Delta table id changed) since version"
                 f" {done.version} of the table before it was applied"
@@ -159,6 +164,13 @@ class DeltaSource:
         note = f"full reconciliation at version {self.version}: {why}" if why else None
         files = (self._commit_file(self.version),)
         return Resolved(LoadMode.SNAPSHOT, self.version, files, self, self._watermark, note)
+
+    def _commit_unchanged(self, version: int, loaded: Mapping[str, str]) -> bool:
+        """Whether the commit file of `version` is the one the ledger recorded loading (a
+        Delta commit file is never rewritten, but a re-created table writes its own)."""
+        path = log_path(self.folder, version)
+        info = self.lake.stat(path)
+        return info is not None and loaded.get(path) == info.fingerprint
 
     @property
     def _watermark(self) -> str:
