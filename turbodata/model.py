@@ -148,7 +148,9 @@ class LoadMode(StrEnum):
     FULL_REFRESH = "full_refresh"  # OptionsetMetadata tables
     # a Delta table: the loader asks its `VersionedSource` what changed since the applied version
     VERSIONED = "versioned"
-    CHANGES = "changes"  # change rows of a Delta table's versions: upserts and deletes by key
+    CHANGES = "changes"  # rows a Delta table's versions appended: upserts by key
+    # change rows of a Delta table's change data feed: each change applies, in commit order
+    FEED = "feed"
 
 
 class RowSource(Protocol):

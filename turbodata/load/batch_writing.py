@@ -127,7 +127,10 @@ class BatchWriter:
             table_plan.table,
             staged_types,
             ChangeColumns.find(
-                names, reading.key, in_commit_order=reading.batch.mode is LoadMode.CHANGES
+                names,
+                reading.key,
+                in_commit_order=reading.batch.mode in (LoadMode.CHANGES, LoadMode.FEED),
+                feed=reading.batch.mode is LoadMode.FEED,
             ),
         )
         longest: dict[str, int] = {}
@@ -266,7 +269,7 @@ def _refuse_empty_snapshot(
 
 def applies_changes(mode: LoadMode) -> bool:
     """Rows applied as changes (upserts, deletes), not replacing the table."""
-    return mode in (LoadMode.APPEND, LoadMode.CHANGES)
+    return mode in (LoadMode.APPEND, LoadMode.CHANGES, LoadMode.FEED)
 
 
 def delete_column(reading: Reading) -> str | None:

@@ -42,13 +42,23 @@ class ChangeColumns:
     version: str | None = None
     modified: str | None = None
     delete: str | None = None
-    # the staged rows' sequence is the order their changes happened in (a Delta change feed,
-    # one file per commit): where versions tie, the later row wins even over a delete row
+    # the staged rows' sequence is the order their changes happened in (a Delta table's
+    # versions, one file per commit): where versions tie, the later row wins even over a
+    # delete row
     in_commit_order: bool = False
+    # the rows are a change data feed's: every change happened, in commit order, after what
+    # the table holds (the ledger applies each version once), so the later change wins
+    # whatever its versionnumber, and every change applies (as a full reload would leave it)
+    feed: bool = False
 
     @classmethod
     def find(
-        cls, names: Sequence[str], key: Sequence[str], *, in_commit_order: bool = False
+        cls,
+        names: Sequence[str],
+        key: Sequence[str],
+        *,
+        in_commit_order: bool = False,
+        feed: bool = False,
     ) -> ChangeColumns:
         by_lower = {n.lower(): n for n in names}
         return cls(
@@ -56,7 +66,8 @@ class ChangeColumns:
             version=by_lower.get("versionnumber"),
             modified=by_lower.get("sinkmodifiedon"),
             delete=by_lower.get("isdelete"),
-            in_commit_order=in_commit_order,
+            in_commit_order=in_commit_order or feed,
+            feed=feed,
         )
 
 
@@ -79,6 +90,9 @@ def newer_condition(columns: ChangeColumns) -> Newer:
     Equal versions never update, so replaying a folder or a re-initialised table changes
     nothing. Without either column the incoming row wins (last write wins).
     """
+
+    if columns.feed:
+        return _always
 
     def newer(incoming: Columns, existing: Columns) -> ColumnElement[bool]:
         v, m = columns.version, columns.modified
@@ -104,6 +118,9 @@ def strictly_newer(columns: ChangeColumns) -> Newer:
     """`first` is known to be newer than `second` (never NULL: safe under NOT): a greater
     versionnumber, or where either has none, a later SinkModifiedOn."""
 
+    if columns.feed:
+        return _never
+
     def known_greater(first: Columns, second: Columns, name: str) -> ColumnElement[bool]:
         return sa.and_(
             first[name].is_not(None), second[name].is_not(None), first[name] > second[name]
@@ -118,6 +135,14 @@ def strictly_newer(columns: ChangeColumns) -> Newer:
         return sa.or_(known_greater(first, second, v), sa.and_(unknown, by_modified))
 
     return newer
+
+
+def _always(first: Columns, second: Columns) -> ColumnElement[bool]:
+    return sa.true()
+
+
+def _never(first: Columns, second: Columns) -> ColumnElement[bool]:
+    return sa.false()
 
 
 class KeySpelledTwoWays(Exception):
@@ -350,6 +375,8 @@ def _delete_losers(staging: sa.Table, c: ChangeColumns) -> sa.Delete:
         extra.append(sa.func.max(staging.c[c.version]).over(partition_by=key).label("newest"))
     rows = sa.select(*staging.c, *extra).subquery("rows")
     order = []
+    if c.feed:  # the last change of the key is the table's state
+        order.append(rows.c[SEQUENCE].desc())
     if c.version:
         order += _desc_nulls_last(sa.func.coalesce(rows.c[c.version], rows.c.newest))
     if c.modified:

@@ -142,7 +142,8 @@ class DeltaSource:
             return self._snapshot(reason)
         files = tuple(self._commit_file(v) for v in range(applied + 1, self.version + 1))
         changes = _DeltaChanges(self, dict(zip(files, actions, strict=True)), tuple(key))
-        return Resolved(LoadMode.CHANGES, self.version, files, changes, self._watermark)
+        mode = LoadMode.FEED if self.change_feed else LoadMode.CHANGES
+        return Resolved(mode, self.version, files, changes, self._watermark)
 
     def read(self, data_file: DataFile) -> Iterator[pa.RecordBatch]:
         """The whole table at `version` (the snapshot's one file is its commit file)."""
