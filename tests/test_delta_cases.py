@@ -181,6 +181,16 @@ def _recreate(table: Path) -> None:
         path.unlink() if path.is_file() else path.rmdir()
 
 
+RECREATED = [row("x", 1, "Ex"), row("y", 1, "Why")]
+
+
+def _recreate_at_version_one(table: Path) -> None:
+    """The table dropped and written again: versions 0 and 1 of RECREATED's rows."""
+    _recreate(table)
+    for new_row in RECREATED:
+        write(table, [new_row], cdf=True)
+
+
 def test_a_re_created_table_that_reached_the_applied_version_again_is_reconciled(
     tmp_path: Path, db_url: str
 ) -> None:
@@ -190,15 +200,13 @@ def test_a_re_created_table_that_reached_the_applied_version_again_is_reconciled
     write(synapse(lake), FIRST, cdf=True)
     write(synapse(lake), [row("d", 4, "Delta")], cdf=True)
     assert migrate(lake, db_url).ok  # versions 0 and 1 applied
-    _recreate(synapse(lake))
-    write(synapse(lake), [row("x", 1, "Ex")], cdf=True)
-    write(synapse(lake), [row("y", 1, "Why")], cdf=True)  # version 1 again
+    _recreate_at_version_one(synapse(lake))
 
     summary = migrate(lake, db_url)
 
     assert summary.ok, summary.to_dict()
     assert any("re-created" in p for p in summary.tables["account"].problems)
-    assert_table(db_url, "account", [row("x", 1, "Ex"), row("y", 1, "Why")])
+    assert_table(db_url, "account", RECREATED)
     assert migrate(lake, db_url).tables["account"].status == "unchanged"
 
 
@@ -237,15 +245,13 @@ def test_a_table_re_created_under_a_version_recorded_without_its_id_is_reconcile
     write(synapse(lake), [row("d", 4, "Delta")], cdf=True)
     assert migrate(lake, db_url).ok
     _as_an_earlier_turbodata_recorded_it(db_url, "delta:1")
-    _recreate(synapse(lake))
-    write(synapse(lake), [row("x", 1, "Ex")], cdf=True)
-    write(synapse(lake), [row("y", 1, "Why")], cdf=True)  # version 1 again
+    _recreate_at_version_one(synapse(lake))
 
     summary = migrate(lake, db_url)
 
     assert summary.ok, summary.to_dict()
     assert any("was rewritten or is gone" in p for p in summary.tables["account"].problems)
-    assert_table(db_url, "account", [row("x", 1, "Ex"), row("y", 1, "Why")])
+    assert_table(db_url, "account", RECREATED)
 
 
 def test_soft_delete_keeps_a_row_deleted_in_the_change_feed_with_isdelete_set(

@@ -80,20 +80,30 @@ def test_a_partition_dropped_from_a_classic_model_json_takes_its_rows_from_the_t
     assert migrate(lake.root, db_url).tables["account"].status == "unchanged"
 
 
-def test_a_classic_entity_left_without_any_file_fails_and_keeps_its_rows(
-    tmp_path: Path, db_url: str
-) -> None:
+GUID = "00000000-0000-0000-0000-000000000001"
+
+
+def account_left_without_files(tmp_path: Path, db_url: str) -> LakeBuilder:
+    """A classic lake of `account` and `contact` (one row each, keyed by GUID), loaded, then
+    `account`'s file gone and its entity listing no file."""
     lake = LakeBuilder(tmp_path / "lake")
     attributes = [attribute("Id", "guid"), attribute("name", "string", 50)]
-    guid = "00000000-0000-0000-0000-000000000001"
-    lake.write("account/2024.csv", f"{guid},A\n")
-    lake.write("contact/2024.csv", f"{guid},C\n")
-    tables = [entity("account", attributes, ["account/2024.csv"])]
+    lake.write("account/2024.csv", f"{GUID},A\n")
+    lake.write("contact/2024.csv", f"{GUID},C\n")
     contact = entity("contact", attributes, ["contact/2024.csv"])
-    lake.write("model.json", model_json([*tables, contact]))
+    lake.write(
+        "model.json", model_json([entity("account", attributes, ["account/2024.csv"]), contact])
+    )
     assert migrate(lake.root, db_url).ok
     (lake.root / "account" / "2024.csv").unlink()
     lake.write("model.json", model_json([entity("account", attributes, []), contact]))
+    return lake
+
+
+def test_a_classic_entity_left_without_any_file_fails_and_keeps_its_rows(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = account_left_without_files(tmp_path, db_url)
 
     summary = migrate(lake.root, db_url)
 
@@ -102,7 +112,7 @@ def test_a_classic_entity_left_without_any_file_fails_and_keeps_its_rows(
     account = summary.tables["account"]
     assert account.status == "failed" and "no snapshot of account any more" in account.error
     assert "turbodata migrate --reload account" in account.error
-    assert stored(db_url, "account") == [(guid, "A")]
+    assert stored(db_url, "account") == [(GUID, "A")]
     assert summary.tables["contact"].status == "unchanged"
 
     # the source really is empty: --reload takes the table as the lake has it
@@ -120,17 +130,7 @@ def test_a_classic_entity_left_without_any_file_fails_and_keeps_its_rows(
 def test_a_dry_run_says_what_happens_to_a_table_left_without_any_file(
     tmp_path: Path, db_url: str
 ) -> None:
-    lake = LakeBuilder(tmp_path / "lake")
-    attributes = [attribute("Id", "guid"), attribute("name", "string", 50)]
-    guid = "00000000-0000-0000-0000-000000000001"
-    lake.write("account/2024.csv", f"{guid},A\n")
-    lake.write("contact/2024.csv", f"{guid},C\n")
-    contact = entity("contact", attributes, ["contact/2024.csv"])
-    tables = [entity("account", attributes, ["account/2024.csv"]), contact]
-    lake.write("model.json", model_json(tables))
-    assert migrate(lake.root, db_url).ok
-    (lake.root / "account" / "2024.csv").unlink()
-    lake.write("model.json", model_json([entity("account", attributes, []), contact]))
+    lake = account_left_without_files(tmp_path, db_url)
 
     kept = migrate(lake.root, db_url, dry_run=True).tables["account"]
     emptied = migrate(lake.root, db_url, dry_run=True, reload=["account"]).tables["account"]
@@ -139,7 +139,7 @@ def test_a_dry_run_says_what_happens_to_a_table_left_without_any_file(
     assert kept.status == "failed" and "no snapshot of account any more" in kept.error
     assert (emptied.status, emptied.rows_deleted) == ("planned", 1)
     assert [s.split() for s in emptied.ddl] == [["DELETE", "FROM", "account"]]
-    assert stored(db_url, "account") == [(guid, "A")]  # a dry run changes nothing
+    assert stored(db_url, "account") == [(GUID, "A")]  # a dry run changes nothing
 
 
 def test_reload_empties_the_only_table_of_a_lake_when_its_metadata_lists_no_file(
@@ -165,19 +165,8 @@ def test_reload_empties_the_only_table_of_a_lake_when_its_metadata_lists_no_file
 
 
 def test_a_table_that_cannot_be_emptied_fails_alone(tmp_path: Path, sqlite_url: str) -> None:
-    lake = LakeBuilder(tmp_path / "lake")
-    attributes = [attribute("Id", "guid"), attribute("name", "string", 50)]
-    guid = "00000000-0000-0000-0000-000000000001"
-    lake.write("account/2024.csv", f"{guid},A\n")
-    lake.write("contact/2024.csv", f"{guid},C\n")
-    contact = entity("contact", attributes, ["contact/2024.csv"])
-    lake.write(
-        "model.json", model_json([entity("account", attributes, ["account/2024.csv"]), contact])
-    )
-    assert migrate(lake.root, sqlite_url).ok
-    (lake.root / "account" / "2024.csv").unlink()
-    lake.write("model.json", model_json([entity("account", attributes, []), contact]))
-    lake.write("contact/2024.csv", f"{guid},C2\n")
+    lake = account_left_without_files(tmp_path, sqlite_url)
+    lake.write("contact/2024.csv", f"{GUID},C2\n")
     engine = sa.create_engine(sqlite_url)
     with engine.begin() as conn:
         conn.exec_driver_sql('DROP TABLE "account"')  # dropped by hand: DELETE fails
@@ -196,7 +185,7 @@ def test_a_table_that_cannot_be_emptied_fails_alone(tmp_path: Path, sqlite_url: 
     assert summary.tables["account"].status == "failed"
     assert "could not be emptied" in summary.tables["account"].error
     assert summary.tables["contact"].status == "loaded"  # the run went on
-    assert stored(sqlite_url, "contact") == [(guid, "C2")]
+    assert stored(sqlite_url, "contact") == [(GUID, "C2")]
 
 
 def test_reload_of_a_table_never_loaded_and_without_files_is_no_success(
