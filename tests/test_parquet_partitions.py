@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.dbcheck import fetch
+from tests.lakebuilder import LakeBuilder, attribute, entity, model_json
 from turbodata import migrate
 from turbodata.lake.delta.parquet import folder_schema
 from turbodata.lake.storage import LocalLake
@@ -172,3 +173,35 @@ def test_a_partition_folder_whose_name_starts_with_an_underscore_is_data(
 
     assert summary.ok, summary.to_dict()
     assert stored(db_url, "things", "code", "_year") == [("2023", 2023), ("2024", 2024)]
+
+
+def test_a_parquet_folder_holding_a_csv_file_fails_instead_of_vanishing(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = tmp_path / "lake"
+    for table in ("things", "other"):
+        (lake / table).mkdir(parents=True)
+        pq.write_table(pa.table({"code": ["a"]}), lake / table / "p0.parquet")
+    (lake / "things" / "export_report.csv").write_text("a,b\n")
+
+    summary = migrate(lake, db_url)
+
+    assert not summary.ok
+    assert "holds Parquet and CSV files" in (summary.tables["things"].error or "")
+    assert summary.tables["other"].status == "loaded"
+
+
+def test_parquet_files_in_a_csv_tables_folder_are_left_with_a_warning(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    attributes = [attribute("Id", "guid"), attribute("name", "string", 50)]
+    lake.write("account/2024.csv", "00000000-0000-0000-0000-000000000001,A\n")
+    lake.write("model.json", model_json([entity("account", attributes, ["account/2024.csv"])]))
+    pq.write_table(pa.table({"x": [1]}), lake.root / "account" / "extract.parquet")
+
+    summary = migrate(lake.root, db_url)
+
+    assert summary.ok, summary.to_dict()
+    assert summary.tables["account"].rows_inserted == 1
+    assert any("Parquet files are not read" in w for w in summary.warnings)

@@ -225,6 +225,7 @@ def _add_typed_tables(plan: LakePlan, found: typed_tables.Found) -> None:
     converts them into `deltalake/`) loads from Delta only, with a note: loading both would
     apply every change twice, and the Delta table is the converted, consolidated state.
     """
+    _mixed_folders(plan, found.mixed)
     if not found.kinds:
         return
     typed = {b.table.casefold() for b in found.batches} | {
@@ -241,6 +242,26 @@ def _add_typed_tables(plan: LakePlan, found: typed_tables.Found) -> None:
     plan.problems += found.problems
     tables = ", ".join(b.table for b in found.batches) or "none loadable"
     plan.notes.append(f"layout {plan.layout}: Delta/Parquet tables {tables}")
+
+
+def _mixed_folders(plan: LakePlan, folders: list[str]) -> None:
+    """Folders holding Parquet and CSV files: a CSV table's, whose Parquet files are not
+    read (a warning), or else a Parquet table's that a CSV file keeps from loading (its
+    problem: left out quietly, the table would just stop changing)."""
+    csv_tables = {b.table.casefold() for b in plan.batches}
+    for folder in folders:
+        table = typed_tables.table_name(folder)
+        if table.casefold() in csv_tables:
+            plan.warn(f"{folder}: its Parquet files are not read (a CSV table's folder)")
+        else:
+            plan.problems.append(
+                Problem(
+                    table,
+                    f"{folder} holds Parquet and CSV files: it is read as no table (a Parquet"
+                    " table's folder holds no CSV file; move them out)",
+                    file=folder,
+                )
+            )
 
 
 def _refuse_case_twins(plan: LakePlan) -> None:

@@ -43,6 +43,7 @@ class Found:
     batches: list[TableBatch] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     kinds: set[str] = field(default_factory=set)  # "delta", "parquet"
+    mixed: list[str] = field(default_factory=list)  # folders of Parquet and CSV files
 
 
 def table_name(folder: str) -> str:
@@ -71,8 +72,10 @@ def find_tables(lake: Lake, skip_root_folder: Callable[[str], bool]) -> Found:
         listing = lake.list_dir(folder)
         if DELTA_LOG in listing.folders:
             _add(found, folder, "delta", lambda f=folder: _delta_batch(lake, f))
-        elif _is_parquet_folder(lake, folder):
+        elif (kinds := _file_kinds(lake, folder)) == {"parquet"}:
             _add(found, folder, "parquet", lambda f=folder: _parquet_batch(lake, f))
+        elif kinds == {"parquet", "csv"}:
+            found.mixed.append(folder)
     _refuse_duplicates(found)
     return found
 
@@ -99,17 +102,17 @@ def _tables_or_schema(lake: Lake, folder: str) -> list[str]:
     return tables or [folder]
 
 
-def _is_parquet_folder(lake: Lake, folder: str) -> bool:
-    """Parquet files and no CSV (stops listing at the first CSV: CSV layouts' table folders),
-    files under hidden names (`is_hidden`) aside."""
-    parquet = False
+def _file_kinds(lake: Lake, folder: str) -> set[str]:
+    """Which of "parquet" and "csv" the folder's files are, files under hidden names
+    (`is_hidden`) aside; the listing stops once both are seen."""
+    kinds: set[str] = set()
     for info in lake.iter_files(folder):
-        if is_hidden(folder, info.path):
-            continue
-        if info.path.endswith(".csv"):
-            return False
-        parquet = parquet or info.path.endswith(".parquet")
-    return parquet
+        kind = info.path.rsplit(".", 1)[-1]
+        if kind in ("parquet", "csv") and not is_hidden(folder, info.path):
+            kinds.add(kind)
+            if len(kinds) == 2:
+                break
+    return kinds
 
 
 def is_hidden(folder: str, path: str) -> bool:
