@@ -283,3 +283,28 @@ def test_text_keys_the_collation_makes_one_fail_the_table_instead_of_merging(
     reference = f"sqlite:///{tmp_path / 'reference.sqlite'}"
     assert migrate(lake.root, reference, options=LoadOptions(keys=keys)).ok
     assert len(rows_of(reference, "twice")) == 2 and len(rows_of(reference, "later")) == 2
+
+
+def test_a_string_longer_than_declared_keeps_the_bulk_copy(
+    mssql_url: str,
+    schema: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    babelfish: bool,
+) -> None:
+    """The column is widened before the rows go in, and the bulk copy sends them at the
+    wider length (sent at the declared one, pytds' bulk copy failed and every later table
+    of the process went row by row). On Babelfish mssql-python's bulk copy is never
+    trusted (test_statements: it falls back for any rows)."""
+    columns = [attribute("Id", "guid"), attribute("name", "string", 5)]
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.write("model.json", _classic_model(columns))
+    rows = [f"00000000-0000-0000-0000-{i:012d},{'x' * (i % 9)}\n" for i in range(2_000)]
+    lake.write("account/Snapshot/account_1.csv", "".join(rows))
+
+    load(tmp_path / "lake", mssql_url, schema)
+
+    if not (babelfish and "mssqlpython" in mssql_url):
+        assert "cannot be trusted" not in caplog.text
+    stored = sorted(r[1] or "" for r in rows_of(mssql_url, "account", schema))
+    assert stored == sorted("x" * (i % 9) for i in range(2_000))

@@ -57,6 +57,11 @@ class RowSink:
         """Send `batch`'s rows (columns named and ordered like `table`'s); how many."""
         return self.dialect.insert_batch(self.conn, table, batch, self.types)
 
+    def retype(self, types: Sequence[SqlType]) -> None:
+        """The columns' types from the next write on: a string column was widened for
+        values longer than it was declared (a bulk copy sends them at the wider length)."""
+        self.types = list(types)
+
     def flush(self) -> None:
         """Every row written so far is in the table."""
 

@@ -95,7 +95,10 @@ class BatchWriter:
             for data_file in files:
                 rows, rejects = 0, []
                 for chunk in self.reader.file_chunks(result, reading, data_file, rejects):
-                    table_plan = self._widen_strings(table_plan, chunk.max_lengths, bool(add_key))
+                    widened = self._widen_strings(table_plan, chunk.max_lengths, bool(add_key))
+                    if widened is not table_plan:
+                        table_plan = widened
+                        sink.retype([table_plan.types[name] for name in chunk.batch.schema.names])
                     inserted = sink.write(table_plan.table, chunk.batch)
                     rows += inserted
                     result.rows_inserted += inserted
