@@ -162,3 +162,30 @@ def test_a_folder_entity_without_attributes_fails_its_table_with_the_reason(
 
     assert [p.message for p in plan.problems] == [f"{BROKEN}/model.json: no attributes declared"]
     assert plan.problems[0].table == "account"
+
+
+@pytest.mark.parametrize("declared", ["string", "unclassified"])
+def test_a_delete_column_created_as_text_still_deletes(
+    tmp_path: Path, db_url: str, declared: str
+) -> None:
+    """`IsDelete` declared text, or left to the data while no row had a delete yet (then
+    created as text): its "True" rows delete their key, as a boolean column's do (on SQLite
+    they were applied as updates, on PostgreSQL the table failed on `text = boolean`)."""
+    columns = [
+        attribute("Id", "guid"),
+        attribute("name", "string", 20),
+        attribute("versionnumber", "int64"),
+        attribute("IsDelete", declared),
+    ]
+    one, two = (f"00000000-0000-0000-0000-00000000000{n}" for n in (1, 2))
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.folder(
+        "2025-01-01T00.00.00Z", {"acc": columns}, {"acc/2025.csv": f"{one},a,1,\n{two},b,1,\n"}
+    )
+    lake.folder("2025-01-02T00.00.00Z", {"acc": columns}, {"acc/2025.csv": f"{one},,2,True\n"})
+
+    summary = migrate(lake.root, db_url)
+
+    assert summary.ok, summary.to_dict()
+    assert summary.tables["acc"].rows_deleted == 1
+    assert sorted(str(r["Id"]) for r in fetch(db_url, "acc")) == [two]

@@ -16,6 +16,7 @@ Everything runs in the caller's transaction; the dialect supplies the upsert sta
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,9 @@ class ChangeColumns:
     # the table holds (the ledger applies each version once), so the later change wins
     # whatever its versionnumber, and every change applies (as a full reload would leave it)
     feed: bool = False
+    # the delete column holds text or numbers, not booleans (declared so, or created as text
+    # before any row had a value): "true" in any case, or 1, marks a delete row
+    delete_as_text: bool = False
 
     @classmethod
     def find(
@@ -165,6 +169,8 @@ class Staging:
         types: dict[str, SqlType],
         columns: ChangeColumns,
     ) -> None:
+        if columns.delete and types[columns.delete].kind is not Kind.BOOLEAN:
+            columns = dataclasses.replace(columns, delete_as_text=True)
         self.conn, self.dialect, self.target, self.columns = conn, dialect, target, columns
         self.names = list(types)
         self.types = [*types.values(), SqlType(Kind.BIGINT)]
@@ -298,7 +304,7 @@ class Staging:
         """The table's rows a staged delete row names."""
         if not self.columns.delete:
             return sa.false()
-        return sa.exists().where(self._matches(), _is_delete(self.table, self.columns.delete))
+        return sa.exists().where(self._matches(), _is_delete(self.table, self.columns))
 
     def _not_deleted_yet(self, soft_delete: bool) -> ColumnElement[bool]:
         if soft_delete and self.columns.delete:
@@ -342,7 +348,7 @@ class Staging:
 
     def _drop_delete_rows(self) -> None:
         if self.columns.delete:
-            self.conn.execute(_drop_delete_rows(self.table, self.columns.delete))
+            self.conn.execute(_drop_delete_rows(self.table, self.columns))
 
     def _count_new(self) -> int:
         return self.conn.execute(_count_new(self.table, self.target, self.columns.key)).scalar_one()
@@ -356,8 +362,12 @@ def _matches(staging: sa.Table, target: sa.Table, key: tuple[str, ...]) -> Colum
     return sa.and_(*(staging.c[k] == target.c[k] for k in key))
 
 
-def _is_delete(staging: sa.Table, delete: str) -> ColumnElement[bool]:
-    return staging.c[delete] == sa.true()
+def _is_delete(staging: sa.Table | sa.Subquery, c: ChangeColumns) -> ColumnElement[bool]:
+    assert c.delete is not None
+    flag = staging.c[c.delete]
+    if c.delete_as_text:
+        return sa.func.lower(sa.cast(flag, sa.Unicode(10))).in_(["true", "1"])
+    return flag == sa.true()
 
 
 @functools.lru_cache(maxsize=256)
@@ -384,7 +394,7 @@ def _delete_losers(staging: sa.Table, c: ChangeColumns) -> sa.Delete:
     if c.in_commit_order:
         order.append(rows.c[SEQUENCE].desc())
     if c.delete:  # a delete row wins a tie its file's order cannot break (CSV folders)
-        order.append(sa.case((rows.c[c.delete] == sa.true(), 1), else_=0).desc())
+        order.append(sa.case((_is_delete(rows, c), 1), else_=0).desc())
     order.append(rows.c[SEQUENCE].desc())
     rank = sa.func.row_number().over(partition_by=[rows.c[k] for k in c.key], order_by=order)
     ranked = sa.select(rows.c[SEQUENCE].label("seq"), rank.label("rank")).subquery("ranked")
@@ -401,14 +411,14 @@ def _delete_statement(
     # a delete never removes a row newer than itself (a late or replayed delete)
     kept = strictly_newer(c)(target.c, staging.c)
     doomed = sa.exists().where(
-        _matches(staging, target, c.key), _is_delete(staging, c.delete), sa.not_(kept)
+        _matches(staging, target, c.key), _is_delete(staging, c), sa.not_(kept)
     )
     if len(c.key) == 1:
         # Implied by the EXISTS, but lets the database find the table's rows by their key from
         # the staged deletes: SQLite otherwise tests every row of the table (0.4 s for 1,500
         # deletes onto 300,000 rows). SQL Server has no IN over several columns.
         key = c.key[0]
-        deleted_keys = sa.select(staging.c[key]).where(_is_delete(staging, c.delete))
+        deleted_keys = sa.select(staging.c[key]).where(_is_delete(staging, c))
         doomed = sa.and_(target.c[key].in_(deleted_keys), doomed)
     if soft_delete:  # a row marked already is not marked (nor counted) again
         marked = sa.update(target).where(doomed, _not_marked(target.c[c.delete]))
@@ -427,8 +437,8 @@ def _drop_kept_keys(staging: sa.Table) -> sa.Delete:
 
 
 @functools.lru_cache(maxsize=256)
-def _drop_delete_rows(staging: sa.Table, delete: str) -> sa.Delete:
-    return sa.delete(staging).where(_is_delete(staging, delete))
+def _drop_delete_rows(staging: sa.Table, c: ChangeColumns) -> sa.Delete:
+    return sa.delete(staging).where(_is_delete(staging, c))
 
 
 @functools.lru_cache(maxsize=256)
