@@ -92,6 +92,7 @@ class TableLoader:
             todo = []  # nothing of this table changes in this run
             result.fail(reason)
         shifted = _shifted_batches(batches, self._column_order(result.name))
+        recorded_widths = set(history.widths)
         try:
             self._check_schema_changes([b for b, files in todo if files])
         except schema.SchemaConflict as conflict:
@@ -114,7 +115,7 @@ class TableLoader:
                 log.warning("%s was loaded and is no longer in the snapshot; reloading it", path)
             loaded_before += gone
             gone = []  # forgotten with this batch's commit
-            work = _Work(batch, files, batch.batch_id in shifted, loaded_before)
+            work = _Work(batch, files, batch.batch_id in shifted, loaded_before, recorded_widths)
             try:
                 with (
                     logs.batch_event(log, self.run_id, result, batch.batch_id, len(files)),
@@ -125,6 +126,7 @@ class TableLoader:
                 log.exception("%s: batch %s failed", result.name, batch.batch_id)
                 result.fail(f"{batch.batch_id}: {one_line(error)}")
                 break
+            recorded_widths.add(len(batch.schema.columns))  # committed with the batch
             if batch.mode is LoadMode.APPEND:
                 result.watermark = later_folder(result.watermark, batch.batch_id)
             elif batch.watermark is not None:
@@ -344,7 +346,8 @@ class TableLoader:
         key_later = direct and self.dialect.key_after_first_load
         table_plan = writer.apply_schema(wanted, existing, key, key_later)
         ledger.forget_files(conn, writer.ledger_table, work.loaded_before)
-        ledger.note_width(conn, writer.ledger_table, len(batch.schema.columns))
+        if (width := len(batch.schema.columns)) not in work.recorded_widths:
+            ledger.note_width(conn, writer.ledger_table, width)
         if not key:
             writer.insert_rows(reading, files, table_plan)
         elif direct:
@@ -482,6 +485,8 @@ class _Work:
     exact_width: bool  # columns moved in this batch: every row must have the full width
     # paths an earlier run loaded that this batch loads again, or that are gone from its snapshot
     loaded_before: list[str]
+    # the row widths the ledger holds for the table: committed (shared by its batches)
+    recorded_widths: set[int]
 
 
 def _shifted_batches(batches: list[TableBatch], table_columns: list[str] | None) -> set[str]:
