@@ -276,3 +276,42 @@ def test_a_metadata_anomaly_is_a_warning(
 
     terminal = capsys.readouterr().err.splitlines()
     assert any(line.startswith("WARNING ") and "name_2" in line for line in terminal), terminal
+
+
+def test_a_secret_in_an_error_reaches_no_log_exporter(
+    tmp_path: Path, planted_secret: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenTelemetry's LoggingHandler (what Application Insights' exporter attaches) sends
+    `extra=` fields as attributes and formats the exception again from `exc_info`: neither
+    may carry a registered secret, as the text and JSON lines do not."""
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+
+    from turbodata.load.loader import TableLoader
+    from turbodata.secrets import install_log_redaction
+
+    def fails(*_args: object) -> None:
+        raise RuntimeError(f"cannot read with key {planted_secret}")
+
+    monkeypatch.setattr(TableLoader, "load", fails)
+    install_log_redaction()
+    exporter = InMemoryLogRecordExporter()
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    handler = LoggingHandler(logger_provider=provider)
+    logger = logging.getLogger("turbodata")
+    logger.addHandler(handler)
+    level, logger.level = logger.level, logging.INFO
+    try:
+        summary = migrate(EXAMPLE_LAKE, f"sqlite:///{tmp_path}/out.sqlite", tables=["account"])
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+    assert summary.tables["account"].status == "failed"
+    exported = [item.log_record for item in exporter.get_finished_logs()]
+    assert any("***" in json.dumps(dict(r.attributes or {}), default=str) for r in exported)
+    for record in exported:
+        text = json.dumps({"body": str(record.body), **dict(record.attributes or {})}, default=str)
+        assert planted_secret not in text

@@ -807,7 +807,7 @@ def _log_table_event(summary: RunSummary, result: TableResult) -> None:
         result.rows_rejected,
         len(result.ddl),
         result.seconds,
-        extra=fields,
+        extra=redact_data(fields),  # extra= fields skip the record's redaction (ops/logs.py)
     )
 
 

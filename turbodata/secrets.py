@@ -290,6 +290,10 @@ def redact_record(record: logging.LogRecord) -> logging.LogRecord:
         exc_text = logging.Formatter().formatException(record.exc_info)
     if exc_text and mask_secrets(exc_text) != exc_text:
         record.exc_text = mask_secrets(exc_text)
+        # formatters print the masked exc_text; exporters that format the exception again
+        # from exc_info (OpenTelemetry's LoggingHandler: exception.message, .stacktrace)
+        # would send the secret, so they get no exception object
+        record.exc_info = None
     if record.stack_info:
         record.stack_info = mask_secrets(record.stack_info)
     return record
