@@ -263,3 +263,21 @@ def test_chunks_are_bounded_in_bytes_as_well_as_rows(
     assert max(sizes) <= (1 << 20) + 2 * READ_BLOCK
     numbers = [number for chunk_numbers, _, _ in chunks for number in chunk_numbers]
     assert numbers == list(range(1, 3001))
+
+
+@pytest.mark.parametrize("blocks", [1, 2])
+def test_a_crlf_inside_a_value_split_by_a_read_block_keeps_both_bytes(blocks: int) -> None:
+    """An embedded CRLF whose CR is a read block's last byte and LF the next one's first:
+    pyarrow's parser kept the CR alone (the value changed, no reject)."""
+    rows = b"".join(b'%08d-0000-0000-0000-000000000000,"abc",%d,\n' % (n, n) for n in range(80_000))
+    at = blocks * READ_BLOCK - 1  # the CR's offset in the file
+    cut = rows.rfind(b"\n", 0, at - 100) + 1
+    head = b'99999999-0000-0000-0000-000000000000,"'
+    pad = b"y" * (at - cut - len(head))
+    data = rows[:cut] + head + pad + b'\r\nsecond line",1,\n' + rows[cut:]
+    assert data[at : at + 2] == b"\r\n"
+    chunks = read_raw(
+        lambda: io.BytesIO(data), column_names=["Id", "memo", "v", "d"], dialect=CsvDialect()
+    )
+    values = [v for chunk in chunks for v in chunk.columns[1].to_pylist() if v and v[0] == "y"]
+    assert values == [(pad + b"\r\nsecond line").decode()]
