@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from datetime import UTC
 from typing import Any
 
 import azure.durable_functions as df
@@ -126,6 +127,9 @@ async def start_migration(
 def migrate_orchestrator(context: df.DurableOrchestrationContext) -> Any:
     request = context.get_input() or {}
     plan = yield context.call_activity(list_tables, request, expected_type=dict)
+    # a table's next attempt finds what the one before committed: its rejects count too
+    started = context.current_utc_datetime.replace(tzinfo=UTC).isoformat()
+    request = {**request, "rejects_since": request.get("rejects_since") or started}
     parts: dict[str, dict[str, Any]] = {}
     for group in http_api.table_groups(plan["tables"], plan["parallel_tables"]):
         tasks = {t: _table_activity(context, plan, request, t) for t in group}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -189,3 +189,29 @@ def test_a_delete_column_created_as_text_still_deletes(
     assert summary.ok, summary.to_dict()
     assert summary.tables["acc"].rows_deleted == 1
     assert sorted(str(r["Id"]) for r in fetch(db_url, "acc")) == [two]
+
+
+def test_a_retried_run_counts_the_rows_its_earlier_attempts_rejected(
+    tmp_path: Path, db_url: str
+) -> None:
+    """A retry (a Durable table activity's next attempt, a Data Factory retry) finds the
+    batch an earlier attempt committed already applied: without `rejects_since` it answered
+    `succeeded`, and the pipeline went green over rows that were rejected."""
+    columns = [attribute("Id", "guid"), attribute("name", "string", 20)]
+    good = "00000000-0000-0000-0000-000000000001"
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.folder(
+        "2025-01-01T00.00.00Z", {"acc": columns}, {"acc/2025.csv": f"{good},a\nnot-a-guid,b\n"}
+    )
+    since = datetime.now(UTC)
+    first = migrate(lake.root, db_url)  # the attempt that committed the rejected row
+    lake.folder("2025-01-02T00.00.00Z", {"acc": columns}, {"acc/2025.csv": f"{good},c\n"})
+
+    retried = migrate(lake.root, db_url, rejects_since=since)
+    plain = migrate(lake.root, db_url)
+
+    assert (first.status, first.tables["acc"].rows_rejected) == ("completed_with_rejects", 1)
+    assert retried.status == "completed_with_rejects" and not retried.ok
+    assert retried.tables["acc"].rows_rejected == 1
+    assert any(first.run_id in p for p in retried.tables["acc"].problems)
+    assert plain.ok  # a run that is no retry judges its own rows only

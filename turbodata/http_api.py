@@ -28,6 +28,7 @@ host must be an Azure storage endpoint of a configured account
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -55,7 +56,7 @@ PARALLEL_TABLES_ENV = "TURBODATA_PARALLEL_TABLES"
 TABLE_ATTEMPTS = 1
 TABLE_ATTEMPTS_ENV = "TURBODATA_TABLE_ATTEMPTS"
 TABLE_RETRY_SECONDS = 60
-FIELDS = ("tables", "dry_run", "lake")
+FIELDS = ("tables", "dry_run", "lake", "rejects_since")
 MAX_BODY_BYTES = 64 * 1024  # a request names tables and a lake: far below this
 MAX_DEPTH = 8  # the request is 2 levels deep; the JSON parser recurses once per level
 # strings (skipped whole, escapes included) and the brackets outside them
@@ -103,10 +104,13 @@ class MigrateRequest:
     tables: tuple[str, ...] | None = None  # None: the configured list, else every table
     dry_run: bool = False
     lake: str | None = None  # None: TURBODATA_LAKE
+    # ISO 8601 with its offset: a retry's, since when earlier attempts' rejects count
+    rejects_since: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         tables = list(self.tables) if self.tables is not None else None
-        return {"tables": tables, "dry_run": self.dry_run, "lake": self.lake}
+        data = {"tables": tables, "dry_run": self.dry_run, "lake": self.lake}
+        return data | ({"rejects_since": self.rejects_since} if self.rejects_since else {})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> MigrateRequest:
@@ -132,6 +136,7 @@ def parse_migrate_request(body: bytes | str | None) -> MigrateRequest:
         tables=_tables(data.get("tables")),
         dry_run=_dry_run(data.get("dry_run", False)),
         lake=_lake(data.get("lake")),
+        rejects_since=_moment(data.get("rejects_since")),
     )
 
 
@@ -202,6 +207,18 @@ def _dry_run(value: Any) -> bool:
     return value
 
 
+def _moment(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise RequestError("rejects_since", "must be an ISO 8601 time with its offset")
+    return value
+
+
 def _lake(value: Any) -> str | None:
     if value is None:
         return None
@@ -239,7 +256,10 @@ def run_migration(request: MigrateRequest) -> tuple[int, dict[str, Any]]:
         lake = settings.open_lake(request.lake)
         engine = settings.create_engine()
         tables = request.tables or settings.tables or None
-        summary = pipeline.migrate(lake, engine, tables=tables, dry_run=request.dry_run)
+        since = datetime.fromisoformat(request.rejects_since) if request.rejects_since else None
+        summary = pipeline.migrate(
+            lake, engine, tables=tables, dry_run=request.dry_run, rejects_since=since
+        )
         body = _bounded(summary.to_dict())
     except Exception as exc:
         log.exception("migration could not run")
@@ -405,7 +425,7 @@ class TableFailed(RuntimeError):
 
 def migrate_one_table(request: MigrateRequest, table: str) -> dict[str, Any]:
     """One table's migration summary (never raises)."""
-    one = MigrateRequest(tables=(table,), dry_run=request.dry_run, lake=request.lake)
+    one = dataclasses.replace(request, tables=(table,))
     return run_migration(one)[1]
 
 

@@ -202,13 +202,16 @@ def migrate(
     reload: Sequence[str] = (),
     jobs: int = DEFAULT_JOBS,
     lease_wait: float | None = None,
+    rejects_since: datetime | None = None,
 ) -> RunSummary:
     """Load every table of `lake` (or only `tables`) into `db`; see README for examples.
 
     Tables with an `Id` column (or a key in `keys`) are upserted and deleted by key; others
     are appended. `dry_run` plans the DDL and counts the rows, changing nothing (not even
-    creating a SQLite file). `reload` names tables whose files are all loaded again, e.g. after
-    their metadata was fixed. A run stopped by Ctrl-C raises `RunInterrupted`.
+    creating a SQLite file). `reload` names tables whose files are all loaded again, e.g.
+    after their metadata was fixed. A run stopped by Ctrl-C raises `RunInterrupted`.
+    `rejects_since`: this run is an attempt of a run retried since then, whose earlier
+    attempts' rejected rows count in this run's summary.
 
     `jobs` tables load at once, each in its own thread with its own connection from the
     engine's pool (keep `jobs` below the pool's size). Design choice for SQLite, which has one
@@ -233,7 +236,7 @@ def migrate(
         started_at=datetime.now(UTC),
         dry_run=dry_run,
     )
-    work = _Work(_effective_jobs(dialect, jobs), lease_wait_seconds(lease_wait))
+    work = _Work(_effective_jobs(dialect, jobs), lease_wait_seconds(lease_wait), rejects_since)
     with _run_event(summary), fewer_full_collections():
         _plan_and_load(
             summary, lake, engine, dialect, tables, count_rows, progress, options, reload, work
@@ -243,10 +246,12 @@ def migrate(
 
 @dataclasses.dataclass(frozen=True)
 class _Work:
-    """How a run shares the database: tables at once, and the wait for a busy table."""
+    """How a run shares the database (tables at once, the wait for a busy table), and since
+    when earlier attempts of it count (`rejects_since`)."""
 
     jobs: int
     lease_wait: float
+    rejects_since: datetime | None = None
 
 
 def lease_wait_seconds(given: float | None = None) -> float:
@@ -610,6 +615,8 @@ def _load(
     try:
         _run_tables(plan, tables, summary, leases.load, leases.work.jobs, leases.stop)
         _note_blocked(summary)
+        if leases.work.rejects_since is not None:
+            _rejected_by_earlier_attempts(engine, summary, leases, leases.work.rejects_since)
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM in the CLI
         summary.interrupted = True
         stopped = interrupted = RunInterrupted(summary)
@@ -627,6 +634,29 @@ def _load(
                 raise
             # the error that stopped the run is the one to report; this one goes to the log
             log.exception("run %s: its end could not be recorded", summary.run_id)
+
+
+def _rejected_by_earlier_attempts(
+    engine: Engine, summary: RunSummary, leases: _TableLeases, since: datetime
+) -> None:
+    """A run that retries one (a Durable table activity's next attempt, a Data Factory
+    activity's retry) finds the batches an earlier attempt committed already applied: the
+    rows that attempt rejected count in this run too, so that a retry never answers
+    `succeeded` for rows that were rejected."""
+    with engine.connect() as conn:
+        for result in summary.tables.values():
+            earlier = ledger.rejected_since(
+                conn, leases.ledger_name(result.name), since, summary.run_id
+            )
+            if not earlier:
+                continue
+            rows = sum(earlier.values())
+            result.rows_rejected += rows
+            result.problems.append(
+                f"{result.name}: {rows} row(s) rejected by an earlier attempt since"
+                f" {since.isoformat()} (run {', '.join(sorted(earlier))}); `turbodata"
+                " rejects` shows them"
+            )
 
 
 def _record_end(

@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from unittest.mock import AsyncMock
@@ -336,10 +337,14 @@ def test_orchestrator_fans_out_one_activity_per_table(
     request = http_api.MigrateRequest().to_dict()
     outcome = orchestrate(functions_index, request)
     assert outcome.runtime_status == "Completed", outcome.error
-    assert outcome.activity_calls == [
-        ("list_tables", request),
-        *(("migrate_table", {"request": request, "table": t}) for t in SAMPLE_TABLES),
+    assert outcome.activity_calls[0] == ("list_tables", request)
+    table_calls = outcome.activity_calls[1:]
+    assert [(name, work["table"]) for name, work in table_calls] == [
+        ("migrate_table", t) for t in SAMPLE_TABLES
     ]
+    for _, work in table_calls:  # each attempt counts the rejects of the ones before it
+        since = datetime.fromisoformat(work["request"].pop("rejects_since"))
+        assert since.tzinfo is not None and work["request"] == request
     summary = outcome.output
     assert summary["ok"] is True and summary["run_id"] == "inst-42"
     assert len(summary["run_ids"]) == len(SAMPLE_TABLES)

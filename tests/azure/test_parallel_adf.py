@@ -87,6 +87,8 @@ def test_each_iteration_asks_the_app_for_exactly_its_table(
     assert isinstance(payload, dict) and set(payload) <= set(FIELDS)
     request = parse_migrate_request(json.dumps(payload))
     assert request.tables == (table,) and request.dry_run is dry_run
+    # a retry of the activity counts the rows an earlier attempt rejected since the trigger
+    assert request.rejects_since == Scope().trigger_time
 
 
 def test_what_the_pipeline_sends_loads_each_table_through_the_app(

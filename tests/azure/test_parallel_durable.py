@@ -284,3 +284,31 @@ def test_migrate_answers_409_naming_the_holder_when_every_table_is_held(
         method="POST", url="/api/migrate", body=b'{"tables": ["contact"]}', headers={}
     )
     assert functions_index["migrate"].get_user_function()(other).status_code == 200
+
+
+def test_a_retried_table_keeps_the_rows_its_failed_attempt_rejected(
+    functions_index: Index, app_db: str, lake_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first attempt commits a batch with a rejected row, then fails; the retry finds
+    that batch applied. The run must not end `Completed`: Data Factory would go green over
+    rows that were rejected."""
+    monkeypatch.setenv("TURBODATA_TABLE_ATTEMPTS", "2")
+    first_csv = sorted(lake_copy.glob("*/account/*.csv"))[0]
+    first_csv.write_bytes(b"not-a-guid" + first_csv.read_bytes()[36:])
+    real = functions_index["migrate_table"].get_user_function()
+    failing = {"account": 1}
+
+    def fails_after_loading(work: dict[str, Any]) -> dict[str, Any]:
+        summary = real(work)
+        if failing.get(work["table"]):
+            failing[work["table"]] -= 1
+            raise http_api.TableFailed("a later batch failed (a dropped connection)")
+        return summary
+
+    run = orchestrate(functions_index, {"migrate_table": fails_after_loading})
+
+    assert run.attempts["account"] == 2
+    assert run.outcome.runtime_status == "Failed", run.outcome.output
+    status = run.outcome.custom_status
+    assert status["status"] == "completed_with_rejects" and status["ok"] is False
+    assert status["tables"]["account"]["rows_rejected"] == 1

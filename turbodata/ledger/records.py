@@ -246,6 +246,24 @@ def record_file(
     )
 
 
+def rejected_since(
+    conn: Connection, table: str, since: datetime, except_run: str
+) -> dict[str, int]:
+    """Rows of `table` rejected by runs that started at `since` or later, other than
+    `except_run`: run id → rows."""
+    query = (
+        sa.select(rejects.c.run_id, sa.func.count())
+        .select_from(rejects.join(runs, rejects.c.run_id == runs.c.run_id))
+        .where(
+            rejects.c.table_name == table,
+            rejects.c.run_id != except_run,
+            runs.c.started_at >= since,
+        )
+        .group_by(rejects.c.run_id)
+    )
+    return {run_id: count for run_id, count in conn.execute(query)}
+
+
 def record_rejects(
     conn: Connection, *, run_id: str, table: str, file: str, row_rejects: list[RowReject]
 ) -> None:

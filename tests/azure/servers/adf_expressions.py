@@ -23,6 +23,7 @@ class Scope:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     outputs: Mapping[str, Any] = field(default_factory=dict)  # activity name -> output
     item: Any = None
+    trigger_time: str = "2026-01-01T00:00:00.1234567Z"  # pipeline().TriggerTime, ADF's form
 
 
 def evaluate(expression: str, scope: Scope) -> Any:
@@ -109,7 +110,7 @@ class _Parser:
             "json": lambda a: json.loads(a) if isinstance(a, str) else a,
             "string": lambda a: a if isinstance(a, str) else json.dumps(a),
             "item": lambda: scope.item,
-            "pipeline": lambda: {"parameters": scope.parameters},
+            "pipeline": lambda: {"parameters": scope.parameters, "TriggerTime": scope.trigger_time},
             "activity": lambda n: {"output": scope.outputs[n]},
         }
         if name not in functions:
