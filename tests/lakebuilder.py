@@ -109,3 +109,16 @@ class LakeBuilder:
 
     def changelog(self, in_progress: str) -> None:
         self.write("Changelog/changelog.info", in_progress)
+
+
+ACCOUNT_ID = "00000000-0000-0000-0000-000000000001"
+
+
+def one_account_lake(root: Path) -> LakeBuilder:
+    """A classic lake (model.json at the root) whose `account` entity (Id GUID, name) lists
+    one file, account/2024.csv, of one row: ACCOUNT_ID, "A"."""
+    lake = LakeBuilder(root)
+    attributes = [attribute("Id", "guid"), attribute("name", "string", 50)]
+    lake.write("account/2024.csv", f"{ACCOUNT_ID},A\n")
+    lake.write("model.json", model_json([entity("account", attributes, ["account/2024.csv"])]))
+    return lake

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.dbcheck import fetch
-from tests.lakebuilder import LakeBuilder, attribute, entity, model_json
+from tests.lakebuilder import one_account_lake
 from turbodata import migrate
 from turbodata.lake.delta.parquet import folder_schema
 from turbodata.lake.storage import LocalLake
@@ -194,10 +194,7 @@ def test_a_parquet_folder_holding_a_csv_file_fails_instead_of_vanishing(
 def test_parquet_files_in_a_csv_tables_folder_are_left_with_a_warning(
     tmp_path: Path, db_url: str
 ) -> None:
-    lake = LakeBuilder(tmp_path / "lake")
-    attributes = [attribute("Id", "guid"), attribute("name", "string", 50)]
-    lake.write("account/2024.csv", "00000000-0000-0000-0000-000000000001,A\n")
-    lake.write("model.json", model_json([entity("account", attributes, ["account/2024.csv"])]))
+    lake = one_account_lake(tmp_path / "lake")
     pq.write_table(pa.table({"x": [1]}), lake.root / "account" / "extract.parquet")
 
     summary = migrate(lake.root, db_url)

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.dbcheck import fetch
-from tests.lakebuilder import LakeBuilder, attribute, entity, model_json
+from tests.lakebuilder import LakeBuilder, attribute, entity, model_json, one_account_lake
 from turbodata import LoadOptions, migrate
 
 SCHEMA = pa.schema([("Id", pa.string()), ("name", pa.string())])
@@ -145,12 +145,10 @@ def test_a_dry_run_says_what_happens_to_a_table_left_without_any_file(
 def test_reload_empties_the_only_table_of_a_lake_when_its_metadata_lists_no_file(
     tmp_path: Path, db_url: str
 ) -> None:
-    lake = LakeBuilder(tmp_path / "lake")
-    attributes = [attribute("Id", "guid"), attribute("name", "string", 50)]
-    lake.write("account/2024.csv", "00000000-0000-0000-0000-000000000001,A\n")
-    lake.write("model.json", model_json([entity("account", attributes, ["account/2024.csv"])]))
+    lake = one_account_lake(tmp_path / "lake")
     assert migrate(lake.root, db_url).ok
     (lake.root / "account" / "2024.csv").unlink()
+    attributes = [attribute("Id", "guid"), attribute("name", "string", 50)]
     lake.write("model.json", model_json([entity("account", attributes, [])]))
     assert not migrate(lake.root, db_url).ok  # the lake has no file: nothing to load
 
