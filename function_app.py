@@ -181,7 +181,7 @@ def migrate_table(work: dict[str, Any]) -> dict[str, Any]:
     """One table; raises TableFailed when it did not load, so that the retry policy runs it
     again (its summary then is in the error and in the ledger)."""
     summary = http_api.migrate_one_table(MigrateRequest.from_dict(work["request"]), work["table"])
-    if http_api.table_failed(summary):
+    if http_api.table_failed(summary, work["table"]):
         raise http_api.TableFailed(http_api.failure_line(summary))
     return summary
 

@@ -429,10 +429,17 @@ def migrate_one_table(request: MigrateRequest, table: str) -> dict[str, Any]:
     return run_migration(one)[1]
 
 
-def table_failed(summary: Mapping[str, Any]) -> bool:
-    """Whether a table's summary is worth another attempt: the table failed or was blocked
-    (rows rejected are the data's: another attempt rejects them again)."""
-    return summary.get("status") in ("failed", "blocked")
+def table_failed(summary: Mapping[str, Any], table: str) -> bool:
+    """Whether a table's run is worth another attempt: it was blocked, the table failed, or
+    the run failed before it got to the table. Rows rejected are the data's (another attempt
+    finds them applied, and counts them: `rejects_since`); a problem of the run's own (a
+    folder's unreadable model.json) fails the run, not a table that loaded."""
+    if summary.get("status") == "blocked":
+        return True
+    result = (summary.get("tables") or {}).get(table)
+    if result is None:
+        return summary.get("status") == "failed"
+    return result.get("status") == "failed"
 
 
 def failure_line(summary: Mapping[str, Any]) -> str:

@@ -312,3 +312,22 @@ def test_a_retried_table_keeps_the_rows_its_failed_attempt_rejected(
     status = run.outcome.custom_status
     assert status["status"] == "completed_with_rejects" and status["ok"] is False
     assert status["tables"]["account"]["rows_rejected"] == 1
+
+
+def test_a_problem_of_the_run_fails_it_without_failing_the_tables_that_loaded(
+    functions_index: Index, app_db: str, lake_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder's model.json that cannot be read is a problem of the run (its folder is not
+    loaded): the orchestration fails, but the tables keep what they loaded, as the
+    synchronous run reports them, and none is tried again for it."""
+    monkeypatch.setenv("TURBODATA_TABLE_ATTEMPTS", "2")
+    model = lake_copy / "2025-02-03T10.15.00Z" / "model.json"
+    model.write_bytes(model.read_bytes()[:100])
+
+    run = orchestrate(functions_index)
+
+    assert run.outcome.runtime_status == "Failed"
+    assert run.attempts == dict.fromkeys(SAMPLE_TABLES, 1)
+    tables = run.outcome.custom_status["tables"]
+    assert tables["account"]["status"] == "loaded" and tables["account"]["rows_inserted"] > 0
+    assert run.outcome.custom_status["problem_count"] > 0
