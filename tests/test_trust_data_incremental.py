@@ -215,3 +215,26 @@ def test_a_retried_run_counts_the_rows_its_earlier_attempts_rejected(
     assert retried.tables["acc"].rows_rejected == 1
     assert any(first.run_id in p for p in retried.tables["acc"].problems)
     assert plain.ok  # a run that is no retry judges its own rows only
+
+
+def test_a_column_renamed_by_case_only_fails_clearly_where_names_ignore_case(
+    tmp_path: Path, db_url: str
+) -> None:
+    """`name` in one folder, `Name` in the next: one column to SQLite and SQL Server, which
+    cannot add it (a raw "duplicate column name" before); PostgreSQL keeps two columns."""
+
+    def columns(name: str) -> list[dict[str, object]]:
+        return [attribute("Id", "guid"), attribute(name, "string", 20)]
+
+    one = "00000000-0000-0000-0000-000000000001"
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.folder("2025-01-01T00.00.00Z", {"acc": columns("name")}, {"acc/2025.csv": f"{one},a\n"})
+    lake.folder("2025-01-02T00.00.00Z", {"acc": columns("Name")}, {"acc/2025.csv": f"{one},b\n"})
+
+    summary = migrate(lake.root, db_url)
+
+    if db_url.startswith("sqlite"):
+        assert summary.tables["acc"].status == "failed"
+        assert "differs from the table's column 'name' only in case" in summary.tables["acc"].error
+    else:
+        assert summary.ok, summary.to_dict()

@@ -81,6 +81,9 @@ class Dialect:
     default_schema: str | None = None
     max_identifier_length = 128
     single_writer = False  # one writer at a time: a run loads its tables one after another
+    # whether column names differing only in case are one column (SQLite, SQL Server), or two
+    # (PostgreSQL's quoted names)
+    names_ignore_case = True
     # the only schemas there are, when they are known without connecting (None: ask the server)
     fixed_schemas: tuple[str, ...] | None = None
 

@@ -44,6 +44,7 @@ class PostgreSQLDialect(Dialect):
     name = "postgresql"
     default_schema = "public"
     max_identifier_length = 63
+    names_ignore_case = False
 
     def column_type(self, sql_type: SqlType) -> TypeEngine:
         return _TYPES[sql_type.kind](sql_type)

@@ -146,6 +146,7 @@ def plan_table(
     added, widened = [], []
     for column, sql_type in wanted.items():
         if column not in existing:
+            _refuse_case_twin(dialect, column, existing)
             merged[column] = sql_type
             added.append(column)
             continue
@@ -164,6 +165,20 @@ def plan_table(
         columns = [table.c[c] for c in widened]
         statements += dialect.widen_columns_sql(sql, table, columns, existing, key_later)
     return TablePlan(table, merged, tuple(key), added=added, widened=widened, statements=statements)
+
+
+def _refuse_case_twin(dialect: Dialect, column: str, existing: dict[str, SqlType]) -> None:
+    """A new column whose name differs from one the table has only in case (the metadata
+    renamed `name` to `Name`): one column to the database, which cannot add it."""
+    if not dialect.names_ignore_case:
+        return
+    twin = next((name for name in existing if name.casefold() == column.casefold()), None)
+    if twin is not None:
+        raise SchemaConflict(
+            f"column {column!r} differs from the table's column {twin!r} only in case, which"
+            f" {dialect.title} takes for one name: the metadata renamed it (rename the table's"
+            " column to match, or name the column back in the metadata)"
+        )
 
 
 def apply(conn: Connection, plan: TablePlan) -> None:
