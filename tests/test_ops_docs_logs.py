@@ -312,6 +312,8 @@ def test_a_secret_in_an_error_reaches_no_log_exporter(
     assert summary.tables["account"].status == "failed"
     exported = [item.log_record for item in exporter.get_finished_logs()]
     assert any("***" in json.dumps(dict(r.attributes or {}), default=str) for r in exported)
+    # the error stays diagnosable there: its (masked) text and traceback are exported
+    assert any("***" in str((r.attributes or {}).get("exception.message")) for r in exported)
     for record in exported:
         text = json.dumps({"body": str(record.body), **dict(record.attributes or {})}, default=str)
         assert planted_secret not in text

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tests.dbcheck import fetch
 from tests.lakebuilder import LakeBuilder, attribute
-from turbodata import migrate
+from turbodata import LoadOptions, migrate
 from turbodata.cli import main
 from turbodata.lake.layouts import discover
 from turbodata.lake.storage import LocalLake
@@ -164,13 +165,24 @@ def test_a_folder_entity_without_attributes_fails_its_table_with_the_reason(
     assert plan.problems[0].table == "account"
 
 
-@pytest.mark.parametrize("declared", ["string", "unclassified"])
-def test_a_delete_column_created_as_text_still_deletes(
-    tmp_path: Path, db_url: str, declared: str
+@pytest.mark.parametrize(
+    ("declared", "flag"),
+    [
+        ("string", " TRUE "),
+        ("unclassified", "True"),
+        ("int64", "1"),
+        ("decimal", "1"),
+        ("double", "1"),
+    ],
+)
+@pytest.mark.parametrize("soft", [False, True], ids=["delete", "soft-delete"])
+def test_a_delete_column_that_is_not_boolean_still_deletes(
+    tmp_path: Path, db_url: str, declared: str, flag: str, soft: bool
 ) -> None:
-    """`IsDelete` declared text, or left to the data while no row had a delete yet (then
-    created as text): its "True" rows delete their key, as a boolean column's do (on SQLite
-    they were applied as updates, on PostgreSQL the table failed on `text = boolean`)."""
+    """`IsDelete` declared text or a number, or left to the data while no row had a delete yet
+    (then created as text): its marked rows delete their key, or with soft delete mark it,
+    as a boolean column's do (on SQLite they were applied as updates, on PostgreSQL the table
+    failed on `text = boolean`)."""
     columns = [
         attribute("Id", "guid"),
         attribute("name", "string", 20),
@@ -182,13 +194,14 @@ def test_a_delete_column_created_as_text_still_deletes(
     lake.folder(
         "2025-01-01T00.00.00Z", {"acc": columns}, {"acc/2025.csv": f"{one},a,1,\n{two},b,1,\n"}
     )
-    lake.folder("2025-01-02T00.00.00Z", {"acc": columns}, {"acc/2025.csv": f"{one},,2,True\n"})
+    lake.folder("2025-01-02T00.00.00Z", {"acc": columns}, {"acc/2025.csv": f"{one},,2,{flag}\n"})
 
-    summary = migrate(lake.root, db_url)
+    summary = migrate(lake.root, db_url, options=LoadOptions(soft_delete=soft))
 
     assert summary.ok, summary.to_dict()
     assert summary.tables["acc"].rows_deleted == 1
-    assert sorted(str(r["Id"]) for r in fetch(db_url, "acc")) == [two]
+    kept = sorted(str(r["Id"]) for r in fetch(db_url, "acc"))
+    assert kept == ([one, two] if soft else [two])
 
 
 def test_a_retried_run_counts_the_rows_its_earlier_attempts_rejected(
@@ -203,18 +216,45 @@ def test_a_retried_run_counts_the_rows_its_earlier_attempts_rejected(
     lake.folder(
         "2025-01-01T00.00.00Z", {"acc": columns}, {"acc/2025.csv": f"{good},a\nnot-a-guid,b\n"}
     )
-    since = datetime.now(UTC)
-    first = migrate(lake.root, db_url)  # the attempt that committed the rejected row
+    since = datetime.now(UTC).astimezone(timezone(timedelta(hours=5)))  # any offset
+    first = migrate(lake.root, db_url)  # the attempt that committed the rejected row, then
+    ended_as(db_url, first.run_id, "failed")  # failed in a later batch (as a killed one would)
     lake.folder("2025-01-02T00.00.00Z", {"acc": columns}, {"acc/2025.csv": f"{good},c\n"})
 
     retried = migrate(lake.root, db_url, rejects_since=since)
     plain = migrate(lake.root, db_url)
+    later = migrate(lake.root, db_url, rejects_since=datetime.now(UTC))
 
-    assert (first.status, first.tables["acc"].rows_rejected) == ("completed_with_rejects", 1)
     assert retried.status == "completed_with_rejects" and not retried.ok
-    assert retried.tables["acc"].rows_rejected == 1
+    assert retried.tables["acc"].rows_rejected == 0  # none of its own
+    assert retried.tables["acc"].rejected_by_earlier_attempts == 1
     assert any(first.run_id in p for p in retried.tables["acc"].problems)
-    assert plain.ok  # a run that is no retry judges its own rows only
+    assert plain.ok and later.ok  # no retry, or none since: a run judges its own rows
+
+
+def test_a_retry_does_not_count_rejects_of_a_run_that_ended_loaded(
+    tmp_path: Path, db_url: str
+) -> None:
+    """That run answered for its rejects itself (an overlapping scheduled run, a hand run)."""
+    columns = [attribute("Id", "guid"), attribute("name", "string", 20)]
+    lake = LakeBuilder(tmp_path / "lake")
+    rows = "00000000-0000-0000-0000-000000000001,a\nnot-a-guid,b\n"
+    lake.folder("2025-01-01T00.00.00Z", {"acc": columns}, {"acc/2025.csv": rows})
+    since = datetime.now(UTC)
+    assert migrate(lake.root, db_url).status == "completed_with_rejects"
+
+    assert migrate(lake.root, db_url, rejects_since=since).ok
+
+
+def ended_as(db_url: str, run_id: str, status: str) -> None:
+    from turbodata.ledger import records as ledger
+
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(ledger.runs).where(ledger.runs.c.run_id == run_id).values(status=status)
+        )
+    engine.dispose()
 
 
 def test_a_column_renamed_by_case_only_fails_clearly_where_names_ignore_case(

@@ -499,7 +499,7 @@ def combine(summaries: Sequence[Mapping[str, Any]], run_id: str) -> dict[str, An
 
 def compact(summary: Mapping[str, Any]) -> dict[str, Any]:
     """The summary without problem lines and DDL (Durable custom status is limited to 16 KB)."""
-    keep = ("status", "rows_inserted", "rows_rejected", "error")
+    keep = ("status", "rows_inserted", "rows_rejected", "rejected_by_earlier_attempts", "error")
     tables = {n: {k: t.get(k) for k in keep} for n, t in (summary.get("tables") or {}).items()}
     head = {k: v for k, v in summary.items() if k not in ("tables", "problems", "warnings")}
     return {**head, "tables": tables, "problem_count": len(summary.get("problems") or [])}

@@ -651,7 +651,7 @@ def _rejected_by_earlier_attempts(
             if not earlier:
                 continue
             rows = sum(earlier.values())
-            result.rows_rejected += rows
+            result.rejected_by_earlier_attempts += rows
             result.problems.append(
                 f"{result.name}: {rows} row(s) rejected by an earlier attempt since"
                 f" {since.isoformat()} (run {', '.join(sorted(earlier))}); `turbodata"

@@ -274,6 +274,11 @@ class SecretFilter(logging.Filter):
         return True
 
 
+class MaskedException(Exception):
+    """An exception whose text held a secret, as log exporters receive it: its traceback
+    with the secret masked."""
+
+
 def redact_record(record: logging.LogRecord) -> logging.LogRecord:
     if getattr(record, "_turbodata_redacted", False):
         return record
@@ -292,8 +297,9 @@ def redact_record(record: logging.LogRecord) -> logging.LogRecord:
         record.exc_text = mask_secrets(exc_text)
         # formatters print the masked exc_text; exporters that format the exception again
         # from exc_info (OpenTelemetry's LoggingHandler: exception.message, .stacktrace)
-        # would send the secret, so they get no exception object
-        record.exc_info = None
+        # would send the secret, so they get one that carries the masked text instead
+        masked = MaskedException(record.exc_text)
+        record.exc_info = (MaskedException, masked, None)
     if record.stack_info:
         record.stack_info = mask_secrets(record.stack_info)
     return record

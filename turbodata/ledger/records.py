@@ -249,16 +249,22 @@ def record_file(
 def rejected_since(
     conn: Connection, table: str, since: datetime, except_run: str
 ) -> dict[str, int]:
-    """Rows of `table` rejected by runs that started at `since` or later, other than
-    `except_run`: run id → rows."""
+    """Rows of `table` rejected by runs that started at `since` or later and did not end
+    loaded (failed, interrupted, or killed while `running`: the attempts a retry follows),
+    other than `except_run`: run id → rows. A run that ended loaded answered for its own
+    rejects already."""
+    since = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)  # as stored
+    unfinished = sa.select(runs.c.run_id).where(
+        runs.c.started_at >= since,
+        runs.c.run_id != except_run,
+        runs.c.status.in_(("failed", "interrupted", "running")),
+    )
+    attempts = list(conn.execute(unfinished).scalars())[:MAX_NAMED_TABLES]
+    if not attempts:  # nearly always: the rejects table is read only after a failed attempt
+        return {}
     query = (
         sa.select(rejects.c.run_id, sa.func.count())
-        .select_from(rejects.join(runs, rejects.c.run_id == runs.c.run_id))
-        .where(
-            rejects.c.table_name == table,
-            rejects.c.run_id != except_run,
-            runs.c.started_at >= since,
-        )
+        .where(rejects.c.table_name == table, rejects.c.run_id.in_(attempts))
         .group_by(rejects.c.run_id)
     )
     return {run_id: count for run_id, count in conn.execute(query)}

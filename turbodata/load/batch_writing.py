@@ -96,9 +96,9 @@ class BatchWriter:
                 rows, rejects = 0, []
                 for chunk in self.reader.file_chunks(result, reading, data_file, rejects):
                     widened = self._widen_strings(table_plan, chunk.max_lengths, bool(add_key))
-                    if widened is not table_plan:
+                    if widened is not table_plan:  # the sink sends strings at the new length
                         table_plan = widened
-                        sink.retype([table_plan.types[name] for name in chunk.batch.schema.names])
+                        sink.retype(_strings_as(widened.types, sink.types, chunk.batch))
                     inserted = sink.write(table_plan.table, chunk.batch)
                     rows += inserted
                     result.rows_inserted += inserted
@@ -287,6 +287,16 @@ def boolean_deletes(reading: Reading) -> bool:
         return True
     names = reading.batch.schema.column_names
     return reading.types[names.index(column)].kind is Kind.BOOLEAN
+
+
+def _strings_as(
+    table_types: dict[str, SqlType], types: Sequence[SqlType], batch: pa.RecordBatch
+) -> list[SqlType]:
+    """`types` with each string column's type as the table now has it (widened)."""
+    return [
+        table_types[name] if sql_type.kind is Kind.STRING else sql_type
+        for name, sql_type in zip(batch.schema.names, types, strict=True)
+    ]
 
 
 def _unbounded(sql_type: SqlType) -> SqlType:

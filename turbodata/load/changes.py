@@ -51,9 +51,10 @@ class ChangeColumns:
     # the table holds (the ledger applies each version once), so the later change wins
     # whatever its versionnumber, and every change applies (as a full reload would leave it)
     feed: bool = False
-    # the delete column holds text or numbers, not booleans (declared so, or created as text
-    # before any row had a value): "true" in any case, or 1, marks a delete row
-    delete_as_text: bool = False
+    # what the delete column holds: "boolean"; "number" (1 marks a delete row); "text"
+    # (declared so, or created as text before any row had a value: "true" in any case, or
+    # "1", spaces around them aside)
+    delete_form: str = "boolean"
 
     @classmethod
     def find(
@@ -169,8 +170,8 @@ class Staging:
         types: dict[str, SqlType],
         columns: ChangeColumns,
     ) -> None:
-        if columns.delete and types[columns.delete].kind is not Kind.BOOLEAN:
-            columns = dataclasses.replace(columns, delete_as_text=True)
+        if columns.delete and (form := _delete_form(types[columns.delete])) != "boolean":
+            columns = dataclasses.replace(columns, delete_form=form)
         self.conn, self.dialect, self.target, self.columns = conn, dialect, target, columns
         self.names = list(types)
         self.types = [*types.values(), SqlType(Kind.BIGINT)]
@@ -289,8 +290,8 @@ class Staging:
             return self.conn.execute(sa.delete(self.target).where(rows)).rowcount
         if self.columns.delete:
             flag = self.target.c[self.columns.delete]
-            mark = sa.update(self.target).where(rows, _not_marked(flag))
-            return self.conn.execute(mark.values({flag.name: sa.true()})).rowcount
+            mark = sa.update(self.target).where(rows, _not_marked(flag, self.columns))
+            return self.conn.execute(mark.values({flag.name: _mark(self.columns)})).rowcount
         if doomed := self._count(rows):
             raise SoftDeleteImpossible(
                 f"{doomed} row(s) of {self.target.name} are not in its snapshot any more and"
@@ -308,7 +309,7 @@ class Staging:
 
     def _not_deleted_yet(self, soft_delete: bool) -> ColumnElement[bool]:
         if soft_delete and self.columns.delete:
-            return _not_marked(self.target.c[self.columns.delete])
+            return _not_marked(self.target.c[self.columns.delete], self.columns)
         return sa.true()
 
     def _count(self, rows: ColumnElement[bool]) -> int:
@@ -364,9 +365,15 @@ def _matches(staging: sa.Table, target: sa.Table, key: tuple[str, ...]) -> Colum
 
 def _is_delete(staging: sa.Table | sa.Subquery, c: ChangeColumns) -> ColumnElement[bool]:
     assert c.delete is not None
-    flag = staging.c[c.delete]
-    if c.delete_as_text:
-        return sa.func.lower(sa.cast(flag, sa.Unicode(10))).in_(["true", "1"])
+    return _deletes(staging.c[c.delete], c)
+
+
+def _deletes(flag: ColumnElement[object], c: ChangeColumns) -> ColumnElement[bool]:
+    """The delete column's value marks its row deleted."""
+    if c.delete_form == "number":  # as a number: SQLite keeps decimals as text ("1.00")
+        return sa.cast(flag, sa.Float) == 1
+    if c.delete_form == "text":
+        return sa.func.lower(sa.func.trim(flag)).in_(["true", "1"])
     return flag == sa.true()
 
 
@@ -421,14 +428,30 @@ def _delete_statement(
         deleted_keys = sa.select(staging.c[key]).where(_is_delete(staging, c))
         doomed = sa.and_(target.c[key].in_(deleted_keys), doomed)
     if soft_delete:  # a row marked already is not marked (nor counted) again
-        marked = sa.update(target).where(doomed, _not_marked(target.c[c.delete]))
-        return marked.values({c.delete: sa.true()})
+        marked = sa.update(target).where(doomed, _not_marked(target.c[c.delete], c))
+        return marked.values({c.delete: _mark(c)})
     return sa.delete(target).where(doomed)
 
 
-def _not_marked(flag: sa.Column) -> ColumnElement[bool]:
-    """The row's IsDelete is not true yet (NULL or false)."""
-    return sa.or_(flag.is_(None), flag != sa.true())
+def _not_marked(flag: sa.Column, c: ChangeColumns) -> ColumnElement[bool]:
+    """The row's IsDelete does not mark it deleted yet (NULL or false)."""
+    return sa.or_(flag.is_(None), sa.not_(_deletes(flag, c)))
+
+
+def _mark(c: ChangeColumns) -> object:
+    """What soft delete writes into the delete column."""
+    return {"boolean": sa.true(), "number": 1}.get(c.delete_form, "True")
+
+
+_NUMBER_KINDS = frozenset(
+    {Kind.TINYINT, Kind.SMALLINT, Kind.INTEGER, Kind.BIGINT, Kind.DECIMAL, Kind.FLOAT, Kind.REAL}
+)
+
+
+def _delete_form(sql_type: SqlType) -> str:
+    if sql_type.kind is Kind.BOOLEAN:
+        return "boolean"
+    return "number" if sql_type.kind in _NUMBER_KINDS else "text"
 
 
 @functools.lru_cache(maxsize=256)

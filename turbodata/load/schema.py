@@ -172,7 +172,7 @@ def _refuse_case_twin(dialect: Dialect, column: str, existing: dict[str, SqlType
     renamed `name` to `Name`): one column to the database, which cannot add it."""
     if not dialect.names_ignore_case:
         return
-    twin = next((name for name in existing if name.casefold() == column.casefold()), None)
+    twin = next((name for name in existing if name.lower() == column.lower()), None)
     if twin is not None:
         raise SchemaConflict(
             f"column {column!r} differs from the table's column {twin!r} only in case, which"
