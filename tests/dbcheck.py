@@ -42,6 +42,17 @@ def table_names(url: str) -> set[str]:
         engine.dispose()
 
 
+def run_ended_as(url: str, run_id: str, status: str) -> None:
+    """Record in the ledger that run `run_id` ended with `status` (as a failed attempt)."""
+    from turbodata.ledger import records as ledger
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        runs = ledger.runs
+        conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(status=status))
+    engine.dispose()
+
+
 def canonical(value: object, like: object) -> object:
     """`value` as read from a database, in the type and form of the expected value `like`."""
     if value is None or like is None:

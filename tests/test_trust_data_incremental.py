@@ -12,9 +12,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
-from tests.dbcheck import fetch
+from tests.dbcheck import fetch, run_ended_as
 from tests.lakebuilder import LakeBuilder, attribute
 from turbodata import LoadOptions, migrate
 from turbodata.cli import main
@@ -218,7 +217,7 @@ def test_a_retried_run_counts_the_rows_its_earlier_attempts_rejected(
     )
     since = datetime.now(UTC).astimezone(timezone(timedelta(hours=5)))  # any offset
     first = migrate(lake.root, db_url)  # the attempt that committed the rejected row, then
-    ended_as(db_url, first.run_id, "failed")  # failed in a later batch (as a killed one would)
+    run_ended_as(db_url, first.run_id, "failed")  # failed in a later batch (as a killed one would)
     lake.folder("2025-01-02T00.00.00Z", {"acc": columns}, {"acc/2025.csv": f"{good},c\n"})
 
     retried = migrate(lake.root, db_url, rejects_since=since)
@@ -244,17 +243,6 @@ def test_a_retry_does_not_count_rejects_of_a_run_that_ended_loaded(
     assert migrate(lake.root, db_url).status == "completed_with_rejects"
 
     assert migrate(lake.root, db_url, rejects_since=since).ok
-
-
-def ended_as(db_url: str, run_id: str, status: str) -> None:
-    from turbodata.ledger import records as ledger
-
-    engine = sa.create_engine(db_url)
-    with engine.begin() as conn:
-        conn.execute(
-            sa.update(ledger.runs).where(ledger.runs.c.run_id == run_id).values(status=status)
-        )
-    engine.dispose()
 
 
 def test_a_column_renamed_by_case_only_fails_clearly_where_names_ignore_case(

@@ -23,6 +23,7 @@ import durable_replay
 import pytest
 import sqlalchemy as sa
 
+from tests.dbcheck import run_ended_as
 from turbodata import http_api
 from turbodata.lake.layouts import OPTIONSET_TABLES
 from turbodata.ledger import lease
@@ -239,15 +240,6 @@ def test_a_table_failing_every_attempt_fails_the_run_and_only_that_table(
     assert "contact" in run.outcome.error
 
 
-def ended_as(db_url: str, run_id: str, status: str) -> None:
-    engine = sa.create_engine(db_url)
-    with engine.begin() as conn:
-        conn.execute(
-            sa.update(ledger.runs).where(ledger.runs.c.run_id == run_id).values(status=status)
-        )
-    engine.dispose()
-
-
 def hold_table(db_url: str, table: str) -> None:
     engine, _ = connect(db_url)
     with engine.begin() as conn:
@@ -311,7 +303,7 @@ def test_a_retried_table_keeps_the_rows_its_failed_attempt_rejected(
         summary = real(work)
         if failing.get(work["table"]):  # its first batch committed, a later one failed
             failing[work["table"]] -= 1
-            ended_as(app_db, summary["run_id"], "failed")
+            run_ended_as(app_db, summary["run_id"], "failed")
             raise http_api.TableFailed("a later batch failed (a dropped connection)")
         return summary
 
