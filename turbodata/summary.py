@@ -90,8 +90,8 @@ class RunSummary:
             "finished_at": finished.isoformat(),
             "seconds": round((finished - self.started_at).total_seconds(), 3),
             "tables": {name: _table_dict(t) for name, t in self.tables.items()},
-            "problems": self.problems,
-            "warnings": self.warnings,
+            "problems": [mask_secrets(p) for p in self.problems],
+            "warnings": [mask_secrets(w) for w in self.warnings],
         }
 
 
@@ -101,7 +101,10 @@ _TABLE_FIELDS = tuple(f.name for f in fields(TableResult) if f.name not in ("nam
 def _table_dict(result: TableResult) -> dict[str, object]:
     # not dataclasses.asdict: its deep copy of every value was a tenth of a rerun of 300 tables
     data: dict[str, object] = {name: getattr(result, name) for name in _TABLE_FIELDS}
-    data["ddl"], data["problems"] = list(result.ddl), list(result.problems)
+    # error lines can quote what a driver or the lake said: masked, as in the logs
+    data["ddl"] = [mask_secrets(statement) for statement in result.ddl]
+    data["problems"] = [mask_secrets(problem) for problem in result.problems]
+    data["error"] = mask_secrets(result.error) if result.error else None
     data["seconds"] = round(result.seconds, 3)
     return data
 

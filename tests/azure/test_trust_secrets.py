@@ -151,3 +151,28 @@ def test_the_http_answer_holds_no_password(
     assert broken[0] == 500
     for text in (json.dumps(body), json.dumps(broken[1]), *stored_summaries(url), caplog.text):
         assert secret not in text
+
+
+def test_the_python_summary_masks_a_registered_secret_in_table_errors(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`migrate()`'s own summary, not only the HTTP answer and the ledger: a table's error and
+    problem lines quote what failed, and that may hold a secret."""
+    from turbodata.load.loader import TableLoader
+
+    secret = planted()
+    secrets.register_secret(secret)
+
+    def fails(*_args: object) -> None:
+        raise RuntimeError(f"cannot read with key {secret}")
+
+    monkeypatch.setattr(TableLoader, "load", fails)
+    lake = Path(__file__).resolve().parents[2] / "examples" / "lake"
+    try:
+        summary = pipeline.migrate(lake, f"sqlite:///{tmp_path}/out.sqlite", tables=["account"])
+        text = json.dumps(summary.to_dict())
+    finally:
+        secrets.forget_secrets()
+
+    assert summary.tables["account"].status == "failed"
+    assert secret not in text and "***" in text
