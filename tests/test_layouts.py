@@ -305,9 +305,9 @@ def test_global_option_sets_accept_rows_without_the_fno_external_value(tmp_path:
     plan = discover(LocalLake(tmp_path))
     widths = {b.table: len(b.schema.columns) for b in _optionset_batches(plan)}
     assert widths["GlobalOptionsetMetadata"] == 8
-    assert plan.min_widths["GlobalOptionsetMetadata"] == 7  # ExternalValue may be missing
+    assert min(plan.row_widths["GlobalOptionsetMetadata"]) == 7  # ExternalValue may be missing
     for table in ("OptionsetMetadata", "StateMetadata", "StatusMetadata", "TargetMetadata"):
-        assert plan.min_widths[table] == widths[table]
+        assert min(plan.row_widths[table]) == widths[table]
 
 
 def test_option_sets_after_a_waiting_folder_are_not_read(tmp_path: Path) -> None:
@@ -377,8 +377,8 @@ def test_a_model_json_entity_describes_an_option_set_table_instead_of_the_fixed_
     assert batches["StateMetadata"].mode is LoadMode.FULL_REFRESH
     # not in the folder's model.json: the root model.json's entity
     assert batches["TargetMetadata"].schema.column_names == FIXED_COLUMNS["TargetMetadata"][:3]
-    assert plan.min_widths["TargetMetadata"] == 3
-    assert plan.min_widths["GlobalOptionsetMetadata"] == 5
+    assert min(plan.row_widths["TargetMetadata"]) == 3
+    assert min(plan.row_widths["GlobalOptionsetMetadata"]) == 5
     assert batches["OptionsetMetadata"].schema.column_names == FIXED_COLUMNS["OptionsetMetadata"]
 
 
@@ -417,7 +417,7 @@ def test_classic_layout_loads_the_root_option_set_copy_as_one_snapshot(tmp_path:
         by_table["GlobalOptionsetMetadata"].schema.column_names
         == (FIXED_COLUMNS["GlobalOptionsetMetadata"][:7])
     )
-    assert plan.min_widths["GlobalOptionsetMetadata"] == 7
+    assert min(plan.row_widths["GlobalOptionsetMetadata"]) == 7
     assert by_table["StatusMetadata"].schema.column_names == FIXED_COLUMNS["StatusMetadata"]
 
 

@@ -407,8 +407,8 @@ def _dataless_loaded(
     with engine.connect() as conn:
         if not sa.inspect(conn).has_table(ledger.files.name):
             return dict.fromkeys(dataless)
-        loaded = {t: ledger.loaded_fingerprints(conn, ledger_name(t)) for t in dataless}
-    return {table: min(files) if files else None for table, files in loaded.items()}
+        first = ledger.first_loaded_files(conn, [ledger_name(t) for t in dataless])
+    return {table: first.get(ledger_name(table)) for table in dataless}
 
 
 def _plan_emptying(

@@ -150,11 +150,6 @@ class LakePlan:
         no file."""
         return [*self.tables, *self.dataless]
 
-    @property
-    def min_widths(self) -> dict[str, int]:
-        """The narrowest row width each table allows."""
-        return {table: min(widths) for table, widths in self.row_widths.items()}
-
     def warn(self, *notes: str) -> None:
         """Notes that are logged as warnings (they are in `notes` too)."""
         self.notes += notes

@@ -166,6 +166,21 @@ def loaded_fingerprints(conn: Connection, table: str) -> dict[str, str]:
     }
 
 
+def first_loaded_files(conn: Connection, tables: Sequence[str]) -> dict[str, str]:
+    """Table → the first path (by name) of the files loaded into it, for those of `tables`
+    loaded from any file (asked for in slices of MAX_NAMED_TABLES)."""
+    first: dict[str, str] = {}
+    for start in range(0, len(tables), MAX_NAMED_TABLES):
+        names = list(tables[start : start + MAX_NAMED_TABLES])
+        query = (
+            sa.select(files.c.table_name, sa.func.min(files.c.path))
+            .where(files.c.table_name.in_(names))
+            .group_by(files.c.table_name)
+        )
+        first.update((table, path) for table, path in conn.execute(query))
+    return first
+
+
 def loaded_sizes(conn: Connection, table: str, paths: Iterable[str]) -> dict[str, int]:
     """Path → size when loaded, of those of `paths` loaded into `table` (asked for in slices:
     SQL Server takes at most 2,100 parameters in a statement)."""

@@ -200,7 +200,6 @@ class BatchReader:
                 functools.partial(self.lake.open, data_file.info.path),
                 column_names=names,
                 dialect=data_file.dialect,
-                min_width=min(widths) if widths else None,
                 widths=widths,
             )
         except HeaderMismatch as error:

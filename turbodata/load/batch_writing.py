@@ -242,6 +242,8 @@ class _RejectedKeys:
         if not self.unstorable or not pa.types.is_string(values.type):
             return present
         held = set(rows_holding(values, self.unstorable))
+        if not held:
+            return present
         return pc.and_(present, pa.array([i not in held for i in range(len(values))]))
 
     def table(self) -> pa.Table | None:

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.sql.elements import ColumnElement
 
 from turbodata.dialects.base import Dialect, RowSink
-from turbodata.types.sql import Kind, SqlType, arrow_type
+from turbodata.types.sql import INTEGER_ORDER, Kind, SqlType, arrow_type
 
 SEQUENCE = "_turbodata_seq"
 ROWS_PER_FILE = 1 << 32  # sequence = file index * this + row number
@@ -388,12 +388,22 @@ def _delete_losers(staging: sa.Table, c: ChangeColumns) -> sa.Delete:
     """Every staged row but the winner of its key."""
     key = [staging.c[k] for k in c.key]
     extra = []
-    if c.version:  # the newest version of each key, for rows that carry none
+    if c.version and not c.feed:  # the newest version of each key, for rows that carry none
         extra.append(sa.func.max(staging.c[c.version]).over(partition_by=key).label("newest"))
     rows = sa.select(*staging.c, *extra).subquery("rows")
+    # a change feed's last change of the key is the table's state (the sequence is unique)
+    order = [] if c.feed else _ranking(rows, c)
+    order.append(rows.c[SEQUENCE].desc())
+    rank = sa.func.row_number().over(partition_by=[rows.c[k] for k in c.key], order_by=order)
+    ranked = sa.select(rows.c[SEQUENCE].label("seq"), rank.label("rank")).subquery("ranked")
+    winners = sa.select(ranked.c.seq).where(ranked.c.rank == 1)
+    return sa.delete(staging).where(staging.c[SEQUENCE].not_in(winners))
+
+
+def _ranking(rows: sa.Subquery, c: ChangeColumns) -> list[ColumnElement[object]]:
+    """How a key's staged rows rank before their sequence: the greatest versionnumber, then
+    SinkModifiedOn, then commit order, then a delete row over an upsert."""
     order = []
-    if c.feed:  # the last change of the key is the table's state
-        order.append(rows.c[SEQUENCE].desc())
     if c.version:
         order += _desc_nulls_last(sa.func.coalesce(rows.c[c.version], rows.c.newest))
     if c.modified:
@@ -402,11 +412,7 @@ def _delete_losers(staging: sa.Table, c: ChangeColumns) -> sa.Delete:
         order.append(rows.c[SEQUENCE].desc())
     if c.delete:  # a delete row wins a tie its file's order cannot break (CSV folders)
         order.append(sa.case((_is_delete(rows, c), 1), else_=0).desc())
-    order.append(rows.c[SEQUENCE].desc())
-    rank = sa.func.row_number().over(partition_by=[rows.c[k] for k in c.key], order_by=order)
-    ranked = sa.select(rows.c[SEQUENCE].label("seq"), rank.label("rank")).subquery("ranked")
-    winners = sa.select(ranked.c.seq).where(ranked.c.rank == 1)
-    return sa.delete(staging).where(staging.c[SEQUENCE].not_in(winners))
+    return order
 
 
 @functools.lru_cache(maxsize=256)
@@ -443,9 +449,7 @@ def _mark(c: ChangeColumns) -> object:
     return {"boolean": sa.true(), "number": 1}.get(c.delete_form, "True")
 
 
-_NUMBER_KINDS = frozenset(
-    {Kind.TINYINT, Kind.SMALLINT, Kind.INTEGER, Kind.BIGINT, Kind.DECIMAL, Kind.FLOAT, Kind.REAL}
-)
+_NUMBER_KINDS = frozenset({*INTEGER_ORDER, Kind.DECIMAL, Kind.FLOAT, Kind.REAL})
 
 
 def _delete_form(sql_type: SqlType) -> str:

@@ -121,13 +121,14 @@ def read_raw(
     `open_stream` is called once per path, so the exact path never reads a stream pyarrow's
     read-ahead thread may still be reading. `min_width` is the narrowest row width the table's
     metadata history allows (columns are only ever appended); shorter rows are rejected.
-    Defaults to the full width. `widths`: the widths the table's schemas have had; a short
-    row must have one of them (a row between two schemas is a truncated one). A chunk ends
-    after `chunk_rows` rows or about `chunk_bytes` bytes of values, whichever comes first
-    (it may pass either by one read block).
+    Defaults to the narrowest of `widths`, else the full width. `widths`: the widths the
+    table's schemas have had; a short row must have one of them (a row between two schemas
+    is a truncated one). A chunk ends after `chunk_rows` rows or about `chunk_bytes` bytes of
+    values, whichever comes first (it may pass either by one read block).
     """
     width = len(column_names)
-    min_width = width if min_width is None else min_width
+    if min_width is None:
+        min_width = min(widths) if widths else width
     encoding = _text_encoding(dialect.encoding)
     rows_done, tiny = 0, None
     if _fast_dialect(dialect, encoding):
