@@ -297,6 +297,67 @@ def test_a_file_new_or_changed_in_a_folder_already_applied_fails_the_table_not_i
     assert set(loaded(db_url)) == {guid(1), guid(2), guid(3)}
 
 
+def test_a_cut_last_row_is_mended_when_its_file_is_read_again_complete(tmp_path: Path, db_url: str):
+    """A file still being written when a run read it (a folder without Changelog) ended in a
+    cut row of the right width; read again complete, its row has the same versionnumber,
+    which never updated: the cut value stayed while every run succeeded."""
+    builder = LakeBuilder(tmp_path / "lake")
+    columns = [*COLUMNS, attribute("code", "string", 20)]
+    first = f'{guid(1)},"1/1/2025 10:01:00 AM","alpha",1,,A1\n'
+    cut_later = f'{guid(2)},"1/1/2025 10:02:00 AM","bravo",77,,ABCDEF\n'
+    builder.folder("2025-01-01T10.05.00Z", {"t": columns}, {"t/2025.csv": first})
+    builder.folder("2025-01-01T10.10.00Z", {"t": columns}, {"t/2025.csv": first + cut_later[:-5]})
+    assert migrate(builder.root, db_url).ok
+    codes = {str(r["Id"]): r["code"] for r in fetch(db_url, "t")}
+    assert codes[guid(2)] == "AB"  # nothing tells the cut row from a whole one
+
+    builder.write("2025-01-01T10.10.00Z/t/2025.csv", first + cut_later)
+    summary = migrate(builder.root, db_url)
+
+    assert summary.ok, summary.to_dict()
+    rows = {str(r["Id"]): (r["name"], r["versionnumber"], r["code"]) for r in fetch(db_url, "t")}
+    assert rows == {guid(1): ("alpha", 1, "A1"), guid(2): ("bravo", 77, "ABCDEF")}
+    table = summary.tables["t"]
+    assert (table.rows_inserted, table.rows_updated, table.rows_deleted) == (0, 2, 0)
+
+
+def test_reload_mends_a_cut_row_whose_folder_a_later_one_followed(tmp_path: Path, db_url: str):
+    """The cut file's folder is no longer the newest when it completes: the table fails (a
+    changed file behind its watermark) until `--reload`, which mends the cut row too."""
+    builder = LakeBuilder(tmp_path / "lake")
+    columns = [*COLUMNS, attribute("code", "string", 20)]
+    whole = f'{guid(2)},"1/1/2025 10:02:00 AM","bravo",77,,ABCDEF\n'
+    builder.folder("2025-01-01T10.05.00Z", {"t": columns}, {"t/2025.csv": whole[:-5]})
+    assert migrate(builder.root, db_url).ok
+    later = f'{guid(3)},"1/1/2025 10:03:00 AM","charlie",5,,C\n'
+    builder.folder("2025-01-01T10.10.00Z", {"t": columns}, {"t/2025.csv": later})
+    assert migrate(builder.root, db_url).ok
+    builder.write("2025-01-01T10.05.00Z/t/2025.csv", whole)
+    assert migrate(builder.root, db_url).tables["t"].status == "failed"
+
+    summary = migrate(builder.root, db_url, reload=["t"])
+
+    assert summary.ok, summary.to_dict()
+    codes = {str(r["Id"]): r["code"] for r in fetch(db_url, "t")}
+    assert codes == {guid(2): "ABCDEF", guid(3): "C"}
+
+
+def test_a_file_read_again_keeps_a_newer_row_from_another_file_of_its_folder(
+    lake: ChangeLake, db_url: str
+):
+    lake.folder([row(1, 1, 1, "a")], [row(1, 2, 2, "b")])
+    assert migrate(lake.root, db_url).ok
+    grown = [row(1, 1, 1, "a"), row(3, 1, 3, "c")]
+    (lake.root / "2025-01-01T10.05.00Z" / "t" / "2025.csv").write_text(csv_text(grown))
+
+    summary = migrate(lake.root, db_url)
+
+    assert summary.ok, summary.to_dict()
+    assert loaded(db_url) == {guid(1): ("b", 2), guid(3): ("c", 1)}
+    table = summary.tables["t"]
+    assert (table.rows_inserted, table.rows_updated) == (1, 0)
+
+
 def test_a_replayed_delete_older_than_the_row_does_not_remove_it(lake: ChangeLake, db_url: str):
     lake.folder([row(1, 5, 5, "v5")])
     lake.folder([row(1, 4, 4, delete=True)])  # the delete of an older version, replayed

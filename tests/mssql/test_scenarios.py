@@ -257,6 +257,29 @@ def test_a_first_load_with_a_repeated_key_falls_back_to_staging(
         drop_schema(engine, unique_schema)
 
 
+def test_a_cut_last_row_is_mended_when_its_file_is_read_again(
+    mssql_url: str, schema: str, tmp_path: Path
+) -> None:
+    """A file read while still being written ended in a cut row of the right width; read
+    again complete, its row (same versionnumber) replaces the cut one, as on SQLite."""
+    from tests.test_changes import COLUMNS, guid
+
+    builder = LakeBuilder(tmp_path / "lake")
+    columns = [*COLUMNS, attribute("code", "string", 20)]
+    first = f'{guid(1)},"1/1/2025 10:01:00 AM","alpha",1,,A1\n'
+    cut_later = f'{guid(2)},"1/1/2025 10:02:00 AM","bravo",77,,ABCDEF\n'
+    builder.folder("2025-01-01T10.05.00Z", {"t": columns}, {"t/2025.csv": first})
+    builder.folder("2025-01-01T10.10.00Z", {"t": columns}, {"t/2025.csv": first + cut_later[:-5]})
+    load(builder.root, mssql_url, schema)
+    builder.write("2025-01-01T10.10.00Z/t/2025.csv", first + cut_later)
+
+    summary = load(builder.root, mssql_url, schema)
+
+    assert summary.tables["t"].rows_updated == 2  # type: ignore[attr-defined]
+    codes = {r[0]: r[-1] for r in rows_of(mssql_url, "t", schema)}
+    assert codes == {guid(1): "A1", guid(2): "ABCDEF"}
+
+
 def test_text_keys_the_collation_makes_one_fail_the_table_instead_of_merging(
     mssql_url: str, schema: str, tmp_path: Path
 ) -> None:

@@ -359,6 +359,8 @@ class TableHistory:
     watermark: str | None = None
     last_run_id: str | None = None  # the last run that recorded the table's outcome
     widths: frozenset[int] = frozenset()  # every width its applied batches had (`note_width`)
+    # `--reload`: `loaded` as the ledger held it, set aside (the files load as new)
+    set_aside: dict[str, str] = field(default_factory=dict)
 
     @property
     def narrowest(self) -> int | None:

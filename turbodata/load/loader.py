@@ -108,14 +108,16 @@ class TableLoader:
                 )
                 break
             loaded_before = [f.info.path for f in files if f.info.path in loaded]
-            for f in files:
-                if loaded.get(f.info.path, f.info.fingerprint) != f.info.fingerprint:
-                    log.warning("%s changed since it was loaded; loading it again", f.info.path)
+            read_again = _changed_since_loaded(files, history.loaded or history.set_aside)
+            for path in read_again:
+                log.warning("%s changed since it was loaded; loading it again", path)
             for path in gone:
                 log.warning("%s was loaded and is no longer in the snapshot; reloading it", path)
             loaded_before += gone
             gone = []  # forgotten with this batch's commit
-            work = _Work(batch, files, batch.batch_id in shifted, loaded_before, recorded_widths)
+            work = _Work(
+                batch, files, batch.batch_id in shifted, loaded_before, read_again, recorded_widths
+            )
             try:
                 with (
                     logs.batch_event(log, self.run_id, result, batch.batch_id, len(files)),
@@ -251,7 +253,7 @@ class TableLoader:
                 return ledger.TableHistory()
             history = ledger.history(conn, self.ledger_name(table), widths=widths)
         if table in self.reload:
-            return ledger.TableHistory(widths=history.widths)
+            return ledger.TableHistory(widths=history.widths, set_aside=history.loaded)
         return history
 
     def _loaded_sizes(
@@ -353,7 +355,7 @@ class TableLoader:
         elif direct:
             self._insert_keyed_rows(writer, reading, files, table_plan)
         else:
-            writer.apply_changes(reading, files, table_plan)
+            writer.apply_changes(reading, files, table_plan, work.read_again)
         if found.unfinished is not None:
             check_types_held(found.types, found.unfinished.result())
         if batch.mode is LoadMode.APPEND:  # the table's watermark, as the ledger holds it
@@ -485,8 +487,19 @@ class _Work:
     exact_width: bool  # columns moved in this batch: every row must have the full width
     # paths an earlier run loaded that this batch loads again, or that are gone from its snapshot
     loaded_before: list[str]
+    # paths an earlier run loaded (also before `--reload`) that changed since: their rows
+    # replace what that run loaded (`Staging.apply`)
+    read_again: frozenset[str]
     # the row widths the ledger holds for the table: committed (shared by its batches)
     recorded_widths: set[int]
+
+
+def _changed_since_loaded(files: list[DataFile], loaded: dict[str, str]) -> frozenset[str]:
+    return frozenset(
+        f.info.path
+        for f in files
+        if loaded.get(f.info.path, f.info.fingerprint) != f.info.fingerprint
+    )
 
 
 def _shifted_batches(batches: list[TableBatch], table_columns: list[str] | None) -> set[str]:
