@@ -345,15 +345,16 @@ def test_reload_mends_a_cut_row_whose_folder_a_later_one_followed(tmp_path: Path
 def test_a_file_read_again_keeps_a_newer_row_from_another_file_of_its_folder(
     lake: ChangeLake, db_url: str
 ):
-    lake.folder([row(1, 1, 1, "a")], [row(1, 2, 2, "b")])
+    # key 2: the same version written again later (in 2026.csv) ranks first, too
+    lake.folder([row(1, 1, 1, "a"), row(2, 4, 1, "d")], [row(1, 2, 2, "b"), row(2, 4, 2, "e")])
     assert migrate(lake.root, db_url).ok
-    grown = [row(1, 1, 1, "a"), row(3, 1, 3, "c")]
+    grown = [row(1, 1, 1, "a"), row(2, 4, 1, "d"), row(3, 1, 3, "c")]
     (lake.root / "2025-01-01T10.05.00Z" / "t" / "2025.csv").write_text(csv_text(grown))
 
     summary = migrate(lake.root, db_url)
 
     assert summary.ok, summary.to_dict()
-    assert loaded(db_url) == {guid(1): ("b", 2), guid(3): ("c", 1)}
+    assert loaded(db_url) == {guid(1): ("b", 2), guid(2): ("e", 4), guid(3): ("c", 1)}
     table = summary.tables["t"]
     assert (table.rows_inserted, table.rows_updated) == (1, 0)
 

@@ -246,7 +246,8 @@ class Staging:
         complete, its row has the same versionnumber, and equal versions never update
         (`newer_condition`): the cut value would stay for good while every run succeeded.
         A file's own rows replace what its earlier read loaded; a row the table holds at a
-        known newer version is kept."""
+        known newer version, or at the same version with a later SinkModifiedOn (another file
+        of the folder, which only the changed file is read again beside), is kept."""
         if not files:
             return 0
         sequence = self.table.c[SEQUENCE]
@@ -254,6 +255,10 @@ class Staging:
             *(sequence.between(i * ROWS_PER_FILE, (i + 1) * ROWS_PER_FILE - 1) for i in files)
         )
         kept = strictly_newer(self.columns)(self.target.c, self.table.c)
+        if modified := self.columns.modified:  # an equal version written later also stays
+            held, staged = self.target.c[modified], self.table.c[modified]
+            later = sa.and_(held.is_not(None), staged.is_not(None), held > staged)
+            kept = sa.or_(kept, later)
         replaced = sa.exists().where(self._matches(), in_files, sa.not_(kept))
         return self.conn.execute(sa.delete(self.target).where(replaced)).rowcount
 
