@@ -342,9 +342,40 @@ def test_reload_mends_a_cut_row_whose_folder_a_later_one_followed(tmp_path: Path
     assert codes == {guid(2): "ABCDEF", guid(3): "C"}
 
 
-def test_a_file_read_again_keeps_a_newer_row_from_another_file_of_its_folder(
-    lake: ChangeLake, db_url: str
+def test_a_cut_row_is_mended_by_a_plain_rerun_after_an_interrupted_reload(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ):
+    """The reload's first batch forgets the table's files: the rerun that finishes the reload
+    reads the completed file as new, and its row, the same change, still mends the cut."""
+    from turbodata.load.loader import TableLoader
+
+    builder = LakeBuilder(tmp_path / "lake")
+    columns = [*COLUMNS, attribute("code", "string", 20)]
+    first = f'{guid(9)},"1/1/2025 10:00:00 AM","zulu",1,,Z\n'
+    whole = f'{guid(2)},"1/1/2025 10:02:00 AM","bravo",77,,ABCDEF\n'
+    builder.folder("2025-01-01T10.01.00Z", {"t": columns}, {"t/2025.csv": first})
+    builder.folder("2025-01-01T10.05.00Z", {"t": columns}, {"t/2025.csv": whole[:-5]})
+    assert migrate(builder.root, db_url).ok
+    builder.write("2025-01-01T10.05.00Z/t/2025.csv", whole)
+    original = TableLoader._with_retries
+
+    def stopped_at_the_cut_folder(loader: TableLoader, result: object, work: object) -> None:
+        if "10.05.00Z" in work.batch.batch_id:  # type: ignore[attr-defined]
+            raise RuntimeError("the run stopped")
+        original(loader, result, work)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(TableLoader, "_with_retries", stopped_at_the_cut_folder)
+    assert not migrate(builder.root, db_url, reload=["t"]).ok  # 10.01 reloaded only
+    monkeypatch.setattr(TableLoader, "_with_retries", original)
+
+    summary = migrate(builder.root, db_url)
+
+    assert summary.ok, summary.to_dict()
+    codes = {str(r["Id"]): r["code"] for r in fetch(db_url, "t")}
+    assert codes == {guid(9): "Z", guid(2): "ABCDEF"}
+
+
+def test_a_folder_read_again_keeps_the_newer_rows_of_its_other_file(lake: ChangeLake, db_url: str):
     # key 2: the same version written again later (in 2026.csv) ranks first, too
     lake.folder([row(1, 1, 1, "a"), row(2, 4, 1, "d")], [row(1, 2, 2, "b"), row(2, 4, 2, "e")])
     assert migrate(lake.root, db_url).ok
@@ -356,7 +387,52 @@ def test_a_file_read_again_keeps_a_newer_row_from_another_file_of_its_folder(
     assert summary.ok, summary.to_dict()
     assert loaded(db_url) == {guid(1): ("b", 2), guid(2): ("e", 4), guid(3): ("c", 1)}
     table = summary.tables["t"]
-    assert (table.rows_inserted, table.rows_updated) == (1, 0)
+    # the folder is read again whole: its two winners are the changes the table holds
+    assert (table.rows_inserted, table.rows_updated) == (1, 2)
+
+
+@pytest.mark.parametrize("soft_delete", [False, True])
+def test_a_key_deleted_by_another_file_stays_deleted_when_its_upsert_file_grows(
+    tmp_path: Path, db_url: str, soft_delete: bool
+):
+    """F&O writes deletes to files of their own: read alone, the grown upsert file brought
+    the deleted key back (with --soft-delete, unmarked it)."""
+    builder = LakeBuilder(tmp_path / "lake")
+    options = LoadOptions(soft_delete=soft_delete)
+    folder = "2025-01-01T10.05.00Z"
+    upsert = csv_text([row(1, 1, 1, "alpha")])
+    builder.folder(folder, {"t": COLUMNS}, {"t/2025.csv": upsert})
+    assert migrate(builder.root, db_url, options=options).ok
+    deletes = {"t/4.csv": csv_text([row(1, None, 3, delete=True)])}
+    builder.folder(folder, {"t": COLUMNS}, {"t/2025.csv": upsert, **deletes})
+    assert migrate(builder.root, db_url, options=options).ok
+    builder.write(f"{folder}/t/2025.csv", upsert + csv_text([row(3, 1, 4, "charlie")]))
+
+    summary = migrate(builder.root, db_url, options=options)
+
+    assert summary.ok, summary.to_dict()
+    rows = {str(r["Id"]): r["IsDelete"] for r in fetch(db_url, "t")}
+    if soft_delete:
+        assert rows == {guid(1): True, guid(3): None} or rows == {guid(1): 1, guid(3): None}
+    else:
+        assert rows == {guid(3): None}
+
+
+def test_an_equal_version_written_again_later_keeps_the_first_when_read_again(
+    lake: ChangeLake, db_url: str
+):
+    """A re-initialised table writes the same versions again with later Sink dates: kept as
+    the first load kept them, also when the later folder's file is read again."""
+    lake.folder([row(1, 5, 1, "alpha")])
+    lake.folder([row(1, 5, 9, "alpha")])
+    assert migrate(lake.root, db_url).ok
+    grown = [row(1, 5, 9, "alpha"), row(2, 1, 9, "bravo")]
+    (lake.root / "2025-01-01T10.10.00Z" / "t" / "2025.csv").write_text(csv_text(grown))
+
+    assert migrate(lake.root, db_url).ok
+
+    modified = {str(r["Id"]): str(r["SinkModifiedOn"]) for r in fetch(db_url, "t")}
+    assert modified[guid(1)].startswith("2025-01-01 10:01:00")
 
 
 def test_a_replayed_delete_older_than_the_row_does_not_remove_it(lake: ChangeLake, db_url: str):

@@ -359,8 +359,6 @@ class TableHistory:
     watermark: str | None = None
     last_run_id: str | None = None  # the last run that recorded the table's outcome
     widths: frozenset[int] = frozenset()  # every width its applied batches had (`note_width`)
-    # `--reload`: `loaded` as the ledger held it, set aside (the files load as new)
-    set_aside: dict[str, str] = field(default_factory=dict)
 
     @property
     def narrowest(self) -> int | None:
@@ -464,14 +462,19 @@ def files_to_load(
     batch: TableBatch, loaded: dict[str, str], gone: Sequence[str] = ()
 ) -> list[DataFile]:
     """New or changed files; a snapshot with anything new, changed or `gone` reloads all its
-    files. A resolved Delta batch loads all its files (its version, not its files, says what
-    is new: see `TableLoader._resolve_versions`)."""
+    files, and so does an incremental folder with a loaded file that changed. A resolved
+    Delta batch loads all its files (its version, not its files, says what is new: see
+    `TableLoader._resolve_versions`).
+
+    Why the whole folder: its rows are ranked together (one winner per key). Read alone,
+    a file that grew would bring back the upsert of a key that another of the folder's
+    files deletes (F&O writes deletes to files of their own)."""
     if batch.version is not None:
         return list(batch.files)
     changed = [f for f in batch.files if loaded.get(f.info.path) != f.info.fingerprint]
-    if (changed or gone) and batch.mode is not LoadMode.APPEND:
-        return list(batch.files)
-    return changed
+    if batch.mode is LoadMode.APPEND and not any(f.info.path in loaded for f in changed):
+        return changed  # new files only: their rows are applied after the folder's others
+    return list(batch.files) if changed or gone else []
 
 
 def gone_from_snapshot(batches: Sequence[TableBatch], loaded: dict[str, str]) -> list[str]:

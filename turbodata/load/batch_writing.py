@@ -10,7 +10,7 @@ ledger row and its rejects when its last row is in.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -117,15 +117,10 @@ class BatchWriter:
         _refuse_empty_snapshot(reading.batch, files, loaded, replaced, read)
 
     def apply_changes(
-        self,
-        reading: Reading,
-        files: list[DataFile],
-        table_plan: schema.TablePlan,
-        loaded_before: Collection[str] = (),
+        self, reading: Reading, files: list[DataFile], table_plan: schema.TablePlan
     ) -> None:
         """The rows staged, one winner kept per key, then applied: upserts and deletes, or
-        the snapshot replacing the table. `loaded_before`: the paths of `files` an earlier
-        run loaded (changed since); their rows replace what that run loaded."""
+        the snapshot replacing the table."""
         result = self.result
         names = reading.batch.schema.column_names
         staged_types = {n: _unbounded(t) for n, t in zip(names, reading.types, strict=True)}
@@ -159,8 +154,7 @@ class BatchWriter:
         self._widen_strings(table_plan, longest)
         staging.keep_winners()
         if applies_changes(reading.batch.mode):
-            read_again = [i for i, f in enumerate(files) if f.info.path in loaded_before]
-            counts = staging.apply(soft_delete=self.options.soft_delete, read_again=read_again)
+            counts = staging.apply(soft_delete=self.options.soft_delete)
         else:
             rejected = result.rows_rejected - rejected_before
             counts = staging.replace_all(

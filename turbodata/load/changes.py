@@ -90,10 +90,12 @@ Newer = Callable[[Columns, Columns], ColumnElement[bool]]
 
 @functools.lru_cache(maxsize=256)  # one function per columns: statements built with it are cached
 def newer_condition(columns: ChangeColumns) -> Newer:
-    """incoming row is newer than the table's: versionnumber, else SinkModifiedOn.
+    """incoming row is newer than the table's: versionnumber, else SinkModifiedOn; or, from a
+    CSV file, the same change read again (`_same_change`).
 
-    Equal versions never update, so replaying a folder or a re-initialised table changes
-    nothing. Without either column the incoming row wins (last write wins).
+    Otherwise equal versions never update, so a re-initialised table (the same versions
+    written again with later Sink dates) changes nothing. Without either column the
+    incoming row wins (last write wins).
     """
 
     if columns.feed:
@@ -111,11 +113,39 @@ def newer_condition(columns: ChangeColumns) -> Newer:
             else sa.true()
         )
         if not v:
-            return by_modified
+            return _or_same_change(by_modified, incoming, existing, columns)
         unknown_version = sa.or_(incoming[v].is_(None), existing[v].is_(None))
-        return sa.or_(incoming[v] > existing[v], sa.and_(unknown_version, by_modified))
+        greater = sa.or_(incoming[v] > existing[v], sa.and_(unknown_version, by_modified))
+        return _or_same_change(greater, incoming, existing, columns)
 
     return newer
+
+
+def _or_same_change(
+    newer: ColumnElement[bool], incoming: Columns, existing: Columns, columns: ChangeColumns
+) -> ColumnElement[bool]:
+    """`newer`, or the incoming row is the same change as the table's: the same
+    versionnumber and SinkModifiedOn (NULL as NULL), where the rows come from CSV files.
+
+    Why: a CSV file still being written when a run read it can end in a cut row of the right
+    width (`…,77,,ABC` of `…,77,,ABCDEF`), which loads. The complete file is read again (it
+    changed, or `--reload`), and its row is the same change: were equal versions never to
+    update, the cut value would stay for good while every run succeeded. A change read again
+    writes what the table holds already, or mends it. Delta and Parquet files are written
+    once (`in_commit_order`): their rows keep equal versions as they are."""
+    if columns.in_commit_order:
+        return newer
+    same = [
+        _not_distinct(incoming[n], existing[n]) for n in (columns.version, columns.modified) if n
+    ]
+    return sa.or_(newer, sa.and_(*same)) if same else newer
+
+
+def _not_distinct(
+    first: ColumnElement[object], second: ColumnElement[object]
+) -> ColumnElement[bool]:
+    # spelled out: SQL Server before 2022 has no IS NOT DISTINCT FROM
+    return sa.or_(first == second, sa.and_(first.is_(None), second.is_(None)))
 
 
 @functools.lru_cache(maxsize=256)
@@ -225,42 +255,13 @@ class Staging:
         key_types = [self.types[self.names.index(k)] for k in self.columns.key]
         return not any(t.kind is Kind.STRING and t.length is None for t in key_types)
 
-    def apply(self, *, soft_delete: bool, read_again: Sequence[int] = ()) -> AppliedCounts:
-        """Deletes, then upserts. `read_again`: the indexes of staged files that an earlier
-        run loaded and that changed since (`_clear_rows_read_again`)."""
+    def apply(self, *, soft_delete: bool) -> AppliedCounts:
         self._refuse_key_spellings(against_table=True)
         counts = AppliedCounts()
         counts.deleted = self._apply_deletes(soft_delete)
-        replaced = self._clear_rows_read_again(read_again)
-        new = self._count_new()
-        counts.inserted = new - replaced
-        counts.updated = self._upsert(newer_condition(self.columns)) - new + replaced
+        counts.inserted = self._count_new()
+        counts.updated = self._upsert(newer_condition(self.columns)) - counts.inserted
         return counts
-
-    def _clear_rows_read_again(self, files: Sequence[int]) -> int:
-        """Delete the table's rows that a staged row of a file read again is not older than,
-        so that the upsert inserts that row (counted as an update).
-
-        Why: a file still being written when an earlier run read it can end in a cut row
-        of the right width (`"…,77,,ABC"` of `"…,77,,ABCDEF"`), which loaded. Read again
-        complete, its row has the same versionnumber, and equal versions never update
-        (`newer_condition`): the cut value would stay for good while every run succeeded.
-        A file's own rows replace what its earlier read loaded; a row the table holds at a
-        known newer version, or at the same version with a later SinkModifiedOn (another file
-        of the folder, which only the changed file is read again beside), is kept."""
-        if not files:
-            return 0
-        sequence = self.table.c[SEQUENCE]
-        in_files = sa.or_(
-            *(sequence.between(i * ROWS_PER_FILE, (i + 1) * ROWS_PER_FILE - 1) for i in files)
-        )
-        kept = strictly_newer(self.columns)(self.target.c, self.table.c)
-        if modified := self.columns.modified:  # an equal version written later also stays
-            held, staged = self.target.c[modified], self.table.c[modified]
-            later = sa.and_(held.is_not(None), staged.is_not(None), held > staged)
-            kept = sa.or_(kept, later)
-        replaced = sa.exists().where(self._matches(), in_files, sa.not_(kept))
-        return self.conn.execute(sa.delete(self.target).where(replaced)).rowcount
 
     def _upsert(self, newer: Newer) -> int:
         absent = [c.name for c in self.target.columns if c.name not in self.names]

@@ -108,16 +108,14 @@ class TableLoader:
                 )
                 break
             loaded_before = [f.info.path for f in files if f.info.path in loaded]
-            read_again = _changed_since_loaded(files, history.loaded or history.set_aside)
-            for path in read_again:
-                log.warning("%s changed since it was loaded; loading it again", path)
+            for f in files:
+                if loaded.get(f.info.path, f.info.fingerprint) != f.info.fingerprint:
+                    log.warning("%s changed since it was loaded; loading it again", f.info.path)
             for path in gone:
                 log.warning("%s was loaded and is no longer in the snapshot; reloading it", path)
             loaded_before += gone
             gone = []  # forgotten with this batch's commit
-            work = _Work(
-                batch, files, batch.batch_id in shifted, loaded_before, read_again, recorded_widths
-            )
+            work = _Work(batch, files, batch.batch_id in shifted, loaded_before, recorded_widths)
             try:
                 with (
                     logs.batch_event(log, self.run_id, result, batch.batch_id, len(files)),
@@ -231,12 +229,17 @@ class TableLoader:
     def _reload_would_duplicate(
         self, batch: TableBatch, files: list[DataFile], loaded: dict[str, str]
     ) -> str | None:
-        """The first already-loaded file of a keyless append batch, if any."""
+        """The first already-loaded file of a keyless append batch that changed, if any."""
         if batch.mode is not LoadMode.APPEND or self.options.key_for(
             batch.table, batch.schema.column_names
         ):
             return None
-        return next((f.info.path for f in files if f.info.path in loaded), None)
+        changed = (
+            f.info
+            for f in files
+            if loaded.get(f.info.path, f.info.fingerprint) != f.info.fingerprint
+        )
+        return next((info.path for info in changed), None)
 
     @functools.cached_property
     def ledger_name(self) -> ledger.LedgerNames:
@@ -253,7 +256,7 @@ class TableLoader:
                 return ledger.TableHistory()
             history = ledger.history(conn, self.ledger_name(table), widths=widths)
         if table in self.reload:
-            return ledger.TableHistory(widths=history.widths, set_aside=history.loaded)
+            return ledger.TableHistory(widths=history.widths)
         return history
 
     def _loaded_sizes(
@@ -355,7 +358,7 @@ class TableLoader:
         elif direct:
             self._insert_keyed_rows(writer, reading, files, table_plan)
         else:
-            writer.apply_changes(reading, files, table_plan, work.read_again)
+            writer.apply_changes(reading, files, table_plan)
         if found.unfinished is not None:
             check_types_held(found.types, found.unfinished.result())
         if batch.mode is LoadMode.APPEND:  # the table's watermark, as the ledger holds it
@@ -487,19 +490,8 @@ class _Work:
     exact_width: bool  # columns moved in this batch: every row must have the full width
     # paths an earlier run loaded that this batch loads again, or that are gone from its snapshot
     loaded_before: list[str]
-    # paths an earlier run loaded (also before `--reload`) that changed since: their rows
-    # replace what that run loaded (`Staging.apply`)
-    read_again: frozenset[str]
     # the row widths the ledger holds for the table: committed (shared by its batches)
     recorded_widths: set[int]
-
-
-def _changed_since_loaded(files: list[DataFile], loaded: dict[str, str]) -> frozenset[str]:
-    return frozenset(
-        f.info.path
-        for f in files
-        if loaded.get(f.info.path, f.info.fingerprint) != f.info.fingerprint
-    )
 
 
 def _shifted_batches(batches: list[TableBatch], table_columns: list[str] | None) -> set[str]:
