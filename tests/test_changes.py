@@ -418,6 +418,24 @@ def test_a_key_deleted_by_another_file_stays_deleted_when_its_upsert_file_grows(
         assert rows == {guid(3): None}
 
 
+@pytest.mark.parametrize("delete_version", [6, None])  # Dataverse; F&O deletes carry none
+def test_a_soft_deleted_row_stays_marked_when_its_last_upsert_comes_again(
+    lake: ChangeLake, db_url: str, delete_version: int | None
+):
+    """The mark keeps the version of the row it deleted: that row, the same change, read
+    again in a later folder must not bring the row back."""
+    options = LoadOptions(soft_delete=True)
+    lake.folder([row(1, 5, 1, "alpha")])
+    lake.folder([row(1, delete_version, 2, delete=True)])
+    lake.folder([row(1, 5, 1, "alpha")])
+
+    summary = migrate(lake.root, db_url, options=options)
+
+    assert summary.ok, summary.to_dict()
+    assert [r["IsDelete"] for r in fetch(db_url, "t")] in ([True], [1])
+    assert summary.tables["t"].rows_updated == 0
+
+
 def test_an_equal_version_written_again_later_keeps_the_first_when_read_again(
     lake: ChangeLake, db_url: str
 ):
@@ -521,7 +539,7 @@ def test_a_file_its_folder_lists_but_the_lake_lacks_holds_the_table_until_it_is_
 def test_an_old_folder_file_with_a_new_fingerprint_but_its_size_is_noted_not_reloaded(
     lake: ChangeLake, db_url: str
 ):
-    lake.folder([row(1, 1, 1, "a")])
+    lake.folder([row(1, 1, 1, "a")], [row(3, 1, 1, "c")])  # the other file is counted out
     lake.folder([row(2, 1, 2, "b")])
     assert migrate(lake.root, db_url).ok
     older = lake.root / "2025-01-01T10.05.00Z" / "t" / "2025.csv"
@@ -534,7 +552,7 @@ def test_an_old_folder_file_with_a_new_fingerprint_but_its_size_is_noted_not_rel
         "t: 2025-01-01T10.05.00Z: 1 file(s) loaded before have another fingerprint and the"
         " same size (the lake copied elsewhere?): not loaded again"
     ]
-    assert loaded(db_url) == {guid(1): ("a", 1), guid(2): ("b", 1)}
+    assert loaded(db_url) == {guid(1): ("a", 1), guid(2): ("b", 1), guid(3): ("c", 1)}
 
 
 def test_soft_delete_of_a_snapshot_table_without_isdelete_fails_instead_of_deleting(

@@ -280,6 +280,22 @@ def test_a_cut_last_row_is_mended_when_its_file_is_read_again(
     assert codes == {guid(1): "A1", guid(2): "ABCDEF"}
 
 
+def test_a_soft_deleted_row_stays_marked_when_its_last_upsert_comes_again(
+    mssql_url: str, schema: str, tmp_path: Path
+) -> None:
+    from tests.test_changes import ChangeLake, row
+
+    lake = ChangeLake(tmp_path / "lake")
+    lake.folder([row(1, 5, 1, "alpha")])
+    lake.folder([row(1, None, 2, delete=True)])
+    lake.folder([row(1, 5, 1, "alpha")])  # the same change: not newer than the mark
+
+    summary = migrate(lake.root, mssql_url, options=LoadOptions(db_schema=schema, soft_delete=True))
+
+    assert summary.ok, summary.to_dict()
+    assert [r[-1] for r in rows_of(mssql_url, "t", schema)] == [1]
+
+
 def test_text_keys_the_collation_makes_one_fail_the_table_instead_of_merging(
     mssql_url: str, schema: str, tmp_path: Path
 ) -> None:

@@ -91,7 +91,7 @@ Newer = Callable[[Columns, Columns], ColumnElement[bool]]
 @functools.lru_cache(maxsize=256)  # one function per columns: statements built with it are cached
 def newer_condition(columns: ChangeColumns) -> Newer:
     """incoming row is newer than the table's: versionnumber, else SinkModifiedOn; or, from a
-    CSV file, the same change read again (`_same_change`).
+    CSV file, the same change read again (`_or_same_change`).
 
     Otherwise equal versions never update, so a re-initialised table (the same versions
     written again with later Sink dates) changes nothing. Without either column the
@@ -125,7 +125,9 @@ def _or_same_change(
     newer: ColumnElement[bool], incoming: Columns, existing: Columns, columns: ChangeColumns
 ) -> ColumnElement[bool]:
     """`newer`, or the incoming row is the same change as the table's: the same
-    versionnumber and SinkModifiedOn (NULL as NULL), where the rows come from CSV files.
+    versionnumber and SinkModifiedOn (NULL as NULL), where the rows come from CSV files,
+    unless `--soft-delete` marked the table's row deleted (the mark keeps the version of the
+    row it deleted: that row read again must not bring it back).
 
     Why: a CSV file still being written when a run read it can end in a cut row of the right
     width (`…,77,,ABC` of `…,77,,ABCDEF`), which loads. The complete file is read again (it
@@ -138,7 +140,11 @@ def _or_same_change(
     same = [
         _not_distinct(incoming[n], existing[n]) for n in (columns.version, columns.modified) if n
     ]
-    return sa.or_(newer, sa.and_(*same)) if same else newer
+    if not same:
+        return newer
+    if columns.delete:
+        same.append(_not_marked(existing[columns.delete], columns))
+    return sa.or_(newer, sa.and_(*same))
 
 
 def _not_distinct(

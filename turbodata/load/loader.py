@@ -460,8 +460,8 @@ def _late_files_problem(
                 " and was never loaded (an abandoned folder): skipped",
             )
             continue
-        for data_file in files:
-            info = data_file.info
+        changed = [f.info for f in files if loaded.get(f.info.path) != f.info.fingerprint]
+        for info in changed:  # a changed file brings its folder's others (`files_to_load`)
             if loaded_sizes.get(info.path) != info.size:
                 return (
                     f"{info.path} was added or changed after the table was loaded up to"
@@ -470,7 +470,7 @@ def _late_files_problem(
                 )
         _note(
             result,
-            f"{batch.batch_id}: {len(files)} file(s) loaded before have another"
+            f"{batch.batch_id}: {len(changed)} file(s) loaded before have another"
             " fingerprint and the same size (the lake copied elsewhere?): not loaded again",
         )
     return None
