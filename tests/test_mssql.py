@@ -216,6 +216,7 @@ def test_change_rows_are_staged_in_a_temp_table_and_applied_without_merge(
     columns = ChangeColumns.find(list(types), ["Id"])
 
     staging = Staging(conn, MSSQL, target, types, columns)
+    staging.may_delete = True  # as once a row with IsDelete set is staged
     staging.keep_winners()
     staging.apply(soft_delete=False)
     staging.drop()

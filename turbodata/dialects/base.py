@@ -380,11 +380,24 @@ def _on_conflict_statement(
 
 
 def insert_statement(sql: SqlDialect, table: sa.Table, names: Sequence[str]) -> str:
-    """An INSERT of `names`, parameters in that order, in the given SQL dialect."""
-    statement = sa.insert(table).compile(dialect=sql, column_keys=list(names))
-    if list(statement.positiontup or names) != list(names):
-        raise AssertionError("the driver's parameter order differs from the batch's")
-    return statement.string
+    """An INSERT of `names`, parameters in that order, in the given SQL dialect.
+
+    Compiled once per table, columns and types: a table's batches each build a new Table
+    object, and a compile per file was a tenth of a small file's cost (bench/README.md)."""
+    types = tuple(repr(table.c[name].type) for name in names)
+    key = (sql, table.schema, table.name, tuple(names), types)
+    if (found := _compiled_inserts.get(key)) is None:
+        if len(_compiled_inserts) >= 1024:
+            _compiled_inserts.clear()
+        statement = sa.insert(table).compile(dialect=sql, column_keys=list(names))
+        if list(statement.positiontup or names) != list(names):
+            raise AssertionError("the driver's parameter order differs from the batch's")
+        found = _compiled_inserts[key] = statement.string
+    return found
+
+
+# (SQL dialect, schema, table, column names, their types) → the INSERT's text
+_compiled_inserts: dict[tuple[object, ...], str] = {}
 
 
 _DECLARED = re.compile(

@@ -213,6 +213,10 @@ class Staging:
         self.types = [*types.values(), SqlType(Kind.BIGINT)]
         self.table, create = staging_table(dialect, conn.dialect, target, tuple(types.items()))
         self.rows = 0
+        # a staged row may mark a delete: its delete column is not NULL (whatever its form).
+        # None seen, the statements that apply and drop delete rows are skipped (most small
+        # batches: each costs a compile per table and a round trip, bench/README.md)
+        self.may_delete = False
         for statement in create:
             conn.exec_driver_sql(statement)
 
@@ -222,6 +226,9 @@ class Staging:
         """Stage `batch` through `sink` (`Dialect.bulk_insert` opened with `self.types`)."""
         sequence = pa.compute.add(row_numbers, file_index * ROWS_PER_FILE)
         with_sequence = batch.append_column(SEQUENCE, sequence)
+        if self.columns.delete and not self.may_delete:
+            flags = batch.column(self.columns.delete)
+            self.may_delete = flags.null_count < len(flags)
         added = sink.write(self.table, with_sequence)
         self.rows += added
         return added
@@ -376,7 +383,7 @@ class Staging:
         return _matches(self.table, self.target, self.columns.key)
 
     def _apply_deletes(self, soft_delete: bool) -> int:
-        if not self.columns.delete:
+        if not self.columns.delete or not self.may_delete:
             return 0
         statement = _delete_statement(self.target, self.table, self.columns, soft_delete)
         deleted = self.conn.execute(statement).rowcount
@@ -384,7 +391,7 @@ class Staging:
         return deleted
 
     def _drop_delete_rows(self) -> None:
-        if self.columns.delete:
+        if self.columns.delete and self.may_delete:
             self.conn.execute(_drop_delete_rows(self.table, self.columns))
 
     def _count_new(self) -> int:
