@@ -257,8 +257,9 @@ def winners_experiment(
         outer = conn.begin()
         target.create(conn)
         staging = Staging(conn, dialect, target, staged_types, ChangeColumns.find(names, ("Id",)))
-        for index, chunk in enumerate(chunks):
-            staging.add(chunk.batch, index, chunk.row_numbers)
+        with dialect.bulk_insert(conn, staging.types) as sink:
+            for index, chunk in enumerate(chunks):
+                staging.add(sink, chunk.batch, index, chunk.row_numbers)
         index_name = f"{staging.table.name.lstrip('#')}_key"
         key_index = sa.Index(index_name, *(staging.table.c[k] for k in staging.columns.key))
 

@@ -387,7 +387,7 @@ def insert_statement(sql: SqlDialect, table: sa.Table, names: Sequence[str]) -> 
     types = tuple(repr(table.c[name].type) for name in names)
     key = (sql, table.schema, table.name, tuple(names), types)
     if (found := _compiled_inserts.get(key)) is None:
-        if len(_compiled_inserts) >= 1024:
+        if len(_compiled_inserts) >= 512:  # a few MB at most: 500 columns take ~50 KB
             _compiled_inserts.clear()
         statement = sa.insert(table).compile(dialect=sql, column_keys=list(names))
         if list(statement.positiontup or names) != list(names):

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Dialect as SqlDialect
@@ -224,7 +225,7 @@ class Staging:
         self, sink: RowSink, batch: pa.RecordBatch, file_index: int, row_numbers: pa.Array
     ) -> int:
         """Stage `batch` through `sink` (`Dialect.bulk_insert` opened with `self.types`)."""
-        sequence = pa.compute.add(row_numbers, file_index * ROWS_PER_FILE)
+        sequence = pc.add(row_numbers, file_index * ROWS_PER_FILE)
         with_sequence = batch.append_column(SEQUENCE, sequence)
         if self.columns.delete and not self.may_delete:
             flags = batch.column(self.columns.delete)
