@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from tests.dbcheck import fetch
@@ -154,3 +155,27 @@ def test_the_feed_applies_changes_in_commit_order_whatever_their_versionnumber(
 
     assert summary.ok, summary.to_dict()
     assert stored(db_url) == [("a", "A2"), ("b", "B again")]
+
+
+@pytest.mark.parametrize(
+    ("flag_type", "not_deleted"), [(pa.string(), ""), (pa.int64(), 0), (pa.bool_(), False)]
+)
+def test_a_feed_delete_is_applied_whatever_type_isdelete_has(
+    tmp_path: Path, db_url: str, flag_type: pa.DataType, not_deleted: object
+) -> None:
+    """The feed marks its delete rows in IsDelete: cast to boolean, a text or number column
+    failed the table ("" does not parse as a boolean)."""
+    schema = pa.schema([("Id", pa.string()), ("name", pa.string()), ("IsDelete", flag_type)])
+    delta = str(tmp_path / "lake" / "deltalake" / "account_partitioned")
+    table = pa.Table.from_pylist(
+        [{"Id": k, "name": k.upper(), "IsDelete": not_deleted} for k in "abc"], schema
+    )
+    write_deltalake(delta, table, configuration=FEED)
+    assert migrate(tmp_path / "lake", db_url).ok
+    DeltaTable(delta).delete("Id = 'b'")
+
+    summary = migrate(tmp_path / "lake", db_url)
+
+    assert summary.ok, summary.to_dict()
+    assert summary.tables["account"].rows_deleted == 1
+    assert stored(db_url) == [("a", "A"), ("c", "C")]

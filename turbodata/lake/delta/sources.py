@@ -393,9 +393,20 @@ def _as_change_rows(batch: pa.RecordBatch, names: Sequence[str]) -> pa.RecordBat
     for name in names:
         values = batch.column(name)
         if name.lower() == "isdelete":
-            values = pc.if_else(deleted, True, values.cast(pa.bool_()))
+            values = pc.if_else(deleted, _delete_mark(values.type), values)
         columns.append(values)
     return pa.RecordBatch.from_arrays(columns, names=list(names))
+
+
+def _delete_mark(column_type: pa.DataType) -> pa.Scalar:
+    """What marks a delete in an IsDelete column of this type (as `changes._deletes` reads
+    the forms): true, the number 1, or the text "true". Cast to boolean instead, a text or
+    number column failed the table ("" does not parse as a boolean)."""
+    if pa.types.is_boolean(column_type):
+        return pa.scalar(True)
+    if pa.types.is_string(column_type) or pa.types.is_large_string(column_type):
+        return pa.scalar("true", column_type)
+    return pa.scalar(1).cast(column_type)
 
 
 def _without_views(batch: pa.RecordBatch) -> pa.RecordBatch:
