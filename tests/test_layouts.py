@@ -3,6 +3,7 @@ option-set metadata, file resolution."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -570,3 +571,83 @@ def test_tables_whose_names_differ_only_in_case_are_refused_not_loaded_out_of_or
         ("Account", True),
         ("account", True),
     ]
+
+
+# -- one table, declared twice ---------------------------------------------------------------
+
+
+def _entity_document(name: str) -> str:
+    attributes = [{"name": "Id", "dataFormat": "Guid"}, {"name": "name", "dataFormat": "String"}]
+    return json.dumps(
+        {
+            "jsonSchemaSemanticVersion": "1.0.0",
+            "definitions": [{"entityName": name, "hasAttributes": attributes}],
+        }
+    )
+
+
+def _manifest(name: str, entities: list[str]) -> str:
+    declared = [
+        {
+            "type": "LocalEntity",
+            "entityName": e,
+            "entityPath": f"{e}.cdm.json/{e}",
+            "dataPartitions": [{"location": f"{e}/1.csv"}],
+        }
+        for e in entities
+    ]
+    return json.dumps(
+        {"jsonSchemaSemanticVersion": "1.0.0", "manifestName": name, "entities": declared}
+    )
+
+
+@pytest.mark.parametrize("second", ["account", "Account"])
+def test_an_entity_declared_twice_in_model_json_fails_instead_of_losing_a_file(
+    tmp_path: Path, second: str
+):
+    lake = LakeBuilder(tmp_path)
+    lake.write("account/2024.csv", ROW)
+    lake.write(f"{second}/2025.csv", ROW.replace("1,1", "2,2"))
+    lake.write(
+        "model.json",
+        model_json(
+            [
+                entity("account", COLUMNS, ["account/2024.csv"]),
+                entity(second, COLUMNS, [f"{second}/2025.csv"]),
+            ]
+        ),
+    )
+
+    plan = discover(LocalLake(tmp_path))
+
+    assert plan.batches == []  # loading either declaration alone drops the other's rows
+    assert [p.table for p in plan.problems] == ["account"]
+    assert "entity declared more than once" in plan.problems[0].message
+
+
+def test_two_entity_documents_of_one_name_fail_instead_of_replacing_each_other(tmp_path: Path):
+    """F&O exports of two environments under one --lake: each snapshot would replace the
+    table with its own, in turn."""
+    lake = LakeBuilder(tmp_path)
+    for env in ("env1", "env2"):
+        lake.write(f"{env}/Tables/AR/CustTable.cdm.json", _entity_document("CustTable"))
+        lake.write(f"{env}/Tables/AR/CustTable/CUSTTABLE_00001.csv", ROW)
+
+    plan = discover(LocalLake(tmp_path))
+
+    assert plan.batches == []
+    assert [p.table for p in plan.problems] == ["CustTable"]
+    assert "declared by 2 documents" in plan.problems[0].message
+
+
+def test_every_root_manifest_is_read(tmp_path: Path):
+    lake = LakeBuilder(tmp_path)
+    for name in ("Alpha", "Beta"):
+        lake.write(f"{name}.cdm.json", _entity_document(name))
+        lake.write(f"{name}/1.csv", ROW)
+    lake.write("a.manifest.cdm.json", _manifest("a", ["Alpha"]))
+    lake.write("b.manifest.cdm.json", _manifest("b", ["Beta"]))
+
+    plan = discover(LocalLake(tmp_path))
+
+    assert sorted(b.table for b in plan.batches) == ["Alpha", "Beta"] and plan.problems == []

@@ -478,11 +478,13 @@ def test_entities_reference_empty_partitions_and_sync_state() -> None:
     )
 
 
-def test_entity_declared_twice_keeps_the_first() -> None:
+def test_an_entity_declared_twice_is_a_problem_not_half_of_its_files() -> None:
     data = model_json(entity("account", attribute("a")), entity("Account", attribute("b")))
     model = parse_model_json(data, "model.json")
-    assert model.tables["account"].column_names == ["a"] and list(model.tables) == ["account"]
-    assert model.warnings == ("model.json: entity 'Account' declared again; kept 'account'",)
+    assert list(model.tables) == ["account"]
+    problem = model.tables["account"].problem
+    assert problem is not None and "('account' and 'Account')" in problem
+    assert model.warnings == (f"model.json: {problem}",)
 
 
 def partitions_of(*partitions: dict[str, Any], source: str = "model.json") -> Model:

@@ -198,7 +198,7 @@ def discover(lake: Lake, *, settle: timedelta = SETTLE, now: datetime | None = N
     elif "model.json" in root_files:
         plan = _model_json_snapshot(lake)
     elif manifests := [p for p in root_files if p.endswith(".manifest.cdm.json")]:
-        plan = _manifest_snapshot(lake, manifests[0])
+        plan = _manifest_snapshot(lake, sorted(manifests))
     else:
         plan = _entity_documents(lake)
     _add_typed_tables(plan, typed_tables.find_tables(lake, _csv_layout_folder))
@@ -565,16 +565,22 @@ def _model_json_snapshot(lake: Lake) -> LakePlan:
     return plan
 
 
-def _manifest_snapshot(lake: Lake, manifest_path: str) -> LakePlan:
+def _manifest_snapshot(lake: Lake, manifest_paths: list[str]) -> LakePlan:
+    """The entities of every manifest at the root (reading the first alone left the others'
+    tables unchanged, without a word)."""
     plan = LakePlan("cdm manifest")
-    try:
-        model = manifest.load_manifest(lake, manifest_path)
-    except metadata.SchemaUnavailable as error:  # nothing is loaded from a manifest half read
-        plan.problems.append(Problem(None, str(error), file=manifest_path))
-        return plan
-    plan.warn(*model.warnings)
-    files = {f.path: f for f in lake.iter_files("")}
-    _add_snapshots(plan, model.tables.values(), files)
+    schemas: list[TableSchema] = []
+    for manifest_path in manifest_paths:
+        try:
+            model = manifest.load_manifest(lake, manifest_path)
+        except metadata.SchemaUnavailable as error:  # nothing is loaded from one half read
+            plan.problems.append(Problem(None, str(error), file=manifest_path))
+            continue
+        plan.warn(*model.warnings)
+        schemas += model.tables.values()
+    if schemas:
+        files = {f.path: f for f in lake.iter_files("")}
+        _add_snapshots(plan, schemas, files)
     return plan
 
 
@@ -612,8 +618,9 @@ def _add_snapshots(
 ) -> None:
     """One snapshot batch per table. A schema problem fails its table when the table has data
     files, or always when `dataless_problems` (a manifest that names a missing document).
-    An incomplete snapshot (`_incomplete_snapshot`) fails its table too."""
-    for schema in schemas:
+    An incomplete snapshot (`_incomplete_snapshot`) fails its table too, and so does a table
+    that two documents declare (`_declared_twice`)."""
+    for schema in _declared_twice(plan, list(schemas)):
         if not _initial_sync_completed(schema):
             plan.warn(f"{schema.name}: initial sync not completed, skipped")
             continue
@@ -633,6 +640,27 @@ def _add_snapshots(
         else:
             plan.notes.append(f"{schema.name}: no data files")
             plan.dataless.append(schema.name)
+
+
+def _declared_twice(plan: LakePlan, schemas: list[TableSchema]) -> list[TableSchema]:
+    """The schemas of the tables one document alone declares; the others fail. Two entity
+    documents of one name (F&O exports of two environments under one `--lake`), or two
+    manifests declaring one entity, would each replace the table with their own snapshot,
+    in turn, at every run."""
+    sources: dict[str, list[str]] = {}
+    for schema in schemas:
+        sources.setdefault(schema.name, []).append(schema.source)
+    for name, where in sources.items():
+        if len(where) > 1:
+            plan.problems.append(
+                Problem(
+                    name,
+                    f"{name} is declared by {len(where)} documents ({', '.join(where)}): each"
+                    " would replace the table with its own snapshot, so it is not loaded"
+                    " (point --lake at one export)",
+                )
+            )
+    return [schema for schema in schemas if len(sources[schema.name]) == 1]
 
 
 def _incomplete_snapshot(

@@ -324,8 +324,10 @@ def parse_model_json(data: bytes, source: str) -> Model:
 
 
 class Tables(dict[str, TableSchema]):
-    """Tables by name, of which `add` keeps the first of two whose names are equal ignoring
-    case (a lake of hundreds of tables: the names are folded once each, not compared)."""
+    """Tables by name (a lake of hundreds of tables: the names are folded once each, not
+    compared). An entity declared twice, under the same name or one that differs only in
+    case, keeps the first declaration with a `problem`: its table fails. Keeping either
+    alone would drop the other's files, and the run would succeed with their rows missing."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -335,8 +337,14 @@ class Tables(dict[str, TableSchema]):
         clash = self._by_folded.setdefault(table.name.casefold(), table.name)
         if clash == table.name and table.name not in self:
             self[table.name] = table
-        else:
-            warnings.append(f"{table.source}: entity {table.name!r} declared again; kept {clash!r}")
+            return
+        names = repr(clash) if clash == table.name else f"{clash!r} and {table.name!r}"
+        problem = (
+            f"entity declared more than once ({names}): which declaration holds the table"
+            " cannot be told, so it is not loaded (declare it once)"
+        )
+        warnings.append(f"{table.source}: {problem}")
+        self[clash] = replace(self[clash], problem=problem)
 
 
 def _model_entity(entity: Any, source: str, warnings: list[str]) -> TableSchema | None:
