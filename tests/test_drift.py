@@ -497,3 +497,44 @@ def test_a_dry_run_reads_a_ledger_from_before_the_widths_table(
     assert planned.ok, planned.to_dict()
     assert planned.tables["t"].files_read == 1
     assert migrate(lake.root, sqlite_url).ok  # the run creates it
+
+
+def test_an_inferred_number_column_rejects_codes_it_would_change(tmp_path: Path, db_url: str):
+    """`code` was inferred an integer from 1 and 7. Read as numbers, `007` became 7, `+5` 5
+    and `1E+2` 100 (a decimal reading takes exponents), with the run succeeding."""
+    lake = LakeBuilder(tmp_path / "lake")
+    columns = {"t": [ID, attribute("code", "unclassified")]}
+    lake.folder("2025-01-01T00.00.00Z", columns, {"t/1.csv": f"{guid(1)},1\n{guid(2)},7\n"})
+    assert migrate(lake.root, db_url).ok
+    later = f"{guid(3)},007\n{guid(4)},+5\n{guid(5)},1E+2\n{guid(6)},12\n"
+    lake.folder("2025-01-02T00.00.00Z", columns, {"t/1.csv": later})
+
+    summary = migrate(lake.root, db_url)
+
+    table = summary.tables["t"]
+    assert (table.rows_inserted, table.rows_rejected) == (1, 3)
+    assert {str(r["Id"]): r["code"] for r in fetch(db_url, "t")} == {
+        guid(1): 1,
+        guid(2): 7,
+        guid(6): 12,
+    }
+    rejected = [r["column_name"] for r in fetch(db_url, "_turbodata_rejects")]
+    assert rejected == ["code"] * 3
+
+
+def test_an_inferred_number_key_keeps_two_codes_apart(tmp_path: Path, db_url: str):
+    """A key inferred an integer: `007` read as 7 updated the row of key 7 with its name."""
+    lake = LakeBuilder(tmp_path / "lake")
+    columns = {"item": [attribute("code", "unclassified"), attribute("name", "string", 20)]}
+    options = LoadOptions(keys={"item": ["code"]})
+    lake.folder("2025-01-01T00.00.00Z", columns, {"item/1.csv": "1,one\n7,seven\n"})
+    assert migrate(lake.root, db_url, options=options).ok
+    lake.folder("2025-01-02T00.00.00Z", columns, {"item/1.csv": "007,double-oh-seven\n"})
+
+    summary = migrate(lake.root, db_url, options=options)
+
+    assert summary.tables["item"].rows_rejected == 1
+    assert sorted((r["code"], r["name"]) for r in fetch(db_url, "item")) == [
+        (1, "one"),
+        (7, "seven"),
+    ]

@@ -62,6 +62,7 @@ class Reading:
     # path → what is left to load of a file the type pass began: its chunks, then the rest
     started: dict[str, Iterator[RawChunk]] = field(default_factory=dict)
     unfinished: TypePass | None = None  # takes every chunk the type pass has not seen
+    strict_numbers: frozenset[str] = frozenset()  # see `BatchTypes.strict_numbers`
 
 
 @dataclass
@@ -156,6 +157,7 @@ class BatchReader:
                 reading.types,
                 keep_empty_strings=self.options.keep_empty_strings,
                 unstorable_text=self.dialect.unstorable_text,
+                strict_numbers=reading.strict_numbers,
             )
             if not reading.sized_numbers and (outgrown := _outgrown_number(raw, chunk, reading)):
                 raise NumbersOutgrowTypes(outgrown)

@@ -331,7 +331,8 @@ class TableLoader:
             ledger.forget_table(conn, self.ledger_name(batch.table), except_run=self.run_id)
         existing = self._table_types(conn, result.name)
         found = self.reader.types(batch, files, exact_width, how)
-        wanted = found.types.reconciled(existing).types
+        reconciled = found.types.reconciled(existing)
+        wanted = reconciled.types
         key = self.options.key_for(batch.table, list(wanted))
         writer = BatchWriter(
             conn,
@@ -345,7 +346,14 @@ class TableLoader:
         )
         types = list(wanted.values())
         reading = Reading(
-            batch, types, key, exact_width, how.sized_numbers, found.started, found.unfinished
+            batch,
+            types,
+            key,
+            exact_width,
+            how.sized_numbers,
+            found.started,
+            found.unfinished,
+            reconciled.strict_numbers,
         )
         direct = how.direct and existing is None and bool(key) and boolean_deletes(reading)
         key_later = direct and self.dialect.key_after_first_load

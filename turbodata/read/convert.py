@@ -8,14 +8,21 @@ import functools
 import io
 import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from turbodata.read.reader import RawChunk, RowReject
-from turbodata.read.values import FLOAT_LIMITS, convert_column, convert_values, utf16_max_length
+from turbodata.read.values import (
+    FLOAT_LIMITS,
+    INVARIANT_INTEGER,
+    INVARIANT_NUMBER,
+    convert_column,
+    convert_values,
+    utf16_max_length,
+)
 from turbodata.types.sql import INTEGER_RANGES, Kind, SqlType, arrow_type
 
 # A chunk this short (a small file's) is converted value by value: the vectorised path's fixed
@@ -40,11 +47,16 @@ def convert_chunk(
     *,
     keep_empty_strings: bool = False,
     unstorable_text: tuple[str, str] | None = None,
+    strict_numbers: Collection[str] = (),
 ) -> TypedChunk:
-    """`unstorable_text`: (characters, reason) the target cannot store in a string column."""
+    """`unstorable_text`: (characters, reason) the target cannot store in a string column.
+    `strict_numbers`: number columns that take numbers in invariant form only (`_odd_numbers`)."""
     arrays, bad_rows, max_lengths = [], {}, {}
     convert = convert_values if raw.num_rows <= PER_VALUE_ROWS else convert_column
     for name, sql_type, values in zip(names, types, raw.columns, strict=True):
+        if name in strict_numbers:
+            for index in _odd_numbers(values, sql_type):
+                bad_rows.setdefault(index, (name, ODD_NUMBER))
         converted = convert(values, sql_type, keep_empty_strings=keep_empty_strings)
         arrays.append(converted.array)
         for index, reason in converted.errors.items():
@@ -64,6 +76,22 @@ def convert_chunk(
     keep = pa.array([i not in bad_rows for i in range(batch.num_rows)])
     good, bad = batch.filter(keep), batch.filter(pc.invert(keep))
     return TypedChunk(good, raw.row_numbers.filter(keep), rejects, max_lengths, bad)
+
+
+ODD_NUMBER = (
+    "not a number in invariant form (no leading zero, + or exponent), which the column's"
+    " inferred type takes; pin the column's type in the override file to load it"
+)
+
+
+def _odd_numbers(values: pa.Array, sql_type: SqlType) -> list[int]:
+    """Rows whose value a number column inferred from invariant numbers must not read as a
+    number: `007` (a code) or `+5` would be stored as 7 and 5, changed without a word, and
+    two codes could land on one key."""
+    pattern = INVARIANT_NUMBER if sql_type.kind is Kind.DECIMAL else INVARIANT_INTEGER
+    present = pc.and_(pc.is_valid(values), pc.not_equal(values, ""))
+    plain = pc.match_substring_regex(values, f"^(?:{pattern})$")
+    return pc.indices_nonzero(pc.fill_null(pc.and_(present, pc.invert(plain)), False)).to_pylist()
 
 
 def rows_holding(strings: pa.Array, characters: str) -> list[int]:

@@ -57,6 +57,9 @@ class BatchTypes:
     types: dict[str, SqlType]  # column → type, in metadata order
     inferred: frozenset[str]  # columns whose type came from the data
     maybe_guid: frozenset[str] = frozenset()  # typed-file strings, not pinned
+    # inferred number columns whose table type this batch's values do not all fit: a value
+    # not written as an invariant number is rejected, not read as one (`007` is no 7 there)
+    strict_numbers: frozenset[str] = frozenset()
 
     def reconciled(self, existing: dict[str, SqlType] | None) -> BatchTypes:
         """Inferred types widened to hold what the table's columns already hold; a typed-file
@@ -64,13 +67,16 @@ class BatchTypes:
         if not existing:
             return self
         types = dict(self.types)
+        strict = set()
         for name in self.inferred & existing.keys():
             try:
                 types[name] = widen(existing[name], types[name])
             except IncompatibleType:
                 types[name] = existing[name]
+                if existing[name].kind in NUMERIC_KINDS:
+                    strict.add(name)
         types = _existing_guids_kept(types, self.maybe_guid, existing)
-        return BatchTypes(types, self.inferred, self.maybe_guid)
+        return BatchTypes(types, self.inferred, self.maybe_guid, frozenset(strict))
 
 
 def _existing_guids_kept(

@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from turbodata.model import CdmType, Column
-from turbodata.read.values import GUID_TEXT, convert_column
+from turbodata.read.values import GUID_TEXT, INVARIANT_INTEGER, INVARIANT_NUMBER, convert_column
 from turbodata.types.sql import (
     INTEGER_RANGES,
     MAX_DECIMAL_PRECISION,
@@ -55,8 +55,8 @@ from turbodata.types.sql import (
     string_type,
 )
 
-INTEGER_TEXT = r"-?(?:0|[1-9][0-9]*)"
-_NUMBER = INTEGER_TEXT + r"(?:\.[0-9]+)?"
+INTEGER_TEXT = INVARIANT_INTEGER
+_NUMBER = INVARIANT_NUMBER
 _DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 _ISO = _DATE + r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?"
 _US = r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{4} [0-9]{1,2}:[0-9]{2}:[0-9]{2} [AaPp][Mm]"
