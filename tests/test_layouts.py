@@ -586,7 +586,7 @@ def _entity_document(name: str) -> str:
     )
 
 
-def _manifest(name: str, entities: list[str]) -> str:
+def _manifest(name: str, entities: list[str], subs: tuple[str, ...] = ()) -> str:
     declared = [
         {
             "type": "LocalEntity",
@@ -596,9 +596,9 @@ def _manifest(name: str, entities: list[str]) -> str:
         }
         for e in entities
     ]
-    return json.dumps(
-        {"jsonSchemaSemanticVersion": "1.0.0", "manifestName": name, "entities": declared}
-    )
+    manifest = {"jsonSchemaSemanticVersion": "1.0.0", "manifestName": name, "entities": declared}
+    manifest["subManifests"] = [{"manifestName": s, "definition": s} for s in subs]
+    return json.dumps(manifest)
 
 
 @pytest.mark.parametrize("second", ["account", "Account"])
@@ -651,3 +651,39 @@ def test_every_root_manifest_is_read(tmp_path: Path):
     plan = discover(LocalLake(tmp_path))
 
     assert sorted(b.table for b in plan.batches) == ["Alpha", "Beta"] and plan.problems == []
+
+
+def test_a_sub_manifest_two_root_manifests_reach_is_read_once(tmp_path: Path):
+    lake = LakeBuilder(tmp_path)
+    for name in ("Alpha", "Beta", "sub/Shared"):
+        lake.write(f"{name}.cdm.json", _entity_document(name.rpartition("/")[2]))
+        lake.write(f"{name}/1.csv", ROW)
+    lake.write("sub/shared.manifest.cdm.json", _manifest("shared", ["Shared"]))
+    lake.write("a.manifest.cdm.json", _manifest("a", ["Alpha"], ("sub/shared.manifest.cdm.json",)))
+    lake.write("b.manifest.cdm.json", _manifest("b", ["Beta"], ("sub/shared.manifest.cdm.json",)))
+    lake.write("c.manifest.cdm.json", _manifest("c", [], ("b.manifest.cdm.json",)))  # a root too
+
+    plan = discover(LocalLake(tmp_path))
+
+    assert sorted(b.table for b in plan.batches) == ["Alpha", "Beta", "Shared"]
+    assert plan.problems == []
+
+
+def test_a_change_feed_manifest_declares_a_table_of_its_own(tmp_path: Path):
+    """F&O: `ChangeFeed/` declares the tables `Tables/` does, as entity documents do."""
+    lake = LakeBuilder(tmp_path)
+    for folder in ("Tables", "ChangeFeed"):
+        lake.write(f"{folder}/CustTable.cdm.json", _entity_document("CustTable"))
+        lake.write(f"{folder}/CustTable/1.csv", ROW)
+        lake.write(f"{folder}/{folder}.manifest.cdm.json", _manifest(folder, ["CustTable"]))
+    subs = ("Tables/Tables.manifest.cdm.json", "ChangeFeed/ChangeFeed.manifest.cdm.json")
+    lake.write("default.manifest.cdm.json", _manifest("default", [], subs))
+
+    plan = discover(LocalLake(tmp_path))
+
+    tables = {b.table: [f.info.path for f in b.files] for b in plan.batches}
+    assert tables == {
+        "CustTable": ["Tables/CustTable/1.csv"],
+        "CustTable_ChangeFeed": ["ChangeFeed/CustTable/1.csv"],
+    }
+    assert plan.problems == []

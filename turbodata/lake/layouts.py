@@ -569,18 +569,13 @@ def _manifest_snapshot(lake: Lake, manifest_paths: list[str]) -> LakePlan:
     """The entities of every manifest at the root (reading the first alone left the others'
     tables unchanged, without a word)."""
     plan = LakePlan("cdm manifest")
-    schemas: list[TableSchema] = []
-    for manifest_path in manifest_paths:
-        try:
-            model = manifest.load_manifest(lake, manifest_path)
-        except metadata.SchemaUnavailable as error:  # nothing is loaded from one half read
-            plan.problems.append(Problem(None, str(error), file=manifest_path))
-            continue
-        plan.warn(*model.warnings)
-        schemas += model.tables.values()
-    if schemas:
+    model, failed = manifest.load_manifests(lake, manifest_paths)
+    for manifest_path, error in failed:  # nothing is loaded from one half read
+        plan.problems.append(Problem(None, error, file=manifest_path))
+    plan.warn(*model.warnings)
+    if model.tables:
         files = {f.path: f for f in lake.iter_files("")}
-        _add_snapshots(plan, schemas, files)
+        _add_snapshots(plan, model.tables.values(), files)
     return plan
 
 
@@ -647,11 +642,13 @@ def _declared_twice(plan: LakePlan, schemas: list[TableSchema]) -> list[TableSch
     documents of one name (F&O exports of two environments under one `--lake`), or two
     manifests declaring one entity, would each replace the table with their own snapshot,
     in turn, at every run."""
-    sources: dict[str, list[str]] = {}
+    declared: dict[str, list[TableSchema]] = {}
     for schema in schemas:
-        sources.setdefault(schema.name, []).append(schema.source)
-    for name, where in sources.items():
-        if len(where) > 1:
+        if schema not in (same := declared.setdefault(schema.name, [])):  # read once
+            same.append(schema)
+    for name, declarations in declared.items():
+        if len(declarations) > 1:
+            where = [d.source for d in declarations]
             plan.problems.append(
                 Problem(
                     name,
@@ -660,7 +657,7 @@ def _declared_twice(plan: LakePlan, schemas: list[TableSchema]) -> list[TableSch
                     " (point --lake at one export)",
                 )
             )
-    return [schema for schema in schemas if len(sources[schema.name]) == 1]
+    return [d[0] for d in declared.values() if len(d) == 1]
 
 
 def _incomplete_snapshot(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -37,6 +37,7 @@ from turbodata.model import CdmType, Column, Model, Partition, PartitionPattern,
 _DOCUMENT_SUFFIX = ".cdm.json"
 _MANIFEST_SUFFIX = ".manifest.cdm.json"
 # Documents whose data types and traits this reader knows without reading them.
+CHANGE_FEED = "ChangeFeed"  # F&O's folder of change-feed entities, loaded as `<name>_ChangeFeed`
 _BUILT_IN_IMPORTS = ("foundations.cdm.json", "primitives.cdm.json", "meanings")
 # Attribute keys that make an attribute something other than one plain column.
 _REFERENCE_KEYS = ("entity", "entityReference", "attributeGroupReference")
@@ -52,6 +53,25 @@ def load_manifest(lake: Lake, path: str) -> Model:
     reader = _Reader(lake)
     reader.read_manifest(path, reader.root_manifest(path))
     return Model(reader.tables, path, tuple(reader.warnings))
+
+
+def load_manifests(lake: Lake, paths: Sequence[str]) -> tuple[Model, list[tuple[str, str]]]:
+    """Every root manifest of `paths`, with what each declares, as one model; a manifest
+    another one reached as its sub-manifest is read once. A manifest that cannot be read
+    adds none of its tables (nothing is loaded from one half read) and is returned with its
+    error."""
+    reader = _Reader(lake)
+    failed: list[tuple[str, str]] = []
+    for path in paths:
+        if path in reader.manifests_read:
+            continue
+        before = set(reader.tables)
+        try:
+            reader.read_manifest(path, reader.root_manifest(path))
+        except SchemaUnavailable as error:
+            reader.tables.discard(set(reader.tables) - before)
+            failed.append((path, str(error)))
+    return Model(reader.tables, paths[0], tuple(reader.warnings)), failed
 
 
 def load_entity_document(lake: Lake, path: str, entity: str | None = None) -> TableSchema:
@@ -122,8 +142,11 @@ class _Reader:
 
     def read_manifest(self, path: str, manifest: dict[str, Any]) -> None:
         self.manifests_read.add(path)
+        change_feed = CHANGE_FEED in path.split("/")
         for declaration in _objects(manifest.get("entities")):
             table = self.declared_table(declaration, path)
+            if table is not None and change_feed:  # F&O's change feed of a table: its own
+                table = replace(table, name=f"{table.name}_ChangeFeed")
             if table is not None:
                 self.tables.add(table, self.warnings)
         for declaration in _objects(manifest.get("subManifests")):

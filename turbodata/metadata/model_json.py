@@ -11,7 +11,7 @@ import codecs
 import json
 import posixpath
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -338,6 +338,8 @@ class Tables(dict[str, TableSchema]):
         if clash == table.name and table.name not in self:
             self[table.name] = table
             return
+        if self[clash] == table:  # the same declaration reached twice: nothing differs
+            return
         names = repr(clash) if clash == table.name else f"{clash!r} and {table.name!r}"
         problem = (
             f"entity declared more than once ({names}): which declaration holds the table"
@@ -345,6 +347,11 @@ class Tables(dict[str, TableSchema]):
         )
         warnings.append(f"{table.source}: {problem}")
         self[clash] = replace(self[clash], problem=problem)
+
+    def discard(self, names: Iterable[str]) -> None:
+        for name in names:
+            del self[name]
+            del self._by_folded[name.casefold()]
 
 
 def _model_entity(entity: Any, source: str, warnings: list[str]) -> TableSchema | None:
