@@ -687,3 +687,19 @@ def test_a_change_feed_manifest_declares_a_table_of_its_own(tmp_path: Path):
         "CustTable_ChangeFeed": ["ChangeFeed/CustTable/1.csv"],
     }
     assert plan.problems == []
+
+
+def test_a_root_manifest_half_read_adds_none_of_its_tables_beside_another(tmp_path: Path):
+    lake = LakeBuilder(tmp_path)
+    for name in ("Alpha", "Beta"):
+        lake.write(f"{name}.cdm.json", _entity_document(name))
+        lake.write(f"{name}/1.csv", ROW)
+    lake.write("a.manifest.cdm.json", _manifest("a", ["Alpha"], ("sub/cut.manifest.cdm.json",)))
+    lake.write("sub/cut.manifest.cdm.json", '{"manifestName": "cut", "entit')  # rewritten
+    lake.write("b.manifest.cdm.json", _manifest("b", ["Beta"]))
+
+    plan = discover(LocalLake(tmp_path))
+
+    assert [b.table for b in plan.batches] == ["Beta"]
+    [problem] = plan.problems
+    assert problem.table is None and problem.file == "a.manifest.cdm.json"
