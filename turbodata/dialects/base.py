@@ -194,10 +194,6 @@ class Dialect:
     # needs the index; PostgreSQL hashes, and the index cost it 0.2 of 3.5 s at 150,000
     # staged rows.
     staged_key_index_from_rows: int | None = 10_000
-    # Whether the database compares staged key values (text, integers) as Python compares
-    # them: text byte for byte, integers by value. Then a small batch's keys are checked for
-    # repeats as they are staged, without a query (a round trip and a compile per table).
-    keys_compare_as_python = False
     # Whether an index may hold a text column without a length (staged text is unbounded).
     # SQL Server refuses an index on NVARCHAR(max) (Msg 1919): such a staged key is ranked
     # without one, slower but the same rows.

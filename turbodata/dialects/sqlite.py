@@ -68,7 +68,6 @@ class SQLiteDialect(Dialect):
     title = "SQLite"
     max_identifier_length = 1024
     single_writer = True
-    keys_compare_as_python = True  # text under BINARY, integers by value
     fixed_schemas = ("main",)  # answered without opening (and so creating) the file
 
     def configure_engine(self, engine: Engine) -> Engine:

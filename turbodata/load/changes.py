@@ -34,7 +34,6 @@ from turbodata.types.sql import INTEGER_ORDER, Kind, SqlType, arrow_type
 SEQUENCE = "_turbodata_seq"
 ROWS_PER_FILE = 1 << 32  # sequence = file index * this + row number
 KEPT_KEY = -1  # the sequence of a rejected row's key, staged so its row is not taken as gone
-KEYS_NOTED_UP_TO = 1_000  # staged rows whose keys are checked in Python (`Staging._keys`)
 
 
 @dataclass(frozen=True)
@@ -219,12 +218,6 @@ class Staging:
         # None seen, the statements that apply and drop delete rows are skipped (most small
         # batches: each costs a compile per table and a round trip, bench/README.md)
         self.may_delete = False
-        # the keys staged so far, while few and where the database compares them as Python
-        # does (`Dialect.keys_compare_as_python`): a small batch whose keys all differ skips
-        # the query for repeated keys; None: unknown, the query decides
-        self._keys: set[tuple[object, ...]] | None = (
-            set() if dialect.keys_compare_as_python else None
-        )
         for statement in create:
             conn.exec_driver_sql(statement)
 
@@ -239,23 +232,7 @@ class Staging:
             self.may_delete = flags.null_count < len(flags)
         added = sink.write(self.table, with_sequence)
         self.rows += added
-        self._note_keys(batch)
         return added
-
-    def _note_keys(self, batch: pa.RecordBatch) -> None:
-        if self._keys is None:
-            return
-        columns = [batch.column(k) for k in self.columns.key]
-        plain = all(pa.types.is_string(c.type) or pa.types.is_integer(c.type) for c in columns)
-        if not plain or self.rows > KEYS_NOTED_UP_TO:
-            self._keys = None
-            return
-        self._keys.update(zip(*(c.to_pylist() for c in columns), strict=True))
-
-    def _repeats_keys(self) -> bool:
-        if self._keys is not None:
-            return len(self._keys) < self.rows
-        return self.conn.execute(_repeated_key(self.table, self.columns.key)).first() is not None
 
     def keep_winners(self) -> None:
         """Index the staged rows by key (when there are many and the database needs it), then
@@ -266,7 +243,7 @@ class Staging:
             name = f"{self.table.name.lstrip('#')}_key"
             key_index = sa.Index(name, *(self.table.c[k] for k in self.columns.key))
             self.conn.execute(sa.schema.CreateIndex(key_index))
-        if not self._repeats_keys():
+        if self.conn.execute(_repeated_key(self.table, self.columns.key)).first() is None:
             return  # every key once (an initial load, mostly): nothing to rank
         self.conn.execute(_delete_losers(self.table, self.columns))
 
