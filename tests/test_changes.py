@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -297,21 +298,29 @@ def test_a_file_new_or_changed_in_a_folder_already_applied_fails_the_table_not_i
     assert set(loaded(db_url)) == {guid(1), guid(2), guid(3)}
 
 
+def cut_row_lake(root: Path) -> tuple[LakeBuilder, Callable[[], None]]:
+    """Two folders of `t` (with a trailing `code` column); the second's file ends in a cut
+    row of the right width (`…,77,,AB` of `…,77,,ABCDEF`), as a file still being written
+    reads. Returns the lake and what completes that file."""
+    builder = LakeBuilder(root)
+    columns = [*COLUMNS, attribute("code", "string", 20)]
+    first = f'{guid(1)},"1/1/2025 10:01:00 AM","alpha",1,,A1\n'
+    later = f'{guid(2)},"1/1/2025 10:02:00 AM","bravo",77,,ABCDEF\n'
+    builder.folder("2025-01-01T10.05.00Z", {"t": columns}, {"t/2025.csv": first})
+    builder.folder("2025-01-01T10.10.00Z", {"t": columns}, {"t/2025.csv": first + later[:-5]})
+    return builder, lambda: builder.write("2025-01-01T10.10.00Z/t/2025.csv", first + later)
+
+
 def test_a_cut_last_row_is_mended_when_its_file_is_read_again_complete(tmp_path: Path, db_url: str):
     """A file still being written when a run read it (a folder without Changelog) ended in a
     cut row of the right width; read again complete, its row has the same versionnumber,
     which never updated: the cut value stayed while every run succeeded."""
-    builder = LakeBuilder(tmp_path / "lake")
-    columns = [*COLUMNS, attribute("code", "string", 20)]
-    first = f'{guid(1)},"1/1/2025 10:01:00 AM","alpha",1,,A1\n'
-    cut_later = f'{guid(2)},"1/1/2025 10:02:00 AM","bravo",77,,ABCDEF\n'
-    builder.folder("2025-01-01T10.05.00Z", {"t": columns}, {"t/2025.csv": first})
-    builder.folder("2025-01-01T10.10.00Z", {"t": columns}, {"t/2025.csv": first + cut_later[:-5]})
+    builder, complete = cut_row_lake(tmp_path / "lake")
     assert migrate(builder.root, db_url).ok
     codes = {str(r["Id"]): r["code"] for r in fetch(db_url, "t")}
     assert codes[guid(2)] == "AB"  # nothing tells the cut row from a whole one
 
-    builder.write("2025-01-01T10.10.00Z/t/2025.csv", first + cut_later)
+    complete()
     summary = migrate(builder.root, db_url)
 
     assert summary.ok, summary.to_dict()

@@ -262,16 +262,11 @@ def test_a_cut_last_row_is_mended_when_its_file_is_read_again(
 ) -> None:
     """A file read while still being written ended in a cut row of the right width; read
     again complete, its row (same versionnumber) replaces the cut one, as on SQLite."""
-    from tests.test_changes import COLUMNS, guid
+    from tests.test_changes import cut_row_lake, guid
 
-    builder = LakeBuilder(tmp_path / "lake")
-    columns = [*COLUMNS, attribute("code", "string", 20)]
-    first = f'{guid(1)},"1/1/2025 10:01:00 AM","alpha",1,,A1\n'
-    cut_later = f'{guid(2)},"1/1/2025 10:02:00 AM","bravo",77,,ABCDEF\n'
-    builder.folder("2025-01-01T10.05.00Z", {"t": columns}, {"t/2025.csv": first})
-    builder.folder("2025-01-01T10.10.00Z", {"t": columns}, {"t/2025.csv": first + cut_later[:-5]})
+    builder, complete = cut_row_lake(tmp_path / "lake")
     load(builder.root, mssql_url, schema)
-    builder.write("2025-01-01T10.10.00Z/t/2025.csv", first + cut_later)
+    complete()
 
     summary = load(builder.root, mssql_url, schema)
 
