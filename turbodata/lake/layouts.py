@@ -600,7 +600,7 @@ def _entity_documents(lake: Lake) -> LakePlan:
             if p.startswith(folder + "/") and p.endswith(".csv")
         )
         schemas.append(replace(schema, name=name, partitions=schema.partitions + located))
-    _add_snapshots(plan, schemas, files)
+    _add_snapshots(plan, _declared_twice(plan, schemas), files)
     return plan
 
 
@@ -613,9 +613,8 @@ def _add_snapshots(
 ) -> None:
     """One snapshot batch per table. A schema problem fails its table when the table has data
     files, or always when `dataless_problems` (a manifest that names a missing document).
-    An incomplete snapshot (`_incomplete_snapshot`) fails its table too, and so does a table
-    that two documents declare (`_declared_twice`)."""
-    for schema in _declared_twice(plan, list(schemas)):
+    An incomplete snapshot (`_incomplete_snapshot`) fails its table too."""
+    for schema in schemas:
         if not _initial_sync_completed(schema):
             plan.warn(f"{schema.name}: initial sync not completed, skipped")
             continue
@@ -638,17 +637,15 @@ def _add_snapshots(
 
 
 def _declared_twice(plan: LakePlan, schemas: list[TableSchema]) -> list[TableSchema]:
-    """The schemas of the tables one document alone declares; the others fail. Two entity
-    documents of one name (F&O exports of two environments under one `--lake`), or two
-    manifests declaring one entity, would each replace the table with their own snapshot,
-    in turn, at every run."""
-    declared: dict[str, list[TableSchema]] = {}
+    """The schemas of the tables one entity document alone declares; the others fail. Two
+    documents of one name (F&O exports of two environments under one `--lake`) would each
+    replace the table with their own snapshot, in turn, at every run. (A model.json's or
+    manifests' entities are one `model_json.Tables`, which marks such a table itself.)"""
+    sources: dict[str, list[str]] = {}
     for schema in schemas:
-        if schema not in (same := declared.setdefault(schema.name, [])):  # read once
-            same.append(schema)
-    for name, declarations in declared.items():
-        if len(declarations) > 1:
-            where = [d.source for d in declarations]
+        sources.setdefault(schema.name, []).append(schema.source)
+    for name, where in sources.items():
+        if len(where) > 1:
             plan.problems.append(
                 Problem(
                     name,
@@ -657,7 +654,7 @@ def _declared_twice(plan: LakePlan, schemas: list[TableSchema]) -> list[TableSch
                     " (point --lake at one export)",
                 )
             )
-    return [d[0] for d in declared.values() if len(d) == 1]
+    return [schema for schema in schemas if len(sources[schema.name]) == 1]
 
 
 def _incomplete_snapshot(

@@ -55,8 +55,6 @@ from turbodata.types.sql import (
     string_type,
 )
 
-INTEGER_TEXT = INVARIANT_INTEGER
-_NUMBER = INVARIANT_NUMBER
 _DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 _ISO = _DATE + r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?"
 _US = r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{4} [0-9]{1,2}:[0-9]{2}:[0-9]{2} [AaPp][Mm]"
@@ -110,7 +108,7 @@ def _max(values: pa.Array, default: int = 0) -> int:
 
 
 def number_digits(values: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """Per number (in the form `_NUMBER` matches): its integer digits and its significant
+    """Per number (in the form `INVARIANT_NUMBER` matches): its integer digits and its significant
     fraction digits, the precision and scale a DECIMAL needs to hold it exactly."""
     body = pc.ascii_ltrim(values, "-0")  # "-0.50" -> ".50", "0" -> ""; no other leading 0
     point = pc.find_substring(body, ".")
@@ -249,13 +247,13 @@ class TypeInference:
             self.boolean_words = bool(pc.any(pc.is_in(lower, value_set=_BOOL_WORDS)).as_py())
 
     def _update_numbers(self, values: pa.Array) -> None:
-        self.number = _all(_full(values, _NUMBER))
+        self.number = _all(_full(values, INVARIANT_NUMBER))
         if not self.number:
             self.integer = False
             return
         self.numbers.update_digits(values)
         if self.integer:
-            self.integer = _all(_full(values, INTEGER_TEXT))
+            self.integer = _all(_full(values, INVARIANT_INTEGER))
         if self.integer:
             self.numbers.update_integers(values)
 

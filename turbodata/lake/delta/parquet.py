@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from turbodata.lake.storage import Lake
 from turbodata.model import DataFile, FileInfo
-from turbodata.types.inference import INTEGER_TEXT  # the one integer-text rule
+from turbodata.read.values import INVARIANT_INTEGER  # the one integer-text rule
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
@@ -95,7 +95,7 @@ def _partition_type(values: list[str | None]) -> pa.DataType:
 
 
 def _is_int64_text(value: str) -> bool:
-    if value == "-0" or not re.fullmatch(INTEGER_TEXT, value):  # `-0` would merge with `0`
+    if value == "-0" or not re.fullmatch(INVARIANT_INTEGER, value):  # `-0` would merge with `0`
         return False
     return _INT64_MIN <= int(value) <= _INT64_MAX
 
