@@ -8,6 +8,7 @@ not have. The rerun after it has nothing new (the ledger forgot the file with th
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -199,3 +200,35 @@ def test_reload_of_a_table_never_loaded_and_without_files_is_no_success(
     ):
         assert not summary.ok, summary.to_dict()
         assert "never loaded it" in summary.tables["account"].error
+
+
+def _manifest_lake(root: Path) -> LakeBuilder:
+    """A root manifest naming two sub-manifests, each declaring one table (T, U)."""
+    lake = LakeBuilder(root)
+    subs = [{"manifestName": n, "definition": f"{n}/{n}.manifest.cdm.json"} for n in ("t", "u")]
+    lake.write("default.manifest.cdm.json", json.dumps({"subManifests": subs}))
+    for name, table in (("t", "T"), ("u", "U")):
+        partitions = [{"location": f"{table}/1.csv"}]
+        declared = {"entityName": table, "entityPath": f"{table}.cdm.json/{table}"}
+        entities = [{"type": "LocalEntity", **declared, "dataPartitions": partitions}]
+        lake.write(f"{name}/{name}.manifest.cdm.json", json.dumps({"entities": entities}))
+        attributes = [{"name": "Id", "dataFormat": "String"}, {"name": "name"}]
+        document = {"definitions": [{"entityName": table, "hasAttributes": attributes}]}
+        lake.write(f"{name}/{table}.cdm.json", json.dumps(document))
+        lake.write(f"{name}/{table}/1.csv", "k1,old\n")
+    return lake
+
+
+def test_a_sub_manifest_gone_from_the_lake_fails_the_run_instead_of_leaving_its_tables_stale(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    lake = _manifest_lake(tmp_path / "lake")
+    assert migrate(lake.root, sqlite_url).ok
+    lake.write("t/T/1.csv", "k1,new\n")
+    (lake.root / "t/t.manifest.cdm.json").unlink()  # the root manifest still names it
+
+    summary = migrate(lake.root, sqlite_url)
+
+    assert not summary.ok and summary.status == "failed"
+    assert any("t/t.manifest.cdm.json: not found" in p for p in summary.problems)
+    assert stored(sqlite_url, "T") == [("k1", "old")]  # as it was, and said so

@@ -163,12 +163,12 @@ class _Reader:
             return
         try:
             manifest = self.document(path)
-        except FileNotFoundError as error:
-            self.warnings.append(f"{referrer}: sub-manifest skipped: {error}")
-            return
-        except SchemaUnavailable as error:  # there but unreadable (being rewritten, cut
-            # short): its tables would silently drop out of the run, so the run stops here
-            raise SchemaUnavailable(f"{referrer}: sub-manifest {error}") from error
+        except (FileNotFoundError, SchemaUnavailable) as error:  # absent, or there but
+            # unreadable (being rewritten, cut short): its tables would silently drop out of
+            # the run and stay as they were, so the run stops here
+            raise SchemaUnavailable(
+                f"{referrer}: sub-manifest {error}: the tables it declares cannot be loaded"
+            ) from error
         if isinstance(manifest, dict):
             self.read_manifest(path, manifest)
 
