@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.dbcheck import fetch, scalar
-from tests.lakebuilder import LakeBuilder, attribute
+from tests.lakebuilder import LakeBuilder, attribute, entity, model_json
 from turbodata import migrate
 from turbodata.cli import main
 from turbodata.load.loader import LoadOptions
@@ -538,3 +538,48 @@ def test_an_inferred_number_key_keeps_two_codes_apart(tmp_path: Path, db_url: st
         (1, "one"),
         (7, "seven"),
     ]
+
+
+OLD_ERA, NEW_ERA = [ID, attribute("a"), attribute("x")], [ID, attribute("a"), attribute("d")]
+
+
+def test_a_column_replaced_at_its_position_in_a_snapshot_fails_instead_of_binding_old_values(
+    tmp_path: Path, db_url: str
+) -> None:
+    """`x` dropped from the metadata and `d` appended (or `x` renamed `d`): the old rows of an
+    appended partition have the new width, and their `x` values would load as `d`."""
+    lake, part = LakeBuilder(tmp_path / "lake"), "t/2024.csv"
+    lake.write(part, f"{guid(1)},a1,x1\n")
+    lake.write("model.json", model_json([entity("t", OLD_ERA, [part])]))
+    assert migrate(lake.root, db_url).ok
+    lake.write("model.json", model_json([entity("t", NEW_ERA, [part])]))
+    lake.write(part, f"{guid(1)},a1,x1\n{guid(2)},a2,d2\n")  # the old row is not rewritten
+
+    summary = migrate(lake.root, db_url)
+
+    assert summary.tables["t"].status == "failed" and not summary.ok
+    assert "column 'x' at position 3 is now 'd'" in summary.tables["t"].error
+    assert "_renamed: {x: d}" in summary.tables["t"].error
+    assert [(str(r["Id"]), r["x"]) for r in fetch(db_url, "t")] == [(guid(1), "x1")]
+
+
+def test_a_column_replaced_in_a_later_folder_fails_unless_the_override_file_says_renamed(
+    tmp_path: Path, db_url: str
+) -> None:
+    """A folder's model.json is written when it closes: rows written early in it can be of
+    the schema before. Said renamed, the position binds to the new column."""
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.folder("2025-01-01T00.00.00Z", {"t": OLD_ERA}, {"t/1.csv": f"{guid(1)},a1,x1\n"})
+    lake.folder("2025-01-01T00.05.00Z", {"t": NEW_ERA}, {"t/1.csv": f"{guid(2)},a2,v2\n"})
+
+    refused = migrate(lake.root, db_url)
+    assert refused.tables["t"].status == "failed" and "now 'd'" in refused.tables["t"].error
+    assert refused.tables["t"].files_read == 0  # the table's batches are checked first
+
+    renamed = LoadOptions(overrides=parse_overrides("t:\n  _renamed: {X: D}\n", "types.yaml"))
+    summary = migrate(lake.root, db_url, options=renamed)
+
+    assert summary.ok, summary.to_dict()
+    rows = {str(r["Id"]): (r["x"], r["d"]) for r in fetch(db_url, "t")}
+    assert rows == {guid(1): ("x1", None), guid(2): (None, "v2")}
+    assert migrate(lake.root, db_url).ok  # loaded: no batch to load is replaced any more

@@ -220,3 +220,15 @@ def test_unused_entries_name_their_lines() -> None:
     ]
     known["account"] = known.pop("Account") | {"description"}
     assert overrides.unused(known) == ["overrides.yaml, line 9: table 'acount' matches no table"]
+
+
+def test_renamed_columns_are_a_table_setting(tmp_path: Path) -> None:
+    overrides = load_overrides(write(tmp_path, "lead:\n  _renamed: {Fax: Mobile}\n  x: int\n"))
+    assert overrides.renamed("LEAD", "fax", "mobile") is True
+    assert overrides.renamed("lead", "fax", "other") is False
+    assert overrides.renamed("account", "fax", "mobile") is False
+    assert overrides.type_for("lead", "x") == SqlType(Kind.INTEGER)
+    with pytest.raises(OverrideError, match=r"line 2: expected the new name of lead\.fax"):
+        load_overrides(write(tmp_path, "lead:\n  _renamed: {fax: [a]}\n", "bad.yaml"))
+    with pytest.raises(OverrideError, match=r"line 2: expected a mapping"):
+        load_overrides(write(tmp_path, "lead:\n  _renamed: fax\n", "bad2.yaml"))

@@ -91,9 +91,12 @@ class TableLoader:
         if reason := _late_files_problem(result, late, loaded, sizes, watermark):
             todo = []  # nothing of this table changes in this run
             result.fail(reason)
-        shifted = _shifted_batches(batches, self._column_order(result.name))
+        table_columns = self._column_order(result.name)
+        shifted = _shifted_batches(batches, table_columns)
         recorded_widths = set(history.widths)
         try:
+            pending = {b.batch_id for b, files in todo if files}
+            _refuse_replaced_columns(batches, table_columns, pending, self.options.overrides)
             self._check_schema_changes([b for b, files in todo if files])
         except schema.SchemaConflict as conflict:
             todo = []  # nothing of this table changes in this run
@@ -507,9 +510,9 @@ def _shifted_batches(batches: list[TableBatch], table_columns: list[str] | None)
     the first against the table's own columns (those of the folders loaded before, also
     when retention has removed them since).
 
-    Appending columns, dropping trailing ones and renaming keep every other column where it
-    was, so values bind by position safely; a column inserted, moved or removed in the middle
-    shifts the ones after it.
+    Appending columns and dropping trailing ones keep every other column where it was, so
+    values bind by position safely; a column inserted, moved or removed in the middle shifts
+    the ones after it. (A position whose column was replaced: `_refuse_replaced_columns`.)
     """
     shifted, previous = set(), table_columns
     for batch in batches:
@@ -521,6 +524,44 @@ def _shifted_batches(batches: list[TableBatch], table_columns: list[str] | None)
                 log.warning("%s: columns moved in %s", batch.table, batch.batch_id)
         previous = names
     return shifted
+
+
+def _refuse_replaced_columns(
+    batches: list[TableBatch],
+    table_columns: list[str] | None,
+    pending: set[str],
+    overrides: Overrides,
+) -> None:
+    """A batch still to load whose metadata has a new column where the previous batch's
+    (the first batch: the table's) had one that is gone from it: `x` dropped at the end and
+    `d` appended, or `x` renamed `d`. The metadata cannot tell the two apart, and rows
+    written before the change have the same width: bound by position, their `x` values would
+    load as `d`, silently. The table fails, unless the override file says `_renamed: {x: d}`.
+    """
+    previous = table_columns
+    for batch in batches:
+        names = batch.schema.column_names
+        if previous is not None and batch.source is None and batch.batch_id in pending:
+            for position, old, new in _replaced(previous, names):
+                if not overrides.renamed(batch.table, old, new):
+                    raise schema.SchemaConflict(
+                        f"{batch.batch_id}: column {old!r} at position {position} is now"
+                        f" {new!r}: {old!r} was renamed, or dropped and {new!r} appended."
+                        " Rows written before the change have the same width, and their"
+                        f" {old!r} values would load as {new!r}. Where {old!r} was renamed,"
+                        f" or every row still to load was written with {new!r}, say so in"
+                        f" the override file (--types): {batch.table}: _renamed: {{{old}: {new}}}"
+                    )
+        previous = names
+
+
+def _replaced(previous: list[str], names: list[str]) -> list[tuple[int, str, str]]:
+    """(position from 1, old, new) where `names` has a new column in place of one it lacks."""
+    return [
+        (position, old, new)
+        for position, (old, new) in enumerate(zip(previous, names, strict=False), 1)
+        if old.casefold() != new.casefold() and old not in names and new not in previous
+    ]
 
 
 def later_folder(first: str | None, second: str) -> str:

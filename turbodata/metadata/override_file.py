@@ -8,6 +8,8 @@ account:
 contact:
   _infer: false              # no inference anywhere in this table
   birthdate: date
+lead:
+  _renamed: {fax: mobile}    # the metadata's `fax` became `mobile` at its position
 ```
 
 Type spellings (any case, spaces allowed): `nvarchar(n|max)`, `varchar(n|max)`,
@@ -102,13 +104,15 @@ class _Reader:
         if key.value.startswith("_"):
             raise self.error(key, f"unknown setting {key.value!r} (settings go inside a table)")
         self.mapping(node, f"table {key.value!r}")
-        infer, columns = True, {}
+        infer, columns, renamed = True, {}, {}
         for name, value in self.pairs(node):
-            if name.value.startswith("_"):
+            if name.value == "_renamed":
+                renamed = self.renamed(key.value, value)
+            elif name.value.startswith("_"):
                 infer = self.setting(key.value, name, value)
             else:
                 columns[name.value.casefold()] = self.column(key.value, name, value)
-        return TableOverride(key.value, key.start_mark.line + 1, infer, columns)
+        return TableOverride(key.value, key.start_mark.line + 1, infer, columns, renamed)
 
     def setting(self, table: str, name: yaml.ScalarNode, value: yaml.Node) -> bool:
         if name.value not in SETTINGS:
@@ -117,6 +121,16 @@ class _Reader:
         if not isinstance(value, yaml.ScalarNode) or value.tag != _BOOL_TAG:
             raise self.error(value, f"{name.value} in {table} must be true or false")
         return value.value.lower() in ("true", "yes", "on")
+
+    def renamed(self, table: str, node: yaml.Node) -> dict[str, str]:
+        """`_renamed: {old: new, …}`, casefolded."""
+        self.mapping(node, f"_renamed in {table}")
+        pairs = {}
+        for old, new in self.pairs(node):
+            if not isinstance(new, yaml.ScalarNode) or new.tag != _STR_TAG or not new.value:
+                raise self.error(new, f"expected the new name of {table}.{old.value}")
+            pairs[old.value.casefold()] = new.value.casefold()
+        return pairs
 
     def column(self, table: str, name: yaml.ScalarNode, value: yaml.Node) -> ColumnOverride:
         where = f"{table}.{name.value}"

@@ -21,7 +21,7 @@ from turbodata.types.sql import (
 )
 
 DECLARED = "declared"
-SETTINGS = ("_infer",)  # per-table settings an override file may give
+SETTINGS = ("_infer", "_renamed")  # per-table settings an override file may give
 _TYPE = re.compile(r"\s*([a-z0-9_]+)\s*(?:\(\s*([^()]*?)\s*\))?\s*", re.ASCII)
 _NO_ARGS: dict[str, Kind] = {
     "bit": Kind.BOOLEAN,
@@ -128,6 +128,9 @@ class TableOverride:
     line: int
     infer: bool = True
     columns: dict[str, ColumnOverride] = field(default_factory=dict)  # casefolded name ->
+    # `_renamed: {old: new}`: the metadata's column `old` became `new` at its position, and
+    # the rows still to load bind that position to `new` (casefolded names)
+    renamed: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,11 @@ class Overrides:
         if entry is None:
             return True
         return entry.infer and (column is None or column.casefold() not in entry.columns)
+
+    def renamed(self, table: str, old: str, new: str) -> bool:
+        """Whether the file says that `table`'s column `old` became `new` (`_renamed`)."""
+        entry = self.tables.get(table.casefold())
+        return entry is not None and entry.renamed.get(old.casefold()) == new.casefold()
 
     def unused(self, known: dict[str, set[str]]) -> list[str]:
         """Messages for entries naming a table or column that `known` (table -> columns)
