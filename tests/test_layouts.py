@@ -703,3 +703,56 @@ def test_a_root_manifest_half_read_adds_none_of_its_tables_beside_another(tmp_pa
     assert [b.table for b in plan.batches] == ["Beta"]
     [problem] = plan.problems
     assert problem.table is None and problem.file == "a.manifest.cdm.json"
+
+
+# -- each listed or located file goes to its own table only --------------------------------
+
+
+def test_a_listed_partition_that_is_gone_never_matches_another_file_by_a_shorter_suffix(
+    tmp_path: Path,
+) -> None:
+    lake = LakeBuilder(tmp_path)
+    lake.write("account/Snapshot/2024_2.csv", ROW)
+    lake.write("Snapshot/2024_1.csv", ROW.replace("1,1", "3,3"))  # another file at the root
+    listed = ["account/Snapshot/2024_2.csv", "account/Snapshot/2024_1.csv"]  # _1 is gone
+    lake.write("model.json", model_json([entity("account", COLUMNS, listed)]))
+
+    plan = discover(LocalLake(tmp_path))
+
+    assert plan.batches == []  # an incomplete snapshot holds the table as it is
+    assert [p.table for p in plan.problems] == ["account"]
+    assert any(
+        "not found: dataverse-test-org/account/Snapshot/2024_1.csv" in w for w in plan.warnings
+    )
+
+
+def test_a_root_model_json_entity_listing_no_file_never_reads_the_live_files(
+    tmp_path: Path,
+) -> None:
+    """lake-format.md 6.1: a classic lake's `<table>/` CSVs are appended to while read; only
+    the snapshots model.json lists are whole."""
+    lake = LakeBuilder(tmp_path)
+    lake.write("account/2024.csv", ROW + "00000000-0000-0000-0000-000000000002,")  # mid-write
+    lake.write("model.json", model_json([entity("account", COLUMNS, [])]))
+
+    plan = discover(LocalLake(tmp_path))
+
+    assert plan.batches == [] and plan.dataless == ["account"]
+    assert any("1 CSV file(s) in account/ are not read" in w for w in plan.warnings)
+
+
+def test_a_nested_entity_documents_files_load_into_its_own_table_only(tmp_path: Path) -> None:
+    lake = LakeBuilder(tmp_path)
+    outer = "Tables/GL/GeneralJournalEntry"
+    lake.write(f"{outer}.cdm.json", _entity_document("GeneralJournalEntry"))
+    lake.write(f"{outer}/GENERALJOURNALENTRY_00001.csv", ROW)
+    lake.write(f"{outer}/Sub/SubTable.cdm.json", _entity_document("SubTable"))
+    lake.write(f"{outer}/Sub/SubTable/SUBTABLE_00001.csv", ROW)
+
+    plan = discover(LocalLake(tmp_path))
+
+    files = {b.table: [f.info.path for f in b.files] for b in plan.batches}
+    assert files == {
+        "GeneralJournalEntry": [f"{outer}/GENERALJOURNALENTRY_00001.csv"],
+        "SubTable": [f"{outer}/Sub/SubTable/SUBTABLE_00001.csv"],
+    }

@@ -560,7 +560,7 @@ def _model_json_snapshot(lake: Lake) -> LakePlan:
     plan.warn(*model.warnings)
     files = {f.path: f for f in lake.iter_files("")}
     data_tables = [s for s in model.tables.values() if s.name.casefold() not in _OPTIONSET_KEYS]
-    _add_snapshots(plan, data_tables, files, dataless_problems=False)
+    _add_snapshots(plan, data_tables, files, dataless_problems=False, read_unlisted=False)
     _add_optionsets(plan, "snapshot", _optionset_files(files, ""), (model,))
     return plan
 
@@ -589,19 +589,31 @@ def _entity_documents(lake: Lake) -> LakePlan:
         and not p.endswith(".manifest.cdm.json")
         and "/resolved/" not in f"/{p}"
     ]
+    csvs = _csvs_by_document([p[: -len(".cdm.json")] for p in documents], files)
     schemas = []
     for path in documents:
         schema = manifest.load_entity_document(lake, path)
         folder = path[: -len(".cdm.json")]
         name = schema.name if "ChangeFeed" not in path.split("/") else f"{schema.name}_ChangeFeed"
-        located = tuple(
-            Partition(location=p)
-            for p in files
-            if p.startswith(folder + "/") and p.endswith(".csv")
-        )
+        located = tuple(Partition(location=p) for p in csvs.get(folder, []))
         schemas.append(replace(schema, name=name, partitions=schema.partitions + located))
     _add_snapshots(plan, _declared_twice(plan, schemas), files)
     return plan
+
+
+def _csvs_by_document(folders: list[str], files: dict[str, FileInfo]) -> dict[str, list[str]]:
+    """Each CSV below an entity document's folder (`X/` of `X.cdm.json`), under the folder of
+    the nearest document above it only: a document nested in another's folder owns its
+    files, which would otherwise load into both tables."""
+    owners, found = set(folders), {}
+    for path in files:
+        if path.endswith(".csv"):
+            parent = path.rpartition("/")[0]
+            while parent and parent not in owners:
+                parent = parent.rpartition("/")[0]
+            if parent:
+                found.setdefault(parent, []).append(path)
+    return found
 
 
 def _add_snapshots(
@@ -610,16 +622,22 @@ def _add_snapshots(
     files: dict[str, FileInfo],
     *,
     dataless_problems: bool = True,
+    read_unlisted: bool = True,
 ) -> None:
     """One snapshot batch per table. A schema problem fails its table when the table has data
     files, or always when `dataless_problems` (a manifest that names a missing document).
-    An incomplete snapshot (`_incomplete_snapshot`) fails its table too."""
+    An incomplete snapshot (`_incomplete_snapshot`) fails its table too. A schema that lists
+    no file takes the CSVs in `<name>/` when `read_unlisted`; a root model.json's do not
+    (lake-format.md 6.1: those are the live files, being appended to while read)."""
     for schema in schemas:
         if not _initial_sync_completed(schema):
             plan.warn(f"{schema.name}: initial sync not completed, skipped")
             continue
+        unlisted = not schema.partitions
+        if unlisted and not read_unlisted:
+            _warn_live_files(plan, schema.name, files)
         data_files, missing = _partition_files(
-            schema, files, schema.name, plan, unlisted=not schema.partitions
+            schema, files, schema.name, plan, unlisted=unlisted and read_unlisted
         )
         if schema.problem and (data_files or dataless_problems):
             plan.problems.append(Problem(schema.name, schema.problem, file=schema.source))
@@ -634,6 +652,15 @@ def _add_snapshots(
         else:
             plan.notes.append(f"{schema.name}: no data files")
             plan.dataless.append(schema.name)
+
+
+def _warn_live_files(plan: LakePlan, name: str, files: dict[str, FileInfo]) -> None:
+    live = [p for p in files if p.startswith(f"{name}/") and "/" not in p[len(name) + 1 :]]
+    if csvs := [p for p in live if p.lower().endswith(".csv")]:
+        plan.warn(
+            f"{name}: model.json lists no file of it; its {len(csvs)} CSV file(s) in {name}/"
+            " are not read (the live files, written while read: only listed snapshots load)"
+        )
 
 
 def _declared_twice(plan: LakePlan, schemas: list[TableSchema]) -> list[TableSchema]:
@@ -760,12 +787,30 @@ def resolve_location(location: str, files: dict[str, FileInfo]) -> FileInfo | No
     Locations carry the container and sometimes the folders above our lake root, and host
     names change when environments are copied: drop leading segments until a file matches.
     """
-    segments = [s for s in location.replace("\\", "/").split("/") if s]
-    for start in range(len(segments)):
-        info = files.get("/".join(segments[start:]))
-        if info is not None:
-            return info
-    return None
+    return _file_at(location, files, _drop([location], files))
+
+
+def _drop(locations: list[str], files: dict[str, FileInfo]) -> int | None:
+    """The fewest leading segments to drop from a location for it to name a lake file, the
+    least over `locations`: a table's listed files share what lies above the lake root, so
+    one count serves them all, and a file that is gone is not matched to another file by a
+    shorter suffix (`account/Snapshot/x.csv` to a root `Snapshot/x.csv`)."""
+    found = None
+    for location in locations:
+        segments = _segments(location)
+        for start in range(len(segments) if found is None else min(found, len(segments))):
+            if "/".join(segments[start:]) in files:
+                found = start
+                break
+    return found
+
+
+def _file_at(location: str, files: dict[str, FileInfo], drop: int | None) -> FileInfo | None:
+    return None if drop is None else files.get("/".join(_segments(location)[drop:]))
+
+
+def _segments(location: str) -> list[str]:
+    return [s for s in location.replace("\\", "/").split("/") if s]
 
 
 def _partition_files(
@@ -783,8 +828,9 @@ def _partition_files(
     when the caller asks for many folders of the same files."""
     chosen: dict[str, DataFile] = {}
     missing: list[str] = []
+    drop = _drop([p.location for p in schema.partitions], files)
     for partition in schema.partitions:
-        info = resolve_location(partition.location, files)
+        info = _file_at(partition.location, files, drop)
         if info is None:
             plan.warn(f"{schema.name}: listed partition not found: {partition.location}")
             missing.append(partition.location)
