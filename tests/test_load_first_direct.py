@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from tests.dbcheck import fetch, scalar
 from tests.test_changes import ChangeLake, guid, loaded, row
 from turbodata import migrate
+from turbodata.dialects.sqlite import SQLiteDialect
 from turbodata.load.changes import Staging
 from turbodata.load.loader import LoadOptions
 
@@ -26,7 +27,9 @@ def lake(tmp_path: Path) -> ChangeLake:
 
 @pytest.fixture()
 def stagings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The target of every staging table made."""
+    """The target of every staging table made; small batches of changes are staged on SQLite
+    too (they go in unstaged: test_unstaged_upsert.py)."""
+    monkeypatch.setattr(SQLiteDialect, "unstaged_upsert_rows", 0)
     made: list[str] = []
     original = Staging.__init__
 

@@ -16,6 +16,7 @@ from turbodata import migrate
 from turbodata.dialects import for_name
 from turbodata.dialects.base import Dialect
 from turbodata.dialects.mssql import MSSQLDialect
+from turbodata.dialects.sqlite import SQLiteDialect
 from turbodata.load import changes, schema
 from turbodata.load.loader import LoadOptions
 from turbodata.types.sql import Kind, SqlType
@@ -65,6 +66,13 @@ def staging_statements(lake: Path, url: str) -> list[tuple[str, str]]:
     return seen
 
 
+@pytest.fixture()
+def always_staged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small batches staged on SQLite too (they go in unstaged: test_unstaged_upsert.py)."""
+    monkeypatch.setattr(SQLiteDialect, "unstaged_upsert_rows", 0)
+
+
+@pytest.mark.usefixtures("always_staged")
 def test_later_batches_of_a_table_reuse_the_compiled_staging_statements(
     tmp_path: Path, db_url: str
 ) -> None:
@@ -79,6 +87,7 @@ def test_later_batches_of_a_table_reuse_the_compiled_staging_statements(
     assert loaded(db_url) == LOADED
 
 
+@pytest.mark.usefixtures("always_staged")
 def test_a_batch_rolled_back_after_staging_loads_again_under_the_same_name(
     tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -268,6 +268,26 @@ class Dialect:
         inserted = conn.execute(insert.execution_options(preserve_rowcount=True)).rowcount
         return updated + inserted
 
+    # Up to how many rows a batch of changes goes straight into its table, unstaged, when no
+    # row marks a delete and each key comes once (`changes.upsert_unstaged`, `upsert_rows`);
+    # 0: never. Only where keys that differ as driver values differ to the database (text
+    # compared byte for byte) and where `on_conflict_insert` is set.
+    unstaged_upsert_rows = 0
+
+    def upsert_rows(
+        self,
+        conn: Connection,
+        target: sa.Table,
+        batches: Sequence[pa.RecordBatch],
+        types: Sequence[SqlType],
+        key: Sequence[str],
+        newer: Newer,
+        absent: Sequence[str] = (),
+    ) -> int:
+        """`upsert_from_staging` of rows not staged (columns named and ordered as `types`,
+        each key once): rows touched."""
+        raise NotImplementedError(f"{type(self).__name__} stages every upsert")
+
     def sweep_leftovers(self, engine: Engine) -> None:
         """Remove what a killed run left in the database (called under the run's lease)."""
 
@@ -377,6 +397,41 @@ def _on_conflict_statement(
     else:
         statement = statement.on_conflict_do_nothing(index_elements=list(key))
     return statement.execution_options(preserve_rowcount=True)
+
+
+@functools.lru_cache(maxsize=256)  # one per table and columns (see changes.staging_table)
+def on_conflict_rows_sql(
+    insert: Callable[[sa.Table], Any],
+    sql: SqlDialect,
+    target: sa.Table,
+    names: tuple[str, ...],
+    key: tuple[str, ...],
+    newer: Newer,
+    absent: tuple[str, ...],
+) -> tuple[str, tuple[int | None, ...], tuple[object, ...]]:
+    """`_on_conflict_statement` for one row of parameters, compiled: its text, and for each
+    parameter the position of its value in `names`, or None and the constant it binds (a
+    condition's constants, an IN list's values each)."""
+    columns = {f"_turbodata_{i}": i for i in range(len(names))}  # bind name → position
+    values = {
+        n: sa.bindparam(f"_turbodata_{i}", None, type_=target.c[n].type)
+        for i, n in enumerate(names)
+    }
+    statement = insert(target).values(values)
+    updates = {n: statement.excluded[n] for n in names if n not in key} | dict.fromkeys(absent)
+    if updates:
+        statement = statement.on_conflict_do_update(
+            index_elements=list(key), set_=updates, where=newer(statement.excluded, target.c)
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=list(key))
+    compiled = statement.compile(dialect=sql, compile_kwargs={"render_postcompile": True})
+    order = compiled.positiontup or []
+    positions = tuple(columns.get(p) for p in order)
+    constants = tuple(None if p in columns else compiled.params[p] for p in order)
+    if sorted(p for p in positions if p is not None) != list(range(len(names))):
+        raise AssertionError("the upsert does not bind each column once")
+    return compiled.string, positions, constants
 
 
 def insert_statement(sql: SqlDialect, table: sa.Table, names: Sequence[str]) -> str:

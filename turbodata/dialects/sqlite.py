@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.types import TypeEngine
 
-from turbodata.dialects.base import DeclaredType, Dialect
+from turbodata.dialects.base import DeclaredType, Dialect, Newer
 from turbodata.types.sql import Kind, SqlType
 
 if TYPE_CHECKING:
@@ -165,6 +165,22 @@ class SQLiteDialect(Dialect):
     ) -> int:
         """`executemany` on the driver's cursor (`sqlite_rows.insert`)."""
         return sqlite_rows().insert(conn, table, batch, types)
+
+    # a small file's changes skip the staging table (text keys compare byte for byte)
+    unstaged_upsert_rows = 1_000
+
+    def upsert_rows(
+        self,
+        conn: Connection,
+        target: sa.Table,
+        batches: Sequence[pa.RecordBatch],
+        types: Sequence[SqlType],
+        key: Sequence[str],
+        newer: Newer,
+        absent: Sequence[str] = (),
+    ) -> int:
+        """`executemany` of INSERT … ON CONFLICT on the driver's cursor (`sqlite_rows`)."""
+        return sqlite_rows().upsert(conn, target, batches, types, key, newer, absent)
 
 
 def sqlite_rows() -> ModuleType:

@@ -11,10 +11,11 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from turbodata.dialects.arrow_text import decimal_strings
-from turbodata.dialects.base import driver_errors, insert_statement
+from turbodata.dialects.base import Newer, driver_errors, insert_statement, on_conflict_rows_sql
 from turbodata.types.sql import Kind, SqlType
 
 INSERT_SLICE_ROWS = 10_000  # rows per executemany: bounds the Python objects alive at once
@@ -50,6 +51,35 @@ def insert(
                     f"INSERT into {table.name} stored {cursor.rowcount} of {rows.num_rows} rows"
                 )
     return batch.num_rows
+
+
+def upsert(
+    conn: Connection,
+    target: sa.Table,
+    batches: Sequence[pa.RecordBatch],
+    types: Sequence[SqlType],
+    key: Sequence[str],
+    newer: Newer,
+    absent: Sequence[str],
+) -> int:
+    """`executemany` of one INSERT … ON CONFLICT per row (`base.on_conflict_rows_sql`), the
+    values bound as `insert` binds them: rows touched (sqlite3 adds up each row's changes:
+    inserted, or updated where newer)."""
+    names = tuple(batches[0].schema.names)
+    statement, positions, constants = on_conflict_rows_sql(
+        sqlite_insert, conn.dialect, target, names, tuple(key), newer, tuple(absent)
+    )
+    rows: list[tuple[object, ...]] = []
+    for batch in batches:
+        columns = [bind_values(batch.column(i), t) for i, t in enumerate(types)]
+        for row in zip(*columns, strict=True):
+            rows.append(
+                tuple(c if p is None else row[p] for p, c in zip(positions, constants, strict=True))
+            )
+    cursor = conn.connection.driver_connection.cursor()
+    with contextlib.closing(cursor), driver_errors(conn, statement):
+        cursor.executemany(statement, rows)
+        return cursor.rowcount
 
 
 def bind_values(array: pa.Array, sql_type: SqlType) -> list[object]:

@@ -22,13 +22,17 @@ from turbodata.dialects.base import Dialect
 from turbodata.ledger import records as ledger
 from turbodata.load import schema
 from turbodata.load.batch_reading import BatchReader, Reading
-from turbodata.load.changes import ChangeColumns, Staging
+from turbodata.load.changes import AppliedCounts, ChangeColumns, Staging, upsert_unstaged
 from turbodata.load.options import LoadOptions
 from turbodata.model import DataFile, LoadMode, TableBatch
 from turbodata.read.convert import TypedChunk, rows_holding
 from turbodata.read.reader import RowReject
 from turbodata.summary import TableResult
 from turbodata.types.sql import Kind, SqlType, string_type
+
+# A batch of changes whose files hold at most this many bytes is read whole first: few
+# enough rows (`Dialect.unstaged_upsert_rows`) go into the table without staging.
+UNSTAGED_UPSERT_BYTES = 1 << 20
 
 
 @dataclass
@@ -120,29 +124,35 @@ class BatchWriter:
         self, reading: Reading, files: list[DataFile], table_plan: schema.TablePlan
     ) -> None:
         """The rows staged, one winner kept per key, then applied: upserts and deletes, or
-        the snapshot replacing the table."""
+        the snapshot replacing the table. A small batch of changes that needs no ranking and
+        no delete goes into the table unstaged (`changes.upsert_unstaged`)."""
         result = self.result
         names = reading.batch.schema.column_names
         staged_types = {n: _unbounded(t) for n, t in zip(names, reading.types, strict=True)}
-        staging = Staging(
-            self.conn,
-            self.dialect,
-            table_plan.table,
-            staged_types,
-            ChangeColumns.find(
-                names,
-                reading.key,
-                in_commit_order=reading.batch.mode in (LoadMode.CHANGES, LoadMode.FEED),
-                feed=reading.batch.mode is LoadMode.FEED,
-            ),
+        columns = ChangeColumns.find(
+            names,
+            reading.key,
+            in_commit_order=reading.batch.mode in (LoadMode.CHANGES, LoadMode.FEED),
+            feed=reading.batch.mode is LoadMode.FEED,
         )
+        small = self._read_small(reading, files)
+        if small is not None:
+            table_plan = self._widen_strings(table_plan, _longest(small))
+            if self._upserted_unstaged(reading, table_plan, staged_types, columns, small):
+                return
+        staging = Staging(self.conn, self.dialect, table_plan.table, staged_types, columns)
         longest: dict[str, int] = {}
         staged, read_before, rejected_before = 0, result.rows_read, result.rows_rejected
         rejected_keys = _RejectedKeys(staging.columns.key, self.dialect.unstorable_text)
         with self.dialect.bulk_insert(self.conn, staging.types) as sink:
             for index, data_file in enumerate(files):
-                rows, rejects = 0, []
-                for chunk in self.reader.file_chunks(result, reading, data_file, rejects):
+                rows, rejects = 0, [] if small is None else small[index].rejects
+                chunks = (
+                    self.reader.file_chunks(result, reading, data_file, rejects)
+                    if small is None
+                    else small[index].chunks
+                )
+                for chunk in chunks:
                     rows += staging.add(sink, chunk.batch, index, chunk.row_numbers)
                     rejected_keys.add(chunk)
                     for name, length in chunk.max_lengths.items():
@@ -174,9 +184,40 @@ class BatchWriter:
                     " with a snapshot that loads in full)"
                 )
         staging.drop()
-        result.rows_inserted += counts.inserted
-        result.rows_updated += counts.updated
-        result.rows_deleted += counts.deleted
+        _count(result, counts)
+
+    def _upserted_unstaged(
+        self,
+        reading: Reading,
+        table_plan: schema.TablePlan,
+        types: dict[str, SqlType],
+        columns: ChangeColumns,
+        small: list[_ReadFile],
+    ) -> bool:
+        batches = [chunk.batch for file in small for chunk in file.chunks]
+        counts = upsert_unstaged(self.conn, self.dialect, table_plan.table, batches, types, columns)
+        if counts is None:
+            return False
+        for file in small:
+            self._record_file(reading.batch, file.data_file, file.rows, file.rejects)
+        _count(self.result, counts)
+        return True
+
+    def _read_small(self, reading: Reading, files: list[DataFile]) -> list[_ReadFile] | None:
+        """The files' typed rows, read whole, where the batch applies changes, the dialect
+        may upsert them unstaged and they are small enough for that; else None (they are
+        read as they are staged)."""
+        if not (self.dialect.unstaged_upsert_rows and applies_changes(reading.batch.mode)):
+            return None
+        if sum(f.info.size for f in files) > UNSTAGED_UPSERT_BYTES:
+            return None
+        read = []
+        for data_file in files:
+            rejects: list[RowReject] = []
+            chunks = list(self.reader.file_chunks(self.result, reading, data_file, rejects))
+            read.append(_ReadFile(data_file, chunks, rejects))
+            self.report(self.result)
+        return read
 
     def _widen_strings(
         self, table_plan: schema.TablePlan, max_lengths: dict[str, int], key_pending: bool = False
@@ -212,6 +253,34 @@ class BatchWriter:
         self.result.files_read += 1
         self.result.rows_rejected += len(rejects)
         self.result.problems += [_reject_line(path, r) for r in rejects]
+
+
+@dataclass
+class _ReadFile:
+    """One file of a small batch, read whole before its rows go anywhere."""
+
+    data_file: DataFile
+    chunks: list[TypedChunk]
+    rejects: list[RowReject]
+
+    @property
+    def rows(self) -> int:
+        return sum(chunk.batch.num_rows for chunk in self.chunks)
+
+
+def _longest(read: list[_ReadFile]) -> dict[str, int]:
+    longest: dict[str, int] = {}
+    for file in read:
+        for chunk in file.chunks:
+            for name, length in chunk.max_lengths.items():
+                longest[name] = max(length, longest.get(name, 0))
+    return longest
+
+
+def _count(result: TableResult, counts: AppliedCounts) -> None:
+    result.rows_inserted += counts.inserted
+    result.rows_updated += counts.updated
+    result.rows_deleted += counts.deleted
 
 
 class _RejectedKeys:

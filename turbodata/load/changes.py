@@ -196,6 +196,70 @@ class SoftDeleteImpossible(Exception):
     """Soft delete was asked for rows a table has no IsDelete column to mark."""
 
 
+def upsert_unstaged(
+    conn: Connection,
+    dialect: Dialect,
+    target: sa.Table,
+    batches: list[pa.RecordBatch],
+    types: dict[str, SqlType],
+    columns: ChangeColumns,
+) -> AppliedCounts | None:
+    """A batch of changes upserted straight into `target` where that does what staging
+    would: few rows (`Dialect.unstaged_upsert_rows`), none marking a delete, each key once
+    (nothing to rank). One count and one upsert of the rows, where staging runs six
+    statements: most of a small file's cost (bench/README.md). None: stage them."""
+    rows = sum(batch.num_rows for batch in batches)
+    if not 0 < rows <= dialect.unstaged_upsert_rows:
+        return None
+    if columns.delete and any(_marks_deletes(b.column(columns.delete)) for b in batches):
+        return None
+    keys = _keys_once(dialect, batches, types, columns.key)
+    if keys is None:
+        return None
+    columns = _with_delete_form(columns, types)
+    absent = tuple(c.name for c in target.columns if c.name not in types)
+    found = conn.execute(_count_found(target, columns.key), {"keys": keys}).scalar_one()
+    touched = dialect.upsert_rows(
+        conn, target, batches, list(types.values()), columns.key, newer_condition(columns), absent
+    )
+    return AppliedCounts(inserted=rows - found, updated=touched - (rows - found))
+
+
+def _marks_deletes(flags: pa.Array) -> bool:
+    """Some row may mark a delete: its delete column is not NULL (whatever its form)."""
+    return flags.null_count < len(flags)
+
+
+def _keys_once(
+    dialect: Dialect, batches: list[pa.RecordBatch], types: dict[str, SqlType], key: tuple[str, ...]
+) -> list[object] | None:
+    """The rows' keys as the driver binds them (tuples for a key of several columns), or None
+    where a key is NULL or comes twice."""
+    if any(batch.column(k).null_count for batch in batches for k in key):
+        return None
+    found = []
+    for batch in batches:
+        values = [dialect.python_values(batch.column(k), types[k]) for k in key]
+        found += zip(*values, strict=True)
+    if len(set(found)) != len(found):
+        return None
+    return [value[0] for value in found] if len(key) == 1 else found
+
+
+def _with_delete_form(columns: ChangeColumns, types: dict[str, SqlType]) -> ChangeColumns:
+    if columns.delete and (form := _delete_form(types[columns.delete])) != "boolean":
+        return dataclasses.replace(columns, delete_form=form)
+    return columns
+
+
+@functools.lru_cache(maxsize=256)
+def _count_found(target: sa.Table, key: tuple[str, ...]) -> sa.Select:
+    """How many of the keys bound as `keys` the table holds."""
+    keys = sa.bindparam("keys", expanding=True)
+    held = sa.tuple_(*(target.c[k] for k in key)) if len(key) > 1 else target.c[key[0]]
+    return sa.select(sa.func.count()).select_from(target).where(held.in_(keys))
+
+
 class Staging:
     """One batch's rows in a temporary table, reduced to one row per key, then applied."""
 
@@ -207,8 +271,7 @@ class Staging:
         types: dict[str, SqlType],
         columns: ChangeColumns,
     ) -> None:
-        if columns.delete and (form := _delete_form(types[columns.delete])) != "boolean":
-            columns = dataclasses.replace(columns, delete_form=form)
+        columns = _with_delete_form(columns, types)
         self.conn, self.dialect, self.target, self.columns = conn, dialect, target, columns
         self.names = list(types)
         self.types = [*types.values(), SqlType(Kind.BIGINT)]
@@ -228,8 +291,7 @@ class Staging:
         sequence = pc.add(row_numbers, file_index * ROWS_PER_FILE)
         with_sequence = batch.append_column(SEQUENCE, sequence)
         if self.columns.delete and not self.may_delete:
-            flags = batch.column(self.columns.delete)
-            self.may_delete = flags.null_count < len(flags)
+            self.may_delete = _marks_deletes(batch.column(self.columns.delete))
         added = sink.write(self.table, with_sequence)
         self.rows += added
         return added
