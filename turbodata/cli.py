@@ -378,9 +378,7 @@ def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
 def migrate(*args: Any, **kwargs: Any) -> RunSummary:
     """`pipeline.migrate`, imported when a command runs it."""
     from turbodata.pipeline import migrate as run
-    from turbodata.read.arrow_memory import use_lean_pool
 
-    use_lean_pool()  # before the first chunk: freed Arrow pages go back to the system at once
     return run(*args, **kwargs)
 
 
@@ -411,6 +409,7 @@ def _migrate(args: argparse.Namespace, dry_run: bool = False) -> int:
         soft_delete=getattr(args, "soft_delete", False),
         overrides=overrides,
         infer=not args.no_infer,
+        lean_arrow_pool=True,  # freed Arrow pages go back to the system at once
     )
     lake, db = _target(args)
     summary = migrate(

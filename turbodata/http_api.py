@@ -246,9 +246,7 @@ def load_settings() -> Settings:
 def run_migration(request: MigrateRequest) -> tuple[int, dict[str, Any]]:
     """Run one migration: (HTTP status, JSON-ready summary with secrets masked)."""
     from turbodata import pipeline
-    from turbodata.read.arrow_memory import use_lean_pool
-
-    use_lean_pool()  # a Function is billed by its memory: freed Arrow pages returned at once
+    from turbodata.load.options import LoadOptions
 
     engine = None
     try:
@@ -258,7 +256,13 @@ def run_migration(request: MigrateRequest) -> tuple[int, dict[str, Any]]:
         tables = request.tables or settings.tables or None
         since = datetime.fromisoformat(request.rejects_since) if request.rejects_since else None
         summary = pipeline.migrate(
-            lake, engine, tables=tables, dry_run=request.dry_run, rejects_since=since
+            lake,
+            engine,
+            tables=tables,
+            dry_run=request.dry_run,
+            rejects_since=since,
+            # a Function is billed by its memory: freed Arrow pages returned at once
+            options=LoadOptions(lean_arrow_pool=True),
         )
         body = _bounded(summary.to_dict())
     except Exception as exc:

@@ -22,6 +22,7 @@ from turbodata.load import schema
 from turbodata.load.again import How, NumbersOutgrowTypes, TypesNeedAllRows
 from turbodata.load.options import LoadOptions
 from turbodata.model import DataFile, RowSource, TableBatch
+from turbodata.read import arrow_memory
 from turbodata.read.convert import TypedChunk, as_text, convert_chunk, convert_typed, plain_array
 from turbodata.read.prefetch import prefetched
 from turbodata.read.reader import HeaderMismatch, RawChunk, RowReject, read_raw
@@ -71,6 +72,10 @@ class BatchReader:
     dialect: Dialect
     options: LoadOptions
     row_widths: dict[str, set[int]]  # table → the row widths its schemas allow
+
+    def __post_init__(self) -> None:
+        if self.options.lean_arrow_pool:
+            arrow_memory.use_lean_pool()  # before the first chunk
 
     def types(
         self, batch: TableBatch, files: list[DataFile], exact_width: bool, how: How

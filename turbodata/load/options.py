@@ -20,6 +20,10 @@ class LoadOptions:
     retry_wait: float = 1.0  # seconds before the first retry; doubles up to 30 s
     overrides: Overrides = field(default_factory=Overrides)  # pinned column types
     infer: bool = True  # narrow weakly typed columns from the data
+    # Arrow's pool made jemalloc returning freed pages soon (`read.arrow_memory`), when the
+    # first file is read: the CLI and the HTTP API ask for it (a run that reads no file, a
+    # rerun with nothing new, then never imports Arrow); a library caller's pool is its own
+    lean_arrow_pool: bool = False
 
     def key_for(self, table: str, names: Sequence[str]) -> tuple[str, ...]:
         """The configured key, else `Id` when the table has it; () for plain inserts."""

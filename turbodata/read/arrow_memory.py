@@ -8,7 +8,7 @@ snapshot into SQLite hid (its insert is the bottleneck): every chunk's buffers f
 pages, and reading and converting 300k rows took 2.3 s of CPU against 1.77 s with a decay of
 100 ms and 1.72 s with 1 s, for 25-30 MB more peak RSS (bench/README.md, session 5). 100 ms
 keeps the speed and returns what a finished chunk freed before the next few chunks.
-Call `use_lean_pool` once at start, before the first chunk is read.
+`LoadOptions.lean_arrow_pool` calls `use_lean_pool` before the first chunk is read.
 """
 
 from __future__ import annotations
