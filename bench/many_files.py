@@ -234,6 +234,8 @@ STAGES = [
     ("turbodata.load.batch_reading", None, "read_raw", "batch: read CSV"),
     ("turbodata.load.batch_reading", None, "convert_chunk", "batch: convert values"),
     ("turbodata.dialects.base", "Dialect", "insert_batch", "batch: insert rows"),
+    ("turbodata.load.batch_writing", None, "upsert_unstaged", "unstaged: count + upsert"),
+    ("turbodata.load.batch_writing", "BatchWriter", "_read_small", "unstaged: read whole"),
     ("turbodata.load.changes", "Staging", "__init__", "staging: create"),
     ("turbodata.load.changes", "Staging", "add", "staging: add rows"),
     ("turbodata.load.changes", "Staging", "keep_winners", "staging: keep winners"),

@@ -5,6 +5,7 @@ fails."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,3 +138,31 @@ def test_an_unstaged_upsert_that_fails_leaves_nothing_and_the_rerun_loads_it_onc
     assert rerun.ok and rerun.tables["t"].files_read == 1
     assert (rerun.tables["t"].rows_inserted, rerun.tables["t"].rows_updated) == (1, 3)
     assert len(fetch(sqlite_url, "t")) == 7
+
+
+@pytest.fixture()
+def sqlite_999_parameters() -> Iterator[None]:
+    """SQLite before 3.32 (Ubuntu 20.04's 3.31, Debian 10) binds at most 999 parameters."""
+
+    def limit(dbapi_connection: object, _record: object) -> None:
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+
+    sa.event.listen(sa.engine.Engine, "connect", limit)
+    yield
+    sa.event.remove(sa.engine.Engine, "connect", limit)
+
+
+@pytest.mark.usefixtures("sqlite_999_parameters")
+def test_a_thousand_keys_are_counted_in_slices_an_older_sqlite_binds(
+    tmp_path: Path, statements: list[str]
+) -> None:
+    lake = ChangeLake(tmp_path / "lake")
+    lake.folder([row(1, 1, 1, "first")])
+    lake.folder([row(n, 2, 2, f"r{n}") for n in range(1, 1001)])  # 1,000 rows, keys once
+
+    summary = migrate(lake.root, f"sqlite:///{tmp_path / 'db.sqlite'}")
+
+    assert summary.ok, summary.tables["t"].error  # was: "too many SQL variables"
+    assert staged(statements) == 0
+    assert (summary.tables["t"].rows_inserted, summary.tables["t"].rows_updated) == (1000, 1)

@@ -218,7 +218,7 @@ def upsert_unstaged(
         return None
     columns = _with_delete_form(columns, types)
     absent = tuple(c.name for c in target.columns if c.name not in types)
-    found = conn.execute(_count_found(target, columns.key), {"keys": keys}).scalar_one()
+    found = _count_found(conn, target, columns.key, keys)
     touched = dialect.upsert_rows(
         conn, target, batches, list(types.values()), columns.key, newer_condition(columns), absent
     )
@@ -252,8 +252,23 @@ def _with_delete_form(columns: ChangeColumns, types: dict[str, SqlType]) -> Chan
     return columns
 
 
+# parameters in one statement: SQLite before 3.32 (Ubuntu 20.04, Debian 10) binds at most 999
+MAX_PARAMETERS = 900
+
+
+def _count_found(
+    conn: Connection, target: sa.Table, key: tuple[str, ...], keys: list[object]
+) -> int:
+    """How many of `keys` the table holds, asked in slices of at most MAX_PARAMETERS values."""
+    statement, step = _keys_found(target, key), max(1, MAX_PARAMETERS // len(key))
+    return sum(
+        conn.execute(statement, {"keys": keys[start : start + step]}).scalar_one()
+        for start in range(0, len(keys), step)
+    )
+
+
 @functools.lru_cache(maxsize=256)
-def _count_found(target: sa.Table, key: tuple[str, ...]) -> sa.Select:
+def _keys_found(target: sa.Table, key: tuple[str, ...]) -> sa.Select:
     """How many of the keys bound as `keys` the table holds."""
     keys = sa.bindparam("keys", expanding=True)
     held = sa.tuple_(*(target.c[k] for k in key)) if len(key) > 1 else target.c[key[0]]
