@@ -583,3 +583,48 @@ def test_a_column_replaced_in_a_later_folder_fails_unless_the_override_file_says
     rows = {str(r["Id"]): (r["x"], r["d"]) for r in fetch(db_url, "t")}
     assert rows == {guid(1): ("x1", None), guid(2): (None, "v2")}
     assert migrate(lake.root, db_url).ok  # loaded: no batch to load is replaced any more
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "rows"),
+    [
+        pytest.param(
+            attribute("code", "decimal", precision=10, scale=2),
+            attribute("code", "int64"),
+            ["1.50", "2.00", "3.00"],
+            id="decimal-then-int64",
+        ),
+        pytest.param(
+            attribute("code", "int64"),
+            attribute("code", "decimal", precision=10, scale=2),
+            ["1.00", "2.00", "3.00"],
+            id="int64-then-decimal",
+        ),
+        pytest.param(
+            attribute("code", "decimal", precision=10, scale=2),
+            attribute("code", "decimal", precision=12, scale=4),
+            ["1.5000", "2.0000", "3.0000"],
+            id="more-fraction-digits",
+        ),
+    ],
+)
+def test_a_number_key_whose_declared_type_changes_keeps_one_row_per_number(
+    tmp_path: Path, db_url: str, before: dict, after: dict, rows: list[str]
+) -> None:
+    """SQLite keeps decimals as text: `2` or `2.0000` beside the table's `2.00` were a second
+    row for key 2, with the run succeeding."""
+    lake, name = LakeBuilder(tmp_path / "lake"), attribute("name", "string", 20)
+    first = "1.5,a\n2,b\n" if before.get("dataType") == "decimal" else "1,a\n2,b\n"
+    lake.folder("2025-01-01T10.00.00Z", {"t": [before, name]}, {"t/0.csv": first})
+    options = LoadOptions(keys={"t": ["code"]})
+    assert migrate(lake.root, db_url, options=options).ok
+    lake.folder("2025-01-01T10.01.00Z", {"t": [after, name]}, {"t/0.csv": "2,c\n3,d\n"})
+
+    summary = migrate(lake.root, db_url, options=options)
+
+    assert summary.ok, summary.to_dict()
+    assert (summary.tables["t"].rows_inserted, summary.tables["t"].rows_updated) == (1, 1)
+    stored = sorted((str(r["code"]), r["name"]) for r in fetch(db_url, "t"))
+    if db_url.startswith("sqlite"):  # the text itself: one form per number
+        assert [code for code, _ in stored] == rows
+    assert [n for _, n in stored] == (["a", "c", "d"])

@@ -140,11 +140,12 @@ class Dialect:
         table: sa.Table,
         columns: list[sa.Column],
         old: dict[str, SqlType],
+        new: dict[str, SqlType],
         key_pending: bool = False,
     ) -> list[str]:
         """Statements giving `columns` (already holding their wider types) their new type;
-        `old` holds their current types. `key_pending`: the table was created without its
-        key, which `add_key_sql` adds once the first load's rows are in."""
+        `old` holds their current types, `new` the table's after. `key_pending`: the table was
+        created without its key, which `add_key_sql` adds once the first load's rows are in."""
         prep = sql.identifier_preparer
         return [
             f"ALTER TABLE {prep.format_table(table)} ALTER COLUMN {prep.quote(column.name)} "

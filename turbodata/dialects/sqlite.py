@@ -20,7 +20,7 @@ from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.types import TypeEngine
 
 from turbodata.dialects.base import DeclaredType, Dialect, Newer
-from turbodata.types.sql import Kind, SqlType
+from turbodata.types.sql import INTEGER_ORDER, Kind, SqlType
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -107,6 +107,7 @@ class SQLiteDialect(Dialect):
         table: sa.Table,
         columns: list[sa.Column],
         old: dict[str, SqlType],
+        new: dict[str, SqlType],
         key_pending: bool = False,
     ) -> list[str]:
         # SQLite has no ALTER COLUMN: rebuild the table with the wider declared types
@@ -122,10 +123,13 @@ class SQLiteDialect(Dialect):
             schema=table.schema,
         )
         names = ", ".join(prep.quote(c.name) for c in table.columns)
+        values = ", ".join(
+            _at_scale(prep.quote(c.name), old.get(c.name), new.get(c.name)) for c in table.columns
+        )
         statements = [
             str(sa.schema.CreateTable(rebuilt).compile(dialect=sql)).strip(),
             f"INSERT INTO {prep.format_table(rebuilt)} ({names}) "
-            f"SELECT {names} FROM {prep.format_table(table)}",
+            f"SELECT {values} FROM {prep.format_table(table)}",
             f"DROP TABLE {prep.format_table(table)}",
             f"ALTER TABLE {prep.format_table(rebuilt)} RENAME TO {prep.quote(table.name)}",
         ]
@@ -181,6 +185,24 @@ class SQLiteDialect(Dialect):
     ) -> int:
         """`executemany` of INSERT … ON CONFLICT on the driver's cursor (`sqlite_rows`)."""
         return sqlite_rows().upsert(conn, target, batches, types, key, newer, absent)
+
+
+def _at_scale(quoted: str, old: SqlType | None, new: SqlType | None) -> str:
+    """A column's values for the rebuilt table: a decimal widened to more fraction digits, or
+    an integer column become a decimal, as text at the new scale (`2.00` → `2.0000`, 2 →
+    `2.00`), the one form every later value takes; else as they are. Why: decimals are
+    stored as text, and `2.00` beside `2.0000` would be two keys (and two rows) of one
+    number. Written with text functions only: exact whatever the digits."""
+    if new is None or old is None or new.kind is not Kind.DECIMAL or not new.scale:
+        return quoted
+    if old.kind not in (*INTEGER_ORDER, Kind.BOOLEAN, Kind.DECIMAL) or old == new:
+        return quoted
+    text, zeros = f"CAST({quoted} AS TEXT)", "0" * new.scale
+    digits = f"length({text}) - instr({text}, '.')"  # fraction digits it has
+    return (
+        f"CASE WHEN instr({text}, '.') = 0 THEN {text} || '.{zeros}'"
+        f" ELSE {text} || substr('{zeros}', 1, {new.scale} - ({digits})) END"
+    )
 
 
 def sqlite_rows() -> ModuleType:

@@ -163,7 +163,7 @@ def plan_table(
     statements = [dialect.add_column_sql(sql, table, table.c[column]) for column in added]
     if widened:
         columns = [table.c[c] for c in widened]
-        statements += dialect.widen_columns_sql(sql, table, columns, existing, key_later)
+        statements += dialect.widen_columns_sql(sql, table, columns, existing, merged, key_later)
     return TablePlan(table, merged, tuple(key), added=added, widened=widened, statements=statements)
 
 

@@ -75,8 +75,22 @@ class BatchTypes:
                 types[name] = existing[name]
                 if existing[name].kind in NUMERIC_KINDS:
                     strict.add(name)
+        for name in (existing.keys() & types.keys()) - self.inferred:
+            types[name] = _in_decimal_form(existing[name], types[name])
         types = _existing_guids_kept(types, self.maybe_guid, existing)
         return BatchTypes(types, self.inferred, self.maybe_guid, frozenset(strict))
+
+
+def _in_decimal_form(existing: SqlType, declared: SqlType) -> SqlType:
+    """A declared number read as the decimal column the table has (widened to hold both):
+    its values then take the column's scale, `2` as `2.00`, as the table's rows have it
+    (SQLite keeps decimals as text, where `2` and `2.00` are two keys of one number)."""
+    if existing.kind is not Kind.DECIMAL or declared.kind not in NUMERIC_KINDS:
+        return declared
+    try:
+        return widen(existing, declared)
+    except IncompatibleType:
+        return declared  # the schema check refuses it
 
 
 def _existing_guids_kept(
