@@ -227,8 +227,11 @@ def test_a_sub_manifest_gone_from_the_lake_fails_the_run_instead_of_leaving_its_
     lake.write("t/T/1.csv", "k1,new\n")
     (lake.root / "t/t.manifest.cdm.json").unlink()  # the root manifest still names it
 
+    lake.write("u/U/1.csv", "k1,new\n")
+
     summary = migrate(lake.root, sqlite_url)
 
     assert not summary.ok and summary.status == "failed"
     assert any("t/t.manifest.cdm.json: not found" in p for p in summary.problems)
     assert stored(sqlite_url, "T") == [("k1", "old")]  # as it was, and said so
+    assert stored(sqlite_url, "U") == [("k1", "new")]  # the other sub-manifest's table loads

@@ -570,7 +570,7 @@ def _manifest_snapshot(lake: Lake, manifest_paths: list[str]) -> LakePlan:
     tables unchanged, without a word)."""
     plan = LakePlan("cdm manifest")
     model, failed = manifest.load_manifests(lake, manifest_paths)
-    for manifest_path, error in failed:  # nothing is loaded from one half read
+    for manifest_path, error in failed:  # fails the run (a half-read root adds no table)
         plan.problems.append(Problem(None, error, file=manifest_path))
     plan.warn(*model.warnings)
     if model.tables:

@@ -59,7 +59,7 @@ def load_manifests(lake: Lake, paths: Sequence[str]) -> tuple[Model, list[tuple[
     """Every root manifest of `paths`, with what each declares, as one model; a manifest
     another one reached as its sub-manifest is read once. A manifest that cannot be read
     adds none of its tables (nothing is loaded from one half read) and is returned with its
-    error."""
+    error; so is a sub-manifest named but absent, whose manifest keeps its other tables."""
     reader = _Reader(lake)
     failed: list[tuple[str, str]] = []
     for path in paths:
@@ -71,6 +71,7 @@ def load_manifests(lake: Lake, paths: Sequence[str]) -> tuple[Model, list[tuple[
         except SchemaUnavailable as error:
             reader.tables.discard(set(reader.tables) - before)
             failed.append((path, str(error)))
+    failed += reader.absent
     return Model(reader.tables, paths[0], tuple(reader.warnings)), failed
 
 
@@ -123,6 +124,8 @@ class _Reader:
     tables: Tables = field(default_factory=Tables)
     warnings: list[str] = field(default_factory=list)
     manifests_read: set[str] = field(default_factory=set)
+    # sub-manifests named but absent: (the manifest naming it, the message)
+    absent: list[tuple[str, str]] = field(default_factory=list)
     documents: dict[str, Any] = field(default_factory=dict)
     schemas: dict[tuple[str, str | None], TableSchema] = field(default_factory=dict)
 
@@ -163,12 +166,19 @@ class _Reader:
             return
         try:
             manifest = self.document(path)
-        except (FileNotFoundError, SchemaUnavailable) as error:  # absent, or there but
-            # unreadable (being rewritten, cut short): its tables would silently drop out of
-            # the run and stay as they were, so the run stops here
-            raise SchemaUnavailable(
-                f"{referrer}: sub-manifest {error}: the tables it declares cannot be loaded"
-            ) from error
+        except FileNotFoundError as error:  # its tables cannot be known: the run fails (its
+            # tables would otherwise stay as they were, unsaid), the others load
+            self.absent.append(
+                (
+                    referrer,
+                    f"{referrer}: sub-manifest {error}: the tables it"
+                    " declares are not loaded (the other manifests' tables are)",
+                )
+            )
+            return
+        except SchemaUnavailable as error:  # there but unreadable (being rewritten, cut
+            # short): its tables would silently drop out of the run, so the run stops here
+            raise SchemaUnavailable(f"{referrer}: sub-manifest {error}") from error
         if isinstance(manifest, dict):
             self.read_manifest(path, manifest)
 
