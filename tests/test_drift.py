@@ -628,3 +628,71 @@ def test_a_number_key_whose_declared_type_changes_keeps_one_row_per_number(
     if db_url.startswith("sqlite"):  # the text itself: one form per number
         assert [code for code, _ in stored] == rows
     assert [n for _, n in stored] == (["a", "c", "d"])
+
+
+def test_a_column_dropped_in_one_folder_and_another_appended_in_a_later_one_loads(
+    tmp_path: Path, db_url: str
+) -> None:
+    """`x` leaves the metadata in a folder without rows of `t`; `d` is appended later: every
+    row of the later folder was written after `x` left, and loads by position."""
+    lake = LakeBuilder(tmp_path / "lake")
+    other = {"u": [ID]}
+    lake.folder("2025-01-01T00.00.00Z", {"t": OLD_ERA, **other}, {"t/1.csv": f"{guid(1)},a1,x1\n"})
+    lake.folder("2025-01-01T00.05.00Z", {"t": OLD_ERA[:2], **other}, {"u/1.csv": f"{guid(9)}\n"})
+    lake.folder("2025-01-01T00.10.00Z", {"t": NEW_ERA, **other}, {"t/1.csv": f"{guid(2)},a2,d2\n"})
+
+    summary = migrate(lake.root, db_url)
+
+    assert summary.ok, summary.to_dict()
+    rows = {str(r["Id"]): (r["x"], r["d"]) for r in fetch(db_url, "t")}
+    assert rows == {guid(1): ("x1", None), guid(2): (None, "d2")}
+
+
+def test_the_first_folder_left_by_retention_is_not_judged_against_the_tables_columns(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.folder("2025-01-01T00.00.00Z", {"t": OLD_ERA}, {"t/1.csv": f"{guid(1)},a1,x1\n"})
+    lake.folder("2025-01-01T00.05.00Z", {"t": OLD_ERA[:2]}, {"t/1.csv": f"{guid(2)},a2\n"})
+    assert migrate(lake.root, db_url).ok
+    for folder in ("2025-01-01T00.00.00Z", "2025-01-01T00.05.00Z"):  # retention
+        shutil.rmtree(lake.root / folder)
+    lake.folder("2025-01-01T00.10.00Z", {"t": NEW_ERA}, {"t/1.csv": f"{guid(3)},a3,d3\n"})
+
+    assert migrate(lake.root, db_url).ok
+
+
+def test_a_snapshot_with_a_header_row_names_its_columns_and_loads(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake, part = LakeBuilder(tmp_path / "lake"), "t/2024.csv"
+
+    def write(columns: list[dict], text: str) -> None:
+        model = json.loads(model_json([entity("t", columns, [part])]))
+        model["entities"][0]["partitions"][0]["fileFormatSettings"]["columnHeaders"] = True
+        lake.write("model.json", json.dumps(model))
+        lake.write(part, text)
+
+    write(OLD_ERA, f"Id,a,x\n{guid(1)},a1,x1\n")
+    assert migrate(lake.root, db_url).ok
+    write(NEW_ERA, f"Id,a,d\n{guid(1)},a1,d1\n")
+
+    summary = migrate(lake.root, db_url)
+
+    assert summary.ok, summary.to_dict()
+    assert [(r["x"], r["d"]) for r in fetch(db_url, "t")] == [(None, "d1")]
+
+
+def test_a_replaced_column_fails_the_dry_run_too_and_its_way_out_is_a_valid_override(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.folder("2025-01-01T00.00.00Z", {"t": OLD_ERA}, {"t/1.csv": f"{guid(1)},a1,x1\n"})
+    lake.folder("2025-01-01T00.05.00Z", {"t": NEW_ERA}, {"t/1.csv": f"{guid(2)},a2,v2\n"})
+
+    planned = migrate(lake.root, sqlite_url, dry_run=True)
+
+    assert planned.tables["t"].status == "failed"
+    advice = planned.tables["t"].error.rsplit("`", 2)[-2]  # the override the message gives
+    renamed = LoadOptions(overrides=parse_overrides(advice, "types.yaml"))
+    assert migrate(lake.root, sqlite_url, options=renamed).ok

@@ -205,6 +205,9 @@ class TableBatch:
     watermark: str | None = None  # … and what the ledger records when it is applied
     # files its folder's metadata lists for the table that are not in the lake
     missing: tuple[str, ...] = ()
+    # an incremental folder's: the table's columns as the metadata of the folder before it
+    # (with or without rows of the table) has them; None: no folder before it in the lake
+    previous_columns: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -340,6 +340,7 @@ def _incremental(
     if in_progress_time is not None:
         starts.add(in_progress_time)
     newest: tuple[str, Model | None, dict[str, FileInfo]] | None = None
+    described: dict[str, tuple[str, ...]] = {}  # table → its columns in the last folder read
     for name in ordered:
         time = folder_time(name)
         if in_progress_time and time and time >= in_progress_time:
@@ -388,7 +389,10 @@ def _incremental(
         except OSError as error:
             _stop_at(plan, name, f"{name} cannot be listed ({error})")
             break
-        plan.batches += _folder_batches(lake, name, model, files, plan)
+        batches = _folder_batches(lake, name, model, files, plan)
+        plan.batches += [replace(b, previous_columns=described.get(b.table)) for b in batches]
+        described |= {t: tuple(s.column_names) for t, s in model.tables.items()}
+        described |= {b.table: tuple(b.schema.column_names) for b in batches}
         optionsets = _optionset_files(files, name)
         if optionsets:
             newest = (name, model, optionsets)

@@ -150,6 +150,9 @@ class TableLoader:
         gone = ledger.gone_from_snapshot(batches, history.loaded)
         todo = [(batch, ledger.files_to_load(batch, history.loaded, gone)) for batch in batches]
         todo = [(batch, files) for batch, files in todo if files]
+        pending = {batch.batch_id for batch, _ in todo}
+        table_columns = self._column_order(result.name)
+        _refuse_replaced_columns(batches, table_columns, pending, self.options.overrides)
         plans = self._table_plans([batch for batch, _ in todo], declared_types)
         for (batch, files), table_plan in zip(todo, plans, strict=True):
             result.ddl += table_plan.statements
@@ -532,17 +535,23 @@ def _refuse_replaced_columns(
     pending: set[str],
     overrides: Overrides,
 ) -> None:
-    """A batch still to load whose metadata has a new column where the previous batch's
-    (the first batch: the table's) had one that is gone from it: `x` dropped at the end and
-    `d` appended, or `x` renamed `d`. The metadata cannot tell the two apart, and rows
-    written before the change have the same width: bound by position, their `x` values would
-    load as `d`, silently. The table fails, unless the override file says `_renamed: {x: d}`.
+    """A batch still to load whose metadata has a new column where the metadata before had
+    one that is gone from it: `x` dropped at the end and `d` appended, or `x` renamed `d`.
+    The metadata cannot tell the two apart, and rows written before the change have the same
+    width: bound by position, their `x` values would load as `d`, silently. The table fails,
+    unless the override file says `_renamed: {x: d}`.
+
+    Before an incremental folder: the folder before it in the lake (`previous_columns`; none
+    left by retention: not checked). Before a snapshot: the table's columns (its files keep
+    the rows of every schema they were written with). Headerless CSV only: a header row
+    names its columns, and typed files bind by name.
     """
     previous = table_columns
     for batch in batches:
         names = batch.schema.column_names
-        if previous is not None and batch.source is None and batch.batch_id in pending:
-            for position, old, new in _replaced(previous, names):
+        before = batch.previous_columns if batch.mode is LoadMode.APPEND else previous
+        if before is not None and batch.batch_id in pending and _bound_by_position(batch):
+            for position, old, new in _replaced(list(before), names):
                 if not overrides.renamed(batch.table, old, new):
                     raise schema.SchemaConflict(
                         f"{batch.batch_id}: column {old!r} at position {position} is now"
@@ -550,9 +559,17 @@ def _refuse_replaced_columns(
                         " Rows written before the change have the same width, and their"
                         f" {old!r} values would load as {new!r}. Where {old!r} was renamed,"
                         f" or every row still to load was written with {new!r}, say so in"
-                        f" the override file (--types): {batch.table}: _renamed: {{{old}: {new}}}"
+                        " the override file (--types FILE), then run again:"
+                        f" `{batch.table}: {{_renamed: {{{old}: {new}}}}}`"
                     )
         previous = names
+
+
+def _bound_by_position(batch: TableBatch) -> bool:
+    """The batch's values are bound to columns by their position in the metadata."""
+    headerless = not all(data_file.dialect.header for data_file in batch.files)
+    snapshot_or_folder = batch.mode in (LoadMode.APPEND, LoadMode.SNAPSHOT)
+    return batch.source is None and snapshot_or_folder and headerless
 
 
 def _replaced(previous: list[str], names: list[str]) -> list[tuple[int, str, str]]:
