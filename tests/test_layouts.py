@@ -756,3 +756,28 @@ def test_a_nested_entity_documents_files_load_into_its_own_table_only(tmp_path: 
         "GeneralJournalEntry": [f"{outer}/GENERALJOURNALENTRY_00001.csv"],
         "SubTable": [f"{outer}/Sub/SubTable/SUBTABLE_00001.csv"],
     }
+
+
+def test_url_locations_and_pattern_matches_of_one_entity_each_resolve(tmp_path: Path) -> None:
+    """A URL carries the container above the lake root, a pattern's match is a lake path:
+    one count of leading segments to drop would miss one or the other."""
+    lake = LakeBuilder(tmp_path)
+    lake.write("T.cdm.json", _entity_document("T"))
+    lake.write("T/a.csv", ROW)
+    lake.write("T/extra/b.csv", ROW.replace("1,1", "2,2"))
+    declared = {
+        "type": "LocalEntity",
+        "entityName": "T",
+        "entityPath": "T.cdm.json/T",
+        "dataPartitions": [{"location": "https://acct.dfs.core.windows.net/container/T/a.csv"}],
+        "dataPartitionPatterns": [{"name": "p", "rootLocation": "T/extra", "globPattern": "*.csv"}],
+    }
+    lake.write("default.manifest.cdm.json", json.dumps({"entities": [declared]}))
+
+    plan = discover(LocalLake(tmp_path))
+
+    assert plan.problems == []
+    assert sorted(f.info.path for b in plan.batches for f in b.files) == [
+        "T/a.csv",
+        "T/extra/b.csv",
+    ]

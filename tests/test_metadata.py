@@ -718,7 +718,7 @@ def test_explicit_partitions_namespaced_location_and_entity_schema(
     assert first.partitions == (Partition("dataFiles/2015/May/cohort001.csv", None, CsvDialect()),)
     assert first.patterns == (PartitionPattern("cdm/test location", regex="\\s*"),)
     assert first.problem == "entity document not found: cdm/testPath"
-    assert second.partitions == (Partition("cdm/test location2/b.csv"),)
+    assert second.partitions == (Partition("cdm/test location2/b.csv", listed=True),)
     assert second.patterns == (PartitionPattern("cdm/test location2", glob="/*.csv"),)
     assert second.problem == "entity document not found: cdm/testPath2"
 
@@ -1082,7 +1082,7 @@ def test_incremental_pattern_without_type_and_invalid_regex_warn(tmp_path: Path)
         },
     )
     model = load_manifest(lake, "m.manifest.cdm.json")
-    assert model.tables["T"].partitions == (Partition("T/1.csv"),)
+    assert model.tables["T"].partitions == (Partition("T/1.csv", listed=True),)
     assert model.tables["T"].patterns[1] == PartitionPattern("T", glob="*.csv", incremental=None)
     assert len(model.warnings) == 2
     assert "incremental pattern without is.partition.incremental type" in model.warnings[0]

@@ -74,6 +74,8 @@ class Partition:
     location: str
     name: str | None = None
     dialect: CsvDialect = field(default_factory=CsvDialect)
+    # a lake path found by listing the lake (a partition pattern's match): taken as it is
+    listed: bool = False
 
 
 @dataclass(frozen=True)

@@ -832,9 +832,9 @@ def _partition_files(
     when the caller asks for many folders of the same files."""
     chosen: dict[str, DataFile] = {}
     missing: list[str] = []
-    drop = _drop([p.location for p in schema.partitions], files)
+    drop = _drop([p.location for p in schema.partitions if not p.listed], files)
     for partition in schema.partitions:
-        info = _file_at(partition.location, files, drop)
+        info = _file_at(partition.location, files, 0 if partition.listed else drop)
         if info is None:
             plan.warn(f"{schema.name}: listed partition not found: {partition.location}")
             missing.append(partition.location)

@@ -297,7 +297,7 @@ class _Reader:
                     f"{where}: invalid regularExpression {pattern.regex!r}: {error}"
                 )
                 continue
-            yield from (Partition(path, None, pattern.dialect) for path in paths)
+            yield from (Partition(path, None, pattern.dialect, listed=True) for path in paths)
 
 
 def _document_entity(
