@@ -660,6 +660,8 @@ def test_the_first_folder_left_by_retention_is_not_judged_against_the_tables_col
     lake.folder("2025-01-01T00.10.00Z", {"t": NEW_ERA}, {"t/1.csv": f"{guid(3)},a3,d3\n"})
 
     assert migrate(lake.root, db_url).ok
+    rows = {str(r["Id"]): (r["x"], r["d"]) for r in fetch(db_url, "t")}
+    assert rows == {guid(1): ("x1", None), guid(2): (None, None), guid(3): (None, "d3")}
 
 
 def test_a_snapshot_with_a_header_row_names_its_columns_and_loads(
@@ -696,3 +698,24 @@ def test_a_replaced_column_fails_the_dry_run_too_and_its_way_out_is_a_valid_over
     advice = planned.tables["t"].error.rsplit("`", 2)[-2]  # the override the message gives
     renamed = LoadOptions(overrides=parse_overrides(advice, "types.yaml"))
     assert migrate(lake.root, sqlite_url, options=renamed).ok
+
+
+def test_an_integer_declared_for_a_decimal_column_is_read_as_that_decimal(
+    tmp_path: Path, db_url: str
+) -> None:
+    """The table's column is the type the value goes into: `2.5` fits `DECIMAL(10,2)` exactly,
+    so it loads as `2.50` (an integer column would reject it)."""
+    lake = LakeBuilder(tmp_path / "lake")
+    amount = attribute("amount", "decimal", precision=10, scale=2)
+    lake.folder("2025-01-01T00.00.00Z", {"t": [ID, amount]}, {"t/1.csv": f"{guid(1)},1.5\n"})
+    lake.folder(
+        "2025-01-01T00.05.00Z",
+        {"t": [ID, attribute("amount", "int64")]},
+        {"t/1.csv": f"{guid(2)},2.5\n{guid(3)},3\n"},
+    )
+
+    summary = migrate(lake.root, db_url)
+
+    assert summary.ok and summary.tables["t"].rows_rejected == 0, summary.to_dict()
+    amounts = sorted(str(r["amount"]) for r in fetch(db_url, "t"))
+    assert amounts == ["1.50", "2.50", "3.00"]

@@ -22,6 +22,7 @@ from turbodata.metadata.manifest import (
     find_entity_documents,
     load_entity_document,
     load_manifest,
+    load_manifests,
     pattern_files,
 )
 from turbodata.metadata.model_json import (
@@ -1087,3 +1088,26 @@ def test_incremental_pattern_without_type_and_invalid_regex_warn(tmp_path: Path)
     assert len(model.warnings) == 2
     assert "incremental pattern without is.partition.incremental type" in model.warnings[0]
     assert "invalid regularExpression '(unclosed'" in model.warnings[1]
+
+
+def test_an_absent_sub_manifest_is_reported_and_the_other_tables_are_kept(tmp_path: Path) -> None:
+    lake = fno_tree(tmp_path)
+    root = tmp_path / "Tables/Tables.manifest.cdm.json"
+    manifest = json.loads(root.read_text())
+    manifest["subManifests"].append(
+        {"manifestName": "Gone", "definition": "Gone/G.manifest.cdm.json"}
+    )
+    root.write_text(json.dumps(manifest))
+
+    model, failed = load_manifests(lake, ["Tables/Tables.manifest.cdm.json"])
+
+    assert list(model.tables) == ["CustTable", "VendTable", "Core"]
+    assert failed == [
+        (
+            "Tables/Tables.manifest.cdm.json",
+            "Tables/Tables.manifest.cdm.json: sub-manifest Tables/Gone/G.manifest.cdm.json: not"
+            " found: the tables it declares are not loaded (the other manifests' tables are)",
+        )
+    ]
+    with pytest.raises(SchemaUnavailable, match=r"Gone/G\.manifest\.cdm\.json: not found"):
+        load_manifest(lake, "Tables/Tables.manifest.cdm.json")

@@ -226,7 +226,6 @@ def test_a_sub_manifest_gone_from_the_lake_fails_the_run_instead_of_leaving_its_
     assert migrate(lake.root, sqlite_url).ok
     lake.write("t/T/1.csv", "k1,new\n")
     (lake.root / "t/t.manifest.cdm.json").unlink()  # the root manifest still names it
-
     lake.write("u/U/1.csv", "k1,new\n")
 
     summary = migrate(lake.root, sqlite_url)

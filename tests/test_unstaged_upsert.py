@@ -166,3 +166,24 @@ def test_a_thousand_keys_are_counted_in_slices_an_older_sqlite_binds(
     assert summary.ok, summary.tables["t"].error  # was: "too many SQL variables"
     assert staged(statements) == 0
     assert (summary.tables["t"].rows_inserted, summary.tables["t"].rows_updated) == (1000, 1)
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        pytest.param([row(n, 2, 2, f"r{n}") for n in range(1, 1002)], id="1,001 rows"),
+        pytest.param([row(1, 2, 2, "x" * 50), row(2, 2, 2, "y" * (1 << 20))], id="over 1 MB"),
+    ],
+)
+def test_a_batch_over_the_limits_is_staged(
+    tmp_path: Path, statements: list[str], rows: list[dict]
+) -> None:
+    lake = ChangeLake(tmp_path / "lake")
+    lake.folder([row(1, 1, 1, "first")])
+    lake.folder(rows)
+
+    summary = migrate(lake.root, f"sqlite:///{tmp_path / 'db.sqlite'}")
+
+    assert summary.ok, summary.to_dict()
+    assert staged(statements) == 1
+    assert summary.tables["t"].rows_updated == 1

@@ -390,17 +390,29 @@ def _on_conflict_statement(
     if in_key_order:
         rows = rows.order_by(*(staging.c[k] for k in key))
     statement = insert(target).from_select(list(names), rows)
-    updates = {n: statement.excluded[n] for n in names if n not in key} | dict.fromkeys(absent)
-    if updates:
-        statement = statement.on_conflict_do_update(
-            index_elements=list(key), set_=updates, where=newer(statement.excluded, target.c)
-        )
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=list(key))
+    statement = _on_conflict(statement, target, names, key, newer, absent)
     return statement.execution_options(preserve_rowcount=True)
 
 
-@functools.lru_cache(maxsize=256)  # one per table and columns (see changes.staging_table)
+def _on_conflict(
+    statement: Any,
+    target: sa.Table,
+    names: tuple[str, ...],
+    key: tuple[str, ...],
+    newer: Newer,
+    absent: tuple[str, ...],
+) -> Any:
+    """`statement` (an INSERT) updating the row of its key where it is newer, else nothing;
+    `absent` columns set to NULL by the update."""
+    updates = {n: statement.excluded[n] for n in names if n not in key} | dict.fromkeys(absent)
+    if not updates:
+        return statement.on_conflict_do_nothing(index_elements=list(key))
+    return statement.on_conflict_do_update(
+        index_elements=list(key), set_=updates, where=newer(statement.excluded, target.c)
+    )
+
+
+@functools.lru_cache(maxsize=256)  # one per target table and columns
 def on_conflict_rows_sql(
     insert: Callable[[sa.Table], Any],
     sql: SqlDialect,
@@ -418,14 +430,7 @@ def on_conflict_rows_sql(
         n: sa.bindparam(f"_turbodata_{i}", None, type_=target.c[n].type)
         for i, n in enumerate(names)
     }
-    statement = insert(target).values(values)
-    updates = {n: statement.excluded[n] for n in names if n not in key} | dict.fromkeys(absent)
-    if updates:
-        statement = statement.on_conflict_do_update(
-            index_elements=list(key), set_=updates, where=newer(statement.excluded, target.c)
-        )
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=list(key))
+    statement = _on_conflict(insert(target).values(values), target, names, key, newer, absent)
     compiled = statement.compile(dialect=sql, compile_kwargs={"render_postcompile": True})
     order = compiled.positiontup or []
     positions = tuple(columns.get(p) for p in order)

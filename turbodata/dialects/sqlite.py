@@ -184,7 +184,9 @@ class SQLiteDialect(Dialect):
         absent: Sequence[str] = (),
     ) -> int:
         """`executemany` of INSERT … ON CONFLICT on the driver's cursor (`sqlite_rows`)."""
-        return sqlite_rows().upsert(conn, target, batches, types, key, newer, absent)
+        return sqlite_rows().upsert(
+            self.on_conflict_insert, conn, target, batches, types, key, newer, absent
+        )
 
 
 def _at_scale(quoted: str, old: SqlType | None, new: SqlType | None) -> str:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import contextlib
 import math
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from turbodata.dialects.arrow_text import decimal_strings
@@ -54,6 +54,7 @@ def insert(
 
 
 def upsert(
+    insert: Callable[[sa.Table], Any],
     conn: Connection,
     target: sa.Table,
     batches: Sequence[pa.RecordBatch],
@@ -67,7 +68,7 @@ def upsert(
     inserted, or updated where newer)."""
     names = tuple(batches[0].schema.names)
     statement, positions, constants = on_conflict_rows_sql(
-        sqlite_insert, conn.dialect, target, names, tuple(key), newer, tuple(absent)
+        insert, conn.dialect, target, names, tuple(key), newer, tuple(absent)
     )
     rows: list[tuple[object, ...]] = []
     for batch in batches:

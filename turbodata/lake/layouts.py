@@ -340,7 +340,7 @@ def _incremental(
     if in_progress_time is not None:
         starts.add(in_progress_time)
     newest: tuple[str, Model | None, dict[str, FileInfo]] | None = None
-    described: dict[str, tuple[str, ...]] = {}  # table → its columns in the last folder read
+    columns_before: dict[str, tuple[str, ...]] = {}  # table → its columns in the last folder read
     for name in ordered:
         time = folder_time(name)
         if in_progress_time and time and time >= in_progress_time:
@@ -390,9 +390,10 @@ def _incremental(
             _stop_at(plan, name, f"{name} cannot be listed ({error})")
             break
         batches = _folder_batches(lake, name, model, files, plan)
-        plan.batches += [replace(b, previous_columns=described.get(b.table)) for b in batches]
-        described |= {t: tuple(s.column_names) for t, s in model.tables.items()}
-        described |= {b.table: tuple(b.schema.column_names) for b in batches}
+        plan.batches += [replace(b, previous_columns=columns_before.get(b.table)) for b in batches]
+        columns_before |= {t: tuple(s.column_names) for t, s in model.tables.items()}
+        # a table missing from the folder's model.json was read with its trickle-feed schema
+        columns_before |= {b.table: tuple(b.schema.column_names) for b in batches}
         optionsets = _optionset_files(files, name)
         if optionsets:
             newest = (name, model, optionsets)
@@ -599,7 +600,7 @@ def _entity_documents(lake: Lake) -> LakePlan:
         schema = manifest.load_entity_document(lake, path)
         folder = path[: -len(".cdm.json")]
         name = schema.name if "ChangeFeed" not in path.split("/") else f"{schema.name}_ChangeFeed"
-        located = tuple(Partition(location=p) for p in csvs.get(folder, []))
+        located = tuple(Partition(location=p, listed=True) for p in csvs.get(folder, []))
         schemas.append(replace(schema, name=name, partitions=schema.partitions + located))
     _add_snapshots(plan, _declared_twice(plan, schemas), files)
     return plan
@@ -659,8 +660,8 @@ def _add_snapshots(
 
 
 def _warn_live_files(plan: LakePlan, name: str, files: dict[str, FileInfo]) -> None:
-    live = [p for p in files if p.startswith(f"{name}/") and "/" not in p[len(name) + 1 :]]
-    if csvs := [p for p in live if p.lower().endswith(".csv")]:
+    """Say so when `<name>/` holds CSVs that a root model.json listing no file leaves unread."""
+    if csvs := csvs_by_folder(files).get(name, []):
         plan.warn(
             f"{name}: model.json lists no file of it; its {len(csvs)} CSV file(s) in {name}/"
             " are not read (the live files, written while read: only listed snapshots load)"
@@ -791,10 +792,10 @@ def resolve_location(location: str, files: dict[str, FileInfo]) -> FileInfo | No
     Locations carry the container and sometimes the folders above our lake root, and host
     names change when environments are copied: drop leading segments until a file matches.
     """
-    return _file_at(location, files, _drop([location], files))
+    return _file_at(location, files, _segments_to_drop([location], files))
 
 
-def _drop(locations: list[str], files: dict[str, FileInfo]) -> int | None:
+def _segments_to_drop(locations: list[str], files: dict[str, FileInfo]) -> int | None:
     """The fewest leading segments to drop from a location for it to name a lake file, the
     least over `locations`: a table's listed files share what lies above the lake root, so
     one count serves them all, and a file that is gone is not matched to another file by a
@@ -832,7 +833,7 @@ def _partition_files(
     when the caller asks for many folders of the same files."""
     chosen: dict[str, DataFile] = {}
     missing: list[str] = []
-    drop = _drop([p.location for p in schema.partitions if not p.listed], files)
+    drop = _segments_to_drop([p.location for p in schema.partitions if not p.listed], files)
     for partition in schema.partitions:
         info = _file_at(partition.location, files, 0 if partition.listed else drop)
         if info is None:

@@ -135,6 +135,7 @@ class BatchWriter:
             in_commit_order=reading.batch.mode in (LoadMode.CHANGES, LoadMode.FEED),
             feed=reading.batch.mode is LoadMode.FEED,
         )
+        read_before, rejected_before = result.rows_read, result.rows_rejected
         small = self._read_small(reading, files)
         if small is not None:
             table_plan = self._widen_strings(table_plan, _longest(small))
@@ -142,7 +143,7 @@ class BatchWriter:
                 return
         staging = Staging(self.conn, self.dialect, table_plan.table, staged_types, columns)
         longest: dict[str, int] = {}
-        staged, read_before, rejected_before = 0, result.rows_read, result.rows_rejected
+        staged = 0
         rejected_keys = _RejectedKeys(staging.columns.key, self.dialect.unstorable_text)
         with self.dialect.bulk_insert(self.conn, staging.types) as sink:
             for index, data_file in enumerate(files):
@@ -155,8 +156,7 @@ class BatchWriter:
                 for chunk in chunks:
                     rows += staging.add(sink, chunk.batch, index, chunk.row_numbers)
                     rejected_keys.add(chunk)
-                    for name, length in chunk.max_lengths.items():
-                        longest[name] = max(length, longest.get(name, 0))
+                    _note_lengths(longest, chunk)
                     self.report(result)
                 sink.flush()  # the file's rows are staged before its ledger row
                 self._record_file(reading.batch, data_file, rows, rejects)
@@ -272,9 +272,14 @@ def _longest(read: list[_ReadFile]) -> dict[str, int]:
     longest: dict[str, int] = {}
     for file in read:
         for chunk in file.chunks:
-            for name, length in chunk.max_lengths.items():
-                longest[name] = max(length, longest.get(name, 0))
+            _note_lengths(longest, chunk)
     return longest
+
+
+def _note_lengths(longest: dict[str, int], chunk: TypedChunk) -> None:
+    """`longest` (column → longest string so far) updated with the chunk's."""
+    for name, length in chunk.max_lengths.items():
+        longest[name] = max(length, longest.get(name, 0))
 
 
 def _count(result: TableResult, counts: AppliedCounts) -> None:

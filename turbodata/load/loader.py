@@ -573,11 +573,13 @@ def _bound_by_position(batch: TableBatch) -> bool:
 
 
 def _replaced(previous: list[str], names: list[str]) -> list[tuple[int, str, str]]:
-    """(position from 1, old, new) where `names` has a new column in place of one it lacks."""
+    """(position from 1, old, new) where `names` has a new column in place of one it lacks
+    (names compared ignoring case, as a case-only rename is no new column)."""
+    now, before = {n.casefold() for n in names}, {n.casefold() for n in previous}
     return [
         (position, old, new)
         for position, (old, new) in enumerate(zip(previous, names, strict=False), 1)
-        if old.casefold() != new.casefold() and old not in names and new not in previous
+        if old.casefold() not in now and new.casefold() not in before
     ]
 
 

@@ -20,9 +20,9 @@ class LoadOptions:
     retry_wait: float = 1.0  # seconds before the first retry; doubles up to 30 s
     overrides: Overrides = field(default_factory=Overrides)  # pinned column types
     infer: bool = True  # narrow weakly typed columns from the data
-    # Arrow's pool made jemalloc returning freed pages soon (`read.arrow_memory`), when the
-    # first file is read: the CLI and the HTTP API ask for it (a run that reads no file, a
-    # rerun with nothing new, then never imports Arrow); a library caller's pool is its own
+    # use jemalloc with a short decay for Arrow (`read.arrow_memory`), set when the first file
+    # is read (a run that reads none, a rerun with nothing new, never imports Arrow): the CLI
+    # and the HTTP API ask for it; a library caller's pool stays its own
     lean_arrow_pool: bool = False
 
     def key_for(self, table: str, names: Sequence[str]) -> tuple[str, ...]:

@@ -49,9 +49,12 @@ def load_manifest(lake: Lake, path: str) -> Model:
     entity declaration's schema document (`entityPath` "Doc.cdm.json/Entity" or older
     `entitySchema`), and turn dataPartitions plus dataPartitionPatterns /
     incrementalPartitionPatterns into Partitions by listing the lake (lake.iter_files).
-    FileNotFoundError if `path` does not exist."""
+    FileNotFoundError if `path` does not exist; SchemaUnavailable if a sub-manifest is
+    absent or unreadable (`load_manifests` loads the others' tables and reports those)."""
     reader = _Reader(lake)
     reader.read_manifest(path, reader.root_manifest(path))
+    if reader.absent:
+        raise SchemaUnavailable(reader.absent[0][1])
     return Model(reader.tables, path, tuple(reader.warnings))
 
 

@@ -20,7 +20,10 @@ DECAY_MS = 100  # how long jemalloc keeps freed pages before returning them
 
 def use_lean_pool() -> str:
     """Make jemalloc with a short decay pyarrow's default pool, where pyarrow has it (the
-    Windows wheels do not: their default pool is kept). The backend in use, for the log."""
+    Windows wheels do not: their default pool is kept). The backend in use, for the log.
+    Once per process: a pool already jemalloc is kept as it is (every table's reader asks)."""
+    if pa.default_memory_pool().backend_name == "jemalloc":
+        return "jemalloc"
     try:
         pool = pa.jemalloc_memory_pool()
     except NotImplementedError:

@@ -6,7 +6,9 @@ metadata is weak, found from the batch's values (`TypePass`) — the narrowest t
 one (a string stays a string: postal codes, phone numbers); otherwise the declared CDM type.
 An inferred type never narrows an existing column: when the table's column already holds
 values the new data's type cannot, the column keeps its type, and values that do not fit it
-are rejected (pin the column's type in the override file to choose another).
+are rejected (pin the column's type in the override file to choose another). A number
+(declared or pinned) for a column the table has as a decimal is read as that decimal,
+widened to hold both, so that its values take the column's scale (`reconciled`).
 
 Delta/Parquet string columns (`inference.TYPED_FILE_STRING`) are GUID columns when every
 non-null value is a GUID: a typed file has no GUID type, and the CSV path's metadata declares
@@ -62,7 +64,8 @@ class BatchTypes:
     strict_numbers: frozenset[str] = frozenset()
 
     def reconciled(self, existing: dict[str, SqlType] | None) -> BatchTypes:
-        """Inferred types widened to hold what the table's columns already hold; a typed-file
+        """Inferred types widened to hold what the table's columns already hold; other
+        numbers read as the decimal column the table has (`_in_decimal_form`); a typed-file
         string column the table has as GUID stays GUID."""
         if not existing:
             return self
