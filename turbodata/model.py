@@ -68,7 +68,7 @@ class Partition:
     `location` is a path as far as the metadata can tell: for an absolute URL the URL-decoded
     path without scheme, host, port and query (so it still starts with the container name);
     for a corpus path, the path resolved against the referencing document's folder. Layouts
-    match it against the lake listing (see `layouts.resolve_location`).
+    match it against the lake listing (see `layouts._partition_files`).
     """
 
     location: str

@@ -274,6 +274,8 @@ class Dialect:
     # 0: never. Only where keys that differ as driver values differ to the database (text
     # compared byte for byte) and where `on_conflict_insert` is set.
     unstaged_upsert_rows = 0
+    # … and whose files hold at most this many bytes in all (they are read whole first)
+    unstaged_upsert_bytes = 1 << 20
 
     def upsert_rows(
         self,

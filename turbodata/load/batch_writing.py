@@ -30,10 +30,6 @@ from turbodata.read.reader import RowReject
 from turbodata.summary import TableResult
 from turbodata.types.sql import Kind, SqlType, string_type
 
-# A batch of changes whose files hold at most this many bytes is read whole first: few
-# enough rows (`Dialect.unstaged_upsert_rows`) go into the table without staging.
-UNSTAGED_UPSERT_BYTES = 1 << 20
-
 
 @dataclass
 class BatchWriter:
@@ -209,7 +205,7 @@ class BatchWriter:
         read as they are staged)."""
         if not (self.dialect.unstaged_upsert_rows and applies_changes(reading.batch.mode)):
             return None
-        if sum(f.info.size for f in files) > UNSTAGED_UPSERT_BYTES:
+        if sum(f.info.size for f in files) > self.dialect.unstaged_upsert_bytes:
             return None
         read = []
         for data_file in files:
