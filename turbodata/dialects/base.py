@@ -12,7 +12,7 @@ import functools
 import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -423,10 +423,8 @@ def on_conflict_rows_sql(
     key: tuple[str, ...],
     newer: Newer,
     absent: tuple[str, ...],
-) -> tuple[str, tuple[int | None, ...], tuple[object, ...]]:
-    """`_on_conflict_statement` for one row of parameters, compiled: its text, and for each
-    parameter the position of its value in `names`, or None and the constant it binds (a
-    condition's constants, an IN list's values each)."""
+) -> RowStatement:
+    """`_on_conflict_statement` for one row of parameters, compiled."""
     columns = {f"_turbodata_{i}": i for i in range(len(names))}  # bind name → position
     values = {
         n: sa.bindparam(f"_turbodata_{i}", None, type_=target.c[n].type)
@@ -439,7 +437,17 @@ def on_conflict_rows_sql(
     constants = tuple(None if p in columns else compiled.params[p] for p in order)
     if sorted(p for p in positions if p is not None) != list(range(len(names))):
         raise AssertionError("the upsert does not bind each column once")
-    return compiled.string, positions, constants
+    return RowStatement(compiled.string, positions, constants)
+
+
+class RowStatement(NamedTuple):
+    """A statement run once per row: its text, and for each parameter the position of its
+    value in the row, or None and the constant it binds (a condition's constants, an IN
+    list's values each)."""
+
+    text: str
+    positions: tuple[int | None, ...]
+    constants: tuple[object, ...]
 
 
 def insert_statement(sql: SqlDialect, table: sa.Table, names: Sequence[str]) -> str:

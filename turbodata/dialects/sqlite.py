@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.types import TypeEngine
 
-from turbodata.dialects.base import DeclaredType, Dialect, Newer
+from turbodata.dialects.base import DeclaredType, Dialect, Newer, on_conflict_rows_sql
 from turbodata.types.sql import INTEGER_ORDER, Kind, SqlType
 
 if TYPE_CHECKING:
@@ -184,9 +184,11 @@ class SQLiteDialect(Dialect):
         absent: Sequence[str] = (),
     ) -> int:
         """`executemany` of INSERT … ON CONFLICT on the driver's cursor (`sqlite_rows`)."""
-        return sqlite_rows().upsert(
-            self.on_conflict_insert, conn, target, batches, types, key, newer, absent
+        names = tuple(batches[0].schema.names)
+        statement = on_conflict_rows_sql(
+            self.on_conflict_insert, conn.dialect, target, names, tuple(key), newer, tuple(absent)
         )
+        return sqlite_rows().upsert(conn, statement, batches, types)
 
 
 def _at_scale(quoted: str, old: SqlType | None, new: SqlType | None) -> str:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 import sqlite3
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -15,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from turbodata.dialects.arrow_text import decimal_strings
-from turbodata.dialects.base import Newer, driver_errors, insert_statement, on_conflict_rows_sql
+from turbodata.dialects.base import RowStatement, driver_errors, insert_statement
 from turbodata.types.sql import Kind, SqlType
 
 INSERT_SLICE_ROWS = 10_000  # rows per executemany: bounds the Python objects alive at once
@@ -54,22 +53,15 @@ def insert(
 
 
 def upsert(
-    insert: Callable[[sa.Table], Any],
     conn: Connection,
-    target: sa.Table,
+    statement: RowStatement,
     batches: Sequence[pa.RecordBatch],
     types: Sequence[SqlType],
-    key: Sequence[str],
-    newer: Newer,
-    absent: Sequence[str],
 ) -> int:
     """`executemany` of one INSERT … ON CONFLICT per row (`base.on_conflict_rows_sql`), the
     values bound as `insert` binds them: rows touched (sqlite3 adds up each row's changes:
     inserted, or updated where newer)."""
-    names = tuple(batches[0].schema.names)
-    statement, positions, constants = on_conflict_rows_sql(
-        insert, conn.dialect, target, names, tuple(key), newer, tuple(absent)
-    )
+    text, positions, constants = statement
     rows: list[tuple[object, ...]] = []
     for batch in batches:
         columns = [bind_values(batch.column(i), t) for i, t in enumerate(types)]
@@ -78,8 +70,8 @@ def upsert(
                 tuple(c if p is None else row[p] for p, c in zip(positions, constants, strict=True))
             )
     cursor = conn.connection.driver_connection.cursor()
-    with contextlib.closing(cursor), driver_errors(conn, statement):
-        cursor.executemany(statement, rows)
+    with contextlib.closing(cursor), driver_errors(conn, text):
+        cursor.executemany(text, rows)
         return cursor.rowcount
 
 
