@@ -247,6 +247,8 @@ def run_migration(request: MigrateRequest) -> tuple[int, dict[str, Any]]:
     """Run one migration: (HTTP status, JSON-ready summary with secrets masked)."""
     from turbodata import pipeline
     from turbodata.load.options import LoadOptions
+    from turbodata.metadata.override_file import load_overrides
+    from turbodata.metadata.overrides import Overrides
 
     engine = None
     try:
@@ -255,6 +257,7 @@ def run_migration(request: MigrateRequest) -> tuple[int, dict[str, Any]]:
         engine = settings.create_engine()
         tables = request.tables or settings.tables or None
         since = datetime.fromisoformat(request.rejects_since) if request.rejects_since else None
+        types = load_overrides(settings.types_file) if settings.types_file else Overrides()
         summary = pipeline.migrate(
             lake,
             engine,
@@ -262,7 +265,7 @@ def run_migration(request: MigrateRequest) -> tuple[int, dict[str, Any]]:
             dry_run=request.dry_run,
             rejects_since=since,
             # a Function is billed by its memory: freed Arrow pages returned at once
-            options=LoadOptions(lean_arrow_pool=True),
+            options=LoadOptions(overrides=types, lean_arrow_pool=True),
         )
         body = _bounded(summary.to_dict())
     except Exception as exc:

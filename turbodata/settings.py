@@ -183,6 +183,14 @@ SETTING_DOCS: dict[str, SettingDoc] = {
         example="3",
         default="1 (no retry)",
     ),
+    "types_file": SettingDoc(
+        "TURBODATA_TYPES",
+        "Path of an override file (YAML or JSON: pinned column types, `_infer`, `_renamed`; "
+        "docs/database.md) for Functions runs, deployed with the app: what the CLI's "
+        "`--types` gives. A file that cannot be read fails the run (HTTP 500, naming the file "
+        "and line).",
+        default="none: no override",
+    ),
 }
 # field name -> environment variable; the order is the documentation order
 ENVIRONMENT: dict[str, str] = {name: doc.variable for name, doc in SETTING_DOCS.items()}
@@ -252,6 +260,7 @@ class Settings:
     lease_wait_seconds: str | None = None
     parallel_tables: str | None = None
     table_attempts: str | None = None
+    types_file: str | None = None
     # Not from the environment: what tests (or an embedding program) inject.
     credential: Any = field(default=None, repr=False, compare=False)
     key_vault_options: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)

@@ -6,6 +6,7 @@ The migrations are real: examples/lake (copied) into a SQLite file.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -21,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 from azure.functions.timer import TimerRequest
 
+from tests.lakebuilder import LakeBuilder, attribute
 from turbodata import http_api
 from turbodata.lake.layouts import OPTIONSET_TABLES
 from turbodata.settings import Settings
@@ -188,6 +190,37 @@ def test_rejected_rows_are_a_500_with_the_summary(
     assert resp.status_code == 500, body
     assert body["tables"]["account"]["rows_rejected"] >= 1
     assert body["ok"] is False
+
+
+def test_an_override_file_in_the_settings_releases_a_replaced_column(
+    functions_index: Index, tmp_path: Path, db_file: Path, use_settings: Any
+) -> None:
+    """TURBODATA_TYPES is the Functions app's `--types`: a table refused for a column that
+    took another's place loads once the file says `_renamed`; a broken file is a 500 naming
+    its line."""
+    lake = LakeBuilder(tmp_path / "lake")
+    key = "00000000-0000-0000-0000-000000000001"
+    old, new = [attribute("Id", "guid"), attribute("x")], [attribute("Id", "guid"), attribute("d")]
+    lake.folder("2025-01-01T00.00.00Z", {"t": old}, {"t/1.csv": f"{key},x1\n"})
+    lake.folder("2025-01-01T00.05.00Z", {"t": new}, {"t/1.csv": f"{key},d1\n"})
+    settings = Settings(lake=str(lake.root), database_url=f"sqlite:///{db_file}")
+    use_settings(settings)
+    refused = body_of(post(functions_index, "migrate", {}))
+    assert "column 'x' at position 2 is now 'd'" in refused["tables"]["t"]["error"]
+
+    types = tmp_path / "types.yaml"
+    types.write_text("t:\n  _renamed: [x]\n")
+    use_settings(dataclasses.replace(settings, types_file=str(types)))
+    broken = post(functions_index, "migrate", {})
+    assert broken.status_code == 500 and "types.yaml, line 2" in body_of(broken)["error"]
+
+    types.write_text("t: {_renamed: {x: d}}\n")
+    loaded = post(functions_index, "migrate", {})
+    assert loaded.status_code == 200, body_of(loaded)
+    engine = sa.create_engine(f"sqlite:///{db_file}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql('SELECT "x", "d" FROM t').all() == [(None, "d1")]
+    engine.dispose()
 
 
 def test_settings_problems_are_a_500_json_object(functions_index: Index, use_settings: Any) -> None:
