@@ -17,7 +17,14 @@ import pytest
 import sqlalchemy as sa
 
 from tests.dbcheck import fetch
-from tests.lakebuilder import LakeBuilder, attribute, entity, model_json, one_account_lake
+from tests.lakebuilder import (
+    ACCOUNT_ID,
+    LakeBuilder,
+    attribute,
+    entity,
+    model_json,
+    one_account_lake,
+)
 from turbodata import LoadOptions, migrate
 
 SCHEMA = pa.schema([("Id", pa.string()), ("name", pa.string())])
@@ -234,3 +241,21 @@ def test_a_sub_manifest_gone_from_the_lake_fails_the_run_instead_of_leaving_its_
     assert any("t/t.manifest.cdm.json: not found" in p for p in summary.problems)
     assert stored(sqlite_url, "T") == [("k1", "old")]  # as it was, and said so
     assert stored(sqlite_url, "U") == [("k1", "new")]  # the other sub-manifest's table loads
+
+
+def test_a_lake_whose_only_table_lists_no_file_says_so_not_that_no_table_was_found(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    lake = one_account_lake(tmp_path / "lake")
+    assert migrate(lake.root, sqlite_url).ok
+    columns = [attribute("Id", "guid"), attribute("name", "string", 50)]
+    lake.write("model.json", model_json([entity("account", columns, [])]))  # CSV still there
+
+    summary = migrate(lake.root, sqlite_url)
+
+    assert not summary.ok
+    first, *rest = summary.problems
+    assert "lists no data file of its 1 table(s) (account)" in first
+    assert "no table found" not in first
+    assert any("1 CSV file(s) in account/ are not read" in line for line in rest)
+    assert stored(sqlite_url, "account") == [(ACCOUNT_ID, "A")]

@@ -48,9 +48,23 @@ def problems(
 
 
 def why_nothing_found(lake: Lake, plan: layouts.LakePlan) -> list[str]:
-    """Why a plan has no table: its own problems (an unreadable model.json), if any, else
-    what the lake's root holds."""
-    return [str(p) for p in plan.problems] or _nothing_found(lake, plan)
+    """Why a plan has no table: its own problems (an unreadable model.json), if any; the
+    tables it found whose metadata lists no file; else what the lake's root holds."""
+    if plan.problems:
+        return [str(p) for p in plan.problems]
+    if plan.dataless:
+        return _only_dataless(lake, plan)
+    return _nothing_found(lake, plan)
+
+
+def _only_dataless(lake: Lake, plan: layouts.LakePlan) -> list[str]:
+    names = ", ".join(plan.dataless[:8]) + (" …" if len(plan.dataless) > 8 else "")
+    return [
+        f"nothing to load in {mask_secrets(lake.url)}: the metadata lists no data file of"
+        f" its {len(plan.dataless)} table(s) ({names}); a table loaded before keeps its rows"
+        " (--reload TABLE empties it)",
+        *[f"lake: {warning}" for warning in plan.warnings],
+    ]
 
 
 def _nothing_found(lake: Lake, plan: layouts.LakePlan) -> list[str]:
