@@ -199,7 +199,7 @@ def _at_scale(quoted: str, old: SqlType | None, new: SqlType | None) -> str:
     number. Written with text functions only: exact whatever the digits."""
     if new is None or old is None or new.kind is not Kind.DECIMAL or not new.scale:
         return quoted
-    if old.kind not in (*INTEGER_ORDER, Kind.BOOLEAN, Kind.DECIMAL) or old == new:
+    if old.kind not in (*INTEGER_ORDER, Kind.DECIMAL) or old == new:
         return quoted
     text, zeros = f"CAST({quoted} AS TEXT)", "0" * new.scale
     digits = f"length({text}) - instr({text}, '.')"  # fraction digits it has

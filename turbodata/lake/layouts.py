@@ -599,7 +599,7 @@ def _entity_documents(lake: Lake) -> LakePlan:
     for path in documents:
         schema = manifest.load_entity_document(lake, path)
         folder = path[: -len(".cdm.json")]
-        name = schema.name if "ChangeFeed" not in path.split("/") else f"{schema.name}_ChangeFeed"
+        name = manifest.change_feed_name(schema.name, path)
         located = tuple(Partition(location=p, listed=True) for p in csvs.get(folder, []))
         schemas.append(replace(schema, name=name, partitions=schema.partitions + located))
     _add_snapshots(plan, _declared_twice(plan, schemas), files)

@@ -36,8 +36,8 @@ from turbodata.model import CdmType, Column, Model, Partition, PartitionPattern,
 
 _DOCUMENT_SUFFIX = ".cdm.json"
 _MANIFEST_SUFFIX = ".manifest.cdm.json"
+CHANGE_FEED = "ChangeFeed"  # F&O's folder of change-feed entities (`change_feed_name`)
 # Documents whose data types and traits this reader knows without reading them.
-CHANGE_FEED = "ChangeFeed"  # F&O's folder of change-feed entities, loaded as `<name>_ChangeFeed`
 _BUILT_IN_IMPORTS = ("foundations.cdm.json", "primitives.cdm.json", "meanings")
 # Attribute keys that make an attribute something other than one plain column.
 _REFERENCE_KEYS = ("entity", "entityReference", "attributeGroupReference")
@@ -76,6 +76,12 @@ def load_manifests(lake: Lake, paths: Sequence[str]) -> tuple[Model, list[tuple[
             failed.append((path, str(error)))
     failed += reader.absent
     return Model(reader.tables, paths[0], tuple(reader.warnings)), failed
+
+
+def change_feed_name(name: str, path: str) -> str:
+    """The table an entity declared at `path` loads into: F&O's change feed of a table (in a
+    `ChangeFeed/` folder) is a table of its own, `<name>_ChangeFeed`."""
+    return f"{name}_{CHANGE_FEED}" if CHANGE_FEED in path.split("/") else name
 
 
 def load_entity_document(lake: Lake, path: str, entity: str | None = None) -> TableSchema:
@@ -148,13 +154,11 @@ class _Reader:
 
     def read_manifest(self, path: str, manifest: dict[str, Any]) -> None:
         self.manifests_read.add(path)
-        change_feed = CHANGE_FEED in path.split("/")
         for declaration in _objects(manifest.get("entities")):
             table = self.declared_table(declaration, path)
-            if table is not None and change_feed:  # F&O's change feed of a table: its own
-                table = replace(table, name=f"{table.name}_ChangeFeed")
             if table is not None:
-                self.tables.add(table, self.warnings)
+                name = change_feed_name(table.name, path)
+                self.tables.add(replace(table, name=name), self.warnings)
         for declaration in _objects(manifest.get("subManifests")):
             self.read_sub_manifest(declaration, path)
 
