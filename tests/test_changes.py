@@ -127,6 +127,26 @@ def test_a_delete_without_version_wins_only_when_not_older_than_the_upserts(
     assert loaded(db_url) == lake.expected() == {guid(2): ("y again", 3)}
 
 
+def test_staged_rows_sorted_by_key_still_rank_by_their_order_in_the_file(
+    lake: ChangeLake, db_url: str
+):
+    # over 1,000 rows: staged (and sorted by key there); keys come in descending order, three
+    # or four times, with equal versions and times where only the file's order (or a delete
+    # row, which wins such a tie) decides
+    rows = []
+    for n in range(400, 0, -1):
+        rows += [row(n, 1, 2, f"first {n}"), row(n, 2, 2, f"second {n}")]
+        rows += [row(n, 2, 2, f"third {n}")] + ([row(n, 2, 2, delete=True)] if n % 7 == 0 else [])
+    lake.folder([row(n, 1, 1, "old") for n in range(1, 501)])
+    lake.folder(rows[:900], rows[900:])
+    summary = migrate(lake.root, db_url)
+    assert summary.ok
+    expected = lake.expected()
+    assert loaded(db_url) == expected
+    assert expected[guid(3)] == ("third 3", 2) and expected[guid(450)] == ("old", 1)
+    assert guid(7) not in expected and len(expected) == 500 - 400 // 7
+
+
 def test_soft_delete_keeps_the_row_and_marks_it(lake: ChangeLake, db_url: str):
     lake.folder([row(1, 1, 1, "kept")])
     lake.folder([row(1, None, 2, delete=True)])

@@ -225,6 +225,16 @@ def upsert_unstaged(
     return AppliedCounts(inserted=rows - found, updated=touched - (rows - found))
 
 
+def _in_key_order(batch: pa.RecordBatch, key: tuple[str, ...]) -> pa.RecordBatch:
+    """`batch` sorted by its key. Staged in key order, the upsert (which walks the staged
+    rows by key) reads them page after page instead of at random: changes come in any
+    order, and random reads made SQLite's upsert of 148,500 rows 1.1 s instead of 0.85 s
+    (bench/README.md, session 15). The ranking uses the sequence, never the staged order."""
+    if len(batch) < 2 or not key:
+        return batch
+    return batch.take(pc.sort_indices(batch, sort_keys=[(name, "ascending") for name in key]))
+
+
 def _marks_deletes(flags: pa.Array) -> bool:
     """Some row may mark a delete: its delete column is not NULL (whatever its form)."""
     return flags.null_count < len(flags)
@@ -304,7 +314,7 @@ class Staging:
     ) -> int:
         """Stage `batch` through `sink` (`Dialect.bulk_insert` opened with `self.types`)."""
         sequence = pc.add(row_numbers, file_index * ROWS_PER_FILE)
-        with_sequence = batch.append_column(SEQUENCE, sequence)
+        with_sequence = _in_key_order(batch.append_column(SEQUENCE, sequence), self.columns.key)
         if self.columns.delete and not self.may_delete:
             self.may_delete = _marks_deletes(batch.column(self.columns.delete))
         added = sink.write(self.table, with_sequence)
