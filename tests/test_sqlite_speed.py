@@ -4,6 +4,7 @@ what the plain `executemany` of the Arrow values in file order stored, for every
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sqlite3
 from collections.abc import Iterator
@@ -159,7 +160,13 @@ def test_the_connection_pragmas_are_in_effect(tmp_path: Path) -> None:
         with engine.connect() as conn:
             pragma = {
                 name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
-                for name in ("journal_mode", "synchronous", "busy_timeout", "cache_size")
+                for name in (
+                    "journal_mode",
+                    "synchronous",
+                    "busy_timeout",
+                    "cache_size",
+                    "page_size",
+                )
             }
     finally:
         engine.dispose()
@@ -169,4 +176,23 @@ def test_the_connection_pragmas_are_in_effect(tmp_path: Path) -> None:
         "synchronous": 1,  # NORMAL
         "busy_timeout": 60_000,
         "cache_size": -2000,
+        "page_size": 16384,  # a file turbodata creates
     }
+
+
+def test_a_database_made_before_keeps_its_page_size_and_loads(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with contextlib.closing(sqlite3.connect(path)) as old:  # SQLite's default 4 KiB pages
+        old.execute("CREATE TABLE t (a TEXT)")
+        old.execute("INSERT INTO t VALUES ('kept')")
+        old.commit()
+    engine, _ = connect(f"sqlite:///{path}")
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO t VALUES ('added')")
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 4096
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert [r[0] for r in conn.exec_driver_sql("SELECT a FROM t")] == ["kept", "added"]
+    finally:
+        engine.dispose()
