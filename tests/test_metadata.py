@@ -367,6 +367,16 @@ def test_max_length(max_length: Any, expected: int | None) -> None:
     assert table.columns[0].max_length == expected
 
 
+def test_an_attribute_declared_again_keeps_what_its_own_values_mean() -> None:
+    # parsed columns are shared between documents that declare the same attribute: values
+    # equal in Python but not in JSON (1, 1.0, true) must not share one
+    lengths = [1, 1.0, True, "1", 1, True, None, 1.5]
+    tables = [one_table(model_json(entity("t", attribute("s", maxLength=n)))) for n in lengths]
+    assert [t.columns[0].max_length for t in tables] == [1, 1, None, 1, 1, None, None, None]
+    again = one_table(model_json(entity("t", attribute("s", "int64", maxLength=1))))
+    assert (again.columns[0].cdm_type, again.columns[0].declared_type) == (CdmType.INT64, "int64")
+
+
 def test_max_length_falls_back_to_the_constrained_trait() -> None:
     trait = {
         "traitReference": "is.constrained",
