@@ -150,6 +150,23 @@ def test_a_dry_run_says_what_happens_to_a_table_left_without_any_file(
     assert stored(db_url, "account") == [(GUID, "A")]  # a dry run changes nothing
 
 
+def test_reload_never_empties_a_table_whose_folder_holds_csvs_its_metadata_does_not_list(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = account_left_without_files(tmp_path, db_url)
+    lake.write("account/2025.csv", f"{GUID},A2\n")  # a live file the export is writing
+
+    planned = migrate(lake.root, db_url, dry_run=True, reload=["account"]).tables["account"]
+    reloaded = migrate(lake.root, db_url, reload=["account"])
+
+    account = reloaded.tables["account"]
+    assert not reloaded.ok and account.status == "failed", reloaded.to_dict()
+    assert "account/ holds 1 CSV file(s)" in account.error and "not emptied" in account.error
+    assert (account.rows_deleted, planned.status, planned.ddl) == (0, "failed", [])
+    assert stored(db_url, "account") == [(GUID, "A")]
+    assert reloaded.tables["contact"].status == "unchanged"
+
+
 def test_reload_empties_the_only_table_of_a_lake_when_its_metadata_lists_no_file(
     tmp_path: Path, db_url: str
 ) -> None:

@@ -371,7 +371,8 @@ def _emptied_snapshots(
     still holds the rows of a snapshot the lake no longer has. Never emptied on that alone
     (a listing without files is no proof of an empty table), never left quietly: the table
     fails, unless `--reload` asks for it as the lake has it, which is empty (`empty`: done,
-    or in a dry run planned)."""
+    or in a dry run planned). Not even then while `<table>/` holds CSVs: the source has rows
+    its metadata does not list yet."""
     for table, first_loaded in _dataless_loaded(engine, plan, tables, ledger_name).items():
         if first_loaded is None:
             if table in reload:  # not a success that loaded nothing
@@ -382,6 +383,13 @@ def _emptied_snapshots(
                 )
             continue
         result = summary.tables.setdefault(table, TableResult(table))
+        if table in reload and (live := plan.unlisted_csvs.get(table)):
+            result.fail(
+                f"--reload {table}: its metadata lists no file, but {table}/ holds {live} CSV"
+                " file(s) (the export may still be writing them): it is not emptied, its"
+                f" rows are kept ({first_loaded} was loaded)"
+            )
+            continue
         if table in reload and not options.soft_delete:
             empty(result)
             continue

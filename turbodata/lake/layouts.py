@@ -143,6 +143,9 @@ class LakePlan:
     row_widths: dict[str, set[int]] = field(default_factory=dict)
     # snapshot tables its metadata describes with no data file (no table, unless loaded before)
     dataless: list[str] = field(default_factory=list)
+    # of those, the ones whose `<table>/` folder holds CSVs all the same (the live files of a
+    # classic lake): how many
+    unlisted_csvs: dict[str, int] = field(default_factory=dict)
 
     @property
     def known_tables(self) -> list[str]:
@@ -662,6 +665,7 @@ def _add_snapshots(
 def _warn_live_files(plan: LakePlan, name: str, files: dict[str, FileInfo]) -> None:
     """Say so when `<name>/` holds CSVs that a root model.json listing no file leaves unread."""
     if csvs := csvs_by_folder(files).get(name, []):
+        plan.unlisted_csvs[name] = len(csvs)
         plan.warn(
             f"{name}: model.json lists no file of it; its {len(csvs)} CSV file(s) in {name}/"
             " are not read (the live files, written while read: only listed snapshots load)"
