@@ -402,14 +402,15 @@ class Staging:
         self._refuse_key_spellings(against_table=True)
         gone = ~sa.exists().where(self._matches())
         kept = 0
+        # a key whose winning row marks a delete goes, whatever rows of it were rejected: a
+        # rejected row ranks below every row that loads (as in a batch of changes)
+        deleted = self._remove(self._marked_deleted(), soft_delete) if self.may_delete else 0
+        self._drop_delete_rows()
         if rejected_keys is None:
-            deleted = self._remove(self._marked_deleted(), soft_delete)
-            self._drop_delete_rows()
             kept = self._count(sa.and_(gone, self._not_deleted_yet(soft_delete)))
         else:
-            self._drop_delete_rows()
             self._stage_kept_keys(rejected_keys)  # absent from the snapshot, not gone
-            deleted = self._remove(gone, soft_delete)
+            deleted += self._remove(gone, soft_delete)
             self.conn.execute(_drop_kept_keys(self.table))
         new = self._count_new()
         touched = self._upsert(_snapshot_wins)
