@@ -150,11 +150,12 @@ def test_a_dry_run_says_what_happens_to_a_table_left_without_any_file(
     assert stored(db_url, "account") == [(GUID, "A")]  # a dry run changes nothing
 
 
+@pytest.mark.parametrize("unlisted", ["account/2025.csv", "account/Snapshot/2025_2.csv"])
 def test_reload_never_empties_a_table_whose_folder_holds_csvs_its_metadata_does_not_list(
-    tmp_path: Path, db_url: str
+    tmp_path: Path, db_url: str, unlisted: str
 ) -> None:
     lake = account_left_without_files(tmp_path, db_url)
-    lake.write("account/2025.csv", f"{GUID},A2\n")  # a live file the export is writing
+    lake.write(unlisted, f"{GUID},A2\n")  # a live file, or a snapshot not listed yet
 
     planned = migrate(lake.root, db_url, dry_run=True, reload=["account"]).tables["account"]
     reloaded = migrate(lake.root, db_url, reload=["account"])

@@ -663,11 +663,13 @@ def _add_snapshots(
 
 
 def _warn_live_files(plan: LakePlan, name: str, files: dict[str, FileInfo]) -> None:
-    """Say so when `<name>/` holds CSVs that a root model.json listing no file leaves unread."""
-    if csvs := csvs_by_folder(files).get(name, []):
-        plan.unlisted_csvs[name] = len(csvs)
+    """Say so when `<name>/` (its `Snapshot/` folder too, any depth) holds CSVs that a root
+    model.json listing no file leaves unread."""
+    folder = f"{name}/"
+    if csvs := sum(1 for path in files if path.startswith(folder) and path.endswith(".csv")):
+        plan.unlisted_csvs[name] = csvs
         plan.warn(
-            f"{name}: model.json lists no file of it; its {len(csvs)} CSV file(s) in {name}/"
+            f"{name}: model.json lists no file of it; its {csvs} CSV file(s) in {folder}"
             " are not read (the live files, written while read: only listed snapshots load)"
         )
 
