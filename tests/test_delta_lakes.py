@@ -3,6 +3,7 @@ exported as CSV and as Delta giving identical tables; on SQLite and PostgreSQL."
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -238,6 +239,43 @@ def test_a_table_exported_as_csv_and_as_delta_loads_from_delta_only(
     assert any("loaded from Delta, CSV folders skipped" in note for note in plan.notes)
     assert summary.ok, summary.to_dict()
     assert_table(db_url, "account", FIRST)
+
+
+def test_a_table_loaded_from_delta_whose_delta_folder_is_gone_waits_for_a_reload(
+    tmp_path: Path, db_url: str
+) -> None:
+    """Its watermark is a Delta version, which has no order against folder names: every CSV
+    folder, however new, was skipped as one older than the last applied, the run succeeding
+    and the table never changing again (found by review)."""
+    lake = LakeBuilder(tmp_path / "lake")
+    columns = [attribute("Id", "guid"), attribute("name", "string", 20)]
+    columns += [attribute("versionnumber", "int64"), attribute("IsDelete", "boolean")]
+    guid = "00000000-0000-0000-0000-00000000000{}".format
+    lake.folder(
+        "2025-01-01T10.00.00Z", {"account": columns}, {"account/1.csv": f"{guid(1)},a1,1,\n"}
+    )
+    types = [pa.string(), pa.string(), pa.int64(), pa.bool_()]
+    schema = pa.schema([(c["name"], t) for c, t in zip(columns, types, strict=True)])
+    rows = [{"Id": guid(1), "name": "a1", "versionnumber": 1, "IsDelete": None}]
+    write_deltalake(
+        str(lake.root / "deltalake" / "account_partitioned"), pa.Table.from_pylist(rows, schema)
+    )
+    assert migrate(lake.root, db_url).tables["account"].watermark.startswith("delta:")
+    shutil.rmtree(lake.root / "deltalake")  # the export's Delta option turned off
+    later = f"{guid(1)},a2,2,\n{guid(2)},b1,1,\n"
+    lake.folder("2025-01-01T10.05.00Z", {"account": columns}, {"account/1.csv": later})
+
+    waiting = migrate(lake.root, db_url)
+
+    account = waiting.tables["account"]
+    assert not waiting.ok and account.status == "failed"
+    assert "not from a timestamp folder" in account.error
+    assert "turbodata migrate --reload account" in account.error
+    assert [r["name"] for r in fetch(db_url, "account")] == ["a1"]
+    reloaded = migrate(lake.root, db_url, reload=["account"])
+    assert reloaded.ok, reloaded.to_dict()
+    assert sorted(r["name"] for r in fetch(db_url, "account")) == ["a2", "b1"]
+    assert migrate(lake.root, db_url).tables["account"].status == "unchanged"
 
 
 class NotLocalLake:

@@ -79,8 +79,10 @@ class TableLoader:
             self.row_widths[result.name] |= history.widths
         gone = ledger.gone_from_snapshot(batches, loaded)
         todo = [(batch, ledger.files_to_load(batch, loaded, gone)) for batch in batches]
-        if reason := _missing_files_problem(batches, watermark):
-            todo = []  # the folder is incomplete: nothing of this table changes in this run
+        if reason := _missing_files_problem(batches, watermark) or _other_source_problem(
+            result.name, batches, watermark
+        ):
+            todo = []  # nothing of this table changes in this run
             result.fail(reason)
         on_time: list[tuple[TableBatch, list[DataFile]]] = []
         late: list[tuple[TableBatch, list[DataFile]]] = []
@@ -444,6 +446,28 @@ def _missing_files_problem(batches: list[TableBatch], watermark: str | None) -> 
                 " folder's model.json no longer lists it)"
             )
     return None
+
+
+def _other_source_problem(
+    table: str, batches: list[TableBatch], watermark: str | None
+) -> str | None:
+    """Why the table waits, or None: it was last loaded from something other than timestamp
+    folders (a Delta table: its watermark is the version), and its rows now come from
+    timestamp folders (the Delta folder is gone, the export's Delta option turned off). A
+    folder name and a version have no order: every folder would be taken as one older than
+    the last applied (skipped, for good), and applying all of them could bring back rows
+    the Delta table had deleted since (a hard delete leaves no trace to compare with)."""
+    if watermark is None or folder_time(watermark) is not None:
+        return None
+    folders = [b.batch_id for b in batches if b.mode is LoadMode.APPEND and folder_time(b.batch_id)]
+    if not folders:
+        return None
+    return (
+        f"{table} was last loaded from {watermark}, not from a timestamp folder, and its rows"
+        f" now come from timestamp folders ({folders[0]} …): which of their changes the table"
+        " holds already is unknown, so none is applied (to load it from the folders:"
+        f" turbodata migrate --reload {table})"
+    )
 
 
 def _late_files_problem(
