@@ -606,3 +606,31 @@ def test_soft_delete_of_a_snapshot_table_without_isdelete_fails_instead_of_delet
         (guid(1), "one"),
         (guid(2), "two"),
     ]
+
+
+def test_one_instant_with_two_offsets_is_one_key(tmp_path: Path, db_url: str):
+    """SQL Server and PostgreSQL compare a DATETIMEOFFSET's instant; SQLite compares text,
+    so it stores the instant at +00:00 (it kept each value's offset: a second row, found by
+    review). The offsets in the newer folder order by instant too."""
+    columns = [
+        attribute("Id", "guid"),
+        attribute("validfrom", "dateTimeOffset"),
+        attribute("name", "string", 20),
+        attribute("versionnumber", "int64"),
+    ]
+    lake = LakeBuilder(tmp_path / "lake")
+    first = (
+        f"{guid(1)},2024-01-01T02:00:00+02:00,first,1\n{guid(2)},2024-01-01T23:30:00-01:00,x,1\n"
+    )
+    lake.folder("2025-01-01T10.00.00Z", {"t": columns}, {"t/2025.csv": first})
+    later = f"{guid(1)},2024-01-01T00:00:00Z,second,2\n"
+    lake.folder("2025-01-01T10.05.00Z", {"t": columns}, {"t/2025.csv": later})
+
+    summary = migrate(lake.root, db_url, options=LoadOptions(keys={"t": ["Id", "validfrom"]}))
+
+    t = summary.tables["t"]
+    assert summary.ok and (t.rows_inserted, t.rows_updated) == (2, 1), summary.to_dict()
+    assert sorted(r["name"] for r in fetch(db_url, "t")) == ["second", "x"]
+    if db_url.startswith("sqlite"):
+        stored = sorted(r["validfrom"] for r in fetch(db_url, "t"))
+        assert stored == ["2024-01-01 00:00:00.0000000+00:00", "2024-01-02 00:30:00.0000000+00:00"]

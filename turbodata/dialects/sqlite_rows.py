@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from turbodata.dialects.arrow_text import decimal_strings
 from turbodata.dialects.base import RowStatement, driver_errors, insert_statement
+from turbodata.read.values import offset_as_utc
 from turbodata.types.sql import Kind, SqlType
 
 INSERT_SLICE_ROWS = 10_000  # rows per executemany: bounds the Python objects alive at once
@@ -88,6 +89,8 @@ def bind_values(array: pa.Array, sql_type: SqlType) -> list[object]:
     large = len(array) >= ARROW_FROM_ROWS
     if sql_type.kind is Kind.DECIMAL:
         values = decimal_strings(array)
+    elif sql_type.kind is Kind.DATETIMEOFFSET:
+        values = _offsets_as_utc(array)
     elif large and pa.types.is_boolean(array.type):
         values = pc.cast(array, pa.int64()).to_pylist()
     else:
@@ -98,6 +101,17 @@ def bind_values(array: pa.Array, sql_type: SqlType) -> list[object]:
         return [NULL if value is None else value for value in values]
     for position in pc.indices_nonzero(array.is_null()).to_pylist():
         values[position] = NULL
+    return values
+
+
+def _offsets_as_utc(array: pa.Array) -> list[object]:
+    """DATETIMEOFFSET text at +00:00 (`values.offset_as_utc`): SQLite compares the text, so
+    one instant with two offsets would be two keys, and ordered by its local time. Values
+    at +00:00 already (all of a Synapse Link export's) are taken as they are."""
+    values = array.to_pylist()
+    other = pc.invert(pc.fill_null(pc.ends_with(array, "+00:00"), True))
+    for position in pc.indices_nonzero(other).to_pylist():
+        values[position] = offset_as_utc(values[position])
     return values
 
 

@@ -212,6 +212,15 @@ def _parse_datetimeoffset(text: str, sql_type: SqlType) -> str:
     return f"{_date_text(stamp)} {_clock_text(stamp, ticks)}{zone}"
 
 
+def offset_as_utc(text: str) -> str:
+    """A DATETIMEOFFSET's canonical text at offset +00:00: the same instant, for a database
+    that compares the text (SQLite), where `…02:00:00+02:00` and `…00:00:00+00:00` are one
+    instant that SQL Server and PostgreSQL compare as equal."""
+    stamp, ticks, offset = _moment(text)
+    utc = _utc(stamp, offset)
+    return f"{_date_text(utc)} {_clock_text(utc, ticks)}+00:00"
+
+
 def _parse_date(text: str, sql_type: SqlType) -> str:
     stamp, ticks, offset = _moment(text)
     utc = _utc(stamp, offset)
