@@ -231,10 +231,12 @@ def test_a_retried_run_counts_the_rows_its_earlier_attempts_rejected(
     assert plain.ok and later.ok  # no retry, or none since: a run judges its own rows
 
 
-def test_a_retry_does_not_count_rejects_of_a_run_that_ended_loaded(
+def test_a_retry_counts_rejects_of_an_attempt_that_ended_with_rejects(
     tmp_path: Path, db_url: str
 ) -> None:
-    """That run answered for its rejects itself (an overlapping scheduled run, a hand run)."""
+    """Its answer (500 completed_with_rejects) is what makes Data Factory retry, or never
+    reached the caller (a call cut at 230 s): the retry finds nothing new, and a 200 would
+    turn the activity green over rejected rows (it did; found by review)."""
     columns = [attribute("Id", "guid"), attribute("name", "string", 20)]
     lake = LakeBuilder(tmp_path / "lake")
     rows = "00000000-0000-0000-0000-000000000001,a\nnot-a-guid,b\n"
@@ -242,7 +244,12 @@ def test_a_retry_does_not_count_rejects_of_a_run_that_ended_loaded(
     since = datetime.now(UTC)
     assert migrate(lake.root, db_url).status == "completed_with_rejects"
 
-    assert migrate(lake.root, db_url, rejects_since=since).ok
+    retry = migrate(lake.root, db_url, rejects_since=since)
+
+    assert not retry.ok and retry.status == "completed_with_rejects", retry.to_dict()
+    assert retry.tables["acc"].rejected_by_earlier_attempts == 1
+    later = migrate(lake.root, db_url, rejects_since=datetime.now(UTC))
+    assert later.ok  # an attempt of a later run: the rejects were answered for
 
 
 def test_a_column_renamed_by_case_only_fails_clearly_where_names_ignore_case(

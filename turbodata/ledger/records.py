@@ -264,15 +264,19 @@ def record_file(
 def rejected_since(
     conn: Connection, table: str, since: datetime, except_run: str
 ) -> dict[str, int]:
-    """Rows of `table` rejected by runs that started at `since` or later and did not end
-    loaded (failed, interrupted, or killed while `running`: the attempts a retry follows),
-    other than `except_run`: run id → rows. A run that ended loaded answered for its own
-    rejects already."""
+    """Rows of `table` rejected by runs that started at `since` or later and did not succeed
+    (ended with rejects, failed, interrupted, or killed while `running`: the attempts a retry
+    follows), other than `except_run`: run id → rows.
+
+    A run that ended `completed_with_rejects` counts too: its answer (a 500) is what makes
+    Data Factory retry, and a call cut at 230 s never reached its caller at all; the retry
+    finds nothing new, and answering 200 would turn the activity green over rejected rows.
+    A hand run that overlapped since `since` counts as well: reported twice, never lost."""
     since = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)  # as stored
     unfinished = sa.select(runs.c.run_id).where(
         runs.c.started_at >= since,
         runs.c.run_id != except_run,
-        runs.c.status.in_(("failed", "interrupted", "running")),
+        runs.c.status != "succeeded",
     )
     attempts = list(conn.execute(unfinished).scalars())[:MAX_NAMED_TABLES]
     if not attempts:  # nearly always: the rejects table is read only after a failed attempt
