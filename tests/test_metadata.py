@@ -692,11 +692,10 @@ def test_regex_and_incremental_patterns(real: Path, tmp_path: Path) -> None:
     lake = write(tmp_path, dict.fromkeys(files, "x\n"))
     model = load_manifest(lake, "pattern.manifest.cdm.json")
     table = model.tables["testEntity"]
+    # the incremental patterns' files are changes, not more of the snapshot
     assert [p.location for p in table.partitions] == [
         "FullData/fulldata1.csv",
         "FullData/fulldata2.csv",
-        f"{day}/Upserts/upsert1.csv",
-        f"{day}/Deletes/delete1.csv",
     ]
     assert table.patterns == (
         PartitionPattern("FullData", regex="/fulldata(\\d+)\\.csv$"),
@@ -714,6 +713,35 @@ def test_regex_and_incremental_patterns(real: Path, tmp_path: Path) -> None:
     assert pattern_files(lake, table.patterns[2]) == [f"{day}/Deletes/delete1.csv"]
     assert table.problem == "entity document not found: someEntity.cdm.json"
     assert table.columns == () and model.warnings == ()
+
+
+@pytest.mark.parametrize("changes", [True, False])
+def test_an_entity_whose_incremental_partitions_hold_files_is_not_loaded(
+    real: Path, tmp_path: Path, sqlite_url: str, changes: bool
+) -> None:
+    """CDM's Delete partitions hold deleted records only: they loaded as rows (found by
+    review). Without change files the full data is the whole table, and loads."""
+    from turbodata import migrate
+
+    shutil.copy(real / PATTERNS / "incremental/pattern.manifest.cdm.json", tmp_path)
+    document = {"definitions": [{"entityName": "SomeEntity", "hasAttributes": [
+        {"name": "Id", "dataFormat": "Guid"}, {"name": "name", "dataFormat": "String"}
+    ]}]}  # fmt: skip
+    guid = "00000000-0000-0000-0000-00000000000{}".format
+    files = {"someEntity.cdm.json": json.dumps(document)}
+    files["FullData/fulldata1.csv"] = f"{guid(1)},alpha\n{guid(2)},beta\n"
+    if changes:
+        files["IncrementalData/2020/01/02/Upserts/upsert1.csv"] = f"{guid(3)},gamma\n"
+        files["IncrementalData/2020/01/03/Deletes/delete1.csv"] = f"{guid(2)},beta\n"
+    write(tmp_path, files)
+
+    result = migrate(tmp_path, sqlite_url).tables["testEntity"]
+
+    if changes:
+        assert result.status == "failed" and result.rows_inserted == 0
+        assert "incrementalPartitionPatterns (Delete, Upsert) match 2 file(s)" in result.error
+    else:
+        assert (result.status, result.rows_inserted) == ("loaded", 2), result.error
 
 
 def test_explicit_partitions_namespaced_location_and_entity_schema(
@@ -1093,8 +1121,10 @@ def test_incremental_pattern_without_type_and_invalid_regex_warn(tmp_path: Path)
         },
     )
     model = load_manifest(lake, "m.manifest.cdm.json")
-    assert model.tables["T"].partitions == (Partition("T/1.csv", listed=True),)
-    assert model.tables["T"].patterns[1] == PartitionPattern("T", glob="*.csv", incremental=None)
+    table = model.tables["T"]
+    assert table.partitions == ()  # T/1.csv is a change, of no known type: not the snapshot
+    assert table.patterns[1] == PartitionPattern("T", glob="*.csv", incremental="of no type")
+    assert "incrementalPartitionPatterns (of no type) match 1 file(s)" in str(table.problem)
     assert len(model.warnings) == 2
     assert "incremental pattern without is.partition.incremental type" in model.warnings[0]
     assert "invalid regularExpression '(unclosed'" in model.warnings[1]

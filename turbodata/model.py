@@ -86,7 +86,8 @@ class PartitionPattern:
     glob: str | None = None
     regex: str | None = None
     dialect: CsvDialect = field(default_factory=CsvDialect)
-    incremental: str | None = None  # "Upsert" | "Delete" for incrementalPartitionPatterns
+    # incrementalPartitionPatterns: their type ("Upsert", "Delete", … or "of no type")
+    incremental: str | None = None
 
 
 @dataclass(frozen=True)

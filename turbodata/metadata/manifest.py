@@ -203,14 +203,16 @@ class _Reader:
         patterns = tuple(self.patterns(declaration, where, folder))
         partitions = [
             *self.data_partitions(declaration, where, folder),
-            *self.matched_partitions(patterns, where),
+            *self.matched_partitions((p for p in patterns if not p.incremental), where),
         ]
+        changes = list(self.matched_partitions((p for p in patterns if p.incremental), where))
         return replace(
             schema,
             name=name,
             partitions=_unique_locations(partitions),
             patterns=patterns,
             source=schema.source or manifest,
+            problem=schema.problem or _incremental_problem(patterns, changes),
         )
 
     def declared_schema(self, declaration: dict[str, Any], name: str, folder: str) -> TableSchema:
@@ -284,14 +286,14 @@ class _Reader:
             incremental=self.incremental_type(traits, where) if incremental else None,
         )
 
-    def incremental_type(self, traits: list[Trait], where: str) -> str | None:
+    def incremental_type(self, traits: list[Trait], where: str) -> str:
         trait = find_trait(traits, "is.partition.incremental")
         kind = _text(trait.argument("type", 0)) if trait else None
         if kind is None:
             self.warnings.append(
                 f"{where}: incremental pattern without is.partition.incremental type"
             )
-        return kind
+        return kind or "of no type"
 
     def matched_partitions(
         self, patterns: Iterable[PartitionPattern], where: str
@@ -305,6 +307,25 @@ class _Reader:
                 )
                 continue
             yield from (Partition(path, None, pattern.dialect, listed=True) for path in paths)
+
+
+def _incremental_problem(
+    patterns: tuple[PartitionPattern, ...], changes: list[Partition]
+) -> str | None:
+    """Why an entity whose incremental partitions hold files is not loaded, or None. CDM's
+    incremental partitions hold changes to its full data (Upsert files, and Delete files of
+    deleted records only); turbodata does not apply them yet, and taking them as more of
+    the snapshot would load delete records as rows. Without such files the full data is the
+    whole table."""
+    if not changes:
+        return None
+    kinds = ", ".join(sorted({p.incremental for p in patterns if p.incremental}))
+    return (
+        f"its incrementalPartitionPatterns ({kinds}) match {len(changes)} file(s)"
+        f" ({changes[0].location} …): turbodata does not apply incremental partitions, and"
+        " loading them as part of the snapshot would take delete records for rows, so the"
+        " table is not loaded"
+    )
 
 
 def _document_entity(
