@@ -16,7 +16,7 @@ from turbodata.dialects.arrow_text import SEVENTH_DIGIT, decimal_text, without_s
 from turbodata.dialects.base import Dialect, insert_statement
 from turbodata.load.schema import table_object
 from turbodata.pipeline import connect
-from turbodata.read.values import convert_column
+from turbodata.read.values import convert_column, offset_as_utc
 from turbodata.types.sql import Kind, SqlType, arrow_type
 
 NASTY_TEXT = [
@@ -138,6 +138,8 @@ def row_path_values(dialect: Dialect, array: pa.Array, sql_type: SqlType) -> lis
         return [None if v is None else format(v, "f") for v in array.to_pylist()]
     if dialect.name == "postgresql" and sql_type.kind in SEVENTH_DIGIT:
         return without_seventh_digit(array, sql_type).to_pylist()
+    if dialect.name == "sqlite" and sql_type.kind is Kind.DATETIMEOFFSET:  # stored at +00:00
+        return [None if v is None else offset_as_utc(v) for v in array.to_pylist()]
     return array.to_pylist()
 
 
