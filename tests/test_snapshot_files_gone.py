@@ -227,6 +227,27 @@ def test_reload_of_a_table_never_loaded_and_without_files_is_no_success(
         assert "never loaded it" in summary.tables["account"].error
 
 
+def test_a_table_named_alone_that_lists_no_file_and_was_never_loaded_is_no_success(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """The run loaded nothing it was asked for: it ended `succeeded` with no table (found by
+    review). The whole lake's run only warns: tables not exported yet are ordinary."""
+    lake = LakeBuilder(tmp_path / "lake")
+    attributes = [attribute("Id", "guid"), attribute("name", "string", 50)]
+    lake.write("account/2024.csv", f"{GUID},A\n")
+    contact = entity("contact", attributes, [])
+    lake.write(
+        "model.json", model_json([entity("account", attributes, ["account/2024.csv"]), contact])
+    )
+
+    named = migrate(lake.root, sqlite_url, tables=["contact"])
+
+    assert not named.ok and named.tables["contact"].status == "failed", named.to_dict()
+    assert "contact (named): its metadata lists no file" in named.tables["contact"].error
+    whole = migrate(lake.root, sqlite_url)
+    assert whole.ok and list(whole.tables) == ["account"], whole.to_dict()
+
+
 def _manifest_lake(root: Path) -> LakeBuilder:
     """A root manifest naming two sub-manifests, each declaring one table (T, U)."""
     lake = LakeBuilder(root)

@@ -375,11 +375,12 @@ def _emptied_snapshots(
     its metadata does not list yet."""
     for table, first_loaded in _dataless_loaded(engine, plan, tables, ledger_name).items():
         if first_loaded is None:
-            if table in reload:  # not a success that loaded nothing
+            if table in reload or tables:  # named: not a success that loaded nothing
+                asked = f"--reload {table}" if table in reload else f"{table} (named)"
                 summary.tables[table] = TableResult(table)
                 summary.tables[table].fail(
-                    f"--reload {table}: its metadata lists no file and this database never"
-                    " loaded it: nothing to load or to empty"
+                    f"{asked}: its metadata lists no file and this database never loaded it:"
+                    " nothing to load" + (" or to empty" if table in reload else "")
                 )
             continue
         result = summary.tables.setdefault(table, TableResult(table))
