@@ -634,3 +634,30 @@ def test_one_instant_with_two_offsets_is_one_key(tmp_path: Path, db_url: str):
     if db_url.startswith("sqlite"):
         stored = sorted(r["validfrom"] for r in fetch(db_url, "t"))
         assert stored == ["2024-01-01 00:00:00.0000000+00:00", "2024-01-02 00:30:00.0000000+00:00"]
+
+
+def test_a_decimal_versionnumber_ranks_as_a_number_or_the_table_fails(tmp_path: Path, db_url: str):
+    """SQLite keeps decimals as text, where '10' < '9': version 10 neither updated nor
+    deleted version 9, runs succeeding (found by review). There the batch fails, saying how
+    to pin the column; PostgreSQL ranks the numbers."""
+    columns = [
+        attribute("Id", "guid"),
+        attribute("name", "string", 20),
+        attribute("versionnumber", "decimal", precision=20, scale=0),
+        attribute("IsDelete", "boolean"),
+    ]
+    lake = LakeBuilder(tmp_path / "lake")
+    first = f"{guid(1)},a9,9,\n{guid(2)},b9,9,\n"
+    lake.folder("2025-01-01T10.00.00Z", {"t": columns}, {"t/2025.csv": first})
+    later = f"{guid(1)},a10,10,\n{guid(2)},,10,True\n"
+    lake.folder("2025-01-01T10.05.00Z", {"t": columns}, {"t/2025.csv": later})
+
+    summary = migrate(lake.root, db_url)
+
+    names = [r["name"] for r in fetch(db_url, "t")]
+    if db_url.startswith("sqlite"):
+        assert not summary.ok and summary.tables["t"].status == "failed"
+        assert "keeps as text: '10' would rank below '9'" in summary.tables["t"].error
+        assert sorted(names) == ["a9", "b9"]  # the folder before, as it was
+    else:
+        assert summary.ok and names == ["a10"], summary.to_dict()

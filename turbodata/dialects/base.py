@@ -95,6 +95,8 @@ class Dialect:
 
     # characters the database cannot store in text, and the reason given when a value has one
     unstorable_text: tuple[str, str] | None = None
+    # decimals are stored as text, which compares as text ('10' < '9'), not as numbers
+    decimals_as_text = False
 
     def column_type(self, sql_type: SqlType) -> TypeEngine:
         raise NotImplementedError

@@ -70,6 +70,7 @@ class SQLiteDialect(Dialect):
     max_identifier_length = 1024
     single_writer = True
     fixed_schemas = ("main",)  # answered without opening (and so creating) the file
+    decimals_as_text = True  # DECIMAL_TEXT: exact digits, no numeric order
 
     def configure_engine(self, engine: Engine) -> Engine:
         # pysqlite opens transactions only before DML, so CREATE/ALTER would commit on their
