@@ -460,6 +460,45 @@ def test_a_fraction_in_an_integer_column_is_a_reject_not_a_decimal_column(
     assert column_types(db_url, "t")["versionnumber"].kind is Kind.BIGINT
 
 
+def test_a_whole_number_written_with_a_fraction_neither_sizes_an_integer_column(
+    tmp_path: Path, db_url: str
+) -> None:
+    """`1.0` beside a value past 2^31 made an int32 column DECIMAL(38,0), its rows text on
+    SQLite (found by review); it is a reject, as without the large value, and the column
+    becomes BIGINT."""
+    lake = LakeBuilder(tmp_path / "lake")
+    columns = [ID, attribute("n", "int32")]
+    lake.folder("2025-01-01T00.00.00Z", {"t": columns}, {"t/1.csv": f"{guid(1)},9\n"})
+    rows = f"{guid(2)},3000000000\n{guid(3)},1.0\n"
+    lake.folder("2025-01-01T00.05.00Z", {"t": columns}, {"t/1.csv": rows})
+
+    summary = migrate(lake.root, db_url)
+
+    assert summary.tables["t"].rows_rejected == 1 and "'1.0'" in summary.tables["t"].problems[0]
+    assert column_types(db_url, "t")["n"].kind is Kind.BIGINT
+    assert sorted(int(r["n"]) for r in fetch(db_url, "t")) == [9, 3000000000]
+
+
+def test_an_inferred_boolean_column_stays_boolean_through_a_folder_of_only_ones_and_zeros(
+    tmp_path: Path, db_url: str
+) -> None:
+    """0 and 1 alone infer as an integer: such a folder turned the BOOLEAN column into
+    TINYINT, and every later True/False was rejected (found by review)."""
+    lake = LakeBuilder(tmp_path / "lake")
+    columns = [ID, attribute("flag", "unclassified")]
+    for n, (minute, rows) in enumerate([("00", "True,False"), ("05", "1,0"), ("10", "True,False")]):
+        first, second = rows.split(",")
+        content = f"{guid(2 * n + 1)},{first}\n{guid(2 * n + 2)},{second}\n"
+        lake.folder(f"2025-01-01T00.{minute}.00Z", {"t": columns}, {"t/1.csv": content})
+
+    summary = migrate(lake.root, db_url)
+
+    assert summary.ok, summary.to_dict()
+    assert column_types(db_url, "t")["flag"].kind is Kind.BOOLEAN
+    flags = sorted((str(r["Id"]), r["flag"]) for r in fetch(db_url, "t"))
+    assert [bool(flag) for _, flag in flags] == [True, False] * 3
+
+
 def test_short_rows_stay_valid_after_the_narrower_folder_is_removed_by_retention(
     tmp_path: Path, db_url: str
 ) -> None:

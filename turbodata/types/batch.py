@@ -62,6 +62,8 @@ class BatchTypes:
     # inferred number columns whose table type this batch's values do not all fit: a value
     # not written as an invariant number is rejected, not read as one (`007` is no 7 there)
     strict_numbers: frozenset[str] = frozenset()
+    # inferred columns whose values are all booleans' (0 and 1 alone infer as an integer)
+    boolean_values: frozenset[str] = frozenset()
 
     def reconciled(self, existing: dict[str, SqlType] | None) -> BatchTypes:
         """Inferred types widened to hold what the table's columns already hold; other
@@ -72,6 +74,9 @@ class BatchTypes:
         types = dict(self.types)
         strict = set()
         for name in self.inferred & existing.keys():
+            if existing[name].kind is Kind.BOOLEAN and name in self.boolean_values:
+                types[name] = existing[name]  # a folder of 0/1 alone: no integer column
+                continue
             try:
                 types[name] = widen(existing[name], types[name])
             except IncompatibleType:
@@ -81,7 +86,9 @@ class BatchTypes:
         for name in (existing.keys() & types.keys()) - self.inferred:
             types[name] = _in_decimal_form(existing[name], types[name])
         types = _existing_guids_kept(types, self.maybe_guid, existing)
-        return BatchTypes(types, self.inferred, self.maybe_guid, frozenset(strict))
+        return BatchTypes(
+            types, self.inferred, self.maybe_guid, frozenset(strict), self.boolean_values
+        )
 
 
 def _in_decimal_form(existing: SqlType, declared: SqlType) -> SqlType:
@@ -172,8 +179,8 @@ class WidenedNumber:
         """Which numbers some type of the column's lattice holds exactly."""
         whole, fraction = number_digits(numbers)
         fits = pc.less_equal(pc.add(whole, fraction), MAX_DECIMAL_PRECISION)
-        if self.declared.kind in INTEGER_ORDER:
-            fits = pc.and_(fits, pc.equal(fraction, 0))
+        if self.declared.kind in INTEGER_ORDER:  # `1.0` too: the parser rejects it alone
+            fits = pc.and_(fits, pc.invert(pc.match_substring(numbers, ".")))
         return fits
 
     def result(self) -> SqlType:
@@ -275,7 +282,12 @@ class TypePass:
         for index, inference in self.inferring.items():
             types[self.schema.columns[index].name] = inference.result()
         inferred = frozenset(self.schema.columns[i].name for i in self.inferring)
-        return BatchTypes(types, inferred, self.maybe_guid)
+        boolean_values = frozenset(
+            self.schema.columns[i].name
+            for i, inference in self.inferring.items()
+            if isinstance(inference, TypeInference) and inference.count and inference.boolean
+        )
+        return BatchTypes(types, inferred, self.maybe_guid, boolean_values=boolean_values)
 
 
 def batch_types(
