@@ -22,7 +22,13 @@ from turbodata.dialects.base import Dialect
 from turbodata.ledger import records as ledger
 from turbodata.load import schema
 from turbodata.load.batch_reading import BatchReader, Reading
-from turbodata.load.changes import AppliedCounts, ChangeColumns, Staging, upsert_unstaged
+from turbodata.load.changes import (
+    AppliedCounts,
+    ChangeColumns,
+    Staging,
+    refuse_text_versions,
+    upsert_unstaged,
+)
 from turbodata.load.options import LoadOptions
 from turbodata.model import DataFile, LoadMode, TableBatch
 from turbodata.read.convert import TypedChunk, rows_holding
@@ -131,7 +137,8 @@ class BatchWriter:
             in_commit_order=reading.batch.mode in (LoadMode.CHANGES, LoadMode.FEED),
             feed=reading.batch.mode is LoadMode.FEED,
         )
-        _refuse_text_versions(self.dialect, result.name, columns, staged_types)
+        if applies_changes(reading.batch.mode):  # a snapshot ranks only repeated keys
+            refuse_text_versions(self.dialect, columns, staged_types)
         read_before, rejected_before = result.rows_read, result.rows_rejected
         small = self._read_small(reading, files)
         if small is not None:
@@ -250,28 +257,6 @@ class BatchWriter:
         self.result.files_read += 1
         self.result.rows_rejected += len(rejects)
         self.result.problems += [_reject_line(path, r) for r in rejects]
-
-
-class VersionsAsText(Exception):
-    """The version column is a decimal the database keeps as text: changes cannot be ranked."""
-
-
-def _refuse_text_versions(
-    dialect: Dialect, table: str, columns: ChangeColumns, types: dict[str, SqlType]
-) -> None:
-    """Refuse to rank changes by a versionnumber the database compares as text: on SQLite a
-    decimal one (declared so, pinned, or widened past BIGINT) put version 9 above version 10,
-    dropping updates and deletes while runs succeeded (found by review)."""
-    version = columns.version
-    if version is None or columns.feed or not dialect.decimals_as_text:
-        return
-    if types[version].kind is Kind.DECIMAL:
-        raise VersionsAsText(
-            f"{table}: its {version} column is {types[version]}, which {dialect.title} keeps"
-            " as text: '10' would rank below '9', so no change of this batch is applied"
-            f" (pin it as an integer in the override file, `{table}: {{{version}: bigint}}`,"
-            " when its values fit)"
-        )
 
 
 @dataclass

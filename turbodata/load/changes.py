@@ -187,6 +187,29 @@ def _never(first: Columns, second: Columns) -> ColumnElement[bool]:
     return sa.false()
 
 
+class VersionsAsText(Exception):
+    """The version column is a decimal the database keeps as text: changes cannot be ranked."""
+
+
+def refuse_text_versions(
+    dialect: Dialect, columns: ChangeColumns, types: dict[str, SqlType]
+) -> None:
+    """Refuse to rank rows by a versionnumber the database compares as text: on SQLite a
+    decimal one (declared so, pinned, or widened past BIGINT) put version 9 above version 10,
+    dropping updates and deletes while runs succeeded (found by review)."""
+    version = columns.version
+    if version is None or columns.feed or not dialect.decimals_as_text:
+        return
+    if types[version].kind is Kind.DECIMAL:
+        raise VersionsAsText(
+            f"its {version} column is {types[version]}, which {dialect.title} keeps as text:"
+            " '10' would rank below '9', so no change of this batch is applied (pin it as"
+            f" bigint in the override file, `<table>: {{{version}: bigint}}`, when its values"
+            " fit; a table that has it as a decimal keeps it so: drop the table, then"
+            " migrate --reload it)"
+        )
+
+
 class KeySpelledTwoWays(Exception):
     """The database compares two spellings of a key as one (case, trailing spaces): an
     upsert would merge rows the source holds apart."""
@@ -299,7 +322,8 @@ class Staging:
         columns = _with_delete_form(columns, types)
         self.conn, self.dialect, self.target, self.columns = conn, dialect, target, columns
         self.names = list(types)
-        self.types = [*types.values(), SqlType(Kind.BIGINT)]
+        self.column_types = types
+        self.types = [*types.values(), SqlType(Kind.BIGINT)]  # and the sequence's
         self.table, create = staging_table(dialect, conn.dialect, target, tuple(types.items()))
         self.rows = 0
         # a staged row may mark a delete: its delete column is not NULL (whatever its form).
@@ -332,6 +356,7 @@ class Staging:
             self.conn.execute(sa.schema.CreateIndex(key_index))
         if self.conn.execute(_repeated_key(self.table, self.columns.key)).first() is None:
             return  # every key once (an initial load, mostly): nothing to rank
+        refuse_text_versions(self.dialect, self.columns, self.column_types)
         self.conn.execute(_delete_losers(self.table, self.columns))
 
     def _refuse_key_spellings(self, *, against_table: bool) -> None:
