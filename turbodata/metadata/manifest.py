@@ -205,14 +205,17 @@ class _Reader:
             *self.data_partitions(declaration, where, folder),
             *self.matched_partitions((p for p in patterns if not p.incremental), where),
         ]
-        changes = list(self.matched_partitions((p for p in patterns if p.incremental), where))
+        changes: dict[str, list[Partition]] = {}
+        for pattern in (p for p in patterns if p.incremental):
+            if files := list(self.matched_partitions([pattern], where)):
+                changes.setdefault(pattern.incremental, []).extend(files)
         return replace(
             schema,
             name=name,
             partitions=_unique_locations(partitions),
             patterns=patterns,
             source=schema.source or manifest,
-            problem=schema.problem or _incremental_problem(patterns, changes),
+            problem=schema.problem or _incremental_problem(changes),
         )
 
     def declared_schema(self, declaration: dict[str, Any], name: str, folder: str) -> TableSchema:
@@ -309,22 +312,20 @@ class _Reader:
             yield from (Partition(path, None, pattern.dialect, listed=True) for path in paths)
 
 
-def _incremental_problem(
-    patterns: tuple[PartitionPattern, ...], changes: list[Partition]
-) -> str | None:
-    """Why an entity whose incremental partitions hold files is not loaded, or None. CDM's
-    incremental partitions hold changes to its full data (Upsert files, and Delete files of
-    deleted records only); turbodata does not apply them yet, and taking them as more of
-    the snapshot would load delete records as rows. Without such files the full data is the
-    whole table."""
+def _incremental_problem(changes: dict[str, list[Partition]]) -> str | None:
+    """Why an entity whose incremental partitions hold files is not loaded, or None.
+    `changes`: the files each type of incremental pattern matched. CDM's incremental
+    partitions hold changes to its full data (Upsert files, and Delete files of deleted
+    records only); turbodata does not apply them yet, and taking them as more of the snapshot
+    would load delete records as rows. Without such files the full data is the whole table."""
     if not changes:
         return None
-    kinds = ", ".join(sorted({p.incremental for p in patterns if p.incremental}))
+    files = [file for matched in changes.values() for file in matched]
     return (
-        f"its incrementalPartitionPatterns ({kinds}) match {len(changes)} file(s)"
-        f" ({changes[0].location} …): turbodata does not apply incremental partitions, and"
-        " loading them as part of the snapshot would take delete records for rows, so the"
-        " table is not loaded"
+        f"its incrementalPartitionPatterns ({', '.join(sorted(changes))}) match {len(files)}"
+        f" file(s) ({files[0].location} …): turbodata does not apply incremental partitions,"
+        " and loading them as part of the snapshot would take delete records for rows, so the"
+        " table is not loaded (load it from an export of its full data alone)"
     )
 
 
