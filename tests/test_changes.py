@@ -611,7 +611,7 @@ def test_soft_delete_of_a_snapshot_table_without_isdelete_fails_instead_of_delet
 def test_one_instant_with_two_offsets_is_one_key(tmp_path: Path, db_url: str):
     """SQL Server and PostgreSQL compare a DATETIMEOFFSET's instant; SQLite compares text,
     so it stores the instant at +00:00 (it kept each value's offset: a second row, found by
-    review). The offsets in the newer folder order by instant too."""
+    review)."""
     columns = [
         attribute("Id", "guid"),
         attribute("validfrom", "dateTimeOffset"),

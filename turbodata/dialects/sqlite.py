@@ -83,9 +83,9 @@ class SQLiteDialect(Dialect):
             dbapi_connection.execute(f"PRAGMA busy_timeout = {int(LOCK_WAIT_SECONDS * 1000)}")
             # A database file turbodata creates gets 16 KiB pages (SQLite's default is 4 KiB;
             # the pragma does nothing to a file that has pages already). Loading is bulk
-            # work: fewer, fuller pages made a 300k-row snapshot and an incremental folder
-            # about 10% faster here (bench/README.md, session 15), for a larger file when it
-            # holds many tiny tables (a page or two each).
+            # work: fewer, fuller pages made a 300k-row snapshot 3–12% and an incremental
+            # folder about 20% faster here (bench/README.md, session 15), for a larger file
+            # when it holds many tiny tables (a page or two each).
             dbapi_connection.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             # Write-ahead log: a commit appends to the -wal file and syncs once, instead of a
             # rollback journal synced twice (10.8 ms → 0.03 ms per commit here, most of a small

@@ -637,13 +637,16 @@ def _add_snapshots(
     An incomplete snapshot (`_incomplete_snapshot`) fails its table too. A schema that lists
     no file takes the CSVs in `<name>/` when `read_unlisted`; a root model.json's do not
     (lake-format.md 6.1: those are the live files, being appended to while read)."""
+    live_csvs: dict[str, int] | None = None
     for schema in schemas:
         if not _initial_sync_completed(schema):
             plan.warn(f"{schema.name}: initial sync not completed, skipped")
             continue
         unlisted = not schema.partitions
         if unlisted and not read_unlisted:
-            _warn_live_files(plan, schema.name, files)
+            if live_csvs is None:  # once per listing, where the first table needs it
+                live_csvs = csvs_by_top_folder(files)
+            _warn_live_files(plan, schema.name, live_csvs.get(schema.name, 0))
         data_files, missing = _partition_files(
             schema, files, schema.name, plan, unlisted=unlisted and read_unlisted
         )
@@ -662,14 +665,13 @@ def _add_snapshots(
             plan.dataless.append(schema.name)
 
 
-def _warn_live_files(plan: LakePlan, name: str, files: dict[str, FileInfo]) -> None:
-    """Say so when `<name>/` (its `Snapshot/` folder too, any depth) holds CSVs that a root
-    model.json listing no file leaves unread."""
-    folder = f"{name}/"
-    if csvs := sum(1 for path in files if path.startswith(folder) and path.endswith(".csv")):
+def _warn_live_files(plan: LakePlan, name: str, csvs: int) -> None:
+    """Say so when `<name>/` (its `Snapshot/` folder too, any depth) holds `csvs` CSVs that
+    a root model.json listing no file leaves unread."""
+    if csvs:
         plan.unlisted_csvs[name] = csvs
         plan.warn(
-            f"{name}: model.json lists no file of it; its {csvs} CSV file(s) in {folder}"
+            f"{name}: model.json lists no file of it; its {csvs} CSV file(s) in {name}/"
             " are not read (the live files, written while read: only listed snapshots load)"
         )
 
@@ -854,6 +856,16 @@ def _partition_files(
         for info in csvs if parent else ():  # never the root's own CSVs
             chosen.setdefault(info.path, DataFile(info, dialect))
     return tuple(sorted(chosen.values(), key=lambda f: f.info.path)), tuple(missing)
+
+
+def csvs_by_top_folder(files: dict[str, FileInfo]) -> dict[str, int]:
+    """How many `.csv` files each folder at the root holds, at any depth."""
+    counts: dict[str, int] = {}
+    for path in files:
+        if path.endswith(".csv") and "/" in path:
+            top = path.split("/", 1)[0]
+            counts[top] = counts.get(top, 0) + 1
+    return counts
 
 
 def csvs_by_folder(files: dict[str, FileInfo]) -> dict[str, list[FileInfo]]:

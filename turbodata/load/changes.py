@@ -403,10 +403,11 @@ class Staging:
 
         Unless some of the snapshot's rows were `rejected` (not staged): then the staged rows
         are upserted and the absent keys deleted, except the keys of the rejected rows
-        (`rejected_keys`), which keep their last good version. Where a rejected row's key
-        cannot be trusted (`rejected_keys` None: the reader rejected a row of the wrong
-        width, or one cut short), no absent row is deleted (`kept`) until a snapshot loads
-        in full."""
+        (`rejected_keys`), which keep their last good version (a key whose winning staged row
+        marks a delete goes all the same: a rejected row ranks below every row that loads).
+        Where a rejected row's key cannot be trusted (`rejected_keys` None: the reader
+        rejected a row of the wrong width, or one cut short), no absent row is deleted
+        (`kept`) until a snapshot loads in full."""
         if rejected:
             return self._merge_snapshot(soft_delete, rejected_keys)
         self._drop_delete_rows()
