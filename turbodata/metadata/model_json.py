@@ -401,9 +401,21 @@ def _model_columns(
 
 def _model_column(name: str, attribute: dict[str, Any]) -> Column:
     data_type, max_length = attribute.get("dataType"), attribute.get("maxLength")
-    if not attribute.get("cdm:traits") and _hashable(data_type) and _hashable(max_length):
+    traits = attribute.get("cdm:traits")
+    if not traits and _hashable(data_type) and _hashable(max_length):
         return _plain_column(name, data_type, max_length)
-    traits = read_traits(attribute.get("cdm:traits"))
+    return _column(name, data_type, max_length, read_traits(traits))
+
+
+@functools.lru_cache(maxsize=16_384, typed=True)  # typed: maxLength 1, 1.0 and true differ
+def _plain_column(name: str, data_type: Any, max_length: Any) -> Column:
+    """An attribute without traits, built once: every timestamp folder of an incremental lake
+    has its own model.json declaring the same attributes again (a rerun of 300 tables × 4
+    folders reads 10,800 of them; bench/README.md, session 15)."""
+    return _column(name, data_type, max_length, [])
+
+
+def _column(name: str, data_type: Any, max_length: Any, traits: list[Trait]) -> Column:
     precision, scale = numeric_shape(traits)
     return Column(
         name=name,
@@ -412,19 +424,6 @@ def _model_column(name: str, attribute: dict[str, Any]) -> Column:
         max_length=declared_length(max_length, traits),
         precision=precision,
         scale=scale,
-    )
-
-
-@functools.lru_cache(maxsize=16_384, typed=True)  # typed: maxLength 1, 1.0 and true differ
-def _plain_column(name: str, data_type: Any, max_length: Any) -> Column:
-    """An attribute without traits, built once: every timestamp folder of an incremental lake
-    has its own model.json declaring the same attributes again (a rerun of 300 tables × 4
-    folders reads 10,800 of them; bench/README.md, session 15)."""
-    return Column(
-        name=name,
-        cdm_type=parse_cdm_type(data_type),
-        declared_type=data_type if isinstance(data_type, str) else "",
-        max_length=declared_length(max_length, ()),
     )
 
 
