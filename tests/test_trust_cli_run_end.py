@@ -5,6 +5,10 @@ never hides the error that stopped the run."""
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,3 +93,40 @@ def test_a_failure_to_record_the_end_still_releases_the_lease(
     assert fetch(sqlite_url, "_turbodata_lease") == []
     rerun = migrate(lake, sqlite_url, lease_wait=0)
     assert not rerun.blocked and rerun.ok, rerun.to_dict()
+
+
+def file_alone(database: Path, into: Path) -> sqlite3.Connection:
+    """The SQLite database file copied without its `-wal` and `-shm` companions, as a user
+    copies or uploads a finished database: what that copy holds."""
+    into.mkdir()
+    shutil.copyfile(database, into / database.name)
+    return sqlite3.connect(into / database.name)
+
+
+def assert_holds_the_whole_run(copy: sqlite3.Connection, rows: int) -> None:
+    assert copy.execute('SELECT count(*) FROM "a"').fetchone() == (rows,)
+    assert copy.execute("SELECT status FROM _turbodata_runs").fetchall() == [("succeeded",)]
+    assert copy.execute("SELECT count(*) FROM _turbodata_lease").fetchone() == (0,)
+
+
+def test_the_database_file_alone_holds_the_finished_run(tmp_path: Path) -> None:
+    """An engine the run made is closed with it: SQLite moves the write-ahead log into the
+    file when its last connection closes. Left open, the copy lacked the run's end."""
+    lake, database = two_table_lake(tmp_path / "lake"), tmp_path / "out.sqlite"
+
+    assert migrate(lake, f"sqlite:///{database}").ok
+
+    assert not database.with_name("out.sqlite-wal").exists()
+    assert_holds_the_whole_run(file_alone(database, tmp_path / "copy"), rows=1)
+
+
+def test_the_database_file_alone_holds_what_the_cli_loaded(tmp_path: Path) -> None:
+    lake, database = two_table_lake(tmp_path / "lake"), tmp_path / "out.sqlite"
+    command = [sys.executable, "-m", "turbodata", "migrate", "--lake", str(lake)]
+
+    done = subprocess.run(
+        [*command, "--db", f"sqlite:///{database}"], capture_output=True, text=True, check=False
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert_holds_the_whole_run(file_alone(database, tmp_path / "copy"), rows=1)

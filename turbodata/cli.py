@@ -423,6 +423,8 @@ def _migrate(args: argparse.Namespace, dry_run: bool = False) -> int:
         reload=getattr(args, "reload", []),
         jobs=getattr(args, "jobs", 1),
     )
+    if not isinstance(db, str):  # made from the settings here: closed here (see migrate)
+        db.dispose()
     if progress:
         progress.done()
     if args.json:

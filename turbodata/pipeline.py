@@ -237,10 +237,18 @@ def migrate(
         dry_run=dry_run,
     )
     work = _Work(_effective_jobs(dialect, jobs), lease_wait_seconds(lease_wait), rejects_since)
-    with _run_event(summary), fewer_full_collections():
-        _plan_and_load(
-            summary, lake, engine, dialect, tables, count_rows, progress, options, reload, work
-        )
+    try:
+        with _run_event(summary), fewer_full_collections():
+            _plan_and_load(
+                summary, lake, engine, dialect, tables, count_rows, progress, options, reload, work
+            )
+    finally:
+        if isinstance(db, str):
+            # an engine this run made: its connections close with the run. SQLite folds its
+            # write-ahead log back into the file only when the last connection closes; a
+            # process that exits with them open leaves its last transactions in `<file>-wal`
+            # alone, and a copy of the database file without it lacks them
+            engine.dispose()
     return summary
 
 
