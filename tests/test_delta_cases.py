@@ -350,3 +350,22 @@ def test_a_delta_snapshot_with_a_keyless_row_deletes_what_it_dropped_for_good(
     write(synapse(lake), [row("d", 1, "Delta")], cdf=False)
     assert migrate(lake, db_url).ok
     assert_table(db_url, "account", [*FIRST[:2], row("d", 1, "Delta")])
+
+
+def test_a_delta_key_turned_text_keeps_codes_apart_from_the_number_key(
+    tmp_path: Path, db_url: str
+) -> None:
+    """`Id` was int64 (a BIGINT key); overwritten as strings, `007` and `+7` were read as 7 and
+    merged with it, the run succeeding. As from a CSV folder, they are rejects now."""
+    table = tmp_path / "lake" / "deltalake" / "item_partitioned"
+    write_deltalake(table, pa.table({"Id": pa.array([1], pa.int64()), "v": ["one"]}))
+    assert migrate(tmp_path / "lake", db_url).ok
+    codes = pa.table({"Id": ["7", "007", "+7", "1E+1"], "v": ["seven", "oh", "plus", "ten"]})
+    write_deltalake(table, codes, mode="overwrite", schema_mode="overwrite")
+
+    summary = migrate(tmp_path / "lake", db_url)
+
+    assert summary.tables["item"].rows_rejected == 3
+    assert sorted((r["Id"], r["v"]) for r in fetch(db_url, "item")) == [(7, "seven")]
+    rejected = [r["column_name"] for r in fetch(db_url, "_turbodata_rejects")]
+    assert rejected == ["Id"] * 3

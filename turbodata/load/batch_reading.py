@@ -191,6 +191,7 @@ class BatchReader:
                 reading.types,
                 keep_empty_strings=self.options.keep_empty_strings,
                 unstorable_text=self.dialect.unstorable_text,
+                strict_numbers=reading.strict_numbers,
             )
             chunk = _reject_missing_keys(chunk, reading.key)
             rejects += chunk.rejects

@@ -148,6 +148,7 @@ def convert_typed(
     *,
     keep_empty_strings: bool = False,
     unstorable_text: tuple[str, str] | None = None,
+    strict_numbers: Collection[str] = (),
 ) -> TypedChunk:
     """Typed columns (by name) → `arrow_type` of each column's SQL type, exactly.
 
@@ -158,12 +159,17 @@ def convert_typed(
     the same canonical values and the same per-row rejects. An empty string is NULL unless
     `keep_empty_strings`, the CSV path's rule for `""`, so both exports give the same rows
     (a typed file tells '' from NULL, but the CSV export cannot be told apart by default).
+    `strict_numbers`: as `convert_chunk`'s, for string columns (`007` in a column the table
+    has as a number is a reject, as from a CSV file, not the number 7).
     """
     arrays, bad_rows, max_lengths = [], {}, {}
     for name, sql_type in zip(names, types, strict=True):
         values = plain_array(batch.column(name))
         if not keep_empty_strings and pa.types.is_string(values.type):
             values = _empty_as_null(values)
+        if name in strict_numbers and pa.types.is_string(values.type):
+            for index in _odd_numbers(values, sql_type):
+                bad_rows.setdefault(index, (name, ODD_NUMBER))
         array, errors = _typed_column(values, sql_type)
         arrays.append(array)
         for index, reason in errors.items():
