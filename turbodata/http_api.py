@@ -83,7 +83,8 @@ class MigrationFailed(RuntimeError):
             n for n, t in tables.items() if t.get("status") == "failed" or t.get("rows_rejected")
         ]
         details = [f"tables not loaded cleanly: {', '.join(bad)}"] if bad else []
-        details += list(summary.get("problems") or [])[:3]
+        errors = [f"{n}: {t['error']}" for n, t in tables.items() if t.get("error")]
+        details += [*errors, *(summary.get("problems") or [])][:3]  # the real error, first
         detail = "; ".join(details) or summary.get("error") or "see the summary"
         super().__init__(f"migration {summary.get('status', 'failed')}: {detail}")
         self.summary = summary
@@ -366,20 +367,26 @@ def list_tables(request: MigrateRequest) -> list[str]:
 
     A lake where nothing is found (no table in its root, an unreadable model.json) raises
     `NothingToLoad` with the lines the synchronous run fails with, not an empty list: a run
-    over no table would load nothing and succeed. (Named tables are checked by their runs.)"""
+    over no table would load nothing and succeed. (Named tables are checked by their runs.)
+    All: `pipeline.tables_to_run`, which asks the database's ledger."""
     if request.tables:
         return list(request.tables)
     settings = load_settings()
     if settings.tables:
         return list(settings.tables)
-    from turbodata import preflight
+    from turbodata import pipeline, preflight
     from turbodata.lake import layouts
 
     lake = settings.open_lake(request.lake)
     plan = layouts.discover(lake)
-    if not plan.tables:
+    engine = settings.create_engine()
+    try:
+        tables = pipeline.tables_to_run(engine, plan)
+    finally:
+        engine.dispose()
+    if not tables:
         raise NothingToLoad(preflight.why_nothing_found(lake, plan))
-    return plan.tables
+    return tables
 
 
 def parallel_tables() -> int:

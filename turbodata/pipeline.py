@@ -410,6 +410,16 @@ def _emptied_snapshots(
         )
 
 
+def tables_to_run(db: Engine, plan: layouts.LakePlan) -> list[str]:
+    """The tables a run over the whole lake judges, for a caller that runs them one by one
+    (a Durable run, Data Factory's ForEach): those with files, then those whose metadata
+    lists no file but this database loaded before (each of their runs fails, naming why: left
+    out, the whole run succeeded while the table kept rows the lake no longer has)."""
+    ledger_name = ledger.LedgerNames(db, None)
+    loaded = _dataless_loaded(db, plan, None, ledger_name)
+    return [*plan.tables, *(table for table, first in loaded.items() if first is not None)]
+
+
 def _dataless_loaded(
     engine: Engine,
     plan: layouts.LakePlan,

@@ -24,6 +24,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.dbcheck import run_ended_as
+from tests.lakebuilder import LakeBuilder, attribute, entity, model_json
 from turbodata import http_api
 from turbodata.lake.layouts import OPTIONSET_TABLES
 from turbodata.ledger import lease
@@ -258,6 +259,40 @@ def test_a_bad_fan_out_setting_is_an_error_not_a_default(
     monkeypatch.setenv(variable, value)
     with pytest.raises(ValueError, match=variable):
         http_api.fan_out_plan(http_api.MigrateRequest(tables=("account",)))
+
+
+def test_a_snapshot_table_whose_files_are_gone_fails_the_fanned_out_run_too(
+    functions_index: Index,
+    tmp_path: Path,
+    db_url: str,
+    use_settings: Callable[[Settings], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`account` was loaded; its metadata then lists no file. A run over the whole lake fails
+    it (its rows are kept); the Durable run and Data Factory's ForEach (`GET /api/tables`)
+    left it out and succeeded."""
+    monkeypatch.setenv("TURBODATA_TABLE_ATTEMPTS", "1")
+    lake = LakeBuilder(tmp_path / "lake")
+    columns = [attribute("Id", "guid"), attribute("name", "string", 20)]
+    lake.write("account/2024.csv", "10000000-0000-0000-0000-000000000001,a\n")
+    lake.write("contact/2024.csv", "10000000-0000-0000-0000-000000000002,c\n")
+    listed = {"account": ["account/2024.csv"], "contact": ["contact/2024.csv"]}
+    lake.write("model.json", model_json([entity(t, columns, f) for t, f in listed.items()]))
+    use_settings(Settings(lake=str(lake.root), database_url=db_url))
+    assert orchestrate(functions_index).outcome.output["ok"] is True
+    listed["account"] = []
+    lake.write("model.json", model_json([entity(t, columns, f) for t, f in listed.items()]))
+    (lake.root / "account" / "2024.csv").unlink()
+
+    run = orchestrate(functions_index)
+
+    assert http_api.list_tables(http_api.MigrateRequest()) == ["contact", "account"]
+    assert run.outcome.runtime_status == "Failed" and "account" in run.outcome.error
+    status = run.outcome.custom_status
+    assert status["ok"] is False and status["tables"]["account"]["status"] == "failed"
+    assert "the lake has no snapshot of account" in status["tables"]["account"]["error"]
+    assert status["tables"]["contact"]["status"] == "unchanged"
+    assert row_counts(db_url, ["account"]) == {"account": 1}  # kept, not emptied
 
 
 # -- HTTP: 409 when the whole request is blocked -------------------------------------------------
