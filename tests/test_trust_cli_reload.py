@@ -145,3 +145,45 @@ def test_reload_refuses_a_keyless_appended_table_and_an_unknown_table(
     assert keyless.status == "failed" and "would duplicate its rows" in keyless.problems[0]
     assert typo.problems == ["--reload lgo: no such table in the lake; did you mean log?"]
     assert [r["line"] for r in fetch(sqlite_url, "log")] == ["x"]
+
+
+def drop_tables(db_url: str, *names: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        for name in names:
+            conn.exec_driver_sql(f'DROP TABLE "{name}"')
+    engine.dispose()
+
+
+def test_a_table_dropped_by_hand_is_loaded_again_from_its_first_file(
+    tmp_path: Path, db_url: str
+) -> None:
+    """The ledger still had their files: the tables read as up to date for good, and with a
+    new folder a keyless table came back holding that folder's rows alone. "Drop the table
+    to start over" (the keyless --reload refusal's advice) works now."""
+    keyed = [attribute("Id", "guid"), attribute("name", "string", 20)]
+    keyless = [attribute("code", "string", 20), attribute("name", "string", 20)]
+    columns = {"account": keyed, "log": keyless}
+    lake = LakeBuilder(tmp_path / "lake")
+    first = {"account/1.csv": f"{ticket_id(1)},a\n", "log/1.csv": "x,y\n"}
+    lake.folder("2025-01-01T00.00.00Z", columns, first)
+    assert migrate(lake.root, db_url).ok
+    drop_tables(db_url, "account", "log")
+
+    again = migrate(lake.root, db_url)
+
+    assert again.ok and again.tables["log"].status == "loaded"
+    assert [(r["code"], r["name"]) for r in fetch(db_url, "log")] == [("x", "y")]
+    assert [r["name"] for r in fetch(db_url, "account")] == ["a"]
+    drop_tables(db_url, "log")
+    later = {"account/1.csv": f"{ticket_id(2)},b\n", "log/1.csv": "x2,y2\n"}
+    lake.folder("2025-01-02T00.00.00Z", columns, later)
+
+    assert migrate(lake.root, db_url).ok
+    assert sorted((r["code"], r["name"]) for r in fetch(db_url, "log")) == [
+        ("x", "y"),
+        ("x2", "y2"),
+    ]
+    assert migrate(lake.root, db_url).tables["log"].status == "unchanged"

@@ -351,7 +351,9 @@ def _plan_and_load(
     leases = _TableLeases(
         engine, dialect, new_loader, ledger.LedgerNames(engine, options.db_schema), work
     )
-    leases.nothing_new = _nothing_new(engine, plan, tables, leases.ledger_name, frozenset(reload))
+    leases.nothing_new = _nothing_new(
+        engine, plan, tables, leases.ledger_name, frozenset(reload), options.db_schema
+    )
     _emptied_snapshots(
         engine,
         plan,
@@ -462,17 +464,20 @@ def _nothing_new(
     tables: Sequence[str] | None,
     ledger_name: Callable[[str], str],
     reload: frozenset[str],
+    db_schema: str | None,
 ) -> dict[str, ledger.TableHistory]:
     """The selected tables with no file to load, each with its history, from one read of
     every table's history. Such a table takes no lease and skips the loader; its outcome is
     recorded with the run's end. Left to the loader, which decides under the table's lease:
-    tables to reload, Delta tables (their versions say what is new), tables whose batches
-    differ in columns (the loader warns when columns moved), and tables without a recorded
-    outcome yet."""
+    tables to reload, tables the database does not have (dropped: loaded again), Delta
+    tables (their versions say what is new), tables whose batches differ in columns (the
+    loader warns when columns moved), and tables without a recorded outcome yet."""
     selected = _select(plan, tables)
     named = [ledger_name(table) for table in selected] if tables else None
     with engine.connect() as conn:
         histories = ledger.histories(conn, named)
+        # any case: a catalog that folds names (Babelfish's) must not make tables look dropped
+        present = {name.lower() for name in sa.inspect(conn).get_table_names(schema=db_schema)}
     batches_of = _batches_by_table(plan)
     found = {}
     for table in selected:
@@ -482,6 +487,7 @@ def _nothing_new(
             history is not None
             and history.last_run_id is not None
             and table not in reload
+            and table.lower() in present
             and all(batch.mode is not LoadMode.VERSIONED for batch in batches)
             and len({tuple(batch.schema.column_names) for batch in batches}) <= 1
             and not ledger.gone_from_snapshot(batches, history.loaded)

@@ -258,11 +258,27 @@ class TableLoader:
         return BatchReader(self.lake, self.dialect, self.options, self.row_widths)
 
     def _history(self, table: str, *, widths: bool = True) -> ledger.TableHistory:
-        """What the ledger knows of the table (nothing before the first run: a dry run)."""
+        """What the ledger knows of the table (nothing before the first run: a dry run).
+
+        A table the ledger has files of but the database does not have (dropped by hand, to
+        start over) is loaded again from its first file, as with `--reload`: left to its
+        history, it read as up to date forever, or came back with a new folder's rows only."""
         with self.engine.connect() as conn:
             if not sa.inspect(conn).has_table(ledger.table_state.name):
                 return ledger.TableHistory()
             history = ledger.history(conn, self.ledger_name(table), widths=widths)
+            inspector = sa.inspect(conn)
+            dropped = bool(history.loaded) and not inspector.has_table(
+                table, schema=self.options.db_schema
+            )
+        if dropped and table not in self.reload:
+            log.warning(
+                "%s: %d file(s) of it were loaded, but the database has no such table any more:"
+                " loading every file of it again",
+                table,
+                len(history.loaded),
+            )
+            self.reload = self.reload | {table}
         if table in self.reload:
             return ledger.TableHistory(widths=history.widths)
         return history
