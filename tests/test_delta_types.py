@@ -70,6 +70,23 @@ def test_decimals_keep_every_digit() -> None:
     assert convert(array, decimal_type(38, 10)) == (values, [])
 
 
+def test_a_decimal_with_more_integer_digits_than_its_column_holds_is_a_reject() -> None:
+    """Pinned decimal(38,4) for a decimal(38,0) file column: Arrow's cast scaled 36 digits
+    past 128 bits without noticing and stored garbage, the run succeeding."""
+    values = [Decimal("1" * 36), Decimal("5" * 37), Decimal("12345"), None]
+    array = pa.array(values, pa.decimal128(38, 0))
+
+    stored, rejects = convert(array, decimal_type(38, 4))
+
+    assert stored == [Decimal("12345.0000"), None]
+    assert rejects == [
+        f"1: not a decimal(38,4): '{'1' * 36}' (more than 34 integer digits)",
+        f"2: not a decimal(38,4): '{'5' * 37}' (more than 34 integer digits)",
+    ]
+    wider = pa.array([Decimal("-1.5"), Decimal("9" * 10)], pa.decimal128(12, 1))
+    assert convert(wider, decimal_type(20, 4)) == ([Decimal("-1.5000"), Decimal("9" * 10)], [])
+
+
 def test_timestamps_become_utc_text_with_seven_digits_from_year_1_to_9999() -> None:
     stamps = [
         datetime(1, 1, 1, tzinfo=UTC),

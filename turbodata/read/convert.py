@@ -235,10 +235,23 @@ def _casts_exactly(values: pa.Array, sql_type: SqlType) -> bool:
         # NaN and ±Infinity (and, for REAL, a double beyond float4) go by the parser, which
         # rejects them as on the CSV path: a cast would load them (SQLite stores NaN as NULL)
         return pc.all(pc.less(pc.abs(values), FLOAT_LIMITS[kind])).as_py() is not False
+    if kind is Kind.DECIMAL and pa.types.is_decimal(arrow):
+        return _holds_every_decimal(arrow, sql_type)
     return (
-        (kind is Kind.DECIMAL and (pa.types.is_integer(arrow) or pa.types.is_decimal(arrow)))
+        (kind is Kind.DECIMAL and pa.types.is_integer(arrow))
         or (kind is Kind.BOOLEAN and pa.types.is_boolean(arrow))
         or (kind is Kind.STRING and pa.types.is_string(arrow))
+    )
+
+
+def _holds_every_decimal(arrow: pa.Decimal128Type, sql_type: SqlType) -> bool:
+    """The column's decimal type holds every value of `arrow` (as many integer digits and
+    fraction digits, or more). Only then is Arrow's cast taken: pyarrow 26 scales a
+    decimal(38,0) of 36 digits to decimal(38,4) without noticing the overflow, and stores
+    garbage (found by review); any other goes by the parser, which rejects what cannot fit."""
+    target = arrow_type(sql_type)
+    return arrow.scale <= target.scale and (
+        arrow.precision - arrow.scale <= target.precision - target.scale
     )
 
 
