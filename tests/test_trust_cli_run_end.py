@@ -18,7 +18,7 @@ from tests.lakebuilder import LakeBuilder, attribute
 from turbodata import migrate
 from turbodata.ledger import records as ledger
 from turbodata.load.loader import TableLoader
-from turbodata.pipeline import RunInterrupted
+from turbodata.pipeline import RunInterrupted, status
 
 COLUMNS = [attribute("Id", "guid"), attribute("title", "string", 20)]
 
@@ -130,3 +130,48 @@ def test_the_database_file_alone_holds_what_the_cli_loaded(tmp_path: Path) -> No
 
     assert done.returncode == 0, done.stderr
     assert_holds_the_whole_run(file_alone(database, tmp_path / "copy"), rows=1)
+
+
+def test_a_table_failed_by_a_lake_problem_is_recorded_as_failed(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """Its failure never reached the loader, which records outcomes: `status` and the
+    report showed the table loaded, and up to date."""
+    lake = LakeBuilder(tmp_path / "lake")
+    row = "10000000-0000-0000-0000-00000000000{},x\n".format
+    lake.folder("2025-01-01T00.00.00Z", {"a": COLUMNS}, {"a/1.csv": row(1)})
+    assert migrate(lake.root, sqlite_url).ok
+    later = {"a/1.csv": row(2), "b/1.csv": row(3)}  # a's CSV, but no metadata of a
+    lake.folder("2025-01-02T00.00.00Z", {"b": COLUMNS}, later)
+
+    summary = migrate(lake.root, sqlite_url)
+
+    assert summary.tables["a"].status == "failed"
+    states = {row["table"]: row for row in status(sqlite_url)}
+    assert states["a"]["last_status"] == "failed" and states["a"]["last_run"] == summary.run_id
+    assert "no metadata for this table" in states["a"]["last_error"]
+
+
+def test_a_run_its_checks_stopped_is_in_the_ledger(tmp_path: Path, sqlite_url: str) -> None:
+    """model.json cut short while the export rewrote it: the run loaded nothing and failed,
+    but `runs` showed the run before it as the last one."""
+    lake = two_table_lake(tmp_path / "lake")
+    assert migrate(lake, sqlite_url).ok
+    for model in lake.rglob("model.json"):
+        model.write_text('{"name": "cdm", "entities": [')
+
+    summary = migrate(lake, sqlite_url)
+
+    assert summary.status == "failed"
+    last = fetch(sqlite_url, "_turbodata_runs")[-1]
+    assert (last["run_id"], last["status"]) == (summary.run_id, "failed")
+    assert json.loads(last["summary"])["problems"] == summary.problems
+
+
+def test_a_run_its_checks_stopped_creates_no_database(tmp_path: Path) -> None:
+    database, lake = tmp_path / "out.sqlite", tmp_path / "empty-lake"
+    lake.mkdir()
+
+    summary = migrate(lake, f"sqlite:///{database}")
+
+    assert summary.status == "failed" and not database.exists()

@@ -311,6 +311,8 @@ def _plan_and_load(
     summary.problems += preflight.problems(lake, plan, engine, options, tables, reload)
     if summary.problems:  # a typo in an option, or nothing to load: load nothing, say why
         summary.finished_at = datetime.now(UTC)
+        if not dry_run:
+            _record_refused_run(engine, summary)
         return
     if progress is not None and work.jobs > 1 and not dry_run:
         progress = _serialized(progress)
@@ -708,6 +710,10 @@ def _record_end(
                 name = leases.ledger_name(result.name)
                 if result.status == "interrupted":  # the loader did not get to record it
                     ledger.set_table_outcome(conn, name, summary.run_id, "interrupted", None)
+                elif result.status == "failed" and not result.blocked_by:
+                    # also a table failed before the loader (a lake problem, its files gone):
+                    # `status` and the report showed it loaded and up to date
+                    ledger.set_table_outcome(conn, name, summary.run_id, "failed", result.error)
                 elif result.status == "unchanged" and result.name in leases.nothing_new:
                     unchanged[name] = leases.nothing_new[result.name].last_run_id or ""
             ledger.set_unchanged_outcomes(conn, summary.run_id, unchanged)
@@ -720,6 +726,27 @@ def _record_end(
             lease.release(engine, summary.run_id, None)
         raise
     lease.release(engine, summary.run_id, None)
+
+
+def _record_refused_run(engine: Engine, summary: RunSummary) -> None:
+    """A run its checks stopped before it loaded anything (metadata that cannot be read, every
+    table's files gone), in the ledger of a database that has one: left out, `runs` and the
+    report showed the run before it as the last. A database without a ledger is left as it
+    is (a mistyped lake creates no SQLite file), and an error recording it goes to the log:
+    the problems that stopped the run are what it reports."""
+    path = sqlite_file(engine)
+    if path is not None and not path.exists():
+        return
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table(ledger.runs.name):
+                return
+        with engine.begin() as conn:
+            ledger.start_run(conn, summary.run_id, summary.started_at)
+            stored = json.dumps(redact_data(summary.to_dict()))
+            ledger.finish_run(conn, summary.run_id, summary.status, stored)
+    except sa.exc.SQLAlchemyError:
+        log.exception("run %s: its end could not be recorded", summary.run_id)
 
 
 def _note_blocked(summary: RunSummary) -> None:
