@@ -147,6 +147,24 @@ def test_reload_refuses_a_keyless_appended_table_and_an_unknown_table(
     assert [r["line"] for r in fetch(sqlite_url, "log")] == ["x"]
 
 
+def test_reload_of_a_table_the_run_does_not_load_is_refused(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """`--reload account --table contact` reloaded nothing and succeeded, saying nothing."""
+    lake = LakeBuilder(tmp_path / "lake")
+    keyed = [attribute("Id", "guid"), attribute("line", "string", 20)]
+    rows = {"account/a.csv": f"{ticket_id(1)},x\n", "contact/a.csv": f"{ticket_id(2)},y\n"}
+    lake.folder(FIRST, {"account": keyed, "contact": keyed}, rows)
+    assert migrate(lake.root, sqlite_url).ok
+
+    summary = migrate(lake.root, sqlite_url, tables=["contact"], reload=["account"])
+
+    assert summary.status == "failed" and not summary.tables
+    assert summary.problems == [
+        "--reload account: not among the tables this run loads (--table): name it there too"
+    ]
+
+
 def drop_tables(db_url: str, *names: str) -> None:
     import sqlalchemy as sa
 

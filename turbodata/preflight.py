@@ -43,6 +43,11 @@ def problems(
         *options.overrides.unused(_columns_by_table(plan)),
         *_key_problems(plan, options),
         *_reload_problems(plan, options, reload),
+        *[
+            f"--reload {t}: not among the tables this run loads (--table): name it there too"
+            for t in reload
+            if tables and t in known and t not in tables
+        ],
         *_schema_problems(engine, options.db_schema),
     ]
 
