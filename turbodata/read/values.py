@@ -64,9 +64,10 @@ _NUMBER = _PLAIN + r"(?:[eE][+-]?[0-9]+)?"
 _ARROW_DECIMAL_DIGITS = 38  # see _fast_decimal
 _HEX_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # numbers as .NET's invariant culture writes them (no leading zero, sign, or exponent): what
-# type inference takes as a number (`types.inference`), and all an inferred column accepts
-INVARIANT_INTEGER = r"-?(?:0|[1-9][0-9]*)"
-INVARIANT_NUMBER = INVARIANT_INTEGER + r"(?:\.[0-9]+)?"
+# type inference takes as a number (`types.inference`), and all an inferred column accepts.
+# Not `-0` (nor `-0.0`): stored as 0, the text would change, and in a key merge with `0`
+INVARIANT_INTEGER = r"0|-?[1-9][0-9]*"
+INVARIANT_NUMBER = r"0(?:\.[0-9]+)?|-?[1-9][0-9]*(?:\.[0-9]+)?|-0\.[0-9]*[1-9][0-9]*"
 GUID_TEXT = rf"\{{{_HEX_GUID}\}}|{_HEX_GUID}"  # the forms `convert_column` takes as a GUID
 # |x| must stay below: REAL from 2**128 - 2**103 on rounds to infinity (FLT_MAX + half an ulp)
 FLOAT_LIMITS = {Kind.FLOAT: math.inf, Kind.REAL: 2.0**128 - 2.0**103}

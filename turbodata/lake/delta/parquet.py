@@ -95,7 +95,7 @@ def _partition_type(values: list[str | None]) -> pa.DataType:
 
 
 def _is_int64_text(value: str) -> bool:
-    if value == "-0" or not re.fullmatch(INVARIANT_INTEGER, value):  # `-0` would merge with `0`
+    if not re.fullmatch(INVARIANT_INTEGER, value):  # not `-0`, which would merge with `0`
         return False
     return _INT64_MIN <= int(value) <= _INT64_MAX
 
