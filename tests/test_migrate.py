@@ -449,3 +449,28 @@ def test_small_decimals_are_stored_as_positional_text_on_sqlite(
     )
     assert run_cli(capsys, "--lake", str(lake), "--db", sqlite_url)[0] == 0
     assert sorted(r["revenue"] for r in fetch(sqlite_url, "account")) == ["-0.0001", "0.0000"]
+
+
+def test_a_dry_run_fails_the_tables_the_run_would_fail(tmp_path: Path, sqlite_url: str) -> None:
+    """`plan` said `planned` (exit 0) for a folder listing a file the lake lacks and for a
+    file added to a folder applied already; `migrate` fails both tables."""
+    from turbodata import migrate
+
+    columns = [attribute("Id", "guid"), attribute("name", "string", 20)]
+    row = "10000000-0000-0000-0000-00000000000{},x\n".format
+    lake = LakeBuilder(tmp_path / "lake")
+    first = {"a/1.csv": row(1), "b/1.csv": row(2)}
+    lake.folder("2025-01-01T00.00.00Z", {"a": columns, "b": columns}, first)
+    later = {"a/1.csv": row(3), "a/2.csv": row(4), "b/1.csv": row(5)}
+    lake.folder("2025-01-02T00.00.00Z", {"a": columns, "b": columns}, later)
+    assert migrate(lake.root, sqlite_url).ok
+    lake.folder("2025-01-03T00.00.00Z", {"a": columns, "b": columns}, {"a/3.csv": row(8)})
+    (lake.root / "2025-01-03T00.00.00Z" / "a" / "3.csv").unlink()  # listed, not there
+    lake.write("2025-01-01T00.00.00Z/b/9.csv", row(7))  # late, into a folder applied already
+
+    planned = migrate(lake.root, sqlite_url, dry_run=True)
+    done = migrate(lake.root, sqlite_url)
+
+    for summary in (planned, done):
+        assert {t: r.status for t, r in summary.tables.items()} == {"a": "failed", "b": "failed"}
+    assert [planned.tables[t].error for t in "ab"] == [done.tables[t].error for t in "ab"]

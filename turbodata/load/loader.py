@@ -78,39 +78,12 @@ class TableLoader:
             # the table has had, also those whose folders retention has removed since
             self.row_widths[result.name] |= history.widths
         gone = ledger.gone_from_snapshot(batches, loaded)
-        todo = [(batch, ledger.files_to_load(batch, loaded, gone)) for batch in batches]
-        if reason := _missing_files_problem(batches, watermark) or _other_source_problem(
-            result.name, batches, watermark
-        ):
-            todo = []  # nothing of this table changes in this run
-            result.fail(reason)
-        on_time: list[tuple[TableBatch, list[DataFile]]] = []
-        late: list[tuple[TableBatch, list[DataFile]]] = []
-        for batch, files in todo:
-            (late if files and self._late(batch, watermark) else on_time).append((batch, files))
-        todo = on_time
-        sizes = self._loaded_sizes(result.name, late, loaded)
-        if reason := _late_files_problem(result, late, loaded, sizes, watermark):
-            todo = []  # nothing of this table changes in this run
-            result.fail(reason)
-        table_columns = self._column_order(result.name)
-        shifted = _shifted_batches(batches, table_columns)
+        todo = self._work_to_do(result, batches, history, gone)
+        shifted = _shifted_batches(batches, self._column_order(result.name))
         recorded_widths = set(history.widths)
-        try:
-            pending = {b.batch_id for b, files in todo if files}
-            _refuse_replaced_columns(batches, table_columns, pending, self.options.overrides)
-            self._check_schema_changes([b for b, files in todo if files])
-        except schema.SchemaConflict as conflict:
-            todo = []  # nothing of this table changes in this run
-            result.fail(str(conflict))
         for batch, files in todo:
-            if not files:
-                continue
             if reloaded := self._reload_would_duplicate(batch, files, loaded):
-                result.fail(
-                    f"{reloaded} changed after it was loaded: a table without a key cannot load"
-                    " it again without duplicating rows (give it a key with --key)"
-                )
+                result.fail(_duplicating_reload(reloaded))
                 break
             loaded_before = [f.info.path for f in files if f.info.path in loaded]
             for f in files:
@@ -146,15 +119,16 @@ class TableLoader:
             )
 
     def plan(self, result: TableResult, batches: list[TableBatch], count_rows: bool) -> None:
-        """Dry run: the DDL, files (and rows) a load would take; changes nothing."""
+        """Dry run: the DDL, files (and rows) a load would take, and the problems that would
+        fail the table (the same checks as `load`); changes nothing."""
         history = self._history(result.name, widths=False)  # a dry run creates no ledger table
         batches = self._resolve_versions(result, batches, history)
         gone = ledger.gone_from_snapshot(batches, history.loaded)
-        todo = [(batch, ledger.files_to_load(batch, history.loaded, gone)) for batch in batches]
-        todo = [(batch, files) for batch, files in todo if files]
-        pending = {batch.batch_id for batch, _ in todo}
-        table_columns = self._column_order(result.name)
-        _refuse_replaced_columns(batches, table_columns, pending, self.options.overrides)
+        todo = self._work_to_do(result, batches, history, gone)
+        reloaded = (self._reload_would_duplicate(b, f, history.loaded) for b, f in todo)
+        if duplicated := next((path for path in reloaded if path), None):
+            todo = []
+            result.fail(_duplicating_reload(duplicated))
         plans = self._table_plans([batch for batch, _ in todo], declared_types)
         for (batch, files), table_plan in zip(todo, plans, strict=True):
             result.ddl += table_plan.statements
@@ -162,6 +136,43 @@ class TableLoader:
             if count_rows:
                 result.rows_inserted += sum(self.reader.count_rows(batch, f) for f in files)
             result.status = "planned"
+
+    def _work_to_do(
+        self,
+        result: TableResult,
+        batches: list[TableBatch],
+        history: ledger.TableHistory,
+        gone: list[str],
+    ) -> list[tuple[TableBatch, list[DataFile]]]:
+        """The batches with files to load and their files, in order; none, with the table
+        failed, where a check finds what must not load: files the metadata lists that are
+        missing, another source than the table's, files late for folders applied already,
+        columns replaced or types that cannot follow."""
+        loaded, watermark = history.loaded, history.watermark
+        todo = [(batch, ledger.files_to_load(batch, loaded, gone)) for batch in batches]
+        if reason := _missing_files_problem(batches, watermark) or _other_source_problem(
+            result.name, batches, watermark
+        ):
+            result.fail(reason)
+            return []
+        on_time: list[tuple[TableBatch, list[DataFile]]] = []
+        late: list[tuple[TableBatch, list[DataFile]]] = []
+        for batch, files in todo:
+            if files:
+                (late if self._late(batch, watermark) else on_time).append((batch, files))
+        sizes = self._loaded_sizes(result.name, late, loaded)
+        if reason := _late_files_problem(result, late, loaded, sizes, watermark):
+            result.fail(reason)
+            return []
+        try:
+            pending = {batch.batch_id for batch, _ in on_time}
+            table_columns = self._column_order(result.name)
+            _refuse_replaced_columns(batches, table_columns, pending, self.options.overrides)
+            self._check_schema_changes([batch for batch, _ in on_time])
+        except schema.SchemaConflict as conflict:
+            result.fail(str(conflict))
+            return []
+        return on_time
 
     def _table_plans(
         self,
@@ -446,6 +457,13 @@ class TableLoader:
 
 
 # -------------------------------------------------------------------------------- helpers
+
+
+def _duplicating_reload(path: str) -> str:
+    return (
+        f"{path} changed after it was loaded: a table without a key cannot load it again"
+        " without duplicating rows (give it a key with --key)"
+    )
 
 
 def _missing_files_problem(batches: list[TableBatch], watermark: str | None) -> str | None:
