@@ -63,6 +63,29 @@ def test_a_parquet_file_removed_from_the_folder_takes_its_rows_from_the_table(
     assert stored(db_url, "account") == [("a", "A")]
 
 
+def test_a_parquet_table_folder_emptied_of_files_fails_and_keeps_its_rows(
+    tmp_path: Path, db_url: str
+) -> None:
+    """A folder without Parquet files was no table: the run succeeded without a word, the
+    table keeping rows the lake no longer has. It fails now, as a model.json entity listing
+    no file does, and `--reload` empties it."""
+    lake = tmp_path / "lake"
+    parquet(lake / "account", "part-0.parquet", [("a", "A")])
+    parquet(lake / "contact", "part-0.parquet", [("c", "C")])
+    assert migrate(lake, db_url).ok
+    (lake / "account" / "part-0.parquet").unlink()
+
+    summary = migrate(lake, db_url)
+    emptied = migrate(lake, db_url, reload=["account"])
+
+    account = summary.tables["account"]
+    assert not summary.ok and account.status == "failed"
+    assert "no snapshot of account any more" in (account.error or "")
+    assert summary.tables["contact"].status == "unchanged"
+    assert emptied.ok and emptied.tables["account"].rows_deleted == 1
+    assert stored(db_url, "account") == [] and stored(db_url, "contact") == [("c", "C")]
+
+
 def test_a_partition_dropped_from_a_classic_model_json_takes_its_rows_from_the_table(
     tmp_path: Path, db_url: str
 ) -> None:

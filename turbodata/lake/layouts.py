@@ -224,6 +224,10 @@ def _add_typed_tables(plan: LakePlan, found: typed_tables.Found) -> None:
     apply every change twice, and the Delta table is the converted, consolidated state.
     """
     _mixed_folders(plan, found.mixed)
+    # a Parquet table's folder emptied: a table whose data the lake lists no file of (loaded
+    # before, it fails: left out quietly, it kept rows the lake no longer has)
+    known = {table.casefold() for table in plan.known_tables}
+    plan.dataless += [table for table in found.empty if table.casefold() not in known]
     if not found.kinds:
         return
     typed = {b.table.casefold() for b in found.batches} | {

@@ -44,6 +44,8 @@ class Found:
     problems: list[Problem] = field(default_factory=list)
     kinds: set[str] = field(default_factory=set)  # "delta", "parquet"
     mixed: list[str] = field(default_factory=list)  # folders of Parquet and CSV files
+    # the tables of folders holding no data file: a Parquet table's emptied, or no table
+    empty: list[str] = field(default_factory=list)
 
 
 def table_name(folder: str) -> str:
@@ -76,6 +78,8 @@ def find_tables(lake: Lake, skip_root_folder: Callable[[str], bool]) -> Found:
             _add(found, folder, "parquet", lambda f=folder: _parquet_batch(lake, f))
         elif kinds == {"parquet", "csv"}:
             found.mixed.append(folder)
+        elif not kinds:
+            found.empty.append(table_name(folder))
     _refuse_duplicates(found)
     return found
 
