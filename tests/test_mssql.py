@@ -91,6 +91,28 @@ def test_widening_alters_the_column_without_a_null_clause() -> None:
     ]
 
 
+def test_a_key_column_is_widened_with_its_primary_key_dropped_and_added_again() -> None:
+    """SQL Server refuses ALTER COLUMN on a PRIMARY KEY constraint's column (its documented
+    rule; Babelfish allows it), and without NOT NULL the column would turn nullable, which no
+    primary key takes. Its constraint's name is the server's (PK__t__…): found at run time."""
+    existing = {"code": string_type(20), "n": SqlType(Kind.INTEGER), "v": string_type(5)}
+    wanted = {"code": string_type(40), "n": SqlType(Kind.BIGINT), "v": string_type(9)}
+    plan = plan_table(TSQL, MSSQL, "it's", wanted, existing, "dbo", key=("code", "n"))
+    drop, *alters, add = plan.statements
+    assert drop == (
+        "DECLARE @turbodata_pk nvarchar(max) = (SELECT QUOTENAME(name) FROM sys.key_constraints"
+        " WHERE type = 'PK' AND parent_object_id = OBJECT_ID(N'[dbo].[it''s]'));"
+        " DECLARE @turbodata_drop nvarchar(max) = N'ALTER TABLE [dbo].[it''s] DROP CONSTRAINT '"
+        " + @turbodata_pk; EXEC sp_executesql @turbodata_drop"
+    )
+    assert alters == [
+        "ALTER TABLE [dbo].[it's] ALTER COLUMN [code] NVARCHAR(40) NOT NULL",
+        "ALTER TABLE [dbo].[it's] ALTER COLUMN [n] BIGINT NOT NULL",
+        "ALTER TABLE [dbo].[it's] ALTER COLUMN [v] NVARCHAR(9)",
+    ]
+    assert add == "ALTER TABLE [dbo].[it's] ADD PRIMARY KEY ([code], [n])"
+
+
 def test_names_longer_than_128_characters_are_rejected_clearly() -> None:
     with pytest.raises(ValueError, match="longer than 128 characters"):
         table_object(MSSQL, "t" * 129, {"Id": SqlType(Kind.GUID)}, None)

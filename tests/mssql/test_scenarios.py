@@ -166,6 +166,42 @@ def test_drift_adds_and_widens_columns_and_rejects_bad_values(
     assert rejects == 1 and summary.tables["t"].rows_rejected == 1  # type: ignore[attr-defined]
 
 
+def test_a_key_column_outgrowing_its_type_is_widened_and_stays_the_key(
+    mssql_url: str, schema: str, tmp_path: Path
+) -> None:
+    """The key is dropped, the column widened (NOT NULL on SQL Server; Babelfish refuses the
+    clause and keeps NOT NULL), and the key added again, in the batch's transaction."""
+    lake = LakeBuilder(tmp_path / "lake")
+    columns = [attribute("code", "string", 5), attribute("n", "int32")]
+    options = LoadOptions(db_schema=schema, keys={"t": ["code", "n"]})
+    lake.folder("2025-01-01T10.00.00Z", {"t": columns}, {"t/1.csv": "abc,1\nabd,2\n"})
+    assert migrate(tmp_path / "lake", mssql_url, options=options).ok
+    wide = "k" * 30
+    later = {"t/1.csv": f"{wide},1\nabc,2147483648\nabd,2\n"}
+    lake.folder("2025-01-01T11.00.00Z", {"t": columns}, later)
+
+    summary = migrate(tmp_path / "lake", mssql_url, options=options)
+
+    assert summary.ok, summary.to_dict()
+    assert any("DROP CONSTRAINT" in s for s in summary.tables["t"].ddl)  # type: ignore[attr-defined]
+    assert sorted(rows_of(mssql_url, "t", schema)) == sorted(
+        [("abc", 1), ("abd", 2), ("abc", 2147483648), (wide, 1)]
+    )
+    engine = connect(mssql_url)[0]
+    try:
+        with engine.connect() as conn:
+            types = for_name("mssql").reflect_types(conn, "t", schema)
+            key = conn.exec_driver_sql(
+                "SELECT COUNT(*) FROM sys.key_constraints WHERE type = 'PK'"
+                f" AND parent_object_id = OBJECT_ID(N'[{schema}].[t]')"
+            ).scalar()
+    finally:
+        engine.dispose()
+    assert (types["code"], types["n"], key) == (string_type(30), SqlType(Kind.BIGINT), 1)
+    again = migrate(tmp_path / "lake", mssql_url, options=options)
+    assert again.tables["t"].status == "unchanged"
+
+
 def others_in_a_transaction(url: str) -> bool:
     """Whether another session has a transaction open (`sys.dm_exec_sessions`, which SQL
     Server and Babelfish both have; Babelfish lacks the views that tell a write transaction

@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.dialects import mssql
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.types import TypeEngine
 
 from turbodata.dialects.arrow_text import without_seventh_digit
@@ -112,7 +113,38 @@ class MSSQLDialect(Dialect):
         sa.event.listen(engine, "commit", _keep_session_landings)
         sa.event.listen(engine, "rollback", _forget_landings)
         sa.event.listen(engine, "handle_error", _name_the_failed_login(engine.url))
+        sa.event.listen(engine, "first_connect", _note_babelfish(engine.dialect))
         return engine
+
+    def widen_columns_sql(
+        self,
+        sql: SqlDialect,
+        table: sa.Table,
+        columns: list[sa.Column],
+        old: dict[str, SqlType],
+        new: dict[str, SqlType],
+        key_pending: bool = False,
+    ) -> list[str]:
+        """A primary key's column is widened with its key dropped and added again: SQL
+        Server refuses ALTER COLUMN on a column of a PRIMARY KEY constraint, and the column
+        keeps NOT NULL, which ALTER COLUMN drops unless it says so (under ANSI_NULL_DFLT_ON,
+        the sessions' default). Babelfish refuses NULL and NOT NULL in ALTER COLUMN and keeps
+        the column's NOT NULL: there the clause is left out (`_note_babelfish`)."""
+        key = {column.name for column in table.primary_key.columns}
+        if key_pending or not key & {column.name for column in columns}:
+            return super().widen_columns_sql(sql, table, columns, old, new, key_pending)
+        prep = sql.identifier_preparer
+        name = prep.format_table(table)
+        not_null = "" if getattr(sql, BABELFISH, False) else " NOT NULL"
+        return [
+            _drop_primary_key_sql(name),
+            *(
+                f"ALTER TABLE {name} ALTER COLUMN {prep.quote(column.name)} "
+                f"{column.type.compile(dialect=sql)}{not_null if column.name in key else ''}"
+                for column in columns
+            ),
+            self.add_key_sql(sql, table),
+        ]
 
     def driver(self, conn: Connection) -> Driver:
         name = conn.dialect.driver
@@ -358,6 +390,35 @@ def _fractions_capped_at_six(conn: Connection) -> bool:
     if "turbodata_babelfish" not in info:
         info["turbodata_babelfish"] = is_babelfish(conn)
     return bool(info["turbodata_babelfish"])
+
+
+BABELFISH = "turbodata_babelfish"  # set on an engine's SQLAlchemy dialect: True on Babelfish
+
+
+def _note_babelfish(sql: SqlDialect) -> Callable[..., None]:
+    """At an engine's first connection, note on its SQLAlchemy dialect whether the server is
+    Babelfish: DDL is compiled from the dialect alone (`widen_columns_sql`)."""
+
+    def note(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT CAST(SERVERPROPERTY('Babelfish') AS INT)")
+            setattr(sql, BABELFISH, cursor.fetchone()[0] == 1)
+        finally:
+            cursor.close()
+
+    return note
+
+
+def _drop_primary_key_sql(table: str) -> str:
+    """Drop the table's primary key, whatever SQL Server named it (`PK__t__3214EC07…`)."""
+    literal = table.replace("'", "''")
+    return (
+        "DECLARE @turbodata_pk nvarchar(max) = (SELECT QUOTENAME(name) FROM sys.key_constraints"
+        f" WHERE type = 'PK' AND parent_object_id = OBJECT_ID(N'{literal}'));"
+        f" DECLARE @turbodata_drop nvarchar(max) = N'ALTER TABLE {literal} DROP CONSTRAINT '"
+        " + @turbodata_pk; EXEC sp_executesql @turbodata_drop"
+    )
 
 
 def is_babelfish(conn: Connection) -> bool:
