@@ -33,6 +33,9 @@ def widened(declared: SqlType, values: list[str | None]) -> SqlType:
         (INT32, ["9" * 20, FORTY_ONE_DIGITS], decimal_type(38, 0)),
         (decimal_type(5, 2), ["12345.678", FORTY_ONE_DIGITS], decimal_type(8, 3)),
         (decimal_type(5, 2), ["1.5", "0." + "1" * 39], decimal_type(5, 2)),
+        # a declared number's -0 is 0 (inference alone keeps it text): it sizes as 0
+        (INT32, ["-0", "3000000000"], SqlType(Kind.BIGINT)),
+        (decimal_type(10, 2), ["-0.0", "123456789012.5"], decimal_type(14, 2)),
     ],
 )
 def test_a_value_no_type_holds_is_left_out_of_the_sizing(

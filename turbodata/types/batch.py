@@ -169,10 +169,11 @@ class WidenedNumber:
 
     def update(self, values: pa.Array) -> None:
         is_number = pc.fill_null(pc.match_substring_regex(values, _PLAIN_NUMBER), False)
-        # in the form inference reads as a number: no `+`, no leading zeros
+        # in the form inference reads as a number: no `+`, no leading zeros, no negative zero
         numbers = pc.replace_substring_regex(
             pc.filter(values, is_number), r"^\+?(-?)0*([0-9])", r"\1\2"
         )
+        numbers = pc.replace_substring_regex(numbers, r"^-(0(?:\.0+)?)$", r"\1")
         self.seen.update(pc.filter(numbers, self._widenable(numbers)))
 
     def _widenable(self, numbers: pa.Array) -> pa.Array:
