@@ -86,6 +86,26 @@ def test_a_parquet_table_folder_emptied_of_files_fails_and_keeps_its_rows(
     assert stored(db_url, "account") == [] and stored(db_url, "contact") == [("c", "C")]
 
 
+def test_an_entity_taken_out_of_a_classic_export_leaves_no_table_behind(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """model.json stops listing `contact` and its CSV goes: an empty folder of a lake without
+    Parquet tables is no table (the emptied Parquet folder's rule is for Parquet lakes)."""
+    columns = [attribute("Id", "guid"), attribute("name", "string", 20)]
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.write("account/2024.csv", "10000000-0000-0000-0000-000000000001,a\n")
+    lake.write("contact/2024.csv", "10000000-0000-0000-0000-000000000002,c\n")
+    files = {"account": ["account/2024.csv"], "contact": ["contact/2024.csv"]}
+    lake.write("model.json", model_json([entity(t, columns, f) for t, f in files.items()]))
+    assert migrate(lake.root, sqlite_url).ok
+    lake.write("model.json", model_json([entity("account", columns, files["account"])]))
+    (lake.root / "contact" / "2024.csv").unlink()
+
+    summary = migrate(lake.root, sqlite_url)
+
+    assert summary.ok and list(summary.tables) == ["account"], summary.to_dict()
+
+
 def test_a_partition_dropped_from_a_classic_model_json_takes_its_rows_from_the_table(
     tmp_path: Path, db_url: str
 ) -> None:

@@ -224,10 +224,6 @@ def _add_typed_tables(plan: LakePlan, found: typed_tables.Found) -> None:
     apply every change twice, and the Delta table is the converted, consolidated state.
     """
     _mixed_folders(plan, found.mixed)
-    # a Parquet table's folder emptied: a table whose data the lake lists no file of (loaded
-    # before, it fails: left out quietly, it kept rows the lake no longer has)
-    known = {table.casefold() for table in plan.known_tables}
-    plan.dataless += [table for table in found.empty if table.casefold() not in known]
     if not found.kinds:
         return
     typed = {b.table.casefold() for b in found.batches} | {
@@ -242,6 +238,12 @@ def _add_typed_tables(plan: LakePlan, found: typed_tables.Found) -> None:
     plan.layout = " + ".join(([plan.layout] if has_csv else []) + kinds)
     plan.batches += found.batches
     plan.problems += found.problems
+    if "parquet" in found.kinds:
+        # beside Parquet tables, a folder emptied of files is one whose data the lake lists no
+        # file of (loaded before, it fails: left out quietly, it kept rows the lake no longer
+        # has); elsewhere an empty folder is no table (an entity removed from model.json)
+        known = {table.casefold() for table in plan.known_tables}
+        plan.dataless += [table for table in found.empty if table.casefold() not in known]
     tables = ", ".join(b.table for b in found.batches) or "none loadable"
     plan.notes.append(f"layout {plan.layout}: Delta/Parquet tables {tables}")
 
