@@ -139,7 +139,7 @@ def test_a_rerun_reports_and_records_what_the_loader_would_have(
     shortcut_events, shortcut_ledger = table_events(caplog), recorded(db_url, shortcut)
     assert spied["loaded"] == ["alpha"]  # its batches' columns differ: left to the loader
     with monkeypatch.context() as every_table_loads:
-        every_table_loads.setattr(pipeline, "_nothing_new", lambda *args: {})
+        every_table_loads.setattr(pipeline, "_nothing_new", lambda *args: ({}, {}))
         caplog.clear()
         loaded = migrate(lake.root, db_url)
         loaded_events = table_events(caplog)

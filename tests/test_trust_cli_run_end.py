@@ -175,3 +175,43 @@ def test_a_run_its_checks_stopped_creates_no_database(tmp_path: Path) -> None:
     summary = migrate(lake, f"sqlite:///{database}")
 
     assert summary.status == "failed" and not database.exists()
+
+
+def test_a_failure_recorded_at_the_end_never_overwrites_a_later_runs_outcome(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run X fails `a` and releases its lease; run Y loads `a` before X ends. X's end wrote
+    `a` back to failed, with X's error (found by review)."""
+    from turbodata import pipeline
+
+    lake = two_table_lake(tmp_path / "lake")
+    assert migrate(lake, sqlite_url).ok
+    LakeBuilder(lake).folder(
+        "2025-01-02T00.00.00Z",
+        {"a": COLUMNS, "b": COLUMNS},
+        {"a/1.csv": "10000000-0000-0000-0000-000000000003,y\n", "b/1.csv": ""},
+    )
+    failing = {"a": True}
+    real_retries, real_end = TableLoader._with_retries, pipeline._record_end
+
+    def with_retries(self, result, work):
+        if failing.get(result.name):
+            raise RuntimeError("connection reset")
+        return real_retries(self, result, work)
+
+    later: list[str] = []
+
+    def record_end(engine, summary, leases, interrupted):
+        failing.clear()
+        monkeypatch.setattr(pipeline, "_record_end", real_end)  # for run Y
+        later.append(migrate(lake, sqlite_url, tables=["a"]).run_id)  # run Y
+        return real_end(engine, summary, leases, interrupted)
+
+    monkeypatch.setattr(TableLoader, "_with_retries", with_retries)
+    monkeypatch.setattr(pipeline, "_record_end", record_end)
+
+    run_x = migrate(lake, sqlite_url)
+
+    assert run_x.tables["a"].status == "failed"
+    states = {row["table"]: row for row in status(sqlite_url)}
+    assert (states["a"]["last_status"], states["a"]["last_run"]) == ("loaded", later[0])

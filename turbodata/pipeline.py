@@ -353,7 +353,7 @@ def _plan_and_load(
     leases = _TableLeases(
         engine, dialect, new_loader, ledger.LedgerNames(engine, options.db_schema), work
     )
-    leases.nothing_new = _nothing_new(
+    leases.nothing_new, leases.last_runs = _nothing_new(
         engine, plan, tables, leases.ledger_name, frozenset(reload), options.db_schema
     )
     _emptied_snapshots(
@@ -467,10 +467,11 @@ def _nothing_new(
     ledger_name: Callable[[str], str],
     reload: frozenset[str],
     db_schema: str | None,
-) -> dict[str, ledger.TableHistory]:
+) -> tuple[dict[str, ledger.TableHistory], dict[str, str]]:
     """The selected tables with no file to load, each with its history, from one read of
-    every table's history. Such a table takes no lease and skips the loader; its outcome is
-    recorded with the run's end. Left to the loader, which decides under the table's lease:
+    every table's history, and each table's last run then (ledger name → run id). Such a
+    table takes no lease and skips the loader; its outcome is recorded with the run's end.
+    Left to the loader, which decides under the table's lease:
     tables to reload, tables the database does not have (dropped: loaded again), Delta
     tables (their versions say what is new), tables whose batches differ in columns (the
     loader warns when columns moved), and tables without a recorded outcome yet."""
@@ -497,7 +498,8 @@ def _nothing_new(
             and not any(ledger.files_to_load(batch, history.loaded) for batch in batches)
         ):
             found[table] = history
-    return found
+    last_runs = {name: h.last_run_id for name, h in histories.items() if h.last_run_id}
+    return found, last_runs
 
 
 def _batches_by_table(plan: layouts.LakePlan) -> dict[str, list[TableBatch]]:
@@ -560,6 +562,9 @@ class _TableLeases:
     stop: threading.Event = dataclasses.field(default_factory=threading.Event)
     # tables with no file to load (`_nothing_new`): no lease, no loader
     nothing_new: dict[str, ledger.TableHistory] = dataclasses.field(default_factory=dict)
+    # each table's last run when this run began (ledger name → run id): its end records an
+    # outcome only where no run wrote one since
+    last_runs: dict[str, str] = dataclasses.field(default_factory=dict)
     _loader: TableLoader | None = None
     _building: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
@@ -703,20 +708,22 @@ def _record_end(
     """Record how the run ended (and the outcome of the tables the loader did not record:
     interrupted, or with nothing new), then release the lease, also when recording fails
     (else the lease would stay held until it expires)."""
-    unchanged: dict[str, str] = {}  # ledger name → the last run its state row had
+    # ledger name → (the last run its state row had when this run read it, status, error)
+    outcomes: dict[str, tuple[str, str, str | None]] = {}
     try:
         with engine.begin() as conn:
             for result in summary.tables.values():
                 name = leases.ledger_name(result.name)
+                seen = leases.last_runs.get(name)
                 if result.status == "interrupted":  # the loader did not get to record it
                     ledger.set_table_outcome(conn, name, summary.run_id, "interrupted", None)
-                elif result.status == "failed" and not result.blocked_by:
-                    # also a table failed before the loader (a lake problem, its files gone):
-                    # `status` and the report showed it loaded and up to date
-                    ledger.set_table_outcome(conn, name, summary.run_id, "failed", result.error)
+                elif result.status == "failed" and not result.blocked_by and seen:
+                    # failed before the loader recorded it (a lake problem, its files gone, an
+                    # error): `status` and the report showed it loaded and up to date
+                    outcomes[name] = (seen, "failed", result.error)
                 elif result.status == "unchanged" and result.name in leases.nothing_new:
-                    unchanged[name] = leases.nothing_new[result.name].last_run_id or ""
-            ledger.set_unchanged_outcomes(conn, summary.run_id, unchanged)
+                    outcomes[name] = (seen or "", "unchanged", None)
+            ledger.set_outcomes_if_unchanged(conn, summary.run_id, outcomes)
             stored = json.dumps(redact_data(summary.to_dict()))
             ledger.finish_run(conn, summary.run_id, summary.status, stored)
             if interrupted:

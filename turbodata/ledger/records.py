@@ -149,7 +149,7 @@ _all_states = sa.select(
 )
 # a run's outcome for a table it found nothing new in, unless another run wrote the table's
 # state since the run read it (`_seen`: the last run then; that run's outcome is newer)
-_unchanged_outcome = sa.update(table_state).where(
+_unchanged_outcome = sa.update(table_state).where(  # where no other run wrote since
     table_state.c.table_name == _TABLE, table_state.c.last_run_id == sa.bindparam("_seen")
 )
 
@@ -428,13 +428,31 @@ def set_unchanged_outcomes(conn: Connection, run_id: str, last_runs: dict[str, s
     `last_run_id` its state row had when the run read it), in one statement: what
     `set_table_outcome` writes for each. A table whose state another run wrote since keeps
     that run's outcome, which is newer."""
-    if last_runs:
-        values = {"last_run_id": run_id, "last_status": "unchanged", "last_error": None}
-        values["updated_at"] = now()
-        conn.execute(
-            _unchanged_outcome,
-            [{**values, "_table": table, "_seen": seen} for table, seen in last_runs.items()],
-        )
+    set_outcomes_if_unchanged(
+        conn, run_id, {table: (seen, "unchanged", None) for table, seen in last_runs.items()}
+    )
+
+
+def set_outcomes_if_unchanged(
+    conn: Connection, run_id: str, outcomes: dict[str, tuple[str, str, str | None]]
+) -> None:
+    """Record `run_id`'s outcomes, table → (the `last_run_id` its state row had when the run
+    read it, status, error), in one statement, where that row still has it: a table whose
+    state another run (or this run's loader) wrote since keeps that outcome, which is newer.
+    A table without a state row gets none."""
+    if outcomes:
+        rows = [
+            {
+                "last_run_id": run_id,
+                "last_status": status,
+                "last_error": error,
+                "updated_at": now(),
+                "_table": table,
+                "_seen": seen,
+            }
+            for table, (seen, status, error) in outcomes.items()
+        ]
+        conn.execute(_unchanged_outcome, rows)
 
 
 def table_states(conn: Connection) -> dict[str, dict[str, object]]:
