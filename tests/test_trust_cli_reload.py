@@ -205,3 +205,29 @@ def test_a_table_dropped_by_hand_is_loaded_again_from_its_first_file(
         ("x2", "y2"),
     ]
     assert migrate(lake.root, db_url).tables["log"].status == "unchanged"
+
+
+def test_a_dropped_table_whose_loaded_folders_retention_removed_fails_until_reload(
+    tmp_path: Path, db_url: str
+) -> None:
+    """Loaded again from what the lake still has, it came back without the removed folder's
+    rows and the run succeeded (found by review). It fails; `--reload` is the user's call."""
+    import shutil
+
+    columns = {"account": [attribute("Id", "guid"), attribute("name", "string", 20)]}
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.folder(FIRST, columns, {"account/1.csv": f"{ticket_id(1)},a\n"})
+    lake.folder(SECOND, columns, {"account/1.csv": f"{ticket_id(2)},b\n"})
+    assert migrate(lake.root, db_url).ok
+    drop_tables(db_url, "account")
+    shutil.rmtree(lake.root / FIRST)  # retention
+
+    summary = migrate(lake.root, db_url)
+    planned = migrate(lake.root, db_url, dry_run=True)
+    reloaded = migrate(lake.root, db_url, reload=["account"])
+
+    for run in (summary, planned):
+        account = run.tables["account"]
+        assert not run.ok and account.status == "failed"
+        assert "1 file(s) it was loaded from are gone from the lake" in (account.error or "")
+    assert reloaded.ok and [r["name"] for r in fetch(db_url, "account")] == ["b"]

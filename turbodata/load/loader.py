@@ -65,10 +65,12 @@ class TableLoader:
 
     def load(self, result: TableResult, batches: list[TableBatch]) -> None:
         started = time.monotonic()
-        history = self._history(result.name)
+        history = self._history(result, batches)
         loaded, watermark = history.loaded, history.watermark
         result.watermark = watermark
         try:
+            if result.status == "failed":
+                batches = []  # nothing of this table changes in this run
             batches = self._resolve_versions(result, batches, history)
         except DeltaReadError as error:
             batches = []
@@ -121,7 +123,9 @@ class TableLoader:
     def plan(self, result: TableResult, batches: list[TableBatch], count_rows: bool) -> None:
         """Dry run: the DDL, files (and rows) a load would take, and the problems that would
         fail the table (the same checks as `load`); changes nothing."""
-        history = self._history(result.name, widths=False)  # a dry run creates no ledger table
+        history = self._history(result, batches, widths=False)  # creates no ledger table
+        if result.status == "failed":
+            return
         batches = self._resolve_versions(result, batches, history)
         gone = ledger.gone_from_snapshot(batches, history.loaded)
         todo = self._work_to_do(result, batches, history, gone)
@@ -268,12 +272,18 @@ class TableLoader:
     def reader(self) -> BatchReader:
         return BatchReader(self.lake, self.dialect, self.options, self.row_widths)
 
-    def _history(self, table: str, *, widths: bool = True) -> ledger.TableHistory:
+    def _history(
+        self, result: TableResult, batches: list[TableBatch], *, widths: bool = True
+    ) -> ledger.TableHistory:
         """What the ledger knows of the table (nothing before the first run: a dry run).
 
         A table the ledger has files of but the database does not have (dropped by hand, to
         start over) is loaded again from its first file, as with `--reload`: left to its
-        history, it read as up to date forever, or came back with a new folder's rows only."""
+        history, it read as up to date forever, or came back with a new folder's rows only.
+        Not where files of its incremental folders that were loaded are gone from the lake
+        (retention): it would come back without their rows, the run succeeding; it fails,
+        and `--reload` loads what the lake has."""
+        table = result.name
         with self.engine.connect() as conn:
             if not sa.inspect(conn).has_table(ledger.table_state.name):
                 return ledger.TableHistory()
@@ -283,6 +293,14 @@ class TableLoader:
                 table, schema=self.options.db_schema
             )
         if dropped and table not in self.reload:
+            if gone := _incremental_files_gone(batches, history.loaded):
+                result.fail(
+                    f"the database has no table {table} any more (dropped?), and {len(gone)}"
+                    f" file(s) it was loaded from are gone from the lake ({gone[0]}…): loading"
+                    " it again would leave their rows out (to load what the lake still has:"
+                    f" turbodata migrate --reload {table})"
+                )
+                return history
             log.warning(
                 "%s: %d file(s) of it were loaded, but the database has no such table any more:"
                 " loading every file of it again",
@@ -457,6 +475,16 @@ class TableLoader:
 
 
 # -------------------------------------------------------------------------------- helpers
+
+
+def _incremental_files_gone(batches: list[TableBatch], loaded: dict[str, str]) -> list[str]:
+    """The loaded files the lake no longer has, where the table loads from incremental
+    folders (retention removed them, and their rows are nowhere else); none for snapshots
+    and Delta tables, whose current files hold every row."""
+    if batches and not any(batch.mode is LoadMode.APPEND for batch in batches):
+        return []
+    present = {data_file.info.path for batch in batches for data_file in batch.files}
+    return sorted(path for path in loaded if path not in present)
 
 
 def _duplicating_reload(path: str) -> str:
