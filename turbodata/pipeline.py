@@ -419,8 +419,10 @@ def tables_to_run(db: Engine, plan: layouts.LakePlan) -> list[str]:
     (a Durable run, Data Factory's ForEach): those with files, then those whose metadata
     lists no file but this database loaded before (each of their runs fails, naming why: left
     out, the whole run succeeded while the table kept rows the lake no longer has)."""
-    ledger_name = ledger.LedgerNames(db, None)
-    loaded = _dataless_loaded(db, plan, None, ledger_name)
+    path = sqlite_file(db)
+    if path is not None and not path.exists():  # nothing loaded yet, and no file made here
+        return list(plan.tables)
+    loaded = _dataless_loaded(db, plan, None, ledger.LedgerNames(db, None))
     return [*plan.tables, *(table for table, first in loaded.items() if first is not None)]
 
 

@@ -295,6 +295,20 @@ def test_a_snapshot_table_whose_files_are_gone_fails_the_fanned_out_run_too(
     assert row_counts(db_url, ["account"]) == {"account": 1}  # kept, not emptied
 
 
+def test_listing_the_tables_creates_no_sqlite_file(
+    tmp_path: Path, use_settings: Callable[[Settings], None]
+) -> None:
+    lake, database = LakeBuilder(tmp_path / "lake"), tmp_path / "out.sqlite"
+    columns = [attribute("Id", "guid")]
+    lake.write("account/1.csv", "10000000-0000-0000-0000-000000000001\n")
+    listed = [entity("account", columns, ["account/1.csv"]), entity("contact", columns, [])]
+    lake.write("model.json", model_json(listed))
+    use_settings(Settings(lake=str(lake.root), database_url=f"sqlite:///{database}"))
+
+    assert http_api.list_tables(http_api.MigrateRequest()) == ["account"]
+    assert not database.exists()
+
+
 # -- HTTP: 409 when the whole request is blocked -------------------------------------------------
 
 
