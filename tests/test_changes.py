@@ -499,10 +499,12 @@ def test_a_keyless_table_whose_loaded_file_changed_fails_instead_of_duplicating(
     assert migrate(builder.root, db_url).ok
     builder.write("2025-01-01T10.00.00Z/codes/1.csv", "a\nb\nc\n")
 
+    planned = migrate(builder.root, db_url, dry_run=True)
     summary = migrate(builder.root, db_url)
 
-    assert summary.tables["codes"].status == "failed"
+    assert summary.tables["codes"].status == planned.tables["codes"].status == "failed"
     assert "changed after it was loaded" in summary.tables["codes"].error
+    assert planned.tables["codes"].error == summary.tables["codes"].error
     assert sorted(r["code"] for r in fetch(db_url, "codes")) == ["a", "b"]
 
 

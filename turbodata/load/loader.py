@@ -129,10 +129,11 @@ class TableLoader:
         batches = self._resolve_versions(result, batches, history)
         gone = ledger.gone_from_snapshot(batches, history.loaded)
         todo = self._work_to_do(result, batches, history, gone)
-        reloaded = (self._reload_would_duplicate(b, f, history.loaded) for b, f in todo)
-        if duplicated := next((path for path in reloaded if path), None):
-            todo = []
-            result.fail(_duplicating_reload(duplicated))
+        duplicated = None  # as `load`, the batches before one that would duplicate rows apply
+        for index, (batch, files) in enumerate(todo):
+            if duplicated := self._reload_would_duplicate(batch, files, history.loaded):
+                todo = todo[:index]
+                break
         plans = self._table_plans([batch for batch, _ in todo], declared_types)
         for (batch, files), table_plan in zip(todo, plans, strict=True):
             result.ddl += table_plan.statements
@@ -140,6 +141,8 @@ class TableLoader:
             if count_rows:
                 result.rows_inserted += sum(self.reader.count_rows(batch, f) for f in files)
             result.status = "planned"
+        if duplicated:
+            result.fail(_duplicating_reload(duplicated))
 
     def _work_to_do(
         self,
