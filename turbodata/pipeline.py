@@ -473,10 +473,10 @@ def _nothing_new(
     """The selected tables with no file to load, each with its history, from one read of
     every table's history, and each table's last run then (ledger name → run id). Such a
     table takes no lease and skips the loader; its outcome is recorded with the run's end.
-    Left to the loader, which decides under the table's lease:
-    tables to reload, tables the database does not have (dropped: loaded again), Delta
-    tables (their versions say what is new), tables whose batches differ in columns (the
-    loader warns when columns moved), and tables without a recorded outcome yet."""
+    Left to the loader, which decides under the table's lease: tables to reload, tables the
+    database does not have (dropped), Delta tables (their versions say what is new), tables
+    whose batches differ in columns (the loader warns when columns moved), and tables
+    without a recorded outcome yet."""
     selected = _select(plan, tables)
     named = [ledger_name(table) for table in selected] if tables else None
     with engine.connect() as conn:

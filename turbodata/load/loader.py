@@ -68,9 +68,9 @@ class TableLoader:
         history = self._history(result, batches)
         loaded, watermark = history.loaded, history.watermark
         result.watermark = watermark
+        if result.status == "failed":  # `_history` found it cannot load
+            batches = []  # nothing of this table changes in this run
         try:
-            if result.status == "failed":
-                batches = []  # nothing of this table changes in this run
             batches = self._resolve_versions(result, batches, history)
         except DeltaReadError as error:
             batches = []
@@ -288,10 +288,10 @@ class TableLoader:
         and `--reload` loads what the lake has."""
         table = result.name
         with self.engine.connect() as conn:
-            if not sa.inspect(conn).has_table(ledger.table_state.name):
+            inspector = sa.inspect(conn)
+            if not inspector.has_table(ledger.table_state.name):
                 return ledger.TableHistory()
             history = ledger.history(conn, self.ledger_name(table), widths=widths)
-            inspector = sa.inspect(conn)
             dropped = bool(history.loaded) and not inspector.has_table(
                 table, schema=self.options.db_schema
             )
