@@ -7,6 +7,7 @@ The live counterpart, against a real T-SQL server, is tests/mssql/ (./scripts/te
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -108,6 +109,51 @@ def test_odbc_drivers_are_told_every_text_parameter_is_nvarchar(driver: str) -> 
         (mssql_python.SQL_BIT, 1, 0),
         (mssql_python.SQL_WLONGVARCHAR, 5002, 0),  # the non-BMP character counts twice
     ]
+
+
+@pytest.mark.parametrize("own_session", [False, True], ids=["own connection", "own session"])
+def test_a_failed_bulk_copy_falls_back_to_insert_only_on_a_session_of_its_own(
+    own_session: bool,
+) -> None:
+    """On the load's own connection the error may have rolled back the batch's transaction
+    (XACT_ABORT): INSERTs after it would commit without the earlier files' rows."""
+    from types import SimpleNamespace
+
+    from turbodata.dialects.mssql import _Landing
+    from turbodata.dialects.mssql_drivers import Driver
+
+    class Failing(Driver):
+        def bulk_copy(self, *args: object) -> int:
+            raise RuntimeError("bulk load failed on the server")
+
+    connection = SimpleNamespace(connection=SimpleNamespace(driver_connection=object()))
+    session = connection if own_session else None
+    landing = _Landing("#land", ["a"], [string_type(5)], session)  # type: ignore[arg-type]
+    batch = pa.RecordBatch.from_pydict({"a": ["x"]})
+    land = functools.partial(
+        for_name("mssql")._land_and_move, connection, Failing(), landing, None, batch
+    )
+
+    if own_session:
+        assert land([string_type(5)]) == "bulk copy failed: bulk load failed on the server"
+    else:
+        with pytest.raises(RuntimeError, match="bulk load failed"):
+            land([string_type(5)])
+
+
+def test_text_of_exactly_4000_utf16_units_is_bound_as_long_text() -> None:
+    """Bound as SQL_WVARCHAR of 4,000, FreeTDS failed the INSERT ("Invalid string or buffer
+    length (0)") on every run."""
+    import mssql_python
+
+    from turbodata.dialects.mssql_drivers import odbc_input_sizes
+
+    long_text = mssql_python.SQL_WLONGVARCHAR
+    sizes = [
+        odbc_input_sizes([(text,)], [string_type(None)], long_text=long_text)[0][:2]
+        for text in ("x" * 3999, "x" * 4000, "\U0001f600" * 2000)
+    ]
+    assert sizes == [(mssql_python.SQL_WVARCHAR, 3999), (long_text, 4000), (long_text, 4000)]
 
 
 def test_values_travel_exactly_to_every_driver() -> None:

@@ -4,6 +4,7 @@ rejects, and a run killed with SIGKILL then run again."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -353,6 +354,72 @@ def test_text_keys_the_collation_makes_one_fail_the_table_instead_of_merging(
     reference = f"sqlite:///{tmp_path / 'reference.sqlite'}"
     assert migrate(lake.root, reference, options=LoadOptions(keys=keys)).ok
     assert len(rows_of(reference, "twice")) == 2 and len(rows_of(reference, "later")) == 2
+
+
+def test_a_soft_deleted_snapshot_refuses_keys_the_table_spells_otherwise(
+    mssql_url: str, schema: str, tmp_path: Path
+) -> None:
+    """Snapshot `abc` then `ABC` (or `abc `), soft delete: SQLite marks `abc` deleted and
+    inserts `ABC`; here the upsert updated `abc` in place, the run succeeding (found by
+    review). The table fails, naming the key, as a batch of changes does."""
+    from tests.lakebuilder import entity, model_json
+
+    columns = [attribute("Id", "string", 10), attribute("v", "int32"), attribute("IsDelete")]
+    lake = LakeBuilder(tmp_path / "lake")
+    part = "t/2024.csv"
+    lake.write("model.json", model_json([entity("t", columns, [part])]))
+    lake.write(part, "abc,1,\nzzz,1,\n")
+    options = LoadOptions(db_schema=schema, soft_delete=True)
+    assert migrate(lake.root, mssql_url, options=options).ok
+    lake.write(part, "ABC,2,\nzzz,1,\n")
+
+    summary = migrate(lake.root, mssql_url, options=options)
+
+    result = summary.tables["t"]
+    assert result.status == "failed" and "is spelled more than one way" in (result.error or "")
+    assert sorted(rows_of(mssql_url, "t", schema)) == [("abc", 1, None), ("zzz", 1, None)]
+
+
+def test_a_bulk_copy_failing_on_the_server_never_loses_the_batchs_earlier_rows(
+    mssql_url: str, schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under XACT_ABORT a bulk copy's error can roll back the batch's transaction. pytds bulk
+    copies on the load's own connection: the INSERT fallback then committed the later files
+    alone, losing the earlier files' rows with the run succeeding (found by review); the
+    batch fails now and the rerun loads it. mssql-python bulk copies on a session of its
+    own: the fallback is safe there. (pyodbc has no bulk copy.) The server's abort is made by
+    a division by zero, which Babelfish aborts on; it does not abort on a bulk-load error."""
+    from turbodata.dialects.mssql_drivers import for_driver_name
+
+    driver = for_driver_name(sa.engine.make_url(mssql_url).get_driver_name())
+    real = type(driver).bulk_copy
+    calls = {"n": 0}
+
+    def failing_second(self, dbapi_connection, *args):  # the folder's second file
+        calls["n"] += 1
+        if calls["n"] == 2:
+            cursor = dbapi_connection.cursor()
+            with contextlib.suppress(Exception):
+                cursor.execute("SELECT 1/0")  # the server rolls back the transaction
+            raise RuntimeError("bulk load failed on the server")
+        return real(self, dbapi_connection, *args)
+
+    monkeypatch.setattr(type(driver), "bulk_copy", failing_second)
+    columns = [attribute("code", "string", 20), attribute("n", "int32")]  # keyless: appended
+    lake = LakeBuilder(tmp_path / "lake")
+    files = {"t/2025.csv": "a,1\nb,2\n", "t/2026.csv": "c,3\nd,4\n"}
+    lake.folder("2025-01-01T10.00.00Z", {"t": columns}, files)
+    every_row = [("a", 1), ("b", 2), ("c", 3), ("d", 4)]
+
+    first = migrate(lake.root, mssql_url, options=LoadOptions(db_schema=schema))
+    if first.ok:  # a fallback that kept the batch whole
+        assert sorted(rows_of(mssql_url, "t", schema)) == every_row
+    again = migrate(lake.root, mssql_url, options=LoadOptions(db_schema=schema))
+
+    assert again.ok, again.to_dict()
+    assert sorted(rows_of(mssql_url, "t", schema)) == every_row
+    if driver.has_bulk_copy() and not driver.bulk_uses_own_connection:
+        assert first.tables["t"].status == "failed" and calls["n"] >= 2  # pytds
 
 
 def test_a_string_longer_than_declared_keeps_the_bulk_copy(

@@ -307,7 +307,15 @@ class MSSQLDialect(Dialect):
                 batch,
                 types,
             )
-        except Exception as error:  # nothing was applied: the INSERT path takes over
+        except Exception as error:
+            if not landing.own_session:
+                # on the load's own connection: under XACT_ABORT the server may have rolled
+                # back the batch's transaction with it, and rows INSERTed now would commit
+                # in a new one without the earlier files' rows (found by review). The batch
+                # fails, and rolls back; a deadlock is retried with it.
+                raise
+            # on a session of its own: nothing of the batch's transaction was touched, and the
+            # INSERT path takes over (mssql-python's bulk copy on Babelfish)
             return f"bulk copy failed: {' '.join(str(error).split())[:300]}"
         problem = _landed_problem(conn, landing, batch)
         if problem is None:

@@ -241,9 +241,10 @@ def odbc_input_sizes(
     rows: list[tuple], types: Sequence[SqlType], *, long_text: int
 ) -> list[tuple[int, int, int]]:
     """(SQL type, size, digits) of every parameter of an ODBC driver's INSERT: numbers and
-    bits as such, everything else NVARCHAR text as long as the column's longest value; over
+    bits as such, everything else NVARCHAR text as long as the column's longest value; from
     4,000 UTF-16 units `long_text` (the driver's way to say NVARCHAR(MAX), size 0 for
-    SQL_WVARCHAR)."""
+    SQL_WVARCHAR). Exactly 4,000 as SQL_WVARCHAR failed with FreeTDS ("Invalid string or
+    buffer length (0)", on every run: found by review)."""
     sizes: list[tuple[int, int, int]] = []
     for index, sql_type in enumerate(types):
         if sql_type.kind is Kind.BOOLEAN:
@@ -254,7 +255,7 @@ def odbc_input_sizes(
             sizes.append((SQL_DOUBLE, 53, 0))
         else:
             longest = max((_utf16_length(row[index]) for row in rows), default=1)
-            if longest <= 4000:
+            if longest < 4000:
                 sizes.append((SQL_WVARCHAR, max(longest, 1), 0))
             else:
                 sizes.append((long_text, 0 if long_text == SQL_WVARCHAR else longest, 0))

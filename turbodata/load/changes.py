@@ -413,7 +413,8 @@ class Staging:
         self._drop_delete_rows()
         gone = ~sa.exists().where(self._matches())  # the table's rows the snapshot lacks
         new = self._count_new()
-        if soft_delete:
+        if soft_delete:  # upserted against the table's rows: spelled their way, or refused
+            self._refuse_key_spellings(against_table=True)
             deleted = self._remove(gone, soft_delete=True)
             touched = self._upsert(_snapshot_wins)
             return AppliedCounts(inserted=new, updated=touched - new, deleted=deleted)
