@@ -71,3 +71,22 @@ def test_a_decimal_column_floating_point_in_another_file_fails_the_table(tmp_pat
             ("1.50",),
         ]
         assert db.execute("SELECT name FROM sqlite_master WHERE name = 'mixed'").fetchall() == []
+
+
+def test_files_encoding_one_text_column_differently_load_as_one_table(tmp_path: Path) -> None:
+    """A dictionary column in one file and large_string (or string_view) in another failed the
+    table on the schema merge: how a writer encodes a column says nothing of its values."""
+    folder = tmp_path / "lake" / "item"
+    folder.mkdir(parents=True)
+    text = pa.array(["x", "y", "x"]).dictionary_encode()
+    pq.write_table(pa.table({"Id": ["a", "b", "c"], "s": text}), folder / "part-0.parquet")
+    large = pa.array(["z"], pa.large_string())
+    pq.write_table(pa.table({"Id": ["d"], "s": large}), folder / "part-1.parquet")
+    target = tmp_path / "target.sqlite"
+
+    summary = migrate(tmp_path / "lake", f"sqlite:///{target}")
+
+    assert summary.ok, summary.to_dict()
+    with sqlite3.connect(target) as db:
+        rows = db.execute("SELECT Id, s FROM item ORDER BY Id").fetchall()
+    assert rows == [("a", "x"), ("b", "y"), ("c", "x"), ("d", "z")]

@@ -50,7 +50,7 @@ def folder_schema(
     table: str, lake: Lake, folder: str, files: Sequence[FileInfo]
 ) -> tuple[pa.Schema, tuple[str, ...]]:
     """The unified schema of the folder's files, partition columns last, and their names."""
-    schemas = [_file_schema(table, lake, info) for info in files]
+    schemas = [_plain_types(_file_schema(table, lake, info)) for info in files]
     try:
         unified = pa.unify_schemas(schemas, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
@@ -64,6 +64,23 @@ def folder_schema(
     for name in partitions:
         unified = unified.append(pa.field(name, _partition_type(by_column[name])))
     return unified.remove_metadata(), partitions
+
+
+def _plain_types(schema: pa.Schema) -> pa.Schema:
+    """Dictionary columns as their values' type, large and view strings and binaries as the
+    plain ones: how a writer encoded a column says nothing of its values, and one file's
+    dictionary beside another's large_string failed the table on the merge (review)."""
+    return pa.schema([field.with_type(_plain_type(field.type)) for field in schema])
+
+
+def _plain_type(arrow: pa.DataType) -> pa.DataType:
+    if pa.types.is_dictionary(arrow):
+        arrow = arrow.value_type
+    if pa.types.is_large_string(arrow) or pa.types.is_string_view(arrow):
+        return pa.string()
+    if pa.types.is_large_binary(arrow) or pa.types.is_binary_view(arrow):
+        return pa.binary()
+    return arrow
 
 
 def _refuse_inexact_widening(
