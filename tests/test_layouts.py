@@ -781,3 +781,25 @@ def test_url_locations_and_pattern_matches_of_one_entity_each_resolve(tmp_path: 
         "T/a.csv",
         "T/extra/b.csv",
     ]
+
+
+def test_a_file_two_tables_claim_loads_into_neither(tmp_path: Path, sqlite_url: str) -> None:
+    """Two entities listing one partition (or a manifest pattern `Account*.csv` matching
+    `AccountExt_001.csv`): its rows loaded into both tables, the run succeeding."""
+    from turbodata import migrate
+
+    columns = [attribute("Id", "guid"), attribute("name", "string", 10)]
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.write("shared/1.csv", "10000000-0000-0000-0000-000000000001,x\n")
+    lake.write("c/1.csv", "10000000-0000-0000-0000-000000000002,y\n")
+    listed = {"a": ["shared/1.csv"], "b": ["shared/1.csv"], "c": ["c/1.csv"]}
+    lake.write("model.json", model_json([entity(t, columns, f) for t, f in listed.items()]))
+
+    summary = migrate(lake.root, sqlite_url)
+
+    assert {t: r.status for t, r in summary.tables.items()} == {
+        "a": "failed",
+        "b": "failed",
+        "c": "loaded",
+    }
+    assert "shared/1.csv is claimed by the metadata of a and of b" in summary.tables["a"].error

@@ -207,6 +207,7 @@ def discover(lake: Lake, *, settle: timedelta = SETTLE, now: datetime | None = N
     _add_typed_tables(plan, typed_tables.find_tables(lake, _csv_layout_folder))
     _refuse_reserved_names(plan)
     _refuse_case_twins(plan)
+    _refuse_shared_files(plan)
     _note_row_widths(plan)
     return plan
 
@@ -291,6 +292,34 @@ def _refuse_case_twins(plan: LakePlan) -> None:
                     " of order, so neither is loaded (name the entity one way in every folder)",
                 )
             )
+
+
+def _refuse_shared_files(plan: LakePlan) -> None:
+    """Fail the tables whose metadata claims the same data file (a manifest pattern
+    `Account*.csv` that also matches `AccountExt_001.csv`, two entities listing one
+    partition): its rows would load into each of them, the run succeeding (found by review).
+    None of them loads until the metadata gives each file one table."""
+    tables_of: dict[str, set[str]] = {}
+    for batch in plan.batches:
+        for data_file in batch.files:
+            tables_of.setdefault(data_file.info.path, set()).add(batch.table)
+    shared = {path: sorted(tables) for path, tables in tables_of.items() if len(tables) > 1}
+    if not shared:
+        return
+    claimed: dict[str, str] = {}  # table → the first shared file it claims
+    for path, tables in sorted(shared.items()):
+        for table in tables:
+            claimed.setdefault(table, path)
+    plan.batches = [b for b in plan.batches if b.table not in claimed]
+    for table, path in sorted(claimed.items()):
+        others = ", ".join(t for t in shared[path] if t != table)
+        plan.problems.append(
+            Problem(
+                table,
+                f"{path} is claimed by the metadata of {table} and of {others}: its rows would"
+                " load into each, so none of them is loaded (give each file one table)",
+            )
+        )
 
 
 def _refuse_reserved_names(plan: LakePlan) -> None:
