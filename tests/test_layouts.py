@@ -803,3 +803,25 @@ def test_a_file_two_tables_claim_loads_into_neither(tmp_path: Path, sqlite_url: 
         "c": "loaded",
     }
     assert "shared/1.csv is claimed by the metadata of a and of b" in summary.tables["a"].error
+
+
+def test_csvs_no_entity_document_owns_fail_their_table(tmp_path: Path, sqlite_url: str) -> None:
+    """F&O entity documents: `VendTable.cdm.json` missing (being rewritten or copied) left
+    `VendTable/`'s rows out without a word while `CustTable` loaded."""
+    from turbodata import migrate
+
+    def document(name: str) -> str:
+        attributes = [{"name": "RECID", "dataFormat": "Int64"}, {"name": "NAME"}]
+        return json.dumps({"definitions": [{"entityName": name, "hasAttributes": attributes}]})
+
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.write("Tables/Cust/CustTable.cdm.json", document("CustTable"))
+    lake.write("Tables/Cust/CustTable/CUSTTABLE_00001.csv", "1,a\n")
+    lake.write("Tables/Vend/VendTable/VENDTABLE_00001.csv", "7,v\n8,w\n")
+
+    summary = migrate(lake.root, sqlite_url)
+
+    assert summary.tables["CustTable"].status == "loaded"
+    vend = summary.tables["VendTable"]
+    assert vend.status == "failed" and not summary.ok
+    assert "Tables/Vend/VendTable holds 1 CSV file(s) but no entity document" in vend.error
