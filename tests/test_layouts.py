@@ -825,3 +825,30 @@ def test_csvs_no_entity_document_owns_fail_their_table(tmp_path: Path, sqlite_ur
     vend = summary.tables["VendTable"]
     assert vend.status == "failed" and not summary.ok
     assert "Tables/Vend/VendTable holds 1 CSV file(s) but no entity document" in vend.error
+
+
+def test_a_table_only_a_root_manifest_declares_beside_model_json_fails(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """The CDM SDK can write both formats: model.json is read, and `contact`, declared by the
+    manifest alone, was left out without a word."""
+    from turbodata import migrate
+
+    columns = [attribute("Id", "int64"), attribute("v")]
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.write("account/1.csv", "1,a\n")
+    lake.write("contact/1.csv", "5,c\n")
+    lake.write("model.json", model_json([entity("account", columns, ["account/1.csv"])]))
+    attributes = [{"name": "Id", "dataFormat": "Int64"}, {"name": "v"}]
+    document = {"definitions": [{"entityName": "contact", "hasAttributes": attributes}]}
+    lake.write("contact.cdm.json", json.dumps(document))
+    declared = {"entityName": "contact", "entityPath": "contact.cdm.json/contact"}
+    partitions = {"dataPartitions": [{"location": "contact/1.csv"}]}
+    entities = [{"type": "LocalEntity", **declared, **partitions}]
+    lake.write("default.manifest.cdm.json", json.dumps({"entities": entities}))
+
+    summary = migrate(lake.root, sqlite_url)
+
+    assert summary.tables["account"].status == "loaded"
+    contact = summary.tables["contact"]
+    assert contact.status == "failed" and "declared by default.manifest.cdm.json" in contact.error

@@ -200,8 +200,9 @@ def discover(lake: Lake, *, settle: timedelta = SETTLE, now: datetime | None = N
         )
     elif "model.json" in root_files:
         plan = _model_json_snapshot(lake)
-    elif manifests := [p for p in root_files if p.endswith(".manifest.cdm.json")]:
-        plan = _manifest_snapshot(lake, sorted(manifests))
+        _refuse_tables_only_manifests_declare(plan, lake, _root_manifests(root_files))
+    elif manifests := _root_manifests(root_files):
+        plan = _manifest_snapshot(lake, manifests)
     else:
         plan = _entity_documents(lake)
     _add_typed_tables(plan, typed_tables.find_tables(lake, _csv_layout_folder))
@@ -606,6 +607,32 @@ def _model_json_snapshot(lake: Lake) -> LakePlan:
     _add_snapshots(plan, data_tables, files, dataless_problems=False, read_unlisted=False)
     _add_optionsets(plan, "snapshot", _optionset_files(files, ""), (model,))
     return plan
+
+
+def _root_manifests(root_files: Iterable[str]) -> list[str]:
+    return sorted(path for path in root_files if path.endswith(".manifest.cdm.json"))
+
+
+def _refuse_tables_only_manifests_declare(
+    plan: LakePlan, lake: Lake, manifest_paths: list[str]
+) -> None:
+    """A root holding model.json and manifests (the CDM SDK writes both) is read by its
+    model.json; a table that only the manifests declare fails, naming them (it was left out
+    without a word: found by review)."""
+    if not manifest_paths:
+        return
+    model, _failed = manifest.load_manifests(lake, manifest_paths)
+    known = {table.casefold() for table in plan.known_tables}
+    names = ", ".join(manifest_paths)
+    for table in sorted(model.tables):
+        if table.casefold() not in known:
+            plan.problems.append(
+                Problem(
+                    table,
+                    f"declared by {names} but not by the lake root's model.json, which is the"
+                    " metadata read where both are: not loaded (keep one of them)",
+                )
+            )
 
 
 def _manifest_snapshot(lake: Lake, manifest_paths: list[str]) -> LakePlan:
