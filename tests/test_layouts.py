@@ -852,3 +852,36 @@ def test_a_table_only_a_root_manifest_declares_beside_model_json_fails(
     assert summary.tables["account"].status == "loaded"
     contact = summary.tables["contact"]
     assert contact.status == "failed" and "declared by default.manifest.cdm.json" in contact.error
+
+
+def test_a_table_only_a_manifest_no_root_manifest_reaches_declares_fails(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """The root manifest reaches `ChangeFeed/` only: `Tables/Tables.manifest.cdm.json` and
+    its CustTable were never read, without a word."""
+    from turbodata import migrate
+
+    def document(name: str) -> str:
+        attributes = [{"name": "RECID", "dataFormat": "Int64"}, {"name": "NAME"}]
+        return json.dumps({"definitions": [{"entityName": name, "hasAttributes": attributes}]})
+
+    def declared(name: str) -> dict:
+        pattern = {"name": name, "rootLocation": name, "globPattern": "*.csv"}
+        path = f"{name}.cdm.json/{name}"
+        return {"entityName": name, "entityPath": path, "dataPartitionPatterns": [pattern]}
+
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.write("Tables/CustTable.cdm.json", document("CustTable"))
+    lake.write("Tables/CustTable/CUSTTABLE_00001.csv", "1,a\n")
+    lake.write("Tables/Tables.manifest.cdm.json", json.dumps({"entities": [declared("CustTable")]}))
+    lake.write("VendTable.cdm.json", document("VendTable"))
+    lake.write("VendTable/VENDTABLE_00001.csv", "7,v\n")
+    lake.write("root.manifest.cdm.json", json.dumps({"entities": [declared("VendTable")]}))
+
+    summary = migrate(lake.root, sqlite_url)
+
+    assert summary.tables["VendTable"].status == "loaded"
+    cust = summary.tables["CustTable"]
+    assert cust.status == "failed" and not summary.ok
+    assert "declared by Tables/Tables.manifest.cdm.json only" in cust.error
+    assert "no root manifest reaches" in cust.error

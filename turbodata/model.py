@@ -118,6 +118,7 @@ class Model:
     tables: dict[str, TableSchema]
     source: str
     warnings: tuple[str, ...] = ()
+    manifests: frozenset[str] = frozenset()  # the manifests read (a manifest tree's)
 
 
 @dataclass(frozen=True)

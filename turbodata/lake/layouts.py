@@ -200,8 +200,8 @@ def discover(lake: Lake, *, settle: timedelta = SETTLE, now: datetime | None = N
         )
     elif "model.json" in root_files:
         plan = _model_json_snapshot(lake)
-        _refuse_tables_only_manifests_declare(plan, lake, _root_manifests(root_files))
-    elif manifests := _root_manifests(root_files):
+        _refuse_tables_only_manifests_declare(plan, lake, _manifests(root_files))
+    elif manifests := _manifests(root_files):
         plan = _manifest_snapshot(lake, manifests)
     else:
         plan = _entity_documents(lake)
@@ -609,29 +609,34 @@ def _model_json_snapshot(lake: Lake) -> LakePlan:
     return plan
 
 
-def _root_manifests(root_files: Iterable[str]) -> list[str]:
-    return sorted(path for path in root_files if path.endswith(".manifest.cdm.json"))
+def _manifests(paths: Iterable[str]) -> list[str]:
+    """The manifests among `paths` (the root's files, or the whole lake's), but those in a
+    `resolved/` folder (CDM SDK output, skipped as entity documents there are)."""
+    return sorted(
+        path
+        for path in paths
+        if path.endswith(".manifest.cdm.json") and "/resolved/" not in f"/{path}"
+    )
 
 
 def _refuse_tables_only_manifests_declare(
-    plan: LakePlan, lake: Lake, manifest_paths: list[str]
+    plan: LakePlan,
+    lake: Lake,
+    manifest_paths: list[str],
+    why: str = "the lake root's model.json is read where both are",
 ) -> None:
-    """A root holding model.json and manifests (the CDM SDK writes both) is read by its
-    model.json; a table that only the manifests declare fails, naming them (it was left out
-    without a word: found by review)."""
+    """Manifests the plan did not read: a root's beside its model.json (the CDM SDK writes
+    both), or one no root manifest reaches. A table only they declare fails, naming them:
+    it was left out without a word (found by review)."""
     if not manifest_paths:
         return
     model, _failed = manifest.load_manifests(lake, manifest_paths)
     known = {table.casefold() for table in plan.known_tables}
-    names = ", ".join(manifest_paths)
+    names = ", ".join(sorted(model.manifests & set(manifest_paths)) or manifest_paths)
     for table in sorted(model.tables):
         if table.casefold() not in known:
             plan.problems.append(
-                Problem(
-                    table,
-                    f"declared by {names} but not by the lake root's model.json, which is the"
-                    " metadata read where both are: not loaded (keep one of them)",
-                )
+                Problem(table, f"declared by {names} only, which is not read ({why}): not loaded")
             )
 
 
@@ -643,9 +648,11 @@ def _manifest_snapshot(lake: Lake, manifest_paths: list[str]) -> LakePlan:
     for manifest_path, error in failed:  # fails the run (a half-read root adds no table)
         plan.problems.append(Problem(None, error, file=manifest_path))
     plan.warn(*model.warnings)
+    files = {f.path: f for f in lake.iter_files("")}
     if model.tables:
-        files = {f.path: f for f in lake.iter_files("")}
         _add_snapshots(plan, model.tables.values(), files)
+    unreached = sorted(set(_manifests(files)) - model.manifests - set(manifest_paths))
+    _refuse_tables_only_manifests_declare(plan, lake, unreached, "no root manifest reaches")
     return plan
 
 

@@ -75,7 +75,8 @@ def load_manifests(lake: Lake, paths: Sequence[str]) -> tuple[Model, list[tuple[
             reader.tables.discard(set(reader.tables) - before)
             failed.append((path, str(error)))
     failed += reader.absent
-    return Model(reader.tables, paths[0], tuple(reader.warnings)), failed
+    read = frozenset(reader.manifests_read)
+    return Model(reader.tables, paths[0], tuple(reader.warnings), read), failed
 
 
 def change_feed_name(name: str, path: str) -> str:
