@@ -694,16 +694,16 @@ def _refuse_csvs_without_document(
         if (
             path.endswith(".csv")
             and path not in taken
+            and folder  # a file at the root names no table
             and folder.split("/")[0] not in NON_DATA_FOLDERS
         ):
             by_folder[folder] = by_folder.get(folder, 0) + 1
     for folder, count in sorted(by_folder.items()):
-        table = folder.rpartition("/")[2] or folder
         plan.problems.append(
             Problem(
-                table,
-                f"{folder or 'the lake root'} holds {count} CSV file(s) but no entity document"
-                f" owns them ({folder or table}.cdm.json): their rows are not loaded",
+                folder.rpartition("/")[2],
+                f"{folder} holds {count} CSV file(s) but no entity document owns them"
+                f" ({folder}.cdm.json): their rows are not loaded",
             )
         )
 
