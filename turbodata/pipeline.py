@@ -159,6 +159,12 @@ def sqlite_file(engine: Engine) -> Path | None:
     return Path(database)
 
 
+def _no_sqlite_file_yet(engine: Engine) -> bool:
+    """A SQLite engine whose file does not exist: connecting would create it."""
+    path = sqlite_file(engine)
+    return path is not None and not path.exists()
+
+
 def _loading_engine(engine: Engine) -> Engine:
     """The engine, once it is clear a SQLite file can be created where it is meant to be."""
     path = sqlite_file(engine)
@@ -170,8 +176,7 @@ def _loading_engine(engine: Engine) -> Engine:
 def _planning_engine(engine: Engine) -> Engine:
     """The engine a dry run plans against: a SQLite file that does not exist yet is planned
     as the empty database it would be (in memory), so `plan` creates no file."""
-    path = sqlite_file(engine)
-    if path is not None and not path.exists():
+    if _no_sqlite_file_yet(engine):
         return connect(sa.create_engine("sqlite://"))[0]
     return engine
 
@@ -419,8 +424,7 @@ def tables_to_run(db: Engine, plan: layouts.LakePlan) -> list[str]:
     (a Durable run, Data Factory's ForEach): those with files, then those whose metadata
     lists no file but this database loaded before (each of their runs fails, naming why: left
     out, the whole run succeeded while the table kept rows the lake no longer has)."""
-    path = sqlite_file(db)
-    if path is not None and not path.exists():  # nothing loaded yet, and no file made here
+    if _no_sqlite_file_yet(db):  # nothing loaded yet, and no file made here
         return list(plan.tables)
     loaded = _dataless_loaded(db, plan, None, ledger.LedgerNames(db, None))
     return [*plan.tables, *(table for table, first in loaded.items() if first is not None)]
@@ -743,8 +747,7 @@ def _record_refused_run(engine: Engine, summary: RunSummary) -> None:
     report showed the run before it as the last. A database without a ledger is left as it
     is (a mistyped lake creates no SQLite file), and an error recording it goes to the log:
     the problems that stopped the run are what it reports."""
-    path = sqlite_file(engine)
-    if path is not None and not path.exists():
+    if _no_sqlite_file_yet(engine):
         return
     try:
         with engine.connect() as conn:

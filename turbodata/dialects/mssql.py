@@ -390,17 +390,22 @@ def _reflected_type(
     return SqlType(kind)
 
 
+# whether the server is Babelfish: a connection's `info` key, and an attribute of an engine's
+# SQLAlchemy dialect (`_note_babelfish`)
+BABELFISH = "turbodata_babelfish"
+# Babelfish answers 1; SQL Server, which has no such property, NULL. (Not @@VERSION: Babelfish
+# lets an administrator set it to SQL Server's text.) Cast: ODBC drivers do not read sql_variant
+_IS_BABELFISH = "SELECT CAST(SERVERPROPERTY('Babelfish') AS INT)"
+
+
 def _fractions_capped_at_six(conn: Connection) -> bool:
     """Babelfish for PostgreSQL keeps at most 6 fractional digits of a second (SQL Server
     7): there a reflected 6 is what a declared 7 became, not a narrower column, and values
     lose their 7th digit cut, not rounded by the server."""
     info = conn.info
-    if "turbodata_babelfish" not in info:
-        info["turbodata_babelfish"] = is_babelfish(conn)
-    return bool(info["turbodata_babelfish"])
-
-
-BABELFISH = "turbodata_babelfish"  # set on an engine's SQLAlchemy dialect: True on Babelfish
+    if BABELFISH not in info:
+        info[BABELFISH] = is_babelfish(conn)
+    return bool(info[BABELFISH])
 
 
 def _note_babelfish(sql: SqlDialect) -> Callable[..., None]:
@@ -410,7 +415,7 @@ def _note_babelfish(sql: SqlDialect) -> Callable[..., None]:
     def note(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute("SELECT CAST(SERVERPROPERTY('Babelfish') AS INT)")
+            cursor.execute(_IS_BABELFISH)
             setattr(sql, BABELFISH, cursor.fetchone()[0] == 1)
         finally:
             cursor.close()
@@ -430,11 +435,8 @@ def _drop_primary_key_sql(table: str) -> str:
 
 
 def is_babelfish(conn: Connection) -> bool:
-    """Babelfish answers SERVERPROPERTY('Babelfish') with 1; SQL Server, which has no such
-    property, with NULL. (Not @@VERSION: Babelfish lets an administrator set it to SQL
-    Server's text.)"""
-    answer = conn.exec_driver_sql("SELECT CAST(SERVERPROPERTY('Babelfish') AS INT)").scalar()
-    return answer == 1  # (cast: ODBC drivers do not read sql_variant)
+    """Whether the server is Babelfish for PostgreSQL (`_IS_BABELFISH`)."""
+    return conn.exec_driver_sql(_IS_BABELFISH).scalar() == 1
 
 
 def quote(name: str) -> str:
