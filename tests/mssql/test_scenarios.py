@@ -241,7 +241,10 @@ def test_sigkill_mid_load_then_rerun_equals_an_uninterrupted_load(
     mssql_url: str, schema: str, tmp_path: Path, kill_after_files: int
 ) -> None:
     folders = 6
-    batches = write_big_lake(tmp_path / "lake", folders, 20_000)
+    # rows enough that each folder's transaction outlasts the probe's polling: at 20,000 the
+    # pytds bulk copy committed a folder between two polls, and the CLI was killed only after
+    # its last folder (the test's own timing, not the load's: 6 of 6 committed)
+    batches = write_big_lake(tmp_path / "lake", folders, 60_000)
     process = start_cli(tmp_path / "lake", mssql_url, "--schema", schema)
     done_before = kill_inside_a_write(
         process,
