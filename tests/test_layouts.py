@@ -196,6 +196,31 @@ def test_without_a_changelog_a_folder_without_model_json_uses_the_root_model(
     assert any("using the root model.json" in n for n in plan.notes)
 
 
+@pytest.mark.parametrize(
+    ("now", "waits"),
+    [(datetime(2024, 5, 1, 10, 40), True), (datetime(2024, 5, 1, 11, 0), False)],
+)
+def test_without_a_changelog_or_root_model_a_folder_without_model_json_stops_the_plan(
+    tmp_path: Path, now: datetime, waits: bool
+) -> None:
+    # it was skipped: the next folder moved the watermark past it, and once its model.json
+    # was written it was late, never loaded (found by review)
+    lake = LakeBuilder(tmp_path)
+    for name in FOLDERS:
+        lake.folder(name, {"t": COLUMNS}, {"t/2024.csv": ROW}, model=name != FOLDERS[1])
+
+    plan = discover(LocalLake(tmp_path), now=now)
+
+    assert [b.batch_id for b in plan.batches] == [FOLDERS[0]]
+    if waits:  # 10.30 started 10 minutes ago: 10.15 may still be closing
+        assert plan.problems == []
+        assert any("waiting for model.json in 2024-05-01T10.15.00Z" in n for n in plan.notes)
+    else:
+        [problem] = plan.problems
+        assert problem.message.startswith("2024-05-01T10.15.00Z has no model.json")
+        assert "every later folder are left unloaded" in problem.message
+
+
 # ---------------------------------------------------------------------- option-set metadata
 
 OPTIONSET_ROWS = {

@@ -113,3 +113,26 @@ def test_forgetting_more_files_than_one_statement_may_name() -> None:
         ledger.forget_files(conn, "t", paths[1:])
         assert list(ledger.loaded_fingerprints(conn, "t")) == paths[:1]
     assert 0 < max(largest) <= 2_100
+
+
+def test_folders_loaded_from_by_any_table_match_the_folder_name_exactly() -> None:
+    engine = sa.create_engine("sqlite://")
+    modified = datetime(2025, 1, 2, tzinfo=UTC)
+    with engine.begin() as conn:
+        ledger.ensure(conn)
+        for table, path in [("u", "F_1/u/1.csv"), ("v", "deep/F%2/v.csv"), ("w", "F3x/w.csv")]:
+            info = FileInfo(path, 1, modified, None)
+            ledger.record_file(
+                conn,
+                run_id="r",
+                table=table,
+                batch_id="b",
+                info=info,
+                rows_loaded=1,
+                rows_rejected=0,
+            )
+
+        found = ledger.folders_loaded_from(conn, ["F_1", "FX1", "deep/F%2/", "deep/Fa2", "F3", "G"])
+
+    # `_` and `%` are no wildcards, and a folder is not a prefix of another's name
+    assert found == {"F_1", "deep/F%2/"}

@@ -361,7 +361,10 @@ def _incremental(
     With a Changelog, a folder without model.json is either still being finished (its next
     folder started less than `settle` before `now`: stop here, it and every later folder wait
     for a later run) or abandoned (skipped: Synapse Link re-commits its rows into a later
-    folder). Without a Changelog such a folder is read with the root model.json.
+    folder). Without a Changelog such a folder is read with the root model.json; without
+    either it cannot be read: it waits as one still being finished, then stops the plan as a
+    problem of the run (skipped, later folders moved the watermark past it, and its rows
+    never loaded, found by review).
 
     Design: a folder that cannot be read (its model.json truncated or invalid, the root
     model.json it needs unreadable, a folder that cannot be listed) stops the plan there, like
@@ -421,8 +424,19 @@ def _incremental(
             plan.notes.append(f"{name}: no model.json and no Changelog; using the root model.json")
             model = root_model
         else:
-            plan.warn(f"{name}: no model.json and no root model.json, skipped")
-            continue
+            if next_start is None or now - next_start < settle:
+                plan.notes.append(
+                    f"waiting for model.json in {name}: the folder may still be closing; "
+                    "it and later folders are left for a later run"
+                )
+            else:
+                _stop_at(
+                    plan,
+                    name,
+                    f"{name} has no model.json, the lake no root model.json to read it with,"
+                    " and no Changelog that could say it was abandoned",
+                )
+            break
         try:
             files = {f.path: f for f in lake.iter_files(name)}
         except OSError as error:

@@ -126,6 +126,9 @@ _fingerprints = sa.select(files.c.path, files.c.fingerprint).where(files.c.table
 _sizes = sa.select(files.c.path, files.c.size).where(
     files.c.table_name == _TABLE, files.c.path.in_(sa.bindparam("_paths", expanding=True))
 )
+_file_under = (  # a file under the folder bound as `_under` gives it (LIKE, escaped by "/")
+    sa.select(files.c.path).where(files.c.path.like(sa.bindparam("_prefix"), escape="/")).limit(1)
+)
 _forget_paths = sa.delete(files).where(
     files.c.table_name == _TABLE, files.c.path.in_(sa.bindparam("_paths", expanding=True))
 )
@@ -190,6 +193,17 @@ def loaded_sizes(conn: Connection, table: str, paths: Iterable[str]) -> dict[str
         rows = conn.execute(_sizes, {"_table": table, "_paths": names})
         sizes.update((path, size) for path, size in rows)
     return sizes
+
+
+def folders_loaded_from(conn: Connection, folders: Iterable[str]) -> set[str]:
+    """Those of `folders` (paths of timestamp folders) that any table has a file loaded from:
+    folders a run applied, as opposed to ones every run skipped."""
+    return {folder for folder in folders if conn.execute(_file_under, _under(folder)).first()}
+
+
+def _under(folder: str) -> dict[str, str]:
+    escaped = folder.rstrip("/").replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return {"_prefix": f"{escaped}//%"}
 
 
 def forget_files(conn: Connection, table: str, paths: Iterable[str]) -> None:

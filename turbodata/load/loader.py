@@ -168,7 +168,8 @@ class TableLoader:
             if files:
                 (late if self._late(batch, watermark) else on_time).append((batch, files))
         sizes = self._loaded_sizes(result.name, late, loaded)
-        if reason := _late_files_problem(result, late, loaded, sizes, watermark):
+        applied = self._applied_folders(late, loaded)
+        if reason := _late_files_problem(result, late, loaded, sizes, watermark, applied):
             result.fail(reason)
             return []
         try:
@@ -324,6 +325,17 @@ class TableLoader:
             return {}
         with self.engine.connect() as conn:
             return ledger.loaded_sizes(conn, self.ledger_name(table), paths)
+
+    def _applied_folders(
+        self, late: list[tuple[TableBatch, list[DataFile]]], loaded: dict[str, str]
+    ) -> set[str]:
+        """The late folders this table never loaded from that other tables did: applied by
+        a run, not abandoned (`_late_files_problem`)."""
+        unknown = [batch.batch_id for batch, _ in late if not _loaded_from(batch, loaded)]
+        if not unknown:
+            return set()
+        with self.engine.connect() as conn:
+            return ledger.folders_loaded_from(conn, unknown)
 
     def _check_schema_changes(self, batches: list[TableBatch]) -> None:
         """Raise SchemaConflict before anything loads when a batch's declared types cannot
@@ -541,22 +553,32 @@ def _late_files_problem(
     loaded: dict[str, str],
     loaded_sizes: dict[str, int],
     watermark: str | None,
+    applied: set[str],
 ) -> str | None:
     """Why the table cannot load now, or None, for its files in folders older than the last
     one applied (`late`).
 
-    A folder this table never loaded from is an abandoned one whose model.json turned up
-    after all: Synapse Link re-committed its rows into a later folder, and applying it now
-    could bring back rows deleted since (a hard delete leaves no trace to compare with), so
-    it is skipped, and the summary says so. In a folder it did load from, a file added, or
-    one whose size changed, holds rows that can no longer be applied in order, and skipping
-    them would lose them: the table fails until it is reloaded. A loaded file with another
+    A folder no table loaded from is an abandoned one whose model.json turned up after all:
+    Synapse Link re-committed its rows into a later folder, and applying it now could bring
+    back rows deleted since (a hard delete leaves no trace to compare with), so it is
+    skipped, and the summary says so. One that other tables loaded from (`applied`) was
+    read before this table's files in it turned up (a copy finishing late): skipping them
+    would lose their rows (found by review), so the table fails until it is reloaded. In a
+    folder it did load from, a file added, or one whose size changed, holds rows that can no
+    longer be applied in order, and skipping them would lose them: the table fails in the
+    same way. A loaded file with another
     fingerprint but no other size (the lake copied to another store gives every file a new
     etag) is taken as the same file, and the summary says so. `loaded_sizes`: the size
     the ledger recorded for each late file it has loaded (an etag says nothing of it)."""
     for batch, files in late:
-        prefix = batch.batch_id.rstrip("/") + "/"
-        if not any(path.startswith(prefix) for path in loaded):
+        if not _loaded_from(batch, loaded):
+            if batch.batch_id in applied:
+                return (
+                    f"{files[0].info.path} turned up after {batch.batch_id} was applied (other"
+                    f" tables loaded from it) and the table was loaded up to {watermark}: its"
+                    f" rows cannot be applied in order (reload the table: turbodata migrate"
+                    f" --reload {batch.table})"
+                )
             _note(
                 result,
                 f"{batch.batch_id} is older than the last applied folder {watermark}"
@@ -577,6 +599,12 @@ def _late_files_problem(
             " fingerprint and the same size (the lake copied elsewhere?): not loaded again",
         )
     return None
+
+
+def _loaded_from(batch: TableBatch, loaded: dict[str, str]) -> bool:
+    """The table has a file loaded from the batch's folder."""
+    prefix = batch.batch_id.rstrip("/") + "/"
+    return any(path.startswith(prefix) for path in loaded)
 
 
 def _note(result: TableResult, note: str) -> None:
