@@ -20,6 +20,7 @@ from tests.reference import final_state
 from turbodata import migrate
 from turbodata.dialects.base import Dialect, RowSink
 from turbodata.load.loader import LoadOptions
+from turbodata.pipeline import status
 
 FOLDERS, ROWS = 6, 60_000
 
@@ -46,10 +47,15 @@ def test_sigkill_mid_load_then_rerun_equals_an_uninterrupted_load(
     died_with = kill_inside_a_write(process, db_url, at_least=kill_after_batches)
     done_before = committed_files(db_url)
     assert done_before == died_with < FOLDERS
+    killed = [r["run_id"] for r in fetch(db_url, "_turbodata_runs") if r["status"] == "running"]
+    if done_before:  # the killed run's batches show as such: not the run before's `loaded`
+        [state] = status(db_url)
+        assert (state["last_run"], state["last_status"]) == (killed[-1], "loading")
 
     rerun = migrate(lake, db_url)
 
     assert rerun.ok, rerun.to_dict()
+    assert status(db_url)[0]["last_status"] == "loaded"
     assert rerun.tables["t"].files_read == FOLDERS - max(done_before, 0)
     assert table_state(db_url) == expected
     paths = [r["path"] for r in fetch(db_url, "_turbodata_files")]

@@ -111,6 +111,9 @@ lease = sa.Table(
 )
 
 
+LOADING = "loading"  # a table's status while a run applies its batches
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -362,8 +365,11 @@ def _merge_table_state(conn: Connection, table: str, values: dict[str, object]) 
 
 
 def set_watermark(conn: Connection, table: str, batch_id: str, run_id: str) -> None:
-    """Record `batch_id` as applied, in the batch's own transaction."""
-    _merge_table_state(conn, table, {"watermark": batch_id, "last_run_id": run_id})
+    """Record `batch_id` as applied, in the batch's own transaction, the table as `loading`
+    by `run_id` until the run records its outcome: a run killed between two batches leaves
+    it so (it showed the run before's `loaded` beside the killed run's id, found by review)."""
+    values = {"watermark": batch_id, "last_run_id": run_id, "last_status": LOADING}
+    _merge_table_state(conn, table, values | {"last_error": None})
 
 
 def watermark(conn: Connection, table: str) -> str | None:

@@ -67,6 +67,7 @@ _STATUS_CLASS = {
     "not loaded yet": "warn",
     "failed": "bad",
     "running": "info",
+    "loading": "info",
 }
 
 
