@@ -179,3 +179,32 @@ def test_a_feed_delete_is_applied_whatever_type_isdelete_has(
     assert summary.ok, summary.to_dict()
     assert summary.tables["account"].rows_deleted == 1
     assert stored(db_url) == [("a", "A"), ("c", "C")]
+
+
+def test_a_feed_delete_is_applied_whatever_values_its_row_image_holds(
+    tmp_path: Path, db_url: str
+) -> None:
+    """The delete's row image holds a value the table rejects (a NaN): it was rejected with
+    it, and the deleted row stayed in the table for good while runs succeeded (found by
+    review). A delete applies by its key."""
+    schema = pa.schema([("Id", pa.string()), ("f", pa.float64()), ("IsDelete", pa.bool_())])
+    delta = str(tmp_path / "lake" / "deltalake" / "account_partitioned")
+    write_deltalake(
+        delta,
+        pa.Table.from_pylist([{"Id": "a", "f": 1.0}, {"Id": "b", "f": 2.0}], schema),
+        configuration=FEED,
+    )
+    assert migrate(tmp_path / "lake", db_url).ok
+    nan = pa.Table.from_pylist([{"Id": "a", "f": float("nan")}], schema)
+    DeltaTable(delta).merge(
+        nan, "t.Id = s.Id", source_alias="s", target_alias="t"
+    ).when_matched_update_all().execute()
+    updated = migrate(tmp_path / "lake", db_url)
+    assert updated.tables["account"].rows_rejected == 1  # the NaN: rejected, reported
+    DeltaTable(delta).delete("Id = 'a'")
+
+    summary = migrate(tmp_path / "lake", db_url)
+
+    account = summary.tables["account"]
+    assert summary.ok and (account.rows_deleted, account.rows_rejected) == (1, 0), summary.to_dict()
+    assert sorted(r["Id"] for r in fetch(db_url, "account")) == ["b"]

@@ -300,7 +300,7 @@ class _DeltaChanges:
                 yield deletes
             reader = table.load_cdf(starting_version=version, ending_version=version)
             for batch in pa.RecordBatchReader.from_stream(reader):
-                yield _as_change_rows(batch, source.column_names)
+                yield _as_change_rows(batch, source.column_names, self.key)
         except DeltaReadError:
             raise
         except Exception as error:
@@ -382,18 +382,29 @@ def _key_text(rows: pa.RecordBatch | pa.Table, key: Sequence[str]) -> pa.Array:
     return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
 
 
-def _as_change_rows(batch: pa.RecordBatch, names: Sequence[str]) -> pa.RecordBatch:
-    """Change-feed rows as table rows: pre-images dropped, deletes marked in IsDelete."""
+def _as_change_rows(
+    batch: pa.RecordBatch, names: Sequence[str], key: Sequence[str] = ()
+) -> pa.RecordBatch:
+    """Change-feed rows as table rows: pre-images dropped, deletes marked in IsDelete.
+
+    A delete row keeps its key and the columns that order changes, the rest NULL (as
+    `_rekeyed_deletes` writes them): a delete applies by its key alone, and the row image it
+    carries was rejected for a value (a NaN, text a GUID column cannot take), so the
+    delete was too, and the row stayed in the table for good (found by review)."""
     batch = _without_views(batch)
     kinds = batch.column(CHANGE_TYPE)
     keep = pc.invert(pc.is_in(kinds, pa.array(DROPPED_CHANGES)))
     batch, kinds = batch.filter(keep), kinds.filter(keep)
     deleted = pc.equal(kinds, "delete")
+    kept = {k.lower() for k in key} | set(_ORDERING_COLUMNS) if key else None
+    any_deleted = kept is not None and pc.any(deleted).as_py()
     columns = []
     for name in names:
         values = batch.column(name)
         if name.lower() == "isdelete":
             values = pc.if_else(deleted, _delete_mark(values.type), values)
+        elif any_deleted and name.lower() not in kept:
+            values = pc.if_else(deleted, pa.scalar(None, values.type), values)
         columns.append(values)
     return pa.RecordBatch.from_arrays(columns, names=list(names))
 
