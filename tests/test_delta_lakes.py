@@ -345,3 +345,83 @@ def test_a_lake_pointed_at_a_delta_tables_own_folder_loads_nothing_and_says_why(
         assert [n for n in sa.inspect(engine).get_table_names() if "Partition" in n] == []
     finally:
         engine.dispose()
+
+
+def _user_tables(db_url: str) -> list[str]:
+    engine = sa.create_engine(db_url)
+    try:
+        names = sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+    return sorted(n for n in names if not n.startswith("_turbodata"))
+
+
+def test_delta_tables_below_a_folder_of_no_known_name_are_no_parquet_table(
+    tmp_path: Path, db_url: str
+) -> None:
+    """`lake/delta/account/` (not deltalake/ or Tables/), or --lake at a lake's parent: the
+    folder was read as one Parquet table of every file the log ever wrote, so a deleted
+    row came back while the run succeeded (found by review)."""
+    table = tmp_path / "lake" / "delta" / "account"
+    write(table, FIRST, cdf=False)
+    DeltaTable(str(table)).delete("Id = 'a'")
+
+    for lake in (tmp_path / "lake", tmp_path):  # the lake, and its parent
+        summary = migrate(lake, db_url)
+
+        assert not summary.ok
+        [problem] = summary.problems
+        assert "holds Delta tables in its sub-folders" in problem, problem
+        assert "_delta_log/" in problem and "nothing under it is loaded" in problem
+        assert _user_tables(db_url) == []
+
+
+def test_parquet_tables_in_a_lakehouse_schema_folder_load_one_table_each(
+    tmp_path: Path, db_url: str
+) -> None:
+    """`Tables/sales/{orders,items}` loaded as one table `sales` of both, and a Parquet table
+    beside a Delta one in `Tables/dbo/` was left out without a word (found by review)."""
+    lake = tmp_path / "lake"
+    write_parquet(lake / "Tables" / "sales" / "orders" / "p.parquet", [{"Id": "o", "age": 1}])
+    write_parquet(lake / "Tables" / "sales" / "items" / "p.parquet", [{"Id": "i", "age": 2}])
+    write(lake / "Tables" / "dbo" / "account", FIRST, cdf=False)
+    write_parquet(lake / "Tables" / "dbo" / "contact" / "p.parquet", [{"Id": "c", "age": 3}])
+
+    summary = migrate(lake, db_url)
+
+    assert summary.ok, summary.to_dict()
+    assert _user_tables(db_url) == ["account", "contact", "items", "orders"]
+    assert [r["Id"] for r in fetch(db_url, "orders")] == ["o"]
+    assert contacts(db_url) == [("c", None, 3)]
+
+
+def test_parquet_files_in_plain_sub_folders_are_no_table_of_their_folder(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = tmp_path / "lake"
+    write_parquet(lake / "sales" / "orders" / "p.parquet", [{"Id": "o", "age": 1}])
+    write_parquet(lake / "sales" / "items" / "p.parquet", [{"Id": "i", "age": 2}])
+
+    summary = migrate(lake, db_url)
+
+    assert not summary.ok
+    [problem] = summary.problems
+    assert problem.startswith("sales (")
+    assert "Parquet files in sub-folders that are no name=value partitions" in problem
+    assert _user_tables(db_url) == []
+
+
+def test_a_lake_pointed_at_a_parquet_tables_own_folder_loads_nothing_and_says_why(
+    tmp_path: Path, db_url: str
+) -> None:
+    """Each partition folder loaded as a table of its own (`year=2024`), without its
+    partition column, and the run succeeded (found by review)."""
+    table = tmp_path / "lake" / "contact"
+    write_parquet(table / "year=2024" / "p.parquet", [{"Id": "x", "age": 1}])
+    write_parquet(table / "year=2025" / "p.parquet", [{"Id": "y", "age": 2}])
+
+    summary = migrate(table, db_url)
+
+    assert not summary.ok
+    assert any("Parquet table's own folder" in p and "year=2024" in p for p in summary.problems)
+    assert _user_tables(db_url) == []

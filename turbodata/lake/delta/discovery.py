@@ -4,7 +4,9 @@
   Synapse Link's `deltalake/` (named `<table>_partitioned`; the SQL table keeps the Dataverse
   name, `account`) or a Fabric lakehouse's `Tables/` (two levels with schemas: `Tables/dbo/`).
 * A folder (same places) without `_delta_log/` whose files include `.parquet` and no `.csv`
-  is one Parquet table; `name=value` sub-folders are partition columns.
+  is one Parquet table; `name=value` sub-folders are partition columns. A folder with a
+  Delta log below it, or with Parquet files in sub-folders that are no partitions, is no
+  table (a problem of the run), and so is a lake root whose folders are partitions.
 
 Design: delta-rs opens a Delta table's files itself: through a local path, or through the
 object store a lake names with `delta_storage()` (`DeltaStorage`); on a lake without it each
@@ -60,7 +62,8 @@ def find_tables(lake: Lake, skip_root_folder: Callable[[str], bool]) -> Found:
     """Every Delta and Parquet table; `skip_root_folder` names root folders of the CSV
     layouts (timestamp folders, Changelog...), which are never looked into."""
     found = Found()
-    if DELTA_LOG in lake.list_dir("").folders:  # its partition folders are no tables
+    root_folders = lake.list_dir("").folders
+    if DELTA_LOG in root_folders:  # its partition folders are no tables
         found.kinds.add("delta")
         found.problems.append(
             Problem(
@@ -70,11 +73,28 @@ def find_tables(lake: Lake, skip_root_folder: Callable[[str], bool]) -> Found:
             )
         )
         return found
+    if partition := _parquet_partition(lake, root_folders):  # each would load as a table
+        found.kinds.add("parquet")
+        found.problems.append(
+            Problem(
+                None,
+                f"{mask_secrets(lake.url)} is a Parquet table's own folder (its folders are"
+                f" partitions, {partition}): point --lake at the folder that holds the"
+                " table's folder",
+            )
+        )
+        return found
     for folder in _candidate_folders(lake, skip_root_folder):
         listing = lake.list_dir(folder)
         if DELTA_LOG in listing.folders:
             _add(found, folder, "delta", lambda f=folder: _delta_batch(lake, f))
-        elif (kinds := _file_kinds(lake, folder)) == {"parquet"}:
+            continue
+        kinds, below = _file_kinds(lake, folder)
+        if below is not None:
+            kind, message = _not_one_table(lake, folder, below)
+            found.kinds.add(kind)
+            found.problems.append(Problem(None, message))
+        elif kinds == {"parquet"}:
             _add(found, folder, "parquet", lambda f=folder: _parquet_batch(lake, f))
         elif kinds == {"parquet", "csv"}:
             found.mixed.append(folder)
@@ -82,6 +102,15 @@ def find_tables(lake: Lake, skip_root_folder: Callable[[str], bool]) -> Found:
             found.empty.append(table_name(folder))
     _refuse_duplicates(found)
     return found
+
+
+def _parquet_partition(lake: Lake, folders: list[str]) -> str | None:
+    """The first of `folders` that is a `name=value` partition of Parquet files, if any."""
+    for name in folders:
+        partition = "=" in name and name[0] not in "._"
+        if partition and any(i.path.endswith(".parquet") for i in lake.iter_files(name)):
+            return name
+    return None
 
 
 def _candidate_folders(lake: Lake, skip_root_folder: Callable[[str], bool]) -> list[str]:
@@ -96,27 +125,56 @@ def _candidate_folders(lake: Lake, skip_root_folder: Callable[[str], bool]) -> l
 
 
 def _tables_or_schema(lake: Lake, folder: str) -> list[str]:
-    """`folder` itself, or for a lakehouse schema folder (`Tables/dbo`) its Delta tables."""
+    """`folder` itself (a table: Delta, or Parquet whose sub-folders are `name=value`
+    partitions), or for a lakehouse schema folder (`Tables/dbo`) the folders in it, each a
+    table (Delta or Parquet). Before, a schema folder of Parquet tables loaded as one table
+    of all their rows, and a Parquet table beside Delta ones was left out (found by review)."""
     inside = lake.list_dir(folder).folders
     if DELTA_LOG in inside:
         return [folder]
-    tables = [
-        join(folder, sub) for sub in inside if DELTA_LOG in lake.list_dir(join(folder, sub)).folders
-    ]
+    tables = [join(folder, sub) for sub in inside if _is_plain_folder(sub)]
     return tables or [folder]
 
 
-def _file_kinds(lake: Lake, folder: str) -> set[str]:
+def _is_plain_folder(name: str) -> bool:
+    """A folder that is neither hidden nor a `name=value` partition."""
+    return not name.startswith((".", "_")) and "=" not in name
+
+
+def _file_kinds(lake: Lake, folder: str) -> tuple[set[str], str | None]:
     """Which of "parquet" and "csv" the folder's files are, files under hidden names
-    (`is_hidden`) aside; the listing stops once both are seen."""
+    (`is_hidden`) aside, and the first path that makes the folder no table of its own:
+    under a Delta log below it, or a Parquet file in a sub-folder that is no partition."""
     kinds: set[str] = set()
+    nested = None
     for info in lake.iter_files(folder):
+        inner = info.path[len(folder.rstrip("/")) + 1 :].split("/")[:-1]
+        if DELTA_LOG in inner:  # another table's: hidden by name, so looked for first
+            return kinds, info.path
         kind = info.path.rsplit(".", 1)[-1]
         if kind in ("parquet", "csv") and not is_hidden(folder, info.path):
+            if kind == "parquet" and any(map(_is_plain_folder, inner)):
+                nested = nested or info.path  # a Delta log below still says more
             kinds.add(kind)
-            if len(kinds) == 2:
-                break
-    return kinds
+    return kinds, nested
+
+
+def _not_one_table(lake: Lake, folder: str, path: str) -> tuple[str, str]:
+    """The kind of tables below a folder that is no table of its own (`_file_kinds`), and
+    why."""
+    if f"/{DELTA_LOG}/" in f"/{path}":
+        kind, what = "delta", "holds Delta tables in its sub-folders"
+    else:
+        kind, what = (
+            "parquet",
+            "holds Parquet files in sub-folders that are no name=value partitions",
+        )
+    return kind, (
+        f"{folder} ({mask_secrets(lake.url)}) {what} ({path}), so it is no table of its own:"
+        " nothing under it is loaded, where reading it as one table would mix the rows of"
+        " several tables, or of files the Delta log removed (point --lake at the folder that"
+        " holds the tables' folders, or put them in deltalake/ or Tables/)"
+    )
 
 
 def is_hidden(folder: str, path: str) -> bool:
