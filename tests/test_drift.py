@@ -290,6 +290,35 @@ def test_weak_metadata_is_narrowed_from_the_data_and_an_override_file_pins_types
     assert postal == ["01234", "98052"]
 
 
+def test_a_time_pinned_with_fewer_fraction_digits_rejects_values_it_would_round(
+    tmp_path: Path, db_url: str
+) -> None:
+    """PostgreSQL rounded them: `…23:59:59.5` into year 10000, `23:59:59.9` to 24:00, while
+    the run reported no reject (found by review). A decimal's scale rejects the same way."""
+    lake = LakeBuilder(tmp_path / "lake")
+    columns = [ID, attribute("dt", "dateTime"), attribute("t", "time")]
+    rows = (
+        f'{guid(1)},"2025-01-01T10:00:00.5Z","10:00:00"\n'
+        f'{guid(2)},"9999-12-31T23:59:59Z","23:59:59.9"\n'
+        f'{guid(3)},"2025-01-01T10:00:00.000Z","10:00:00.00"\n'
+        f'{guid(4)},"1/1/2025 10:00:00 AM","10:00:01"\n'
+    )
+    lake.folder("2025-01-01T00.00.00Z", {"t": columns}, {"t/1.csv": rows})
+    overrides = parse_overrides("t:\n  dt: datetime2(0)\n  t: time(0)\n", "types.yaml")
+
+    summary = migrate(lake.root, db_url, options=LoadOptions(overrides=overrides))
+
+    t = summary.tables["t"]
+    assert (t.rows_inserted, t.rows_rejected) == (2, 2), summary.to_dict()
+    assert [p.split(": ", 1)[1] for p in t.problems] == [
+        "row 1, column 'dt': not a datetime(0): '2025-01-01T10:00:00.5Z' (more than 0"
+        " fraction digits of a second)",
+        "row 2, column 't': not a time(0): '23:59:59.9' (more than 0 fraction digits of a"
+        " second)",
+    ]
+    assert sorted(str(r["Id"]) for r in fetch(db_url, "t")) == [guid(3), guid(4)]
+
+
 def test_inference_can_be_turned_off(tmp_path: Path, db_url: str) -> None:
     lake = LakeBuilder(tmp_path / "lake")
     lake.folder(

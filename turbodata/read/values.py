@@ -26,7 +26,9 @@ Decisions on inputs the spec leaves open (the tests pin each one):
   DATETIME converts to UTC. DATE is a DATETIME that is midnight in UTC.
   DATETIMEOFFSET keeps the offset given; no zone and `Z` become `+00:00`, and its UTC instant
   must still fall within years 0001..9999. TIME takes a bare 24 h `H:MM[:SS[.f{1,7}]]`.
-  `SqlType.fraction` is not applied: the canonical text always has 7 fraction digits.
+  The canonical text always has 7 fraction digits; a non-zero digit beyond the column's
+  `SqlType.fraction` is an error, as beyond a decimal's scale (the database would round
+  it: PostgreSQL's timestamp(0) takes `9999-12-31T23:59:59.5` into year 10000).
 - GUID: 8-4-4-4-12 hex digits, in braces or not, in any case. Nothing else is accepted.
 - STRING: `max_length` counts UTF-16 code units, as SQL Server's NVARCHAR(n) does (an emoji
   is 2): a column widened to it holds the value on every target (PostgreSQL and SQLite
@@ -47,7 +49,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from turbodata.types.sql import INTEGER_RANGES, Kind, SqlType, arrow_type
+from turbodata.types.sql import FRACTION_DIGITS, INTEGER_RANGES, Kind, SqlType, arrow_type
 
 
 @dataclass(frozen=True)
@@ -199,14 +201,23 @@ def _date_text(stamp: datetime) -> str:
     return f"{stamp.year:04d}-{stamp.month:02d}-{stamp.day:02d}"  # %Y does not pad on Linux
 
 
+def _within_fraction(ticks: int, sql_type: SqlType) -> int:
+    """`ticks`, where the column keeps every non-zero digit of them (`SqlType.fraction`)."""
+    if ticks % 10 ** (FRACTION_DIGITS - sql_type.fraction):
+        raise ValueError(f"more than {sql_type.fraction} fraction digits of a second")
+    return ticks
+
+
 def _parse_datetime(text: str, sql_type: SqlType) -> str:
     stamp, ticks, offset = _moment(text)
+    _within_fraction(ticks, sql_type)
     utc = _utc(stamp, offset)
     return f"{_date_text(utc)} {_clock_text(utc, ticks)}"
 
 
 def _parse_datetimeoffset(text: str, sql_type: SqlType) -> str:
     stamp, ticks, offset = _moment(text)
+    _within_fraction(ticks, sql_type)
     _utc(stamp, offset)  # the instant itself must be representable
     sign, minutes = ("-", -offset) if offset and offset < 0 else ("+", offset or 0)
     zone = f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
@@ -236,7 +247,7 @@ def _parse_time(text: str, sql_type: SqlType) -> str:
         raise ValueError("expected H:MM[:SS[.fffffff]]")
     h, mi, s, fraction = m.groups()
     stamp = datetime(1, 1, 1, int(h), int(mi), int(s or 0))
-    return _clock_text(stamp, _ticks(fraction))
+    return _clock_text(stamp, _within_fraction(_ticks(fraction), sql_type))
 
 
 Parser = Callable[[str, SqlType], object]
@@ -445,6 +456,17 @@ def _fast_time(values: pa.Array, sql_type: SqlType) -> pa.Array:
     return _join(_slice(clock, 0, 8), _fraction(_slice(clock, 8)), sep=".")
 
 
+# where the fraction digits start in a fast path's canonical text
+_CLOCK_START = {Kind.DATETIME: 20, Kind.DATETIMEOFFSET: 20, Kind.TIME: 9}
+
+
+def _fraction_kept(text: pa.Array, sql_type: SqlType) -> pa.Array:
+    """Which values have no non-zero fraction digit beyond the column's (`_within_fraction`)."""
+    start = _CLOCK_START[sql_type.kind] + sql_type.fraction
+    dropped = _slice(text, start, _CLOCK_START[sql_type.kind] + FRACTION_DIGITS)
+    return pc.equal(dropped, "0" * (FRACTION_DIGITS - sql_type.fraction))
+
+
 _FAST: dict[Kind, Callable[[pa.Array, SqlType], pa.Array]] = {
     Kind.BOOLEAN: _fast_bool,
     **dict.fromkeys(INTEGER_RANGES, _fast_int),
@@ -514,6 +536,8 @@ def convert_column(
     keep_empty = keep_empty_strings and sql_type.kind is Kind.STRING
     strings = _as_strings(values, keep_empty)
     fast = _FAST[sql_type.kind](strings, sql_type)
+    if sql_type.kind in _CLOCK_START and sql_type.fraction < FRACTION_DIGITS:
+        fast = _keep(fast, _fraction_kept(fast, sql_type))  # the others: the parser's error
     array, errors = _resolve(strings, fast, sql_type, keep_empty)
     max_length = utf16_max_length(array) if sql_type.kind is Kind.STRING else None
     return Converted(array.cast(arrow_type(sql_type)), errors, max_length)
