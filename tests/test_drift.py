@@ -313,8 +313,7 @@ def test_a_time_pinned_with_fewer_fraction_digits_rejects_values_it_would_round(
     assert [p.split(": ", 1)[1] for p in t.problems] == [
         "row 1, column 'dt': not a datetime(0): '2025-01-01T10:00:00.5Z' (more than 0"
         " fraction digits of a second)",
-        "row 2, column 't': not a time(0): '23:59:59.9' (more than 0 fraction digits of a"
-        " second)",
+        "row 2, column 't': not a time(0): '23:59:59.9' (more than 0 fraction digits of a second)",
     ]
     assert sorted(str(r["Id"]) for r in fetch(db_url, "t")) == [guid(3), guid(4)]
 
@@ -526,6 +525,28 @@ def test_an_inferred_boolean_column_stays_boolean_through_a_folder_of_only_ones_
     assert column_types(db_url, "t")["flag"].kind is Kind.BOOLEAN
     flags = sorted((str(r["Id"]), r["flag"]) for r in fetch(db_url, "t"))
     assert [bool(flag) for _, flag in flags] == [True, False] * 3
+
+
+def test_numbers_in_an_inferred_boolean_column_are_rejects_not_a_new_integer_type(
+    tmp_path: Path, db_url: str
+) -> None:
+    """It became TINYINT (PostgreSQL smallint), its True rows 1, the run reporting no reject
+    (found by review): a value an inferred column cannot take is a reject."""
+    lake = LakeBuilder(tmp_path / "lake")
+    columns = [ID, attribute("flag", "unclassified")]
+    lake.folder(
+        "2025-01-01T00.00.00Z", {"t": columns}, {"t/1.csv": f"{guid(1)},True\n{guid(2)},False\n"}
+    )
+    lake.folder("2025-01-01T00.05.00Z", {"t": columns}, {"t/1.csv": f"{guid(3)},5\n{guid(4)},1\n"})
+
+    summary = migrate(lake.root, db_url)
+
+    t = summary.tables["t"]
+    assert (t.rows_inserted, t.rows_rejected) == (3, 1), summary.to_dict()
+    assert "row 1, column 'flag': not a boolean: '5'" in t.problems[0]
+    assert column_types(db_url, "t")["flag"].kind is Kind.BOOLEAN
+    flags = sorted((str(r["Id"]), bool(r["flag"])) for r in fetch(db_url, "t"))
+    assert flags == [(guid(1), True), (guid(2), False), (guid(4), True)]
 
 
 def test_short_rows_stay_valid_after_the_narrower_folder_is_removed_by_retention(

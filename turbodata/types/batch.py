@@ -74,8 +74,12 @@ class BatchTypes:
         types = dict(self.types)
         strict = set()
         for name in self.inferred & existing.keys():
-            if existing[name].kind is Kind.BOOLEAN and name in self.boolean_values:
-                types[name] = existing[name]  # a folder of 0/1 alone: no integer column
+            if existing[name].kind is Kind.BOOLEAN and (
+                name in self.boolean_values or types[name].kind in INTEGER_ORDER
+            ):  # a folder of 0/1 alone: no integer column; of other numbers: rejects, as
+                # for every value an inferred column cannot take (it became an integer
+                # column, its True as 1, found by review; declared integers do widen it)
+                types[name] = existing[name]
                 continue
             try:
                 types[name] = widen(existing[name], types[name])
