@@ -129,7 +129,7 @@ _fingerprints = sa.select(files.c.path, files.c.fingerprint).where(files.c.table
 _sizes = sa.select(files.c.path, files.c.size).where(
     files.c.table_name == _TABLE, files.c.path.in_(sa.bindparam("_paths", expanding=True))
 )
-_file_under = (  # a file under the folder bound as `_under` gives it (LIKE, escaped by "/")
+_file_under = (  # a file under a folder: `_prefix` is `_under(folder)`'s LIKE pattern
     sa.select(files.c.path).where(files.c.path.like(sa.bindparam("_prefix"), escape="/")).limit(1)
 )
 _forget_paths = sa.delete(files).where(
@@ -205,6 +205,7 @@ def folders_loaded_from(conn: Connection, folders: Iterable[str]) -> set[str]:
 
 
 def _under(folder: str) -> dict[str, str]:
+    """The LIKE pattern of every path under `folder`, "/" escaping its `/`, `%` and `_`."""
     escaped = folder.rstrip("/").replace("/", "//").replace("%", "/%").replace("_", "/_")
     return {"_prefix": f"{escaped}//%"}
 

@@ -566,10 +566,10 @@ def _late_files_problem(
     would lose their rows (found by review), so the table fails until it is reloaded. In a
     folder it did load from, a file added, or one whose size changed, holds rows that can no
     longer be applied in order, and skipping them would lose them: the table fails in the
-    same way. A loaded file with another
-    fingerprint but no other size (the lake copied to another store gives every file a new
-    etag) is taken as the same file, and the summary says so. `loaded_sizes`: the size
-    the ledger recorded for each late file it has loaded (an etag says nothing of it)."""
+    same way. A loaded file with another fingerprint but no other size (the lake copied to
+    another store gives every file a new etag) is taken as the same file, and the summary
+    says so. `loaded_sizes`: the size the ledger recorded for each late file it has loaded
+    (an etag says nothing of it)."""
     for batch, files in late:
         if not _loaded_from(batch, loaded):
             if batch.batch_id in applied:
