@@ -65,9 +65,22 @@ def _json(body: dict[str, Any], status: int) -> func.HttpResponse:
     )
 
 
+def _refused_query(req: func.HttpRequest) -> func.HttpResponse | None:
+    """A 400 for a query parameter other than `code` (the function key): the API reads its
+    body only, and `POST /api/migrate?dry_run=true` ran a real load (found by review)."""
+    extra = sorted(set(req.params) - {"code"})
+    if not extra:
+        return None
+    message = "query parameters are not read: give fields in the JSON body (GET takes none)"
+    return _json(RequestError(extra[0], message).to_dict(), 400)
+
+
 def _parse(req: func.HttpRequest) -> MigrateRequest | func.HttpResponse:
-    """The request in the body, or the JSON answer to send instead: 400 for a bad body, 500
-    when the app itself cannot check it (its settings): never a non-JSON error page."""
+    """The request in the body, or the JSON answer to send instead: 400 for a bad body or a
+    query parameter, 500 when the app itself cannot check it (its settings): never a
+    non-JSON error page."""
+    if refused := _refused_query(req):
+        return refused
     try:
         return http_api.parse_migrate_request(req.get_body())
     except RequestError as exc:
@@ -90,6 +103,8 @@ def migrate_http(req: func.HttpRequest) -> func.HttpResponse:
 @app.function_name("tables")
 @app.route(route="tables", methods=["GET"])
 def tables_http(req: func.HttpRequest) -> func.HttpResponse:
+    if refused := _refused_query(req):
+        return refused
     try:
         tables = http_api.list_tables(MigrateRequest())
     except Exception as exc:
@@ -101,6 +116,8 @@ def tables_http(req: func.HttpRequest) -> func.HttpResponse:
 @app.function_name("status")
 @app.route(route="status", methods=["GET"])
 def status_http(req: func.HttpRequest) -> func.HttpResponse:
+    if refused := _refused_query(req):
+        return refused
     try:
         tables = http_api.table_status()
     except Exception as exc:

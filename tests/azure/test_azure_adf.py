@@ -129,6 +129,16 @@ def test_poller_makes_a_failed_run_fail_the_pipeline(activities: dict[str, Activ
     assert [a["type"] for a in check["typeProperties"]["ifFalseActivities"]] == ["Fail"]
 
 
+def test_the_durable_management_key_stays_out_of_the_run_history(
+    activities: dict[str, Activity],
+) -> None:
+    """The starter's 202 answer holds URLs with the Durable system key (`code=`: it can
+    terminate, purge or rewind any instance), and the poller's input is such a URL: their
+    output and input are kept secure, out of the pipeline's run history (found by review)."""
+    assert activities["StartMigration"]["policy"]["secureOutput"] is True
+    assert activities["WaitForMigration"]["policy"]["secureInput"] is True
+
+
 def test_dependencies_point_at_earlier_siblings(pipeline: dict[str, Any]) -> None:
     def check(level: list[Activity]) -> None:
         seen: set[str] = set()

@@ -248,6 +248,8 @@ def test_settings_problems_are_a_500_json_object(functions_index: Index, use_set
         ({"lake": "/etc"}, "lake"),
         ({"lake": 5}, "lake"),
         ({"lake": "abfs://c/p?sig=x"}, "lake"),
+        # a retry would not count the rejects of the attempts before it (found by review)
+        ({"rejects_since": "2999-01-01T00:00:00+00:00"}, "rejects_since"),
     ],
 )
 def test_invalid_requests_get_400_naming_the_field(
@@ -268,6 +270,34 @@ def test_invalid_requests_get_400_naming_the_field(
             assert field in body["error"]
     assert not db_file.exists()  # nothing ran
     start_new.assert_not_awaited()
+
+
+def test_query_parameters_get_400_not_a_run_that_ignores_them(
+    functions_index: Index, local_run: Settings, db_file: Path, start: Callable[..., Any]
+) -> None:
+    """`POST /api/migrate?dry_run=true&tables=contact` loaded every table for real, and the
+    GET endpoints ignored `?lake=` (found by review). `code` is the function key."""
+    started, start_new = start({}, {"dry_run": "true"})
+    assert body_of(started)["field"] == "dry_run" and started.status_code == 400
+    start_new.assert_not_awaited()  # no orchestration started
+    calls = {
+        "migrate": ("POST", {"dry_run": "true", "tables": "contact", "code": "k"}),
+        "tables": ("GET", {"lake": "abfs://other@acct.dfs.core.windows.net/x"}),
+        "status": ("GET", {"table": "account"}),
+    }
+    for name, (method, params) in calls.items():
+        req = func.HttpRequest(method=method, url=f"/api/{name}", body=b"{}", params=params)
+        answer = functions_index[name].get_user_function()(req)
+        body = body_of(answer)
+        assert (
+            answer.status_code == 400
+            and body["status"] == "invalid_request"
+            and body["field"] in ("dry_run", "lake", "table")
+        )
+        assert "query parameters are not read" in body["error"]
+    assert not db_file.exists()  # nothing ran
+    req = func.HttpRequest(method="GET", url="/api/tables", body=b"", params={"code": "k"})
+    assert functions_index["tables"].get_user_function()(req).status_code == 200
 
 
 # -- GET /api/tables --------------------------------------------------------------------------
@@ -331,9 +361,12 @@ def start(functions_index: Index, monkeypatch: pytest.MonkeyPatch) -> Callable[.
     start_new = AsyncMock(return_value="abc123")
     monkeypatch.setattr(df.DurableOrchestrationClient, "start_new", start_new)
 
-    def call(payload: Any) -> tuple[func.HttpResponse, AsyncMock]:
+    def call(
+        payload: Any, params: dict[str, str] | None = None
+    ) -> tuple[func.HttpResponse, AsyncMock]:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        req = func.HttpRequest(method="POST", url="http://localhost:7071/api/migrations", body=data)
+        url = "http://localhost:7071/api/migrations"
+        req = func.HttpRequest(method="POST", url=url, body=data, params=params)
         starter = functions_index["migrations"].get_user_function()
         return asyncio.run(starter(req, client=CLIENT_BINDING)), start_new
 

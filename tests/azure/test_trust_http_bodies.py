@@ -111,3 +111,35 @@ def test_a_durable_runs_summary_keeps_each_tables_plan_warnings_once() -> None:
     many = {**part, "warnings": [f"w{n}" for n in range(http_api.MAX_PROBLEMS + 7)]}
     capped = http_api.combine([many], "run")
     assert len(capped["warnings"]) == http_api.MAX_PROBLEMS and capped["warnings_omitted"] == 7
+
+
+def test_a_durable_runs_custom_status_stays_under_durables_limit_with_hundreds_of_tables() -> None:
+    """Durable keeps at most 16 KB (UTF-16) of custom status; with every table in it, a run
+    of about 50 tables went over (found by review): Durable fails such an orchestration,
+    or leaves it Running. Failed and rejecting tables are the ones kept."""
+
+    def table(status: str, rejected: int = 0, error: str | None = None) -> dict:
+        return {"status": status, "rows_inserted": 3, "rows_rejected": rejected, "error": error}
+
+    tables = {f"msdyn_customerassetattribute_{n:03d}": table("loaded") for n in range(300)}
+    tables |= {
+        "msdyn_failing": table("failed", error="x" * 5_000),
+        "new_rejecting": table("loaded", 2),
+    }
+    part = {"run_id": "r", "ok": False, "tables": tables, "problems": ["p"], "warnings": []}
+    combined = http_api.combine([part] * 1, "run")
+    combined["run_ids"] = [f"20260101T000000Z-{n:08x}" for n in range(300)]
+
+    status = http_api.compact(combined)
+
+    size = len(json.dumps(status).encode("utf-16-le"))
+    assert size <= http_api.MAX_STATUS_BYTES < 16 * 1024
+    assert status["ok"] is False and status["problem_count"] == 1
+    assert status["tables_by_status"] == {"loaded": 301, "failed": 1}
+    assert status["tables"]["msdyn_failing"]["error"] == "x" * http_api.STATUS_ERROR_CHARS
+    assert status["tables"]["new_rejecting"]["rows_rejected"] == 2
+    assert status["tables_omitted"] == 302 - len(status["tables"]) > 0
+    assert "run_ids" not in status
+    small = http_api.compact(http_api.combine([{**part, "tables": {"a": table("loaded")}}], "r"))
+    assert small["tables"]["a"]["status"] == "loaded" and "tables_omitted" not in small
+    assert small["run_ids"] == ["r"]
