@@ -202,7 +202,8 @@ def test_the_values_binary_copy_stores_are_the_ones_given(
     assert str(rows[0][8]) == "0001-01-01" and str(rows[4][8]) == "2024-02-29"
     assert str(rows[0][9]) == "23:59:59.999999" and str(rows[4][9]) == "00:00:00"
     assert rows[1][10] == "9999-12-31 23:59:59.999999"  # cut, never rounded into 10000
-    assert rows[0][11] == "0001-01-01 00:00:00" and rows[2][11] == "2024-02-29 12:34:56"
+    assert rows[0][11] == "0001-01-01 00:00:00" and rows[4][11] == "2000-01-01 00:00:00"
+    assert rows[2][11] is None  # `.0000005` in a datetime(3): a reject, never rounded
 
 
 def test_a_slice_with_a_value_binary_does_not_take_goes_as_text(
