@@ -49,22 +49,21 @@ def test_file_rows_and_table_state_round_trip() -> None:
         assert ledger.loaded_by_run(conn, "r1") == {"t": (1, 3)}
 
 
+def record_files(conn: sa.Connection, files: list[tuple[str, str]]) -> None:
+    """A ledger row of one loaded row for each (table, path)."""
+    modified = datetime(2025, 1, 2, tzinfo=UTC)
+    for table, path in files:
+        info = FileInfo(path, 1, modified, None)
+        ledger.record_file(
+            conn, run_id="r", table=table, batch_id="b", info=info, rows_loaded=1, rows_rejected=0
+        )
+
+
 def test_every_tables_history_at_once_equals_each_tables_own() -> None:
     engine = sa.create_engine("sqlite://")
-    modified = datetime(2025, 1, 2, tzinfo=UTC)
     with engine.begin() as conn:
         ledger.ensure(conn)
-        for table, path in (("t", "a/1.csv"), ("t", "a/2.csv"), ("u", "b/1.csv")):
-            info = FileInfo(path, 1, modified, None)
-            ledger.record_file(
-                conn,
-                run_id="r",
-                table=table,
-                batch_id="b",
-                info=info,
-                rows_loaded=1,
-                rows_rejected=0,
-            )
+        record_files(conn, [("t", "a/1.csv"), ("t", "a/2.csv"), ("u", "b/1.csv")])
         ledger.set_watermark(conn, "t", "2025-01-01T00.00.00Z", "r")
         ledger.note_width(conn, "v", 4)  # a state row without files
         every = ledger.histories(conn)
@@ -117,20 +116,9 @@ def test_forgetting_more_files_than_one_statement_may_name() -> None:
 
 def test_folders_loaded_from_by_any_table_match_the_folder_name_exactly() -> None:
     engine = sa.create_engine("sqlite://")
-    modified = datetime(2025, 1, 2, tzinfo=UTC)
     with engine.begin() as conn:
         ledger.ensure(conn)
-        for table, path in [("u", "F_1/u/1.csv"), ("v", "deep/F%2/v.csv"), ("w", "F3x/w.csv")]:
-            info = FileInfo(path, 1, modified, None)
-            ledger.record_file(
-                conn,
-                run_id="r",
-                table=table,
-                batch_id="b",
-                info=info,
-                rows_loaded=1,
-                rows_rejected=0,
-            )
+        record_files(conn, [("u", "F_1/u/1.csv"), ("v", "deep/F%2/v.csv"), ("w", "F3x/w.csv")])
 
         found = ledger.folders_loaded_from(conn, ["F_1", "FX1", "deep/F%2/", "deep/Fa2", "F3", "G"])
 
