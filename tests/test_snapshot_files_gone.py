@@ -26,8 +26,10 @@ from tests.lakebuilder import (
     one_account_lake,
 )
 from turbodata import LoadOptions, migrate
+from turbodata.lake.storage import LocalLake
 
 SCHEMA = pa.schema([("Id", pa.string()), ("name", pa.string())])
+GUID = "00000000-0000-0000-0000-000000000001"
 
 
 def parquet(folder: Path, name: str, rows: list[tuple[str, str]]) -> None:
@@ -341,3 +343,32 @@ def test_a_lake_whose_only_table_lists_no_file_says_so_not_that_no_table_was_fou
     assert "no table found" not in first
     assert any("1 CSV file(s) in account/ are not read" in line for line in rest)
     assert stored(sqlite_url, "account") == [(ACCOUNT_ID, "A")]
+
+
+def test_a_local_file_rewritten_after_the_listing_loads_nothing_until_the_next_run(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every open of a data file reads the version the plan listed (its size and time here,
+    an etag on Azure): the CSV reader opens a file again where its fast path gives up, and
+    a file rewritten between the opens loaded rows of both versions (found by review)."""
+    lake = LakeBuilder(tmp_path / "lake")
+    columns = [attribute("Id", "guid"), attribute("name", "string", 20)]
+    data = "2025-01-01T00.00.00Z/t/2025.csv"
+    lake.folder("2025-01-01T00.00.00Z", {"t": columns}, {"t/2025.csv": f"{GUID},old\n"})
+    listed_open = LocalLake.open
+
+    def rewritten_first(self: LocalLake, path: str, **kwargs: object) -> object:
+        if path == data:  # a writer rewrites it after the plan listed it
+            lake.write(data, f"{GUID},new version\n")
+            monkeypatch.setattr(LocalLake, "open", listed_open)
+        return listed_open(self, path, **kwargs)
+
+    monkeypatch.setattr(LocalLake, "open", rewritten_first)
+
+    summary = migrate(lake.root, db_url)
+
+    assert (
+        not summary.ok and f"{data} changed after the lake was listed" in summary.tables["t"].error
+    )
+    assert migrate(lake.root, db_url).ok
+    assert [r["name"] for r in fetch(db_url, "t")] == ["new version"]

@@ -23,7 +23,8 @@ exponential back-off from 15 s and jitter), set here to `RETRY_TOTAL` retries.
 
 Reads are streamed in `chunk_size` ranged GETs, the first one included; the stream is seekable
 (a seek starts a ranged download at the new offset). A stream pins the blob's etag, so a blob
-rewritten mid-read fails the read instead of mixing two versions.
+rewritten mid-read fails the read instead of mixing two versions; a data file's every open is
+pinned to the etag the listing gave (`open(listed=…)`).
 Memory per open file is bounded by the chunk size, not the file size: about 9 x `chunk_size`
 at the moment a chunk arrives, because the SDK builds `list()` of a response generator that
 reports its byte length as `len()` (8 bytes of list slots per byte of chunk, freed at once).
@@ -46,6 +47,7 @@ from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
     HttpResponseError,
+    ResourceModifiedError,
     ResourceNotFoundError,
     ServiceRequestError,
 )
@@ -58,7 +60,7 @@ from azure.storage.blob import (
     StorageStreamDownloader,
 )
 
-from turbodata.lake.storage import Listing, join
+from turbodata.lake.storage import FileChanged, Listing, join
 from turbodata.model import FileInfo
 
 DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024
@@ -309,14 +311,23 @@ class AzureLake:
             return None
         return None if _is_folder_placeholder(props) else self._info(props)
 
-    def open(self, path: str) -> BinaryIO:
-        """A buffered, seekable stream that downloads the blob chunk by chunk as it is read."""
+    def open(self, path: str, *, listed: FileInfo | None = None) -> BinaryIO:
+        """A buffered, seekable stream that downloads the blob chunk by chunk as it is read;
+        with `listed`, pinned to the etag the listing gave. Why: the CSV reader opens a
+        file again where its fast path gives up, and each open was a download of whatever
+        the blob held then: a blob rewritten between them loaded rows of both versions,
+        the ledger keeping the listed etag (found by review)."""
         blob = self._container.get_blob_client(self._blob_name(path))
+        pinned = {}
+        if listed is not None and listed.etag:
+            pinned = {"etag": listed.etag, "match_condition": MatchConditions.IfNotModified}
         try:
             with self._explained():
-                downloader = blob.download_blob(max_concurrency=1)
+                downloader = blob.download_blob(max_concurrency=1, **pinned)
         except ResourceNotFoundError:
             raise FileNotFoundError(f"not in the lake: {path}") from None
+        except ResourceModifiedError:
+            raise FileChanged(path) from None
         return io.BufferedReader(_BlobStream(blob, downloader))  # type: ignore[return-value]
 
     @contextlib.contextmanager

@@ -47,9 +47,21 @@ class Lake(Protocol):
         """The file's size, modification time and etag; None if it does not exist."""
         ...
 
-    def open(self, path: str) -> BinaryIO:
-        """A stream of the file's bytes; large files are never read whole into memory."""
+    def open(self, path: str, *, listed: FileInfo | None = None) -> BinaryIO:
+        """A stream of the file's bytes; large files are never read whole into memory.
+        `listed`: the version the plan listed; a file changed since raises `FileChanged`
+        (when a read opens a file twice, both opens read that one version)."""
         ...
+
+
+class FileChanged(OSError):
+    """A file is not the version the plan listed: it was rewritten since (being written?)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"{path} changed after the lake was listed (rewritten while it was read?): nothing"
+            " of it is loaded, and the next run reads the new version"
+        )
 
 
 def read_bytes(lake: Lake, path: str) -> bytes:
@@ -119,8 +131,17 @@ class LocalLake:
         full = self._full(path)
         return self._info(full) if full.is_file() else None
 
-    def open(self, path: str) -> BinaryIO:
-        return self._full(path).open("rb")
+    def open(self, path: str, *, listed: FileInfo | None = None) -> BinaryIO:
+        stream = self._full(path).open("rb")
+        if listed is not None:
+            now = os.fstat(stream.fileno())
+            if (now.st_size, datetime.fromtimestamp(now.st_mtime, UTC)) != (
+                listed.size,
+                listed.modified,
+            ):
+                stream.close()
+                raise FileChanged(path)
+        return stream
 
 
 def _raise(error: OSError) -> None:

@@ -205,7 +205,7 @@ class BatchReader:
         widths = None if exact_width else self.row_widths.get(batch.table)
         try:
             yield from read_raw(
-                functools.partial(self.lake.open, data_file.info.path),
+                functools.partial(self.lake.open, data_file.info.path, listed=data_file.info),
                 column_names=names,
                 dialect=data_file.dialect,
                 widths=widths,
