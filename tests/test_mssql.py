@@ -283,3 +283,22 @@ def test_change_rows_are_staged_in_a_temp_table_and_applied_without_merge(
     assert "WHERE NOT (EXISTS (SELECT * FROM [dbo].[account] WHERE" in insert
     assert drop == "DROP TABLE [#turbodata_stage]"
     assert not any("MERGE" in statement for statement in conn.sql)
+
+
+def test_a_column_the_batch_lacks_is_set_to_null_written_in_the_update_not_bound() -> None:
+    """mssql-python asks the server the type of a NULL parameter; Babelfish fails that on
+    such an UPDATE and rolls the transaction back without an error reaching turbodata (found
+    by the live suite): NULL is written into the statement."""
+    from turbodata.load.changes import ChangeColumns, newer_condition, staging_table
+
+    types = {"Id": SqlType(Kind.GUID), "name": string_type(20)}
+    target = table_object(MSSQL, "account", {**types, "gone": string_type(5)}, "dbo", key=["Id"])
+    staging, _ = staging_table(MSSQL, TSQL, target, tuple(types.items()))
+    seen: list[sa.sql.Executable] = []
+    conn = SimpleNamespace(execute=lambda s, *a: seen.append(s) or SimpleNamespace(rowcount=0))
+
+    newer = newer_condition(ChangeColumns.find(list(types), ["Id"]))
+    MSSQL.upsert_from_staging(conn, target, staging, list(types), ["Id"], newer, ["gone"])
+
+    update = seen[0].compile(dialect=TSQL)
+    assert "[gone]=NULL" in str(update) and None not in update.params.values()

@@ -124,3 +124,35 @@ def test_folders_loaded_from_by_any_table_match_the_folder_name_exactly() -> Non
 
     # `_` and `%` are no wildcards, and a folder is not a prefix of another's name
     assert found == {"F_1", "deep/F%2/"}
+
+
+def test_no_update_of_the_ledger_binds_a_null() -> None:
+    """mssql-python asks the server the type of a NULL parameter; Babelfish fails that on an
+    UPDATE naming its table's columns and rolls the transaction back without an error
+    reaching turbodata: a batch's watermark written with a NULL error lost the batch (found
+    by the live suite). NULLs are written into the statement."""
+    engine = sa.create_engine("sqlite://")
+    updates: list[tuple[str, object]] = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def seen(*args: object) -> None:  # conn, cursor, statement, parameters, …
+        statement, parameters = args[2], args[3]
+        if str(statement).startswith("UPDATE"):
+            updates.append((str(statement), parameters))
+
+    with engine.begin() as conn:
+        ledger.ensure(conn)
+        ledger.set_watermark(conn, "t", "b1", "r1")  # inserted: no UPDATE yet
+        ledger.set_watermark(conn, "t", "b2", "r1")
+        ledger.set_table_outcome(conn, "t", "r1", "loaded", None)
+        ledger.set_table_outcome(conn, "u", "r1", "failed", "it broke")
+        ledger.set_outcomes_if_unchanged(
+            conn, "r2", {"t": ("r1", "unchanged", None), "u": ("r1", "failed", "again")}
+        )
+        ledger.forget_table(conn, "t", except_run="r3")
+        states = ledger.table_states(conn)
+
+    rows = [p for _, params in updates for p in (params if isinstance(params, list) else [params])]
+    assert len(updates) >= 6 and all(None not in row for row in rows), updates
+    assert (states["t"]["watermark"], states["t"]["last_status"]) == (None, "unchanged")
+    assert states["t"]["last_error"] is None and states["u"]["last_error"] == "again"

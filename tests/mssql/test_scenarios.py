@@ -425,6 +425,44 @@ def test_a_bulk_copy_failing_on_the_server_never_loses_the_batchs_earlier_rows(
         assert first.tables["t"].status == "failed" and calls["n"] >= 2  # pytds
 
 
+def test_a_transaction_the_server_rolls_back_unseen_fails_the_batch(
+    mssql_url: str, schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mssql-python asks the server the type of a NULL parameter; Babelfish fails that on an
+    UPDATE naming its table's columns, XACT_ABORT rolled the transaction back, and the
+    driver went on in a new one without an error: a watermark written with a NULL error
+    lost the batch's first part while the run succeeded (found by this suite). NULLs are
+    written into the statements now, and a transaction lost any other way fails its batch
+    (`MSSQLDialect.whole_transaction`): shown by a rollback the driver does not see."""
+    from turbodata.load.batch_writing import BatchWriter
+
+    columns = [attribute("code", "string", 20), attribute("n", "int32")]  # keyless: appended
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.folder("2025-01-01T10.00.00Z", {"t": columns}, {"t/2025.csv": "a,1\n"})
+    load(lake.root, mssql_url, schema)
+    files = {"t/2025.csv": "b,2\n", "t/2026.csv": "c,3\n"}
+    lake.folder("2025-01-01T11.00.00Z", {"t": columns}, files)
+    real, calls = BatchWriter._record_file, {"n": 0}
+
+    def lost_after_the_first_file(self: BatchWriter, *args: object) -> None:
+        real(self, *args)
+        calls["n"] += 1
+        if calls["n"] == 1:  # the server rolls back; the driver goes on as if not
+            self.conn.exec_driver_sql("ROLLBACK TRANSACTION; BEGIN TRANSACTION")
+
+    monkeypatch.setattr(BatchWriter, "_record_file", lost_after_the_first_file)
+    lost = migrate(lake.root, mssql_url, options=LoadOptions(db_schema=schema))
+
+    error = lost.tables["t"].error or ""
+    # pytds bulk copies through a landing table of the transaction: the next file fails first
+    assert "rolled this batch's transaction back" in error or "#turbodata_land_" in error
+    assert not lost.ok and lost.tables["t"].status == "failed"
+    assert sorted(rows_of(mssql_url, "t", schema)) == [("a", 1)]  # nothing of it committed
+    monkeypatch.undo()
+    load(lake.root, mssql_url, schema)
+    assert sorted(rows_of(mssql_url, "t", schema)) == [("a", 1), ("b", 2), ("c", 3)]
+
+
 def test_a_string_longer_than_declared_keeps_the_bulk_copy(
     mssql_url: str,
     schema: str,

@@ -27,6 +27,10 @@ if TYPE_CHECKING:  # Arrow is imported where rows are loaded, not by a run that 
 
 # "the incoming row is newer than the table's": (incoming columns, existing columns) → condition
 Newer = Callable[[sa.ColumnCollection, sa.ColumnCollection], ColumnElement[bool]]
+# a column set to NULL is written NULL, never bound as None: mssql-python asks the server the
+# type of a NULL parameter, which Babelfish fails on an UPDATE, rolling the transaction back
+# without an error reaching the caller (ledger.records._merge_table_state)
+NULL = sa.null()
 
 
 class DeclaredType(UserDefinedType):
@@ -261,7 +265,7 @@ class Dialect:
                 in_key_order=self.upsert_in_key_order,
             )
         matches = sa.and_(*(staging.c[k] == target.c[k] for k in key))
-        values = {n: staging.c[n] for n in names if n not in key} | dict.fromkeys(absent)
+        values = {n: staging.c[n] for n in names if n not in key} | dict.fromkeys(absent, NULL)
         updated = 0
         if values:
             update = sa.update(target).values(values).where(matches, newer(staging.c, target.c))
@@ -292,6 +296,13 @@ class Dialect:
         """`upsert_from_staging` of rows not staged (columns named and ordered as `types`,
         each key once): rows touched."""
         raise NotImplementedError(f"{type(self).__name__} stages every upsert")
+
+    @contextlib.contextmanager
+    def whole_transaction(self, conn: Connection) -> Iterator[None]:
+        """Around a batch's work in its transaction: where the server can roll a transaction
+        back without the driver saying so, a check that the one ending is the one that began
+        (raising `TransactionLost`). Here: nothing to check."""
+        yield
 
     def sweep_leftovers(self, engine: Engine) -> None:
         """Remove what a killed run left in the database (called under the run's lease)."""
@@ -341,6 +352,11 @@ class Dialect:
     def python_values(self, array: pa.Array, sql_type: SqlType) -> list[object]:
         """One column as Python values the driver accepts."""
         return array.to_pylist()
+
+
+class TransactionLost(RuntimeError):
+    """The server rolled a batch's transaction back, and the driver went on in a new one
+    without an error: committing would store only what came after."""
 
 
 @contextlib.contextmanager
@@ -408,7 +424,9 @@ def _on_conflict(
 ) -> Any:
     """`statement` (an INSERT) updating the row of its key where it is newer, else nothing;
     `absent` columns set to NULL by the update."""
-    updates = {n: statement.excluded[n] for n in names if n not in key} | dict.fromkeys(absent)
+    updates = {n: statement.excluded[n] for n in names if n not in key} | dict.fromkeys(
+        absent, NULL
+    )
     if not updates:
         return statement.on_conflict_do_nothing(index_elements=list(key))
     return statement.on_conflict_do_update(

@@ -26,7 +26,7 @@ import contextlib
 import logging
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,7 +39,7 @@ from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.types import TypeEngine
 
 from turbodata.dialects.arrow_text import without_seventh_digit
-from turbodata.dialects.base import Dialect, driver_errors
+from turbodata.dialects.base import Dialect, TransactionLost, driver_errors
 from turbodata.dialects.mssql_drivers import (
     EXECUTEMANY_ROWS,
     SQL_WLONGVARCHAR,
@@ -50,6 +50,7 @@ from turbodata.dialects.mssql_drivers import (
     has_parameter_arrays,
     nulls_in,
 )
+from turbodata.errors import one_line
 from turbodata.types.sql import Kind, SqlType
 
 __all__ = ["EXECUTEMANY_ROWS", "MSSQLDialect"]
@@ -68,6 +69,7 @@ _TRANSIENT_SOCKET = re.compile(r"\b(10053|10054|10060)\b|Communication link fail
 _LANDINGS = "turbodata_landings"
 # a real table's name prefix: the landing of a bulk copy that opens its own connection
 LANDING_PREFIX = "_turbodata_land_"
+BATCH_MARKER = "#turbodata_batch"  # a batch's transaction is whole (`whole_transaction`)
 TEXT_WIDTH = 100  # landing columns for decimals, date/times and GUIDs as text
 _INTEGERS = (
     Kind.TINYINT,
@@ -225,6 +227,27 @@ class MSSQLDialect(Dialect):
             for name in list(names):
                 log.info("dropping %s, left behind by an interrupted run", name)
                 conn.exec_driver_sql(f"DROP TABLE {quote(name)}")
+
+    @contextlib.contextmanager
+    def whole_transaction(self, conn: Connection) -> Iterator[None]:
+        """A temporary table created when the batch's transaction begins and dropped before
+        it commits: one rolled back meanwhile took it along, and the drop fails. Why:
+        mssql-python asks the server the type of a NULL parameter
+        (`sp_describe_undeclared_parameters`); where that fails (Babelfish, on an UPDATE
+        naming its table's columns), XACT_ABORT rolled the transaction back, the driver went
+        on in a new one without an error, and the commit stored only the rest of the batch
+        (found by the live suite). turbodata binds no such NULL any more; this makes any
+        other path to it fail the batch instead of losing its first part."""
+        conn.exec_driver_sql(f"CREATE TABLE {BATCH_MARKER} (n INT)")
+        yield
+        try:
+            conn.exec_driver_sql(f"DROP TABLE {BATCH_MARKER}")
+        except sa.exc.DBAPIError as error:
+            raise TransactionLost(
+                "the server rolled this batch's transaction back without an error reaching"
+                f" turbodata (its marker table is gone: {one_line(error)}): nothing of the"
+                " batch is committed"
+            ) from error
 
     # upsert_from_staging: the base's UPDATE … FROM + INSERT … WHERE NOT EXISTS, on purpose:
     # MERGE has long-standing defects on SQL Server and is missing on some T-SQL engines.

@@ -228,7 +228,7 @@ def forget_table(conn: Connection, table: str, *, except_run: str) -> None:
     schemas, not loads."""
     conn.execute(sa.delete(files).where(files.c.table_name == table, files.c.run_id != except_run))
     conn.execute(
-        sa.update(table_state).where(table_state.c.table_name == table).values(watermark=None)
+        sa.update(table_state).where(table_state.c.table_name == table).values(watermark=sa.null())
     )
 
 
@@ -359,10 +359,24 @@ def list_rejects(conn: Connection, run_id: str | None = None) -> list[dict[str, 
 
 
 def _merge_table_state(conn: Connection, table: str, values: dict[str, object]) -> None:
-    """Update the table's state row, inserting it the first time (portable, no MERGE)."""
+    """Update the table's state row, inserting it the first time (portable, no MERGE).
+
+    A None is written as NULL in the statement, never bound (`_with_nulls`): mssql-python
+    asks the server the type of a NULL parameter (`sp_describe_undeclared_parameters`),
+    which Babelfish fails on such an UPDATE, and the transaction was rolled back, the batch
+    whose watermark it wrote with it, without an error reaching turbodata (found by the
+    live suite). An INSERT leaves the column out."""
     values = {**values, "updated_at": now()}
-    if conn.execute(_update_table_state, {**values, "_table": table}).rowcount == 0:
-        conn.execute(_insert_table_state, {"table_name": table, **values})
+    bound = {name: value for name, value in values.items() if value is not None}
+    update = _with_nulls(_update_table_state, frozenset(values.keys() - bound.keys()))
+    if conn.execute(update, {**bound, "_table": table}).rowcount == 0:
+        conn.execute(_insert_table_state, {"table_name": table, **bound})
+
+
+@functools.lru_cache(maxsize=64)
+def _with_nulls(update: sa.Update, nulls: frozenset[str]) -> sa.Update:
+    """`update` setting the columns `nulls` to NULL, written in the statement."""
+    return update.values(dict.fromkeys(sorted(nulls), sa.null())) if nulls else update
 
 
 def set_watermark(conn: Connection, table: str, batch_id: str, run_id: str) -> None:
@@ -460,20 +474,23 @@ def set_outcomes_if_unchanged(
     """Record `run_id`'s outcomes, table → (the `last_run_id` its state row had when the run
     read it, status, error), in one statement, where that row still has it: a table whose
     state another run (or this run's loader) wrote since keeps that outcome, which is newer.
-    A table without a state row gets none."""
-    if outcomes:
-        rows = [
-            {
-                "last_run_id": run_id,
-                "last_status": status,
-                "last_error": error,
-                "updated_at": now(),
-                "_table": table,
-                "_seen": seen,
-            }
-            for table, (seen, status, error) in outcomes.items()
-        ]
-        conn.execute(_unchanged_outcome, rows)
+    A table without a state row gets none. No error is written as NULL, not bound (see
+    `_merge_table_state`): the outcomes with one, and those without, are two statements."""
+    rows = [
+        {
+            "last_run_id": run_id,
+            "last_status": status,
+            "last_error": error,
+            "updated_at": now(),
+            "_table": table,
+            "_seen": seen,
+        }
+        for table, (seen, status, error) in outcomes.items()
+    ]
+    if with_error := [row for row in rows if row["last_error"] is not None]:
+        conn.execute(_unchanged_outcome, with_error)
+    if without := [row for row in rows if row.pop("last_error") is None]:
+        conn.execute(_with_nulls(_unchanged_outcome, frozenset({"last_error"})), without)
 
 
 def table_states(conn: Connection) -> dict[str, dict[str, object]]:

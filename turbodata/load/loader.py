@@ -355,7 +355,7 @@ class TableLoader:
             how = How()
             while True:
                 try:
-                    with self.engine.begin() as conn:
+                    with self.engine.begin() as conn, self.dialect.whole_transaction(conn):
                         table_types = self._load_batch(conn, result, work, how)
                     self._committed_types[result.name] = table_types
                     return
