@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.biglake import write_big_lake
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,3 +87,78 @@ def test_the_lease_expiry_is_shown_in_utc_whatever_form_the_driver_returns() -> 
     )
     text = "2026-01-02 03:04:05.0000000 +00:00"
     assert f"until {text}" in str(LeaseHeld("r", text))
+
+
+def test_the_live_holder_is_found_whatever_lease_row_comes_first(tmp_path: Path) -> None:
+    """This run's own table lease came first: the other live run's was never seen, and the
+    waiting run gave up after a minute instead of waiting for it (found by review)."""
+    import os
+    import socket
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    from turbodata.dialects.sqlite import other_live_lease_holder
+    from turbodata.ledger import records as ledger
+
+    path = tmp_path / "target.sqlite"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    ledger.lease.create(engine)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        here, now = socket.gethostname(), ledger.now()
+        with engine.begin() as conn:
+            conn.execute(
+                sa.insert(ledger.lease),
+                [
+                    {
+                        "name": "table:a",
+                        "holder": "me",
+                        "host": here,
+                        "pid": os.getpid(),
+                        "expires_at": now,
+                    },
+                    {
+                        "name": "table:b",
+                        "holder": "them",
+                        "host": here,
+                        "pid": other.pid,
+                        "expires_at": now,
+                    },
+                ],
+            )
+        with sqlite3.connect(path) as raw:
+            assert other_live_lease_holder(raw) == f"them, pid {other.pid} on {here}"
+    finally:
+        other.kill()
+        other.wait()
+        engine.dispose()
+
+
+def test_a_lock_no_run_holds_ends_the_wait_as_a_database_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Raised raw from the BEGIN event, it was no busy database to the loader and escaped the
+    CLI as a traceback, without a summary (found by review)."""
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    from turbodata.dialects import sqlite as sqlite_dialect
+    from turbodata.pipeline import connect
+
+    monkeypatch.setattr(sqlite_dialect, "LOCK_WAIT_SECONDS", 0.5)
+    path = tmp_path / "target.sqlite"
+    engine, dialect = connect(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (n INTEGER)")
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # a writer that holds no run's lease
+    try:
+        with pytest.raises(sa.exc.OperationalError) as raised, engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+        assert dialect.is_busy(raised.value)
+    finally:
+        holder.rollback()
+        holder.close()
+        engine.dispose()

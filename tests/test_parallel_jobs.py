@@ -121,3 +121,32 @@ def test_jobs_must_be_a_positive_number(lake_of_three: tuple[Path, Expected]) ->
     assert "--jobs: not a positive whole number: '0'" in done.stderr
     with pytest.raises(ValueError, match="jobs must be 1 or more"):
         migrate(lake, "sqlite://", jobs=0)
+
+
+def test_jobs_are_capped_at_what_the_engines_pool_has_connections_for(
+    lake_of_three: tuple[Path, Expected],
+    postgres_url: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """17 tables at once from a pool of 5 + 10: the ones left waiting for a connection
+    failed after the pool's timeout (found by review). They load a few at a time now."""
+    import sqlalchemy as sa
+
+    lake, expected = lake_of_three
+    # one connection, given up on after 0.1 s; each batch holds it 0.25 s
+    small = sa.create_engine(postgres_url, pool_size=1, max_overflow=0, pool_timeout=0.1)
+    monkeypatch.setattr(TableLoader, "_load_batch", slowed(TableLoader._load_batch, 0.25))
+    try:
+        with caplog.at_level(logging.WARNING, logger="turbodata"):
+            summary = migrate(lake, small, jobs=17)
+    finally:
+        small.dispose()
+
+    assert summary.ok, summary.to_dict()
+    assert_exact(postgres_url, expected)
+    assert any(
+        "17 tables at once may hold 34 connections, and the engine's pool has 1: loading 1"
+        in r.getMessage()
+        for r in caplog.records
+    )

@@ -219,13 +219,13 @@ def migrate(
     attempts' rejected rows count in this run's summary.
 
     `jobs` tables load at once, each in its own thread with its own connection from the
-    engine's pool (keep `jobs` below the pool's size). Design choice for SQLite, which has one
-    writer at a time: `jobs` is capped at 1 there (logged), since parallel tables would only
-    queue on the file's write lock. With `jobs` > 1, Ctrl-C stops each table after the batch it
-    is in. A table another run is loading is waited for `lease_wait` seconds (None:
-    $TURBODATA_LEASE_WAIT_SECONDS, else 5), then fails naming that run; the run's other tables
-    go on. A run whose every table was held so is `blocked`. A table with nothing new to load
-    is not waited for: it is `unchanged` whoever holds it.
+    engine's pool (`jobs` is capped at what the pool has connections for, logged). Design
+    choice for SQLite, which has one writer at a time: `jobs` is capped at 1 there (logged),
+    since parallel tables would only queue on the file's write lock. With `jobs` > 1, Ctrl-C
+    stops each table after the batch it is in. A table another run is loading is waited for
+    `lease_wait` seconds (None: $TURBODATA_LEASE_WAIT_SECONDS, else 5), then fails naming that
+    run; the run's other tables go on. A run whose every table was held so is `blocked`. A
+    table with nothing new to load is not waited for: it is `unchanged` whoever holds it.
     """
     if options is not None and (keys or soft_delete or db_schema):
         raise TypeError("give keys, soft_delete and db_schema inside `options`, not beside it")
@@ -241,7 +241,8 @@ def migrate(
         started_at=datetime.now(UTC),
         dry_run=dry_run,
     )
-    work = _Work(_effective_jobs(dialect, jobs), lease_wait_seconds(lease_wait), rejects_since)
+    jobs = _effective_jobs(dialect, jobs, engine)
+    work = _Work(jobs, lease_wait_seconds(lease_wait), rejects_since)
     try:
         with _run_event(summary), fewer_full_collections():
             _plan_and_load(
@@ -285,13 +286,41 @@ def lease_wait_seconds(given: float | None = None) -> float:
     return seconds
 
 
-def _effective_jobs(dialect: Dialect, jobs: int) -> int:
+# connections a table's load may hold at once: its batch's, and what it reads beside it
+CONNECTIONS_PER_TABLE = 2
+
+
+def _effective_jobs(dialect: Dialect, jobs: int, engine: Engine) -> int:
+    """`jobs`, or fewer: 1 on a database of one writer, and as many as the engine's pool
+    has connections for. Beyond that, the tables waiting for a connection failed after the
+    pool's timeout ("QueuePool limit … reached", found by review)."""
     if jobs < 1:
         raise ValueError(f"jobs must be 1 or more, not {jobs}")
     if jobs > 1 and dialect.single_writer:
         log.info("%s has one writer at a time: loading one table at a time", dialect.title)
         return 1
+    capacity = _pool_capacity(engine)
+    if capacity is not None and jobs * CONNECTIONS_PER_TABLE > capacity:
+        fitting = max(1, capacity // CONNECTIONS_PER_TABLE)
+        log.warning(
+            "%d tables at once may hold %d connections, and the engine's pool has %d: loading"
+            " %d at a time (a larger pool: create_engine(…, pool_size=…, max_overflow=…))",
+            jobs,
+            jobs * CONNECTIONS_PER_TABLE,
+            capacity,
+            fitting,
+        )
+        return fitting
     return jobs
+
+
+def _pool_capacity(engine: Engine) -> int | None:
+    """How many connections the engine's pool gives out at once (None: no limit)."""
+    pool = engine.pool
+    if not isinstance(pool, sa.pool.QueuePool):
+        return None
+    overflow = pool._max_overflow  # no public accessor; -1: unlimited
+    return None if overflow < 0 else pool.size() + overflow
 
 
 def _plan_and_load(

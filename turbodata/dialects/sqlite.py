@@ -249,7 +249,9 @@ def begin_immediate(dbapi_connection: sqlite3.Connection) -> None:
                     # committing or spilling its cache: keep who was seen last
                     holder = other_live_lease_holder(dbapi_connection)
                 if holder is None and time.monotonic() - started >= LOCK_WAIT_SECONDS:
-                    raise
+                    # as SQLAlchemy raises the driver's errors: raw, from this event, it was
+                    # no busy database to `is_busy` and escaped the CLI as a traceback
+                    raise sa.exc.OperationalError("BEGIN IMMEDIATE", None, error) from error
                 if holder is not None and not announced:
                     log.warning(
                         "waiting: another run (%s) is loading this database and holds its"
@@ -268,22 +270,22 @@ def other_live_lease_holder(dbapi_connection: sqlite3.Connection) -> str | None:
     from turbodata.ledger import records as ledger  # only when waiting for another run
 
     try:
-        row = dbapi_connection.execute(
+        rows = dbapi_connection.execute(
             f'SELECT holder, host, pid, expires_at FROM "{ledger.lease.name}"'
-        ).fetchone()
+        ).fetchall()
     except sqlite3.OperationalError as error:
         if "no such table" in str(error):  # no ledger yet
             return None
         raise
-    if row is None:
-        return None
-    holder, host, pid, expires_at = row
-    if host == socket.gethostname():
-        if pid == os.getpid() or not _process_runs(pid):
-            return None
-    elif _expired(expires_at):
-        return None
-    return f"{holder}, pid {pid} on {host}"
+    # every lease row: the first one may be this run's own table lease (found by review)
+    for holder, host, pid, expires_at in rows:
+        if host == socket.gethostname():
+            if pid == os.getpid() or not _process_runs(pid):
+                continue
+        elif _expired(expires_at):
+            continue
+        return f"{holder}, pid {pid} on {host}"
+    return None
 
 
 def _process_runs(pid: int) -> bool:
