@@ -38,7 +38,7 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     original = batch_reading.read_raw
 
     def counting(open_stream, **kwargs: object) -> Iterator[object]:  # type: ignore[no-untyped-def]
-        counted[open_stream.args[0]] += 1
+        counted[open_stream.path] += 1
         return original(open_stream, **kwargs)
 
     monkeypatch.setattr(batch_reading, "read_raw", counting)

@@ -345,30 +345,36 @@ def test_a_lake_whose_only_table_lists_no_file_says_so_not_that_no_table_was_fou
     assert stored(sqlite_url, "account") == [(ACCOUNT_ID, "A")]
 
 
-def test_a_local_file_rewritten_after_the_listing_loads_nothing_until_the_next_run(
+def test_a_local_file_rewritten_between_two_opens_of_one_read_loads_nothing_of_it(
     tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every open of a data file reads the version the plan listed (its size and time here,
-    an etag on Azure): the CSV reader opens a file again where its fast path gives up, and
-    a file rewritten between the opens loaded rows of both versions (found by review)."""
+    """The CSV reader opens a file again where its fast path gives up (here: a short row);
+    a file rewritten in between loaded rows of both versions (found by review). Every open
+    of one read is held to the first one's size and time."""
     lake = LakeBuilder(tmp_path / "lake")
     columns = [attribute("Id", "guid"), attribute("name", "string", 20)]
     data = "2025-01-01T00.00.00Z/t/2025.csv"
-    lake.folder("2025-01-01T00.00.00Z", {"t": columns}, {"t/2025.csv": f"{GUID},old\n"})
-    listed_open = LocalLake.open
+    rows = [f"00000000-0000-0000-0000-{n:012d}" for n in range(600)]  # past the tiny-file size
 
-    def rewritten_first(self: LocalLake, path: str, **kwargs: object) -> object:
-        if path == data:  # a writer rewrites it after the plan listed it
-            lake.write(data, f"{GUID},new version\n")
-            monkeypatch.setattr(LocalLake, "open", listed_open)
-        return listed_open(self, path, **kwargs)
+    def version(name: str) -> str:
+        return "".join(f"{key},{name}\n" for key in rows) + "short\n"
 
-    monkeypatch.setattr(LocalLake, "open", rewritten_first)
+    lake.folder("2025-01-01T00.00.00Z", {"t": columns}, {"t/2025.csv": version("old")})
+    first_open, opens = LocalLake.open, {"n": 0}
+
+    def rewritten_second(self: LocalLake, path: str, **kwargs: object) -> object:
+        if path == data:
+            opens["n"] += 1
+            if opens["n"] == 2:  # a writer rewrites it between the two opens
+                lake.write(data, version("newer"))
+        return first_open(self, path, **kwargs)
+
+    monkeypatch.setattr(LocalLake, "open", rewritten_second)
 
     summary = migrate(lake.root, db_url)
 
-    assert (
-        not summary.ok and f"{data} changed after the lake was listed" in summary.tables["t"].error
-    )
-    assert migrate(lake.root, db_url).ok
-    assert [r["name"] for r in fetch(db_url, "t")] == ["new version"]
+    assert opens["n"] == 2 and not summary.ok
+    assert f"{data} changed while it was read" in summary.tables["t"].error
+    monkeypatch.undo()
+    assert migrate(lake.root, db_url).tables["t"].rows_rejected == 1
+    assert {r["name"] for r in fetch(db_url, "t")} == {"newer"}

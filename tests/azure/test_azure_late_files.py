@@ -57,43 +57,81 @@ def test_a_grown_blob_in_an_applied_folder_fails_the_table_and_a_copied_one_is_n
         assert names(db) == ["a", "b"]
 
 
-def test_a_blob_rewritten_after_the_listing_loads_nothing_until_the_next_run(
+def test_a_blob_rewritten_between_two_opens_of_one_read_loads_nothing_of_it(
     container: ContainerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Its new bytes loaded under the listed etag and size (the next run then took it as
-    changed), and a blob rewritten between the CSV reader's two opens (its fast path gives
-    up, the exact one opens it again) loaded rows of both versions (found by review)."""
+    """The CSV reader opens a file again where its fast path gives up: each open downloaded
+    whatever the blob held then, and a blob rewritten in between loaded rows of both
+    versions (found by review). Every open of one read is pinned to the first one's etag."""
     lake, db = two_folder_lake(container), tmp_path / "t.sqlite"
     path = f"{OLD}/t/2025.csv"
-    listed_open = AzureLake.open
+    keys = [f"00000000-0000-0000-0000-{n:012d}" for n in range(600)]  # past the tiny-file size
 
-    def rewritten_first(self: AzureLake, name: str, **kwargs: object) -> object:
-        if name == path:  # a writer rewrites it after the plan listed it
-            container.upload_blob(path, (ROW_A + "9,late\n").encode(), overwrite=True)
-            monkeypatch.setattr(AzureLake, "open", listed_open)
-        return listed_open(self, name, **kwargs)
+    def version(name: str) -> bytes:
+        return ("".join(f"{key},{name}\n" for key in keys) + "short\n").encode()
 
-    monkeypatch.setattr(AzureLake, "open", rewritten_first)
+    container.upload_blob(path, version("a"), overwrite=True)  # the exact path opens it again
+    first_open = AzureLake.open
+    opens = {"n": 0}
+
+    def rewritten_second(self: AzureLake, name: str, **kwargs: object) -> object:
+        if name == path:
+            opens["n"] += 1
+            if opens["n"] == 2:  # a writer rewrites it between the two opens
+                container.upload_blob(path, version("new"), overwrite=True)
+        return first_open(self, name, **kwargs)
+
+    monkeypatch.setattr(AzureLake, "open", rewritten_second)
 
     summary = migrate(lake, f"sqlite:///{db}")
 
     t = summary.tables["t"]
-    assert not summary.ok and t.status == "failed"
-    assert f"{path} changed after the lake was listed" in t.error, t.error
-    again = migrate(lake, f"sqlite:///{db}")  # the new version, with its row 9 rejected
-    assert again.tables["t"].rows_rejected == 1 and names(db) == ["a", "b"]
+    assert opens["n"] == 2 and not summary.ok and t.status == "failed"
+    assert f"{path} changed while it was read" in t.error, t.error
+    monkeypatch.undo()
+    again = migrate(lake, f"sqlite:///{db}")  # the new version, whole
+    assert again.tables["t"].rows_rejected == 1 and set(names(db)) == {"b", "new"}
 
 
-def test_each_open_of_a_listed_blob_reads_the_listed_version(container: ContainerClient) -> None:
+def test_a_blob_rewritten_after_the_listing_is_recorded_as_the_version_read(
+    container: ContainerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its new bytes loaded under the listed etag and size, and the next run took the file as
+    changed (a keyless table then failed for good: it cannot load a file twice; found by
+    review). The ledger names the version the rows came from."""
+    lake, db = two_folder_lake(container), tmp_path / "t.sqlite"
+    path = f"{OLD}/t/2025.csv"
+    first_open = AzureLake.open
+
+    def rewritten_first(self: AzureLake, name: str, **kwargs: object) -> object:
+        if name == path:  # a writer rewrites it after the plan listed it
+            container.upload_blob(
+                path, (ROW_A + ROW_A.replace("1,a", "9,z")).encode(), overwrite=True
+            )
+            monkeypatch.setattr(AzureLake, "open", first_open)
+        return first_open(self, name, **kwargs)
+
+    monkeypatch.setattr(AzureLake, "open", rewritten_first)
+
+    assert migrate(lake, f"sqlite:///{db}").ok
+    assert names(db) == ["a", "b", "z"]
+    with sqlite3.connect(db) as conn:
+        [(etag,)] = conn.execute("SELECT etag FROM _turbodata_files WHERE path = ?", (path,))
+    assert etag == lake.stat(path).etag  # the version read, not the one listed
+    again = migrate(lake, f"sqlite:///{db}")
+    assert again.ok and again.tables["t"].files_read == 0
+
+
+def test_each_open_of_a_version_reads_that_version(container: ContainerClient) -> None:
     lake = two_folder_lake(container)
     path = f"{OLD}/t/2025.csv"
-    listed = lake.stat(path)
-    assert listed is not None
-    with lake.open(path, listed=listed) as first:
+    with lake.open(path) as first:
+        version = lake.opened_version(first, path)
         assert first.read() == ROW_A.encode()
+    assert version == lake.stat(path)
     container.upload_blob(path, b"rewritten\n", overwrite=True)
 
-    with pytest.raises(FileChanged, match="changed after the lake was listed"):
-        lake.open(path, listed=listed)
-    with lake.open(path) as unpinned:  # metadata documents are read as they are now
+    with pytest.raises(FileChanged, match="changed while it was read"):
+        lake.open(path, version=version)
+    with lake.open(path) as unpinned:
         assert unpinned.read() == b"rewritten\n"

@@ -23,8 +23,8 @@ exponential back-off from 15 s and jitter), set here to `RETRY_TOTAL` retries.
 
 Reads are streamed in `chunk_size` ranged GETs, the first one included; the stream is seekable
 (a seek starts a ranged download at the new offset). A stream pins the blob's etag, so a blob
-rewritten mid-read fails the read instead of mixing two versions; a data file's every open is
-pinned to the etag the listing gave (`open(listed=…)`).
+rewritten mid-read fails the read instead of mixing two versions; so do later opens of one
+read (`open(version=…)`, `storage.VersionPinnedOpener`).
 Memory per open file is bounded by the chunk size, not the file size: about 9 x `chunk_size`
 at the moment a chunk arrives, because the SDK builds `list()` of a response generator that
 reports its byte length as `len()` (8 bytes of list slots per byte of chunk, freed at once).
@@ -311,16 +311,13 @@ class AzureLake:
             return None
         return None if _is_folder_placeholder(props) else self._info(props)
 
-    def open(self, path: str, *, listed: FileInfo | None = None) -> BinaryIO:
+    def open(self, path: str, *, version: FileInfo | None = None) -> BinaryIO:
         """A buffered, seekable stream that downloads the blob chunk by chunk as it is read;
-        with `listed`, pinned to the etag the listing gave. Why: the CSV reader opens a
-        file again where its fast path gives up, and each open was a download of whatever
-        the blob held then: a blob rewritten between them loaded rows of both versions,
-        the ledger keeping the listed etag (found by review)."""
+        with `version`, pinned to its etag (`VersionPinnedOpener`)."""
         blob = self._container.get_blob_client(self._blob_name(path))
         pinned = {}
-        if listed is not None and listed.etag:
-            pinned = {"etag": listed.etag, "match_condition": MatchConditions.IfNotModified}
+        if version is not None and version.etag:
+            pinned = {"etag": version.etag, "match_condition": MatchConditions.IfNotModified}
         try:
             with self._explained():
                 downloader = blob.download_blob(max_concurrency=1, **pinned)
@@ -329,6 +326,12 @@ class AzureLake:
         except ResourceModifiedError:
             raise FileChanged(path) from None
         return io.BufferedReader(_BlobStream(blob, downloader))  # type: ignore[return-value]
+
+    def opened_version(self, stream: BinaryIO, path: str) -> FileInfo:
+        raw = stream.raw if isinstance(stream, io.BufferedReader) else stream
+        if not isinstance(raw, _BlobStream):
+            raise TypeError(f"not a stream this lake opened: {stream!r}")
+        return FileInfo(path, raw.size, raw.last_modified, _plain_etag(raw.etag))
 
     @contextlib.contextmanager
     def _explained(self) -> Iterator[None]:
@@ -414,7 +417,16 @@ class _BlobStream(io.RawIOBase):
         self._downloader: StorageStreamDownloader[bytes] | None = downloader
         self._size: int = downloader.size
         self._etag: str = downloader.properties.etag
+        self.last_modified = downloader.properties.last_modified
         self._position = 0
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def etag(self) -> str:
+        return self._etag
 
     def readable(self) -> bool:
         return True

@@ -47,21 +47,42 @@ class Lake(Protocol):
         """The file's size, modification time and etag; None if it does not exist."""
         ...
 
-    def open(self, path: str, *, listed: FileInfo | None = None) -> BinaryIO:
+    def open(self, path: str, *, version: FileInfo | None = None) -> BinaryIO:
         """A stream of the file's bytes; large files are never read whole into memory.
-        `listed`: the version the plan listed; a file changed since raises `FileChanged`
-        (when a read opens a file twice, both opens read that one version)."""
+        `version`: only that version of the file (as `opened_version` gave it), else
+        `FileChanged`."""
+        ...
+
+    def opened_version(self, stream: BinaryIO, path: str) -> FileInfo:
+        """The version of the file that `stream` (from `open`) reads."""
         ...
 
 
 class FileChanged(OSError):
-    """A file is not the version the plan listed: it was rewritten since (being written?)."""
+    """A file was rewritten while it was read: two opens of one read met two versions."""
 
     def __init__(self, path: str) -> None:
         super().__init__(
-            f"{path} changed after the lake was listed (rewritten while it was read?): nothing"
-            " of it is loaded, and the next run reads the new version"
+            f"{path} changed while it was read (it is being rewritten?): nothing of it is"
+            " loaded, and the next run reads it again"
         )
+
+
+class VersionPinnedOpener:
+    """Opens one file as often as its reader needs (the CSV reader opens it again where its
+    fast path gives up), each time the version the first open read: a file rewritten in
+    between raises `FileChanged` instead of giving rows of two versions (found by review).
+    `version` is what was read, for the ledger (the listing may be older)."""
+
+    def __init__(self, lake: Lake, path: str) -> None:
+        self.lake, self.path = lake, path
+        self.version: FileInfo | None = None
+
+    def __call__(self) -> BinaryIO:
+        stream = self.lake.open(self.path, version=self.version)
+        if self.version is None:
+            self.version = self.lake.opened_version(stream, self.path)
+        return stream
 
 
 def read_bytes(lake: Lake, path: str) -> bytes:
@@ -131,17 +152,16 @@ class LocalLake:
         full = self._full(path)
         return self._info(full) if full.is_file() else None
 
-    def open(self, path: str, *, listed: FileInfo | None = None) -> BinaryIO:
+    def open(self, path: str, *, version: FileInfo | None = None) -> BinaryIO:
         stream = self._full(path).open("rb")
-        if listed is not None:
-            now = os.fstat(stream.fileno())
-            if (now.st_size, datetime.fromtimestamp(now.st_mtime, UTC)) != (
-                listed.size,
-                listed.modified,
-            ):
-                stream.close()
-                raise FileChanged(path)
+        if version is not None and self.opened_version(stream, path) != version:
+            stream.close()
+            raise FileChanged(path)
         return stream
+
+    def opened_version(self, stream: BinaryIO, path: str) -> FileInfo:
+        now = os.fstat(stream.fileno())
+        return FileInfo(path, now.st_size, datetime.fromtimestamp(now.st_mtime, UTC), None)
 
 
 def _raise(error: OSError) -> None:

@@ -9,7 +9,6 @@ file the next chunk is read and converted in a thread while the database takes t
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -17,11 +16,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from turbodata.dialects.base import Dialect
-from turbodata.lake.storage import Lake
+from turbodata.lake.storage import Lake, VersionPinnedOpener
 from turbodata.load import schema
 from turbodata.load.again import How, NumbersOutgrowTypes, TypesNeedAllRows
 from turbodata.load.options import LoadOptions
-from turbodata.model import DataFile, RowSource, TableBatch
+from turbodata.model import DataFile, FileInfo, RowSource, TableBatch
 from turbodata.read import arrow_memory
 from turbodata.read.convert import TypedChunk, as_text, convert_chunk, convert_typed, plain_array
 from turbodata.read.prefetch import prefetched
@@ -72,6 +71,8 @@ class BatchReader:
     dialect: Dialect
     options: LoadOptions
     row_widths: dict[str, set[int]]  # table → the row widths its schemas allow
+    # path → what opens it for every read of this run (`_opener`)
+    _openers: dict[str, VersionPinnedOpener] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         if self.options.lean_arrow_pool:
@@ -205,13 +206,27 @@ class BatchReader:
         widths = None if exact_width else self.row_widths.get(batch.table)
         try:
             yield from read_raw(
-                functools.partial(self.lake.open, data_file.info.path, listed=data_file.info),
+                self._opener(data_file),
                 column_names=names,
                 dialect=data_file.dialect,
                 widths=widths,
             )
         except HeaderMismatch as error:
             raise HeaderMismatch(f"{data_file.info.path}: {error}") from None
+
+    def _opener(self, data_file: DataFile) -> VersionPinnedOpener:
+        """What opens the file for every read of this run (the type pass's and the load's):
+        each the version the first one read."""
+        path = data_file.info.path
+        if path not in self._openers:
+            self._openers[path] = VersionPinnedOpener(self.lake, path)
+        return self._openers[path]
+
+    def version_read(self, data_file: DataFile) -> FileInfo:
+        """The version of the file its rows were read from, for the ledger: the listed one,
+        unless the file was rewritten between the listing and the read."""
+        opener = self._openers.get(data_file.info.path)
+        return opener.version if opener and opener.version else data_file.info
 
     def count_rows(self, batch: TableBatch, data_file: DataFile) -> int:
         if batch.source is not None:

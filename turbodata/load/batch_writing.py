@@ -240,7 +240,8 @@ class BatchWriter:
     def _record_file(
         self, batch: TableBatch, data_file: DataFile, rows: int, rejects: list[RowReject]
     ) -> None:
-        """The file's ledger row and its rejects, in the batch's transaction."""
+        """The file's ledger row (of the version read) and its rejects, in the batch's
+        transaction."""
         path = data_file.info.path
         ledger.record_rejects(
             self.conn, run_id=self.run_id, table=self.ledger_table, file=path, row_rejects=rejects
@@ -250,7 +251,7 @@ class BatchWriter:
             run_id=self.run_id,
             table=self.ledger_table,
             batch_id=batch.batch_id,
-            info=data_file.info,
+            info=self.reader.version_read(data_file),
             rows_loaded=rows,
             rows_rejected=len(rejects),
         )

@@ -145,7 +145,7 @@ class ParquetSource:
         path = data_file.info.path
         constants = partition_values(self.folder, path)
         try:
-            with self.lake.open(path, listed=data_file.info) as stream:
+            with self.lake.open(path) as stream:  # one open: its stream reads one version
                 parquet = pq.ParquetFile(stream)
                 present = [n for n in parquet.schema_arrow.names if n in self.schema.names]
                 for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=present):
