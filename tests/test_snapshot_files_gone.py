@@ -378,3 +378,32 @@ def test_a_local_file_rewritten_between_two_opens_of_one_read_loads_nothing_of_i
     monkeypatch.undo()
     assert migrate(lake.root, db_url).tables["t"].rows_rejected == 1
     assert {r["name"] for r in fetch(db_url, "t")} == {"newer"}
+
+
+def test_a_snapshot_file_found_empty_when_it_is_read_fails_its_table(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listed with rows, empty when opened: being rewritten (ADLS creates a file empty, then
+    appends). Read as the version found, its rows were deleted from the table while the run
+    succeeded; the plan refuses a listed empty file, and the read now does the same (found
+    by review)."""
+    lake = LakeBuilder(tmp_path / "lake")
+    columns = [attribute("Id", "guid"), attribute("n", "int32")]
+    lake.write("model.json", model_json([entity("a", columns, ["a/1.csv", "a/2.csv"])]))
+    lake.write("a/1.csv", f"{GUID[:-1]}1,1\n")
+    lake.write("a/2.csv", f"{GUID[:-1]}2,2\n{GUID[:-1]}3,3\n")
+    assert migrate(lake.root, db_url).ok
+    lake.write("a/1.csv", f"{GUID[:-1]}1,10\n")  # a new snapshot
+    first_open = LocalLake.open
+
+    def emptied(self: LocalLake, path: str, **kwargs: object) -> object:
+        if path == "a/2.csv":
+            (lake.root / path).write_bytes(b"")  # created again, not written yet
+        return first_open(self, path, **kwargs)
+
+    monkeypatch.setattr(LocalLake, "open", emptied)
+
+    summary = migrate(lake.root, db_url)
+
+    assert not summary.ok and "a/2.csv changed while it was read" in summary.tables["a"].error
+    assert len(fetch(db_url, "a")) == 3  # left as it was

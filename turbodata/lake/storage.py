@@ -72,16 +72,22 @@ class VersionPinnedOpener:
     """Opens one file as often as its reader needs (the CSV reader opens it again where its
     fast path gives up), each time the version the first open read: a file rewritten in
     between raises `FileChanged` instead of giving rows of two versions (found by review).
-    `version` is what was read, for the ledger (the listing may be older)."""
+    `version` is what was read, for the ledger (the listing may be older). A file listed
+    with bytes and found empty is being rewritten (ADLS creates a file empty, then appends):
+    `FileChanged` too, as the plan refuses a listed empty snapshot file (found by review)."""
 
-    def __init__(self, lake: Lake, path: str) -> None:
-        self.lake, self.path = lake, path
+    def __init__(self, lake: Lake, listed: FileInfo) -> None:
+        self.lake, self.path, self.listed = lake, listed.path, listed
         self.version: FileInfo | None = None
 
     def __call__(self) -> BinaryIO:
         stream = self.lake.open(self.path, version=self.version)
         if self.version is None:
-            self.version = self.lake.opened_version(stream, self.path)
+            version = self.lake.opened_version(stream, self.path)
+            if version.size == 0 and self.listed.size > 0:
+                stream.close()
+                raise FileChanged(self.path)
+            self.version = version
         return stream
 
 

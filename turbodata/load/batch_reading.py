@@ -219,7 +219,7 @@ class BatchReader:
         each the version the first one read."""
         path = data_file.info.path
         if path not in self._openers:
-            self._openers[path] = VersionPinnedOpener(self.lake, path)
+            self._openers[path] = VersionPinnedOpener(self.lake, data_file.info)
         return self._openers[path]
 
     def version_read(self, data_file: DataFile) -> FileInfo:
