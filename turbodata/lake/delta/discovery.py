@@ -125,15 +125,18 @@ def _candidate_folders(lake: Lake, skip_root_folder: Callable[[str], bool]) -> l
 
 
 def _tables_or_schema(lake: Lake, folder: str) -> list[str]:
-    """`folder` itself (a table: Delta, or Parquet whose sub-folders are `name=value`
-    partitions), or for a lakehouse schema folder (`Tables/dbo`) the folders in it, each a
-    table (Delta or Parquet). Before, a schema folder of Parquet tables loaded as one table
-    of all their rows, and a Parquet table beside Delta ones was left out (found by review)."""
+    """`folder` itself, or for a lakehouse schema folder (`Tables/dbo`: Delta tables in it)
+    every folder in it, each a table (a Parquet one beside the Delta ones was left out, found
+    by review). A folder of Parquet files in plain sub-folders stays one folder, which
+    `_file_kinds` finds is no table: `sales/{orders,items}` and `sales/{2024,2025}` cannot be
+    told apart (read as one table, the first mixed two tables' rows, found by review)."""
     inside = lake.list_dir(folder).folders
     if DELTA_LOG in inside:
         return [folder]
-    tables = [join(folder, sub) for sub in inside if _is_plain_folder(sub)]
-    return tables or [folder]
+    plain = [join(folder, sub) for sub in inside if _is_plain_folder(sub)]
+    if any(DELTA_LOG in lake.list_dir(sub).folders for sub in plain):
+        return plain
+    return [folder]
 
 
 def _is_plain_folder(name: str) -> bool:
