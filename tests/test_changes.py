@@ -344,6 +344,31 @@ def test_a_file_turning_up_in_a_folder_other_tables_loaded_from_fails_the_table(
     assert loaded(db_url) == {guid(1): ("a", 1), guid(2): ("late", 1), guid(3): ("c", 1)}
 
 
+def test_an_abandoned_folder_a_reloaded_table_applies_stays_abandoned_for_the_others(
+    lake: ChangeLake, db_url: str
+):
+    """A table loaded from the start (a --reload, a new table) applies an abandoned folder
+    whose model.json turned up: it then counted as applied for every other table, which
+    failed as having a late file there (found by review). The ledger keeps the folders
+    runs skipped as abandoned."""
+    builder, tables = lake.builder, {"t": COLUMNS, "u": COLUMNS}
+    builder.changelog("2025-01-01T11.00.00Z")
+    for minute, model in (("05", True), ("10", False), ("15", True)):  # 10.10: abandoned
+        rows = {f"{t}/2025.csv": csv_text([row(int(minute), 1, 1, t)]) for t in tables}
+        builder.folder(f"2025-01-01T10.{minute}.00Z", tables, rows, model=model)
+    assert migrate(lake.root, db_url).ok
+    late = "2025-01-01T10.10.00Z"
+    builder.folder(late, tables, {"t/2025.csv": csv_text([row(10, 1, 1, "t")])})  # turns up
+    assert migrate(lake.root, db_url, reload=["u"]).ok  # u applies 10.10 from the start
+
+    summary = migrate(lake.root, db_url)
+
+    assert summary.ok, summary.to_dict()
+    assert summary.tables["t"].status == "unchanged"
+    assert any("an abandoned folder): skipped" in p for p in summary.tables["t"].problems)
+    assert scalar(db_url, "SELECT folder FROM _turbodata_abandoned") == late
+
+
 def cut_row_lake(root: Path) -> tuple[LakeBuilder, Callable[[], None]]:
     """Two folders of `t` (with a trailing `code` column); the second's file ends in a cut
     row of the right width (`…,77,,AB` of `…,77,,ABCDEF`), as a file still being written

@@ -378,7 +378,7 @@ def _plan_and_load(
         summary.finished_at = datetime.now(UTC)
         return
     try:
-        _start_run(engine, dialect, summary)
+        _start_run(engine, dialect, summary, plan.abandoned)
     except lease.LeaseHeld as held:
         summary.blocked = True
         summary.problems.append(str(held))
@@ -545,8 +545,11 @@ def _batches_by_table(plan: layouts.LakePlan) -> dict[str, list[TableBatch]]:
     return batches
 
 
-def _start_run(engine: Engine, dialect: Dialect, summary: RunSummary) -> None:
-    """Under the database lease (a moment): the ledger tables, and the run's start."""
+def _start_run(
+    engine: Engine, dialect: Dialect, summary: RunSummary, abandoned: Sequence[str] = ()
+) -> None:
+    """Under the database lease (a moment): the ledger tables, the run's start, and the
+    folders its plan skipped as abandoned."""
     _create_lease_table(engine)
     run_id = summary.run_id
     lease.acquire_waiting(engine, run_id, DATABASE_LEASE_WAIT_SECONDS, is_busy=dialect.is_busy)
@@ -554,6 +557,7 @@ def _start_run(engine: Engine, dialect: Dialect, summary: RunSummary) -> None:
         with engine.begin() as conn:
             ledger.ensure(conn)  # a future migration of the ledger belongs here too
             ledger.start_run(conn, run_id, summary.started_at)
+            ledger.note_abandoned(conn, abandoned, run_id)
     finally:
         lease.release(engine, run_id)
 

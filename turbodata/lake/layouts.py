@@ -146,6 +146,9 @@ class LakePlan:
     # of those, the ones whose `<table>/` folder holds CSVs all the same (the live files of a
     # classic lake): how many
     unlisted_csvs: dict[str, int] = field(default_factory=dict)
+    # timestamp folders skipped as abandoned (no model.json long after the next one started):
+    # the ledger keeps them, so that one whose model.json turns up is still known as such
+    abandoned: list[str] = field(default_factory=list)
 
     @property
     def known_tables(self) -> list[str]:
@@ -414,6 +417,7 @@ def _incremental(
                 f"{name}: no model.json {_age(now - next_start)} after the next folder started: "
                 "abandoned (Synapse Link re-commits its rows into a later folder), skipped"
             )
+            plan.abandoned.append(name)
             continue
         elif has_root_model:
             if root_model is None:

@@ -100,6 +100,15 @@ widths = sa.Table(
     sa.Column("width", sa.Integer, primary_key=True, autoincrement=False),
 )
 
+# timestamp folders a run skipped as abandoned (`layouts.LakePlan.abandoned`)
+abandoned = sa.Table(
+    f"{PREFIX}abandoned",
+    metadata,
+    sa.Column("folder", sa.Unicode(255), primary_key=True),
+    sa.Column("run_id", sa.Unicode(64), nullable=False),
+    sa.Column("noted_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 lease = sa.Table(
     f"{PREFIX}lease",
     metadata,
@@ -196,6 +205,21 @@ def loaded_sizes(conn: Connection, table: str, paths: Iterable[str]) -> dict[str
         rows = conn.execute(_sizes, {"_table": table, "_paths": names})
         sizes.update((path, size) for path, size in rows)
     return sizes
+
+
+def note_abandoned(conn: Connection, folders: Collection[str], run_id: str) -> None:
+    """Remember `folders` as skipped abandoned (those not known yet)."""
+    if not folders:
+        return
+    known = abandoned_folders(conn)
+    rows = [{"folder": f, "run_id": run_id, "noted_at": now()} for f in folders if f not in known]
+    if rows:
+        conn.execute(sa.insert(abandoned), rows)
+
+
+def abandoned_folders(conn: Connection) -> set[str]:
+    """The timestamp folders a run skipped as abandoned."""
+    return set(conn.execute(sa.select(abandoned.c.folder)).scalars())
 
 
 def folders_loaded_from(conn: Connection, folders: Iterable[str]) -> set[str]:

@@ -329,13 +329,19 @@ class TableLoader:
     def _applied_folders(
         self, late: list[tuple[TableBatch, list[DataFile]]], loaded: dict[str, str]
     ) -> set[str]:
-        """The late folders this table never loaded from that other tables did: applied by
-        a run, not abandoned (`_late_files_problem`)."""
+        """The late folders this table never loaded from that a run applied: not skipped as
+        abandoned by any run, and loaded from by other tables (`_late_files_problem`). The
+        ledger's record of abandoned folders comes first: a table loaded later (a new one, a
+        --reload) applies an abandoned folder too, which made it count as applied for every
+        other table, failing them (found by review)."""
         unknown = [batch.batch_id for batch, _ in late if not _loaded_from(batch, loaded)]
         if not unknown:
             return set()
         with self.engine.connect() as conn:
-            return ledger.folders_loaded_from(conn, unknown)
+            if sa.inspect(conn).has_table(ledger.abandoned.name):  # a dry run's older ledger
+                abandoned = ledger.abandoned_folders(conn)
+                unknown = [folder for folder in unknown if folder not in abandoned]
+            return ledger.folders_loaded_from(conn, unknown) if unknown else set()
 
     def _check_schema_changes(self, batches: list[TableBatch]) -> None:
         """Raise SchemaConflict before anything loads when a batch's declared types cannot
