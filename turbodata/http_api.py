@@ -536,11 +536,16 @@ def compact(summary: Mapping[str, Any]) -> dict[str, Any]:
     head["problem_count"] = len(summary.get("problems") or [])
     head["tables_by_status"] = dict(Counter(str(t.get("status")) for t in every.values()))
     status = {**head, "tables": tables}
-    if _utf16_bytes(status) > MAX_STATUS_BYTES:
-        status.pop("run_ids", None)
-    # the clean tables last, so that they go first
+    size = _utf16_bytes(status)
+    if size > MAX_STATUS_BYTES:
+        size -= _utf16_bytes(status.pop("run_ids", None))
+    # the clean tables last, so that they go first; sizes counted per table (measured once)
     order = sorted(tables, key=lambda name: _is_clean(every[name]))
-    while order and _utf16_bytes(status) > MAX_STATUS_BYTES:
+    while order and size > MAX_STATUS_BYTES:
+        name = order.pop()
+        size -= _utf16_bytes({name: tables.pop(name)})
+        status["tables_omitted"] = len(every) - len(tables)
+    while order and _utf16_bytes(status) > MAX_STATUS_BYTES:  # what the counts left out
         del tables[order.pop()]
         status["tables_omitted"] = len(every) - len(tables)
     return status

@@ -243,6 +243,8 @@ class MSSQLDialect(Dialect):
         try:
             conn.exec_driver_sql(f"DROP TABLE {BATCH_MARKER}")
         except sa.exc.DBAPIError as error:
+            if error.connection_invalidated:  # a dropped connection: transient, as it is
+                raise
             raise TransactionLost(
                 "the server rolled this batch's transaction back without an error reaching"
                 f" turbodata (its marker table is gone: {one_line(error)}): nothing of the"
