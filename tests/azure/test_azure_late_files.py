@@ -129,6 +129,8 @@ def test_each_open_of_a_version_reads_that_version(container: ContainerClient) -
         version = lake.opened_version(first, path)
         assert first.read() == ROW_A.encode()
     assert version == lake.stat(path)
+    with lake.open(path, version=version) as again:  # the same version opens again
+        assert again.read() == ROW_A.encode()
     container.upload_blob(path, b"rewritten\n", overwrite=True)
 
     with pytest.raises(FileChanged, match="changed while it was read"):

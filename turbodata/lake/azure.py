@@ -316,8 +316,9 @@ class AzureLake:
         with `version`, pinned to its etag (`VersionPinnedOpener`)."""
         blob = self._container.get_blob_client(self._blob_name(path))
         pinned = {}
-        if version is not None and version.etag:
-            pinned = {"etag": version.etag, "match_condition": MatchConditions.IfNotModified}
+        if version is not None and version.etag:  # quoted, as the service gives it
+            etag = f'"{version.etag.strip(chr(34))}"'
+            pinned = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
         try:
             with self._explained():
                 downloader = blob.download_blob(max_concurrency=1, **pinned)
