@@ -513,7 +513,12 @@ def set_outcomes_if_unchanged(
     ]
     if with_error := [row for row in rows if row["last_error"] is not None]:
         conn.execute(_unchanged_outcome, with_error)
-    if without := [row for row in rows if row.pop("last_error") is None]:
+    without = [
+        {name: value for name, value in row.items() if name != "last_error"}
+        for row in rows
+        if row["last_error"] is None
+    ]
+    if without:
         conn.execute(_with_nulls(_unchanged_outcome, frozenset({"last_error"})), without)
 
 
