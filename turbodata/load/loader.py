@@ -564,7 +564,8 @@ def _late_files_problem(
     """Why the table cannot load now, or None, for its files in folders older than the last
     one applied (`late`).
 
-    A folder no table loaded from is an abandoned one whose model.json turned up after all:
+    A folder a run skipped as abandoned, or that no table loaded from (`applied` holds the
+    others), is an abandoned one whose model.json turned up after all:
     Synapse Link re-committed its rows into a later folder, and applying it now could bring
     back rows deleted since (a hard delete leaves no trace to compare with), so it is
     skipped, and the summary says so. One that other tables loaded from (`applied`) was
