@@ -546,7 +546,7 @@ def _batches_by_table(plan: layouts.LakePlan) -> dict[str, list[TableBatch]]:
 
 
 def _start_run(
-    engine: Engine, dialect: Dialect, summary: RunSummary, abandoned: Sequence[str] = ()
+    engine: Engine, dialect: Dialect, summary: RunSummary, abandoned: Sequence[str]
 ) -> None:
     """Under the database lease (a moment): the ledger tables, the run's start, and the
     folders its plan skipped as abandoned."""

@@ -317,7 +317,7 @@ class AzureLake:
         blob = self._container.get_blob_client(self._blob_name(path))
         pinned = {}
         if version is not None and version.etag:  # quoted, as the service gives it
-            etag = f'"{version.etag.strip(chr(34))}"'
+            etag = f'"{_plain_etag(version.etag)}"'
             pinned = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
         try:
             with self._explained():
