@@ -4,7 +4,6 @@ same number, else text (a leading zero keeps a code's text, as in `types.inferen
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,7 +15,6 @@ from tests.lakebuilder import one_account_lake
 from turbodata import migrate
 from turbodata.lake.delta.parquet import folder_schema
 from turbodata.lake.storage import LocalLake
-from turbodata.model import FileInfo
 
 INT64_MAX = str(2**63 - 1)
 INT64_MIN = str(-(2**63))
@@ -24,13 +22,15 @@ INT64_MIN = str(-(2**63))
 
 def partition_type(tmp_path: Path, values: list[str]) -> pa.DataType:
     """The type `folder_schema` gives column `p` of a folder with one file per value."""
-    infos = []
+    paths = []
     for number, value in enumerate(values):
         path = f"t/p={value}/part-{number}.parquet"
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.table({"Id": [str(number)]}), tmp_path / path)
-        infos.append(FileInfo(path, (tmp_path / path).stat().st_size, datetime.now(UTC)))
-    schema, partitions = folder_schema("t", LocalLake(tmp_path), "t", infos)
+        paths.append(path)
+    lake = LocalLake(tmp_path)
+    infos = [info for path in paths if (info := lake.stat(path))]  # as the listing gives them
+    schema, partitions = folder_schema("t", lake, "t", infos)
     assert partitions == ("p",)
     return schema.field("p").type
 

@@ -137,3 +137,45 @@ def test_each_open_of_a_version_reads_that_version(container: ContainerClient) -
         lake.open(path, version=version)
     with lake.open(path) as unpinned:
         assert unpinned.read() == b"rewritten\n"
+
+
+def test_a_parquet_blob_rewritten_after_the_listing_loads_nothing_of_it(
+    container: ContainerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan reads a Parquet file's schema, the load its rows: each open is pinned to the
+    listed etag, so a rewrite in between fails the table instead of loading the new rows in
+    the old columns under the old etag (found by review)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def parquet(table: pa.Table) -> bytes:
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        return buffer.getvalue()
+
+    path = "acc/part-0.parquet"
+    container.upload_blob(path, parquet(pa.table({"Id": ["a"], "name": ["old"]})))
+    lake, db = AzureLake(container, ""), tmp_path / "t.sqlite"
+    first_open = AzureLake.open
+    opens = {"n": 0}
+
+    def rewritten_second(self: AzureLake, name: str, **kwargs: object) -> object:
+        if name == path:
+            opens["n"] += 1
+            if opens["n"] == 2:
+                newer = pa.table({"Id": ["b"], "name": ["new"], "extra": [1]})
+                container.upload_blob(path, parquet(newer), overwrite=True)
+        return first_open(self, name, **kwargs)
+
+    monkeypatch.setattr(AzureLake, "open", rewritten_second)
+
+    summary = migrate(lake, f"sqlite:///{db}")
+
+    assert opens["n"] >= 2 and not summary.ok
+    assert f"{path} changed while it was read" in summary.tables["acc"].error
+    monkeypatch.undo()
+    assert migrate(lake, f"sqlite:///{db}").ok
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT Id, name, extra FROM acc").fetchall() == [("b", "new", 1)]

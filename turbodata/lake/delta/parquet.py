@@ -1,7 +1,9 @@
 """Plain Parquet folders (one table each) read through the lake's own file API.
 
-Reading goes through `Lake.open` (seekable streams; on Azure, ranged reads pinned to the
-blob's etag), so Parquet tables load from every lake the CSV layouts load from. The table's
+Reading goes through `Lake.open` (seekable streams), so Parquet tables load from every lake
+the CSV layouts load from; every open is of the version the listing found (on Azure its etag,
+locally its size and time), whose schema the plan read: a file rewritten since fails its table
+for the run (`FileChanged`) and the next run reads it again. The table's
 schema is every file's schema unified (a column widened in a newer file widens the table's);
 `name=value` folders between the table folder and a file are partition columns: int64 when
 every value is a whole number written the way the number itself prints (the integer rule of
@@ -121,7 +123,7 @@ def _file_schema(table: str, lake: Lake, info: FileInfo) -> pa.Schema:
     import pyarrow.parquet as pq  # imported only for lakes with Parquet folders
 
     try:
-        with lake.open(info.path) as stream:
+        with lake.open(info.path, version=info) as stream:  # the listed version
             return pq.read_schema(stream)
     except (OSError, pa.ArrowInvalid) as error:
         raise ParquetReadError(
@@ -145,7 +147,8 @@ class ParquetSource:
         path = data_file.info.path
         constants = partition_values(self.folder, path)
         try:
-            with self.lake.open(path) as stream:  # one open: its stream reads one version
+            # the version listed, whose schema the plan read (a rewrite since: FileChanged)
+            with self.lake.open(path, version=data_file.info) as stream:
                 parquet = pq.ParquetFile(stream)
                 present = [n for n in parquet.schema_arrow.names if n in self.schema.names]
                 for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=present):
