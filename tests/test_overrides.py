@@ -232,3 +232,14 @@ def test_renamed_columns_are_a_table_setting(tmp_path: Path) -> None:
         load_overrides(write(tmp_path, "lead:\n  _renamed: {fax: [a]}\n", "bad.yaml"))
     with pytest.raises(OverrideError, match=r"line 2: expected a mapping"):
         load_overrides(write(tmp_path, "lead:\n  _renamed: fax\n", "bad2.yaml"))
+
+
+def test_moved_columns_are_a_table_setting(tmp_path: Path) -> None:
+    overrides = load_overrides(write(tmp_path, "lead:\n  _moved: [City, zip]\n"))
+    assert overrides.moved("LEAD", ["city"]) is True
+    assert overrides.moved("lead", ["CITY", "Zip"]) is True
+    assert overrides.moved("lead", ["city", "street"]) is False
+    assert overrides.moved("account", ["city"]) is False
+    for bad in ("_moved: city", "_moved: []", "_moved: [[a]]", "_moved: {a: b}"):
+        with pytest.raises(OverrideError, match=r"line 2: _moved in lead must be a list"):
+            load_overrides(write(tmp_path, f"lead:\n  {bad}\n", "bad.yaml"))

@@ -185,8 +185,8 @@ SETTING_DOCS: dict[str, SettingDoc] = {
     ),
     "types_file": SettingDoc(
         "TURBODATA_TYPES",
-        "Path of an override file (YAML or JSON: pinned column types, `_infer`, `_renamed`; "
-        "docs/database.md) for Functions runs, deployed with the app: what the CLI's "
+        "Path of an override file (YAML or JSON: pinned column types, `_infer`, `_renamed`, "
+        "`_moved`; docs/database.md) for Functions runs, deployed with the app: what the CLI's "
         "`--types` gives. A file that cannot be read fails the run (HTTP 500, naming the file "
         "and line).",
         default="none: no override",

@@ -675,6 +675,7 @@ def _refuse_replaced_columns(
         names = batch.schema.column_names
         before = batch.previous_columns if batch.mode is LoadMode.APPEND else previous
         if before is not None and batch.batch_id in pending and _bound_by_position(batch):
+            _refuse_moved_columns(batch, list(before), overrides)
             for position, old, new in _replaced(list(before), names):
                 if not overrides.renamed(batch.table, old, new):
                     raise schema.SchemaConflict(
@@ -687,6 +688,26 @@ def _refuse_replaced_columns(
                         f" `{batch.table}: {{_renamed: {{{old}: {new}}}}}`"
                     )
         previous = names
+
+
+def _refuse_moved_columns(batch: TableBatch, before: list[str], overrides: Overrides) -> None:
+    """Columns that moved (reordered, or one removed in the middle and another appended)
+    with the width kept: the batch loads only rows of its full width (`_shifted_batches`),
+    and rows written before the change have that width too, so their values would load into
+    the columns now at their positions, silently (found by review). The table fails, unless
+    the override file says `_moved: [the moved columns]`."""
+    names = batch.schema.column_names
+    common = set(before) & set(names)
+    moved = [n for n in names if n in common and before.index(n) != names.index(n)]
+    if moved and len(before) == len(names) and not overrides.moved(batch.table, moved):
+        listed = ", ".join(moved)
+        raise schema.SchemaConflict(
+            f"{batch.batch_id}: columns {listed} moved in the metadata, which has as many"
+            " columns as before: rows written before the change have the same width, and"
+            " their values would load into the columns now at their positions. Where every"
+            " row still to load was written in the new order, say so in the override file"
+            f" (--types FILE), then run again: `{batch.table}: {{_moved: [{listed}]}}`"
+        )
 
 
 def _bound_by_position(batch: TableBatch) -> bool:

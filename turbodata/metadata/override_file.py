@@ -10,6 +10,7 @@ contact:
   birthdate: date
 lead:
   _renamed: {fax: mobile}    # the metadata's `fax` became `mobile` at its position
+  _moved: [city, zip]        # these moved; the rows still to load are in the new order
 ```
 
 Type spellings (any case, spaces allowed): `nvarchar(n|max)`, `varchar(n|max)`,
@@ -104,15 +105,18 @@ class _Reader:
         if key.value.startswith("_"):
             raise self.error(key, f"unknown setting {key.value!r} (settings go inside a table)")
         self.mapping(node, f"table {key.value!r}")
-        infer, columns, renamed = True, {}, {}
+        infer, columns, renamed, moved = True, {}, {}, frozenset[str]()
         for name, value in self.pairs(node):
             if name.value == "_renamed":
                 renamed = self.renamed(key.value, value)
+            elif name.value == "_moved":
+                moved = self.moved(key.value, value)
             elif name.value.startswith("_"):
                 infer = self.setting(key.value, name, value)
             else:
                 columns[name.value.casefold()] = self.column(key.value, name, value)
-        return TableOverride(key.value, key.start_mark.line + 1, infer, columns, renamed)
+        line = key.start_mark.line + 1
+        return TableOverride(key.value, line, infer, columns, renamed, moved)
 
     def setting(self, table: str, name: yaml.ScalarNode, value: yaml.Node) -> bool:
         if name.value not in SETTINGS:
@@ -131,6 +135,15 @@ class _Reader:
                 raise self.error(new, f"expected the new name of {table}.{old.value}")
             pairs[old.value.casefold()] = new.value.casefold()
         return pairs
+
+    def moved(self, table: str, node: yaml.Node) -> frozenset[str]:
+        """`_moved: [column, …]`, casefolded."""
+        names = node.value if isinstance(node, yaml.SequenceNode) else None
+        if not names or not all(
+            isinstance(n, yaml.ScalarNode) and n.tag == _STR_TAG and n.value for n in names
+        ):
+            raise self.error(node, f"_moved in {table} must be a list of column names")
+        return frozenset(n.value.casefold() for n in names)
 
     def column(self, table: str, name: yaml.ScalarNode, value: yaml.Node) -> ColumnOverride:
         where = f"{table}.{name.value}"

@@ -21,7 +21,7 @@ from turbodata.types.sql import (
 )
 
 DECLARED = "declared"
-SETTINGS = ("_infer", "_renamed")  # per-table settings an override file may give
+SETTINGS = ("_infer", "_renamed", "_moved")  # per-table settings an override file may give
 _TYPE = re.compile(r"\s*([a-z0-9_]+)\s*(?:\(\s*([^()]*?)\s*\))?\s*", re.ASCII)
 _NO_ARGS: dict[str, Kind] = {
     "bit": Kind.BOOLEAN,
@@ -131,6 +131,10 @@ class TableOverride:
     # `_renamed: {old: new}`: the metadata's column `old` became `new` at its position, and
     # the rows still to load bind that position to `new` (casefolded names)
     renamed: dict[str, str] = field(default_factory=dict)
+    # `_moved: [b, c]`: these columns moved in the metadata (by a column reordered, or one
+    # removed in the middle and another appended), and the rows still to load were written
+    # in the new order (casefolded names)
+    moved: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,11 @@ class Overrides:
         """Whether the file says that `table`'s column `old` became `new` (`_renamed`)."""
         entry = self.tables.get(table.casefold())
         return entry is not None and entry.renamed.get(old.casefold()) == new.casefold()
+
+    def moved(self, table: str, columns: list[str]) -> bool:
+        """Whether the file says that `table`'s `columns` moved (`_moved`)."""
+        entry = self.tables.get(table.casefold())
+        return entry is not None and {c.casefold() for c in columns} <= entry.moved
 
     def unused(self, known: dict[str, set[str]]) -> list[str]:
         """Messages for entries naming a table or column that `known` (table -> columns)
