@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.dbcheck import fetch
 from tests.lakebuilder import LakeBuilder, attribute, entity, model_json
 from turbodata.lake.layouts import (
     OPTIONSET_TABLES,
@@ -910,3 +911,36 @@ def test_a_table_only_a_manifest_no_root_manifest_reaches_declares_fails(
     assert cust.status == "failed" and not summary.ok
     assert "declared by Tables/Tables.manifest.cdm.json only" in cust.error
     assert "no root manifest reaches" in cust.error
+
+
+def test_a_manifest_pattern_matching_nothing_reads_no_other_file_of_its_folder(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """`/fulldata*.csv` matching nothing for a moment (the export rewrites the file): the
+    table fell back to every CSV in `Account/`, replacing its rows with a file the manifest
+    never declared, the run succeeding (found by review). It keeps its rows now."""
+    from turbodata import migrate
+
+    def declared(name: str, glob: str) -> dict:
+        pattern = {"name": "p", "rootLocation": name, "globPattern": glob}
+        path = f"{name}.cdm.json/{name}"
+        return {"entityName": name, "entityPath": path, "dataPartitionPatterns": [pattern]}
+
+    lake = LakeBuilder(tmp_path / "lake")
+    for name in ("Account", "Contact"):
+        lake.write(f"{name}.cdm.json", _entity_document(name))
+    lake.write("Account/fulldata1.csv", ROW)
+    lake.write("Account/notes.csv", "00000000-0000-0000-0000-000000000009,notes\n")
+    lake.write("Contact/fulldata1.csv", ROW)
+    entities = [declared("Account", "/fulldata*.csv"), declared("Contact", "/fulldata*.csv")]
+    lake.write("default.manifest.cdm.json", json.dumps({"entities": entities}))
+    assert migrate(lake.root, sqlite_url).ok
+    (lake.root / "Account/fulldata1.csv").unlink()
+
+    summary = migrate(lake.root, sqlite_url)
+
+    assert summary.tables["Contact"].status == "unchanged"
+    assert not summary.ok and summary.tables["Account"].status == "failed", summary.to_dict()
+    assert [(str(r["Id"]), r["name"]) for r in fetch(sqlite_url, "Account")] == [
+        ("00000000-0000-0000-0000-000000000001", "1")
+    ]

@@ -759,7 +759,7 @@ def _add_snapshots(
         if not _initial_sync_completed(schema):
             plan.warn(f"{schema.name}: initial sync not completed, skipped")
             continue
-        unlisted = not schema.partitions
+        unlisted = not schema.partitions and not schema.patterns  # a pattern lists files
         if unlisted and not read_unlisted:
             if live_csvs is None:  # once per listing, where the first table needs it
                 live_csvs = csvs_by_top_folder(files)
