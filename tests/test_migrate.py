@@ -147,6 +147,20 @@ def test_rejects_command_lists_what_was_not_loaded(
     assert main(["rejects", "--db", sqlite_url]) == 0
     out = capsys.readouterr().out
     assert "account: 2025-01-01T00.00.00Z/account/2025.csv, row 1, column 'isactive'" in out
+    [run_id] = {line.split()[0] for line in out.splitlines()}
+    assert main(["rejects", "--db", sqlite_url, "--run", run_id]) == 0
+    assert "row 1, column 'isactive'" in capsys.readouterr().out
+
+
+def test_rejects_of_a_run_the_database_does_not_have_is_an_error_not_none(
+    tmp_path: Path, sqlite_url: str, capsys: pytest.CaptureFixture
+) -> None:
+    """A mistyped run id printed nothing and exited 0: read as "no rejects" (found by review)."""
+    lake = account_lake(tmp_path, "00000000-0000-0000-0000-000000000001,x,1,True,\n")
+    run_cli(capsys, "--lake", str(lake), "--db", sqlite_url)
+
+    assert main(["rejects", "--db", sqlite_url, "--run", "20250101T000000Z-mistyped"]) == 1
+    assert "no run 20250101T000000Z-mistyped in this database" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------ lake layouts

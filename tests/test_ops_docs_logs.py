@@ -317,3 +317,38 @@ def test_a_secret_in_an_error_reaches_no_log_exporter(
     for record in exported:
         text = json.dumps({"body": str(record.body), **dict(record.attributes or {})}, default=str)
         assert planted_secret not in text
+
+
+def test_no_planted_secret_in_the_ledger_or_in_status(
+    tmp_path: Path,
+    planted_secret: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The summary masked a failed table's error, the ledger's `last_error` kept it as it was,
+    and `turbodata status` printed it (found by review). Stored masked now; shown masked also
+    from a ledger written before."""
+    import sqlite3
+
+    from turbodata.load.loader import TableLoader
+
+    error = f"cannot reach postgresql://loader:{URL_PASSWORD}@db/prod (token {planted_secret})"
+
+    def fails(*_args: object) -> None:
+        raise RuntimeError(error)
+
+    monkeypatch.setattr(TableLoader, "_with_retries", fails)
+    db = tmp_path / "out.sqlite"
+    assert main(["migrate", "--lake", str(EXAMPLE_LAKE), "--db", f"sqlite:///{db}"]) == 1
+    monkeypatch.undo()
+    with sqlite3.connect(db) as conn:
+        stored = [e for (e,) in conn.execute("SELECT last_error FROM _turbodata_tables") if e]
+        assert stored and all(URL_PASSWORD not in e and planted_secret not in e for e in stored)
+        assert "loader:***@db/prod (token ***)" in stored[0]
+        conn.execute("UPDATE _turbodata_tables SET last_error = ?", (error,))  # an older ledger
+    capsys.readouterr()
+    for extra in ([], ["--json"]):
+        assert main(["status", "--db", f"sqlite:///{db}", *extra]) == 0
+        shown = capsys.readouterr().out
+        assert "loader:***@db/prod (token ***)" in shown
+        assert URL_PASSWORD not in shown and planted_secret not in shown

@@ -45,6 +45,28 @@ def test_a_mistyped_database_scheme_suggests_the_closest(
 
 
 @pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgress://u:pw-x1@h/db", "unknown database URL scheme 'postgress': did you mean"),
+        ("not a url", "not a database URL: 'not a url'"),
+        ("oracle://u:pw-x1@h/db", "cannot use 'oracle' URLs"),
+    ],
+)
+def test_a_bad_database_url_from_the_settings_is_one_line_too(
+    example_lake: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    message: str,
+) -> None:
+    """The same URL as `--db` gave one line and exit 2; from TURBODATA_DATABASE_URL, a
+    traceback and exit 1 (found by review)."""
+    monkeypatch.setenv("TURBODATA_DATABASE_URL", url)
+    code, _, err = run(capsys, "migrate", "--lake", str(example_lake))
+    assert code == 2 and one_error_line(err).startswith(message) and "pw-x1" not in err
+
+
+@pytest.mark.parametrize(
     ("option", "message"),
     [
         (["--schema", "dw"], "--schema dw: SQLite has no schemas; leave --schema out"),
@@ -179,3 +201,23 @@ def test_a_closed_pipe_ends_quietly(example_lake: Path, tmp_path: Path) -> None:
     err = reader.stderr.read()
     reader.wait()
     assert err == "" and reader.returncode == 141
+
+
+@pytest.mark.parametrize("database_from", ["--db", "settings"])
+def test_a_mistyped_setting_is_warned_of_wherever_the_database_comes_from(
+    example_lake: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    database_from: str,
+) -> None:
+    """With --lake and --db both given, the settings were never read, and a typo went
+    without the warning docs/configuration.md promises (found by review)."""
+    url = f"sqlite:///{tmp_path / 'out.sqlite'}"
+    monkeypatch.setenv("TURBODATA_LEASE_WAIT_SECOND", "60")
+    db = ["--db", url] if database_from == "--db" else []
+    if not db:
+        monkeypatch.setenv("TURBODATA_DATABASE_URL", url)
+    code, _, err = run(capsys, "migrate", "--lake", str(example_lake), *db)
+    assert code in (0, 1)  # the example lake has rejects
+    assert "unknown setting TURBODATA_LEASE_WAIT_SECOND is ignored (typo?)" in err

@@ -33,7 +33,7 @@ from turbodata.secrets import (
     redact_data,
     register_embedded_secrets,
 )
-from turbodata.settings import Settings
+from turbodata.settings import Settings, warn_unknown_settings
 from turbodata.summary import RunSummary, TableResult
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ USAGE_ERRORS = (
     ("turbodata.settings", "SettingsError"),
     ("turbodata.secrets", "SecretError"),
     ("turbodata.metadata.overrides", "OverrideError"),
-    ("turbodata.pipeline", "DatabaseUrlError"),
+    ("turbodata.database_url", "DatabaseUrlError"),
     ("turbodata.pipeline", "DatabaseNotFound"),
     ("argparse", "ArgumentTypeError"),
 )
@@ -443,6 +443,7 @@ def _target(args: argparse.Namespace) -> tuple[Lake | str, Engine | str]:
     register_embedded_secrets(args.db)  # a password typed into --db is masked in the logs
     lake_url = bool(args.lake) and "://" in args.lake  # opened with the Azure settings
     if args.lake and args.db and not lake_url:
+        warn_unknown_settings(os.environ)  # what Settings.from_env warns of otherwise
         return args.lake, args.db
     settings = Settings.from_env()
     return settings.open_lake(args.lake), args.db or settings.create_engine()
@@ -576,6 +577,9 @@ def _rejects(args: argparse.Namespace) -> int:
     engine, _ = connect_existing(_database(args))
     with engine.connect() as conn:
         rows = ledger.list_rejects(conn, args.run) if _has_ledger(conn) else []
+        if args.run and not rows and not ledger.run_exists(conn, args.run):
+            _stderr(logging.WARNING, f"no run {args.run} in this database (see turbodata runs)")
+            return 1
     for row in rows:
         if args.json:
             print(json.dumps(row, default=str))

@@ -6,9 +6,16 @@ import sys
 
 
 def first_line(error: BaseException) -> str:
-    """The error's first line, or its type's name when it has no text."""
+    """The error's first line; without text, its type's name and the first line of the
+    error it came from (a driver's bare `TimeoutError` from a refused connection)."""
     text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    if text:
+        return text.splitlines()[0]
+    cause = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+    if cause is None or cause is error:
+        return type(error).__name__
+    said, name = first_line(cause), type(cause).__name__
+    return f"{type(error).__name__} ({said if said.startswith(name) else f'{name}: {said}'})"
 
 
 def one_line(error: BaseException | None) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
-import difflib
 import functools
 import json
 import logging
@@ -32,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from turbodata import dialects, preflight
+from turbodata.database_url import DatabaseUrlError, create_engine
 from turbodata.dialects.base import Dialect
 from turbodata.errors import one_line
 from turbodata.lake import layouts
@@ -51,16 +51,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("turbodata")
 
-# what `--db` usually starts with, for suggestions when a scheme is mistyped
-KNOWN_SCHEMES = (
-    "sqlite",
-    "postgresql",
-    "postgresql+psycopg",
-    "mssql",
-    "mssql+mssqlpython",
-    "mssql+pyodbc",
-    "mssql+pytds",
-)
 # tables at once by default. bench/parallel.py (PostgreSQL, 2 cores, two sessions): 1.16-1.25x
 # with 2, 1.08-1.27x with 4 at 1.5x the memory; client and server share the two cores
 DEFAULT_JOBS = 2
@@ -77,10 +67,6 @@ DATABASE_LEASE_WAIT_SECONDS = 15.0
 # was a third of a small batch's cost. Its TTL (lease.DEFAULT_TTL, 30 min) must outlast the
 # longest batch plus this.
 LEASE_RENEW_SECONDS = 60.0
-
-
-class DatabaseUrlError(ValueError):
-    """A database URL that SQLAlchemy cannot use (unknown scheme, malformed); says why."""
 
 
 class DatabaseNotFound(LookupError):
@@ -103,7 +89,7 @@ class RunInterrupted(KeyboardInterrupt):
 
 def connect(db: str | Engine) -> tuple[Engine, Dialect]:
     """An engine for a SQLAlchemy URL (or the given engine), set up by its dialect."""
-    engine = _create_engine(db) if isinstance(db, str) else db
+    engine = create_engine(db) if isinstance(db, str) else db
     try:
         dialect = dialects.for_engine(engine)
     except ValueError as error:
@@ -115,27 +101,6 @@ def connect(db: str | Engine) -> tuple[Engine, Dialect]:
 
 
 _configured: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines set up by their dialect
-
-
-def _create_engine(url: str) -> Engine:
-    try:
-        return sa.create_engine(url)
-    except sa.exc.NoSuchModuleError:
-        scheme = url.partition("://")[0]
-        close = difflib.get_close_matches(scheme.lower(), KNOWN_SCHEMES, n=1, cutoff=0.5)
-        hint = f"did you mean {close[0]}://?" if close else "use " + ", ".join(KNOWN_SCHEMES)
-        raise DatabaseUrlError(f"unknown database URL scheme {scheme!r}: {hint}") from None
-    except ImportError as missing:  # a database turbodata has no driver (or dialect) for
-        supported = ", ".join(sorted(dialects.DIALECTS))
-        raise DatabaseUrlError(
-            f"cannot use {url.partition('://')[0]!r} URLs: {missing};"
-            f" turbodata loads into {supported}"
-        ) from None
-    except sa.exc.ArgumentError:
-        raise DatabaseUrlError(
-            f"not a database URL: {mask_secrets(url)!r} (e.g. sqlite:///out.sqlite,"
-            " postgresql+psycopg://user@host/db)"
-        ) from None
 
 
 def connect_existing(db: str | Engine) -> tuple[Engine, Dialect]:
@@ -1006,6 +971,10 @@ def _select(plan: layouts.LakePlan, tables: Sequence[str] | None) -> list[str]:
     return [t for t in plan.tables if t in tables]
 
 
+def _masked(text: object) -> object:
+    return mask_secrets(text) if isinstance(text, str) else text
+
+
 def status(db: str | Engine, db_schema: str | None = None) -> list[dict[str, object]]:
     """Per loaded table: last applied batch, rows now in the table, rows rejected from the
     files as loaded now, last run and its error. A SQLite file that does not exist raises
@@ -1039,7 +1008,8 @@ def status(db: str | Engine, db_schema: str | None = None) -> list[dict[str, obj
                     "rejected": rejected.get(name, 0),
                     "last_run": state["last_run_id"],
                     "last_status": state["last_status"],
-                    "last_error": state["last_error"],
+                    # masked again: ledgers written before errors were masked when stored
+                    "last_error": _masked(state["last_error"]),
                     "updated_at": state["updated_at"],
                 }
             )

@@ -282,7 +282,7 @@ class Settings:
         for name in LIST_VALUED:
             if name in values:
                 values[name] = tuple(v.strip() for v in values[name].split(",") if v.strip())
-        _warn_unknown(env)
+        warn_unknown_settings(env)
         secrets.install_log_redaction()
         return cls(**values, **overrides)
 
@@ -413,11 +413,14 @@ class Settings:
                 driver=self.sql_driver,
                 **engine_options,
             )
-        import sqlalchemy
+        from turbodata.database_url import create_engine
 
-        url = sqlalchemy.make_url(self.database_url_value())
-        secrets.register_secret(url.password if isinstance(url.password, str) else None)
-        return sqlalchemy.create_engine(url, **engine_options)
+        url = self.database_url_value()
+        secrets.register_embedded_secrets(url)  # before an error can show it
+        engine = create_engine(url, **engine_options)
+        password = engine.url.password  # percent-decoded, as a driver's error may show it
+        secrets.register_secret(password if isinstance(password, str) else None)
+        return engine
 
     def describe(self) -> dict[str, Any]:
         """The settings for logs: names and locations only, URLs masked."""
@@ -435,7 +438,8 @@ class Settings:
         return shown
 
 
-def _warn_unknown(env: Mapping[str, str]) -> None:
+def warn_unknown_settings(env: Mapping[str, str]) -> None:
+    """A warning for each TURBODATA_* variable that is no setting (a typo is ignored)."""
     known = set(ENVIRONMENT.values())
     for var in sorted(env):
         if var.startswith(PREFIX) and var not in known:

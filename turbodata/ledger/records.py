@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from turbodata.model import DataFile, FileInfo, LoadMode, TableBatch
+from turbodata.secrets import mask_secrets
 
 if TYPE_CHECKING:
     from turbodata.read.reader import RowReject
@@ -375,6 +376,13 @@ def finish_run(conn: Connection, run_id: str, status: str, summary_json: str) ->
     )
 
 
+def run_exists(conn: Connection, run_id: str) -> bool:
+    """Whether the ledger has a run of this id."""
+    if not sa.inspect(conn).has_table(runs.name):
+        return False
+    return conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == run_id)).first() is not None
+
+
 def list_rejects(conn: Connection, run_id: str | None = None) -> list[dict[str, object]]:
     query = sa.select(rejects).order_by(rejects.c.id)
     if run_id:
@@ -477,6 +485,7 @@ def note_width(conn: Connection, table: str, width: int) -> None:
 def set_table_outcome(
     conn: Connection, table: str, run_id: str, status: str, error: str | None
 ) -> None:
+    error = mask_secrets(error) if error else error
     _merge_table_state(
         conn, table, {"last_run_id": run_id, "last_status": status, "last_error": error}
     )
@@ -504,7 +513,7 @@ def set_outcomes_if_unchanged(
         {
             "last_run_id": run_id,
             "last_status": status,
-            "last_error": error,
+            "last_error": mask_secrets(error) if error else error,
             "updated_at": now(),
             "_table": table,
             "_seen": seen,
