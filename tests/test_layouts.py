@@ -461,25 +461,39 @@ def test_folder_model_json_that_omits_a_table_falls_back_to_the_trickle_feed_mod
     assert batch.table == "t" and batch.schema.column_names == ["Id", "n"]
 
 
-def test_entities_whose_initial_sync_is_not_completed_are_skipped(tmp_path: Path) -> None:
+def test_a_snapshot_whose_initial_sync_is_not_completed_is_skipped(tmp_path: Path) -> None:
+    """A root model.json's table mid-sync is an incomplete snapshot: the next one is whole."""
     lake = LakeBuilder(tmp_path)
-    lake.write(
-        "2024-05-01T10.00.00Z/model.json",
-        model_json(
-            [
-                entity(
-                    "t",
-                    COLUMNS,
-                    ["2024-05-01T10.00.00Z/t/2024.csv"],
-                    {"Athena:InitialSyncState": "InProgress"},
-                )
-            ]
-        ),
-    )
-    lake.write("2024-05-01T10.00.00Z/t/2024.csv", ROW)
+    in_progress = {"Athena:InitialSyncState": "InProgress"}
+    lake.write("model.json", model_json([entity("t", COLUMNS, ["t/2024.csv"], in_progress)]))
+    lake.write("t/2024.csv", ROW)
     plan = discover(LocalLake(tmp_path))
     assert plan.batches == []
     assert any("initial sync not completed" in n for n in plan.notes)
+
+
+def test_an_incremental_folder_whose_initial_sync_is_not_completed_loads_its_rows(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """A closed folder's rows are changes like any others; skipped, they were lost for good,
+    the folder's model.json never changing again, the run succeeding (found by review)."""
+    from turbodata import migrate
+
+    lake = LakeBuilder(tmp_path / "lake")
+    second = "00000000-0000-0000-0000-000000000002,2\n"
+    for folder, state, row in (
+        ("2024-05-01T10.00.00Z", "InProgress", ROW),
+        ("2024-05-01T11.00.00Z", "completed", second),
+    ):
+        lake.write(f"{folder}/t/2024.csv", row)
+        notes = {"Athena:InitialSyncState": state}
+        lake.write(f"{folder}/model.json", model_json([entity("t", COLUMNS, [], notes)]))
+
+    summary = migrate(lake.root, sqlite_url)
+
+    assert summary.ok and summary.tables["t"].rows_inserted == 2
+    assert any("2024-05-01T10.00.00Z/t: initial sync not completed" in w for w in summary.warnings)
+    assert len(fetch(sqlite_url, "t")) == 2
 
 
 def test_unlisted_csvs_in_an_incremental_folder_are_loaded_and_missing_ones_noted(

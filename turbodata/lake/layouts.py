@@ -551,8 +551,13 @@ def _folder_batches(
             )
             continue
         if not _initial_sync_completed(schema):
-            plan.warn(f"{folder}/{table}: initial sync not completed, skipped")
-            continue
+            # A closed folder's rows are changes like any others, and the folders after it
+            # bring the rest of the sync; skipped, they were lost for good, as the folder's
+            # model.json never changes again (found by review).
+            plan.warn(
+                f"{folder}/{table}: initial sync not completed in its model.json; the rows"
+                " the folder holds are loaded (the folders after it bring the rest)"
+            )
         data_files, missing = _partition_files(
             schema, files, join(folder, table), plan, unlisted=True, by_folder=by_folder
         )
@@ -606,7 +611,7 @@ def _trickle_feed_schema(lake: Lake, folder: str, table: str, plan: LakePlan) ->
 
 def _initial_sync_completed(schema: TableSchema) -> bool:
     state = schema.annotations.get("Athena:InitialSyncState")
-    return state is None or state == "Completed"
+    return state is None or state.strip().casefold() == "completed"
 
 
 # ------------------------------------------------------------------------- snapshot layouts
