@@ -858,3 +858,31 @@ def test_columns_moved_in_a_snapshot_with_the_width_kept_fail(tmp_path: Path, db
     assert summary.tables["t"].status == "failed"
     assert "columns b, a moved" in summary.tables["t"].error
     assert [(r["a"], r["b"]) for r in fetch(db_url, "t")] == [("a1", "b1")]
+
+
+def test_rows_go_to_the_bulk_insert_at_the_lengths_the_table_has(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A keyless table's `note` widened by a first folder past its declared length: the
+    second folder's rows were handed to the bulk insert at the declared length, which
+    pytds' bulk copy refused on SQL Server (shown on Babelfish; found by review)."""
+    from turbodata.dialects.base import Dialect
+
+    columns = [ID, attribute("note", "string", 5)]
+    lake = LakeBuilder(tmp_path / "lake")
+    for number, folder in enumerate(("2025-01-01T10.00.00Z", "2025-01-01T11.00.00Z")):
+        rows = f"{guid(number)},{'y' * 30}\n"
+        lake.folder(folder, {"t": columns}, {"t/2025.csv": rows})
+    handed: list[list[SqlType]] = []  # each batch's string types
+    bulk_insert = Dialect.bulk_insert
+
+    def spied(self: Dialect, conn: object, types: list[SqlType]) -> object:
+        handed.append([t for t in types if t.kind is Kind.STRING])
+        return bulk_insert(self, conn, types)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Dialect, "bulk_insert", spied)
+
+    assert migrate(lake.root, db_url, options=LoadOptions(keys={"t": []})).ok
+    _first, second = handed  # the first batch's sink is retyped when it widens the column
+    assert second == [SqlType(Kind.STRING, 30)], handed
+    assert [r["note"] for r in fetch(db_url, "t")] == ["y" * 30] * 2

@@ -486,3 +486,23 @@ def test_a_string_longer_than_declared_keeps_the_bulk_copy(
         assert "cannot be trusted" not in caplog.text
     stored = sorted(r[1] or "" for r in rows_of(mssql_url, "account", schema))
     assert stored == sorted("x" * (i % 9) for i in range(2_000))
+
+
+def test_a_keyless_table_wider_than_declared_takes_long_strings_in_a_later_folder(
+    mssql_url: str, schema: str, tmp_path: Path
+) -> None:
+    """The first folder widens `note` past its declared length; the second, declared as
+    narrow again, was bulk copied at the declared length into the wider column (found by
+    review): every value must arrive whole."""
+    columns = [attribute("Id", "guid"), attribute("note", "string", 5)]
+    lake = LakeBuilder(tmp_path / "lake")
+    for number, folder in enumerate(("2025-01-01T10.00.00Z", "2025-01-01T11.00.00Z")):
+        rows = [f"00000000-0000-0000-{number:04d}-{i:012d},{'y' * 30}{i}\n" for i in range(300)]
+        lake.folder(folder, {"t": columns}, {"t/2025.csv": "".join(rows)})
+
+    options = LoadOptions(db_schema=schema, keys={"t": []})
+    summary = migrate(tmp_path / "lake", mssql_url, options=options)
+
+    assert summary.ok, summary.to_dict()
+    stored = sorted(r[1] for r in rows_of(mssql_url, "t", schema))
+    assert stored == sorted(f"{'y' * 30}{i}" for i in range(300) for _ in range(2))

@@ -97,7 +97,13 @@ class BatchWriter:
             result.rows_deleted += replaced
         add_key = table_plan.add_key  # the plans of widened columns after it do not carry it
         loaded, delete_rows, read_before = 0, 0, result.rows_read
-        with self.dialect.bulk_insert(self.conn, reading.types) as sink:
+        # strings at the table's lengths: a column an earlier batch widened is wider than
+        # this batch's declared length (sent at that, pytds' bulk copy failed: found by review)
+        names = reading.batch.schema.column_names
+        sink_types = [
+            _as_in_table(table_plan.types, n, t) for n, t in zip(names, reading.types, strict=True)
+        ]
+        with self.dialect.bulk_insert(self.conn, sink_types) as sink:
             for data_file in files:
                 rows, rejects = 0, []
                 for chunk in self.reader.file_chunks(result, reading, data_file, rejects):
@@ -378,6 +384,14 @@ def _strings_as(
         table_types[name] if sql_type.kind is Kind.STRING else sql_type
         for name, sql_type in zip(batch.schema.names, types, strict=True)
     ]
+
+
+def _as_in_table(table_types: dict[str, SqlType], name: str, sql_type: SqlType) -> SqlType:
+    """A string column's type as the table has it (as long or longer), else `sql_type`."""
+    in_table = table_types.get(name)
+    if sql_type.kind is Kind.STRING and in_table is not None and in_table.kind is Kind.STRING:
+        return in_table
+    return sql_type
 
 
 def _unbounded(sql_type: SqlType) -> SqlType:
