@@ -714,3 +714,18 @@ def test_a_decimal_versionnumber_ranks_as_a_number_or_the_table_fails(tmp_path: 
         assert sorted(names) == ["a9", "b9"]  # the folder before, as it was
     else:
         assert summary.ok and names == ["a10"], summary.to_dict()
+
+
+def test_a_row_lacking_a_composite_key_part_names_the_part_it_lacks(
+    tmp_path: Path, db_url: str
+) -> None:
+    """The reject named the key's first column, which had a value (found by review)."""
+    columns = [attribute("a", "string", 5), attribute("b", "string", 5), attribute("n", "int32")]
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.folder("2025-01-01T00.00.00Z", {"t": columns}, {"t/1.csv": "x,1,1\ny,,2\n,z,3\n"})
+
+    summary = migrate(lake.root, db_url, options=LoadOptions(keys={"t": ["a", "b"]}))
+
+    assert summary.tables["t"].rows_rejected == 2
+    rejects = [(r["row_number"], r["column_name"]) for r in fetch(db_url, "_turbodata_rejects")]
+    assert sorted(rejects) == [(2, "b"), (3, "a")]

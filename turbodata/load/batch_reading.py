@@ -303,9 +303,13 @@ def _reject_missing_keys(chunk: TypedChunk, key: tuple[str, ...]) -> TypedChunk:
     if not pc.any(missing).as_py():
         return chunk
     rows = pc.filter(chunk.row_numbers, missing).to_pylist()
-    rejects = [RowReject(r, key[0], f"no value for the key {', '.join(key)}", "") for r in rows]
-    keep = pc.invert(missing)
     keyless = chunk.batch.filter(missing)
+    # each row names the first key column it lacks
+    empty = [keyless.column(name).is_null().to_pylist() for name in key]
+    lacking = [key[flags.index(True)] for flags in zip(*empty, strict=True)]
+    reason = f"no value for the key {', '.join(key)}"
+    rejects = [RowReject(r, name, reason, "") for r, name in zip(rows, lacking, strict=True)]
+    keep = pc.invert(missing)
     rejected = keyless if chunk.rejected is None else pa.concat_batches([chunk.rejected, keyless])
     return TypedChunk(
         chunk.batch.filter(keep),
