@@ -886,3 +886,29 @@ def test_rows_go_to_the_bulk_insert_at_the_lengths_the_table_has(
     _first, second = handed  # the first batch's sink is retyped when it widens the column
     assert second == [SqlType(Kind.STRING, 30)], handed
     assert [r["note"] for r in fetch(db_url, "t")] == ["y" * 30] * 2
+
+
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [
+        ("2024-01-01T10:00:00+02:00", "2024-02-01T10:00:00.5"),  # offsets, then none
+        ("2024-01-01T10:00:00", "2024-02-01T10:00:00.5+01:00"),  # none, then offsets
+    ],
+)
+def test_an_inferred_date_time_takes_more_fraction_digits_from_the_other_form(
+    tmp_path: Path, db_url: str, first: str, then: str
+) -> None:
+    """A column inferred DATETIMEOFFSET(0) (or DATETIME(0)) takes the other form's values as
+    they are, but rejected those with fraction digits, for good (found by review): it widens
+    its fraction now."""
+    columns = [ID, attribute("at", "unclassified")]
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.folder("2025-01-01T00.00.00Z", {"t": columns}, {"t/1.csv": f"{guid(1)},{first}\n"})
+    assert migrate(lake.root, db_url).ok
+    lake.folder("2025-01-01T00.05.00Z", {"t": columns}, {"t/1.csv": f"{guid(2)},{then}\n"})
+
+    summary = migrate(lake.root, db_url)
+
+    assert summary.ok and summary.tables["t"].rows_rejected == 0, summary.to_dict()
+    stored = {str(r["Id"]): r["at"] for r in fetch(db_url, "t")}
+    assert ".5" in str(stored[guid(2)])

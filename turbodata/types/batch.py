@@ -84,7 +84,7 @@ class BatchTypes:
             try:
                 types[name] = widen(existing[name], types[name])
             except IncompatibleType:
-                types[name] = existing[name]
+                types[name] = _with_fraction_of(existing[name], types[name])
                 if existing[name].kind in NUMERIC_KINDS:
                     strict.add(name)
         for name in (existing.keys() & types.keys()) - self.inferred:
@@ -93,6 +93,18 @@ class BatchTypes:
         return BatchTypes(
             types, self.inferred, self.maybe_guid, frozenset(strict), self.boolean_values
         )
+
+
+_STAMPS = frozenset({Kind.DATETIME, Kind.DATETIMEOFFSET})
+
+
+def _with_fraction_of(existing: SqlType, inferred: SqlType) -> SqlType:
+    """The existing type; a date-time with or without offset (the other kind of the two)
+    widened to the fraction digits the batch's values have, which it takes as they are (an
+    offset-free value as UTC, an offset one at UTC): they were rejected (found by review)."""
+    if existing.kind in _STAMPS and inferred.kind in _STAMPS:
+        return SqlType(existing.kind, fraction=max(existing.fraction, inferred.fraction))
+    return existing
 
 
 def _in_decimal_form(existing: SqlType, declared: SqlType) -> SqlType:
