@@ -912,3 +912,22 @@ def test_an_inferred_date_time_takes_more_fraction_digits_from_the_other_form(
     assert summary.ok and summary.tables["t"].rows_rejected == 0, summary.to_dict()
     stored = {str(r["Id"]): r["at"] for r in fetch(db_url, "t")}
     assert ".5" in str(stored[guid(2)])
+
+
+def test_a_boolean_declared_an_integer_widens_when_a_value_outgrows_the_integer(
+    tmp_path: Path, db_url: str
+) -> None:
+    """`flag` declared boolean, then int32 with a value past 2^31: the batch loaded again
+    with its numbers sized took the column as inferred, kept BOOLEAN, and rejected every
+    value (found by review). It becomes BIGINT, as without the wide value it becomes INT."""
+    lake = LakeBuilder(tmp_path / "lake")
+    boolean, integer = attribute("flag", "boolean"), attribute("flag", "int32")
+    lake.folder("2025-01-01T00.00.00Z", {"t": [ID, boolean]}, {"t/1.csv": f"{guid(1)},True\n"})
+    rows = f"{guid(2)},5\n{guid(3)},3000000000\n"
+    lake.folder("2025-01-01T00.05.00Z", {"t": [ID, integer]}, {"t/1.csv": rows})
+
+    summary = migrate(lake.root, db_url)
+
+    assert summary.ok and summary.tables["t"].rows_rejected == 0, summary.to_dict()
+    stored = {str(r["Id"]): int(r["flag"]) for r in fetch(db_url, "t")}
+    assert stored == {guid(1): 1, guid(2): 5, guid(3): 3_000_000_000}

@@ -298,7 +298,14 @@ class TypePass:
         types = dict(self.declared)
         for index, inference in self.inferring.items():
             types[self.schema.columns[index].name] = inference.result()
-        inferred = frozenset(self.schema.columns[i].name for i in self.inferring)
+        # a declared number sized by its values stays declared: reconciled as the batch
+        # would be without a value too wide (it was taken as inferred, and a BOOLEAN column
+        # declared int32 then rejected every value, found by review)
+        inferred = frozenset(
+            self.schema.columns[i].name
+            for i, inference in self.inferring.items()
+            if not isinstance(inference, WidenedNumber)
+        )
         boolean_values = frozenset(
             self.schema.columns[i].name
             for i, inference in self.inferring.items()
