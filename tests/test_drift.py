@@ -931,3 +931,20 @@ def test_a_boolean_declared_an_integer_widens_when_a_value_outgrows_the_integer(
     assert summary.ok and summary.tables["t"].rows_rejected == 0, summary.to_dict()
     stored = {str(r["Id"]): int(r["flag"]) for r in fetch(db_url, "t")}
     assert stored == {guid(1): 1, guid(2): 5, guid(3): 3_000_000_000}
+
+
+def test_a_double_column_declared_float_later_keeps_every_digit(
+    tmp_path: Path, db_url: str
+) -> None:
+    """CDM `float` is single precision: a later folder declaring it for a double column had
+    its values read as REAL and stored rounded, 0.1 as 0.10000000149011612 (PostgreSQL)."""
+    lake = LakeBuilder(tmp_path / "lake")
+    double, single = attribute("x", "double"), attribute("x", "float")
+    lake.folder("2025-01-01T00.00.00Z", {"t": [ID, double]}, {"t/1.csv": f"{guid(1)},0.1\n"})
+    assert migrate(lake.root, db_url).ok
+    lake.folder("2025-01-01T00.05.00Z", {"t": [ID, single]}, {"t/1.csv": f"{guid(2)},0.1\n"})
+
+    summary = migrate(lake.root, db_url)
+
+    assert summary.ok, summary.to_dict()
+    assert [float(r["x"]) for r in fetch(db_url, "t")] == [0.1, 0.1]

@@ -67,7 +67,7 @@ class BatchTypes:
 
     def reconciled(self, existing: dict[str, SqlType] | None) -> BatchTypes:
         """Inferred types widened to hold what the table's columns already hold; other
-        numbers read as the decimal column the table has (`_in_decimal_form`); a typed-file
+        numbers read as the decimal or FLOAT column the table has (`_in_column_form`); a typed-file
         string column the table has as GUID stays GUID."""
         if not existing:
             return self
@@ -88,7 +88,7 @@ class BatchTypes:
                 if existing[name].kind in NUMERIC_KINDS:
                     strict.add(name)
         for name in (existing.keys() & types.keys()) - self.inferred:
-            types[name] = _in_decimal_form(existing[name], types[name])
+            types[name] = _in_column_form(existing[name], types[name])
         types = _existing_guids_kept(types, self.maybe_guid, existing)
         return BatchTypes(
             types, self.inferred, self.maybe_guid, frozenset(strict), self.boolean_values
@@ -107,10 +107,14 @@ def _with_fraction_of(existing: SqlType, inferred: SqlType) -> SqlType:
     return existing
 
 
-def _in_decimal_form(existing: SqlType, declared: SqlType) -> SqlType:
+def _in_column_form(existing: SqlType, declared: SqlType) -> SqlType:
     """A declared number read as the decimal column the table has (widened to hold both):
     its values then take the column's scale, `2` as `2.00`, as the table's rows have it
-    (SQLite keeps decimals as text, where `2` and `2.00` are two keys of one number)."""
+    (SQLite keeps decimals as text, where `2` and `2.00` are two keys of one number). A
+    REAL read for a FLOAT column is read as FLOAT: read as REAL, its values were rounded to
+    single precision on their way into the double column (found by review)."""
+    if existing.kind is Kind.FLOAT and declared.kind is Kind.REAL:
+        return existing
     if existing.kind is not Kind.DECIMAL or declared.kind not in NUMERIC_KINDS:
         return declared
     try:
