@@ -53,7 +53,9 @@ environment:
   `--db` options replace `TURBODATA_LAKE` and the database settings.
 
 An empty value means unset. A `TURBODATA_*` name that is not listed here is ignored with a
-warning (a typo). Contradictions (two databases, a server without a database, a `*_SECRET`
+warning (a typo), but for the variables of turbodata's own scripts and tests
+(`TURBODATA_ROOT`, `TURBODATA_ARTIFACTS`, `TURBODATA_FIXTURES`, `TURBODATA_PG_BINDIR`,
+`TURBODATA_MSSQL_URL`). Contradictions (two databases, a server without a database, a `*_SECRET`
 without `TURBODATA_KEY_VAULT_URL`) stop the app with an error naming the settings.
 
 **The database** is exactly one of: `TURBODATA_SQL_SERVER` + `TURBODATA_SQL_DATABASE` (Entra

@@ -215,9 +215,11 @@ def test_a_mistyped_setting_is_warned_of_wherever_the_database_comes_from(
     without the warning docs/configuration.md promises (found by review)."""
     url = f"sqlite:///{tmp_path / 'out.sqlite'}"
     monkeypatch.setenv("TURBODATA_LEASE_WAIT_SECOND", "60")
+    monkeypatch.setenv("TURBODATA_ARTIFACTS", str(tmp_path))
     db = ["--db", url] if database_from == "--db" else []
     if not db:
         monkeypatch.setenv("TURBODATA_DATABASE_URL", url)
     code, _, err = run(capsys, "migrate", "--lake", str(example_lake), *db)
     assert code in (0, 1)  # the example lake has rejects
     assert "unknown setting TURBODATA_LEASE_WAIT_SECOND is ignored (typo?)" in err
+    assert "TURBODATA_ARTIFACTS" not in err  # scripts/test's own, no setting

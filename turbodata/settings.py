@@ -438,9 +438,19 @@ class Settings:
         return shown
 
 
+# variables of the project's own scripts and tests (scripts/test, tests/servers), no settings
+TOOLING = (
+    "TURBODATA_ROOT",
+    "TURBODATA_ARTIFACTS",
+    "TURBODATA_FIXTURES",
+    "TURBODATA_PG_BINDIR",
+    "TURBODATA_MSSQL_URL",
+)
+
+
 def warn_unknown_settings(env: Mapping[str, str]) -> None:
     """A warning for each TURBODATA_* variable that is no setting (a typo is ignored)."""
-    known = set(ENVIRONMENT.values())
+    known = {*ENVIRONMENT.values(), *TOOLING}
     for var in sorted(env):
         if var.startswith(PREFIX) and var not in known:
             log.warning("unknown setting %s is ignored (typo?)", var)
