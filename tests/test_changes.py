@@ -729,3 +729,34 @@ def test_a_row_lacking_a_composite_key_part_names_the_part_it_lacks(
     assert summary.tables["t"].rows_rejected == 2
     rejects = [(r["row_number"], r["column_name"]) for r in fetch(db_url, "_turbodata_rejects")]
     assert sorted(rejects) == [(2, "b"), (3, "a")]
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["one-folder", "two-folders"])
+def test_soft_delete_keeps_the_same_rows_however_the_changes_fall_into_folders(
+    tmp_path: Path, db_url: str, split: bool
+) -> None:
+    """A key created and deleted in one folder was gone (kept, marked, when the delete came
+    in the next folder); a key updated and deleted in one folder was marked with its values
+    before the update (found by review). Folder boundaries are the exporter's choice."""
+    lake = ChangeLake(tmp_path / "lake")
+    lake.folder([row(1, 1, 1, "one"), row(2, 1, 1, "two")])
+    created = [row(3, 1, 2, "created"), row(2, 2, 2, "two updated")]
+    deleted = [row(3, 2, 3, delete=True), row(2, 3, 3, delete=True)]
+    if split:
+        lake.folder(created)
+        lake.folder(deleted)
+    else:
+        lake.folder(created, deleted)  # two files of one folder
+
+    summary = migrate(lake.root, db_url, options=LoadOptions(soft_delete=True))
+
+    assert summary.ok, summary.to_dict()
+    rows = {
+        str(r["Id"]): (r["name"], r["versionnumber"], bool(r["IsDelete"]))
+        for r in fetch(db_url, "t")
+    }
+    assert rows == {
+        guid(1): ("one", 1, False),
+        guid(2): ("two updated", 2, True),
+        guid(3): ("created", 1, True),
+    }

@@ -331,6 +331,28 @@ def test_a_soft_deleted_row_stays_marked_when_its_last_upsert_comes_again(
     assert [r[-1] for r in rows_of(mssql_url, "t", schema)] == [1]
 
 
+def test_soft_delete_of_keys_created_or_updated_in_the_same_folder_keeps_them_marked(
+    mssql_url: str, schema: str, tmp_path: Path
+) -> None:
+    """The upsert rows kept under a delete row of their key are set aside and marked in the
+    staging table (`changes.keep_winners(soft_delete=True)`)."""
+    from tests.test_changes import ChangeLake, row
+
+    lake = ChangeLake(tmp_path / "lake")
+    lake.folder([row(1, 1, 1, "one"), row(2, 1, 1, "two")])
+    created = [row(3, 1, 2, "created"), row(2, 2, 2, "two updated")]
+    lake.folder(created, [row(3, 2, 3, delete=True), row(2, 3, 3, delete=True)])
+
+    summary = migrate(lake.root, mssql_url, options=LoadOptions(db_schema=schema, soft_delete=True))
+
+    assert summary.ok, summary.to_dict()
+    assert [(r[2], r[3], r[4]) for r in rows_of(mssql_url, "t", schema)] == [
+        ("one", 1, None),
+        ("two updated", 2, 1),
+        ("created", 1, 1),
+    ]
+
+
 def test_text_keys_the_collation_makes_one_fail_the_table_instead_of_merging(
     mssql_url: str, schema: str, tmp_path: Path
 ) -> None:

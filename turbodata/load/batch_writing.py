@@ -172,8 +172,9 @@ class BatchWriter:
                 self._record_file(reading.batch, data_file, rows, rejects)
                 staged += rows
         self._widen_strings(table_plan, longest)
-        staging.keep_winners()
-        if applies_changes(reading.batch.mode):
+        changes = applies_changes(reading.batch.mode)
+        staging.keep_winners(soft_delete=self.options.soft_delete and changes)
+        if changes:
             counts = staging.apply(soft_delete=self.options.soft_delete)
         else:
             rejected = result.rows_rejected - rejected_before

@@ -345,9 +345,13 @@ class Staging:
         self.rows += added
         return added
 
-    def keep_winners(self) -> None:
+    def keep_winners(self, *, soft_delete: bool = False) -> None:
         """Index the staged rows by key (when there are many and the database needs it), then
-        delete every row but the winner of each key."""
+        delete every row but the winner of each key. With `soft_delete` (a batch of changes),
+        a key whose winner is a delete row keeps its best upsert row too, which `apply` loads
+        marked deleted: a key created and deleted in one batch kept nothing, and a key
+        updated then deleted was marked with its values before the update, where the same
+        changes in two folders keep the row, marked, with the update (found by review)."""
         self._refuse_key_spellings(against_table=False)
         index_from = self.dialect.staged_key_index_from_rows
         if index_from is not None and self.rows >= index_from and self._key_indexable():
@@ -357,7 +361,8 @@ class Staging:
         if self.conn.execute(_repeated_key(self.table, self.columns.key)).first() is None:
             return  # every key once (an initial load, mostly): nothing to rank
         refuse_text_versions(self.dialect, self.columns, self.column_types)
-        self.conn.execute(_delete_losers(self.table, self.columns))
+        keep_upserts = soft_delete and self.columns.delete is not None and self.may_delete
+        self.conn.execute(_delete_losers(self.table, self.columns, keep_upserts))
 
     def _refuse_key_spellings(self, *, against_table: bool) -> None:
         """Staged keys spelled two ways (ranking keeps one), or, before an upsert, spelled
@@ -384,7 +389,14 @@ class Staging:
     def apply(self, *, soft_delete: bool) -> AppliedCounts:
         self._refuse_key_spellings(against_table=True)
         counts = AppliedCounts()
+        # soft: the upsert rows `keep_winners` kept under a delete are set aside while the
+        # delete rows mark the table and go, then upserted marked deleted themselves
+        set_aside = soft_delete and self.columns.delete is not None and self.may_delete
+        if set_aside:
+            self.conn.execute(_set_aside_upserts_under_deletes(self.table, self.columns))
         counts.deleted = self._apply_deletes(soft_delete)
+        if set_aside:
+            self.conn.execute(_marked_back(self.table, self.columns))
         counts.inserted = self._count_new()
         counts.updated = self._upsert(newer_condition(self.columns)) - counts.inserted
         return counts
@@ -543,8 +555,9 @@ def _repeated_key(staging: sa.Table, key: tuple[str, ...]) -> sa.Select:
 
 
 @functools.lru_cache(maxsize=256)
-def _delete_losers(staging: sa.Table, c: ChangeColumns) -> sa.Delete:
-    """Every staged row but the winner of its key."""
+def _delete_losers(staging: sa.Table, c: ChangeColumns, keep_upserts: bool = False) -> sa.Delete:
+    """Every staged row but the winner of its key (`keep_upserts`: and its best upsert row,
+    the winner itself unless that is a delete row)."""
     key = [staging.c[k] for k in c.key]
     extra = []
     if c.version and not c.feed:  # the newest version of each key, for rows that carry none
@@ -553,10 +566,44 @@ def _delete_losers(staging: sa.Table, c: ChangeColumns) -> sa.Delete:
     # a change feed's last change of the key is the table's state (the sequence is unique)
     order = [] if c.feed else _ranking(rows, c)
     order.append(rows.c[SEQUENCE].desc())
-    rank = sa.func.row_number().over(partition_by=[rows.c[k] for k in c.key], order_by=order)
-    ranked = sa.select(rows.c[SEQUENCE].label("seq"), rank.label("rank")).subquery("ranked")
-    winners = sa.select(ranked.c.seq).where(ranked.c.rank == 1)
+    by_key = [rows.c[k] for k in c.key]
+    rank = sa.func.row_number().over(partition_by=by_key, order_by=order)
+    ranks = [rows.c[SEQUENCE].label("seq"), rank.label("rank")]
+    if keep_upserts:
+        kind = sa.case((_is_delete(rows, c), 1), else_=0)
+        kind_rank = sa.func.row_number().over(partition_by=[*by_key, kind], order_by=order)
+        ranks += [kind.label("is_delete"), kind_rank.label("kind_rank")]
+    ranked = sa.select(*ranks).subquery("ranked")
+    kept = ranked.c.rank == 1
+    if keep_upserts:
+        kept = sa.or_(kept, sa.and_(ranked.c.is_delete == 0, ranked.c.kind_rank == 1))
+    winners = sa.select(ranked.c.seq).where(kept)
     return sa.delete(staging).where(staging.c[SEQUENCE].not_in(winners))
+
+
+# an upsert row set aside under its key's delete row has its sequence s stored as -s - 2
+# (below KEPT_KEY; the same statement turns it back)
+def _flipped_sequence(staging: sa.Table) -> ColumnElement[int]:
+    return -staging.c[SEQUENCE] - 2
+
+
+@functools.lru_cache(maxsize=256)
+def _set_aside_upserts_under_deletes(staging: sa.Table, c: ChangeColumns) -> sa.Update:
+    """Flag the upsert rows whose key has a delete row (`keep_winners(soft_delete=True)`)."""
+    deletes = staging.alias("deletes")
+    under_delete = sa.exists().where(_matches(deletes, staging, c.key), _is_delete(deletes, c))
+    assert c.delete is not None
+    upsert = _not_marked(staging.c[c.delete], c)  # NULL too
+    flip = {SEQUENCE: _flipped_sequence(staging)}
+    return sa.update(staging).where(upsert, under_delete).values(flip)
+
+
+@functools.lru_cache(maxsize=256)
+def _marked_back(staging: sa.Table, c: ChangeColumns) -> sa.Update:
+    """The rows set aside, marked deleted, their sequence as it was."""
+    assert c.delete is not None
+    values = {c.delete: _mark(c), SEQUENCE: _flipped_sequence(staging)}
+    return sa.update(staging).where(staging.c[SEQUENCE] < KEPT_KEY).values(values)
 
 
 def _ranking(rows: sa.Subquery, c: ChangeColumns) -> list[ColumnElement[object]]:
