@@ -80,3 +80,41 @@ def test_which_header_rows_name_the_metadatas_columns(header: list[str], fits: b
         assert not fits
     else:
         assert fits
+
+
+@pytest.mark.parametrize("size", ["tiny", "large"])
+def test_a_header_naming_two_columns_equal_but_for_case_loads(tmp_path: Path, size: str) -> None:
+    """The metadata's `Name` and `name` are columns `Name` and `name_2`: the header that
+    names them as the metadata does failed the table (found by review)."""
+    lake = LakeBuilder(tmp_path / "lake")
+    columns = [attribute("Id", "guid"), attribute("Name", "string", 20), attribute("name")]
+    rows = "".join(
+        f"00000000-0000-0000-0000-{i:012d},A{i},b{i}\n" for i in range(1 if size == "tiny" else 400)
+    )
+    lake.write("contact/part1.csv", "Id,Name,name\n" + rows)
+    contact = entity("contact", columns, ["contact/part1.csv"])
+    contact["partitions"][0]["fileFormatSettings"]["columnHeaders"] = True
+    lake.write("model.json", model_json([contact]))
+    target = tmp_path / "t.sqlite"
+
+    summary = migrate(lake.root, f"sqlite:///{target}")
+
+    assert summary.ok, summary.to_dict()
+    with sqlite3.connect(target) as db:
+        assert db.execute("SELECT Name, name_2 FROM contact LIMIT 1").fetchall() == [("A0", "b0")]
+
+
+def test_a_failed_batch_shows_no_traceback_without_verbose(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/troubleshooting.md: `-v` adds the traceback; every failed batch printed one."""
+    from turbodata.cli import main
+
+    lake = lake_with_header(tmp_path / "lake", "Id,last,first")
+    db = f"sqlite:///{tmp_path / 't.sqlite'}"
+    assert main(["migrate", "--lake", str(lake), "--db", db]) == 1
+    quiet = capsys.readouterr().err
+    assert "its header row names the columns Id, last, first" in quiet
+    assert "Traceback" not in quiet
+    assert main(["-v", "migrate", "--lake", str(lake), "--db", db]) == 1
+    assert "Traceback" in capsys.readouterr().err

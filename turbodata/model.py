@@ -51,6 +51,23 @@ class Column:
     scale: int | None = None
 
 
+def unique_names(names: Sequence[str]) -> list[str]:
+    """`names` with each one equal to an earlier one ignoring case renamed `name_2` (`_3`,
+    …): SQL Server collations ignore case. A header row is renamed the same way before it
+    is compared with its metadata's columns."""
+    taken: set[str] = set()
+    unique = []
+    for name in names:
+        if name.casefold() in taken:
+            suffix = 2
+            while f"{name}_{suffix}".casefold() in taken:
+                suffix += 1
+            name = f"{name}_{suffix}"
+        taken.add(name.casefold())
+        unique.append(name)
+    return unique
+
+
 @dataclass(frozen=True)
 class CsvDialect:
     """How one partition's CSV is written (fileFormatSettings / is.partition.format.CSV)."""

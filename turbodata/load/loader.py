@@ -103,7 +103,9 @@ class TableLoader:
                 ):
                     self._with_retries(result, work)
             except Exception as error:  # rolled back; the table's later batches depend on it
-                log.exception("%s: batch %s failed", result.name, batch.batch_id)
+                # the traceback with -v only (docs/troubleshooting.md); the summary says why
+                verbose = log.isEnabledFor(logging.DEBUG)
+                log.error("%s: batch %s failed", result.name, batch.batch_id, exc_info=verbose)
                 result.fail(f"{batch.batch_id}: {one_line(error)}")
                 break
             recorded_widths.add(len(batch.schema.columns))  # committed with the batch

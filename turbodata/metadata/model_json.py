@@ -18,7 +18,15 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from turbodata.lake.storage import parent
-from turbodata.model import CdmType, Column, CsvDialect, Model, Partition, TableSchema
+from turbodata.model import (
+    CdmType,
+    Column,
+    CsvDialect,
+    Model,
+    Partition,
+    TableSchema,
+    unique_names,
+)
 
 
 class SchemaUnavailable(Exception):
@@ -142,27 +150,18 @@ def unique_column_names(
 ) -> tuple[Column, ...]:
     """Rename a column whose name equals an earlier one ignoring case (`name_2`), because SQL
     Server collations are case-insensitive; each rename adds a warning naming both."""
-    taken: dict[str, str] = {}
+    names = [column.name for column in columns]
     unique: list[Column] = []
-    for column in columns:
-        earlier = taken.get(column.name.casefold())
-        if earlier is not None:
-            renamed = _free_name(column.name, taken)
+    for column, name in zip(columns, unique_names(names), strict=True):
+        if name != column.name:
+            earlier = next(n for n in names if n.casefold() == column.name.casefold())
             warnings.append(
                 f"{table}: column {column.name!r} equals {earlier!r} ignoring case; "
-                f"renamed to {renamed!r}"
+                f"renamed to {name!r}"
             )
-            column = replace(column, name=renamed)
-        taken[column.name.casefold()] = column.name
+            column = replace(column, name=name)
         unique.append(column)
     return tuple(unique)
-
-
-def _free_name(name: str, taken: Mapping[str, str]) -> str:
-    suffix = 2
-    while f"{name}_{suffix}".casefold() in taken:
-        suffix += 1
-    return f"{name}_{suffix}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from turbodata.model import CsvDialect
+from turbodata.model import CsvDialect, unique_names
 
 CHUNK_ROWS = 50_000  # rows per chunk handed to the loader, at most
 CHUNK_BYTES = 8 << 20  # ... and about this many bytes of values at most
@@ -95,7 +95,8 @@ def check_header(header: Sequence[str | None], column_names: Sequence[str]) -> N
     while named and not named[-1]:  # a trailing delimiter names no column
         named.pop()
     declared = [name.casefold() for name in column_names]
-    if [name.casefold() for name in named] != declared[: len(named)]:
+    # `Name` and `name` in the metadata are columns `Name` and `name_2` (`unique_names`)
+    if [name.casefold() for name in unique_names(named)] != declared[: len(named)]:
         raise HeaderMismatch(
             f"its header row names the columns {', '.join(named)}, the metadata"
             f" {', '.join(column_names)}: its values would go into the wrong columns"
