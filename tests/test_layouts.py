@@ -958,3 +958,24 @@ def test_a_manifest_pattern_matching_nothing_reads_no_other_file_of_its_folder(
     assert [(str(r["Id"]), r["name"]) for r in fetch(sqlite_url, "Account")] == [
         ("00000000-0000-0000-0000-000000000001", "1")
     ]
+
+
+def test_a_gone_partition_is_never_matched_to_another_file_by_a_shorter_suffix(
+    tmp_path: Path,
+) -> None:
+    """`…/org/account/Snapshot/2020_1.csv` removed by retention matched a root
+    `Snapshot/2020_1.csv` by dropping one segment more than the model's other tables need,
+    and its rows loaded as `account` (found by review)."""
+    lake = LakeBuilder(tmp_path)
+    entities = [
+        entity("account", COLUMNS, ["account/Snapshot/2020_1.csv"]),
+        entity("contact", COLUMNS, ["contact/Snapshot/2020_1.csv"]),
+    ]
+    lake.write("model.json", model_json(entities))
+    lake.write("contact/Snapshot/2020_1.csv", ROW)
+    lake.write("Snapshot/2020_1.csv", ROW)  # another export's file at the root
+
+    plan = discover(LocalLake(tmp_path))
+
+    assert [f.info.path for b in plan.batches for f in b.files] == ["contact/Snapshot/2020_1.csv"]
+    assert any(p.table == "account" for p in plan.problems), plan.problems

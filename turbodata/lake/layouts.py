@@ -760,6 +760,12 @@ def _add_snapshots(
     no file takes the CSVs in `<name>/` when `read_unlisted`; a root model.json's do not
     (lake-format.md 6.1: those are the live files, being appended to while read)."""
     live_csvs: dict[str, int] | None = None
+    schemas = list(schemas)
+    # one model's tables share what lies above the lake root: no table drops more of its
+    # locations than the others need (its own files gone, a shorter suffix matched another
+    # file: found by review)
+    located = [p.location for schema in schemas for p in schema.partitions if not p.listed]
+    most_dropped = _segments_to_drop(located, files)
     for schema in schemas:
         if not _initial_sync_completed(schema):
             plan.warn(f"{schema.name}: initial sync not completed, skipped")
@@ -770,7 +776,12 @@ def _add_snapshots(
                 live_csvs = csvs_by_top_folder(files)
             _warn_live_files(plan, schema.name, live_csvs.get(schema.name, 0))
         data_files, missing = _partition_files(
-            schema, files, schema.name, plan, unlisted=unlisted and read_unlisted
+            schema,
+            files,
+            schema.name,
+            plan,
+            unlisted=unlisted and read_unlisted,
+            most_dropped=most_dropped,
         )
         if schema.problem and (data_files or dataless_problems):
             plan.problems.append(Problem(schema.name, schema.problem, file=schema.source))
@@ -956,14 +967,18 @@ def _partition_files(
     *,
     unlisted: bool,
     by_folder: dict[str, list[FileInfo]] | None = None,
+    most_dropped: int | None = None,
 ) -> tuple[tuple[DataFile, ...], tuple[str, ...]]:
     """The listed partitions that exist and, when `unlisted`, the other CSVs directly in
     `folder` (incremental folders list their CSVs only once the folder closes); and the
     locations of listed partitions that do not exist. `by_folder`: `csvs_by_folder(files)`,
-    when the caller asks for many folders of the same files."""
+    when the caller asks for many folders of the same files. `most_dropped`: the leading
+    segments the metadata's other tables drop, which this one never exceeds."""
     chosen: dict[str, DataFile] = {}
     missing: list[str] = []
     drop = _segments_to_drop([p.location for p in schema.partitions if not p.listed], files)
+    if most_dropped is not None and (drop is None or drop > most_dropped):
+        drop = most_dropped
     for partition in schema.partitions:
         info = _file_at(partition.location, files, 0 if partition.listed else drop)
         if info is None:
