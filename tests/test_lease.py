@@ -162,3 +162,34 @@ def test_a_lock_no_run_holds_ends_the_wait_as_a_database_error(
         holder.rollback()
         holder.close()
         engine.dispose()
+
+
+def test_a_lease_lost_between_batches_leaves_the_table_failed_not_loading(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loader records `loading` with each batch's watermark and the outcome after its
+    last batch; a lease lost between batches failed the table in the summary, while the
+    ledger (`status`, the report) kept `loading` with no error (found by review)."""
+    from tests.lakebuilder import LakeBuilder, attribute
+    from turbodata import migrate, pipeline
+    from turbodata.ledger import lease as lease_module
+    from turbodata.pipeline import status
+
+    columns = [attribute("Id", "guid"), attribute("n", "int64")]
+    lake = LakeBuilder(tmp_path / "lake")
+    for minute, n in ((0, 1), (5, 2)):
+        row = f"00000000-0000-0000-0000-00000000000{n},{n}\n"
+        lake.folder(f"2025-01-01T00.{minute:02d}.00Z", {"t": columns}, {"t/1.csv": row})
+
+    def lost(*_args: object, **_kwargs: object) -> None:
+        raise lease_module.LeaseHeld("another run took over an expired lease", None)
+
+    monkeypatch.setattr(pipeline, "LEASE_RENEW_SECONDS", 0.0)
+    monkeypatch.setattr(lease_module, "renew", lost)
+
+    summary = migrate(lake.root, db_url)
+
+    assert summary.tables["t"].status == "failed" and "stopped:" in summary.tables["t"].error
+    [row] = [r for r in status(db_url) if r["table"] == "t"]
+    assert row["last_status"] == "failed" and "took over an expired lease" in row["last_error"]
+    assert row["last_applied"] == "2025-01-01T00.00.00Z"  # the first batch committed

@@ -721,10 +721,11 @@ def _record_end(
                 seen = leases.last_runs.get(name)
                 if result.status == "interrupted":  # the loader did not get to record it
                     ledger.set_table_outcome(conn, name, summary.run_id, "interrupted", None)
-                elif result.status == "failed" and not result.blocked_by and seen:
+                elif result.status == "failed" and not result.blocked_by:
                     # failed before the loader recorded it (a lake problem, its files gone, an
-                    # error): `status` and the report showed it loaded and up to date
-                    outcomes[name] = (seen, "failed", result.error)
+                    # error, its lease lost between batches): `status` and the report showed
+                    # it loaded and up to date, or `loading`
+                    outcomes[name] = (seen or "", "failed", result.error)
                 elif result.status == "unchanged" and result.name in leases.nothing_new:
                     outcomes[name] = (seen or "", "unchanged", None)
             ledger.set_outcomes_if_unchanged(conn, summary.run_id, outcomes)

@@ -166,7 +166,15 @@ _all_states = sa.select(
 # a run's outcome for a table it found nothing new in, unless another run wrote the table's
 # state since the run read it (`_seen`: the last run then; that run's outcome is newer)
 _unchanged_outcome = sa.update(table_state).where(  # where no other run wrote since
-    table_state.c.table_name == _TABLE, table_state.c.last_run_id == sa.bindparam("_seen")
+    table_state.c.table_name == _TABLE,
+    sa.or_(
+        table_state.c.last_run_id == sa.bindparam("_seen"),
+        # this run's loader, stopped between its batches before it recorded the outcome
+        sa.and_(
+            table_state.c.last_run_id == sa.bindparam("_own"),
+            table_state.c.last_status == "loading",
+        ),
+    ),
 )
 
 
@@ -517,6 +525,7 @@ def set_outcomes_if_unchanged(
             "updated_at": now(),
             "_table": table,
             "_seen": seen,
+            "_own": run_id,
         }
         for table, (seen, status, error) in outcomes.items()
     ]
