@@ -302,3 +302,30 @@ def test_a_column_the_batch_lacks_is_set_to_null_written_in_the_update_not_bound
 
     update = seen[0].compile(dialect=TSQL)
     assert "[gone]=NULL" in str(update) and None not in update.params.values()
+
+
+@pytest.mark.parametrize(
+    ("data_type", "length", "advice"),
+    [
+        ("varchar", 50, "NVARCHAR(50)"),
+        ("char", 10, "NVARCHAR(10)"),
+        ("nchar", 10, "NVARCHAR(10)"),
+        ("varchar", 8000, "NVARCHAR(MAX)"),
+        ("varchar", -1, "NVARCHAR(MAX)"),
+        ("text", 2147483647, "NVARCHAR(MAX)"),
+    ],
+)
+def test_text_columns_that_alter_values_are_refused_with_the_change_to_make(
+    data_type: str, length: int, advice: str
+) -> None:
+    """The live suite loads into such a table on Babelfish
+    (test_a_table_someone_created_with_varchar_fails_until_it_is_nvarchar)."""
+    from turbodata.dialects.base import ColumnRefused
+    from turbodata.dialects.mssql import _refuse_non_unicode
+
+    with pytest.raises(ColumnRefused, match=rf"column 'name' of t is {data_type.upper()}"):
+        _refuse_non_unicode("t", "name", data_type, length)
+    with pytest.raises(ColumnRefused, match=rf"ALTER COLUMN \[name\] {re.escape(advice)},"):
+        _refuse_non_unicode("t", "name", data_type, length)
+    for fine in ("nvarchar", "ntext", "uniqueidentifier", "int"):
+        _refuse_non_unicode("t", "name", fine, length)

@@ -528,3 +528,32 @@ def test_a_keyless_table_wider_than_declared_takes_long_strings_in_a_later_folde
     assert summary.ok, summary.to_dict()
     stored = sorted(r[1] for r in rows_of(mssql_url, "t", schema))
     assert stored == sorted(f"{'y' * 30}{i}" for i in range(300) for _ in range(2))
+
+
+def test_a_table_someone_created_with_varchar_fails_until_it_is_nvarchar(
+    mssql_url: str, schema: str, tmp_path: Path
+) -> None:
+    """VARCHAR stores text outside its code page as '?': `αβγ` loaded as `???`, the run
+    succeeding (found by review, on Babelfish as SQL Server documents it)."""
+    columns = [attribute("Id", "guid"), attribute("name", "string", 50)]
+    lake = LakeBuilder(tmp_path / "lake")
+    row = '00000000-0000-0000-0000-000000000001,"αβγ 日本語 café"\n'
+    lake.folder("2025-01-01T00.00.00Z", {"t": columns}, {"t/1.csv": row})
+    engine = connect(mssql_url)[0]
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                f"CREATE TABLE [{schema}].t (Id UNIQUEIDENTIFIER PRIMARY KEY, name VARCHAR(50))"
+            )
+        refused = migrate(lake.root, mssql_url, options=LoadOptions(db_schema=schema))
+        assert refused.tables["t"].status == "failed" and not refused.ok
+        assert "column 'name' of t is VARCHAR(50)" in refused.tables["t"].error
+        assert "ALTER TABLE [t] ALTER COLUMN [name] NVARCHAR(50)" in refused.tables["t"].error
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"ALTER TABLE [{schema}].t ALTER COLUMN name NVARCHAR(50)")
+    finally:
+        engine.dispose()
+
+    load(tmp_path / "lake", mssql_url, schema)
+
+    assert [r[1] for r in rows_of(mssql_url, "t", schema)] == ["αβγ 日本語 café"]

@@ -354,6 +354,11 @@ class Dialect:
         return array.to_pylist()
 
 
+class ColumnRefused(ValueError):
+    """A column of an existing table that would alter the values loaded into it (a column
+    created by someone else, of a type turbodata never creates); says how to change it."""
+
+
 class TransactionLost(RuntimeError):
     """The server rolled a batch's transaction back, and the driver went on in a new one
     without an error: committing would store only what came after."""

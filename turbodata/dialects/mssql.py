@@ -39,7 +39,7 @@ from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.types import TypeEngine
 
 from turbodata.dialects.arrow_text import without_seventh_digit
-from turbodata.dialects.base import Dialect, TransactionLost, driver_errors
+from turbodata.dialects.base import ColumnRefused, Dialect, TransactionLost, driver_errors
 from turbodata.dialects.mssql_drivers import (
     EXECUTEMANY_ROWS,
     SQL_WLONGVARCHAR,
@@ -214,6 +214,8 @@ class MSSQLDialect(Dialect):
                 "schema": schema or conn.exec_driver_sql("SELECT SCHEMA_NAME()").scalar(),
             },
         ).all()
+        for name, data_type, length, *_ in rows:
+            _refuse_non_unicode(table, name, data_type, length)
         keeps_six = _fractions_capped_at_six(conn)
         return {row[0]: _reflected_type(*row[1:], keeps_six) for row in rows}
 
@@ -393,6 +395,26 @@ def _in_database_collation(column: sa.Column) -> sa.Column:
         return column
     text = mssql.NVARCHAR(column.type.length, collation="DATABASE_DEFAULT")
     return sa.Column(column.name, text, quote=column.name.quote, nullable=column.nullable)
+
+
+# text types turbodata never creates (it creates NVARCHAR): VARCHAR, CHAR and TEXT store text
+# outside the column's code page as '?', CHAR and NCHAR pad values with spaces
+_ALTERING_TEXT = frozenset({"varchar", "char", "text", "nchar"})
+
+
+def _refuse_non_unicode(table: str, column: str, data_type: str, length: int | None) -> None:
+    """A table created by someone else with such a column took non-Latin text as '?' with
+    the run succeeding (found by review): the table fails, saying how to change it."""
+    if data_type.lower() not in _ALTERING_TEXT:
+        return
+    size = "MAX" if length is None or length < 0 or length > 4000 else str(length)
+    declared = f"{data_type.upper()}({'MAX' if length is None or length < 0 else length})"
+    raise ColumnRefused(
+        f"column {column!r} of {table} is {declared}, which stores text outside its code page"
+        " as '?' (CHAR and NCHAR pad values with spaces): make it NVARCHAR, e.g."
+        f" ALTER TABLE {quote(table)} ALTER COLUMN {quote(column)} NVARCHAR({size}),"
+        " then run again"
+    )
 
 
 def _reflected_type(

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Dialect as SqlDialect
 
-from turbodata.dialects.base import Dialect
+from turbodata.dialects.base import ColumnRefused, Dialect
 from turbodata.types.sql import IncompatibleType, SqlType, widen
 
 
@@ -106,7 +106,10 @@ def reflect(
     """The table's current column types, or None when it does not exist."""
     if not sa.inspect(conn).has_table(name, schema=schema):
         return None
-    return dialect.reflect_types(conn, name, schema)
+    try:
+        return dialect.reflect_types(conn, name, schema)
+    except ColumnRefused as refused:
+        raise SchemaConflict(str(refused)) from None
 
 
 def plan_table(
