@@ -156,6 +156,24 @@ def test_text_of_exactly_4000_utf16_units_is_bound_as_long_text() -> None:
     assert sizes == [(mssql_python.SQL_WVARCHAR, 3999), (long_text, 4000), (long_text, 4000)]
 
 
+def test_text_holding_a_nul_character_is_bound_as_long_text() -> None:
+    """mssql-python cut a value bound as a sized SQL_WVARCHAR at its NUL, without an error:
+    `fo\x00ur` stored as `fo` (found by review on Babelfish; a client-side cut)."""
+    import mssql_python
+
+    from turbodata.dialects.mssql_drivers import odbc_input_sizes
+
+    long_text = mssql_python.SQL_WLONGVARCHAR
+    rows = [("plain",), ("fo\x00ur",), (None,)]
+    # as long text of more than 4,000 units: at 4,000 or fewer it was still cut
+    assert odbc_input_sizes(rows, [string_type(10)], long_text=long_text)[0][:2] == (
+        long_text,
+        4001,
+    )
+    plain = odbc_input_sizes(rows[::2], [string_type(10)], long_text=long_text)[0]
+    assert plain[:2] == (mssql_python.SQL_WVARCHAR, 5)
+
+
 def test_values_travel_exactly_to_every_driver() -> None:
     """The 7th fractional digit of DATETIME2(7) (Babelfish keeps 6: provable only here and on
     SQL Server), 38 decimal digits, text over 4,000 characters with a non-BMP character."""

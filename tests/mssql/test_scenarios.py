@@ -557,3 +557,26 @@ def test_a_table_someone_created_with_varchar_fails_until_it_is_nvarchar(
     load(tmp_path / "lake", mssql_url, schema)
 
     assert [r[1] for r in rows_of(mssql_url, "t", schema)] == ["αβγ 日本語 café"]
+
+
+def test_text_with_a_nul_character_is_stored_whole_or_fails_never_cut(
+    mssql_url: str, schema: str, tmp_path: Path, babelfish: bool
+) -> None:
+    """mssql-python cut `fo\\x00ur` to `fo` without an error, the run succeeding (found by
+    review). SQL Server stores NUL in NVARCHAR; Babelfish (on PostgreSQL) refuses it, so
+    there the batch fails, naming the error."""
+    columns = [attribute("Id", "guid"), attribute("name", "string", 10)]
+    lake = LakeBuilder(tmp_path / "lake")
+    rows = (
+        "00000000-0000-0000-0000-000000000001,fo\x00ur\n00000000-0000-0000-0000-000000000002,ok\n"
+    )
+    lake.folder("2025-01-01T00.00.00Z", {"t": columns}, {"t/1.csv": rows})
+
+    summary = migrate(lake.root, mssql_url, options=LoadOptions(db_schema=schema))
+
+    if babelfish:
+        assert summary.tables["t"].status == "failed", summary.to_dict()
+        assert "code point 0" in summary.tables["t"].error
+    else:
+        assert summary.ok, summary.to_dict()
+        assert sorted(r[1] for r in rows_of(mssql_url, "t", schema)) == ["fo\x00ur", "ok"]

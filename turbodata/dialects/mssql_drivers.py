@@ -244,7 +244,9 @@ def odbc_input_sizes(
     bits as such, everything else NVARCHAR text as long as the column's longest value; from
     4,000 UTF-16 units `long_text` (the driver's way to say NVARCHAR(MAX), size 0 for
     SQL_WVARCHAR). Exactly 4,000 as SQL_WVARCHAR failed with FreeTDS ("Invalid string or
-    buffer length (0)", on every run: found by review)."""
+    buffer length (0)", on every run: found by review). A column holding a NUL character is
+    long text too: mssql-python cut a sized NVARCHAR value at its NUL without an error
+    (found by review; the long type sends it whole)."""
     sizes: list[tuple[int, int, int]] = []
     for index, sql_type in enumerate(types):
         if sql_type.kind is Kind.BOOLEAN:
@@ -255,11 +257,17 @@ def odbc_input_sizes(
             sizes.append((SQL_DOUBLE, 53, 0))
         else:
             longest = max((_utf16_length(row[index]) for row in rows), default=1)
+            if any(_holds_nul(row[index]) for row in rows):
+                longest = max(longest, 4001)  # mssql-python cut at a NUL up to 4,000 too
             if longest < 4000:
                 sizes.append((SQL_WVARCHAR, max(longest, 1), 0))
             else:
                 sizes.append((long_text, 0 if long_text == SQL_WVARCHAR else longest, 0))
     return sizes
+
+
+def _holds_nul(value: object) -> bool:
+    return isinstance(value, str) and "\x00" in value
 
 
 def _utf16_length(value: object) -> int:
