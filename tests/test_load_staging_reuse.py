@@ -97,12 +97,12 @@ def test_a_batch_rolled_back_after_staging_loads_again_under_the_same_name(
     names: list[str] = []
     original = changes.Staging.keep_winners
 
-    def fail_once(self: changes.Staging) -> None:
+    def fail_once(self: changes.Staging, **options: bool) -> None:
         names.append(self.table.name)
         if len(names) == 1:
             dropped = Exception("server closed the connection unexpectedly")
             raise sa.exc.OperationalError("SELECT 1", {}, dropped, connection_invalidated=True)
-        original(self)
+        original(self, **options)
 
     monkeypatch.setattr(changes.Staging, "keep_winners", fail_once)
     summary = migrate(tmp_path / "lake", db_url, options=LoadOptions(retry_wait=0.01))
