@@ -7,6 +7,7 @@ ledger row, its rejects and its data commit together or not at all.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -99,6 +100,15 @@ widths = sa.Table(
     metadata,
     sa.Column("table_name", sa.Unicode(128), primary_key=True),
     sa.Column("width", sa.Integer, primary_key=True, autoincrement=False),
+)
+
+# the metadata's columns, in order, of each table's last snapshot batch bound by position
+# (headerless CSV): what a later snapshot's columns are compared with (`note_layout`)
+layouts = sa.Table(
+    f"{PREFIX}layouts",
+    metadata,
+    sa.Column("table_name", sa.Unicode(128), primary_key=True),
+    sa.Column("columns", _text, nullable=False),
 )
 
 # timestamp folders a run skipped as abandoned (`layouts.LakePlan.abandoned`)
@@ -482,6 +492,27 @@ def histories(conn: Connection, tables: Collection[str] | None = None) -> dict[s
         table: _table_history(loaded.get(table, {}), states.get(table), known.get(table, ()))
         for table in {*loaded, *known, *states}
     }
+
+
+def snapshot_layout(conn: Connection, table: str) -> list[str] | None:
+    """The columns of the metadata the table's last snapshot loaded with (`note_layout`);
+    None when none is recorded (a ledger older than the record, a dry run's)."""
+    if not sa.inspect(conn).has_table(layouts.name):
+        return None
+    query = sa.select(layouts.c.columns).where(layouts.c.table_name == table)
+    text = conn.execute(query).scalar_one_or_none()
+    return None if text is None else json.loads(text)
+
+
+def note_layout(conn: Connection, table: str, columns: Sequence[str]) -> None:
+    """Remember the columns of the metadata a snapshot of the table loaded with."""
+    text = json.dumps(list(columns))
+    recorded = snapshot_layout(conn, table)
+    if recorded is None:
+        conn.execute(layouts.insert(), {"table_name": table, "columns": text})
+    elif recorded != list(columns):
+        where = layouts.c.table_name == table
+        conn.execute(sa.update(layouts).where(where).values(columns=text))
 
 
 def note_width(conn: Connection, table: str, width: int) -> None:

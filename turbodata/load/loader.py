@@ -177,7 +177,9 @@ class TableLoader:
         try:
             pending = {batch.batch_id for batch, _ in on_time}
             table_columns = self._column_order(result.name)
-            _refuse_replaced_columns(batches, table_columns, pending, self.options.overrides)
+            layout = self._snapshot_layout(result.name, batches, pending)
+            overrides = self.options.overrides
+            _refuse_replaced_columns(batches, table_columns, pending, overrides, layout)
             self._check_schema_changes([batch for batch, _ in on_time])
         except schema.SchemaConflict as conflict:
             result.fail(str(conflict))
@@ -437,6 +439,8 @@ class TableLoader:
         ledger.forget_files(conn, writer.ledger_table, work.loaded_before)
         if (width := len(batch.schema.columns)) not in work.recorded_widths:
             ledger.note_width(conn, writer.ledger_table, width)
+        if batch.mode is LoadMode.SNAPSHOT and _bound_by_position(batch):
+            ledger.note_layout(conn, writer.ledger_table, batch.schema.column_names)
         if not key:
             writer.insert_rows(reading, files, table_plan)
         elif direct:
@@ -459,6 +463,19 @@ class TableLoader:
         if table in self._committed_types:
             return self._committed_types.pop(table)
         return schema.reflect(conn, self.dialect, table, self.options.db_schema)
+
+    def _snapshot_layout(
+        self, table: str, batches: list[TableBatch], pending: set[str]
+    ) -> list[str] | None:
+        """The columns of the metadata the table's last snapshot loaded with, where a
+        snapshot bound by position is to load."""
+        if not any(
+            b.mode is LoadMode.SNAPSHOT and b.batch_id in pending and _bound_by_position(b)
+            for b in batches
+        ):
+            return None
+        with self.engine.connect() as conn:
+            return ledger.snapshot_layout(conn, self.ledger_name(table))
 
     def _column_order(self, table: str) -> list[str] | None:
         """The table's columns in the database, in order (None: no such table yet)."""
@@ -660,6 +677,7 @@ def _refuse_replaced_columns(
     table_columns: list[str] | None,
     pending: set[str],
     overrides: Overrides,
+    snapshot_layout: list[str] | None = None,
 ) -> None:
     """A batch still to load whose metadata has a new column where the metadata before had
     one that is gone from it: `x` dropped at the end and `d` appended, or `x` renamed `d`.
@@ -669,15 +687,19 @@ def _refuse_replaced_columns(
 
     Before an incremental folder: the folder before it in the lake (`previous_columns`; none
     left by retention: not checked). Before a snapshot: the table's columns (its files keep
-    the rows of every schema they were written with). Headerless CSV only: a header row
-    names its columns, and typed files bind by name.
+    the rows of every schema they were written with); for columns moved, the metadata its
+    last snapshot loaded with (`snapshot_layout`: the table's order is not the metadata's
+    once a column was inserted in the middle, found by review). Headerless CSV only: a
+    header row names its columns, and typed files bind by name.
     """
     previous = table_columns
     for batch in batches:
         names = batch.schema.column_names
         before = batch.previous_columns if batch.mode is LoadMode.APPEND else previous
         if before is not None and batch.batch_id in pending and _bound_by_position(batch):
-            _refuse_moved_columns(batch, list(before), overrides)
+            moved_from = before if batch.mode is LoadMode.APPEND else snapshot_layout
+            if moved_from is not None:
+                _refuse_moved_columns(batch, list(moved_from), overrides)
             for position, old, new in _replaced(list(before), names):
                 if not overrides.renamed(batch.table, old, new):
                     raise schema.SchemaConflict(
