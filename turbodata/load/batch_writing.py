@@ -388,8 +388,13 @@ def _strings_as(
 
 
 def _as_in_table(table_types: dict[str, SqlType], name: str, sql_type: SqlType) -> SqlType:
-    """A string column's type as the table has it (as long or longer), else `sql_type`."""
+    """A string column's type as the table has it (as long or longer), else `sql_type`.
+    Names compared ignoring case where they differ only so (SQL Server keeps a column's
+    first spelling)."""
     in_table = table_types.get(name)
+    if in_table is None:
+        folded = name.casefold()
+        in_table = next((t for n, t in table_types.items() if n.casefold() == folded), None)
     if sql_type.kind is Kind.STRING and in_table is not None and in_table.kind is Kind.STRING:
         return in_table
     return sql_type
