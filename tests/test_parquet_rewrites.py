@@ -4,6 +4,7 @@ the listed version in the ledger (found by review). Every open is pinned to the 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -44,3 +45,23 @@ def test_a_parquet_file_rewritten_after_the_listing_loads_nothing_of_it(
     assert again.ok, again.to_dict()
     rows = sorted((r["Id"], r["name"], r["extra"]) for r in fetch(db_url, "acc"))
     assert rows == [("a", "new a", 1), ("c", "new c", 2)]
+
+
+@pytest.mark.parametrize("link_to", ["inside", "outside"])
+def test_a_linked_folder_stops_the_run_never_left_out(
+    tmp_path: Path, db_url: str, link_to: str
+) -> None:
+    """`list_dir` followed a linked folder and `iter_files` skipped it: its rows were never
+    loaded, the run succeeding (found by review). A link out of the lake, or to a folder the
+    listing reaches as itself too (its rows would load twice), stops the run, naming it."""
+    lake = tmp_path / "lake"
+    (lake / "sales" / "region=east").mkdir(parents=True)
+    pq.write_table(pa.table({"id": [1], "amount": [10]}), lake / "sales" / "part-0.parquet")
+    target = lake / ".west" if link_to == "inside" else tmp_path / "west"
+    target.mkdir(parents=True)
+    pq.write_table(pa.table({"id": [2], "amount": [20]}), target / "p.parquet")
+    (lake / "sales" / "region=west").symlink_to(target)
+
+    message = "is the folder .west again (a link)" if link_to == "inside" else "outside the lake"
+    with pytest.raises(OSError, match=re.escape(message)):
+        migrate(lake, db_url)

@@ -146,13 +146,29 @@ class LocalLake:
         return Listing(folders, files)
 
     def iter_files(self, folder: str = "") -> Iterator[FileInfo]:
+        """Linked folders are followed, as `list_dir` lists them (skipped, their files were
+        missing from the plan: found by review); one that leads out of the lake, or to a
+        folder reached another way (its files would load twice: from the lake's root, any
+        link to a folder of the lake), raises."""
         base = self._full(folder)
         if not base.is_dir():
             return
-        for dirpath, dirnames, filenames in os.walk(base, onerror=_raise):
+        reached: dict[str, str] = {}
+        for dirpath, dirnames, filenames in os.walk(base, onerror=_raise, followlinks=True):
+            self._reached_once(Path(dirpath), reached)
             dirnames.sort()
             for name in sorted(filenames):
                 yield self._info(Path(dirpath) / name)
+
+    def _reached_once(self, folder: Path, reached: dict[str, str]) -> None:
+        real = folder.resolve()
+        shown = folder.relative_to(self.root).as_posix()
+        if real != self.root and self.root not in real.parents:
+            raise OSError(f"{shown} is a link to {real}, outside the lake {self.root}")
+        if (first := reached.setdefault(str(real), shown)) != shown:
+            raise OSError(
+                f"{shown} is the folder {first} again (a link): its files would load twice"
+            )
 
     def stat(self, path: str) -> FileInfo | None:
         full = self._full(path)
