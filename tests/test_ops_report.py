@@ -153,6 +153,12 @@ def test_problems_that_stop_the_plan_are_shown_and_lag_is_not_guessed(tmp_path: 
 
     assert len(data.lake_problems) == 1 and "2025-01-02T00.00.00Z" in data.lake_problems[0]
     assert 'id="lake-problems"' in page and "2025-01-02T00.00.00Z and every later" in page
+    # up to date with the folders before it, the table is held: it was shown "up to date",
+    # and "Behind the lake" counted 0 (found by review)
+    [account] = [t for t in data.tables if t.name == "account"]
+    assert account.held_at == "2025-01-02T00.00.00Z"
+    assert "held at 2025-01-02T00.00.00Z" in page and "up to date" not in page
+    assert 'Behind the lake</div><div class="value">1<' in page
 
 
 def test_a_table_the_lake_no_longer_has_has_no_lag_rather_than_up_to_date(

@@ -149,6 +149,8 @@ class LakePlan:
     # timestamp folders skipped as abandoned (no model.json long after the next one started):
     # the ledger keeps them, so that one whose model.json turns up is still known as such
     abandoned: list[str] = field(default_factory=list)
+    # the timestamp folder that stops the plan (`_stop_at`): it and every later one wait
+    stopped_at: str | None = None
 
     @property
     def known_tables(self) -> list[str]:
@@ -480,6 +482,7 @@ def _folder_model(lake: Lake, folder: str, plan: LakePlan, settling: bool) -> Mo
 
 
 def _stop_at(plan: LakePlan, folder: str, reason: str) -> None:
+    plan.stopped_at = folder
     plan.problems.append(
         Problem(
             None,

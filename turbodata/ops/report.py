@@ -86,6 +86,9 @@ class TableLine:
     folders_behind: int | None = None  # None: no lag known (see lag_note)
     lag: timedelta | None = None
     lag_note: str = "not checked"  # why there is no lag, when folders_behind is None
+    # the lake's folder that stops every run's plan, newer than the table's watermark: it
+    # and every later folder wait (a table "up to date" with the folders before it is not)
+    held_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ class LakeView:
     folders: dict[str, list[str]]
     loaded_whole: frozenset[str]
     problems: list[str]
+    stopped_at: str | None = None  # the folder that stops the plan (`LakePlan.stopped_at`)
 
 
 # ------------------------------------------------------------------------------- public API
@@ -241,7 +245,8 @@ def read_lake(lake: LakeLocation) -> LakeView:
         if batch.mode is LoadMode.APPEND:  # the batches that move a table's watermark
             folders.setdefault(batch.table, []).append(batch.batch_id)
     whole = frozenset(b.table for b in plan.batches if b.mode is not LoadMode.APPEND)
-    return LakeView(folders, whole - set(folders), [str(problem) for problem in plan.problems])
+    problems = [str(problem) for problem in plan.problems]
+    return LakeView(folders, whole - set(folders), problems, plan.stopped_at)
 
 
 def with_lag(lines: list[TableLine], lake: LakeView) -> list[TableLine]:
@@ -261,10 +266,13 @@ def _lag(line: TableLine, lake: LakeView) -> TableLine:
     or one the lake no longer has, gets a note instead: "up to date" would be a guess."""
     if line.name in lake.loaded_whole:
         return replace(line, lag_note="loaded whole: no folders to lag behind")
+    applied = layouts.folder_time(line.last_applied) if line.last_applied else None
+    stop = layouts.folder_time(lake.stopped_at) if lake.stopped_at else None
+    if stop is not None and (applied is None or stop > applied):  # found by review
+        line = replace(line, held_at=lake.stopped_at)
     folders = lake.folders.get(line.name)
     if not folders:
-        return replace(line, lag_note="not in the lake")
-    applied = layouts.folder_time(line.last_applied) if line.last_applied else None
+        return replace(line, lag_note="not in the lake" if not line.held_at else "held")
     times = [t for t in map(layouts.folder_time, folders) if t is not None]
     pending = [t for t in times if applied is None or t > applied]
     lag = max(pending) - applied if pending and applied is not None else None
@@ -384,7 +392,7 @@ def render(data: ReportData) -> str:
 
 def _overview(data: ReportData) -> str:
     failed = sum(1 for t in data.tables if t.status == "failed")
-    behind = sum(1 for t in data.tables if t.folders_behind)
+    behind = sum(1 for t in data.tables if t.folders_behind or t.held_at)
     rejected = sum(g.count for g in data.rejects)
     last = _badge(data.runs[0].status) if data.runs else "none yet"
     cards = [
@@ -455,6 +463,10 @@ def _table_row(line: TableLine, lake_read: bool) -> str:
 
 
 def _lag_cell(line: TableLine, lake_read: bool) -> str:
+    if lake_read and line.held_at:
+        behind = f"{line.folders_behind} folder(s) behind, " if line.folders_behind else ""
+        held = f"{behind}held at {line.held_at}: it and every later folder wait (see the lake)"
+        return f'<span class="badge warn">{_text(held)}</span>'
     if not lake_read or line.folders_behind is None:
         return f'<span class="muted">{_text(line.lag_note)}</span>'
     if line.folders_behind == 0:
