@@ -62,6 +62,7 @@ from azure.storage.blob import (
 
 from turbodata.lake.storage import FileChanged, Listing, join
 from turbodata.model import FileInfo
+from turbodata.secrets import register_secret
 
 DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024
 RETRY_TOTAL = 6
@@ -246,7 +247,10 @@ class AzureLake:
             options["endpoint"] = f"{parts.scheme}://{parts.netloc}{base}"
         if parts.scheme == "http":
             options["allow_http"] = "true"
-        options.update(_delta_credential(client.credential, parts.query))
+        credential = _delta_credential(client.credential, parts.query)
+        for secret in credential.values():  # a delta-rs error may quote its options
+            register_secret(secret)
+        options.update(credential)
         return f"az://{client.container_name}/{self.root}".rstrip("/"), options
 
     # --- names -----------------------------------------------------------------------------
