@@ -564,7 +564,7 @@ def _delete_losers(staging: sa.Table, c: ChangeColumns, keep_upserts: bool = Fal
         extra.append(sa.func.max(staging.c[c.version]).over(partition_by=key).label("newest"))
     rows = sa.select(*staging.c, *extra).subquery("rows")
     # a change feed's last change of the key is the table's state (the sequence is unique)
-    order = [] if c.feed else _ranking(rows, c)
+    order = _feed_ranking(rows, c) if c.feed else _ranking(rows, c)
     order.append(rows.c[SEQUENCE].desc())
     by_key = [rows.c[k] for k in c.key]
     rank = sa.func.row_number().over(partition_by=by_key, order_by=order)
@@ -604,6 +604,17 @@ def _marked_back(staging: sa.Table, c: ChangeColumns) -> sa.Update:
     assert c.delete is not None
     values = {c.delete: _mark(c), SEQUENCE: _flipped_sequence(staging)}
     return sa.update(staging).where(staging.c[SEQUENCE] < KEPT_KEY).values(values)
+
+
+def _feed_ranking(rows: sa.Subquery, c: ChangeColumns) -> list[ColumnElement[object]]:
+    """A change feed's rows rank by commit (one staged file each), then, within a commit, a
+    row after it over a delete, which is of the row before it: one commit's feed comes in no
+    order the reader keeps (an overwrite with a predicate gave its inserts before its
+    deletes, and the rewritten rows were deleted: found by review)."""
+    order: list[ColumnElement[object]] = [(rows.c[SEQUENCE] // ROWS_PER_FILE).desc()]
+    if c.delete:
+        order.append(sa.case((_is_delete(rows, c), 0), else_=1).desc())
+    return order
 
 
 def _ranking(rows: sa.Subquery, c: ChangeColumns) -> list[ColumnElement[object]]:
