@@ -90,3 +90,22 @@ def test_files_encoding_one_text_column_differently_load_as_one_table(tmp_path: 
     with sqlite3.connect(target) as db:
         rows = db.execute("SELECT Id, s FROM item ORDER BY Id").fetchall()
     assert rows == [("a", "x"), ("b", "y"), ("c", "x"), ("d", "z")]
+
+
+def test_a_column_without_a_value_in_any_file_loads_as_empty_text(tmp_path: Path) -> None:
+    """Arrow's `null` type (pandas writes an all-empty column so) failed the whole table,
+    naming the column unsupported (found by review)."""
+    lake = tmp_path / "lake"
+    (lake / "acc").mkdir(parents=True)
+    empty = pa.array([None, None], pa.null())
+    pq.write_table(pa.table({"Id": ["a", "b"], "note": empty}), lake / "acc" / "part-0.parquet")
+    target = tmp_path / "target.sqlite"
+
+    summary = migrate(lake, f"sqlite:///{target}")
+
+    assert summary.ok, summary.to_dict()
+    with sqlite3.connect(target) as db:
+        assert db.execute("SELECT Id, note FROM acc ORDER BY Id").fetchall() == [
+            ("a", None),
+            ("b", None),
+        ]

@@ -45,6 +45,9 @@ def column_of(field: pa.Field) -> Column:
         arrow = arrow.value_type
     if pt.is_string(arrow) or pt.is_large_string(arrow) or pt.is_string_view(arrow):
         return Column(field.name, CdmType.STRING, TYPED_FILE_STRING)
+    if pt.is_null(arrow):  # no value in any row (pandas writes an empty column so): text,
+        # as a CSV column without a value; it failed the table (found by review)
+        return Column(field.name, CdmType.STRING, TYPED_FILE_STRING)
     if pt.is_decimal(arrow) and arrow.precision <= 38:
         return Column(
             field.name, CdmType.DECIMAL, str(field.type), None, arrow.precision, arrow.scale
