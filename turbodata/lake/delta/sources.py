@@ -220,11 +220,12 @@ class DeltaSource:
                 " data feed (delta.enableChangeDataFeed) to say which rows changed"
             )
         if self.change_feed and found.removes and found.adds and not found.cdc:
-            # a rewrite without change data (written before the feed was enabled): read as a
-            # feed, every row of the rewritten files would be deleted and inserted again
+            # a rewrite without change data (written before the feed was enabled, or a whole
+            # overwrite, for which delta-rs writes none): read as a feed, every row of the
+            # rewritten files would be deleted and inserted again
             return (
-                f"version {version} rewrites data files without change data (written before"
-                " the change data feed was enabled)"
+                f"version {version} rewrites data files without change data (a whole"
+                " overwrite, or written before the change data feed was enabled)"
             )
         if (found.removes or found.cdc) and not delete_column:
             return f"version {version} may delete rows and the table has no IsDelete column"
