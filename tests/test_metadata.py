@@ -1103,7 +1103,11 @@ def test_entity_document_missing_or_broken(
     assert table.problem is not None and table.problem.startswith(problem)
 
 
-def test_incremental_pattern_without_type_and_invalid_regex_warn(tmp_path: Path) -> None:
+def test_an_invalid_regex_fails_its_table_and_an_untyped_incremental_pattern_warns(
+    tmp_path: Path,
+) -> None:
+    """An invalid regularExpression was a warning only, its table left with no files and
+    the run succeeding (found by review): the table fails now."""
     manifest = {
         "entities": [
             {
@@ -1111,7 +1115,12 @@ def test_incremental_pattern_without_type_and_invalid_regex_warn(tmp_path: Path)
                 "entityPath": "T.cdm.json/T",
                 "dataPartitionPatterns": [{"rootLocation": "T", "regularExpression": "(unclosed"}],
                 "incrementalPartitionPatterns": [{"rootLocation": "T", "globPattern": "*.csv"}],
-            }
+            },
+            {
+                "entityName": "U",
+                "entityPath": "T.cdm.json/T",
+                "incrementalPartitionPatterns": [{"rootLocation": "T", "globPattern": "*.csv"}],
+            },
         ]
     }
     lake = write(
@@ -1126,8 +1135,10 @@ def test_incremental_pattern_without_type_and_invalid_regex_warn(tmp_path: Path)
     table = model.tables["T"]
     assert table.partitions == ()  # T/1.csv is a change, of no known type: not the snapshot
     assert table.patterns[1] == PartitionPattern("T", glob="*.csv", incremental="of no type")
-    assert "incrementalPartitionPatterns (of no type) match 1 file(s)" in str(table.problem)
-    assert len(model.warnings) == 2
+    assert str(table.problem).startswith("invalid regularExpression '(unclosed'")
+    untyped = model.tables["U"].problem
+    assert "incrementalPartitionPatterns (of no type) match 1 file(s)" in str(untyped)
+    assert len(model.warnings) == 3  # T's invalid regex, T's and U's untyped patterns
     assert "incremental pattern without is.partition.incremental type" in model.warnings[0]
     assert "invalid regularExpression '(unclosed'" in model.warnings[1]
 

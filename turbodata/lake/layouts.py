@@ -656,7 +656,9 @@ def _refuse_tables_only_manifests_declare(
     it was left out without a word (found by review)."""
     if not manifest_paths:
         return
-    model, _failed = manifest.load_manifests(lake, manifest_paths)
+    model, failed = manifest.load_manifests(lake, manifest_paths)
+    for manifest_path, error in failed:  # its tables unknown: they might be only its own
+        plan.problems.append(Problem(None, f"{error} ({why})", file=manifest_path))
     known = {table.casefold() for table in plan.known_tables}
     names = ", ".join(sorted(model.manifests & set(manifest_paths)) or manifest_paths)
     for table in sorted(model.tables):
@@ -678,6 +680,8 @@ def _manifest_snapshot(lake: Lake, manifest_paths: list[str]) -> LakePlan:
     if model.tables:
         _add_snapshots(plan, model.tables.values(), files)
     unreached = sorted(set(_manifests(files)) - model.manifests - set(manifest_paths))
+    # a sub-manifest a root could not read is a problem already, not an unreached one
+    unreached = [path for path in unreached if not any(path in error for _, error in failed)]
     _refuse_tables_only_manifests_declare(plan, lake, unreached, "no root manifest reaches")
     return plan
 
@@ -726,8 +730,8 @@ def _refuse_csvs_without_document(
             by_folder[folder] = by_folder.get(folder, 0) + 1
     for folder, count in sorted(by_folder.items()):
         plan.problems.append(
-            Problem(
-                folder.rpartition("/")[2],
+            Problem(  # ChangeFeed/CustTable's CSVs are CustTable_ChangeFeed's (found by review)
+                manifest.change_feed_name(folder.rpartition("/")[2], folder),
                 f"{folder} holds {count} CSV file(s) but no entity document owns them"
                 f" ({folder}.cdm.json): their rows are not loaded",
             )
@@ -797,7 +801,9 @@ def _add_snapshots(
                 TableBatch(schema.name, "snapshot", schema, data_files, LoadMode.SNAPSHOT)
             )
         else:
-            plan.notes.append(f"{schema.name}: no data files")
+            # a pattern matching nothing may be a root that resolved elsewhere: said aloud
+            say = plan.warn if schema.patterns else plan.notes.append
+            say(f"{schema.name}: no data files")
             plan.dataless.append(schema.name)
 
 

@@ -104,12 +104,25 @@ def find_entity_documents(lake: Lake, folder: str = "") -> list[str]:
     ]
 
 
+def _as_manifest(document: object, path: str) -> dict[str, Any]:
+    if not isinstance(document, dict) or not {"entities", "subManifests"} & document.keys():
+        raise SchemaUnavailable(f"{path}: no `entities` or `subManifests`, not a manifest")
+    return document
+
+
+# a named group as the CDM SDKs (.NET, Java, TypeScript) write it, `(?<name>`, not a
+# lookbehind `(?<=` / `(?<!`: Python spells it `(?P<name>`
+_NAMED_GROUP = re.compile(r"\(\?<(?![=!])")
+
+
 def pattern_regex(pattern: PartitionPattern) -> re.Pattern[str] | None:
     """The regex a pattern matches with; the glob wins when both are set (CDM SDK rule).
     Raises re.error for an invalid regularExpression."""
     if pattern.glob:
         return glob_to_regex(pattern.glob)
-    return re.compile(pattern.regex) if pattern.regex else None
+    if not pattern.regex:
+        return None
+    return re.compile(_NAMED_GROUP.sub("(?P<", pattern.regex))
 
 
 def pattern_files(lake: Lake, pattern: PartitionPattern) -> list[str]:
@@ -148,10 +161,7 @@ class _Reader:
         return self.documents[path]
 
     def root_manifest(self, path: str) -> dict[str, Any]:
-        manifest = self.document(path)
-        if not isinstance(manifest, dict) or not {"entities", "subManifests"} & manifest.keys():
-            raise SchemaUnavailable(f"{path}: no `entities` or `subManifests`, not a manifest")
-        return manifest
+        return _as_manifest(self.document(path), path)
 
     def read_manifest(self, path: str, manifest: dict[str, Any]) -> None:
         self.manifests_read.add(path)
@@ -187,8 +197,10 @@ class _Reader:
         except SchemaUnavailable as error:  # there but unreadable (being rewritten, cut
             # short): its tables would silently drop out of the run, so the run stops here
             raise SchemaUnavailable(f"{referrer}: sub-manifest {error}") from error
-        if isinstance(manifest, dict):
-            self.read_manifest(path, manifest)
+        try:  # JSON, but no manifest (`{}`): its tables dropped out too (found by review)
+            self.read_manifest(path, _as_manifest(manifest, path))
+        except SchemaUnavailable as error:
+            raise SchemaUnavailable(f"{referrer}: sub-manifest {error}") from error
 
     def declared_table(self, declaration: dict[str, Any], manifest: str) -> TableSchema | None:
         name = _text(declaration.get("entityName"))
@@ -216,7 +228,7 @@ class _Reader:
             partitions=_unique_locations(partitions),
             patterns=patterns,
             source=schema.source or manifest,
-            problem=schema.problem or _incremental_problem(changes),
+            problem=schema.problem or _invalid_pattern(patterns) or _incremental_problem(changes),
         )
 
     def declared_schema(self, declaration: dict[str, Any], name: str, folder: str) -> TableSchema:
@@ -311,6 +323,17 @@ class _Reader:
                 )
                 continue
             yield from (Partition(path, None, pattern.dialect, listed=True) for path in paths)
+
+
+def _invalid_pattern(patterns: Iterable[PartitionPattern]) -> str | None:
+    """Why a pattern cannot find its files: its table fails (it was left out, with a warning
+    only, found by review)."""
+    for pattern in patterns:
+        try:
+            pattern_regex(pattern)
+        except re.error as error:
+            return f"invalid regularExpression {pattern.regex!r} ({error}): its files are unknown"
+    return None
 
 
 def _incremental_problem(changes: dict[str, list[Partition]]) -> str | None:
