@@ -1062,3 +1062,24 @@ def test_change_feed_csvs_without_their_document_fail_the_change_feed_table(
 
     assert [b.table for b in plan.batches] == ["CustTable"]
     assert [p.table for p in plan.problems] == ["CustTable_ChangeFeed"]
+
+
+def test_a_manifest_entity_without_partitions_reads_no_folder_at_the_lake_root(
+    tmp_path: Path,
+) -> None:
+    """`Sales/sales.manifest.cdm.json` declaring `Orders` with no partition took the CSVs
+    of a root `Orders/` (not its own folder): a stray file replaced the table's rows, the
+    run succeeding (found by review). Such an entity has no data, and the plan says so."""
+    lake = LakeBuilder(tmp_path)
+    lake.write("Sales/Orders.cdm.json", _entity_document("Orders"))
+    lake.write("Sales/Orders/part1.csv", ROW)
+    lake.write("Orders/old.csv", "00000000-0000-0000-0000-000000000099,stale\n")
+    declared = {"entityName": "Orders", "entityPath": "Orders.cdm.json/Orders"}
+    lake.write("Sales/sales.manifest.cdm.json", json.dumps({"entities": [declared]}))
+    subs = [{"manifestName": "sales", "definition": "Sales/sales.manifest.cdm.json"}]
+    lake.write("default.manifest.cdm.json", json.dumps({"entities": [], "subManifests": subs}))
+
+    plan = discover(LocalLake(tmp_path))
+
+    assert [f.info.path for b in plan.batches for f in b.files] == []
+    assert "Orders: its manifest declares no partition or pattern: no file" in plan.warnings

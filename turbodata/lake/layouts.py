@@ -678,7 +678,9 @@ def _manifest_snapshot(lake: Lake, manifest_paths: list[str]) -> LakePlan:
     plan.warn(*model.warnings)
     files = {f.path: f for f in lake.iter_files("")}
     if model.tables:
-        _add_snapshots(plan, model.tables.values(), files)
+        # an entity declaring no partition has no data (CDM); its `<name>/` taken from the
+        # lake root was not even its manifest's folder (a sub-manifest's: found by review)
+        _add_snapshots(plan, model.tables.values(), files, read_unlisted=False, live=False)
     unreached = sorted(set(_manifests(files)) - model.manifests - set(manifest_paths))
     # a sub-manifest a root could not read is a problem already, not an unreached one
     unreached = [path for path in unreached if not any(path in error for _, error in failed)]
@@ -760,12 +762,14 @@ def _add_snapshots(
     *,
     dataless_problems: bool = True,
     read_unlisted: bool = True,
+    live: bool = True,
 ) -> None:
     """One snapshot batch per table. A schema problem fails its table when the table has data
     files, or always when `dataless_problems` (a manifest that names a missing document).
     An incomplete snapshot (`_incomplete_snapshot`) fails its table too. A schema that lists
     no file takes the CSVs in `<name>/` when `read_unlisted`; a root model.json's do not
-    (lake-format.md 6.1: those are the live files, being appended to while read)."""
+    (lake-format.md 6.1: those are the live files, being appended to while read), nor a
+    manifest's entity (`live=False`: CDM gives an entity without partitions no data)."""
     live_csvs: dict[str, int] | None = None
     schemas = list(schemas)
     # one model's tables share what lies above the lake root: no table drops more of its
@@ -778,7 +782,9 @@ def _add_snapshots(
             plan.warn(f"{schema.name}: initial sync not completed, skipped")
             continue
         unlisted = not schema.partitions and not schema.patterns  # a pattern lists files
-        if unlisted and not read_unlisted:
+        if unlisted and not read_unlisted and not live:
+            plan.warn(f"{schema.name}: its manifest declares no partition or pattern: no file")
+        elif unlisted and not read_unlisted:
             if live_csvs is None:  # once per listing, where the first table needs it
                 live_csvs = csvs_by_top_folder(files)
             _warn_live_files(plan, schema.name, live_csvs.get(schema.name, 0))
