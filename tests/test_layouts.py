@@ -1083,3 +1083,29 @@ def test_a_manifest_entity_without_partitions_reads_no_folder_at_the_lake_root(
 
     assert [f.info.path for b in plan.batches for f in b.files] == []
     assert "Orders: its manifest declares no partition or pattern: no file" in plan.warnings
+
+
+def test_a_root_change_feed_manifest_declares_change_feed_tables(tmp_path: Path) -> None:
+    """A root `ChangeFeed.manifest.cdm.json` declaring `CustTable` loaded the change rows
+    into `CustTable` itself, and `Tables/`'s `CustTable` (no root manifest reaches it) was
+    taken as that table and left out without a word (found by review)."""
+
+    def declared(name: str, folder: str) -> dict:
+        pattern = {"name": "p", "rootLocation": f"{folder}/{name}", "globPattern": "*.csv"}
+        path = f"{folder}/{name}.cdm.json/{name}"
+        return {"entityName": name, "entityPath": path, "dataPartitionPatterns": [pattern]}
+
+    lake = LakeBuilder(tmp_path)
+    for folder in ("ChangeFeed", "Tables"):
+        lake.write(f"{folder}/CustTable.cdm.json", _entity_document("CustTable"))
+        lake.write(f"{folder}/CustTable/1.csv", ROW)
+    entities = [declared("CustTable", "ChangeFeed")]
+    lake.write("ChangeFeed.manifest.cdm.json", json.dumps({"entities": entities}))
+    tables = {"entities": [declared("CustTable", "Tables")]}
+    lake.write("Tables/Tables.manifest.cdm.json", json.dumps(tables).replace("Tables/", ""))
+
+    plan = discover(LocalLake(tmp_path))
+
+    assert [b.table for b in plan.batches] == ["CustTable_ChangeFeed"]
+    [problem] = plan.problems
+    assert problem.table == "CustTable" and "Tables/Tables.manifest.cdm.json only" in str(problem)

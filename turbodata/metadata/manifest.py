@@ -81,8 +81,12 @@ def load_manifests(lake: Lake, paths: Sequence[str]) -> tuple[Model, list[tuple[
 
 def change_feed_name(name: str, path: str) -> str:
     """The table an entity declared at `path` loads into: F&O's change feed of a table (in a
-    `ChangeFeed/` folder) is a table of its own, `<name>_ChangeFeed`."""
-    return f"{name}_{CHANGE_FEED}" if CHANGE_FEED in path.split("/") else name
+    `ChangeFeed/` folder, or declared by a `ChangeFeed.manifest.cdm.json`) is a table of its
+    own, `<name>_ChangeFeed` (a root `ChangeFeed.manifest.cdm.json` loaded its rows into the
+    table itself: found by review)."""
+    *folders, file = path.split("/")
+    in_feed = CHANGE_FEED in folders or file == f"{CHANGE_FEED}{_MANIFEST_SUFFIX}"
+    return f"{name}_{CHANGE_FEED}" if in_feed else name
 
 
 def load_entity_document(lake: Lake, path: str, entity: str | None = None) -> TableSchema:
