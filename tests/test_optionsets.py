@@ -150,6 +150,41 @@ def test_a_newer_folder_copy_replaces_the_option_set_tables(
     )
 
 
+def test_a_newer_folder_with_some_option_set_files_keeps_the_others_planned(
+    example_lake: Path, tmp_path: Path
+) -> None:
+    """Each option-set table is taken from the newest folder holding its file: a folder with
+    `OptionsetMetadata.csv` alone took the other four tables out of the plan (found by
+    review)."""
+    from turbodata.lake.layouts import discover
+    from turbodata.lake.storage import LocalLake
+
+    lake = tmp_path / "lake"
+    shutil.copytree(example_lake, lake)
+    before = {
+        b.table: b.batch_id
+        for b in discover(LocalLake(lake)).batches
+        if b.table in OPTIONSET_TABLES
+    }
+    (lake / NEW_FOLDER / "OptionsetMetadata").mkdir(parents=True)
+    shutil.copyfile(lake / "model.json", lake / NEW_FOLDER / "model.json")
+    newest = before["OptionsetMetadata"]
+    shutil.copyfile(
+        lake / newest / "OptionsetMetadata" / "OptionsetMetadata.csv",
+        lake / NEW_FOLDER / "OptionsetMetadata" / "OptionsetMetadata.csv",
+    )
+    (lake / "Changelog" / "changelog.info").write_text("2025-02-03T14.15.00Z")
+
+    after = {
+        b.table: b.batch_id
+        for b in discover(LocalLake(lake)).batches
+        if b.table in OPTIONSET_TABLES
+    }
+
+    assert set(after) == set(OPTIONSET_TABLES) == set(before)
+    assert after == {**before, "OptionsetMetadata": NEW_FOLDER}
+
+
 # ---------------------------------------------------------------------------- F&O
 
 

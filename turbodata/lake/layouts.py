@@ -361,7 +361,7 @@ def _is_reserved(table: str) -> bool:
 def _incremental(
     lake: Lake, folders: list[str], has_root_model: bool, settle: timedelta, now: datetime
 ) -> LakePlan:
-    """Closed folders in time order; the option-set copy of the newest one planned.
+    """Closed folders in time order; each option-set table's newest copy planned.
 
     With a Changelog, a folder without model.json is either still being finished (its next
     folder started less than `settle` before `now`: stop here, it and every later folder wait
@@ -386,7 +386,9 @@ def _incremental(
     starts = {t for t in map(folder_time, folders) if t is not None}
     if in_progress_time is not None:
         starts.add(in_progress_time)
-    newest: tuple[str, Model | None, dict[str, FileInfo]] | None = None
+    # each option-set table's newest copy: its folder, that folder's model, the file (a
+    # folder with some of the files hid the others' tables: found by review)
+    newest: dict[str, tuple[str, Model | None, FileInfo]] = {}
     columns_before: dict[str, tuple[str, ...]] = {}  # table → its columns in the last folder read
     for name in ordered:
         time = folder_time(name)
@@ -453,11 +455,12 @@ def _incremental(
         columns_before |= {t: tuple(s.column_names) for t, s in model.tables.items()}
         # a table missing from the folder's model.json was read with its trickle-feed schema
         columns_before |= {b.table: tuple(b.schema.column_names) for b in batches}
-        optionsets = _optionset_files(files, name)
-        if optionsets:
-            newest = (name, model, optionsets)
-    if newest is not None:
-        name, model, optionsets = newest
+        for table, info in _optionset_files(files, name).items():
+            newest[table] = (name, model, info)
+    by_folder: dict[str, tuple[Model | None, dict[str, FileInfo]]] = {}
+    for table, (name, model, info) in newest.items():
+        by_folder.setdefault(name, (model, {}))[1][table] = info
+    for name, (model, optionsets) in by_folder.items():
         _add_optionsets(plan, name, optionsets, (model, root_model))
     return plan
 
