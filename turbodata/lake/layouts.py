@@ -15,8 +15,9 @@ Synapse Link's `deltalake/<table>_partitioned`, a Fabric lakehouse's `Tables/<ta
 Parquet folders. A table exported both ways loads from Delta (see `_add_typed_tables`).
 
 Option-set metadata (`OptionsetMetadata/*.csv`, lake-format.md section 9) becomes five
-full-refresh tables named like the files, taken from the newest processed timestamp folder
-(incremental layout) or from the root (model.json layout), planned after the data tables.
+full-refresh tables named like the files, each taken from the newest processed timestamp
+folder holding it (incremental layout) or from the root (model.json layout), planned after
+the data tables.
 """
 
 from __future__ import annotations
