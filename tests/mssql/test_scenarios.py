@@ -580,3 +580,35 @@ def test_text_with_a_nul_character_is_stored_whole_or_fails_never_cut(
     else:
         assert summary.ok, summary.to_dict()
         assert sorted(r[1] for r in rows_of(mssql_url, "t", schema)) == ["fo\x00ur", "ok"]
+
+
+def test_a_delta_feed_commit_rewriting_rows_keeps_them(
+    mssql_url: str, schema: str, tmp_path: Path
+) -> None:
+    """An overwrite with a predicate: its feed deletes and inserts the rows in one commit,
+    ranked by commit, then the row after it over the delete (`changes._feed_ranking`; the
+    commit's file index is the staged sequence divided by ROWS_PER_FILE in T-SQL too)."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    columns = [("Id", pa.string()), ("name", pa.string()), ("IsDelete", pa.bool_())]
+    table_schema = pa.schema([*columns, ("part", pa.string())])
+
+    def parted(*rows: tuple[str, str, str]) -> pa.Table:
+        data = [{"Id": k, "name": n, "IsDelete": None, "part": p} for k, n, p in rows]
+        return pa.Table.from_pylist(data, table_schema)
+
+    delta = str(tmp_path / "lake" / "deltalake" / "account_partitioned")
+    first = parted(("a", "A1", "x"), ("b", "B1", "x"), ("c", "C1", "y"))
+    write_deltalake(delta, first, configuration={"delta.enableChangeDataFeed": "true"})
+    load(tmp_path / "lake", mssql_url, schema)
+    again = parted(("a", "A2", "x"), ("b", "B1", "x"))
+    write_deltalake(delta, again, mode="overwrite", predicate="part = 'x'")
+
+    load(tmp_path / "lake", mssql_url, schema)
+
+    assert [(r[0], r[1]) for r in rows_of(mssql_url, "account", schema)] == [
+        ("a", "A2"),
+        ("b", "B1"),
+        ("c", "C1"),
+    ]
