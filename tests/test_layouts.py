@@ -984,7 +984,7 @@ def test_a_gone_partition_is_never_matched_to_another_file_by_a_shorter_suffix(
 # -- manifests that cannot tell their tables (found by review) -------------------------------
 
 
-@pytest.mark.parametrize("sub", ["{}", "[]", "null", '{"manifestName": "sales"}'])
+@pytest.mark.parametrize("sub", ["{}", "[]", "null", '{"imports": []}'])
 def test_a_sub_manifest_that_is_json_but_no_manifest_stops_the_run(
     tmp_path: Path, sub: str
 ) -> None:
@@ -1109,3 +1109,20 @@ def test_a_root_change_feed_manifest_declares_change_feed_tables(tmp_path: Path)
     assert [b.table for b in plan.batches] == ["CustTable_ChangeFeed"]
     [problem] = plan.problems
     assert problem.table == "CustTable" and "Tables/Tables.manifest.cdm.json only" in str(problem)
+
+
+def test_an_empty_manifest_as_the_cdm_sdk_writes_it_declares_nothing(tmp_path: Path) -> None:
+    """The SDK leaves empty lists out: a manifest of no entity yet has neither `entities` nor
+    `subManifests`. Taken as no manifest, it failed the run (found by the session's review)."""
+    empty = json.dumps({"manifestName": "Sales", "jsonSchemaSemanticVersion": "1.0.0"})
+    lake = LakeBuilder(tmp_path)
+    lake.write("A.cdm.json", _entity_document("A"))
+    lake.write("A/1.csv", ROW)
+    subs = ("Sales/Sales.manifest.cdm.json",)
+    lake.write("default.manifest.cdm.json", _manifest("default", ["A"], subs))
+    lake.write("Sales/Sales.manifest.cdm.json", empty)
+    lake.write("Other/Other.manifest.cdm.json", empty)  # reached by no root manifest
+
+    plan = discover(LocalLake(tmp_path))
+
+    assert [b.table for b in plan.batches] == ["A"] and plan.problems == []

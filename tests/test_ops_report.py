@@ -189,3 +189,24 @@ def test_tables_loaded_whole_have_no_lag(tmp_path: Path, example_lake: Path) -> 
     assert option_sets and all(line.folders_behind is None for line in option_sets)
     assert {line.lag_note for line in option_sets} == {"loaded whole: no folders to lag behind"}
     assert (lines["account"].folders_behind, lines["contact"].folders_behind) == (0, 0)
+
+
+def test_a_stop_at_an_applied_folder_holds_every_table_in_the_report(tmp_path: Path) -> None:
+    """An applied folder's model.json cut short stops every run there: the tables showed
+    "not in the lake" and "Behind the lake" 0 while newer folders waited (found by the
+    session's review)."""
+    columns = [attribute("Id", "guid"), attribute("name", "string")]
+    lake = LakeBuilder(tmp_path / "lake")
+    row = '00000000-0000-0000-0000-000000000001,"a"\n'
+    lake.folder("2025-01-01T00.00.00Z", {"account": columns}, {"account/1.csv": row})
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    migrate(lake.root, db)
+    lake.folder("2025-01-02T00.00.00Z", {"account": columns}, {"account/1.csv": row})
+    lake.write("2025-01-01T00.00.00Z/model.json", "{cut")
+
+    [account] = [t for t in collect(db, lake=lake.root).tables if t.name == "account"]
+    page = render_report(db, lake=lake.root)
+
+    assert account.held_at == "2025-01-01T00.00.00Z"
+    assert "held at 2025-01-01T00.00.00Z" in page and "not in the lake" not in page
+    assert 'Behind the lake</div><div class="value">1<' in page

@@ -119,7 +119,10 @@ class LocalLake:
         return str(self.root)
 
     def _full(self, path: str) -> Path:
-        full = (self.root / path).resolve()
+        """The path in the lake folder, links not resolved: a metadata path may not climb out
+        (`..`), a link the lake's owner put in it may lead anywhere (as `iter_files` follows
+        it), and its files keep the link's path."""
+        full = Path(os.path.normpath(self.root / path))
         if full != self.root and self.root not in full.parents:
             raise ValueError(f"path escapes the lake: {path}")
         return full
@@ -147,28 +150,17 @@ class LocalLake:
 
     def iter_files(self, folder: str = "") -> Iterator[FileInfo]:
         """Linked folders are followed, as `list_dir` lists them (skipped, their files were
-        missing from the plan: found by review); one that leads out of the lake, or to a
-        folder reached another way (its files would load twice: from the lake's root, any
-        link to a folder of the lake), raises."""
+        missing from the plan: found by review), but for a link back to a folder the walk is
+        in (a loop, whose files it lists already)."""
         base = self._full(folder)
         if not base.is_dir():
             return
-        reached: dict[str, str] = {}
         for dirpath, dirnames, filenames in os.walk(base, onerror=_raise, followlinks=True):
-            self._reached_once(Path(dirpath), reached)
-            dirnames.sort()
+            here = Path(dirpath)
+            walked = {p.resolve() for p in (here, *here.parents) if p == base or base in p.parents}
+            dirnames[:] = sorted(d for d in dirnames if (here / d).resolve() not in walked)
             for name in sorted(filenames):
-                yield self._info(Path(dirpath) / name)
-
-    def _reached_once(self, folder: Path, reached: dict[str, str]) -> None:
-        real = folder.resolve()
-        shown = folder.relative_to(self.root).as_posix()
-        if real != self.root and self.root not in real.parents:
-            raise OSError(f"{shown} is a link to {real}, outside the lake {self.root}")
-        if (first := reached.setdefault(str(real), shown)) != shown:
-            raise OSError(
-                f"{shown} is the folder {first} again (a link): its files would load twice"
-            )
+                yield self._info(here / name)
 
     def stat(self, path: str) -> FileInfo | None:
         full = self._full(path)

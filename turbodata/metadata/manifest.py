@@ -108,15 +108,22 @@ def find_entity_documents(lake: Lake, folder: str = "") -> list[str]:
     ]
 
 
+# what a manifest holds: the CDM SDK leaves empty lists out (a manifest of no entity yet is
+# `{"manifestName": …, "jsonSchemaSemanticVersion": …}`), so any of these makes one
+_MANIFEST_KEYS = frozenset(
+    {"entities", "subManifests", "manifestName", "jsonSchemaSemanticVersion"}
+)
+
+
 def _as_manifest(document: object, path: str) -> dict[str, Any]:
-    if not isinstance(document, dict) or not {"entities", "subManifests"} & document.keys():
+    if not isinstance(document, dict) or not _MANIFEST_KEYS & document.keys():
         raise SchemaUnavailable(f"{path}: no `entities` or `subManifests`, not a manifest")
     return document
 
 
 # a named group as the CDM SDKs (.NET, Java, TypeScript) write it, `(?<name>`, not a
 # lookbehind `(?<=` / `(?<!`: Python spells it `(?P<name>`
-_NAMED_GROUP = re.compile(r"\(\?<(?![=!])")
+_NAMED_GROUP = re.compile(r"(?<!\\)\(\?<(?![=!])")
 
 
 def pattern_regex(pattern: PartitionPattern) -> re.Pattern[str] | None:

@@ -267,9 +267,8 @@ def _lag(line: TableLine, lake: LakeView) -> TableLine:
     if line.name in lake.loaded_whole:
         return replace(line, lag_note="loaded whole: no folders to lag behind")
     applied = layouts.folder_time(line.last_applied) if line.last_applied else None
-    stop = layouts.folder_time(lake.stopped_at) if lake.stopped_at else None
-    if stop is not None and (applied is None or stop > applied):  # found by review
-        line = replace(line, held_at=lake.stopped_at)
+    if lake.stopped_at:  # every run stops there (an applied folder too): none gets past it
+        line = replace(line, held_at=lake.stopped_at)  # (it was "up to date": found by review)
     folders = lake.folders.get(line.name)
     if not folders:
         return replace(line, lag_note="not in the lake" if not line.held_at else "held")

@@ -45,9 +45,6 @@ def column_of(field: pa.Field) -> Column:
         arrow = arrow.value_type
     if pt.is_string(arrow) or pt.is_large_string(arrow) or pt.is_string_view(arrow):
         return Column(field.name, CdmType.STRING, TYPED_FILE_STRING)
-    if pt.is_null(arrow):  # no value in any row (pandas writes an empty column so): text,
-        # as a CSV column without a value; it failed the table (found by review)
-        return Column(field.name, CdmType.STRING, TYPED_FILE_STRING)
     if pt.is_decimal(arrow) and arrow.precision <= 38:
         return Column(
             field.name, CdmType.DECIMAL, str(field.type), None, arrow.precision, arrow.scale
@@ -64,4 +61,8 @@ def column_of(field: pa.Field) -> Column:
 
 
 def columns_of(schema: pa.Schema) -> tuple[Column, ...]:
-    return tuple(column_of(field) for field in schema)
+    """The columns of `schema`'s fields, but those of Arrow's `null` type: no value in any
+    row (pandas writes an empty column so) gives no type, so the column is added once a file
+    has values (it failed the table; made text, it refused those values for good: found by
+    review)."""
+    return tuple(column_of(field) for field in schema if not pt.is_null(field.type))
