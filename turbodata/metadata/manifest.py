@@ -209,9 +209,10 @@ class _Reader:
             # short): its tables would silently drop out of the run, so the run stops here
             raise SchemaUnavailable(f"{referrer}: sub-manifest {error}") from error
         try:  # JSON, but no manifest (`{}`): its tables dropped out too (found by review)
-            self.read_manifest(path, _as_manifest(manifest, path))
+            checked = _as_manifest(manifest, path)
         except SchemaUnavailable as error:
             raise SchemaUnavailable(f"{referrer}: sub-manifest {error}") from error
+        self.read_manifest(path, checked)
 
     def declared_table(self, declaration: dict[str, Any], manifest: str) -> TableSchema | None:
         name = _text(declaration.get("entityName"))
