@@ -123,14 +123,22 @@ def test_write_report_replaces_the_file_whole(tmp_path: Path) -> None:
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # readable as any new file is
 
 
-def test_the_lake_adds_tables_it_has_that_were_never_loaded(tmp_path: Path) -> None:
-    columns = [attribute("Id", "guid"), attribute("name", "string")]
+COLUMNS = [attribute("Id", "guid"), attribute("name", "string")]
+ROW = '00000000-0000-0000-0000-000000000001,"a"\n'
+
+
+def loaded_account_lake(tmp_path: Path) -> tuple[LakeBuilder, str]:
+    """A lake of one timestamp folder with table `account`, loaded into a SQLite file."""
     lake = LakeBuilder(tmp_path / "lake")
-    row = '00000000-0000-0000-0000-000000000001,"a"\n'
-    lake.folder("2025-01-01T00.00.00Z", {"account": columns}, {"account/1.csv": row})
+    lake.folder("2025-01-01T00.00.00Z", {"account": COLUMNS}, {"account/1.csv": ROW})
     db = f"sqlite:///{tmp_path / 'db.sqlite'}"
     migrate(lake.root, db)
-    lake.folder("2025-01-02T00.00.00Z", {"lead": columns}, {"lead/1.csv": row})
+    return lake, db
+
+
+def test_the_lake_adds_tables_it_has_that_were_never_loaded(tmp_path: Path) -> None:
+    lake, db = loaded_account_lake(tmp_path)
+    lake.folder("2025-01-02T00.00.00Z", {"lead": COLUMNS}, {"lead/1.csv": ROW})
 
     lines = {line.name: line for line in collect(db, lake=lake.root).tables}
 
@@ -139,14 +147,9 @@ def test_the_lake_adds_tables_it_has_that_were_never_loaded(tmp_path: Path) -> N
 
 
 def test_problems_that_stop_the_plan_are_shown_and_lag_is_not_guessed(tmp_path: Path) -> None:
-    columns = [attribute("Id", "guid"), attribute("name", "string")]
-    lake = LakeBuilder(tmp_path / "lake")
-    row = '00000000-0000-0000-0000-000000000001,"a"\n'
-    lake.folder("2025-01-01T00.00.00Z", {"account": columns}, {"account/1.csv": row})
-    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    migrate(lake.root, db)
+    lake, db = loaded_account_lake(tmp_path)
     lake.write("2025-01-02T00.00.00Z/model.json", "{not json")  # a run stops at this folder
-    lake.write("2025-01-02T00.00.00Z/account/1.csv", row)
+    lake.write("2025-01-02T00.00.00Z/account/1.csv", ROW)
 
     data = collect(db, lake=lake.root)
     page = render_report(db, lake=lake.root)
@@ -164,14 +167,9 @@ def test_problems_that_stop_the_plan_are_shown_and_lag_is_not_guessed(tmp_path: 
 def test_a_table_the_lake_no_longer_has_has_no_lag_rather_than_up_to_date(
     tmp_path: Path,
 ) -> None:
-    columns = [attribute("Id", "guid"), attribute("name", "string")]
-    lake = LakeBuilder(tmp_path / "lake")
-    row = '00000000-0000-0000-0000-000000000001,"a"\n'
-    lake.folder("2025-01-01T00.00.00Z", {"account": columns}, {"account/1.csv": row})
-    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    migrate(lake.root, db)
+    _, db = loaded_account_lake(tmp_path)
     other = LakeBuilder(tmp_path / "other")  # a lake without the account table
-    other.folder("2025-01-01T00.00.00Z", {"lead": columns}, {"lead/1.csv": row})
+    other.folder("2025-01-01T00.00.00Z", {"lead": COLUMNS}, {"lead/1.csv": ROW})
 
     [account] = [t for t in collect(db, lake=other.root).tables if t.name == "account"]
 
@@ -195,13 +193,8 @@ def test_a_stop_at_an_applied_folder_holds_every_table_in_the_report(tmp_path: P
     """An applied folder's model.json cut short stops every run there: the tables showed
     "not in the lake" and "Behind the lake" 0 while newer folders waited (found by the
     session's review)."""
-    columns = [attribute("Id", "guid"), attribute("name", "string")]
-    lake = LakeBuilder(tmp_path / "lake")
-    row = '00000000-0000-0000-0000-000000000001,"a"\n'
-    lake.folder("2025-01-01T00.00.00Z", {"account": columns}, {"account/1.csv": row})
-    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    migrate(lake.root, db)
-    lake.folder("2025-01-02T00.00.00Z", {"account": columns}, {"account/1.csv": row})
+    lake, db = loaded_account_lake(tmp_path)
+    lake.folder("2025-01-02T00.00.00Z", {"account": COLUMNS}, {"account/1.csv": ROW})
     lake.write("2025-01-01T00.00.00Z/model.json", "{cut")
 
     [account] = [t for t in collect(db, lake=lake.root).tables if t.name == "account"]
