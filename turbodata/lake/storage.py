@@ -157,8 +157,9 @@ class LocalLake:
             return
         for dirpath, dirnames, filenames in os.walk(base, onerror=_raise, followlinks=True):
             here = Path(dirpath)
-            walked = {p.resolve() for p in (here, *here.parents) if p == base or base in p.parents}
-            dirnames[:] = sorted(d for d in dirnames if (here / d).resolve() not in walked)
+            if links := [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+                dirnames[:] = [d for d in dirnames if d not in links or not _loops(here / d, base)]
+            dirnames.sort()
             for name in sorted(filenames):
                 yield self._info(here / name)
 
@@ -176,6 +177,17 @@ class LocalLake:
     def opened_version(self, stream: BinaryIO, path: str) -> FileInfo:
         now = os.fstat(stream.fileno())
         return FileInfo(path, now.st_size, datetime.fromtimestamp(now.st_mtime, UTC), None)
+
+
+def _loops(link: Path, base: Path) -> bool:
+    """Whether a linked folder leads back to the folder it is in or one above it (up to the
+    walk's `base`): only a link can, so only links are resolved (a listing of many folders
+    paid for resolving each)."""
+    target = link.resolve()
+    here = link.parent
+    return any(
+        target == p.resolve() for p in (here, *here.parents) if p == base or base in p.parents
+    )
 
 
 def _raise(error: OSError) -> None:
