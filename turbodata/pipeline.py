@@ -972,10 +972,6 @@ def _select(plan: layouts.LakePlan, tables: Sequence[str] | None) -> list[str]:
     return [t for t in plan.tables if t in tables]
 
 
-def _masked(text: object) -> object:
-    return mask_secrets(text) if isinstance(text, str) else text
-
-
 def status(db: str | Engine, db_schema: str | None = None) -> list[dict[str, object]]:
     """Per loaded table: last applied batch, rows now in the table, rows rejected from the
     files as loaded now, last run and its error. A SQLite file that does not exist raises
@@ -1010,7 +1006,7 @@ def status(db: str | Engine, db_schema: str | None = None) -> list[dict[str, obj
                     "last_run": state["last_run_id"],
                     "last_status": state["last_status"],
                     # masked again: ledgers written before errors were masked when stored
-                    "last_error": _masked(state["last_error"]),
+                    "last_error": redact_data(state["last_error"]),
                     "updated_at": state["updated_at"],
                 }
             )

@@ -499,15 +499,20 @@ def snapshot_layout(conn: Connection, table: str) -> list[str] | None:
     None when none is recorded (a ledger older than the record, a dry run's)."""
     if not sa.inspect(conn).has_table(layouts.name):
         return None
+    return _recorded_layout(conn, table)
+
+
+def _recorded_layout(conn: Connection, table: str) -> list[str] | None:
     query = sa.select(layouts.c.columns).where(layouts.c.table_name == table)
     text = conn.execute(query).scalar_one_or_none()
     return None if text is None else json.loads(text)
 
 
 def note_layout(conn: Connection, table: str, columns: Sequence[str]) -> None:
-    """Remember the columns of the metadata a snapshot of the table loaded with."""
+    """Remember the columns of the metadata a snapshot of the table loaded with (in a run,
+    whose ledger has the table: no catalog query per batch)."""
     text = json.dumps(list(columns))
-    recorded = snapshot_layout(conn, table)
+    recorded = _recorded_layout(conn, table)
     if recorded is None:
         conn.execute(layouts.insert(), {"table_name": table, "columns": text})
     elif recorded != list(columns):
