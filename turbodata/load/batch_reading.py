@@ -19,10 +19,18 @@ from turbodata.dialects.base import Dialect
 from turbodata.lake.storage import Lake, VersionPinnedOpener
 from turbodata.load import schema
 from turbodata.load.again import How, NumbersOutgrowTypes, TypesNeedAllRows
+from turbodata.load.changes import ChangeColumns
 from turbodata.load.options import LoadOptions
 from turbodata.model import DataFile, FileInfo, RowSource, TableBatch
 from turbodata.read import arrow_memory
-from turbodata.read.convert import TypedChunk, as_text, convert_chunk, convert_typed, plain_array
+from turbodata.read.convert import (
+    DeleteRows,
+    TypedChunk,
+    as_text,
+    convert_chunk,
+    convert_typed,
+    plain_array,
+)
 from turbodata.read.prefetch import prefetched
 from turbodata.read.reader import HeaderMismatch, RawChunk, RowReject, read_raw
 from turbodata.summary import TableResult
@@ -63,6 +71,16 @@ class Reading:
     started: dict[str, Iterator[RawChunk]] = field(default_factory=dict)
     unfinished: TypePass | None = None  # takes every chunk the type pass has not seen
     strict_numbers: frozenset[str] = frozenset()  # see `BatchTypes.strict_numbers`
+
+    @property
+    def deletes(self) -> DeleteRows | None:
+        """How the batch's delete rows are told apart, where it has a key and a delete
+        column (a row of a table without a key deletes nothing)."""
+        columns = ChangeColumns.find(self.batch.schema.column_names, self.key)
+        if not self.key or columns.delete is None:
+            return None
+        ordering = {columns.delete, columns.version, columns.modified} - {None}
+        return DeleteRows(columns.delete, frozenset({*columns.key, *ordering}))
 
 
 @dataclass
@@ -164,6 +182,7 @@ class BatchReader:
                 keep_empty_strings=self.options.keep_empty_strings,
                 unstorable_text=self.dialect.unstorable_text,
                 strict_numbers=reading.strict_numbers,
+                deletes=reading.deletes,
             )
             if not reading.sized_numbers and (outgrown := _outgrown_number(raw, chunk, reading)):
                 raise NumbersOutgrowTypes(outgrown)
@@ -193,6 +212,7 @@ class BatchReader:
                 keep_empty_strings=self.options.keep_empty_strings,
                 unstorable_text=self.dialect.unstorable_text,
                 strict_numbers=reading.strict_numbers,
+                deletes=reading.deletes,
             )
             chunk = _reject_missing_keys(chunk, reading.key)
             rejects += chunk.rejects

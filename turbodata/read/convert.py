@@ -8,7 +8,7 @@ import functools
 import io
 import re
 import struct
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -29,6 +29,9 @@ from turbodata.types.sql import INTEGER_RANGES, Kind, SqlType, arrow_type
 # cost per column was most of a 3-row file's 3 ms of conversion.
 PER_VALUE_ROWS = 32
 
+_INTEGER_KINDS = frozenset(INTEGER_RANGES)
+_NUMBER_KINDS = _INTEGER_KINDS | {Kind.DECIMAL, Kind.FLOAT, Kind.REAL}
+
 
 @dataclass
 class TypedChunk:
@@ -48,34 +51,121 @@ def convert_chunk(
     keep_empty_strings: bool = False,
     unstorable_text: tuple[str, str] | None = None,
     strict_numbers: Collection[str] = (),
+    deletes: DeleteRows | None = None,
 ) -> TypedChunk:
     """`unstorable_text`: (characters, reason) the target cannot store in a string column.
-    `strict_numbers`: number columns that take numbers in invariant form only (`_odd_numbers`)."""
-    arrays, bad_rows, max_lengths = [], {}, {}
+    `strict_numbers`: number columns that take numbers in invariant form only (`_odd_numbers`).
+    `deletes`: how the batch's delete rows are told apart (see `DeleteRows`)."""
+    arrays, problems, max_lengths = [], Problems(), {}
     convert = convert_values if raw.num_rows <= PER_VALUE_ROWS else convert_column
     for name, sql_type, values in zip(names, types, raw.columns, strict=True):
         if name in strict_numbers:
-            for index in _odd_numbers(values, sql_type):
-                bad_rows.setdefault(index, (name, ODD_NUMBER))
+            problems.add(name, _odd_numbers(values, sql_type), ODD_NUMBER)
         converted = convert(values, sql_type, keep_empty_strings=keep_empty_strings)
         arrays.append(converted.array)
         for index, reason in converted.errors.items():
-            bad_rows.setdefault(index, (name, reason))
+            problems.add(name, [index], reason)
         if sql_type.kind is Kind.STRING and unstorable_text:
-            for index in rows_holding(converted.array, unstorable_text[0]):
-                bad_rows.setdefault(index, (name, unstorable_text[1]))
+            characters, reason = unstorable_text
+            problems.add(name, rows_holding(converted.array, characters), reason)
         if sql_type.kind is Kind.STRING and converted.max_length:
             max_lengths[name] = converted.max_length
+    arrays = _spare_delete_rows(arrays, names, types, problems, deletes)
     batch = pa.RecordBatch.from_arrays(arrays, names=list(names))
     rejects = list(raw.rejects)
-    if not bad_rows:
+    if not problems.rows:
         return TypedChunk(batch, raw.row_numbers, rejects, max_lengths)
     row_numbers = raw.row_numbers.to_pylist()
-    for index, (column, reason) in sorted(bad_rows.items()):
+    for index, (column, reason) in problems.first_by_row():
         rejects.append(RowReject(row_numbers[index], column, reason, _row_text(raw, index)))
-    keep = pa.array([i not in bad_rows for i in range(batch.num_rows)])
+    return _split(batch, raw.row_numbers, rejects, max_lengths, problems)
+
+
+@dataclass(frozen=True)
+class DeleteRows:
+    """A keyed batch's delete rows: those whose `column` marks a delete (as
+    `changes._deletes` reads its `form`: boolean true, the number 1, or the text "true" or
+    "1"). A delete applies by the `needed` columns alone (the key, the delete column and the
+    columns that order changes), so a bad value in any other column of a delete row is set
+    NULL instead of rejecting the row: rejected, its delete never applied and the row it
+    deletes stayed in the table for good (found by review; the Delta change feed's delete
+    rows keep only those columns, `lake.delta.sources._as_change_rows`)."""
+
+    column: str
+    needed: frozenset[str]
+
+
+class Problems:
+    """Each row's bad values: (column, reason) in the order found; the first is the
+    row's reject."""
+
+    def __init__(self) -> None:
+        self.rows: dict[int, list[tuple[str, str]]] = {}
+
+    def add(self, column: str, indices: Iterable[int], reason: str) -> None:
+        for index in indices:
+            self.rows.setdefault(index, []).append((column, reason))
+
+    def first_by_row(self) -> list[tuple[int, tuple[str, str]]]:
+        return [(index, found[0]) for index, found in sorted(self.rows.items())]
+
+
+def _spare_delete_rows(
+    arrays: list[pa.Array],
+    names: Sequence[str],
+    types: Sequence[SqlType],
+    problems: Problems,
+    deletes: DeleteRows | None,
+) -> list[pa.Array]:
+    """The delete rows whose bad values are all in columns a delete does not need: those
+    values NULL, and the rows no longer problems."""
+    if deletes is None or not problems.rows or deletes.column not in names:
+        return arrays
+    position = names.index(deletes.column)
+    candidates = [
+        index
+        for index, found in problems.rows.items()
+        if all(column not in deletes.needed for column, _ in found)
+    ]
+    if not candidates:
+        return arrays
+    marks = marks_delete(pc.take(arrays[position], candidates), types[position])
+    spared = [i for i, mark in zip(candidates, marks.to_pylist(), strict=True) if mark]
+    cleared: dict[str, list[int]] = {}
+    for index in spared:
+        for column, _ in problems.rows.pop(index):
+            cleared.setdefault(column, []).append(index)
+    out = list(arrays)
+    for column, indices in cleared.items():
+        at = names.index(column)
+        mask = pc.is_in(pa.array(range(len(out[at])), pa.int64()), pa.array(indices, pa.int64()))
+        out[at] = pc.if_else(mask, pa.scalar(None, out[at].type), out[at])
+    return out
+
+
+def marks_delete(values: pa.Array, sql_type: SqlType) -> pa.Array:
+    """Which converted values of a delete column mark a delete (NULL: no)."""
+    if sql_type.kind is Kind.BOOLEAN:
+        marks = values
+    elif sql_type.kind in _NUMBER_KINDS:
+        marks = pc.equal(pc.cast(values, pa.float64()), 1.0)
+    else:
+        # as SQL's lower(trim(…)): spaces only, and no other character lowered into these
+        text = pc.ascii_lower(pc.utf8_trim(pc.cast(values, pa.string()), " "))
+        marks = pc.is_in(text, pa.array(["true", "1"]))
+    return pc.fill_null(marks, False)
+
+
+def _split(
+    batch: pa.RecordBatch,
+    row_numbers: pa.Array,
+    rejects: list[RowReject],
+    max_lengths: dict[str, int],
+    problems: Problems,
+) -> TypedChunk:
+    keep = pa.array([i not in problems.rows for i in range(batch.num_rows)])
     good, bad = batch.filter(keep), batch.filter(pc.invert(keep))
-    return TypedChunk(good, raw.row_numbers.filter(keep), rejects, max_lengths, bad)
+    return TypedChunk(good, row_numbers.filter(keep), rejects, max_lengths, bad)
 
 
 ODD_NUMBER = (
@@ -137,8 +227,6 @@ def _row_text(raw: RawChunk, index: int) -> str:
 
 # ---------------------------------------------------------------- typed rows (Delta, Parquet)
 
-_INTEGER_KINDS = frozenset(INTEGER_RANGES)
-
 
 def convert_typed(
     batch: pa.RecordBatch,
@@ -149,6 +237,7 @@ def convert_typed(
     keep_empty_strings: bool = False,
     unstorable_text: tuple[str, str] | None = None,
     strict_numbers: Collection[str] = (),
+    deletes: DeleteRows | None = None,
 ) -> TypedChunk:
     """Typed columns (by name) → `arrow_type` of each column's SQL type, exactly.
 
@@ -160,37 +249,35 @@ def convert_typed(
     `keep_empty_strings`, the CSV path's rule for `""`, so both exports give the same rows
     (a typed file tells '' from NULL, but the CSV export cannot be told apart by default).
     `strict_numbers`: as `convert_chunk`'s, for string columns (`007` in a column the table
-    has as a number is a reject, as from a CSV file, not the number 7).
+    has as a number is a reject, as from a CSV file, not the number 7). `deletes`: as
+    `convert_chunk`'s.
     """
-    arrays, bad_rows, max_lengths = [], {}, {}
+    arrays, problems, max_lengths = [], Problems(), {}
     for name, sql_type in zip(names, types, strict=True):
         values = plain_array(batch.column(name))
         if not keep_empty_strings and pa.types.is_string(values.type):
             values = _empty_as_null(values)
         if name in strict_numbers and pa.types.is_string(values.type):
-            for index in _odd_numbers(values, sql_type):
-                bad_rows.setdefault(index, (name, ODD_NUMBER))
+            problems.add(name, _odd_numbers(values, sql_type), ODD_NUMBER)
         array, errors = _typed_column(values, sql_type)
         arrays.append(array)
         for index, reason in errors.items():
-            bad_rows.setdefault(index, (name, reason))
+            problems.add(name, [index], reason)
         if sql_type.kind is Kind.STRING:
             if unstorable_text:
-                for index in rows_holding(array, unstorable_text[0]):
-                    bad_rows.setdefault(index, (name, unstorable_text[1]))
+                problems.add(name, rows_holding(array, unstorable_text[0]), unstorable_text[1])
             if length := utf16_max_length(array):
                 max_lengths[name] = length
+    arrays = _spare_delete_rows(arrays, names, types, problems, deletes)
     typed = pa.RecordBatch.from_arrays(arrays, names=list(names))
-    if not bad_rows:
+    if not problems.rows:
         return TypedChunk(typed, row_numbers, [], max_lengths)
     numbers = row_numbers.to_pylist()
     rejects = [
         RowReject(numbers[index], column, reason, _typed_row_text(batch, names, index))
-        for index, (column, reason) in sorted(bad_rows.items())
+        for index, (column, reason) in problems.first_by_row()
     ]
-    keep = pa.array([i not in bad_rows for i in range(typed.num_rows)])
-    good, bad = typed.filter(keep), typed.filter(pc.invert(keep))
-    return TypedChunk(good, row_numbers.filter(keep), rejects, max_lengths, bad)
+    return _split(typed, row_numbers, rejects, max_lengths, problems)
 
 
 def plain_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
