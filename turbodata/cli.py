@@ -663,11 +663,18 @@ def _print_problems(summary: RunSummary) -> None:
     for problem in summary.problems:
         _stderr(logging.ERROR, f"error: {problem}")
     for table in summary.tables.values():
-        for line in table.problems[:MAX_PROBLEM_LINES]:
+        # the table's own lines (why it failed, rows kept) always; its reject lines, which
+        # start with their file's path, up to MAX_PROBLEM_LINES (found by review: the cap
+        # once cut the error of a table with many rejects)
+        own = [line for line in table.problems if line.startswith(f"{table.name}: ")]
+        rejects = [line for line in table.problems if line not in own]
+        for line in rejects[:MAX_PROBLEM_LINES]:
             _stderr(logging.ERROR, f"error: {line}")
-        hidden = len(table.problems) - MAX_PROBLEM_LINES
-        if hidden > 0:
-            _stderr(logging.ERROR, f"error: {table.name}: {hidden} more; see `turbodata rejects`")
+        if (hidden := len(rejects) - MAX_PROBLEM_LINES) > 0:
+            more = f"{hidden} more rejected row(s); see `turbodata rejects`"
+            _stderr(logging.ERROR, f"error: {table.name}: {more}")
+        for line in own:
+            _stderr(logging.ERROR, f"error: {line}")
 
 
 class _Progress:

@@ -36,7 +36,12 @@ from turbodata.metadata.overrides import Overrides
 from turbodata.model import DataFile, LoadMode, TableBatch, TableSchema
 from turbodata.ops import logs, telemetry
 from turbodata.summary import Progress, TableResult
-from turbodata.types.batch import declared_types, keep_existing_guids, known_types
+from turbodata.types.batch import (
+    declared_types,
+    keep_existing_guids,
+    keep_existing_inferred,
+    known_types,
+)
 from turbodata.types.sql import SqlType
 
 __all__ = ["LoadOptions", "TableLoader", "later_folder"]
@@ -136,7 +141,7 @@ class TableLoader:
             if duplicated := self._reload_would_duplicate(batch, files, history.loaded):
                 todo = todo[:index]
                 break
-        plans = self._table_plans([batch for batch, _ in todo], declared_types)
+        plans = self._table_plans([batch for batch, _ in todo], declared_types, dry_run=True)
         for (batch, files), table_plan in zip(todo, plans, strict=True):
             result.ddl += table_plan.statements
             result.files_read += len(files)
@@ -190,9 +195,12 @@ class TableLoader:
         self,
         batches: list[TableBatch],
         types_of: Callable[[TableSchema, Overrides], dict[str, SqlType]],
+        *,
+        dry_run: bool = False,
     ) -> Iterator[schema.TablePlan]:
         """The table's plan after each batch in turn (SchemaConflict where one cannot follow
-        the one before), from the existing table; nothing is executed."""
+        the one before), from the existing table; nothing is executed. `dry_run`: types
+        inferred from data, which a dry run does not read, are planned as the table has them."""
         if not batches:
             return
         with self.engine.connect() as conn:
@@ -201,6 +209,9 @@ class TableLoader:
                 overrides = self.options.overrides
                 wanted = types_of(batch.schema, overrides)
                 wanted = keep_existing_guids(batch.schema, overrides, wanted, types)
+                if dry_run:
+                    infer = self.options.infer
+                    wanted = keep_existing_inferred(batch.schema, overrides, infer, wanted, types)
                 table_plan = schema.plan_table(
                     conn.dialect,
                     self.dialect,

@@ -130,6 +130,24 @@ def _existing_guids_kept(
     return {**types, **kept}
 
 
+def keep_existing_inferred(
+    schema: TableSchema,
+    overrides: Overrides,
+    infer: bool,
+    types: dict[str, SqlType],
+    existing: dict[str, SqlType] | None,
+) -> dict[str, SqlType]:
+    """`types` (a dry run's `declared_types`) with each column whose type depends on the data
+    (`known_types` lacks it) at the type the table has already: a load starts from that type
+    and widens it only for values it cannot hold, while the declared one (`string` for an
+    `unclassified` column) made the plan fail tables the load takes (found by review)."""
+    if not existing:
+        return types
+    known = known_types(schema, overrides, infer)
+    kept = {n: existing[n] for n in types.keys() - known.keys() if n in existing}
+    return {**types, **kept}
+
+
 def keep_existing_guids(
     schema: TableSchema,
     overrides: Overrides,
