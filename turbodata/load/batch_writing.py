@@ -97,6 +97,7 @@ class BatchWriter:
             result.rows_deleted += replaced
         add_key = table_plan.add_key  # the plans of widened columns after it do not carry it
         loaded, delete_rows, read_before = 0, 0, result.rows_read
+        problems_before = len(result.problems)
         # strings at the table's lengths: a column an earlier batch widened is wider than
         # this batch's declared length (sent at that, pytds' bulk copy failed: found by review)
         names = reading.batch.schema.column_names
@@ -126,7 +127,8 @@ class BatchWriter:
             self.conn.execute(sa.delete(table_plan.table).where(flag == sa.true()))
             result.rows_inserted -= delete_rows
         read = result.rows_read - read_before
-        _refuse_empty_snapshot(reading.batch, files, loaded, replaced, read)
+        rejected = result.problems[problems_before:]
+        refuse_empty_snapshot(reading.batch, files, loaded, replaced, read, rejected)
 
     def apply_changes(
         self, reading: Reading, files: list[DataFile], table_plan: schema.TablePlan
@@ -146,6 +148,7 @@ class BatchWriter:
         if applies_changes(reading.batch.mode):  # a snapshot ranks only repeated keys
             refuse_text_versions(self.dialect, columns, staged_types)
         read_before, rejected_before = result.rows_read, result.rows_rejected
+        problems_before = len(result.problems)
         small = self._read_small(reading, files)
         if small is not None:
             table_plan = self._widen_strings(table_plan, _longest(small))
@@ -186,7 +189,8 @@ class BatchWriter:
             read = result.rows_read - read_before
             # rows kept for rejects would have gone: all rejected still refuses the snapshot
             gone = counts.deleted + counts.kept
-            _refuse_empty_snapshot(reading.batch, files, staged, gone, read)
+            rejected_lines = result.problems[problems_before:]
+            refuse_empty_snapshot(reading.batch, files, staged, gone, read, rejected_lines)
             if counts.kept:
                 result.problems.append(
                     f"{result.name}: {counts.kept} row(s) not in this snapshot were kept, not"
@@ -264,7 +268,7 @@ class BatchWriter:
         )
         self.result.files_read += 1
         self.result.rows_rejected += len(rejects)
-        self.result.problems += [_reject_line(path, r) for r in rejects]
+        self.result.problems += [reject_line(path, r) for r in rejects]
 
 
 @dataclass
@@ -342,19 +346,29 @@ class IncompleteSnapshot(Exception):
     rolled back and the table fails (see `layouts._incomplete_snapshot` for the design)."""
 
 
-def _refuse_empty_snapshot(
-    batch: TableBatch, files: Sequence[DataFile], loaded: int, deleted: int, read: int
+def refuse_empty_snapshot(
+    batch: TableBatch,
+    files: Sequence[DataFile],
+    loaded: int,
+    deleted: int,
+    read: int,
+    rejected: Sequence[str] = (),
 ) -> None:
     """Design: a Delta version without any row is exempt: its log says atomically what the
     table holds, so it is a table that was emptied (the summary counts the deletes). One
-    whose rows were all rejected is refused like any snapshot."""
+    whose rows were all rejected is refused like any snapshot; the refusal rolls the batch
+    back with its rejects, so the error names the first of them (`rejected`: their lines)."""
     if batch.version is not None and read == 0:
         return
     if loaded == 0 and deleted > 0:
         paths = ", ".join(f.info.path for f in files)
+        why = ""
+        if rejected:
+            more = f"; {len(rejected) - 3} more" if len(rejected) > 3 else ""
+            why = f" (its rows were rejected: {'; '.join(rejected[:3])}{more})"
         raise IncompleteSnapshot(
-            f"the snapshot ({paths}) holds no row that loads: it is taken as incomplete, and"
-            f" the table's {deleted} rows are left as they are"
+            f"the snapshot ({paths}) holds no row that loads{why}: it is taken as incomplete,"
+            f" and the table's {deleted} rows are left as they are"
         )
 
 
@@ -412,6 +426,6 @@ def _delete_rows(batch: pa.RecordBatch, delete_column: str | None) -> int:
     return pc.sum(pc.fill_null(pc.equal(batch.column(delete_column), True), False)).as_py() or 0
 
 
-def _reject_line(path: str, reject: RowReject) -> str:
+def reject_line(path: str, reject: RowReject) -> str:
     column = f", column {reject.column!r}" if reject.column else ""
     return f"{path}: row {reject.row}{column}: {reject.reason}"

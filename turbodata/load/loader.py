@@ -30,11 +30,21 @@ from turbodata.ledger import records as ledger
 from turbodata.load import schema
 from turbodata.load.again import How, LoadAgain, RepeatedKeys
 from turbodata.load.batch_reading import BatchReader, Reading, check_types_held
-from turbodata.load.batch_writing import BatchWriter, boolean_deletes, delete_column
+from turbodata.load.batch_writing import (
+    BatchWriter,
+    IncompleteSnapshot,
+    applies_changes,
+    boolean_deletes,
+    delete_column,
+    refuse_empty_snapshot,
+    reject_line,
+)
+from turbodata.load.changes import ChangeColumns, VersionsAsText, refuse_text_versions
 from turbodata.load.options import LoadOptions
 from turbodata.metadata.overrides import Overrides
 from turbodata.model import DataFile, LoadMode, TableBatch, TableSchema
 from turbodata.ops import logs, telemetry
+from turbodata.read.reader import RowReject
 from turbodata.summary import Progress, TableResult
 from turbodata.types.batch import (
     declared_types,
@@ -42,7 +52,7 @@ from turbodata.types.batch import (
     keep_existing_inferred,
     known_types,
 )
-from turbodata.types.sql import SqlType
+from turbodata.types.sql import Kind, SqlType
 
 __all__ = ["LoadOptions", "TableLoader", "later_folder"]
 
@@ -141,15 +151,114 @@ class TableLoader:
             if duplicated := self._reload_would_duplicate(batch, files, history.loaded):
                 todo = todo[:index]
                 break
+        # reflected before the plans, whose connection stays open while they are made
+        shifted = _shifted_batches(batches, self._column_order(result.name))
+        existing = self._committed_types.get(result.name)
+        held = self._rows_held(result.name) if count_rows and existing is not None else 0
         plans = self._table_plans([batch for batch, _ in todo], declared_types, dry_run=True)
         for (batch, files), table_plan in zip(todo, plans, strict=True):
             result.ddl += table_plan.statements
             result.files_read += len(files)
-            if count_rows:
-                result.rows_inserted += sum(self.reader.count_rows(batch, f) for f in files)
+            try:
+                self._refuse_versions(batch, table_plan.types, new_table=existing is None)
+                if count_rows:
+                    exact_width = batch.batch_id in shifted
+                    held = self._dry_load(result, batch, files, exact_width, existing, held)
+            except (VersionsAsText, IncompleteSnapshot) as refused:
+                result.fail(f"{batch.batch_id}: {refused}")
+                return
+            existing = table_plan.types
             result.status = "planned"
         if duplicated:
             result.fail(_duplicating_reload(duplicated))
+
+    def _rows_held(self, table: str) -> int:
+        with self.engine.connect() as conn:
+            rows = sa.select(sa.func.count()).select_from(
+                sa.table(table, schema=self.options.db_schema)
+            )
+            return conn.execute(rows).scalar_one()
+
+    def _refuse_versions(
+        self, batch: TableBatch, types: dict[str, SqlType], *, new_table: bool
+    ) -> None:
+        """Raise VersionsAsText where the load would refuse to rank the batch's changes by
+        their version (as `BatchWriter.apply_changes` checks it). The first batch of a new
+        table goes in directly, unranked, unless its delete column is not boolean."""
+        if not applies_changes(batch.mode):
+            return
+        key = self.options.key_for(batch.table, list(types))
+        feed = batch.mode is LoadMode.FEED
+        columns = ChangeColumns.find(batch.schema.column_names, key, feed=feed)
+        delete = types.get(columns.delete) if columns.delete else None
+        if new_table and key and (delete is None or delete.kind is Kind.BOOLEAN):
+            return
+        refuse_text_versions(self.dialect, columns, types)
+
+    def _dry_load(
+        self,
+        result: TableResult,
+        batch: TableBatch,
+        files: list[DataFile],
+        exact_width: bool,
+        existing: dict[str, SqlType] | None,
+        held: int,
+    ) -> int:
+        """`_dry_read`, then IncompleteSnapshot where the load would refuse the snapshot;
+        the rows the table would hold after the batch (`held`: before it)."""
+        problems_before = len(result.problems)
+        loads, read = self._dry_read(result, batch, files, exact_width, existing)
+        if batch.mode is not LoadMode.SNAPSHOT:
+            return held + loads
+        rejected = result.problems[problems_before:]
+        refuse_empty_snapshot(batch, files, loads, held, read, rejected)
+        return loads
+
+    def _dry_read(
+        self,
+        result: TableResult,
+        batch: TableBatch,
+        files: list[DataFile],
+        exact_width: bool,
+        existing: dict[str, SqlType] | None,
+    ) -> tuple[int, int]:
+        """Read and convert the batch's files as its load would, writing nothing: the rows
+        that would load (as inserted) and those it would reject, with their lines. Types
+        come from the batch's rows and the table's `existing` types as planned (not as the
+        values of the batches before would widen them). Returns the rows that would load
+        and the rows read."""
+        how = How()
+        while True:
+            before = _snapshot(result)
+            try:
+                found = self.reader.types(batch, files, exact_width, how)
+                reconciled = found.types.reconciled(existing)
+                types = list(reconciled.types.values())
+                key = self.options.key_for(batch.table, list(reconciled.types))
+                reading = Reading(
+                    batch,
+                    types,
+                    key,
+                    exact_width,
+                    how.sized_numbers,
+                    found.started,
+                    found.unfinished,
+                    reconciled.strict_numbers,
+                )
+                loads, read_before = 0, result.rows_read
+                for data_file in files:
+                    rejects: list[RowReject] = []
+                    for chunk in self.reader.file_chunks(result, reading, data_file, rejects):
+                        loads += chunk.batch.num_rows
+                    result.rows_rejected += len(rejects)
+                    result.problems += [reject_line(data_file.info.path, r) for r in rejects]
+                if found.unfinished is not None:
+                    check_types_held(found.types, found.unfinished.result())
+                result.rows_inserted += loads
+                return loads, result.rows_read - read_before
+            except LoadAgain as again:  # as the load: read again, another way
+                _restore(result, before)
+                how = again.next_try(how)
 
     def _work_to_do(
         self,
