@@ -81,15 +81,24 @@ class MigrationFailed(RuntimeError):
 
     def __init__(self, summary: Mapping[str, Any]) -> None:
         tables = summary.get("tables") or {}
-        bad = [
-            n for n, t in tables.items() if t.get("status") == "failed" or t.get("rows_rejected")
-        ]
+        bad = [n for n, t in tables.items() if _not_clean(t)]
         details = [f"tables not loaded cleanly: {', '.join(bad)}"] if bad else []
         errors = [f"{n}: {t['error']}" for n, t in tables.items() if t.get("error")]
-        details += [*errors, *(summary.get("problems") or [])][:3]  # the real error, first
+        # the real error first; else the lines of the tables that are not clean (rows an
+        # earlier attempt rejected say so only there: found by review)
+        lines = [p for n in bad for p in tables[n].get("problems") or []]
+        details += [*errors, *(summary.get("problems") or []), *lines][:3]
         detail = "; ".join(details) or summary.get("error") or "see the summary"
         super().__init__(f"migration {summary.get('status', 'failed')}: {detail}")
         self.summary = summary
+
+
+def _not_clean(table: Mapping[str, Any]) -> bool:
+    return bool(
+        table.get("status") == "failed"
+        or table.get("rows_rejected")
+        or table.get("rejected_by_earlier_attempts")
+    )
 
 
 class NothingToLoad(RuntimeError):
@@ -306,15 +315,22 @@ def table_status() -> list[dict[str, Any]]:
 
 def error_body(exc: BaseException) -> dict[str, Any]:
     """The JSON object answering a read that failed: `ok` false and one masked line."""
+    return {"ok": False, "error": error_line(exc)}
+
+
+def error_line(exc: BaseException) -> str:
+    """The error as one masked line led by its type, with its cause where it has no text
+    of its own (a driver's bare `TimeoutError` from a refused connection, `one_line`)."""
     from turbodata.errors import one_line
 
-    return {"ok": False, "error": mask_secrets(f"{type(exc).__name__}: {one_line(exc)}")}
+    line, name = one_line(exc), type(exc).__name__
+    return mask_secrets(line if line.startswith(name) else f"{name}: {line}")
 
 
 def error_summary(exc: BaseException, tables: Sequence[str] = ()) -> dict[str, Any]:
     """A summary-shaped body for a run that could not start (bad settings, vault, lake, a
     lake where nothing is found: its problem lines as the run's)."""
-    message = mask_secrets(f"{type(exc).__name__}: {exc}")
+    message = error_line(exc)
     return {
         "run_id": None,
         "status": "failed",

@@ -363,6 +363,7 @@ def test_a_retried_table_keeps_the_rows_its_failed_attempt_rejected(
     status = run.outcome.custom_status
     assert status["status"] == "completed_with_rejects" and status["ok"] is False
     assert status["tables"]["account"]["rejected_by_earlier_attempts"] == 1
+    assert "account: 1 row(s) rejected by an earlier attempt" in str(run.outcome.error)
 
 
 def test_a_problem_of_the_run_fails_it_without_failing_the_tables_that_loaded(

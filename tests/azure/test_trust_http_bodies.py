@@ -143,3 +143,36 @@ def test_a_durable_runs_custom_status_stays_under_durables_limit_with_hundreds_o
     small = http_api.compact(http_api.combine([{**part, "tables": {"a": table("loaded")}}], "r"))
     assert small["tables"]["a"]["status"] == "loaded" and "tables_omitted" not in small
     assert small["run_ids"] == ["r"]
+
+
+def refused_connection() -> TimeoutError:
+    """What pytds raises for a refused connection: a bare TimeoutError from the OSError."""
+    try:
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except ConnectionRefusedError as refused:
+            raise TimeoutError() from refused
+    except TimeoutError as bare:
+        return bare
+
+
+def test_an_error_without_text_is_answered_with_its_cause() -> None:
+    cause = "TimeoutError (ConnectionRefusedError: [Errno 111] Connection refused)"
+    summary = http_api.error_summary(refused_connection(), ["account"])
+    assert summary["error"] == cause and summary["problems"] == [cause]
+    assert summary["tables"]["account"]["error"] == cause
+    assert http_api.error_body(refused_connection())["error"] == cause  # not doubled
+    assert str(http_api.MigrationFailed(summary)).endswith(f"account: {cause}; {cause}")
+
+
+def test_a_run_failed_only_by_an_earlier_attempts_rejects_names_its_table_and_why() -> None:
+    line = "account: 1 row(s) rejected by an earlier attempt since …; `turbodata rejects`"
+    account = {"status": "unchanged", "rows_rejected": 0, "rejected_by_earlier_attempts": 1}
+    summary = {
+        "status": "completed_with_rejects",
+        "tables": {"account": {**account, "problems": [line]}, "contact": {"status": "loaded"}},
+        "problems": [],
+    }
+    message = str(http_api.MigrationFailed(summary))
+    not_clean = "migration completed_with_rejects: tables not loaded cleanly: account"
+    assert message == f"{not_clean}; {line}"

@@ -248,11 +248,6 @@ class BatchReader:
         opener = self._openers.get(data_file.info.path)
         return opener.version if opener and opener.version else data_file.info
 
-    def count_rows(self, batch: TableBatch, data_file: DataFile) -> int:
-        if batch.source is not None:
-            return sum(typed.num_rows for typed in batch.source.read(data_file))
-        return sum(raw.num_rows for raw in self.raw_chunks(batch, data_file, False))
-
 
 def check_types_held(first_rows: BatchTypes, all_rows: BatchTypes) -> None:
     """Raise `TypesNeedAllRows` when the batch's rows need other types than its first rows
