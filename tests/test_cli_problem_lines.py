@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,19 @@ def test_a_failed_table_says_why_however_many_rows_were_rejected(
     assert "error: t: 10 more rejected row(s); see `turbodata rejects`" in lines
     assert lines[-1].startswith("error: t: 2025-01-02T00.00.00Z: ")
     assert "versionnumber" in lines[-1] and "Traceback" not in err
+
+
+def test_a_dry_run_says_where_its_rejects_beyond_the_cap_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lake = many_rejects_then_a_failure(tmp_path / "lake", MAX_PROBLEM_LINES + 10)
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    code = main(["migrate", "--dry-run", "--lake", str(lake), "--db", db])
+    err = capsys.readouterr().err
+    assert code == 1 and "error: t: 10 more rejected row(s); --json lists them" in err
+    code = main(["migrate", "--dry-run", "--lake", str(lake), "--db", db, "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert sum(": row " in line for line in out["tables"]["t"]["problems"]) == 60
 
 
 def test_a_table_failing_in_a_dry_run_prints_no_traceback_without_verbose(

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.lakebuilder import LakeBuilder, attribute, entity, model_json
 from turbodata import migrate
 from turbodata.summary import RunSummary
@@ -87,3 +89,43 @@ def test_versions_a_database_ranks_as_text_fail_the_plan_where_they_fail_the_run
     assert outcome(plans[0]) == outcome(plans[1]) == outcome(run)
     if db_url.startswith("sqlite"):
         assert run.tables["t"].error.startswith("2025-01-02T00.00.00Z: its versionnumber")
+
+
+@pytest.mark.parametrize("later", ["007", "abc", "99999999999"])
+def test_a_dry_run_types_later_folders_as_the_first_ones_leave_the_table(
+    tmp_path: Path, db_url: str, later: str
+) -> None:
+    """A new table: folder 1 makes qty a small integer; folder 2's value is rejected (not in
+    invariant form, not a number) or widens it, in the dry run as in the run."""
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.folder("2025-01-01T00.00.00Z", {"t": COLUMNS}, {"t/1.csv": f"{key(1)},5,ab,1,\n"})
+    lake.folder("2025-01-02T00.00.00Z", {"t": COLUMNS}, {"t/1.csv": f"{key(2)},{later},c,1,\n"})
+    dry = migrate(lake.root, db_url, dry_run=True)
+    assert outcome(dry) == outcome(migrate(lake.root, db_url))
+
+
+def test_a_version_its_values_widen_past_bigint_fails_the_dry_run_where_the_run_fails(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    lake.folder("2025-01-01T00.00.00Z", {"t": COLUMNS}, {"t/1.csv": f"{key(1)},5,ab,9,\n"})
+    assert migrate(lake.root, db_url).ok
+    second = f"{key(1)},6,cd,99999999999999999999,\n{key(2)},7,ef,10,\n"
+    lake.folder("2025-01-02T00.00.00Z", {"t": COLUMNS}, {"t/1.csv": second})
+    dry = migrate(lake.root, db_url, dry_run=True)
+    assert outcome(dry) == outcome(migrate(lake.root, db_url))
+    assert dry.ok is db_url.startswith("postgresql")  # SQLite keeps the decimal as text
+
+
+def test_a_snapshot_whose_rejected_rows_keep_their_keys_is_not_refused(
+    tmp_path: Path, db_url: str
+) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    columns = [attribute("Id", "guid"), attribute("n", "int32")]
+    lake.write("model.json", model_json([entity("t", columns, ["t/1.csv"])]))
+    lake.write("t/1.csv", f"{key(1)},1\n{key(2)},2\n")
+    assert migrate(lake.root, db_url).ok
+    lake.write("t/1.csv", f"{key(1)},x\n{key(2)},y\n")  # rejected, keys kept: nothing goes
+    dry = migrate(lake.root, db_url, dry_run=True)
+    assert outcome(dry) == outcome(migrate(lake.root, db_url))
+    assert outcome(dry) == ("completed_with_rejects", False, 2, None)

@@ -671,7 +671,8 @@ def _print_problems(summary: RunSummary) -> None:
         for line in rejects[:MAX_PROBLEM_LINES]:
             _stderr(logging.ERROR, f"error: {line}")
         if (hidden := len(rejects) - MAX_PROBLEM_LINES) > 0:
-            more = f"{hidden} more rejected row(s); see `turbodata rejects`"
+            where = "--json lists them" if summary.dry_run else "see `turbodata rejects`"
+            more = f"{hidden} more rejected row(s); {where}"  # a dry run records none
             _stderr(logging.ERROR, f"error: {table.name}: {more}")
         for line in own:
             _stderr(logging.ERROR, f"error: {line}")

@@ -157,7 +157,7 @@ class BatchWriter:
         staging = Staging(self.conn, self.dialect, table_plan.table, staged_types, columns)
         longest: dict[str, int] = {}
         staged = 0
-        rejected_keys = _RejectedKeys(staging.columns.key, self.dialect.unstorable_text)
+        rejected_keys = RejectedKeys(staging.columns.key, self.dialect.unstorable_text)
         with self.dialect.bulk_insert(self.conn, staging.types) as sink:
             for index, data_file in enumerate(files):
                 rows, rejects = 0, [] if small is None else small[index].rejects
@@ -304,7 +304,7 @@ def _count(result: TableResult, counts: AppliedCounts) -> None:
     result.rows_deleted += counts.deleted
 
 
-class _RejectedKeys:
+class RejectedKeys:
     """The keys of a batch's rejected rows: a snapshot keeps those rows' last good version
     instead of taking them as deleted. A row rejected for a value has its key read (a key
     that is missing or no valid value names no row of the table); a row the reader
@@ -335,6 +335,11 @@ class _RejectedKeys:
         if not held:
             return present
         return pc.and_(present, pa.array([i not in held for i in range(len(values))]))
+
+    def keeps_rows(self) -> bool:
+        """Some rejected row names a row of the table, and none has a key that cannot be
+        read: the snapshot keeps those rows and deletes only the others it lacks."""
+        return not self.unknown and any(batch.num_rows for batch in self.batches)
 
     def table(self) -> pa.Table | None:
         """Every rejected row's key, or None when one cannot be read."""

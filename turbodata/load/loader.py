@@ -33,6 +33,7 @@ from turbodata.load.batch_reading import BatchReader, Reading, check_types_held
 from turbodata.load.batch_writing import (
     BatchWriter,
     IncompleteSnapshot,
+    RejectedKeys,
     applies_changes,
     boolean_deletes,
     delete_column,
@@ -159,15 +160,22 @@ class TableLoader:
         for (batch, files), table_plan in zip(todo, plans, strict=True):
             result.ddl += table_plan.statements
             result.files_read += len(files)
+            before, problems_before = _snapshot(result), len(result.problems)
             try:
-                self._refuse_versions(batch, table_plan.types, new_table=existing is None)
-                if count_rows:
+                types = table_plan.types
+                if count_rows:  # the types the load would give the table, from the rows
                     exact_width = batch.batch_id in shifted
-                    held = self._dry_load(result, batch, files, exact_width, existing, held)
+                    read = self._dry_read(result, batch, files, exact_width, existing)
+                    types = {**table_plan.types, **read.types}
+                self._refuse_versions(batch, types, new_table=existing is None)
+                if count_rows:
+                    rejected = result.problems[problems_before:]
+                    held = _dry_held(batch, files, read, held, rejected)
             except (VersionsAsText, IncompleteSnapshot) as refused:
+                _restore(result, before)  # the run rolls the batch back with its rejects
                 result.fail(f"{batch.batch_id}: {refused}")
                 return
-            existing = table_plan.types
+            existing = types
             result.status = "planned"
         if duplicated:
             result.fail(_duplicating_reload(duplicated))
@@ -195,25 +203,6 @@ class TableLoader:
             return
         refuse_text_versions(self.dialect, columns, types)
 
-    def _dry_load(
-        self,
-        result: TableResult,
-        batch: TableBatch,
-        files: list[DataFile],
-        exact_width: bool,
-        existing: dict[str, SqlType] | None,
-        held: int,
-    ) -> int:
-        """`_dry_read`, then IncompleteSnapshot where the load would refuse the snapshot;
-        the rows the table would hold after the batch (`held`: before it)."""
-        problems_before = len(result.problems)
-        loads, read = self._dry_read(result, batch, files, exact_width, existing)
-        if batch.mode is not LoadMode.SNAPSHOT:
-            return held + loads
-        rejected = result.problems[problems_before:]
-        refuse_empty_snapshot(batch, files, loads, held, read, rejected)
-        return loads
-
     def _dry_read(
         self,
         result: TableResult,
@@ -221,12 +210,11 @@ class TableLoader:
         files: list[DataFile],
         exact_width: bool,
         existing: dict[str, SqlType] | None,
-    ) -> tuple[int, int]:
+    ) -> _DryRead:
         """Read and convert the batch's files as its load would, writing nothing: the rows
-        that would load (as inserted) and those it would reject, with their lines. Types
-        come from the batch's rows and the table's `existing` types as planned (not as the
-        values of the batches before would widen them). Returns the rows that would load
-        and the rows read."""
+        that would load (as inserted) and those it would reject, with their lines; the
+        types the rows give the columns, from the table's `existing` types (as the batches
+        before would leave them)."""
         how = How()
         while True:
             before = _snapshot(result)
@@ -246,16 +234,19 @@ class TableLoader:
                     reconciled.strict_numbers,
                 )
                 loads, read_before = 0, result.rows_read
+                rejected_keys = RejectedKeys(key, self.dialect.unstorable_text)
                 for data_file in files:
                     rejects: list[RowReject] = []
                     for chunk in self.reader.file_chunks(result, reading, data_file, rejects):
                         loads += chunk.batch.num_rows
+                        rejected_keys.add(chunk)
                     result.rows_rejected += len(rejects)
                     result.problems += [reject_line(data_file.info.path, r) for r in rejects]
                 if found.unfinished is not None:
                     check_types_held(found.types, found.unfinished.result())
                 result.rows_inserted += loads
-                return loads, result.rows_read - read_before
+                keeps = bool(key) and rejected_keys.keeps_rows()
+                return _DryRead(loads, result.rows_read - read_before, reconciled.types, keeps)
             except LoadAgain as again:  # as the load: read again, another way
                 _restore(result, before)
                 how = again.next_try(how)
@@ -769,6 +760,30 @@ class _Work:
     loaded_before: list[str]
     # the row widths the ledger holds for the table: committed (shared by its batches)
     recorded_widths: set[int]
+
+
+@dataclass(frozen=True)
+class _DryRead:
+    loads: int  # rows that would load
+    read: int  # rows read
+    types: dict[str, SqlType]  # the batch's column types, as its load would make them
+    # some rejected row has a key the table may hold, none a key that cannot be read: a
+    # snapshot keeps those keys' rows (`BatchWriter.apply_changes`)
+    keeps_rejected_keys: bool = False
+
+
+def _dry_held(
+    batch: TableBatch, files: list[DataFile], read: _DryRead, held: int, rejected: list[str]
+) -> int:
+    """The rows the table would hold after a dry-read batch (`held`: before it); raise
+    IncompleteSnapshot where the load would refuse the snapshot (no row loads, and rows
+    would go). Where rejected rows keep keys, the run refuses only if other rows would go,
+    which a dry run cannot tell without the table's keys: not refused here."""
+    if batch.mode is not LoadMode.SNAPSHOT:
+        return held + read.loads
+    if not read.keeps_rejected_keys:
+        refuse_empty_snapshot(batch, files, read.loads, held, read.read, rejected)
+    return read.loads
 
 
 def _shifted_batches(batches: list[TableBatch], table_columns: list[str] | None) -> set[str]:
