@@ -104,15 +104,17 @@ def test_a_malformed_key_is_bad_usage(
     assert one_error_line(err) == "--key wants TABLE=COLUMN[,COLUMN], not 'x'"
 
 
+@pytest.mark.parametrize("dry", [[], ["--dry-run"]], ids=["run", "dry-run"])
 def test_migrate_into_a_folder_that_does_not_exist(
-    example_lake: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    example_lake: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], dry: list[str]
 ) -> None:
     db = f"sqlite:///{tmp_path}/missing/out.sqlite"
-    code, _, err = run(capsys, "migrate", "--lake", str(example_lake), "--db", db)
+    code, _, err = run(capsys, "migrate", *dry, "--lake", str(example_lake), "--db", db)
     assert code == 2
     assert (
         one_error_line(err) == f"folder {tmp_path}/missing does not exist: create it, or fix --db"
     )
+    assert not (tmp_path / "missing").exists()
 
 
 @pytest.mark.parametrize(

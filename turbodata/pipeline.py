@@ -140,8 +140,10 @@ def _loading_engine(engine: Engine) -> Engine:
 
 def _planning_engine(engine: Engine) -> Engine:
     """The engine a dry run plans against: a SQLite file that does not exist yet is planned
-    as the empty database it would be (in memory), so `plan` creates no file."""
+    as the empty database it would be (in memory), so `plan` creates no file; where its
+    folder does not exist, the dry run fails as the run would (found by review)."""
     if _no_sqlite_file_yet(engine):
+        _loading_engine(engine)
         return connect(sa.create_engine("sqlite://"))[0]
     return engine
 
