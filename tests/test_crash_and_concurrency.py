@@ -121,9 +121,17 @@ def test_the_cli_exits_3_with_a_clear_message_while_another_run_holds_the_lease(
     assert migrate(tmp_path / "lake", sqlite_url).ok
 
 
-def test_a_lease_left_by_a_crashed_process_does_not_block(tmp_path: Path, sqlite_url: str):
+@pytest.mark.parametrize("same_namespace", [True, False])
+def test_a_lease_left_by_a_crashed_process_does_not_block(
+    tmp_path: Path, sqlite_url: str, same_namespace: bool
+):
+    """Taken at once only from a process of this host's PID namespace and boot: a pid in
+    another namespace (another container with the same host name) may be a live run's."""
     from turbodata.ledger import lease
+    from turbodata.ledger.process import this_host
     from turbodata.pipeline import connect
+
+    host = this_host() if same_namespace else f"{os.uname().nodename} (pidns 1, boot 0)"
 
     engine, _ = connect(sqlite_url)
     with engine.begin() as conn:
@@ -137,11 +145,15 @@ def test_a_lease_left_by_a_crashed_process_does_not_block(tmp_path: Path, sqlite
             sa.insert(ledger.lease).values(
                 name="migrate",
                 holder="crashed-run",
-                host=os.uname().nodename,
+                host=host,
                 pid=dead.pid,
                 expires_at=ledger.now() + lease.DEFAULT_TTL,
             )
         )
+    if not same_namespace:  # held until it expires
+        with pytest.raises(lease.LeaseHeld, match="crashed-run"):
+            lease.acquire(engine, "new-run")
+        return
     lease.acquire(engine, "new-run")  # the holder's process is gone: taken over
     with pytest.raises(lease.LeaseHeld, match="new-run"):
         lease.acquire(engine, "third-run")

@@ -93,20 +93,20 @@ def test_the_live_holder_is_found_whatever_lease_row_comes_first(tmp_path: Path)
     """This run's own table lease came first: the other live run's was never seen, and the
     waiting run gave up after a minute instead of waiting for it (found by review)."""
     import os
-    import socket
     import sqlite3
 
     import sqlalchemy as sa
 
     from turbodata.dialects.sqlite import other_live_lease_holder
     from turbodata.ledger import records as ledger
+    from turbodata.ledger.process import this_host
 
     path = tmp_path / "target.sqlite"
     engine = sa.create_engine(f"sqlite:///{path}")
     ledger.lease.create(engine)
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        here, now = socket.gethostname(), ledger.now()
+        here, now = this_host(), ledger.now()
         with engine.begin() as conn:
             conn.execute(
                 sa.insert(ledger.lease),

@@ -871,8 +871,7 @@ def _run_table(
     try:
         load(result, list(batches))
     except Exception as error:  # this table failed; the others go on
-        # the traceback with -v only, as the loader's (docs/troubleshooting.md)
-        log.error("%s failed", table, exc_info=log.isEnabledFor(logging.DEBUG))
+        log.exception("%s failed", table)  # on a terminal, the traceback with -v only
         result.fail(one_line(error))
     except BaseException:  # Ctrl-C: the batch in flight rolled back, earlier ones stay
         result.status, result.error = "interrupted", "run interrupted"

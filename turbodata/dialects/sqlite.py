@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import socket
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -268,6 +267,7 @@ def other_live_lease_holder(dbapi_connection: sqlite3.Connection) -> str | None:
     another host's unexpired lease); None otherwise. Raises sqlite3.OperationalError when the
     database cannot be read at this moment."""
     from turbodata.ledger import records as ledger  # only when waiting for another run
+    from turbodata.ledger.process import has_ended, this_host
 
     try:
         rows = dbapi_connection.execute(
@@ -279,23 +279,12 @@ def other_live_lease_holder(dbapi_connection: sqlite3.Connection) -> str | None:
         raise
     # every lease row: the first one may be this run's own table lease (found by review)
     for holder, host, pid, expires_at in rows:
-        if host == socket.gethostname():
-            if pid == os.getpid() or not _process_runs(pid):
-                continue
-        elif _expired(expires_at):
+        if (host, pid) == (this_host(), os.getpid()) or has_ended(host, pid):
+            continue
+        if host != this_host() and _expired(expires_at):
             continue
         return f"{holder}, pid {pid} on {host}"
     return None
-
-
-def _process_runs(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _expired(expires_at: object) -> bool:

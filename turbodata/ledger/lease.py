@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -31,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from turbodata import dialects
 from turbodata.ledger import records as ledger
+from turbodata.ledger.process import has_ended, this_host
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ def _refuse_during_database_lease(conn: Connection, holder: str) -> None:
     row = conn.execute(
         _live_database_lease, {"_holder": holder, "_now": ledger.now()}
     ).one_or_none()
-    if row is not None and not (row.host == socket.gethostname() and not _alive(row.pid)):
+    if row is not None and not has_ended(row.host, row.pid):
         raise LeaseHeld(row.holder, row.expires_at)
 
 
@@ -181,8 +181,7 @@ def _others_hold_leases(engine: Engine, holder: str) -> bool:
     """Whether another run holds an unexpired lease whose process may still run."""
     with engine.connect() as conn:
         rows = conn.execute(_live_leases_of_others, {"_holder": holder, "_now": ledger.now()}).all()
-    here = socket.gethostname()
-    return any(row.host != here or _alive(row.pid) for row in rows)
+    return any(not has_ended(row.host, row.pid) for row in rows)
 
 
 def renew(engine: Engine, holder: str, ttl: timedelta = DEFAULT_TTL, name: str = DATABASE) -> None:
@@ -203,7 +202,7 @@ def release(engine: Engine, holder: str, name: str | None = DATABASE) -> None:
 def _mine(holder: str, ttl: timedelta) -> dict[str, object]:
     return {
         "holder": holder,
-        "host": socket.gethostname(),
+        "host": this_host(),
         "pid": os.getpid(),
         "expires_at": ledger.now() + ttl,
     }
@@ -218,7 +217,7 @@ def _take_over(conn: Connection, holder: str, ttl: timedelta, name: str) -> bool
 def _take_from_dead_process(conn: Connection, holder: str, ttl: timedelta, name: str) -> bool:
     """A lease whose holder was a process on this host that no longer runs (a crash)."""
     row = conn.execute(_named_lease, {"_name": name}).one_or_none()
-    if row is None or row.host != socket.gethostname() or _alive(row.pid):
+    if row is None or not has_ended(row.host, row.pid):
         return False
     where = {"_name": name, "_holder": row.holder}
     return conn.execute(_take_held_by, {**where, **_mine(holder, ttl)}).rowcount == 1
@@ -232,18 +231,6 @@ def _utc_text(moment: datetime | str) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
     return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():  # this process: its threads hold leases too
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
 
 
 def _current(engine: Engine, name: str = DATABASE) -> sa.Row | None:

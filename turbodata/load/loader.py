@@ -119,9 +119,9 @@ class TableLoader:
                 ):
                     self._with_retries(result, work)
             except Exception as error:  # rolled back; the table's later batches depend on it
-                # the traceback with -v only (docs/troubleshooting.md); the summary says why
-                verbose = log.isEnabledFor(logging.DEBUG)
-                log.error("%s: batch %s failed", result.name, batch.batch_id, exc_info=verbose)
+                # on a terminal, the traceback with -v only (`logs.TextFormatter`); the
+                # summary says why
+                log.exception("%s: batch %s failed", result.name, batch.batch_id)
                 result.fail(f"{batch.batch_id}: {one_line(error)}")
                 break
             recorded_widths.add(len(batch.schema.columns))  # committed with the batch

@@ -69,6 +69,26 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class TextFormatter(logging.Formatter):
+    """`TEXT_FORMAT` lines; a record's traceback only with `tracebacks` (-v). Records keep
+    their `exc_info` for the other handlers (OpenTelemetry exports the traceback, masked),
+    while a person at a terminal reads the one-line cause (docs/troubleshooting.md)."""
+
+    def __init__(self, tracebacks: bool) -> None:
+        super().__init__(TEXT_FORMAT)
+        self.tracebacks = tracebacks
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self.tracebacks or not (record.exc_info or record.exc_text):
+            return super().format(record)
+        kept = record.exc_info, record.exc_text
+        record.exc_info, record.exc_text = None, None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_info, record.exc_text = kept
+
+
 def _json_ready(fields: dict[str, Any]) -> dict[str, Any]:
     """The fields with values JSON cannot hold (datetimes, paths) as their text."""
     return json.loads(json.dumps(fields, default=str))
@@ -95,7 +115,7 @@ def configure(
     DEBUG with `verbose`, else INFO for JSON and WARNING for text."""
     handler = logging.StreamHandler(stream or sys.stderr)
     structured = log_format == "json"
-    handler.setFormatter(JsonFormatter() if structured else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if structured else TextFormatter(tracebacks=verbose))
     root = logging.getLogger()
     setup = LogSetup(handler, root.level, structured)
     if verbose:
