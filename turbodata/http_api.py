@@ -280,7 +280,9 @@ def run_migration(request: MigrateRequest) -> tuple[int, dict[str, Any]]:
             dry_run=request.dry_run,
             rejects_since=since,
             # a Function is billed by its memory: freed Arrow pages returned at once
-            options=LoadOptions(overrides=types, lean_arrow_pool=True),
+            options=LoadOptions(
+                overrides=types, soft_delete=settings.soft_deletes, lean_arrow_pool=True
+            ),
         )
         body = _bounded(summary.to_dict())
     except Exception as exc:

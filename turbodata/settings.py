@@ -183,6 +183,15 @@ SETTING_DOCS: dict[str, SettingDoc] = {
         example="3",
         default="1 (no retry)",
     ),
+    "soft_delete": SettingDoc(
+        "TURBODATA_SOFT_DELETE",
+        "`true`: Functions runs keep deleted rows, marked in their IsDelete column, as the "
+        "CLI's `--soft-delete` (docs/database.md); `false`: they delete them. A table whose "
+        "deletes were applied one way is refused by a run the other (soft to hard: rows would "
+        "go for good), so set it as the CLI runs of the same database do.",
+        example="true",
+        default="false",
+    ),
     "types_file": SettingDoc(
         "TURBODATA_TYPES",
         "Path of an override file (YAML or JSON: pinned column types, `_infer`, `_renamed`, "
@@ -192,6 +201,7 @@ SETTING_DOCS: dict[str, SettingDoc] = {
         default="none: no override",
     ),
 }
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 # field name -> environment variable; the order is the documentation order
 ENVIRONMENT: dict[str, str] = {name: doc.variable for name, doc in SETTING_DOCS.items()}
 # Settings the app needs but does not read itself: the Functions host and the Azure SDK do.
@@ -261,6 +271,7 @@ class Settings:
     parallel_tables: str | None = None
     table_attempts: str | None = None
     types_file: str | None = None
+    soft_delete: str | None = None
     # Not from the environment: what tests (or an embedding program) inject.
     credential: Any = field(default=None, repr=False, compare=False)
     key_vault_options: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -308,11 +319,17 @@ class Settings:
         for name, var in ENVIRONMENT.items():
             if var.endswith("_SECRET") and getattr(self, name) and not self.key_vault_url:
                 raise SettingsError(f"{var} names a Key Vault secret: set TURBODATA_KEY_VAULT_URL")
+        if self.soft_delete is not None and self.soft_delete.lower() not in _BOOLEANS:
+            raise SettingsError(f"TURBODATA_SOFT_DELETE={self.soft_delete!r}: give true or false")
         if self.storage_connection_string and self.storage_connection_string_secret:
             raise SettingsError(
                 "set only one of TURBODATA_STORAGE_CONNECTION_STRING, "
                 "TURBODATA_STORAGE_CONNECTION_STRING_SECRET"
             )
+
+    @property
+    def soft_deletes(self) -> bool:
+        return _BOOLEANS[(self.soft_delete or "false").lower()]
 
     # --- Azure access ----------------------------------------------------------------------
 

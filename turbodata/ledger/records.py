@@ -111,6 +111,15 @@ layouts = sa.Table(
     sa.Column("columns", _text, nullable=False),
 )
 
+# how each keyed table's deletes are applied: "soft" (rows kept, marked in IsDelete) or
+# "hard" (rows deleted); a run the other way round from soft is refused (`TableLoader`)
+delete_modes = sa.Table(
+    f"{PREFIX}delete_modes",
+    metadata,
+    sa.Column("table_name", sa.Unicode(128), primary_key=True),
+    sa.Column("mode", sa.Unicode(8), nullable=False),
+)
+
 # timestamp folders a run skipped as abandoned (`layouts.LakePlan.abandoned`)
 abandoned = sa.Table(
     f"{PREFIX}abandoned",
@@ -273,6 +282,7 @@ def forget_table(conn: Connection, table: str, *, except_run: str) -> None:
     conn.execute(
         sa.update(table_state).where(table_state.c.table_name == table).values(watermark=sa.null())
     )
+    conn.execute(sa.delete(delete_modes).where(delete_modes.c.table_name == table))
 
 
 def rejected_counts(conn: Connection) -> dict[str, int]:
@@ -506,6 +516,20 @@ def _recorded_layout(conn: Connection, table: str) -> list[str] | None:
     query = sa.select(layouts.c.columns).where(layouts.c.table_name == table)
     text = conn.execute(query).scalar_one_or_none()
     return None if text is None else json.loads(text)
+
+
+def delete_mode(conn: Connection, table: str) -> str | None:
+    """How the table's deletes were applied ("soft", "hard"); None: never, or a ledger
+    from before this was kept (a dry run's)."""
+    if not sa.inspect(conn).has_table(delete_modes.name):
+        return None
+    query = sa.select(delete_modes.c.mode).where(delete_modes.c.table_name == table)
+    return conn.execute(query).scalar_one_or_none()
+
+
+def note_delete_mode(conn: Connection, table: str, mode: str) -> None:
+    conn.execute(sa.delete(delete_modes).where(delete_modes.c.table_name == table))
+    conn.execute(delete_modes.insert(), {"table_name": table, "mode": mode})
 
 
 def note_layout(conn: Connection, table: str, columns: Sequence[str]) -> None:

@@ -97,6 +97,9 @@ class TableLoader:
             self.row_widths[result.name] |= history.widths
         gone = ledger.gone_from_snapshot(batches, loaded)
         todo = self._work_to_do(result, batches, history, gone)
+        if todo and (refused := self._other_deletes(result.name)):
+            result.fail(refused)
+            todo = []
         shifted = _shifted_batches(batches, self._column_order(result.name))
         recorded_widths = set(history.widths)
         for batch, files in todo:
@@ -147,6 +150,9 @@ class TableLoader:
         batches = self._resolve_versions(result, batches, history)
         gone = ledger.gone_from_snapshot(batches, history.loaded)
         todo = self._work_to_do(result, batches, history, gone)
+        if todo and (refused := self._other_deletes(result.name)):
+            result.fail(refused)
+            return
         duplicated = None  # as `load`, the batches before one that would duplicate rows apply
         for index, (batch, files) in enumerate(todo):
             if duplicated := self._reload_would_duplicate(batch, files, history.loaded):
@@ -179,6 +185,36 @@ class TableLoader:
             result.status = "planned"
         if duplicated:
             result.fail(_duplicating_reload(duplicated))
+
+    def _other_deletes(self, table: str) -> str | None:
+        """Why this run must not load the table: its deletes were applied soft (rows kept,
+        marked in IsDelete) and this run would delete rows for good (a timer or HTTP run
+        without soft delete after CLI runs with it: found by review); None otherwise. The
+        way the table's deletes were applied is kept for `_note_deletes` too."""
+        ledger_table = self.ledger_name(table)
+        with self.engine.connect() as conn:
+            mode = ledger.delete_mode(conn, ledger_table)
+        self._delete_modes[ledger_table] = mode
+        if mode != "soft" or self.options.soft_delete or table in self.reload:
+            return None
+        return (
+            "its deletes were applied with soft delete (deleted rows kept, marked in IsDelete),"
+            " and this run without it would delete rows for good: run with --soft-delete"
+            " (the Functions app: TURBODATA_SOFT_DELETE=true), or, to delete rows from now on,"
+            f" load it again without it: turbodata migrate --reload {table}"
+        )
+
+    def _note_deletes(self, conn: Connection, ledger_table: str) -> None:
+        """Keep how this keyed table's deletes are applied, where that changed."""
+        mode = "soft" if self.options.soft_delete else "hard"
+        if self._delete_modes.get(ledger_table) != mode:
+            ledger.note_delete_mode(conn, ledger_table, mode)
+            self._delete_modes[ledger_table] = mode
+
+    @functools.cached_property
+    def _delete_modes(self) -> dict[str, str | None]:
+        # ledger table → how its deletes are applied, as the ledger holds it in this run
+        return {}
 
     def _rows_held(self, table: str) -> int:
         with self.engine.connect() as conn:
@@ -483,9 +519,11 @@ class TableLoader:
                 except LoadAgain as again:  # rolled back: load the batch again, another way
                     log.info("%s: %s: %s", result.name, batch.batch_id, again)
                     _restore(result, before)
+                    self._delete_modes.pop(self.ledger_name(batch.table), None)
                     how = again.next_try(how)
                 except BaseException:
                     _restore(result, before)
+                    self._delete_modes.pop(self.ledger_name(batch.table), None)
                     raise
 
         # imported here: a rerun with nothing to load never retries (start-up, bench/README.md)
@@ -518,6 +556,7 @@ class TableLoader:
             batch.version is not None and batch.mode is LoadMode.SNAPSHOT
         ):  # a Delta snapshot replaces the table: the versions recorded before are history
             ledger.forget_table(conn, self.ledger_name(batch.table), except_run=self.run_id)
+            self._delete_modes.pop(self.ledger_name(batch.table), None)
         existing = self._table_types(conn, result.name)
         found = self.reader.types(batch, files, exact_width, how)
         reconciled = found.types.reconciled(existing)
@@ -565,6 +604,8 @@ class TableLoader:
             ledger.set_watermark(conn, writer.ledger_table, newest, self.run_id)
         elif batch.watermark is not None:  # a Delta version: applied with its rows
             ledger.set_watermark(conn, writer.ledger_table, batch.watermark, self.run_id)
+        if key:
+            self._note_deletes(conn, writer.ledger_table)
         return writer.table_types
 
     def _table_types(self, conn: Connection, table: str) -> dict[str, SqlType] | None:

@@ -1,0 +1,105 @@
+"""A table whose deletes were applied soft (rows kept, marked in IsDelete) is never loaded by
+a run that would delete rows for good: a timer or HTTP run without soft delete after CLI
+runs with it deleted the rows the operator kept (found by review). Soft after hard is fine
+(nothing kept is lost), and `--reload` starts the table over either way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.dbcheck import fetch
+from tests.lakebuilder import LakeBuilder, attribute
+from turbodata import migrate
+from turbodata.load.loader import LoadOptions
+from turbodata.settings import Settings, SettingsError
+
+COLUMNS = [
+    attribute("Id", "guid"),
+    attribute("name", "string", 20),
+    attribute("versionnumber", "int64"),
+    attribute("IsDelete", "boolean"),
+]
+ONE, TWO = "10000000-0000-0000-0000-000000000001", "10000000-0000-0000-0000-000000000002"
+SOFT, HARD = LoadOptions(soft_delete=True), LoadOptions()
+
+
+def folders(root: Path, *contents: str) -> Path:
+    lake = LakeBuilder(root)
+    for minute, text in enumerate(contents):
+        lake.folder(f"2025-01-01T10.{minute:02d}.00Z", {"t": COLUMNS}, {"t/1.csv": text})
+    return root
+
+
+def rows(db_url: str) -> dict[str, tuple]:
+    return {str(r["Id"]): (r["name"], bool(r["IsDelete"])) for r in fetch(db_url, "t")}
+
+
+def test_a_run_without_soft_delete_is_refused_after_runs_with_it(tmp_path: Path, db_url: str):
+    root = folders(tmp_path / "lake", f"{ONE},a,1,\n{TWO},b,1,\n", f"{ONE},,2,True\n")
+    assert migrate(root, db_url, options=SOFT).ok
+    folders(root, f"{ONE},a,1,\n{TWO},b,1,\n", f"{ONE},,2,True\n", f"{TWO},,2,True\n")
+    for dry_run in (True, False):
+        refused = migrate(root, db_url, options=HARD, dry_run=dry_run)
+        assert refused.tables["t"].status == "failed" and not refused.ok
+        assert "applied with soft delete" in refused.tables["t"].error
+        assert "--soft-delete" in refused.tables["t"].error
+    assert rows(db_url) == {ONE: ("a", True), TWO: ("b", False)}  # nothing went
+    assert migrate(root, db_url, options=SOFT).ok
+    assert rows(db_url) == {ONE: ("a", True), TWO: ("b", True)}
+
+
+def test_soft_delete_may_follow_hard_deletes_and_is_then_kept(tmp_path: Path, db_url: str):
+    root = folders(tmp_path / "lake", f"{ONE},a,1,\n{TWO},b,1,\n", f"{ONE},,2,True\n")
+    assert migrate(root, db_url, options=HARD).ok
+    assert rows(db_url) == {TWO: ("b", False)}
+    folders(root, f"{ONE},a,1,\n{TWO},b,1,\n", f"{ONE},,2,True\n", f"{TWO},,2,True\n")
+    assert migrate(root, db_url, options=SOFT).ok
+    assert rows(db_url) == {TWO: ("b", True)}
+    folders(root, f"{ONE},a,1,\n{TWO},b,1,\n", f"{ONE},,2,True\n", f"{TWO},,2,True\n", "")
+    assert migrate(root, db_url, options=HARD).tables["t"].status == "failed"
+
+
+def test_a_reload_without_soft_delete_starts_the_table_over(tmp_path: Path, db_url: str):
+    root = folders(tmp_path / "lake", f"{ONE},a,1,\n{TWO},b,1,\n", f"{ONE},,2,True\n")
+    assert migrate(root, db_url, options=SOFT).ok
+    assert migrate(root, db_url, options=HARD, reload=["t"]).ok
+    assert rows(db_url) == {TWO: ("b", False)}
+    folders(root, f"{ONE},a,1,\n{TWO},b,1,\n", f"{ONE},,2,True\n", f"{TWO},,2,True\n")
+    assert migrate(root, db_url, options=HARD).ok  # hard from now on
+    assert rows(db_url) == {}
+
+
+def test_a_refused_table_leaves_the_others_loading(tmp_path: Path, sqlite_url: str) -> None:
+    lake = LakeBuilder(tmp_path / "lake")
+    first = {"t/1.csv": f"{ONE},a,1,\n", "u/1.csv": f"{ONE},a,1,\n"}
+    lake.folder("2025-01-01T10.00.00Z", {"t": COLUMNS, "u": COLUMNS}, first)
+    assert migrate(lake.root, sqlite_url, options=SOFT, tables=["t"]).ok
+    later = {"t/1.csv": f"{TWO},b,1,\n", "u/1.csv": f"{TWO},b,1,\n"}
+    lake.folder("2025-01-01T10.01.00Z", {"t": COLUMNS, "u": COLUMNS}, later)
+    summary = migrate(lake.root, sqlite_url, options=HARD)
+    assert summary.tables["t"].status == "failed" and summary.tables["u"].status == "loaded"
+
+
+# ---------------------------------------------------------------- the Functions app's setting
+
+
+@pytest.mark.parametrize(("text", "soft"), [(None, False), ("true", True), ("FALSE", False)])
+def test_the_functions_app_takes_soft_delete_from_its_setting(
+    text: str | None, soft: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from turbodata import http_api
+
+    root = folders(tmp_path / "lake", f"{ONE},a,1,\n{TWO},b,1,\n", f"{ONE},,2,True\n")
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    settings = Settings(lake=str(root), database_url=db, soft_delete=text)
+    monkeypatch.setattr(http_api, "load_settings", lambda: settings)
+    status, body = http_api.run_migration(http_api.MigrateRequest())
+    assert status == 200, body
+    assert rows(db) == ({ONE: ("a", True), TWO: ("b", False)} if soft else {TWO: ("b", False)})
+
+
+def test_a_soft_delete_setting_that_is_no_boolean_is_refused() -> None:
+    with pytest.raises(SettingsError, match="TURBODATA_SOFT_DELETE='maybe': give true or false"):
+        Settings(database_url="sqlite://", soft_delete="maybe")
