@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.dbcheck import fetch, scalar
-from tests.lakebuilder import LakeBuilder, attribute
+from tests.lakebuilder import LakeBuilder, attribute, entity, model_json
 from tests.reference import final_state
 from turbodata import migrate
 from turbodata.load.loader import LoadOptions
@@ -288,7 +288,7 @@ def test_a_late_folder_never_goes_back_over_newer_data(lake: ChangeLake, db_url:
     assert scalar(db_url, "SELECT watermark FROM _turbodata_tables") == "2025-01-01T10.15.00Z"
     assert again.tables["t"].problems == [  # skipped, and the summary says so
         "t: 2025-01-01T10.10.00Z is older than the last applied folder 2025-01-01T10.15.00Z"
-        " and was never loaded (an abandoned folder): skipped"
+        " and a run skipped it as abandoned: skipped"
     ]
 
 
@@ -365,7 +365,7 @@ def test_an_abandoned_folder_a_reloaded_table_applies_stays_abandoned_for_the_ot
 
     assert summary.ok, summary.to_dict()
     assert summary.tables["t"].status == "unchanged"
-    assert any("an abandoned folder): skipped" in p for p in summary.tables["t"].problems)
+    assert any("skipped it as abandoned: skipped" in p for p in summary.tables["t"].problems)
     assert scalar(db_url, "SELECT folder FROM _turbodata_abandoned") == late
 
 
@@ -760,3 +760,69 @@ def test_soft_delete_keeps_the_same_rows_however_the_changes_fall_into_folders(
         guid(2): ("two updated", 2, True),
         guid(3): ("created", 1, True),
     }
+
+
+def test_a_file_turning_up_in_the_last_applied_folder_is_ranked_with_the_folders_others(
+    lake: ChangeLake, db_url: str
+):
+    """Files of a folder are written in any order: one that turned up after its folder was
+    applied was read alone, and its older upsert brought back a row the folder deletes
+    (found by review). The whole folder is read again, so its rows rank together."""
+    builder, name = lake.builder, "2025-01-01T10.10.00Z"
+    lake.folder([row(1, 1, 1, "created")])
+    deletes = {"t/4.csv": csv_text([row(1, 10, 3, delete=True)])}
+    builder.folder(name, {"t": COLUMNS}, deletes)
+    assert migrate(lake.root, db_url).ok and loaded(db_url) == {}
+    builder.write(f"{name}/t/2024.csv", csv_text([row(1, 5, 2, "older")]))  # 4.csv untouched
+    builder.write(
+        f"{name}/model.json", model_json([entity("t", COLUMNS, listed(lake.root, name, "t"))])
+    )
+
+    summary = migrate(lake.root, db_url)
+
+    assert summary.ok and summary.tables["t"].files_read == 2
+    assert loaded(db_url) == {}  # the delete (version 10) still wins
+
+
+def listed(root: Path, folder: str, table: str) -> list[str]:
+    """The folder's files of `table`, as its model.json lists them."""
+    return sorted(f"{folder}/{table}/{p.name}" for p in (root / folder / table).glob("*.csv"))
+
+
+def test_a_new_file_of_a_keyless_table_is_appended_alone(tmp_path: Path, db_url: str) -> None:
+    builder, name = LakeBuilder(tmp_path / "lake"), "2025-01-01T10.05.00Z"
+    columns = [attribute("n", "int32"), attribute("what", "string", 10)]
+    builder.folder(name, {"log": columns}, {"log/1.csv": "1,a\n2,b\n"})
+    assert migrate(builder.root, db_url).ok
+    builder.write(f"{name}/log/2.csv", "3,c\n")
+    builder.write(
+        f"{name}/model.json",
+        model_json([entity("log", columns, listed(builder.root, name, "log"))]),
+    )
+    summary = migrate(builder.root, db_url)
+    assert summary.ok and summary.tables["log"].files_read == 1
+    assert sorted(r["n"] for r in fetch(db_url, "log")) == [1, 2, 3]
+
+
+def test_a_file_late_for_a_folder_no_table_loaded_from_fails_the_table(
+    lake: ChangeLake, db_url: str
+):
+    """Without a Changelog a folder still being written is read as it is: one that held no
+    file yet was passed over, and its file turning up later was skipped as if the folder
+    were abandoned, the run succeeding without its rows (found by review)."""
+    builder = lake.builder
+    lake.folder([row(1, 1, 1, "a")])
+    builder.folder("2025-01-01T10.10.00Z", {"t": COLUMNS}, {})  # nothing yet
+    lake.minute += 5
+    lake.folder([row(2, 1, 3, "c")])
+    assert migrate(lake.root, db_url).ok
+    builder.folder(
+        "2025-01-01T10.10.00Z", {"t": COLUMNS}, {"t/1.csv": csv_text([row(1, 5, 2, "b")])}
+    )
+
+    failed = migrate(lake.root, db_url)
+
+    assert not failed.ok and failed.tables["t"].status == "failed"
+    assert "passed over" in failed.tables["t"].error and "--reload t" in failed.tables["t"].error
+    assert migrate(lake.root, db_url, reload=["t"]).ok
+    assert loaded(db_url) == {guid(1): ("b", 5), guid(2): ("c", 1)}

@@ -625,22 +625,30 @@ class LedgerNames:
 
 
 def files_to_load(
-    batch: TableBatch, loaded: dict[str, str], gone: Sequence[str] = ()
+    batch: TableBatch, loaded: dict[str, str], gone: Sequence[str] = (), *, keyed: bool = True
 ) -> list[DataFile]:
     """New or changed files; a snapshot with anything new, changed or `gone` reloads all its
-    files, and so does an incremental folder with a loaded file that changed. A resolved
-    Delta batch loads all its files (its version, not its files, says what is new: see
-    `TableLoader._resolve_versions`).
+    files, and so does an incremental folder of a keyed table with a loaded file that
+    changed, or a new file beside loaded ones. A resolved Delta batch loads all its files
+    (its version, not its files, says what is new: see `TableLoader._resolve_versions`).
 
-    Why the whole folder: its rows are ranked together (one winner per key). Read alone,
-    a file that grew would bring back the upsert of a key that another of the folder's
-    files deletes (F&O writes deletes to files of their own)."""
+    Why the whole folder: its rows are ranked together (one winner per key). Read alone, a
+    file that grew, or one that turned up late (files are written in any order), would
+    bring back the upsert of a key that another of the folder's files deletes (F&O writes
+    deletes to files of their own; found by review, for grown and then for new files)."""
     if batch.version is not None:
         return list(batch.files)
     changed = [f for f in batch.files if loaded.get(f.info.path) != f.info.fingerprint]
-    if batch.mode is LoadMode.APPEND and not any(f.info.path in loaded for f in changed):
-        return changed  # new files only: their rows are applied after the folder's others
-    return list(batch.files) if changed or gone else []
+    if not changed and not gone:
+        return []
+    only_new = not any(f.info.path in loaded for f in changed)
+    # new files only: a keyless table appends their rows; so does a folder nothing was
+    # loaded from yet (they are all of its files)
+    if batch.mode is LoadMode.APPEND and only_new:
+        folder_new = not any(f.info.path in loaded for f in batch.files)
+        if not keyed or folder_new:
+            return changed
+    return list(batch.files)
 
 
 def gone_from_snapshot(batches: Sequence[TableBatch], loaded: dict[str, str]) -> list[str]:

@@ -299,7 +299,10 @@ class TableLoader:
         missing, another source than the table's, files late for folders applied already,
         columns replaced or types that cannot follow."""
         loaded, watermark = history.loaded, history.watermark
-        todo = [(batch, ledger.files_to_load(batch, loaded, gone)) for batch in batches]
+        todo = [
+            (batch, ledger.files_to_load(batch, loaded, gone, keyed=self._keyed(batch)))
+            for batch in batches
+        ]
         if reason := _missing_files_problem(batches, watermark) or _other_source_problem(
             result.name, batches, watermark
         ):
@@ -311,8 +314,10 @@ class TableLoader:
             if files:
                 (late if self._late(batch, watermark) else on_time).append((batch, files))
         sizes = self._loaded_sizes(result.name, late, loaded)
-        applied = self._applied_folders(late, loaded)
-        if reason := _late_files_problem(result, late, loaded, sizes, watermark, applied):
+        abandoned, applied = self._late_folders(late, loaded)
+        if reason := _late_files_problem(
+            result, late, loaded, sizes, watermark, abandoned, applied
+        ):
             result.fail(reason)
             return []
         try:
@@ -404,6 +409,9 @@ class TableLoader:
             return False
         return later_folder(watermark, batch.batch_id) != batch.batch_id
 
+    def _keyed(self, batch: TableBatch) -> bool:
+        return bool(self.options.key_for(batch.table, batch.schema.column_names))
+
     def _reload_would_duplicate(
         self, batch: TableBatch, files: list[DataFile], loaded: dict[str, str]
     ) -> str | None:
@@ -477,22 +485,23 @@ class TableLoader:
         with self.engine.connect() as conn:
             return ledger.loaded_sizes(conn, self.ledger_name(table), paths)
 
-    def _applied_folders(
+    def _late_folders(
         self, late: list[tuple[TableBatch, list[DataFile]]], loaded: dict[str, str]
-    ) -> set[str]:
-        """The late folders this table never loaded from that a run applied: not skipped as
-        abandoned by any run, and loaded from by other tables (`_late_files_problem`). The
-        ledger's record of abandoned folders comes first: a table loaded later (a new one, a
+    ) -> tuple[set[str], set[str]]:
+        """Of the late folders this table never loaded from: those a run skipped as abandoned
+        (the ledger's record), and of the others those other tables loaded from
+        (`_late_files_problem`). The record comes first: a table loaded later (a new one, a
         --reload) applies an abandoned folder too, which made it count as applied for every
         other table, failing them (found by review)."""
         unknown = [batch.batch_id for batch, _ in late if not _loaded_from(batch, loaded)]
         if not unknown:
-            return set()
+            return set(), set()
         with self.engine.connect() as conn:
+            abandoned: set[str] = set()
             if sa.inspect(conn).has_table(ledger.abandoned.name):  # a dry run's older ledger
-                abandoned = ledger.abandoned_folders(conn)
+                abandoned = ledger.abandoned_folders(conn) & set(unknown)
                 unknown = [folder for folder in unknown if folder not in abandoned]
-            return ledger.folders_loaded_from(conn, unknown) if unknown else set()
+            return abandoned, ledger.folders_loaded_from(conn, unknown) if unknown else set()
 
     def _check_schema_changes(self, batches: list[TableBatch]) -> None:
         """Raise SchemaConflict before anything loads when a batch's declared types cannot
@@ -730,18 +739,20 @@ def _late_files_problem(
     loaded: dict[str, str],
     loaded_sizes: dict[str, int],
     watermark: str | None,
+    abandoned: set[str],
     applied: set[str],
 ) -> str | None:
     """Why the table cannot load now, or None, for its files in folders older than the last
     one applied (`late`).
 
-    A folder a run skipped as abandoned, or that no table loaded from (`applied` holds the
-    others), is an abandoned one whose model.json turned up after all:
-    Synapse Link re-committed its rows into a later folder, and applying it now could bring
-    back rows deleted since (a hard delete leaves no trace to compare with), so it is
-    skipped, and the summary says so. One that other tables loaded from (`applied`) was
-    read before this table's files in it turned up (a copy finishing late): skipping them
-    would lose their rows (found by review), so the table fails until it is reloaded. In a
+    A folder a run skipped as abandoned (`abandoned`, the ledger's record) is one whose
+    model.json turned up after all: Synapse Link re-committed its rows into a later folder,
+    and applying it now could bring back rows deleted since (a hard delete leaves no trace
+    to compare with), so it is skipped, and the summary says so. Any other folder this table
+    never loaded from was passed over before its files turned up (a copy finishing late; in
+    a lake without a Changelog, a folder still being written): skipping them would lose
+    their rows (found by review, twice: once for folders other tables loaded from, `applied`,
+    once for folders no table did), so the table fails until it is reloaded. In a
     folder it did load from, a file added, or one whose size changed, holds rows that can no
     longer be applied in order, and skipping them would lose them: the table fails in the
     same way. A loaded file with another fingerprint but no other size (the lake copied to
@@ -750,19 +761,23 @@ def _late_files_problem(
     (an etag says nothing of it)."""
     for batch, files in late:
         if not _loaded_from(batch, loaded):
-            if batch.batch_id in applied:
-                return (
-                    f"{files[0].info.path} turned up after {batch.batch_id} was applied (other"
-                    f" tables loaded from it) and the table was loaded up to {watermark}: its"
-                    f" rows cannot be applied in order (reload the table: turbodata migrate"
-                    f" --reload {batch.table})"
+            if batch.batch_id in abandoned:
+                _note(
+                    result,
+                    f"{batch.batch_id} is older than the last applied folder {watermark}"
+                    " and a run skipped it as abandoned: skipped",
                 )
-            _note(
-                result,
-                f"{batch.batch_id} is older than the last applied folder {watermark}"
-                " and was never loaded (an abandoned folder): skipped",
+                continue
+            how = (
+                "was applied (other tables loaded from it)"
+                if batch.batch_id in applied
+                else ("was passed over (it held no file of this table then)")
             )
-            continue
+            return (
+                f"{files[0].info.path} turned up after {batch.batch_id} {how} and the table"
+                f" was loaded up to {watermark}: its rows cannot be applied in order (reload"
+                f" the table: turbodata migrate --reload {batch.table})"
+            )
         changed = [f.info for f in files if loaded.get(f.info.path) != f.info.fingerprint]
         for info in changed:  # a changed file brings its folder's others (`files_to_load`)
             if loaded_sizes.get(info.path) != info.size:
