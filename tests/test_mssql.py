@@ -329,3 +329,17 @@ def test_text_columns_that_alter_values_are_refused_with_the_change_to_make(
         _refuse_non_unicode("t", "name", data_type, length)
     for fine in ("nvarchar", "ntext", "uniqueidentifier", "int"):
         _refuse_non_unicode("t", "name", fine, length)
+
+
+@pytest.mark.parametrize("kind", [Kind.TINYINT, Kind.SMALLINT, Kind.INTEGER, Kind.BIGINT])
+@pytest.mark.parametrize("name", ["mssql", "postgresql", "sqlite"])
+def test_an_integer_key_is_created_without_identity_or_sequence(kind: Kind, name: str) -> None:
+    """SQLAlchemy makes a lone integer primary key IDENTITY on SQL Server (which refuses the
+    lake's values: the table never loaded, found by review) and SERIAL on PostgreSQL."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    sql = {"mssql": TSQL, "postgresql": postgresql.dialect(), "sqlite": sqlite.dialect()}[name]
+    types = {"Id": SqlType(kind), "name": string_type(10)}
+    ddl = "\n".join(plan_table(sql, for_name(name), "t", types, None, key=("Id",)).statements)
+    assert re.search(r"PRIMARY KEY|UNIQUE INDEX", ddl), ddl  # keyed (SQLite: by an index)
+    assert not re.search(r"IDENTITY|SERIAL|AUTOINCREMENT|DEFAULT", ddl.upper()), ddl

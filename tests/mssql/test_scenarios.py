@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from tests.biglake import write_big_lake
 from tests.killing import kill_inside_a_write, start_cli
-from tests.lakebuilder import LakeBuilder, attribute
+from tests.lakebuilder import LakeBuilder, attribute, entity, model_json
 from tests.reference import final_state
 from turbodata import migrate
 from turbodata.dialects import for_name
@@ -612,3 +612,33 @@ def test_a_delta_feed_commit_rewriting_rows_keeps_them(
         ("b", "B1"),
         ("c", "C1"),
     ]
+
+
+@pytest.mark.parametrize("key_type", ["int64", "int32"])
+def test_an_integer_key_loads_its_own_values(
+    mssql_url: str, schema: str, engine: sa.Engine, tmp_path: Path, key_type: str
+) -> None:
+    """A single integer key was created IDENTITY (SQLAlchemy's default for an integer primary
+    key on SQL Server), which refuses the lake's values: the table never loaded (found by
+    review). A snapshot, and folders of changes (staged upsert and delete)."""
+    from tests.mssql.conftest import drop_schema
+
+    columns = [attribute("Id", key_type), attribute("name", "string", 20)]
+    changes = [*columns, attribute("versionnumber", "int64"), attribute("IsDelete", "boolean")]
+    snapshot, incremental = LakeBuilder(tmp_path / "snap"), LakeBuilder(tmp_path / "incr")
+    snapshot.write("t/1.csv", "7,seven\n3,three\n")
+    snapshot.write("model.json", model_json([entity("t", columns, ["t/1.csv"])]))
+    first, later = "2025-01-01T00.00.00Z", "2025-01-02T00.00.00Z"
+    incremental.folder(first, {"t": changes}, {"t/1.csv": "7,seven,1,\n3,three,1,\n"})
+    incremental.folder(later, {"t": changes}, {"t/1.csv": "7,SEVEN,2,\n3,,2,True\n9,nine,1,\n"})
+    changes_schema = f"{schema}_i"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA [{changes_schema}]")
+    try:
+        for lake, where in ((snapshot, schema), (incremental, changes_schema)):
+            load(lake.root, mssql_url, where)
+            (tmp_path / where).mkdir()
+            reference = sqlite_reference(tmp_path / where, lake.root)
+            assert rows_of(mssql_url, "t", where) == rows_of(reference, "t"), where
+    finally:
+        drop_schema(engine, changes_schema)

@@ -76,6 +76,9 @@ def _table_object(
                 dialect.column_type(sql_type),
                 nullable=not in_key,
                 primary_key=in_key and key_constraint,
+                # a key holds the lake's values: never IDENTITY (SQL Server refuses explicit
+                # values there, found by review) nor SERIAL (a sequence nobody uses)
+                autoincrement=False,
                 quote=True,
             )
         )
