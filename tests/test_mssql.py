@@ -343,3 +343,12 @@ def test_an_integer_key_is_created_without_identity_or_sequence(kind: Kind, name
     ddl = "\n".join(plan_table(sql, for_name(name), "t", types, None, key=("Id",)).statements)
     assert re.search(r"PRIMARY KEY|UNIQUE INDEX", ddl), ddl  # keyed (SQLite: by an index)
     assert not re.search(r"IDENTITY|SERIAL|AUTOINCREMENT|DEFAULT", ddl.upper()), ddl
+
+
+def test_the_ledgers_file_key_is_nonclustered_on_sql_server() -> None:
+    """A clustered key holds at most 900 bytes on SQL Server; the name and path of a loaded
+    file may take up to 1,700 (a nonclustered key's limit). Babelfish enforces neither."""
+    from turbodata.ledger.records import files
+
+    create = str(sa.schema.CreateTable(files).compile(dialect=TSQL))
+    assert "PRIMARY KEY NONCLUSTERED (table_name, path)" in create
