@@ -826,3 +826,23 @@ def test_a_file_late_for_a_folder_no_table_loaded_from_fails_the_table(
     assert "passed over" in failed.tables["t"].error and "--reload t" in failed.tables["t"].error
     assert migrate(lake.root, db_url, reload=["t"]).ok
     assert loaded(db_url) == {guid(1): ("b", 5), guid(2): ("c", 1)}
+
+
+def test_a_folder_read_again_around_a_new_file_reports_no_old_reject_again(
+    lake: ChangeLake, db_url: str
+):
+    builder, name = lake.builder, "2025-01-01T10.05.00Z"
+    bad = f'{guid(2)},"1/1/2025 10:01:00 AM",,notanumber,\n'
+    builder.folder(name, {"t": COLUMNS}, {"t/2025.csv": csv_text([row(1, 1, 1, "one")]) + bad})
+    first = migrate(lake.root, db_url)
+    assert first.status == "completed_with_rejects" and first.tables["t"].rows_rejected == 1
+    builder.write(f"{name}/t/2026.csv", csv_text([row(3, 1, 1, "three")]))
+    builder.write(
+        f"{name}/model.json", model_json([entity("t", COLUMNS, listed(lake.root, name, "t"))])
+    )
+
+    again = migrate(lake.root, db_url)
+
+    assert again.ok and again.tables["t"].rows_rejected == 0, again.to_dict()
+    assert scalar(db_url, "SELECT count(*) FROM _turbodata_rejects") == 1
+    assert loaded(db_url) == {guid(1): ("one", 1), guid(3): ("three", 1)}

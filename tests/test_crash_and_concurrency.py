@@ -121,17 +121,23 @@ def test_the_cli_exits_3_with_a_clear_message_while_another_run_holds_the_lease(
     assert migrate(tmp_path / "lake", sqlite_url).ok
 
 
-@pytest.mark.parametrize("same_namespace", [True, False])
+@pytest.mark.parametrize("holder", ["this", "older version", "other namespace"])
 def test_a_lease_left_by_a_crashed_process_does_not_block(
-    tmp_path: Path, sqlite_url: str, same_namespace: bool
+    tmp_path: Path, sqlite_url: str, holder: str
 ):
-    """Taken at once only from a process of this host's PID namespace and boot: a pid in
-    another namespace (another container with the same host name) may be a live run's."""
+    """Taken at once only from a process of this host's PID namespace and boot (or of an
+    older turbodata, whose lease names the host alone): a pid in another namespace (another
+    container with the same host name) may be a live run's."""
     from turbodata.ledger import lease
     from turbodata.ledger.process import this_host
     from turbodata.pipeline import connect
 
-    host = this_host() if same_namespace else f"{os.uname().nodename} (pidns 1, boot 0)"
+    same_namespace = holder != "other namespace"
+    host = {
+        "this": this_host(),
+        "older version": os.uname().nodename,
+        "other namespace": f"{os.uname().nodename} (pidns 1, boot 0)",
+    }[holder]
 
     engine, _ = connect(sqlite_url)
     with engine.begin() as conn:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.dbcheck import fetch
-from tests.lakebuilder import LakeBuilder, attribute
+from tests.lakebuilder import LakeBuilder, attribute, entity, model_json
 from turbodata import migrate
 from turbodata.load.loader import LoadOptions
 from turbodata.settings import Settings, SettingsError
@@ -103,3 +103,18 @@ def test_the_functions_app_takes_soft_delete_from_its_setting(
 def test_a_soft_delete_setting_that_is_no_boolean_is_refused() -> None:
     with pytest.raises(SettingsError, match="TURBODATA_SOFT_DELETE='maybe': give true or false"):
         Settings(database_url="sqlite://", soft_delete="maybe")
+
+
+def test_a_table_without_isdelete_is_never_held_to_soft_delete(tmp_path: Path, db_url: str):
+    """Without IsDelete nothing can be marked: soft and hard delete alike, so a soft run
+    records nothing that refuses a later run (found by review: a snapshot was stuck between
+    the two modes' refusals)."""
+    lake = LakeBuilder(tmp_path / "lake")
+    columns = [attribute("Id", "guid"), attribute("name", "string", 20)]
+    lake.write("t/1.csv", f"{ONE},a\n{TWO},b\n")
+    lake.write("model.json", model_json([entity("t", columns, ["t/1.csv"])]))
+    assert migrate(lake.root, db_url, options=SOFT).ok
+    lake.write("t/1.csv", f"{TWO},b\n")  # ONE vanished from the snapshot
+    summary = migrate(lake.root, db_url, options=HARD)
+    assert summary.ok, summary.tables["t"].error
+    assert [str(r["Id"]) for r in fetch(db_url, "t")] == [TWO]

@@ -48,6 +48,9 @@ class BatchWriter:
     ledger_table: str  # how the ledger names the table
     report: Callable[[TableResult], None]  # progress, after each chunk
     table_types: dict[str, SqlType] = field(default_factory=dict)  # as the DDL so far left it
+    # loaded files read again as they were, around a new file of their folder: their rejects
+    # were recorded and reported by the run that loaded them, and are not again
+    reread: frozenset[str] = frozenset()
 
     def apply_schema(
         self,
@@ -254,9 +257,14 @@ class BatchWriter:
         """The file's ledger row (of the version read) and its rejects, in the batch's
         transaction."""
         path = data_file.info.path
-        ledger.record_rejects(
-            self.conn, run_id=self.run_id, table=self.ledger_table, file=path, row_rejects=rejects
-        )
+        if path not in self.reread:
+            ledger.record_rejects(
+                self.conn,
+                run_id=self.run_id,
+                table=self.ledger_table,
+                file=path,
+                row_rejects=rejects,
+            )
         ledger.record_file(
             self.conn,
             run_id=self.run_id,
@@ -267,8 +275,9 @@ class BatchWriter:
             rows_rejected=len(rejects),
         )
         self.result.files_read += 1
-        self.result.rows_rejected += len(rejects)
-        self.result.problems += [reject_line(path, r) for r in rejects]
+        if path not in self.reread:
+            self.result.rows_rejected += len(rejects)
+            self.result.problems += [reject_line(path, r) for r in rejects]
 
 
 @dataclass

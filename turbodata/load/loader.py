@@ -114,7 +114,11 @@ class TableLoader:
                 log.warning("%s was loaded and is no longer in the snapshot; reloading it", path)
             loaded_before += gone
             gone = []  # forgotten with this batch's commit
-            work = _Work(batch, files, batch.batch_id in shifted, loaded_before, recorded_widths)
+            unchanged = frozenset(
+                f.info.path for f in files if loaded.get(f.info.path) == f.info.fingerprint
+            )
+            exact_width = batch.batch_id in shifted
+            work = _Work(batch, files, exact_width, loaded_before, recorded_widths, unchanged)
             try:
                 with (
                     logs.batch_event(log, self.run_id, result, batch.batch_id, len(files)),
@@ -204,9 +208,9 @@ class TableLoader:
             f" load it again without it: turbodata migrate --reload {table}"
         )
 
-    def _note_deletes(self, conn: Connection, ledger_table: str) -> None:
+    def _note_deletes(self, conn: Connection, ledger_table: str, *, soft: bool) -> None:
         """Keep how this keyed table's deletes are applied, where that changed."""
-        mode = "soft" if self.options.soft_delete else "hard"
+        mode = "soft" if soft else "hard"
         if self._delete_modes.get(ledger_table) != mode:
             ledger.note_delete_mode(conn, ledger_table, mode)
             self._delete_modes[ledger_table] = mode
@@ -580,6 +584,7 @@ class TableLoader:
             self.run_id,
             self.ledger_name(batch.table),
             self._report,
+            reread=work.unchanged,
         )
         types = list(wanted.values())
         reading = Reading(
@@ -613,8 +618,9 @@ class TableLoader:
             ledger.set_watermark(conn, writer.ledger_table, newest, self.run_id)
         elif batch.watermark is not None:  # a Delta version: applied with its rows
             ledger.set_watermark(conn, writer.ledger_table, batch.watermark, self.run_id)
-        if key:
-            self._note_deletes(conn, writer.ledger_table)
+        if key:  # soft only where rows can be marked: without IsDelete both delete alike
+            soft = self.options.soft_delete and delete_column(reading) is not None
+            self._note_deletes(conn, writer.ledger_table, soft=soft)
         return writer.table_types
 
     def _table_types(self, conn: Connection, table: str) -> dict[str, SqlType] | None:
@@ -816,6 +822,8 @@ class _Work:
     loaded_before: list[str]
     # the row widths the ledger holds for the table: committed (shared by its batches)
     recorded_widths: set[int]
+    # loaded files read again as they were (their folder is ranked again around a new file)
+    unchanged: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
