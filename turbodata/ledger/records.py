@@ -523,10 +523,7 @@ def _recorded_layout(conn: Connection, table: str) -> list[str] | None:
 
 
 def delete_mode(conn: Connection, table: str) -> str | None:
-    """How the table's deletes were applied ("soft", "hard"); None: never, or a ledger
-    from before this was kept (a dry run's)."""
-    if not sa.inspect(conn).has_table(delete_modes.name):
-        return None
+    """How the table's deletes were applied ("soft", "hard"); None: never."""
     query = sa.select(delete_modes.c.mode).where(delete_modes.c.table_name == table)
     return conn.execute(query).scalar_one_or_none()
 

@@ -196,8 +196,10 @@ class TableLoader:
         without soft delete after CLI runs with it: found by review); None otherwise. The
         way the table's deletes were applied is kept for `_note_deletes` too."""
         ledger_table = self.ledger_name(table)
-        with self.engine.connect() as conn:
-            mode = ledger.delete_mode(conn, ledger_table)
+        mode = None
+        if self._delete_modes_kept:
+            with self.engine.connect() as conn:
+                mode = ledger.delete_mode(conn, ledger_table)
         self._delete_modes[ledger_table] = mode
         if mode != "soft" or self.options.soft_delete or table in self.reload:
             return None
@@ -214,6 +216,13 @@ class TableLoader:
         if self._delete_modes.get(ledger_table) != mode:
             ledger.note_delete_mode(conn, ledger_table, mode)
             self._delete_modes[ledger_table] = mode
+
+    @functools.cached_property
+    def _delete_modes_kept(self) -> bool:
+        """The ledger has its delete modes table (a dry run's ledger may be older): asked
+        once per run, not once per table."""
+        with self.engine.connect() as conn:
+            return sa.inspect(conn).has_table(ledger.delete_modes.name)
 
     @functools.cached_property
     def _delete_modes(self) -> dict[str, str | None]:
