@@ -841,8 +841,10 @@ def test_a_folder_read_again_around_a_new_file_reports_no_old_reject_again(
         f"{name}/model.json", model_json([entity("t", COLUMNS, listed(lake.root, name, "t"))])
     )
 
+    dry = migrate(lake.root, db_url, dry_run=True)
     again = migrate(lake.root, db_url)
 
+    assert dry.ok and dry.tables["t"].rows_rejected == 0, dry.to_dict()
     assert again.ok and again.tables["t"].rows_rejected == 0, again.to_dict()
     assert scalar(db_url, "SELECT count(*) FROM _turbodata_rejects") == 1
     assert loaded(db_url) == {guid(1): ("one", 1), guid(3): ("three", 1)}

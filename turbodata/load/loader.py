@@ -114,9 +114,7 @@ class TableLoader:
                 log.warning("%s was loaded and is no longer in the snapshot; reloading it", path)
             loaded_before += gone
             gone = []  # forgotten with this batch's commit
-            unchanged = frozenset(
-                f.info.path for f in files if loaded.get(f.info.path) == f.info.fingerprint
-            )
+            unchanged = frozenset(f.info.path for f in files if _loaded_as(f, loaded))
             exact_width = batch.batch_id in shifted
             work = _Work(batch, files, exact_width, loaded_before, recorded_widths, unchanged)
             try:
@@ -175,7 +173,8 @@ class TableLoader:
                 types = table_plan.types
                 if count_rows:  # the types the load would give the table, from the rows
                     exact_width = batch.batch_id in shifted
-                    read = self._dry_read(result, batch, files, exact_width, existing)
+                    reread = {f.info.path for f in files if _loaded_as(f, history.loaded)}
+                    read = self._dry_read(result, batch, files, exact_width, existing, reread)
                     types = {**table_plan.types, **read.types}
                 self._refuse_versions(batch, types, new_table=existing is None)
                 if count_rows:
@@ -259,9 +258,11 @@ class TableLoader:
         files: list[DataFile],
         exact_width: bool,
         existing: dict[str, SqlType] | None,
+        reread: set[str],
     ) -> _DryRead:
         """Read and convert the batch's files as its load would, writing nothing: the rows
-        that would load (as inserted) and those it would reject, with their lines; the
+        that would load (as inserted) and those it would reject, with their lines (not those
+        of `reread`, loaded files read again as they were, as `BatchWriter.reread`); the
         types the rows give the columns, from the table's `existing` types (as the batches
         before would leave them)."""
         how = How()
@@ -289,8 +290,9 @@ class TableLoader:
                     for chunk in self.reader.file_chunks(result, reading, data_file, rejects):
                         loads += chunk.batch.num_rows
                         rejected_keys.add(chunk)
-                    result.rows_rejected += len(rejects)
-                    result.problems += [reject_line(data_file.info.path, r) for r in rejects]
+                    if data_file.info.path not in reread:
+                        result.rows_rejected += len(rejects)
+                        result.problems += [reject_line(data_file.info.path, r) for r in rejects]
                 if found.unfinished is not None:
                     check_types_held(found.types, found.unfinished.result())
                 result.rows_inserted += loads
@@ -833,6 +835,11 @@ class _Work:
     recorded_widths: set[int]
     # loaded files read again as they were (their folder is ranked again around a new file)
     unchanged: frozenset[str] = frozenset()
+
+
+def _loaded_as(data_file: DataFile, loaded: dict[str, str]) -> bool:
+    """The file was loaded as it is now (same fingerprint): read again, it adds nothing."""
+    return loaded.get(data_file.info.path) == data_file.info.fingerprint
 
 
 @dataclass(frozen=True)
