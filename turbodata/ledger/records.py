@@ -115,13 +115,15 @@ layouts = sa.Table(
     sa.Column("columns", _text, nullable=False),
 )
 
-# how each keyed table's deletes are applied: "soft" (rows kept, marked in IsDelete) or
-# "hard" (rows deleted); a run the other way round from soft is refused (`TableLoader`)
-delete_modes = sa.Table(
-    f"{PREFIX}delete_modes",
+# how each table is loaded: its key's columns (a JSON list, [] for none) and how its deletes
+# are applied ("soft": rows kept, marked in IsDelete; "hard"). A run that would load an
+# existing table otherwise is refused (`TableLoader._refused_options`).
+load_options = sa.Table(
+    f"{PREFIX}load_options",
     metadata,
     sa.Column("table_name", sa.Unicode(128), primary_key=True),
-    sa.Column("mode", sa.Unicode(8), nullable=False),
+    sa.Column("key_columns", _text, nullable=False),
+    sa.Column("deletes", sa.Unicode(8), nullable=False),
 )
 
 # timestamp folders a run skipped as abandoned (`layouts.LakePlan.abandoned`)
@@ -286,7 +288,6 @@ def forget_table(conn: Connection, table: str, *, except_run: str) -> None:
     conn.execute(
         sa.update(table_state).where(table_state.c.table_name == table).values(watermark=sa.null())
     )
-    conn.execute(sa.delete(delete_modes).where(delete_modes.c.table_name == table))
 
 
 def rejected_counts(conn: Connection) -> dict[str, int]:
@@ -522,15 +523,25 @@ def _recorded_layout(conn: Connection, table: str) -> list[str] | None:
     return None if text is None else json.loads(text)
 
 
-def delete_mode(conn: Connection, table: str) -> str | None:
-    """How the table's deletes were applied ("soft", "hard"); None: never."""
-    query = sa.select(delete_modes.c.mode).where(delete_modes.c.table_name == table)
-    return conn.execute(query).scalar_one_or_none()
+@dataclass(frozen=True)
+class LoadedWith:
+    """How a table is loaded (`load_options`)."""
+
+    key: tuple[str, ...]
+    deletes: str  # "soft" or "hard"
 
 
-def note_delete_mode(conn: Connection, table: str, mode: str) -> None:
-    conn.execute(sa.delete(delete_modes).where(delete_modes.c.table_name == table))
-    conn.execute(delete_modes.insert(), {"table_name": table, "mode": mode})
+def loaded_with(conn: Connection, table: str) -> LoadedWith | None:
+    """How the table was loaded; None: no run recorded it (or a ledger from before)."""
+    query = sa.select(load_options.c.key_columns, load_options.c.deletes)
+    row = conn.execute(query.where(load_options.c.table_name == table)).one_or_none()
+    return None if row is None else LoadedWith(tuple(json.loads(row[0])), row[1])
+
+
+def note_loaded_with(conn: Connection, table: str, loaded: LoadedWith) -> None:
+    conn.execute(sa.delete(load_options).where(load_options.c.table_name == table))
+    values = {"key_columns": json.dumps(list(loaded.key)), "deletes": loaded.deletes}
+    conn.execute(load_options.insert(), {"table_name": table, **values})
 
 
 def note_layout(conn: Connection, table: str, columns: Sequence[str]) -> None:

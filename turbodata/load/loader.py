@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
@@ -97,10 +97,11 @@ class TableLoader:
             self.row_widths[result.name] |= history.widths
         gone = ledger.gone_from_snapshot(batches, loaded)
         todo = self._work_to_do(result, batches, history, gone)
-        if todo and (refused := self._other_deletes(result.name)):
+        table_columns = self._column_order(result.name)
+        if todo and (refused := self._refused_options(result.name, todo, table_columns)):
             result.fail(refused)
             todo = []
-        shifted = _shifted_batches(batches, self._column_order(result.name))
+        shifted = _shifted_batches(batches, table_columns)
         recorded_widths = set(history.widths)
         for batch, files in todo:
             if reloaded := self._reload_would_duplicate(batch, files, loaded):
@@ -152,7 +153,9 @@ class TableLoader:
         batches = self._resolve_versions(result, batches, history)
         gone = ledger.gone_from_snapshot(batches, history.loaded)
         todo = self._work_to_do(result, batches, history, gone)
-        if todo and (refused := self._other_deletes(result.name)):
+        if todo and (
+            refused := self._refused_options(result.name, todo, self._column_order(result.name))
+        ):
             result.fail(refused)
             return
         duplicated = None  # as `load`, the batches before one that would duplicate rows apply
@@ -189,43 +192,63 @@ class TableLoader:
         if duplicated:
             result.fail(_duplicating_reload(duplicated))
 
-    def _other_deletes(self, table: str) -> str | None:
-        """Why this run must not load the table: its deletes were applied soft (rows kept,
-        marked in IsDelete) and this run would delete rows for good (a timer or HTTP run
-        without soft delete after CLI runs with it: found by review); None otherwise. The
-        way the table's deletes were applied is kept for `_note_deletes` too."""
+    def _refused_options(
+        self,
+        table: str,
+        todo: list[tuple[TableBatch, list[DataFile]]],
+        table_columns: list[str] | None,
+    ) -> str | None:
+        """Why this run must not load the existing table: its key is not the one the table
+        was loaded with (rows would be matched on other columns: one run keyed by `--key`,
+        the next, a Functions run, by Id), or its deletes were applied soft (rows kept,
+        marked in IsDelete) and this run would delete rows for good (found by review, both).
+        None otherwise; a table the database does not have is created as this run says.
+        What the ledger holds is kept for `_note_options`."""
         ledger_table = self.ledger_name(table)
-        mode = None
-        if self._delete_modes_kept:
+        recorded = None
+        if table_columns is not None and self._options_kept:
             with self.engine.connect() as conn:
-                mode = ledger.delete_mode(conn, ledger_table)
-        self._delete_modes[ledger_table] = mode
-        if mode != "soft" or self.options.soft_delete or table in self.reload:
+                recorded = ledger.loaded_with(conn, ledger_table)
+        self._loaded_with[ledger_table] = recorded
+        if recorded is None:
             return None
-        return (
-            "its deletes were applied with soft delete (deleted rows kept, marked in IsDelete),"
-            " and this run without it would delete rows for good: run with --soft-delete"
-            " (the Functions app: TURBODATA_SOFT_DELETE=true), or, to delete rows from now on,"
-            f" load it again without it: turbodata migrate --reload {table}"
-        )
+        start_over = "drop the table, then run again: it loads from its first file"
+        key = tuple(self.options.key_for(table, todo[0][0].schema.column_names))
+        if key != recorded.key:
+            return (
+                f"it was loaded keyed by {_columns(recorded.key)}, and this run keys it by"
+                f" {_columns(key)}: its rows would be matched on other columns (give the same"
+                f" key, --key {table}={','.join(recorded.key) or '…'}; to key it otherwise,"
+                f" {start_over})"
+            )
+        if recorded.deletes == "soft" and not self.options.soft_delete:
+            return (
+                "its deletes were applied with soft delete (deleted rows kept, marked in"
+                " IsDelete), and this run without it would delete rows for good: run with"
+                " --soft-delete (the Functions app: TURBODATA_SOFT_DELETE=true); to delete"
+                f" rows from now on, {start_over}"
+            )
+        return None
 
-    def _note_deletes(self, conn: Connection, ledger_table: str, *, soft: bool) -> None:
-        """Keep how this keyed table's deletes are applied, where that changed."""
-        mode = "soft" if soft else "hard"
-        if self._delete_modes.get(ledger_table) != mode:
-            ledger.note_delete_mode(conn, ledger_table, mode)
-            self._delete_modes[ledger_table] = mode
+    def _note_options(
+        self, conn: Connection, ledger_table: str, key: Sequence[str], *, soft: bool
+    ) -> None:
+        """Keep how the table is loaded, where that changed."""
+        loaded = ledger.LoadedWith(tuple(key), "soft" if soft else "hard")
+        if self._loaded_with.get(ledger_table) != loaded:
+            ledger.note_loaded_with(conn, ledger_table, loaded)
+            self._loaded_with[ledger_table] = loaded
 
     @functools.cached_property
-    def _delete_modes_kept(self) -> bool:
-        """The ledger has its delete modes table (a dry run's ledger may be older): asked
+    def _options_kept(self) -> bool:
+        """The ledger has its load options table (a dry run's ledger may be older): asked
         once per run, not once per table."""
         with self.engine.connect() as conn:
-            return sa.inspect(conn).has_table(ledger.delete_modes.name)
+            return sa.inspect(conn).has_table(ledger.load_options.name)
 
     @functools.cached_property
-    def _delete_modes(self) -> dict[str, str | None]:
-        # ledger table → how its deletes are applied, as the ledger holds it in this run
+    def _loaded_with(self) -> dict[str, ledger.LoadedWith | None]:
+        # ledger table → how it is loaded, as the ledger holds it in this run
         return {}
 
     def _rows_held(self, table: str) -> int:
@@ -543,11 +566,11 @@ class TableLoader:
                 except LoadAgain as again:  # rolled back: load the batch again, another way
                     log.info("%s: %s: %s", result.name, batch.batch_id, again)
                     _restore(result, before)
-                    self._delete_modes.pop(self.ledger_name(batch.table), None)
+                    self._loaded_with.pop(self.ledger_name(batch.table), None)
                     how = again.next_try(how)
                 except BaseException:
                     _restore(result, before)
-                    self._delete_modes.pop(self.ledger_name(batch.table), None)
+                    self._loaded_with.pop(self.ledger_name(batch.table), None)
                     raise
 
         # imported here: a rerun with nothing to load never retries (start-up, bench/README.md)
@@ -580,7 +603,6 @@ class TableLoader:
             batch.version is not None and batch.mode is LoadMode.SNAPSHOT
         ):  # a Delta snapshot replaces the table: the versions recorded before are history
             ledger.forget_table(conn, self.ledger_name(batch.table), except_run=self.run_id)
-            self._delete_modes.pop(self.ledger_name(batch.table), None)
         existing = self._table_types(conn, result.name)
         found = self.reader.types(batch, files, exact_width, how)
         reconciled = found.types.reconciled(existing)
@@ -629,9 +651,9 @@ class TableLoader:
             ledger.set_watermark(conn, writer.ledger_table, newest, self.run_id)
         elif batch.watermark is not None:  # a Delta version: applied with its rows
             ledger.set_watermark(conn, writer.ledger_table, batch.watermark, self.run_id)
-        if key:  # soft only where rows can be marked: without IsDelete both delete alike
-            soft = self.options.soft_delete and delete_column(reading) is not None
-            self._note_deletes(conn, writer.ledger_table, soft=soft)
+        # soft only where rows can be marked: without a key or IsDelete both delete alike
+        soft = self.options.soft_delete and bool(key) and delete_column(reading) is not None
+        self._note_options(conn, writer.ledger_table, key, soft=soft)
         return writer.table_types
 
     def _table_types(self, conn: Connection, table: str) -> dict[str, SqlType] | None:
@@ -835,6 +857,10 @@ class _Work:
     recorded_widths: set[int]
     # loaded files read again as they were (their folder is ranked again around a new file)
     unchanged: frozenset[str] = frozenset()
+
+
+def _columns(key: Sequence[str]) -> str:
+    return ", ".join(key) if key else "nothing (no key)"
 
 
 def _loaded_as(data_file: DataFile, loaded: dict[str, str]) -> bool:

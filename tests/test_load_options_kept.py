@@ -1,13 +1,15 @@
-"""A table whose deletes were applied soft (rows kept, marked in IsDelete) is never loaded by
-a run that would delete rows for good: a timer or HTTP run without soft delete after CLI
-runs with it deleted the rows the operator kept (found by review). Soft after hard is fine
-(nothing kept is lost), and `--reload` starts the table over either way."""
+"""An existing table is loaded the way it was: with the same key, and, once its deletes were
+applied soft (rows kept, marked in IsDelete), never by a run that would delete rows for good
+(a timer or HTTP run without soft delete after CLI runs with it deleted the rows the operator
+kept; found by review). Soft after hard is fine (nothing kept is lost); a table dropped is
+loaded from its first file as the run says."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tests.dbcheck import fetch
 from tests.lakebuilder import LakeBuilder, attribute, entity, model_json
@@ -61,14 +63,27 @@ def test_soft_delete_may_follow_hard_deletes_and_is_then_kept(tmp_path: Path, db
     assert migrate(root, db_url, options=HARD).tables["t"].status == "failed"
 
 
-def test_a_reload_without_soft_delete_starts_the_table_over(tmp_path: Path, db_url: str):
+def test_only_a_table_started_over_takes_hard_deletes(tmp_path: Path, db_url: str):
+    """`--reload` replays the lake's files into the table as it is: rows marked by deletes
+    whose files retention removed would stay marked in a hard table, so it is refused too;
+    a dropped table loads from its first file, as this run says."""
     root = folders(tmp_path / "lake", f"{ONE},a,1,\n{TWO},b,1,\n", f"{ONE},,2,True\n")
     assert migrate(root, db_url, options=SOFT).ok
-    assert migrate(root, db_url, options=HARD, reload=["t"]).ok
+    reload = migrate(root, db_url, options=HARD, reload=["t"])
+    assert reload.tables["t"].status == "failed" and "drop the table" in reload.tables["t"].error
+    drop_table(db_url, "t")
+    assert migrate(root, db_url, options=HARD).ok
     assert rows(db_url) == {TWO: ("b", False)}
     folders(root, f"{ONE},a,1,\n{TWO},b,1,\n", f"{ONE},,2,True\n", f"{TWO},,2,True\n")
     assert migrate(root, db_url, options=HARD).ok  # hard from now on
     assert rows(db_url) == {}
+
+
+def drop_table(db_url: str, table: str) -> None:
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f'DROP TABLE "{table}"')
+    engine.dispose()
 
 
 def test_a_refused_table_leaves_the_others_loading(tmp_path: Path, sqlite_url: str) -> None:
@@ -118,3 +133,38 @@ def test_a_table_without_isdelete_is_never_held_to_soft_delete(tmp_path: Path, d
     summary = migrate(lake.root, db_url, options=HARD)
     assert summary.ok, summary.tables["t"].error
     assert [str(r["Id"]) for r in fetch(db_url, "t")] == [TWO]
+
+
+# ---------------------------------------------------------------- the key, the same way
+
+
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [({"t": ["name"]}, {}), ({}, {"t": ["name"]})],
+    ids=["by --key, then by Id", "by Id, then by --key"],
+)
+def test_a_run_keying_a_table_otherwise_is_refused(
+    tmp_path: Path, db_url: str, first: dict, then: dict
+) -> None:
+    """One run keyed by `--key`, the next (a Functions run) by Id: rows were matched on other
+    columns, a snapshot without a key emptied the table, or the database refused with its
+    own words (found by review)."""
+    root = folders(tmp_path / "lake", f"{ONE},a,1,\n{TWO},b,1,\n")
+    assert migrate(root, db_url, options=LoadOptions(keys=first)).ok
+    folders(root, f"{ONE},a,1,\n{TWO},b,1,\n", f"{ONE},c,2,\n")
+    for dry_run in (True, False):
+        refused = migrate(root, db_url, options=LoadOptions(keys=then), dry_run=dry_run)
+        error = refused.tables["t"].error or ""
+        assert refused.tables["t"].status == "failed", refused.to_dict()
+        assert "keys it by" in error and "drop the table" in error, error
+    assert rows(db_url) == {ONE: ("a", False), TWO: ("b", False)}
+    assert migrate(root, db_url, options=LoadOptions(keys=first)).ok  # the same key: loads
+    assert rows(db_url)[ONE] == ("c", False)
+
+
+def test_a_table_keyed_by_id_loads_as_ever_when_nothing_changes(tmp_path: Path, db_url: str):
+    root = folders(tmp_path / "lake", f"{ONE},a,1,\n")
+    for _ in range(2):
+        assert migrate(root, db_url).ok
+        folders(root, f"{ONE},a,1,\n", f"{TWO},b,1,\n")
+    assert rows(db_url) == {ONE: ("a", False), TWO: ("b", False)}
