@@ -29,7 +29,7 @@ from turbodata.lake.storage import Lake
 from turbodata.ledger import records as ledger
 from turbodata.load import schema
 from turbodata.load.again import How, LoadAgain, RepeatedKeys
-from turbodata.load.batch_reading import BatchReader, Reading, check_types_held
+from turbodata.load.batch_reading import BatchReader, Reading, TypesFound, check_types_held
 from turbodata.load.batch_writing import (
     BatchWriter,
     IncompleteSnapshot,
@@ -48,6 +48,7 @@ from turbodata.ops import logs, telemetry
 from turbodata.read.reader import RowReject
 from turbodata.summary import Progress, TableResult
 from turbodata.types.batch import (
+    BatchTypes,
     declared_types,
     keep_existing_guids,
     keep_existing_inferred,
@@ -294,18 +295,8 @@ class TableLoader:
             try:
                 found = self.reader.types(batch, files, exact_width, how)
                 reconciled = found.types.reconciled(existing)
-                types = list(reconciled.types.values())
-                key = self.options.key_for(batch.table, list(reconciled.types))
-                reading = Reading(
-                    batch,
-                    types,
-                    key,
-                    exact_width,
-                    how.sized_numbers,
-                    found.started,
-                    found.unfinished,
-                    reconciled.strict_numbers,
-                )
+                reading = self._reading(batch, exact_width, how, found, reconciled)
+                key = reading.key
                 loads, read_before = 0, result.rows_read
                 rejected_keys = RejectedKeys(key, self.dialect.unstorable_text)
                 for data_file in files:
@@ -619,17 +610,7 @@ class TableLoader:
             self._report,
             reread=work.unchanged,
         )
-        types = list(wanted.values())
-        reading = Reading(
-            batch,
-            types,
-            key,
-            exact_width,
-            how.sized_numbers,
-            found.started,
-            found.unfinished,
-            reconciled.strict_numbers,
-        )
+        reading = self._reading(batch, exact_width, how, found, reconciled)
         direct = how.direct and existing is None and bool(key) and boolean_deletes(reading)
         key_later = direct and self.dialect.key_after_first_load
         table_plan = writer.apply_schema(wanted, existing, key, key_later)
@@ -655,6 +636,26 @@ class TableLoader:
         soft = self.options.soft_delete and bool(key) and delete_column(reading) is not None
         self._note_options(conn, writer.ledger_table, key, soft=soft)
         return writer.table_types
+
+    def _reading(
+        self,
+        batch: TableBatch,
+        exact_width: bool,
+        how: How,
+        found: TypesFound,
+        reconciled: BatchTypes,
+    ) -> Reading:
+        """How the batch's files are read, with the types its load (or dry run) found."""
+        return Reading(
+            batch,
+            list(reconciled.types.values()),
+            self.options.key_for(batch.table, list(reconciled.types)),
+            exact_width,
+            how.sized_numbers,
+            found.started,
+            found.unfinished,
+            reconciled.strict_numbers,
+        )
 
     def _table_types(self, conn: Connection, table: str) -> dict[str, SqlType] | None:
         """The table's column types: as the batch before in this run left them, else
