@@ -117,7 +117,7 @@ layouts = sa.Table(
 
 # how each table is loaded: its key's columns (a JSON list, [] for none) and how its deletes
 # are applied ("soft": rows kept, marked in IsDelete; "hard"). A run that would load an
-# existing table otherwise is refused (`TableLoader._refused_options`).
+# existing table otherwise is refused (`load.kept_options`).
 load_options = sa.Table(
     f"{PREFIX}load_options",
     metadata,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
@@ -41,6 +41,7 @@ from turbodata.load.batch_writing import (
     reject_line,
 )
 from turbodata.load.changes import ChangeColumns, VersionsAsText, refuse_text_versions
+from turbodata.load.kept_options import KeptOptions
 from turbodata.load.options import LoadOptions
 from turbodata.metadata.overrides import Overrides
 from turbodata.model import DataFile, LoadMode, TableBatch, TableSchema
@@ -193,64 +194,19 @@ class TableLoader:
         if duplicated:
             result.fail(_duplicating_reload(duplicated))
 
+    @functools.cached_property
+    def kept_options(self) -> KeptOptions:
+        return KeptOptions(self.engine, self.options)
+
     def _refused_options(
         self,
         table: str,
         todo: list[tuple[TableBatch, list[DataFile]]],
         table_columns: list[str] | None,
     ) -> str | None:
-        """Why this run must not load the existing table: its key is not the one the table
-        was loaded with (rows would be matched on other columns: one run keyed by `--key`,
-        the next, a Functions run, by Id), or its deletes were applied soft (rows kept,
-        marked in IsDelete) and this run would delete rows for good (found by review, both).
-        None otherwise; a table the database does not have is created as this run says.
-        What the ledger holds is kept for `_note_options`."""
-        ledger_table = self.ledger_name(table)
-        recorded = None
-        if table_columns is not None and self._options_kept:
-            with self.engine.connect() as conn:
-                recorded = ledger.loaded_with(conn, ledger_table)
-        self._loaded_with[ledger_table] = recorded
-        if recorded is None:
-            return None
-        start_over = "drop the table, then run again: it loads from its first file"
-        key = tuple(self.options.key_for(table, todo[0][0].schema.column_names))
-        if key != recorded.key:
-            return (
-                f"it was loaded keyed by {_columns(recorded.key)}, and this run keys it by"
-                f" {_columns(key)}: its rows would be matched on other columns (give the same"
-                f" key, --key {table}={','.join(recorded.key) or '…'}; to key it otherwise,"
-                f" {start_over})"
-            )
-        if recorded.deletes == "soft" and not self.options.soft_delete:
-            return (
-                "its deletes were applied with soft delete (deleted rows kept, marked in"
-                " IsDelete), and this run without it would delete rows for good: run with"
-                " --soft-delete (the Functions app: TURBODATA_SOFT_DELETE=true); to delete"
-                f" rows from now on, {start_over}"
-            )
-        return None
-
-    def _note_options(
-        self, conn: Connection, ledger_table: str, key: Sequence[str], *, soft: bool
-    ) -> None:
-        """Keep how the table is loaded, where that changed."""
-        loaded = ledger.LoadedWith(tuple(key), "soft" if soft else "hard")
-        if self._loaded_with.get(ledger_table) != loaded:
-            ledger.note_loaded_with(conn, ledger_table, loaded)
-            self._loaded_with[ledger_table] = loaded
-
-    @functools.cached_property
-    def _options_kept(self) -> bool:
-        """The ledger has its load options table (a dry run's ledger may be older): asked
-        once per run, not once per table."""
-        with self.engine.connect() as conn:
-            return sa.inspect(conn).has_table(ledger.load_options.name)
-
-    @functools.cached_property
-    def _loaded_with(self) -> dict[str, ledger.LoadedWith | None]:
-        # ledger table → how it is loaded, as the ledger holds it in this run
-        return {}
+        first, _files = todo[0]
+        exists = table_columns is not None
+        return self.kept_options.refusal(table, self.ledger_name(table), first, exists)
 
     def _rows_held(self, table: str) -> int:
         with self.engine.connect() as conn:
@@ -557,11 +513,11 @@ class TableLoader:
                 except LoadAgain as again:  # rolled back: load the batch again, another way
                     log.info("%s: %s: %s", result.name, batch.batch_id, again)
                     _restore(result, before)
-                    self._loaded_with.pop(self.ledger_name(batch.table), None)
+                    self.kept_options.forget(self.ledger_name(batch.table))
                     how = again.next_try(how)
                 except BaseException:
                     _restore(result, before)
-                    self._loaded_with.pop(self.ledger_name(batch.table), None)
+                    self.kept_options.forget(self.ledger_name(batch.table))
                     raise
 
         # imported here: a rerun with nothing to load never retries (start-up, bench/README.md)
@@ -634,7 +590,7 @@ class TableLoader:
             ledger.set_watermark(conn, writer.ledger_table, batch.watermark, self.run_id)
         # soft only where rows can be marked: without a key or IsDelete both delete alike
         soft = self.options.soft_delete and bool(key) and delete_column(reading) is not None
-        self._note_options(conn, writer.ledger_table, key, soft=soft)
+        self.kept_options.note(conn, writer.ledger_table, key, soft=soft)
         return writer.table_types
 
     def _reading(
@@ -858,10 +814,6 @@ class _Work:
     recorded_widths: set[int]
     # loaded files read again as they were (their folder is ranked again around a new file)
     unchanged: frozenset[str] = frozenset()
-
-
-def _columns(key: Sequence[str]) -> str:
-    return ", ".join(key) if key else "nothing (no key)"
 
 
 def _loaded_as(data_file: DataFile, loaded: dict[str, str]) -> bool:
