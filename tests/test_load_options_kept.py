@@ -168,3 +168,34 @@ def test_a_table_keyed_by_id_loads_as_ever_when_nothing_changes(tmp_path: Path, 
         assert migrate(root, db_url).ok
         folders(root, f"{ONE},a,1,\n", f"{TWO},b,1,\n")
     assert rows(db_url) == {ONE: ("a", False), TWO: ("b", False)}
+
+
+def test_a_table_soft_deleted_before_the_ledger_kept_it_is_known_by_its_marks(
+    tmp_path: Path, db_url: str
+) -> None:
+    """A table an older turbodata loaded with soft delete has no row in the ledger saying so:
+    rows marked deleted tell, and a hard run is refused (found by review)."""
+    root = folders(tmp_path / "lake", f"{ONE},a,1,\n{TWO},b,1,\n", f"{ONE},,2,True\n")
+    assert migrate(root, db_url, options=SOFT).ok
+    forget_load_options(db_url)  # as a ledger of 0.1.0
+    folders(root, f"{ONE},a,1,\n{TWO},b,1,\n", f"{ONE},,2,True\n", f"{TWO},,2,True\n")
+    refused = migrate(root, db_url, options=HARD)
+    assert refused.tables["t"].status == "failed", refused.to_dict()
+    assert "applied with soft delete" in refused.tables["t"].error
+    assert rows(db_url) == {ONE: ("a", True), TWO: ("b", False)}
+
+
+def test_a_table_hard_deleted_before_the_ledger_kept_it_loads_on(tmp_path: Path, db_url: str):
+    root = folders(tmp_path / "lake", f"{ONE},a,1,\n{TWO},b,1,\n", f"{ONE},,2,True\n")
+    assert migrate(root, db_url, options=HARD).ok
+    forget_load_options(db_url)
+    folders(root, f"{ONE},a,1,\n{TWO},b,1,\n", f"{ONE},,2,True\n", f"{TWO},,2,True\n")
+    assert migrate(root, db_url, options=HARD).ok
+    assert rows(db_url) == {}
+
+
+def forget_load_options(db_url: str) -> None:
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM _turbodata_load_options")
+    engine.dispose()

@@ -279,6 +279,16 @@ def _keys_once(
     return [value[0] for value in found] if len(key) == 1 else found
 
 
+def marked_deleted(
+    target: sa.Table, columns: ChangeColumns, types: dict[str, SqlType]
+) -> sa.Exists:
+    """Some row of the table is marked deleted in its delete column (as soft delete leaves
+    it), read in the column's form (boolean, number or text)."""
+    assert columns.delete is not None
+    columns = _with_delete_form(columns, types)
+    return sa.exists().where(_deletes(target.c[columns.delete], columns))
+
+
 def _with_delete_form(columns: ChangeColumns, types: dict[str, SqlType]) -> ChangeColumns:
     if columns.delete and (form := _delete_form(types[columns.delete])) != "boolean":
         return dataclasses.replace(columns, delete_form=form)

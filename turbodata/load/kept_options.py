@@ -15,8 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from turbodata.ledger import records as ledger
+from turbodata.load.changes import ChangeColumns, marked_deleted
 from turbodata.load.options import LoadOptions
 from turbodata.model import TableBatch
+from turbodata.types.sql import SqlType
 
 START_OVER = "drop the table, then run again: it loads from its first file"
 
@@ -31,18 +33,25 @@ class KeptOptions:
     _loaded_with: dict[str, ledger.LoadedWith | None] = field(default_factory=dict)
 
     def refusal(
-        self, table: str, ledger_table: str, batch: TableBatch, table_exists: bool
+        self,
+        table: str,
+        ledger_table: str,
+        batch: TableBatch,
+        table_types: dict[str, SqlType] | None,
     ) -> str | None:
-        """Why this run must not load the existing table (`batch`: its first to load), or
-        None; a table the database does not have is created as this run says."""
+        """Why this run must not load the existing table (`batch`: its first to load; its
+        types: `table_types`), or None; a table the database does not have is created as
+        this run says."""
         recorded = None
-        if table_exists and self._ledger_keeps_them:
+        if table_types is not None and self._ledger_keeps_them:
             with self.engine.connect() as conn:
                 recorded = ledger.loaded_with(conn, ledger_table)
         self._loaded_with[ledger_table] = recorded
+        key = tuple(self.options.key_for(table, batch.schema.column_names))
+        if recorded is None and table_types is not None and not self.options.soft_delete:
+            recorded = self._soft_before_this_ledger(table, key, table_types)
         if recorded is None:
             return None
-        key = tuple(self.options.key_for(table, batch.schema.column_names))
         if key != recorded.key:
             return (
                 f"it was loaded keyed by {_columns(recorded.key)}, and this run keys it by"
@@ -58,6 +67,20 @@ class KeptOptions:
                 f" rows from now on, {START_OVER}"
             )
         return None
+
+    def _soft_before_this_ledger(
+        self, table: str, key: tuple[str, ...], table_types: dict[str, SqlType]
+    ) -> ledger.LoadedWith | None:
+        """A keyed table loaded before the ledger kept how (an older turbodata) holds rows
+        marked deleted only if it was loaded with soft delete: a hard run would delete the
+        rows its operator kept (found by review)."""
+        columns = ChangeColumns.find(list(table_types), key)
+        if not key or columns.delete is None:
+            return None
+        target = sa.table(table, *map(sa.column, table_types), schema=self.options.db_schema)
+        with self.engine.connect() as conn:
+            marked = conn.execute(sa.select(marked_deleted(target, columns, table_types)))
+            return ledger.LoadedWith(key, "soft") if marked.scalar() else None
 
     def note(self, conn: Connection, ledger_table: str, key: Sequence[str], *, soft: bool) -> None:
         """Keep how the table is loaded, in the batch's transaction, where that changed."""

@@ -205,8 +205,8 @@ class TableLoader:
         table_columns: list[str] | None,
     ) -> str | None:
         first, _files = todo[0]
-        exists = table_columns is not None
-        return self.kept_options.refusal(table, self.ledger_name(table), first, exists)
+        types = None if table_columns is None else self._committed_types.get(table)
+        return self.kept_options.refusal(table, self.ledger_name(table), first, types)
 
     def _rows_held(self, table: str) -> int:
         with self.engine.connect() as conn:
