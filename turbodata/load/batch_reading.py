@@ -9,6 +9,7 @@ file the next chunk is read and converted in a thread while the database takes t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -72,7 +73,7 @@ class Reading:
     unfinished: TypePass | None = None  # takes every chunk the type pass has not seen
     strict_numbers: frozenset[str] = frozenset()  # see `BatchTypes.strict_numbers`
 
-    @property
+    @functools.cached_property  # asked for every chunk: found once per batch
     def deletes(self) -> DeleteRows | None:
         """How the batch's delete rows are told apart, where it has a key and a delete
         column (a row of a table without a key deletes nothing)."""

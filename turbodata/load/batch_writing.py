@@ -257,14 +257,6 @@ class BatchWriter:
         """The file's ledger row (of the version read) and its rejects, in the batch's
         transaction."""
         path = data_file.info.path
-        if path not in self.reread:
-            ledger.record_rejects(
-                self.conn,
-                run_id=self.run_id,
-                table=self.ledger_table,
-                file=path,
-                row_rejects=rejects,
-            )
         ledger.record_file(
             self.conn,
             run_id=self.run_id,
@@ -275,9 +267,13 @@ class BatchWriter:
             rows_rejected=len(rejects),
         )
         self.result.files_read += 1
-        if path not in self.reread:
-            self.result.rows_rejected += len(rejects)
-            self.result.problems += [reject_line(path, r) for r in rejects]
+        if path in self.reread:  # recorded and reported by the run that loaded it
+            return
+        ledger.record_rejects(
+            self.conn, run_id=self.run_id, table=self.ledger_table, file=path, row_rejects=rejects
+        )
+        self.result.rows_rejected += len(rejects)
+        self.result.problems += [reject_line(path, r) for r in rejects]
 
 
 @dataclass

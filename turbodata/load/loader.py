@@ -155,9 +155,10 @@ class TableLoader:
         batches = self._resolve_versions(result, batches, history)
         gone = ledger.gone_from_snapshot(batches, history.loaded)
         todo = self._work_to_do(result, batches, history, gone)
-        if todo and (
-            refused := self._refused_options(result.name, todo, self._column_order(result.name))
-        ):
+        # reflected before the plans, whose connection stays open while they are made
+        table_columns = self._column_order(result.name)
+        existing = self._committed_types.get(result.name)
+        if todo and (refused := self._refused_options(result.name, todo, table_columns)):
             result.fail(refused)
             return
         duplicated = None  # as `load`, the batches before one that would duplicate rows apply
@@ -165,34 +166,45 @@ class TableLoader:
             if duplicated := self._reload_would_duplicate(batch, files, history.loaded):
                 todo = todo[:index]
                 break
-        # reflected before the plans, whose connection stays open while they are made
-        shifted = _shifted_batches(batches, self._column_order(result.name))
-        existing = self._committed_types.get(result.name)
+        shifted = _shifted_batches(batches, table_columns)
         held = self._rows_held(result.name) if count_rows and existing is not None else 0
         plans = self._table_plans([batch for batch, _ in todo], declared_types, dry_run=True)
         for (batch, files), table_plan in zip(todo, plans, strict=True):
             result.ddl += table_plan.statements
             result.files_read += len(files)
-            before, problems_before = _snapshot(result), len(result.problems)
+            before = _snapshot(result)
+            dry = _DryBatch(batch, files, batch.batch_id in shifted, existing, held)
             try:
-                types = table_plan.types
-                if count_rows:  # the types the load would give the table, from the rows
-                    exact_width = batch.batch_id in shifted
-                    reread = {f.info.path for f in files if _loaded_as(f, history.loaded)}
-                    read = self._dry_read(result, batch, files, exact_width, existing, reread)
-                    types = {**table_plan.types, **read.types}
-                self._refuse_versions(batch, types, new_table=existing is None)
-                if count_rows:
-                    rejected = result.problems[problems_before:]
-                    held = _dry_held(batch, files, read, held, rejected)
+                existing, held = self._dry_batch(result, dry, table_plan, count_rows, history)
             except (VersionsAsText, IncompleteSnapshot) as refused:
                 _restore(result, before)  # the run rolls the batch back with its rejects
                 result.fail(f"{batch.batch_id}: {refused}")
                 return
-            existing = types
             result.status = "planned"
         if duplicated:
             result.fail(_duplicating_reload(duplicated))
+
+    def _dry_batch(
+        self,
+        result: TableResult,
+        dry: _DryBatch,
+        table_plan: schema.TablePlan,
+        count_rows: bool,
+        history: ledger.TableHistory,
+    ) -> tuple[dict[str, SqlType], int]:
+        """One batch of a dry run: the table's types after it and the rows it would hold
+        then; raises what the load would refuse the batch with."""
+        batch, files = dry.batch, dry.files
+        if not count_rows:
+            self._refuse_versions(batch, table_plan.types, new_table=dry.existing is None)
+            return table_plan.types, dry.held
+        problems_before = len(result.problems)
+        reread = {f.info.path for f in files if _loaded_as(f, history.loaded)}
+        read = self._dry_read(result, batch, files, dry.exact_width, dry.existing, reread)
+        types = {**table_plan.types, **read.types}  # the types the load would give the table
+        self._refuse_versions(batch, types, new_table=dry.existing is None)
+        rejected = result.problems[problems_before:]
+        return types, _dry_held(batch, files, read, dry.held, rejected)
 
     @functools.cached_property
     def kept_options(self) -> KeptOptions:
@@ -819,6 +831,17 @@ class _Work:
 def _loaded_as(data_file: DataFile, loaded: dict[str, str]) -> bool:
     """The file was loaded as it is now (same fingerprint): read again, it adds nothing."""
     return loaded.get(data_file.info.path) == data_file.info.fingerprint
+
+
+@dataclass(frozen=True)
+class _DryBatch:
+    """One batch of a dry run, and the table as the batches before it would leave it."""
+
+    batch: TableBatch
+    files: list[DataFile]
+    exact_width: bool
+    existing: dict[str, SqlType] | None  # the table's types
+    held: int  # the rows it holds
 
 
 @dataclass(frozen=True)

@@ -194,7 +194,8 @@ class _Reader:
             self.warnings.append(f"{referrer}: sub-manifest {path} already read; skipped")
             return
         try:
-            manifest = self.document(path)
+            # JSON but no manifest (`{}`) is unreadable too: its tables dropped out (review)
+            manifest = _as_manifest(self.document(path), path)
         except FileNotFoundError as error:  # its tables cannot be known: the run fails (its
             # tables would otherwise stay as they were, unsaid), the others load
             self.absent.append(
@@ -208,11 +209,7 @@ class _Reader:
         except SchemaUnavailable as error:  # there but unreadable (being rewritten, cut
             # short): its tables would silently drop out of the run, so the run stops here
             raise SchemaUnavailable(f"{referrer}: sub-manifest {error}") from error
-        try:  # JSON, but no manifest (`{}`): its tables dropped out too (found by review)
-            checked = _as_manifest(manifest, path)
-        except SchemaUnavailable as error:
-            raise SchemaUnavailable(f"{referrer}: sub-manifest {error}") from error
-        self.read_manifest(path, checked)
+        self.read_manifest(path, manifest)
 
     def declared_table(self, declaration: dict[str, Any], manifest: str) -> TableSchema | None:
         name = _text(declaration.get("entityName"))
