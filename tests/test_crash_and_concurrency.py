@@ -20,6 +20,7 @@ from tests.reference import final_state
 from turbodata import migrate
 from turbodata.dialects.base import Dialect, RowSink
 from turbodata.load.loader import LoadOptions
+from turbodata.ops.report import RunLine, recent_runs
 from turbodata.pipeline import status
 
 FOLDERS, ROWS = 6, 60_000
@@ -37,6 +38,14 @@ def table_state(db_url: str) -> dict:
     return {str(r["Id"]): (r["name"], r["versionnumber"]) for r in fetch(db_url, "t")}
 
 
+def runs_shown(db_url: str) -> list[RunLine]:
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:
+        runs = recent_runs(conn)
+    engine.dispose()
+    return runs
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kill_after_batches", [0, 2])
 def test_sigkill_mid_load_then_rerun_equals_an_uninterrupted_load(
@@ -48,9 +57,11 @@ def test_sigkill_mid_load_then_rerun_equals_an_uninterrupted_load(
     done_before = committed_files(db_url)
     assert done_before == died_with < FOLDERS
     killed = [r["run_id"] for r in fetch(db_url, "_turbodata_runs") if r["status"] == "running"]
-    if done_before:  # the killed run's batches show as such: not the run before's `loaded`
-        [state] = status(db_url)
-        assert (state["last_run"], state["last_status"]) == (killed[-1], "loading")
+    if done_before:  # the killed run's batches show as such: not the run before's `loaded`,
+        [state] = status(db_url)  # nor `loading` for ever
+        assert (state["last_run"], state["last_status"]) == (killed[-1], "killed")
+    newest, *_ = runs_shown(db_url)
+    assert (newest.run_id, newest.status) == (killed[-1], "killed")
 
     rerun = migrate(lake, db_url)
 

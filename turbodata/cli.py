@@ -540,7 +540,7 @@ def _runs(args: argparse.Namespace) -> int:
 
 def _run_json(run: RunLine) -> dict[str, object]:
     """A run's line for `runs --json`: the ledger's columns, the totals, the stored summary
-    (none for a run still going or one that died: it is written when a run ends)."""
+    (written when a run ends; until then the process running it: its host and pid)."""
     return {
         "run_id": run.run_id,
         "started_at": _iso(run.started_at),

@@ -762,6 +762,10 @@ def _record_refused_run(engine: Engine, summary: RunSummary) -> None:
         log.exception("run %s: its end could not be recorded", summary.run_id)
 
 
+def _loading(state: dict[str, object]) -> bool:
+    return state["last_status"] == ledger.LOADING and state["last_run_id"] is not None
+
+
 def _note_blocked(summary: RunSummary) -> None:
     """A run whose every table another run held did nothing: `blocked`, its tables' messages
     among its problems (as when the database lease itself was held)."""
@@ -976,8 +980,9 @@ def _select(plan: layouts.LakePlan, tables: Sequence[str] | None) -> list[str]:
 
 def status(db: str | Engine, db_schema: str | None = None) -> list[dict[str, object]]:
     """Per loaded table: last applied batch, rows now in the table, rows rejected from the
-    files as loaded now, last run and its error. A SQLite file that does not exist raises
-    DatabaseNotFound (nothing is created)."""
+    files as loaded now, last run and its error. A table `loading` by a run whose process
+    has ended shows `killed` (`ledger.killed_runs`). A SQLite file that does not exist
+    raises DatabaseNotFound (nothing is created)."""
     engine, _ = connect_existing(db)
     with engine.connect() as conn:
         if not sa.inspect(conn).has_table(ledger.table_state.name):
@@ -987,8 +992,11 @@ def status(db: str | Engine, db_schema: str | None = None) -> list[dict[str, obj
         default = inspector.default_schema_name
         other_schemas = {f"{n}." for n in inspector.get_schema_names() if n != default}
         prefix = f"{db_schema}." if db_schema and db_schema != default else ""
+        states = ledger.table_states(conn)
+        loading_runs = [s["last_run_id"] for s in states.values() if _loading(s)]
+        killed = ledger.killed_runs(conn, loading_runs) if loading_runs else set()
         out = []
-        for name, state in ledger.table_states(conn).items():
+        for name, state in states.items():
             # the ledger names tables of a schema other than the default `schema.table`
             if prefix and not name.startswith(prefix):
                 continue
@@ -1006,7 +1014,9 @@ def status(db: str | Engine, db_schema: str | None = None) -> list[dict[str, obj
                     "rows": rows,
                     "rejected": rejected.get(name, 0),
                     "last_run": state["last_run_id"],
-                    "last_status": state["last_status"],
+                    "last_status": ledger.KILLED
+                    if state["last_run_id"] in killed and _loading(state)
+                    else state["last_status"],
                     # masked again: ledgers written before errors were masked when stored
                     "last_error": redact_data(state["last_error"]),
                     "updated_at": state["updated_at"],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from turbodata.ledger.process import has_ended, this_host
 from turbodata.model import DataFile, FileInfo, LoadMode, TableBatch
 from turbodata.secrets import mask_secrets
 
@@ -397,8 +399,50 @@ def record_ddl(conn: Connection, *, run_id: str, table: str, statements: list[st
         )
 
 
+RUNNING = "running"
+# a run recorded running whose process is known to have ended (SIGKILL, out of memory, a
+# crash): it recorded no end, and nothing of it is still going
+KILLED = "killed"
+
+
 def start_run(conn: Connection, run_id: str, started_at: datetime) -> None:
-    conn.execute(sa.insert(runs).values(run_id=run_id, started_at=started_at, status="running"))
+    """The run's row, `running`, with the process that runs it as its summary until it ends
+    (`finish_run` writes the real one): `killed_runs` tells a run whose process died."""
+    process = {"host": this_host(), "pid": os.getpid()}
+    running = json.dumps({"run_id": run_id, "status": RUNNING, "process": process})
+    conn.execute(
+        sa.insert(runs).values(
+            run_id=run_id, started_at=started_at, status=RUNNING, summary=running
+        )
+    )
+
+
+def seen_status(status: str, summary: object) -> str:
+    """A run's status as it stands: `killed` for one recorded `running` whose process is
+    known to have ended (`process.has_ended`: on this host only; a run of another host, or
+    one recorded by a version that kept no process, stays `running`)."""
+    if status != RUNNING or not summary:
+        return status
+    try:
+        process = json.loads(str(summary)).get("process") or {}
+        host, pid = str(process["host"]), int(process["pid"])
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return status
+    return KILLED if has_ended(host, pid) else status
+
+
+def killed_runs(conn: Connection, run_ids: Collection[str]) -> set[str]:
+    """Those of `run_ids` recorded running whose process has ended (`seen_status`)."""
+    ids = sorted(set(run_ids))
+    killed = set()
+    for start in range(0, len(ids), MAX_NAMED_TABLES):
+        named = ids[start : start + MAX_NAMED_TABLES]
+        query = sa.select(runs.c.run_id, runs.c.summary).where(
+            runs.c.run_id.in_(named), runs.c.status == RUNNING
+        )
+        rows = conn.execute(query)
+        killed |= {row.run_id for row in rows if seen_status(RUNNING, row.summary) == KILLED}
+    return killed
 
 
 def finish_run(conn: Connection, run_id: str, status: str, summary_json: str) -> None:

@@ -63,6 +63,7 @@ _STATUS_CLASS = {
     "up to date": "ok",
     "completed_with_rejects": "warn",
     "interrupted": "warn",
+    "killed": "warn",
     "blocked": "warn",
     "not loaded yet": "warn",
     "failed": "bad",
@@ -102,7 +103,9 @@ class RunLine:
     rows_rejected: int
     tables_failed: list[str]
     problems: list[str]
-    summary: dict[str, object] = field(default_factory=dict)  # as stored; {} while running
+    # as stored; while running, the run's process (`ledger.start_run`); {} for runs recorded
+    # by versions that kept none
+    summary: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -280,7 +283,8 @@ def _lag(line: TableLine, lake: LakeView) -> TableLine:
 
 def recent_runs(conn: Connection, limit: int = RUNS_SHOWN) -> list[RunLine]:
     """The last `limit` runs of `_turbodata_runs`, newest first, with totals from their
-    stored summaries (a run still going, or one that died, has no summary: zeros)."""
+    stored summaries (a run still going, or one that died, has no totals: zeros). A run
+    recorded `running` whose process has ended is shown `killed` (`ledger.seen_status`)."""
     query = sa.select(ledger.runs).order_by(ledger.runs.c.started_at.desc()).limit(limit)
     return [_run_line(row) for row in conn.execute(query).mappings()]
 
@@ -298,7 +302,7 @@ def _run_line(row: Mapping[str, object]) -> RunLine:
     seconds = summary.get("seconds")
     return RunLine(
         run_id=str(row["run_id"]),
-        status=str(row["status"]),
+        status=ledger.seen_status(str(row["status"]), row["summary"]),
         started_at=row["started_at"],  # type: ignore[arg-type]
         seconds=float(seconds) if isinstance(seconds, int | float) else None,
         rows_read=read,
