@@ -73,6 +73,32 @@ def test_a_decimal_column_floating_point_in_another_file_fails_the_table(tmp_pat
         assert db.execute("SELECT name FROM sqlite_master WHERE name = 'mixed'").fetchall() == []
 
 
+def test_a_uint64_value_beyond_int64_beside_an_int64_file_fails_naming_column_and_file(
+    tmp_path: Path,
+) -> None:
+    """uint64 in one file and int64 in another unify as int64: a value above 2**63 - 1 fails
+    the table, naming the column, the file that holds it and both types (it said only
+    "Integer value … not in range"); the same types with values that fit load."""
+    lake = tmp_path / "lake"
+    for table, big in (("beyond", 2**63 + 5), ("fits", 2**63 - 1)):
+        (lake / table).mkdir(parents=True)
+        signed = pa.table({"Id": ["a"], "v": pa.array([-3], pa.int64())})
+        unsigned = pa.table({"Id": ["b"], "v": pa.array([big], pa.uint64())})
+        pq.write_table(signed, lake / table / "part-0.parquet")
+        pq.write_table(unsigned, lake / table / "part-1.parquet")
+    target = tmp_path / "target.sqlite"
+
+    summary = migrate(lake, f"sqlite:///{target}")
+
+    beyond = summary.tables["beyond"]
+    assert beyond.status == "failed" and not summary.ok
+    assert "column 'v' is uint64 in Parquet file beyond/part-1.parquet and int64" in beyond.error
+    assert summary.tables["fits"].status == "loaded"
+    with sqlite3.connect(target) as db:
+        assert db.execute("SELECT v FROM fits ORDER BY Id").fetchall() == [(-3,), (2**63 - 1,)]
+        assert db.execute("SELECT name FROM sqlite_master WHERE name = 'beyond'").fetchall() == []
+
+
 def test_files_encoding_one_text_column_differently_load_as_one_table(tmp_path: Path) -> None:
     """A dictionary column in one file and large_string (or string_view) in another failed the
     table on the schema merge: how a writer encodes a column says nothing of its values."""

@@ -152,15 +152,18 @@ class ParquetSource:
                 parquet = pq.ParquetFile(stream)
                 present = [n for n in parquet.schema_arrow.names if n in self.schema.names]
                 for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=present):
-                    yield self._conformed(batch, constants)
+                    yield self._conformed(batch, constants, path)
         except (OSError, pa.ArrowInvalid) as error:
             raise ParquetReadError(
                 f"{self.table}: Parquet file {path} cannot be read ({error})"
             ) from error
 
-    def _conformed(self, batch: pa.RecordBatch, constants: dict[str, str | None]) -> pa.RecordBatch:
+    def _conformed(
+        self, batch: pa.RecordBatch, constants: dict[str, str | None], path: str
+    ) -> pa.RecordBatch:
         """The batch in the table's schema: partition values added, missing columns NULL,
-        narrower types cast up (the unified schema only ever widens)."""
+        narrower types cast up (the unified schema only ever widens, but a value may not fit
+        it: uint64 beside int64 unifies as int64)."""
         columns = []
         for field in self.schema:
             if field.name in batch.schema.names:
@@ -171,5 +174,18 @@ class ParquetSource:
                 values = pa.array([constants.get(field.name)] * batch.num_rows, pa.string())
             else:
                 values = pa.nulls(batch.num_rows, field.type)
-            columns.append(values.cast(field.type))
+            columns.append(_cast(values, field, path, self.table))
         return pa.RecordBatch.from_arrays(columns, schema=self.schema)
+
+
+def _cast(values: pa.Array, field: pa.Field, path: str, table: str) -> pa.Array:
+    """`values` as the column's type in the table's unified schema; a value that does not fit
+    names the column, its type in this file and the one its other files gave it."""
+    try:
+        return values.cast(field.type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+        raise ParquetReadError(
+            f"{table}: column {field.name!r} is {values.type} in Parquet file {path} and"
+            f" {field.type} across the table's files, and a value does not fit {field.type}"
+            f" ({error}): rewrite the files with one type"
+        ) from error
