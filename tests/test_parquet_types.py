@@ -99,6 +99,32 @@ def test_a_uint64_value_beyond_int64_beside_an_int64_file_fails_naming_column_an
         assert db.execute("SELECT name FROM sqlite_master WHERE name = 'beyond'").fetchall() == []
 
 
+def test_files_spelling_a_column_differently_by_case_fail_the_table(
+    tmp_path: Path, db_url: str
+) -> None:
+    """`Name` in one file and `name` in another loaded on PostgreSQL as two columns, each
+    holding part of the values, and the run succeeded; SQLite refused with a bare "duplicate
+    column name". Now the table fails on both, naming a file of each spelling; a file holding
+    both spellings is left to the database (here: PostgreSQL keeps both, as the file does)."""
+    lake = tmp_path / "lake"
+    (lake / "split").mkdir(parents=True)
+    (lake / "own").mkdir(parents=True)
+    pq.write_table(pa.table({"Id": ["a"], "Name": ["x"]}), lake / "split" / "part-0.parquet")
+    pq.write_table(pa.table({"Id": ["b"], "name": ["y"]}), lake / "split" / "part-1.parquet")
+    pq.write_table(
+        pa.table({"Id": ["c"], "Name": ["x"], "name": ["y"]}), lake / "own" / "p.parquet"
+    )
+
+    summary = migrate(lake, db_url)
+
+    split = summary.tables["split"]
+    assert split.status == "failed" and not summary.ok
+    assert "('Name' in split/part-0.parquet, 'name' in split/part-1.parquet)" in split.error
+    assert "differently by case" in split.error
+    own = summary.tables["own"]
+    assert (own.status == "loaded") is db_url.startswith("postgresql"), own.error
+
+
 def test_files_encoding_one_text_column_differently_load_as_one_table(tmp_path: Path) -> None:
     """A dictionary column in one file and large_string (or string_view) in another failed the
     table on the schema merge: how a writer encodes a column says nothing of its values."""

@@ -58,6 +58,7 @@ def folder_schema(
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise ParquetReadError(f"{table}: the files of {folder} disagree: {error}") from error
     _refuse_inexact_widening(table, files, schemas, unified)
+    _refuse_case_variants(table, files, schemas, unified)
     by_column: dict[str, list[str | None]] = {}
     for info in files:
         for name, value in partition_values(folder, info.path).items():
@@ -103,6 +104,31 @@ def _refuse_inexact_widening(
                     f" {info.path} but floating-point in another file: no type holds both"
                     " exactly (rewrite the files with one type)"
                 )
+
+
+def _refuse_case_variants(
+    table: str, files: Sequence[FileInfo], schemas: Sequence[pa.Schema], unified: pa.Schema
+) -> None:
+    """Files that spell one column differently by case (`Name` in one, `name` in another)
+    would make two columns of it: SQL Server and SQLite refuse the table with a bare
+    "duplicate column", PostgreSQL splits the column's values between the two. Refused,
+    naming a file of each spelling. Two spellings within one file are that file's own
+    columns, left to the database."""
+    spellings: dict[str, list[str]] = {}
+    for name in unified.names:
+        spellings.setdefault(name.casefold(), []).append(name)
+    for names in spellings.values():
+        if len(names) < 2 or any(len(set(names) & set(s.names)) > 1 for s in schemas):
+            continue
+        first_with = {
+            n: next(i.path for i, s in zip(files, schemas, strict=True) if n in s.names)
+            for n in names
+        }
+        where = [f"{name!r} in {path}" for name, path in first_with.items()]
+        raise ParquetReadError(
+            f"{table}: the files spell one column differently by case ({', '.join(where)}):"
+            " they would load as separate columns (rewrite the files with one spelling)"
+        )
 
 
 def _partition_type(values: list[str | None]) -> pa.DataType:
