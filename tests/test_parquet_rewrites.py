@@ -38,7 +38,7 @@ def test_a_parquet_file_rewritten_after_the_listing_loads_nothing_of_it(
     summary = migrate(lake, db_url)
 
     assert opens["n"] >= 2 and not summary.ok
-    assert f"{PATH} changed while it was read" in summary.tables["acc"].error
+    assert f"{PATH} changed since this run listed it" in summary.tables["acc"].error
     monkeypatch.undo()
     again = migrate(lake, db_url)  # the new version, whole, with its new column
     assert again.ok, again.to_dict()

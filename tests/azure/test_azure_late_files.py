@@ -87,18 +87,20 @@ def test_a_blob_rewritten_between_two_opens_of_one_read_loads_nothing_of_it(
 
     t = summary.tables["t"]
     assert opens["n"] == 2 and not summary.ok and t.status == "failed"
-    assert f"{path} changed while it was read" in t.error, t.error
+    assert f"{path} changed since this run listed it" in t.error, t.error
     monkeypatch.undo()
     again = migrate(lake, f"sqlite:///{db}")  # the new version, whole
     assert again.tables["t"].rows_rejected == 1 and set(names(db)) == {"b", "new"}
 
 
-def test_a_blob_rewritten_after_the_listing_is_recorded_as_the_version_read(
+def test_a_blob_rewritten_after_the_listing_fails_its_table_until_the_next_run(
     container: ContainerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Its new bytes loaded under the listed etag and size, and the next run took the file as
-    changed (a keyless table then failed for good: it cannot load a file twice; found by
-    review). The ledger names the version the rows came from."""
+    """A blob changed between the plan's listing and the read may be a rewrite cut short
+    (ADLS creates a file empty, then appends): its rows were loaded as they stood, and a
+    snapshot's table lost the rows the cut file lacked, in a run that succeeded (found by
+    review). It now fails its table; the next run lists the new version and loads it, and the
+    ledger names that version."""
     lake, db = two_folder_lake(container), tmp_path / "t.sqlite"
     path = f"{OLD}/t/2025.csv"
     first_open = AzureLake.open
@@ -113,11 +115,16 @@ def test_a_blob_rewritten_after_the_listing_is_recorded_as_the_version_read(
 
     monkeypatch.setattr(AzureLake, "open", rewritten_first)
 
+    refused = migrate(lake, f"sqlite:///{db}")
+
+    t = refused.tables["t"]
+    assert t.status == "failed" and not refused.ok
+    assert f"{path} changed since this run listed it" in t.error
     assert migrate(lake, f"sqlite:///{db}").ok
     assert names(db) == ["a", "b", "z"]
     with sqlite3.connect(db) as conn:
         [(etag,)] = conn.execute("SELECT etag FROM _turbodata_files WHERE path = ?", (path,))
-    assert etag == lake.stat(path).etag  # the version read, not the one listed
+    assert etag == lake.stat(path).etag
     again = migrate(lake, f"sqlite:///{db}")
     assert again.ok and again.tables["t"].files_read == 0
 
@@ -133,7 +140,7 @@ def test_each_open_of_a_version_reads_that_version(container: ContainerClient) -
         assert again.read() == ROW_A.encode()
     container.upload_blob(path, b"rewritten\n", overwrite=True)
 
-    with pytest.raises(FileChanged, match="changed while it was read"):
+    with pytest.raises(FileChanged, match="changed since this run listed it"):
         lake.open(path, version=version)
     with lake.open(path) as unpinned:
         assert unpinned.read() == b"rewritten\n"
@@ -174,7 +181,7 @@ def test_a_parquet_blob_rewritten_after_the_listing_loads_nothing_of_it(
     summary = migrate(lake, f"sqlite:///{db}")
 
     assert opens["n"] >= 2 and not summary.ok
-    assert f"{path} changed while it was read" in summary.tables["acc"].error
+    assert f"{path} changed since this run listed it" in summary.tables["acc"].error
     monkeypatch.undo()
     assert migrate(lake, f"sqlite:///{db}").ok
     with sqlite3.connect(db) as conn:

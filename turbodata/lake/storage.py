@@ -59,35 +59,33 @@ class Lake(Protocol):
 
 
 class FileChanged(OSError):
-    """A file was rewritten while it was read: two opens of one read met two versions."""
+    """A file was rewritten since the run listed it, or while it was read."""
 
     def __init__(self, path: str) -> None:
         super().__init__(
-            f"{path} changed while it was read (it is being rewritten?): nothing of it is"
-            " loaded, and the next run reads it again"
+            f"{path} changed since this run listed it (it is being rewritten?): nothing of"
+            " it is loaded, and the next run reads it again"
         )
 
 
 class VersionPinnedOpener:
     """Opens one file as often as its reader needs (the CSV reader opens it again where its
-    fast path gives up), each time the version the first open read: a file rewritten in
-    between raises `FileChanged` instead of giving rows of two versions (found by review).
-    `version` is what was read, for the ledger (the listing may be older). A file listed
-    with bytes and found empty is being rewritten (ADLS creates a file empty, then appends):
-    `FileChanged` too, as the plan refuses a listed empty snapshot file (found by review)."""
+    fast path gives up), each time the version the plan listed: a file rewritten since the
+    listing raises `FileChanged` instead of giving rows of another version, or of two
+    (found by review). Why not the version found at the first open: ADLS rewrites a file by
+    creating it empty and appending, so a file changed since the listing may be cut short,
+    and its missing rows would be deleted from a snapshot's table while the run succeeded
+    (found by review). The plan, the type pass and the load then read the same bytes; the
+    next run lists the file again. `version` is what was read, for the ledger."""
 
     def __init__(self, lake: Lake, listed: FileInfo) -> None:
         self.lake, self.path, self.listed = lake, listed.path, listed
         self.version: FileInfo | None = None
 
     def __call__(self) -> BinaryIO:
-        stream = self.lake.open(self.path, version=self.version)
+        stream = self.lake.open(self.path, version=self.version or self.listed)
         if self.version is None:
-            version = self.lake.opened_version(stream, self.path)
-            if version.size == 0 and self.listed.size > 0:
-                stream.close()
-                raise FileChanged(self.path)
-            self.version = version
+            self.version = self.lake.opened_version(stream, self.path)
         return stream
 
 

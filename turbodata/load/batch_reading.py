@@ -244,8 +244,8 @@ class BatchReader:
         return self._openers[path]
 
     def version_read(self, data_file: DataFile) -> FileInfo:
-        """The version of the file its rows were read from, for the ledger: the listed one,
-        unless the file was rewritten between the listing and the read."""
+        """The version of the file its rows were read from, for the ledger: the listed one
+        (`VersionPinnedOpener` reads no other), as the lake describes it when opened."""
         opener = self._openers.get(data_file.info.path)
         return opener.version if opener and opener.version else data_file.info
 
