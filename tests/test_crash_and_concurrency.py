@@ -249,3 +249,60 @@ def test_a_refused_connection_is_not_mistaken_for_a_busy_database() -> None:
         lease.acquire(engine, "run", is_busy=dialect.is_busy)
     busy = sa.exc.OperationalError("BEGIN", {}, Exception("database is locked"))
     assert connect("sqlite://")[1].is_busy(busy) and not dialect.is_busy(busy)
+
+
+def test_a_commit_whose_answer_is_lost_is_not_loaded_again(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    """The connection dropped after the server committed a batch, before its answer came
+    back: the retry loaded the batch again, failed on the ledger's file key ("duplicate
+    key") and counted nothing, while the rows were in (found by a fault-injection review).
+    The ledger now says the batch committed: the run goes on, with the counts of a clean one."""
+    from turbodata import pipeline
+    from turbodata.lake.storage import LocalLake
+    from turbodata.load.loader import TableLoader
+
+    write_big_lake(tmp_path / "lake", 2, 10)
+    clean = pipeline.migrate(LocalLake(tmp_path / "lake"), f"sqlite:///{tmp_path / 'clean.db'}")
+    real_connect, real_load_batch = pipeline.connect, TableLoader._load_batch
+    pending = {"batch": False, "lost": 0}
+
+    def load_batch(self, *args, **kwargs):
+        types = real_load_batch(self, *args, **kwargs)
+        pending["batch"] = pending["lost"] == 0  # the first batch's COMMIT comes next
+        return types
+
+    def connect_losing_a_commit(db):
+        engine, dialect = real_connect(db)
+        commit = engine.dialect.do_commit
+
+        def do_commit(dbapi_connection) -> None:
+            commit(dbapi_connection)  # committed on the server …
+            if pending["batch"]:  # … and the answer lost
+                pending["batch"], pending["lost"] = False, pending["lost"] + 1
+                error = sa.exc.OperationalError(
+                    "COMMIT", {}, Exception("server closed the connection unexpectedly")
+                )
+                error.connection_invalidated = True
+                raise error
+
+        monkeypatch.setattr(engine.dialect, "do_commit", do_commit)
+        return engine, dialect
+
+    monkeypatch.setattr(TableLoader, "_load_batch", load_batch)
+    monkeypatch.setattr(pipeline, "connect", connect_losing_a_commit)
+    caplog.set_level(logging.WARNING, logger="turbodata")
+
+    summary = pipeline.migrate(
+        LocalLake(tmp_path / "lake"), db_url, options=LoadOptions(retry_wait=0.01)
+    )
+
+    assert pending["lost"] == 1
+    assert summary.ok, summary.to_dict()
+    counts = ("rows_read", "rows_inserted", "rows_updated", "rows_deleted", "files_read")
+    got, want = summary.tables["t"], clean.tables["t"]
+    assert [getattr(got, c) for c in counts] == [getattr(want, c) for c in counts]
+    assert any("the ledger shows the batch committed" in r.getMessage() for r in caplog.records)
+    assert table_state(db_url) == table_state(f"sqlite:///{tmp_path / 'clean.db'}")
+    paths = [r["path"] for r in fetch(db_url, "_turbodata_files")]
+    assert len(paths) == len(set(paths)) == 2

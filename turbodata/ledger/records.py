@@ -292,6 +292,14 @@ def forget_table(conn: Connection, table: str, *, except_run: str) -> None:
     )
 
 
+def files_recorded_by(conn: Connection, table: str, run_id: str, batch_id: str) -> set[str]:
+    """The paths of `table`'s files that `run_id` recorded as loaded by batch `batch_id`."""
+    query = sa.select(files.c.path).where(
+        files.c.table_name == table, files.c.run_id == run_id, files.c.batch_id == batch_id
+    )
+    return set(conn.execute(query).scalars())
+
+
 def rejected_counts(conn: Connection) -> dict[str, int]:
     """Table → rows rejected in the files as they are loaded now (a reload starts over)."""
     query = sa.select(files.c.table_name, sa.func.sum(files.c.rows_rejected)).group_by(
