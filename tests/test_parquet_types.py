@@ -125,6 +125,24 @@ def test_files_spelling_a_column_differently_by_case_fail_the_table(
     assert (own.status == "loaded") is db_url.startswith("postgresql"), own.error
 
 
+def test_a_partition_folder_spelling_a_file_column_otherwise_by_case_fails_the_table(
+    tmp_path: Path, db_url: str
+) -> None:
+    """`Region=eu/` over files with a `region` column: SQLite said only "duplicate column
+    name", PostgreSQL made two columns. The table fails naming the folder (found by review)."""
+    for region in ("eu", "us"):
+        folder = tmp_path / "lake" / "sales" / f"Region={region}"
+        folder.mkdir(parents=True)
+        pq.write_table(pa.table({"Id": ["a"], "region": ["x"]}), folder / "part-0.parquet")
+
+    summary = migrate(tmp_path / "lake", db_url)
+
+    sales = summary.tables["sales"]
+    assert sales.status == "failed" and not summary.ok
+    assert "sales/Region=eu/part-0.parquet has the partition folder 'Region'" in sales.error
+    assert "spell it 'region'" in sales.error
+
+
 def test_files_encoding_one_text_column_differently_load_as_one_table(tmp_path: Path) -> None:
     """A dictionary column in one file and large_string (or string_view) in another failed the
     table on the schema merge: how a writer encodes a column says nothing of its values."""

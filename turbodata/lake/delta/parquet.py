@@ -64,9 +64,31 @@ def folder_schema(
         for name, value in partition_values(folder, info.path).items():
             by_column.setdefault(name, []).append(value)
     partitions = tuple(name for name in by_column if name not in unified.names)
+    _refuse_partition_case_variants(table, folder, files, unified, partitions)
     for name in partitions:
         unified = unified.append(pa.field(name, _partition_type(by_column[name])))
     return unified.remove_metadata(), partitions
+
+
+def _refuse_partition_case_variants(
+    table: str,
+    folder: str,
+    files: Sequence[FileInfo],
+    unified: pa.Schema,
+    partitions: tuple[str, ...],
+) -> None:
+    """A partition folder (`Region=eu/`) spelling a file column (`region`) or another
+    partition otherwise by case: two columns, as in `_refuse_case_variants`."""
+    seen = {name.casefold(): name for name in unified.names}
+    for name in partitions:
+        other = seen.setdefault(name.casefold(), name)
+        if other != name:
+            path = next(i.path for i in files if name in partition_values(folder, i.path))
+            raise ParquetReadError(
+                f"{table}: {path} has the partition folder {name!r}, and the table's files"
+                f" or folders spell it {other!r}: they would load as separate columns"
+                " (rename the folders or rewrite the files with one spelling)"
+            )
 
 
 def _plain_types(schema: pa.Schema) -> pa.Schema:
