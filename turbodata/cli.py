@@ -70,6 +70,7 @@ USAGE_ERRORS = (
 # the Azure SDK's AzureError): exit 1. Design: the Azure SDK is imported only by runs that use
 # Azure (an abfs:// lake, Key Vault), and SQLAlchemy only by commands that use a database.
 RUNTIME_ERRORS = (
+    ("turbodata.pipeline", "RunNotStarted"),
     ("sqlalchemy.exc", "DBAPIError"),
     ("builtins", "OSError"),
     ("builtins", "ValueError"),

@@ -73,6 +73,17 @@ class DatabaseNotFound(LookupError):
     """A SQLite file that does not exist where only reading makes sense (`status`)."""
 
 
+class RunNotStarted(RuntimeError):
+    """The database refused or dropped the run's start (its ledger tables, its lease, its
+    row): the database's own message, said to come from there, before any table loaded."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(
+            f"the run could not start: recording it in the database's ledger failed"
+            f" ({one_line(error)}); nothing was loaded"
+        )
+
+
 class RunInterrupted(KeyboardInterrupt):
     """A run stopped by Ctrl-C (or SIGTERM, which the CLI turns into this too).
 
@@ -351,6 +362,8 @@ def _plan_and_load(
         summary.problems.append(str(held))
         summary.finished_at = datetime.now(UTC)
         return
+    except sa.exc.DBAPIError as error:
+        raise RunNotStarted(error) from error
     leases = _TableLeases(
         engine, dialect, new_loader, ledger.LedgerNames(engine, options.db_schema), work
     )
