@@ -45,6 +45,13 @@ def test_float16_and_zoned_timestamps_load_as_real_and_utc_datetime(tmp_path: Pa
     ]
 
 
+def two_files(folder: Path, first: dict[str, object], second: dict[str, object]) -> None:
+    """A table folder of two Parquet files, `part-0` and `part-1`, of these columns."""
+    folder.mkdir(parents=True)
+    pq.write_table(pa.table(first), folder / "part-0.parquet")
+    pq.write_table(pa.table(second), folder / "part-1.parquet")
+
+
 def test_a_decimal_column_floating_point_in_another_file_fails_the_table(tmp_path: Path) -> None:
     """Arrow's permissive unification would make the column a double and round the decimal
     (12345678901234567890.12 → 1.2345678901234567e+19): the table fails instead, naming the
@@ -52,11 +59,9 @@ def test_a_decimal_column_floating_point_in_another_file_fails_the_table(tmp_pat
     from decimal import Decimal
 
     lake = tmp_path / "lake"
+    exact = pa.array([Decimal("12345678901234567890.12")], pa.decimal128(22, 2))
     for table, other in (("mixed", pa.array([1.5])), ("wider", pa.array([Decimal("1.5")]))):
-        (lake / table).mkdir(parents=True)
-        exact = pa.array([Decimal("12345678901234567890.12")], pa.decimal128(22, 2))
-        pq.write_table(pa.table({"Id": ["a"], "amount": exact}), lake / table / "part-0.parquet")
-        pq.write_table(pa.table({"Id": ["b"], "amount": other}), lake / table / "part-1.parquet")
+        two_files(lake / table, {"Id": ["a"], "amount": exact}, {"Id": ["b"], "amount": other})
     target = tmp_path / "target.sqlite"
 
     summary = migrate(lake, f"sqlite:///{target}")
@@ -81,11 +86,8 @@ def test_a_uint64_value_beyond_int64_beside_an_int64_file_fails_naming_column_an
     "Integer value … not in range"); the same types with values that fit load."""
     lake = tmp_path / "lake"
     for table, big in (("beyond", 2**63 + 5), ("fits", 2**63 - 1)):
-        (lake / table).mkdir(parents=True)
-        signed = pa.table({"Id": ["a"], "v": pa.array([-3], pa.int64())})
-        unsigned = pa.table({"Id": ["b"], "v": pa.array([big], pa.uint64())})
-        pq.write_table(signed, lake / table / "part-0.parquet")
-        pq.write_table(unsigned, lake / table / "part-1.parquet")
+        signed, unsigned = pa.array([-3], pa.int64()), pa.array([big], pa.uint64())
+        two_files(lake / table, {"Id": ["a"], "v": signed}, {"Id": ["b"], "v": unsigned})
     target = tmp_path / "target.sqlite"
 
     summary = migrate(lake, f"sqlite:///{target}")
