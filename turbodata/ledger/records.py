@@ -427,8 +427,11 @@ def start_run(conn: Connection, run_id: str, started_at: datetime) -> None:
 
 def seen_status(status: str, summary: object) -> str:
     """A run's status as it stands: `killed` for one recorded `running` whose process is
-    known to have ended (`process.has_ended`: on this host only; a run of another host, or
-    one recorded by a version that kept no process, stays `running`)."""
+    known to have ended (`process.has_ended`: on this host only, the same host name, PID
+    namespace and boot; a run of another host, or one recorded by a version that kept no
+    process, stays `running`). A bare host name (recorded where Linux did not say more) is
+    this host only where this host is named so too: `has_ended` takes it as this host's for
+    older leases, but another container of that name may be running it."""
     if status != RUNNING or not summary:
         return status
     try:
@@ -436,7 +439,7 @@ def seen_status(status: str, summary: object) -> str:
         host, pid = str(process["host"]), int(process["pid"])
     except (ValueError, TypeError, KeyError, AttributeError):
         return status
-    return KILLED if has_ended(host, pid) else status
+    return KILLED if host == this_host() and has_ended(host, pid) else status
 
 
 def killed_runs(conn: Connection, run_ids: Collection[str]) -> set[str]:
