@@ -323,14 +323,9 @@ class AzureLake:
         if version is not None and version.etag:  # quoted, as the service gives it
             etag = f'"{_plain_etag(version.etag)}"'
             pinned = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
-        try:
-            with self._explained():
-                downloader = blob.download_blob(max_concurrency=1, **pinned)
-        except ResourceNotFoundError:
-            raise FileNotFoundError(f"not in the lake: {path}") from None
-        except ResourceModifiedError:
-            raise FileChanged(path) from None
-        return io.BufferedReader(_BlobStream(blob, downloader))  # type: ignore[return-value]
+        with _read_errors(path), self._explained():
+            stream = _BlobStream.opened(blob, path, pinned)
+        return io.BufferedReader(stream)  # type: ignore[return-value]
 
     def opened_version(self, stream: BinaryIO, path: str) -> FileInfo:
         raw = stream.raw if isinstance(stream, io.BufferedReader) else stream
@@ -410,20 +405,62 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-class _BlobStream(io.RawIOBase):
-    """A raw stream over `StorageStreamDownloader.read(n)`, which fetches one chunk at a time.
+@contextlib.contextmanager
+def _read_errors(path: str) -> Iterator[None]:
+    """The SDK's errors for a blob gone or rewritten, at its open or at any later range, as
+    the lake's own errors naming the file."""
+    try:
+        yield
+    except ResourceNotFoundError:
+        raise FileNotFoundError(f"not in the lake: {path}") from None
+    except ResourceModifiedError:
+        raise FileChanged(path) from None
 
-    Seeking starts a new ranged download at the new offset, pinned to the etag the stream
-    opened with: a blob rewritten meanwhile fails the read (`ResourceModifiedError`).
+
+class _BlobStream(io.RawIOBase):
+    """A raw stream over a blob, one ranged download of at most `RANGE_BYTES` at a time, each
+    pinned to the etag the stream opened with (a blob rewritten meanwhile: `FileChanged`).
+
+    Why one range per download, never the SDK's read across chunks: `StorageStreamDownloader`
+    fetches the chunks of one `read(n)` at offsets planned in advance, so a short answer (a
+    valid 206 with fewer bytes than asked) left a gap that a later read refilled from the
+    wrong offset; the stream kept the blob's length, and rows were lost or doubled while the
+    run succeeded (found by a fault-injection review). Within one range of at most one chunk
+    the SDK fetches what an answer left short from where it really ended, and a read that
+    still comes back short ends the range: the next read asks for a new range from where the
+    bytes really end. A range that gives no byte fails the read.
     """
 
-    def __init__(self, blob: BlobClient, downloader: StorageStreamDownloader[bytes]) -> None:
-        self._blob = blob
-        self._downloader: StorageStreamDownloader[bytes] | None = downloader
-        self._size: int = downloader.size
-        self._etag: str = downloader.properties.etag
-        self.last_modified = downloader.properties.last_modified
+    def __init__(self, blob: BlobClient, path: str, pinned: dict[str, Any], size: int) -> None:
+        self._blob, self._path, self._pinned = blob, path, pinned
+        self._size = size
+        self._etag = ""
+        self.last_modified: Any = None
         self._position = 0
+        self._range: StorageStreamDownloader[bytes] | None = None
+        self._range_left = 0  # bytes of the current range not read yet
+
+    @classmethod
+    def opened(cls, blob: BlobClient, path: str, pinned: dict[str, Any]) -> _BlobStream:
+        """The stream, its first range downloaded (which gives the blob's size and version)."""
+        try:
+            first = blob.download_blob(
+                offset=0, length=_range_bytes(blob), max_concurrency=1, **pinned
+            )
+        except HttpResponseError as error:
+            if error.status_code != 416:  # a range of an empty blob: no byte to give
+                raise
+            first = blob.download_blob(max_concurrency=1, **pinned)
+        size = _blob_size(first)
+        stream = cls(blob, path, pinned, size)
+        stream._etag = first.properties.etag
+        stream.last_modified = first.properties.last_modified
+        stream._pinned = {
+            "etag": first.properties.etag,
+            "match_condition": MatchConditions.IfNotModified,
+        }
+        stream._range, stream._range_left = first, min(first.size, size)
+        return stream
 
     @property
     def size(self) -> int:
@@ -443,17 +480,29 @@ class _BlobStream(io.RawIOBase):
         return self._position
 
     def readinto(self, buffer: Any) -> int:
-        if self._downloader is None:
+        if self._position >= self._size or len(buffer) == 0:
             return 0
-        data = self._downloader.read(len(buffer))
+        if self._range is None or self._range_left == 0:
+            self._start_range()
+        assert self._range is not None
+        wanted = min(len(buffer), self._range_left)
+        with _read_errors(self._path):
+            data = self._range.read(wanted)
+        if not data:
+            raise OSError(
+                f"{self._path}: the storage service sent no bytes at offset {self._position}"
+                f" of {self._size}: nothing of the file is loaded"
+            )
         buffer[: len(data)] = data
         self._position += len(data)
+        self._range_left = self._range_left - len(data) if len(data) == wanted else 0
         return len(data)
 
     def readall(self) -> bytes:
-        data = self._downloader.read() if self._downloader is not None else b""
-        self._position += len(data)
-        return data
+        parts = []
+        while chunk := self.read(_RANGE_BYTES):
+            parts.append(chunk)
+        return b"".join(parts)
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
@@ -461,17 +510,38 @@ class _BlobStream(io.RawIOBase):
         if target < 0:
             raise ValueError(f"negative seek position {target}")
         if target != self._position:
-            self._downloader = self._download_from(target) if target < self._size else None
+            self._range, self._range_left = None, 0
             self._position = target
         return target
 
-    def _download_from(self, offset: int) -> StorageStreamDownloader[bytes]:
-        return self._blob.download_blob(
-            offset=offset,
-            max_concurrency=1,
-            etag=self._etag,
-            match_condition=MatchConditions.IfNotModified,
-        )
+    def _start_range(self) -> None:
+        length = min(_range_bytes(self._blob), self._size - self._position)
+        with _read_errors(self._path):
+            self._range = self._blob.download_blob(
+                offset=self._position, length=length, max_concurrency=1, **self._pinned
+            )
+        self._range_left = length
+
+
+_RANGE_BYTES = DEFAULT_CHUNK_SIZE
+
+
+def _range_bytes(blob: BlobClient) -> int:
+    """The bytes of one range: at most one chunk of the client's, so that the SDK fetches
+    what an answer left short in one request, from where that answer ended."""
+    config = getattr(blob, "_config", None)
+    chunk = getattr(config, "max_chunk_get_size", _RANGE_BYTES)
+    single = getattr(config, "max_single_get_size", _RANGE_BYTES)
+    return max(1, min(_RANGE_BYTES, chunk, single))
+
+
+def _blob_size(downloader: StorageStreamDownloader[bytes]) -> int:
+    """The whole blob's size: the total of the first range's Content-Range (the SDK sets
+    `properties.content_range` to `bytes start-end/total`); a download without a range (an
+    empty blob) has its size as the download's."""
+    content_range = downloader.properties.content_range or ""
+    total = content_range.rpartition("/")[2]
+    return int(total) if total.isdigit() else downloader.size
 
 
 def abfs_for_web_url(location: str) -> str:
