@@ -224,6 +224,17 @@ def test_a_blob_rewritten_while_open_fails_instead_of_mixing_versions(
             stream.read()
 
 
+def test_an_empty_blob_opens_as_its_listed_version(container: ContainerClient) -> None:
+    """Its first range is refused (416: an empty blob has no byte 0); read as a whole."""
+    container.upload_blob("t/empty.csv", b"")
+    lake = AzureLake(container, "")
+    listed = lake.stat("t/empty.csv")
+    assert listed is not None
+    with lake.open("t/empty.csv", version=listed) as stream:
+        assert stream.read() == b""
+        assert lake.opened_version(stream, "t/empty.csv") == listed
+
+
 def test_a_blob_deleted_while_open_fails_naming_it(
     container: ContainerClient, lake_settings: Settings
 ) -> None:
