@@ -405,7 +405,8 @@ def test_an_unreachable_database_or_lake_is_one_line_on_stderr_without_the_passw
     unreachable = "postgresql+psycopg://loader:S3cret-pw@127.0.0.1:1/dw"
     assert main(["migrate", "--lake", str(example_lake), "--db", unreachable]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: connection failed:") and err.count("\n") == 1
+    assert err.startswith("error: the run could not start: connection failed:")
+    assert err.count("\n") == 1 and err.endswith("; nothing was loaded\n")
     assert "S3cret-pw" not in err
 
     missing = tmp_path / "no-such-lake"

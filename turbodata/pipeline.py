@@ -74,14 +74,11 @@ class DatabaseNotFound(LookupError):
 
 
 class RunNotStarted(RuntimeError):
-    """The database refused or dropped the run's start (its ledger tables, its lease, its
-    row): the database's own message, said to come from there, before any table loaded."""
+    """The database could not be reached, or refused or dropped the run's start (its ledger
+    tables, its lease, its row): the database's own message, before any table loaded."""
 
     def __init__(self, error: BaseException) -> None:
-        super().__init__(
-            f"the run could not start: recording it in the database's ledger failed"
-            f" ({one_line(error)}); nothing was loaded"
-        )
+        super().__init__(f"the run could not start: {one_line(error)}; nothing was loaded")
 
 
 class RunInterrupted(KeyboardInterrupt):
