@@ -418,7 +418,7 @@ def _read_errors(path: str) -> Iterator[None]:
 
 
 class _BlobStream(io.RawIOBase):
-    """A raw stream over a blob, one ranged download of at most `RANGE_BYTES` at a time, each
+    """A raw stream over a blob, one ranged download of at most `_range_bytes` at a time, each
     pinned to the etag the stream opened with (a blob rewritten meanwhile: `FileChanged`).
 
     Why one range per download, never the SDK's read across chunks: `StorageStreamDownloader`
@@ -431,14 +431,16 @@ class _BlobStream(io.RawIOBase):
     bytes really end. A range that gives no byte fails the read.
     """
 
-    def __init__(self, blob: BlobClient, path: str, pinned: dict[str, Any], size: int) -> None:
-        self._blob, self._path, self._pinned = blob, path, pinned
-        self._size = size
-        self._etag = ""
-        self.last_modified: Any = None
+    def __init__(self, blob: BlobClient, path: str, first: StorageStreamDownloader[bytes]) -> None:
+        self._blob, self._path = blob, path
+        self._size = _blob_size(first)
+        self._etag: str = first.properties.etag
+        self.last_modified = first.properties.last_modified
+        self._pinned = {"etag": self._etag, "match_condition": MatchConditions.IfNotModified}
         self._position = 0
-        self._range: StorageStreamDownloader[bytes] | None = None
-        self._range_left = 0  # bytes of the current range not read yet
+        # the range being read, and its bytes not read yet: the first one at the start
+        self._range: StorageStreamDownloader[bytes] | None = first
+        self._range_left = min(first.size, self._size)
 
     @classmethod
     def opened(cls, blob: BlobClient, path: str, pinned: dict[str, Any]) -> _BlobStream:
@@ -451,16 +453,7 @@ class _BlobStream(io.RawIOBase):
             if error.status_code != 416:  # a range of an empty blob: no byte to give
                 raise
             first = blob.download_blob(max_concurrency=1, **pinned)
-        size = _blob_size(first)
-        stream = cls(blob, path, pinned, size)
-        stream._etag = first.properties.etag
-        stream.last_modified = first.properties.last_modified
-        stream._pinned = {
-            "etag": first.properties.etag,
-            "match_condition": MatchConditions.IfNotModified,
-        }
-        stream._range, stream._range_left = first, min(first.size, size)
-        return stream
+        return cls(blob, path, first)
 
     @property
     def size(self) -> int:
