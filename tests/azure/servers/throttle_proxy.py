@@ -1,13 +1,16 @@
-"""An HTTP proxy in front of Azurite that answers the first N requests with 503 ServerBusy.
+"""An HTTP proxy in front of Azurite that answers the first N requests with 503 ServerBusy,
+and can rewrite the replies it relays (`alter`).
 
 Storage throttles with `503 Server Busy` (and `500 Operation Timeout`); Azurite never does, so
-this puts the throttling in front of it to exercise the client's retry policy for real.
+this puts the throttling in front of it to exercise the client's retry policy for real. The
+same goes for other answers Azurite never gives (a range answered short).
 """
 
 from __future__ import annotations
 
 import http.client
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,10 +22,17 @@ BUSY = (
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
 
 
+# (request method, path, request headers, reply status, reply headers, reply body) → the
+# reply to send instead: (status, headers, body)
+Alter = Callable[
+    [str, str, dict[str, str], int, dict[str, str], bytes], tuple[int, dict[str, str], bytes]
+]
+
+
 class ThrottlingProxy:
-    def __init__(self, upstream: str, busy_responses: int) -> None:
+    def __init__(self, upstream: str, busy_responses: int = 0, alter: Alter | None = None) -> None:
         target = urlsplit(upstream)
-        state = {"left": busy_responses, "lock": threading.Lock(), "seen": []}
+        state = {"left": busy_responses, "lock": threading.Lock(), "seen": [], "alter": alter}
         handler = type(
             "Handler", (_Handler,), {"state": state, "upstream": (target.hostname, target.port)}
         )
@@ -75,7 +85,11 @@ class _Handler(BaseHTTPRequestHandler):
             data = reply.read()
             self.state["seen"].append(reply.status)
             headers = {k: v for k, v in reply.getheaders() if k.lower() not in HOP_BY_HOP}
-            self._answer(reply.status, headers, data)
+            status = reply.status
+            if alter := self.state["alter"]:
+                asked = dict(self.headers.items())
+                status, headers, data = alter(self.command, self.path, asked, status, headers, data)
+            self._answer(status, headers, data)
         finally:
             conn.close()
 
