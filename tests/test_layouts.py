@@ -461,6 +461,31 @@ def test_folder_model_json_that_omits_a_table_falls_back_to_the_trickle_feed_mod
     assert batch.table == "t" and batch.schema.column_names == ["Id", "n"]
 
 
+@pytest.mark.parametrize("own", ['{"name": "cdm", "entities": [', "missing"])
+def test_a_folder_trickle_feed_model_cut_short_is_a_problem_not_the_root_copy(
+    tmp_path: Path, own: str
+) -> None:
+    """The folder's own `t-model.json` cut short (being written) fell back to the root's
+    copy with a warning, which may type the folder's columns otherwise (found by review). It
+    is the table's problem now; with no folder copy at all, the root's is taken as before."""
+    lake = LakeBuilder(tmp_path)
+    lake.folder("2024-05-01T10.00.00Z", {"other": COLUMNS}, {"t/2024.csv": ROW})
+    trickle = "Microsoft.Athena.TrickleFeedService/t-model.json"
+    lake.write(trickle, model_json([entity("t", COLUMNS)]))  # the root's copy
+    if own != "missing":
+        lake.write(f"2024-05-01T10.00.00Z/{trickle}", own)
+
+    plan = discover(LocalLake(tmp_path))
+
+    if own == "missing":
+        [batch] = plan.batches
+        assert batch.table == "t" and batch.schema.column_names == ["Id", "n"]
+    else:
+        assert plan.batches == []
+        [problem] = [p for p in plan.problems if p.table == "t"]
+        assert f"2024-05-01T10.00.00Z/{trickle} does not describe t" in str(problem)
+
+
 def test_a_snapshot_whose_initial_sync_is_not_completed_is_skipped(tmp_path: Path) -> None:
     """A root model.json's table mid-sync is an incomplete snapshot: the next one is whole."""
     lake = LakeBuilder(tmp_path)

@@ -547,6 +547,9 @@ def _folder_batches(
         if table.casefold() in _OPTIONSET_KEYS:  # planned by _add_optionsets, never as data
             continue
         schema = model.tables.get(table) or _trickle_feed_schema(lake, folder, table, plan)
+        if isinstance(schema, Problem):
+            plan.problems.append(schema)
+            continue
         if schema is None:
             plan.problems.append(
                 Problem(table, f"{folder}: CSV files but no metadata for this table", file=folder)
@@ -604,8 +607,13 @@ def _tables_with_partitions(model: Model) -> set[str]:
     return {name for name, schema in model.tables.items() if schema.partitions}
 
 
-def _trickle_feed_schema(lake: Lake, folder: str, table: str, plan: LakePlan) -> TableSchema | None:
-    """The per-table model.json, for a folder model.json that omits a table with CSVs."""
+def _trickle_feed_schema(
+    lake: Lake, folder: str, table: str, plan: LakePlan
+) -> TableSchema | Problem | None:
+    """The per-table model.json, for a folder model.json that omits a table with CSVs: the
+    folder's own, else the root's. A folder's own that cannot be read (cut short while it is
+    written) is a problem of the table, not a reason to take the root's: that one describes
+    the table as it is now, which may type the folder's columns otherwise (found by review)."""
     for base in (folder, ""):
         path = join(base, TRICKLE_FEED, f"{table}-model.json")
         if lake.stat(path) is not None:
@@ -613,6 +621,14 @@ def _trickle_feed_schema(lake: Lake, folder: str, table: str, plan: LakePlan) ->
             if model and table in model.tables:
                 plan.notes.append(f"{folder}/{table}: schema taken from {path}")
                 return model.tables[table]
+            if base == folder:
+                return Problem(
+                    table,
+                    f"{path} does not describe {table} (unreadable, or being written): the"
+                    " folder's rows are not loaded with another schema; the next run reads it"
+                    " again",
+                    file=path,
+                )
     return None
 
 
