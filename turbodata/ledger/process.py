@@ -30,11 +30,13 @@ def this_host() -> str:
     return (f"{name} ({', '.join(parts)})" if parts else name)[:HOST_LENGTH]
 
 
-def has_ended(host: str, pid: int) -> bool:
+def has_ended(host: str, pid: int, *, bare_name_is_here: bool = True) -> bool:
     """The process named `host`, `pid` is known to have ended: it ran here (same host, PID
     namespace and boot) and no process has its pid. Another host's process: not known. A
-    lease of an older turbodata names the host alone: judged as that version did."""
-    here = host == this_host() or host == socket.gethostname()
+    lease of an older turbodata names the host alone: judged as that version did, unless
+    `bare_name_is_here` is False (a record this version wrote where /proc said nothing:
+    another container of that name may be running it)."""
+    here = host == this_host() or (bare_name_is_here and host == socket.gethostname())
     return here and pid != os.getpid() and not _runs(pid)
 
 

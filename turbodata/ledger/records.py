@@ -430,8 +430,7 @@ def seen_status(status: str, summary: object) -> str:
     known to have ended (`process.has_ended`: on this host only, the same host name, PID
     namespace and boot; a run of another host, or one recorded by a version that kept no
     process, stays `running`). A bare host name (recorded where Linux did not say more) is
-    this host only where this host is named so too: `has_ended` takes it as this host's for
-    older leases, but another container of that name may be running it."""
+    this host only where this host is named so too."""
     if status != RUNNING or not summary:
         return status
     try:
@@ -439,7 +438,7 @@ def seen_status(status: str, summary: object) -> str:
         host, pid = str(process["host"]), int(process["pid"])
     except (ValueError, TypeError, KeyError, AttributeError):
         return status
-    return KILLED if host == this_host() and has_ended(host, pid) else status
+    return KILLED if has_ended(host, pid, bare_name_is_here=False) else status
 
 
 def killed_runs(conn: Connection, run_ids: Collection[str]) -> set[str]:
